@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# The sandbox: isolated "servers" on this machine for the provider's tests, examples,
+# demo and benchmarks.
+#
+#   npm run sandbox -- up | down | status [--json]
+#   npm run sandbox -- fault HOST ssh|net|docker stop|start
+#   npm run sandbox -- fault registry stop|start
+#
+# Each host is a network namespace (own address on the kpbr0 bridge) plus a persistent
+# mount namespace (own /root, /home, /tmp, /run, /var/lib/docker), running its own sshd and
+# its own dockerd. dockerd and sshd share the host's mount namespace, so a path the provider
+# writes over SSH is the path dockerd bind-mounts into containers. A password-protected
+# registry runs in a namespace of its own and holds Traefik and the test-app images.
+set -euo pipefail
+source "$(dirname "$0")/toolchain/lib.sh"
+KP_STEP=sandbox
+
+S="${KP_SANDBOX_DIR:-/var/tmp/kamal-pulumi-sandbox}"
+NET_PREFIX="${KP_SANDBOX_NET:-10.213.0}"
+BRIDGE=kpbr0
+REGISTRY_NS=kp-registry
+REGISTRY_ADDR="$NET_PREFIX.2:5000"
+HOSTS=(app1 app2 db1)
+declare -A HOST_IP=([app1]="$NET_PREFIX.11" [app2]="$NET_PREFIX.12" [db1]="$NET_PREFIX.13")
+DEPLOY_USER=deploy
+
+die() { kp_log "error: $*"; exit 1; }
+ns_of() { echo "kp-$1"; }
+in_host() { local h="$1"; shift; nsenter --net="/var/run/netns/$(ns_of "$h")" --mount="$S/ns/$h" -- "$@"; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# ---------------------------------------------------------------- prerequisites
+ensure_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  # Debian's default busybox is dynamic and would not run in a scratch image.
+  dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v ip >/dev/null || missing+=(iproute2)
+  if [ ${#missing[@]} -gt 0 ]; then
+    kp_log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  getent group docker >/dev/null || groupadd --system docker
+  id "$DEPLOY_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --groups docker "$DEPLOY_USER"
+  id -nG "$DEPLOY_USER" | grep -qw docker || usermod -aG docker "$DEPLOY_USER"
+  # "!" marks the account locked and sshd (without PAM) refuses it; "*" is no password.
+  [ "$(getent shadow "$DEPLOY_USER" | cut -d: -f2)" = '*' ] || usermod -p '*' "$DEPLOY_USER"
+}
+
+# ---------------------------------------------------------------- teardown
+down() {
+  for h in "${HOSTS[@]}"; do
+    local ns; ns="$(ns_of "$h")"
+    if ip netns list 2>/dev/null | grep -qw "$ns"; then
+      # Everything that runs in the host dies with it: sshd, dockerd, shims, containers.
+      for sig in TERM KILL; do
+        local pids; pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+        [ -n "$pids" ] && kill -s "$sig" $pids 2>/dev/null || true
+        [ "$sig" = TERM ] && [ -n "$pids" ] && sleep 2
+      done
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+    ip link del "kp-$h" 2>/dev/null || true
+    [ -e "$S/ns/$h" ] && { umount "$S/ns/$h" 2>/dev/null || umount -l "$S/ns/$h" 2>/dev/null || true; }
+  done
+  if ip netns list 2>/dev/null | grep -qw "$REGISTRY_NS"; then
+    local pids; pids="$(ip netns pids "$REGISTRY_NS" 2>/dev/null || true)"
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    ip netns del "$REGISTRY_NS" 2>/dev/null || true
+  fi
+  ip link del kp-registry 2>/dev/null || true
+  ip link del "$BRIDGE" 2>/dev/null || true
+  if [ -d "$S" ]; then
+    mountpoint -q "$S/ns" 2>/dev/null && { umount "$S/ns" 2>/dev/null || umount -l "$S/ns"; }
+    # Mounts left in the root namespace by a crashed run (none in a clean run).
+    grep " $S/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$S"
+  fi
+}
+
+# ---------------------------------------------------------------- network
+ensure_bridge() {
+  ip link add "$BRIDGE" type bridge
+  ip addr add "$NET_PREFIX.1/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+}
+
+attach_ns() { # netns, veth name, address
+  local ns="$1" veth="$2" addr="$3"
+  ip netns add "$ns"
+  ip link add "$veth" type veth peer name eth0 netns "$ns"
+  ip link set "$veth" master "$BRIDGE" up
+  ip -n "$ns" addr add "$addr/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+}
+
+# ---------------------------------------------------------------- registry
+registry_up() {
+  local d="$S/registry"
+  mkdir -p "$d/data"
+  htpasswd -Bbc "$d/htpasswd" "$(cat "$d/username")" "$(cat "$d/password")" 2>/dev/null
+  cat >"$d/config.yml" <<EOF
+version: 0.1
+log: { level: warn }
+storage:
+  filesystem: { rootdirectory: $d/data }
+  delete: { enabled: true }
+http:
+  addr: $REGISTRY_ADDR
+auth:
+  htpasswd: { realm: kp-sandbox, path: $d/htpasswd }
+EOF
+  nsenter --net="/var/run/netns/$REGISTRY_NS" -- setsid docker-registry serve "$d/config.yml" \
+    >>"$d/registry.log" 2>&1 </dev/null &
+  echo $! >"$d/pid"
+  wait_for "registry" 30 curl -fs -o /dev/null -u "$(cat "$d/username"):$(cat "$d/password")" "http://$REGISTRY_ADDR/v2/"
+}
+registry_down() { pid_alive "$S/registry/pid" && kill "$(cat "$S/registry/pid")"; rm -f "$S/registry/pid"; }
+
+wait_for() { # what, seconds, command...
+  local what="$1" secs="$2"; shift 2
+  for _ in $(seq 1 $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  die "$what did not come up within ${secs}s"
+}
+
+# ---------------------------------------------------------------- hosts
+host_dirs() { # host
+  local d="$S/hosts/$1"
+  mkdir -p "$d"/{root/.ssh,home,tmp,run/sshd,docker,etc,log}
+  chmod 700 "$d/root" "$d/root/.ssh"
+  chmod 1777 "$d/tmp"
+  chmod 755 "$d/run/sshd" "$d/home"
+  mkdir -p "$d/home/$DEPLOY_USER/.ssh"
+  cp "$S/id_ed25519.pub" "$d/root/.ssh/authorized_keys"
+  cp "$S/id_ed25519.pub" "$d/home/$DEPLOY_USER/.ssh/authorized_keys"
+  chmod 600 "$d/root/.ssh/authorized_keys" "$d/home/$DEPLOY_USER/.ssh/authorized_keys"
+  chmod 700 "$d/home/$DEPLOY_USER" "$d/home/$DEPLOY_USER/.ssh"
+  chown -R "$DEPLOY_USER:$DEPLOY_USER" "$d/home/$DEPLOY_USER"
+  ssh-keygen -q -t ed25519 -N '' -C "kp-sandbox-$1" -f "$d/etc/ssh_host_ed25519_key"
+}
+
+host_mount_ns() { # host: a persistent mount namespace with the host's own files
+  local h="$1" d="$S/hosts/$1"
+  touch "$S/ns/$h"
+  unshare --mount="$S/ns/$h" --propagation private true
+  nsenter --mount="$S/ns/$h" -- sh -ec "
+    mount --bind '$d/root' /root
+    mount --bind '$d/home' /home
+    mount --bind '$d/tmp' /tmp
+    mount --bind '$d/run' /run
+    mkdir -p /var/lib/docker && mount --bind '$d/docker' /var/lib/docker
+  "
+}
+
+sshd_start() {
+  local h="$1" d="$S/hosts/$1"
+  cat >"$d/etc/sshd_config" <<EOF
+ListenAddress ${HOST_IP[$h]}
+Port 22
+HostKey $d/etc/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AuthorizedKeysFile .ssh/authorized_keys
+Subsystem sftp internal-sftp
+# Real servers default to 10; the executor multiplexes well below that.
+MaxSessions 10
+MaxStartups 50:30:100
+ClientAliveInterval 15
+EOF
+  in_host "$h" /usr/sbin/sshd -f "$d/etc/sshd_config" -E "$d/log/sshd.log"
+  wait_for "sshd on $h" 15 bash -c "exec 3<>/dev/tcp/${HOST_IP[$h]}/22"
+}
+sshd_stop() { local h="$1"; in_host "$h" sh -c 'kill $(cat /run/sshd.pid) 2>/dev/null; rm -f /run/sshd.pid' || true; }
+
+dockerd_start() {
+  local h="$1" d="$S/hosts/$1"
+  in_host "$h" setsid dockerd \
+    --host unix:///run/docker.sock --data-root /var/lib/docker --exec-root /run/docker \
+    --pidfile /run/docker.pid --insecure-registry "$REGISTRY_ADDR" \
+    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/kp-$h" \
+    --storage-driver overlay2 --log-level warn \
+    >>"$d/log/dockerd.log" 2>&1 </dev/null &
+  wait_for "dockerd on $h" 60 env DOCKER_HOST="unix://$d/run/docker.sock" docker version
+}
+dockerd_stop() {
+  local h="$1" d="$S/hosts/$1"
+  pid_alive "$d/run/docker.pid" || return 0
+  local pid; pid="$(cat "$d/run/docker.pid")"
+  kill "$pid"
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+net_cut() { ip -n "$(ns_of "$1")" link set eth0 down; }
+net_restore() { ip -n "$(ns_of "$1")" link set eth0 up; }
+
+# ---------------------------------------------------------------- images
+build_images() {
+  local b="$S/build" docker_host="unix://$S/hosts/app1/run/docker.sock"
+  local user pass; user="$(cat "$S/registry/username")"; pass="$(cat "$S/registry/password")"
+  local traefik; traefik="$(bash "$KP_ROOT/scripts/toolchain/traefik.sh")"
+  mkdir -p "$b"
+  export DOCKER_HOST="$docker_host" DOCKER_CONFIG="$S/docker-client"
+  printf '%s' "$pass" | docker login --username "$user" --password-stdin "$REGISTRY_ADDR" >/dev/null
+
+  # Traefik: the static binary alone.
+  rm -rf "$b/traefik" && mkdir -p "$b/traefik/tmp" && cp "$traefik" "$b/traefik/traefik"
+  push_rootfs "$b/traefik" "$REGISTRY_ADDR/kp/traefik:$KP_TRAEFIK_VERSION" \
+    --change 'ENTRYPOINT ["/traefik"]' --change 'EXPOSE 80'
+
+  # The test app: a static binary, and busybox as /bin/sh because Docker runs a
+  # --health-cmd through /bin/sh -c (the probe itself is the app's own "probe" command).
+  local tag mode
+  for spec in v1:healthy v2:healthy broken:unhealthy; do
+    tag="${spec%%:*}" mode="${spec#*:}"
+    rm -rf "$b/app-$tag" && mkdir -p "$b/app-$tag/bin" "$b/app-$tag/tmp" "$b/app-$tag/data"
+    (cd "$KP_ROOT/testapp" && CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X main.version=$tag -X main.defaultMode=$mode" -o "$b/app-$tag/app" .)
+    cp /bin/busybox "$b/app-$tag/bin/busybox"
+    for a in sh stat test cat ls sleep; do ln -s busybox "$b/app-$tag/bin/$a"; done
+    push_rootfs "$b/app-$tag" "$REGISTRY_ADDR/kp/testapp:$tag" \
+      --change 'CMD ["/app"]' --change 'EXPOSE 80' --change 'ENV PATH=/bin'
+  done
+  docker logout "$REGISTRY_ADDR" >/dev/null
+  unset DOCKER_HOST DOCKER_CONFIG
+}
+
+push_rootfs() { # dir, image, import options...
+  local dir="$1" image="$2"; shift 2
+  chmod 1777 "$dir/tmp"
+  tar -C "$dir" -c . | docker import "$@" - "$image" >/dev/null
+  docker push -q "$image" >/dev/null
+  # Hosts must get images from the registry, never from a builder's leftovers.
+  docker rmi -f "$image" >/dev/null
+  kp_log "pushed $image"
+}
+
+# ---------------------------------------------------------------- state
+write_state() {
+  node - "$S" "$REGISTRY_ADDR" "$KP_TRAEFIK_VERSION" "$DEPLOY_USER" "${HOSTS[@]}" <<'EOF' >"$S/state.json"
+const fs = require("fs");
+const [S, registry, traefikVersion, deployUser, ...hosts] = process.argv.slice(2);
+const ips = { app1: "11", app2: "12", db1: "13" };
+const net = registry.split(":")[0].split(".").slice(0, 3).join(".");
+const read = (f) => fs.readFileSync(`${S}/${f}`, "utf8").trim();
+const state = {
+  dir: S,
+  hosts: hosts.map((name) => ({
+    name, address: `${net}.${ips[name]}`, port: 22, user: "root", deployUser,
+    privateKeyPath: `${S}/id_ed25519`, knownHostsPath: `${S}/known_hosts`,
+    dockerHost: `unix://${S}/hosts/${name}/run/docker.sock`,
+    role: name.startsWith("db") ? "accessories" : "apps",
+  })),
+  registry: { address: registry, username: read("registry/username"), password: read("registry/password") },
+  images: {
+    traefik: `${registry}/kp/traefik:${traefikVersion}`,
+    app: Object.fromEntries(["v1", "v2", "broken"].map((t) => [t, `${registry}/kp/testapp:${t}`])),
+  },
+};
+process.stdout.write(JSON.stringify(state, null, 2) + "\n");
+EOF
+}
+
+healthy() { # every process the sandbox needs is alive and answering
+  [ -f "$S/state.json" ] || return 1
+  pid_alive "$S/registry/pid" || return 1
+  for h in "${HOSTS[@]}"; do
+    pid_alive "$S/hosts/$h/run/sshd.pid" && pid_alive "$S/hosts/$h/run/docker.pid" || return 1
+  done
+}
+
+# ---------------------------------------------------------------- commands
+up() {
+  if healthy; then kp_log "already up ($S)"; return 0; fi
+  local t0; t0=$(date +%s)
+  ensure_packages
+  kp_log "cleaning any earlier sandbox"
+  down
+  mkdir -p "$S/ns" "$S/registry" "$S/hosts"
+  chmod 755 "$S"
+  mount --bind "$S/ns" "$S/ns" && mount --make-private "$S/ns"
+  ssh-keygen -q -t ed25519 -N '' -C kp-sandbox-client -f "$S/id_ed25519"
+  echo kp-deployer >"$S/registry/username"
+  head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$S/registry/password"
+  chmod 600 "$S/registry/password"
+
+  ensure_bridge
+  attach_ns "$REGISTRY_NS" kp-registry "${REGISTRY_ADDR%:*}"
+  registry_up
+  : >"$S/known_hosts"
+  for h in "${HOSTS[@]}"; do
+    kp_log "starting host $h (${HOST_IP[$h]})"
+    host_dirs "$h"
+    attach_ns "$(ns_of "$h")" "kp-$h" "${HOST_IP[$h]}"
+    host_mount_ns "$h"
+    sshd_start "$h"
+    dockerd_start "$h"
+    echo "${HOST_IP[$h]} $(cut -d' ' -f1,2 "$S/hosts/$h/etc/ssh_host_ed25519_key.pub")" >>"$S/known_hosts"
+  done
+  build_images
+  write_state
+  kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR"
+}
+
+status() {
+  if [ "${1:-}" = "--json" ]; then
+    healthy || die "sandbox is not up (npm run sandbox -- up)"
+    cat "$S/state.json"
+    return
+  fi
+  if ! healthy; then echo "sandbox: down"; return 1; fi
+  echo "sandbox: up ($S)"
+  printf '  registry  %s  pid %s\n' "$REGISTRY_ADDR" "$(cat "$S/registry/pid")"
+  for h in "${HOSTS[@]}"; do
+    local containers
+    containers="$(DOCKER_HOST="unix://$S/hosts/$h/run/docker.sock" docker ps -q 2>/dev/null | wc -l)"
+    printf '  %-8s  %s  sshd %s  dockerd %s  %s running containers\n' "$h" "${HOST_IP[$h]}" \
+      "$(cat "$S/hosts/$h/run/sshd.pid")" "$(cat "$S/hosts/$h/run/docker.pid")" "$containers"
+  done
+}
+
+fault() {
+  local target="${1:-}" what="${2:-}" action="${3:-}"
+  if [ "$target" = registry ]; then
+    case "$what" in stop) registry_down ;; start) pid_alive "$S/registry/pid" || registry_up ;;
+      *) die "usage: fault registry stop|start" ;; esac
+    return
+  fi
+  [ -n "${HOST_IP[$target]:-}" ] || die "unknown host '$target' (hosts: ${HOSTS[*]})"
+  case "$what:$action" in
+    ssh:stop) sshd_stop "$target" ;;
+    ssh:start) pid_alive "$S/hosts/$target/run/sshd.pid" || sshd_start "$target" ;;
+    net:stop) net_cut "$target" ;;
+    net:start) net_restore "$target" ;;
+    docker:stop) dockerd_stop "$target" ;;
+    docker:start) pid_alive "$S/hosts/$target/run/docker.pid" || dockerd_start "$target" ;;
+    *) die "usage: fault HOST ssh|net|docker stop|start" ;;
+  esac
+}
+
+[ "$(id -u)" = 0 ] || die "the sandbox needs root (network and mount namespaces)"
+cmd="${1:-status}"; shift || true
+case "$cmd" in
+  up) up ;;
+  down) down; kp_log "sandbox down" ;;
+  status) status "$@" ;;
+  fault) fault "$@" ;;
+  *) die "usage: sandbox up | down | status [--json] | fault ..." ;;
+esac

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs (or finds in the cache) every tool the project runs on: Node.js, the Pulumi CLI
+# with its Node.js language host and dynamic-provider launcher, and Traefik. Idempotent.
+# Writes the environment to use them to $KP_CACHE/env.sh and prints its path.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+node_bin="$(bash "$(dirname "$0")/node.sh")"
+export PATH="$node_bin:$PATH"
+pulumi_bin="$(bash "$(dirname "$0")/pulumi.sh")"
+bash "$(dirname "$0")/traefik.sh" >/dev/null
+mkdir -p "$KP_CACHE"
+cat >"$KP_CACHE/env.sh" <<ENV
+export PATH="$pulumi_bin:$node_bin:\$PATH"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_HOME="$KP_CACHE/pulumi-home"
+ENV
+echo "$KP_CACHE/env.sh"

@@ -1,0 +1,67 @@
+/** The sandbox as tests see it: `npm run sandbox -- status --json`, and fault injection. */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { SshTarget } from "../../provider/ssh/executor";
+
+export const repoRoot = path.resolve(__dirname, "../..");
+
+export interface SandboxHost {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  deployUser: string;
+  privateKeyPath: string;
+  knownHostsPath: string;
+  dockerHost: string;
+  role: "apps" | "accessories";
+}
+
+export interface Sandbox {
+  dir: string;
+  hosts: SandboxHost[];
+  registry: { address: string; username: string; password: string };
+  images: { traefik: string; app: { v1: string; v2: string; broken: string } };
+}
+
+let cached: Sandbox | undefined;
+
+export function sandbox(): Sandbox {
+  cached ??= JSON.parse(
+    execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" }),
+  ) as Sandbox;
+  return cached;
+}
+
+export function host(name: string): SandboxHost {
+  const h = sandbox().hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`no sandbox host ${name}`);
+  return h;
+}
+
+/** SSH settings for a sandbox host, with its host key checked against known_hosts. */
+export function target(name: string, user?: string): SshTarget {
+  const h = host(name);
+  return {
+    host: h.address,
+    port: h.port,
+    user: user ?? h.user,
+    privateKey: readFileSync(h.privateKeyPath, "utf8"),
+    knownHostsPath: h.knownHostsPath,
+    connectTimeoutMs: 5000,
+    dialAttempts: 1,
+  };
+}
+
+export function fault(hostName: string, what: "ssh" | "net" | "docker", action: "stop" | "start"): void {
+  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", hostName, what, action], {
+    stdio: "inherit",
+  });
+}
+
+export function registryFault(action: "stop" | "start"): void {
+  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", "registry", action], {
+    stdio: "inherit",
+  });
+}

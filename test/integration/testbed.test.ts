@@ -1,0 +1,242 @@
+/**
+ * The test bed itself: real sshd, real Docker engines, real Traefik, real registry and the
+ * real Pulumi engine, reached the way the provider reaches them.
+ */
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { shellJoin } from "../../provider/commands/shell";
+import { HostKeyError, SshConnectError, SshPool, type SshConnection } from "../../provider/ssh/executor";
+import { eventually, httpGet } from "../helpers/http";
+import { startLoad } from "../helpers/load";
+import { PulumiProject, scratchProject } from "../helpers/pulumi";
+import { fault, host, sandbox, target } from "../helpers/sandbox";
+
+const pool = new SshPool();
+afterAll(() => pool.closeAll());
+
+async function login(conn: SshConnection) {
+  const { address, username, password } = sandbox().registry;
+  await conn.exec(shellJoin(["docker", "login", "--username", username, "--password-stdin", address]), {
+    stdin: password,
+    secrets: [password],
+  });
+}
+
+async function health(conn: SshConnection, container: string): Promise<string> {
+  const r = await conn.exec(shellJoin(["docker", "inspect", "--format", "{{.State.Health.Status}}", container]));
+  return r.stdout.trim();
+}
+
+const probe = ["--health-cmd", "/app probe http://127.0.0.1/up", "--health-interval", "1s", "--health-retries", "2"];
+
+describe("sandbox hosts over SSH", () => {
+  it("lists three hosts, a registry and the images", () => {
+    const s = sandbox();
+    expect(s.hosts.map((h) => h.name)).toEqual(["app1", "app2", "db1"]);
+    expect(new Set(s.hosts.map((h) => h.address)).size).toBe(3);
+    expect(s.images.app.v1).toBe(`${s.registry.address}/kp/testapp:v1`);
+    expect(s.images.traefik).toMatch(new RegExp(`^${s.registry.address}/kp/traefik:v3\\.`));
+  });
+
+  for (const name of ["app1", "app2", "db1"]) {
+    it(`${name}: host key verified, docker run of the test app becomes healthy (as root and as deploy)`, async () => {
+      const root = await pool.connect(target(name));
+      const deploy = await pool.connect(target(name, host(name).deployUser));
+      expect((await deploy.exec("id -nG")).stdout).toMatch(/\bdocker\b/);
+      expect((await root.exec("id -u")).stdout.trim()).toBe("0");
+      // Each host has its own files: a marker written on one host is absent on the others.
+      await root.exec(shellJoin(["sh", "-c", `echo ${name} > /tmp/kp-marker`]));
+      expect((await root.exec("cat /tmp/kp-marker")).stdout.trim()).toBe(name);
+
+      await login(deploy);
+      const c = `kp-testbed-${name}`;
+      await deploy.run(shellJoin(["docker", "rm", "-f", c]));
+      await deploy.exec(shellJoin(["docker", "run", "--detach", "--name", c, ...probe, sandbox().images.app.v1]));
+      const status = await eventually(`${c} healthy`, async () =>
+        (await health(deploy, c)) === "healthy" ? "healthy" : undefined,
+      );
+      expect(status).toBe("healthy");
+      await deploy.exec(shellJoin(["docker", "rm", "-f", c]));
+    });
+  }
+
+  it("keeps files apart per host", async () => {
+    const markers = await Promise.all(
+      ["app1", "app2", "db1"].map(async (n) => (await (await pool.connect(target(n))).exec("cat /tmp/kp-marker")).stdout.trim()),
+    );
+    expect(markers).toEqual(["app1", "app2", "db1"]);
+  });
+
+  it("reuses one connection per host for concurrent commands", async () => {
+    const t = target("app2");
+    const conn = await pool.connect(t);
+    const before = pool.statsFor(t).connections;
+    const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.exec(`echo ${i}`)));
+    expect(outs.map((o) => o.stdout.trim())).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+    expect((await pool.connect(t)) === conn).toBe(true);
+    expect(pool.statsFor(t).connections).toBe(before);
+  });
+
+  it("refuses a host whose key does not match known_hosts, and an unknown host", async () => {
+    const app1 = host("app1");
+    const app2Key = readFileSync(app1.knownHostsPath, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${host("app2").address} `))!
+      .split(" ")
+      .slice(1)
+      .join(" ");
+    const strict = new SshPool();
+    const mismatch = strict.connect({ ...target("app1"), knownHostsPath: undefined, knownHosts: `${app1.address} ${app2Key}` });
+    await expect(mismatch).rejects.toBeInstanceOf(HostKeyError);
+    await expect(mismatch).rejects.toThrow(/does NOT match the key recorded in known_hosts/);
+    const unknown = strict.connect({ ...target("app1"), knownHostsPath: undefined, knownHosts: "" });
+    await expect(unknown).rejects.toThrow(/is not in known_hosts; connection refused/);
+    // A pinned key works without any known_hosts file.
+    const app1Key = readFileSync(app1.knownHostsPath, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${app1.address} `))!
+      .split(" ")
+      .slice(1)
+      .join(" ");
+    const pinned = await strict.connect({ ...target("app1"), knownHostsPath: undefined, hostKey: app1Key });
+    expect((await pinned.exec("echo pinned")).stdout.trim()).toBe("pinned");
+    strict.closeAll();
+  });
+
+  it("reports a failed command with host, command, exit code and stderr tail", async () => {
+    const conn = await pool.connect(target("app1"));
+    const err = await conn.exec("echo to-stderr >&2; exit 7").catch((e) => e);
+    expect(err.message).toBe(
+      `ssh ${host("app1").address}: command failed with exit code 7: echo to-stderr >&2; exit 7\n--- stderr (tail) ---\nto-stderr`,
+    );
+    expect(err.exitCode).toBe(7);
+  });
+});
+
+describe("Traefik in the sandbox", () => {
+  let conn: SshConnection;
+  const url = () => `http://${host("app1").address}/version`;
+  const route = [
+    "--label", "traefik.http.routers.kp-web.rule=Host(`kp.test`)",
+    "--label", "traefik.http.services.kp-web.loadbalancer.server.port=80",
+  ];
+
+  beforeAll(async () => {
+    conn = await pool.connect(target("app1"));
+    await login(conn);
+    await conn.run("docker rm -f kp-traefik kp-good kp-bad");
+    await conn.exec(
+      shellJoin([
+        "docker", "run", "--detach", "--name", "kp-traefik", "--publish", "80:80",
+        "--volume", "/var/run/docker.sock:/var/run/docker.sock", sandbox().images.traefik,
+        "--providers.docker", "--entrypoints.web.address=:80", "--log.level=INFO",
+      ]),
+    );
+  });
+  afterAll(async () => {
+    await conn.run("docker rm -f kp-traefik kp-good kp-bad");
+  });
+
+  it("routes by label to the healthy container and never to the unhealthy one", async () => {
+    await conn.exec(shellJoin(["docker", "run", "--detach", "--name", "kp-good", ...probe, ...route, sandbox().images.app.v1]));
+    await conn.exec(shellJoin(["docker", "run", "--detach", "--name", "kp-bad", ...probe, ...route, sandbox().images.app.broken]));
+    await eventually("Traefik routes to kp-good", async () => {
+      const r = await httpGet(url(), { host: "kp.test" });
+      return r.status === 200 ? r : undefined;
+    });
+    expect(await health(conn, "kp-bad")).not.toBe("healthy");
+    const answers = await Promise.all(Array.from({ length: 30 }, () => httpGet(url(), { host: "kp.test" })));
+    expect(answers.map((a) => a.status)).toEqual(Array(30).fill(200));
+    expect(new Set(answers.map((a) => JSON.parse(a.body).version))).toEqual(new Set(["v1"]));
+
+    // With only the unhealthy container left, Traefik has nothing to route to.
+    await conn.exec("docker rm -f kp-good");
+    const gone = await eventually("Traefik drops the route", async () => {
+      const r = await httpGet(url(), { host: "kp.test" });
+      return r.status !== 200 ? r : undefined;
+    });
+    expect(gone.status).toBe(404);
+  });
+
+  it("carries constant load and counts every request", async () => {
+    await conn.run("docker rm -f kp-good");
+    await conn.exec(shellJoin(["docker", "run", "--detach", "--name", "kp-good", ...probe, ...route, sandbox().images.app.v1]));
+    await eventually("route", async () => ((await httpGet(url(), { host: "kp.test" })).status === 200 ? true : undefined));
+    const load = startLoad({ url: url(), rate: 200, headers: { host: "kp.test" } });
+    await new Promise((r) => setTimeout(r, 2000));
+    const res = await load.stop();
+    expect(res.total).toBeGreaterThan(250);
+    expect(res.non2xx + res.errors).toBe(0);
+  });
+});
+
+describe("fault injection", () => {
+  it("stops and starts a host's sshd, network and Docker engine", async () => {
+    const probePool = new SshPool();
+    const t = { ...target("db1"), connectTimeoutMs: 2000 };
+    try {
+      fault("db1", "ssh", "stop");
+      await expect(probePool.connect(t)).rejects.toBeInstanceOf(SshConnectError);
+      fault("db1", "ssh", "start");
+      const conn = await probePool.connect(t);
+      expect((await conn.exec("echo back")).stdout.trim()).toBe("back");
+
+      fault("db1", "docker", "stop");
+      const down = await conn.run("docker ps");
+      expect(down.code).not.toBe(0);
+      fault("db1", "docker", "start");
+      expect((await conn.run("docker ps")).code).toBe(0);
+
+      fault("db1", "net", "stop");
+      await expect(httpGet(`http://${host("db1").address}:22/`, { timeoutMs: 1500 })).rejects.toThrow();
+      fault("db1", "net", "start");
+      const again = await new SshPool().connect(t);
+      expect((await again.exec("echo reachable")).stdout.trim()).toBe("reachable");
+      again.close();
+    } finally {
+      fault("db1", "net", "start");
+      fault("db1", "ssh", "start");
+      fault("db1", "docker", "start");
+      probePool.closeAll();
+    }
+  });
+});
+
+describe("the Pulumi engine", () => {
+  it("runs pulumi up and destroy of a dynamic resource on the file backend, showing its progress line", async () => {
+    const dir = scratchProject("dynamic", {
+      "Pulumi.yaml": "name: kp-dynamic-smoke\nruntime: nodejs\n",
+      "package.json": JSON.stringify({ name: "kp-dynamic-smoke", main: "index.ts" }),
+      "index.ts": `
+import * as pulumi from "@pulumi/pulumi";
+const provider: pulumi.dynamic.ResourceProvider = {
+  async create(inputs: any) {
+    console.log("progress: starting " + inputs.label + " (attempt 1)");
+    return { id: "id-" + inputs.label, outs: inputs };
+  },
+  async delete() {},
+};
+class Smoke extends pulumi.dynamic.Resource {
+  constructor(name: string, args: { label: string }) { super(provider, name, args); }
+}
+export const label = (new Smoke("smoke", { label: "hello-sandbox" }) as any).label;
+`,
+    });
+    const p = new PulumiProject(dir);
+    await p.ensureStack();
+    const version = await p.run(["version"]);
+    const lock = JSON.parse(readFileSync(`${__dirname}/../../package-lock.json`, "utf8"));
+    expect(version.stdout.trim()).toBe(`v${lock.packages["node_modules/@pulumi/pulumi"].version}`);
+
+    const up = await p.up();
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    expect(up.stdout).toContain("progress: starting hello-sandbox (attempt 1)");
+    expect(up.stdout).toMatch(/\+ 2 created/);
+    const out = await p.run(["stack", "output", "label", "--stack", p.stack]);
+    expect(out.stdout.trim()).toBe("hello-sandbox");
+    const destroy = await p.destroy();
+    expect(destroy.code).toBe(0);
+    expect(destroy.stdout).toMatch(/- 2 deleted/);
+  });
+});

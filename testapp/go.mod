@@ -1,0 +1,3 @@
+module kamal-pulumi/testapp
+
+go 1.22
