@@ -46,3 +46,42 @@ function group(command: string): string {
   }
   return command;
 }
+
+/**
+ * Splits a command string into words the way sh would (quotes and backslashes), without
+ * expanding anything: `bin/jobs --queue 'a b'` becomes ["bin/jobs", "--queue", "a b"].
+ * Kamal's deploy.yml writes `cmd` as one string; this keeps it data, never shell syntax.
+ */
+export function shellSplit(command: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < command.length; i++) {
+    const ch = command[i];
+    if (quote === "'") {
+      if (ch === "'") quote = undefined;
+      else word += ch;
+    } else if (quote === '"') {
+      if (ch === '"') quote = undefined;
+      else if (ch === "\\" && i + 1 < command.length && '"\\$`'.includes(command[i + 1])) word += command[++i];
+      else word += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      inWord = true;
+    } else if (ch === "\\" && i + 1 < command.length) {
+      word += command[++i];
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += ch;
+      inWord = true;
+    }
+  }
+  if (quote) throw new Error(`unbalanced ${quote === "'" ? "single" : "double"} quote`);
+  if (inWord) words.push(word);
+  return words;
+}

@@ -16,3 +16,27 @@ kp_log() { printf '\033[1m[%s]\033[0m %s\n' "${KP_STEP:-toolchain}" "$*" >&2; }
 kp_pulumi_version() {
   node -e 'const l=require(process.argv[1]);const p=l.packages["node_modules/@pulumi/pulumi"];if(!p)process.exit(1);console.log(p.version)' "$KP_ROOT/package-lock.json"
 }
+
+# Builds a Go command from the module proxy in a throwaway module under $dir.
+# `go install mod@version` refuses modules whose go.mod has replace directives, and a
+# dependency's replace/exclude directives do not apply to the main module: copy them in
+# (except relative-path replaces, which point into the dependency's own repository).
+#   kp_go_build DIR MODULE VERSION PACKAGE OUT LDFLAGS [EXTRA_REQUIRE...]
+kp_go_build() {
+  local dir="$1" module="$2" version="$3" pkg="$4" out="$5" ldflags="$6"; shift 6
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf 'module kpbuild/tool\ngo 1.25.0\n' >"$dir/go.mod"
+  local gomod
+  gomod="$(cd "$dir" && go mod download -json "$module@$version" |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.GoMod)})')"
+  {
+    printf 'module kpbuild/tool\n%s\nrequire %s %s\n' "$(grep -m1 '^go ' "$gomod")" "$module" "$version"
+    for r in "$@"; do printf 'require %s\n' "$r"; done
+    awk '/^(replace|exclude) \(/{b=1} b{print} b&&/^\)/{b=0;next} !b&&/^(replace|exclude) /{print}' "$gomod" |
+      grep -vE '=>[[:space:]]*\.\.?/'
+  } >"$dir/go.mod"
+  printf 'package tools\nimport _ "%s"\n' "$pkg" >"$dir/tools.go"
+  (cd "$dir" && go mod tidy >/dev/null 2>&1 || true
+   cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg" &&
+   mv "$out.tmp" "$out")
+}

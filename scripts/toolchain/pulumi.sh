@@ -19,37 +19,22 @@ if [ ! -x "$bin/pulumi" ] && command -v pulumi >/dev/null 2>&1; then
   fi
 fi
 
-build_module() { # dir, go.mod body, package, output, ldflags version
-  local dir="$1" gomod="$2" pkg="$3" out="$4" ver="$5"
-  rm -rf "$dir" && mkdir -p "$dir"
-  printf '%s\n' "$gomod" >"$dir/go.mod"
-  printf 'package tools\nimport _ "%s"\n' "$pkg" >"$dir/tools.go"
-  (cd "$dir" && go mod tidy >/dev/null 2>&1 || true
-   cd "$dir" && CGO_ENABLED=0 go build -trimpath \
-     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$ver" \
-     -o "$out.tmp" "$pkg" && mv "$out.tmp" "$out")
-}
+ldflags_for() { echo "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$1"; }
 
 if [ ! -x "$bin/pulumi" ]; then
-  kp_log "building the Pulumi CLI $version from Go modules (first time only, ~10-20 min)"
+  kp_log "building the Pulumi CLI $version from Go modules (first time only, ~5-20 min)"
   t0=$(date +%s)
-  build_module "$KP_CACHE/pulumi/$version/src-cli" "module kpbuild/pulumi
-go 1.26.6
-require (
-	github.com/pulumi/pulumi/pkg/v3 $version
-	github.com/pulumi/pulumi/sdk/v3 $version
-)
-replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e" \
-    github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$bin/pulumi" "$version"
+  kp_go_build "$KP_CACHE/pulumi/$version/src-cli" github.com/pulumi/pulumi/pkg/v3 "$version" \
+    github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$bin/pulumi" "$(ldflags_for "$version")" \
+    "github.com/pulumi/pulumi/sdk/v3 $version"
   kp_log "built pulumi in $(( $(date +%s) - t0 ))s"
 fi
 
 if [ ! -x "$bin/pulumi-language-nodejs" ]; then
   kp_log "building the Node.js language host (sdk $KP_LANGHOST_SDK_VERSION)"
-  build_module "$KP_CACHE/pulumi/$version/src-langhost" "module kpbuild/langhost
-go 1.26.6
-require github.com/pulumi/pulumi/sdk/v3 $KP_LANGHOST_SDK_VERSION" \
-    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs "$bin/pulumi-language-nodejs" "$KP_LANGHOST_SDK_VERSION"
+  kp_go_build "$KP_CACHE/pulumi/$version/src-langhost" github.com/pulumi/pulumi/sdk/v3 "$KP_LANGHOST_SDK_VERSION" \
+    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs "$bin/pulumi-language-nodejs" \
+    "$(ldflags_for "$KP_LANGHOST_SDK_VERSION")"
 fi
 
 # The dynamic-provider launcher is the same tiny script Pulumi ships: it runs the

@@ -1,0 +1,84 @@
+import * as pulumi from "@pulumi/pulumi";
+import { AccessoryContainer, EnvFileResource, type RegistryInputs } from "../provider/resources";
+import { configError, connectionFor, hostKeyName, resolveHost, type EnvArgs, type HostArg, type SshArgs } from "./common";
+
+export interface AccessoryFileArgs {
+  /** Absolute path inside the container. */
+  readonly target: string;
+  /** File content (may be a secret). */
+  readonly content: pulumi.Input<string>;
+  /** Octal mode, default "0644". */
+  readonly mode?: string;
+}
+
+export interface AccessoryArgs {
+  /** The service this accessory belongs to: the container is "<service>-<name>". */
+  readonly service: string;
+  /** Accessory name (default: the component name). */
+  readonly name?: string;
+  readonly image: pulumi.Input<string>;
+  readonly hosts: HostArg[];
+  readonly ssh: SshArgs;
+  readonly registry?: pulumi.Input<RegistryInputs>;
+  /** Published port: 5432, "5432:5432" or "127.0.0.1:5432:5432". */
+  readonly port?: pulumi.Input<number | string>;
+  readonly cmd?: pulumi.Input<string | string[]>;
+  readonly env?: EnvArgs;
+  /** Files uploaded to the accessory's directory on the host and mounted at `target`. */
+  readonly files?: AccessoryFileArgs[];
+  /** "host_dir:/container/path"; host_dir relative to ~/<service>-<name> on the host. */
+  readonly directories?: string[];
+  readonly volumes?: pulumi.Input<string>[];
+  readonly options?: Record<string, pulumi.Input<string | number | boolean | (string | number)[]>>;
+  readonly labels?: Record<string, pulumi.Input<string>>;
+  readonly stopWaitTime?: pulumi.Input<number | string>;
+  /** Delete ~/<service>-<name> when destroyed (default false: data is kept). */
+  readonly deleteDataOnDestroy?: boolean;
+}
+
+/** A long-lived container (database, cache) with its data in host directories. A change
+ * reboots it with the data kept. */
+export class Accessory extends pulumi.ComponentResource {
+  public readonly resources: Record<string, AccessoryContainer> = {};
+
+  constructor(name: string, args: AccessoryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kamal:index:Accessory", name, {}, opts);
+    const accessory = args.name ?? name;
+    const path = `accessories.${accessory}`;
+    if (!args.hosts?.length) throw configError("Accessory", name, `${path}.hosts`, "must list at least one host");
+    for (const host of args.hosts.map(resolveHost)) {
+      const connection = connectionFor(args.ssh, host);
+      const secret = args.env?.secret ?? {};
+      const envFile = Object.keys(secret).length
+        ? new EnvFileResource(`${name}-env-${hostKeyName(host)}`, {
+            configPath: `${path}.env.secret`,
+            hostName: host.name,
+            connection,
+            path: `.kamal/env/accessories/${args.service}-${accessory}.env`,
+            env: pulumi.secret(secret as Record<string, string>) as never,
+          }, { parent: this })
+        : undefined;
+      this.resources[host.name] = new AccessoryContainer(`${name}-${hostKeyName(host)}`, {
+        configPath: path,
+        hostName: host.name,
+        connection,
+        service: args.service,
+        name: accessory,
+        image: args.image,
+        registry: args.registry,
+        port: args.port,
+        cmd: args.cmd,
+        env: (args.env?.clear ?? {}) as never,
+        envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,
+        files: (args.files ?? []) as never,
+        directories: args.directories ?? [],
+        volumes: (args.volumes ?? []) as never,
+        options: (args.options ?? {}) as never,
+        labels: (args.labels ?? {}) as never,
+        stopWaitTime: args.stopWaitTime,
+        deleteDataOnDestroy: args.deleteDataOnDestroy,
+      }, { parent: this, dependsOn: envFile ? [envFile] : [] });
+    }
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,256 @@
+import * as pulumi from "@pulumi/pulumi";
+import { AppContainer, EnvFileResource, type HealthcheckInputs, type RegistryInputs } from "../provider/resources";
+import {
+  configError,
+  connectionFor,
+  dropUndefined,
+  hostKeyName,
+  resolveHost,
+  type EnvArgs,
+  type HostArg,
+  type ResolvedHost,
+  type SshArgs,
+} from "./common";
+
+export interface HealthcheckArgs {
+  /** HTTP path probed with curl inside the container (default "/up"). */
+  readonly path?: pulumi.Input<string>;
+  /** Port of that probe (default: the role's appPort). */
+  readonly port?: pulumi.Input<number>;
+  /** A command run inside the container instead of curl, e.g. "/app probe http://127.0.0.1/up". */
+  readonly cmd?: pulumi.Input<string>;
+  /** Docker health-check interval, seconds or "1s" (default 1). */
+  readonly interval?: pulumi.Input<number | string>;
+  /** Consecutive failures before Docker calls it unhealthy (default 3). */
+  readonly retries?: pulumi.Input<number>;
+  /** How long a new container has to become healthy, seconds or "60s" (default 60). */
+  readonly deadline?: pulumi.Input<number | string>;
+}
+
+export interface RoleArgs {
+  /** Hosts this role runs on. */
+  readonly hosts: HostArg[];
+  /** Command, as one string (split like a shell would, never interpreted) or argv. */
+  readonly cmd?: pulumi.Input<string | string[]>;
+  /** Env for this role, merged over the service's. */
+  readonly env?: EnvArgs;
+  /** Extra container labels, merged over the service's. */
+  readonly labels?: Record<string, pulumi.Input<string>>;
+  /** Extra volumes, "host:container[:opts]". */
+  readonly volumes?: pulumi.Input<string>[];
+  /** Extra docker run options: `{ memory: "1g", "add-host": ["db:10.0.0.3"] }`. */
+  readonly options?: Record<string, pulumi.Input<string | number | boolean | (string | number)[]>>;
+  /** Behind Traefik (default: true for the "web" role, false otherwise). */
+  readonly traefik?: boolean;
+  /** Health check; `false` turns it off for a role not behind Traefik. */
+  readonly healthcheck?: HealthcheckArgs | false;
+  /** Port the app listens on inside the container (default: the service's, 80). */
+  readonly appPort?: pulumi.Input<number>;
+  /** Seconds an old container gets to finish requests after SIGTERM (default: the service's). */
+  readonly stopWaitTime?: pulumi.Input<number | string>;
+  /** Logging driver and options (default: json-file with max-size=10m). */
+  readonly logging?: pulumi.Input<{ driver?: string; options?: Record<string, string> }>;
+}
+
+export interface ServiceArgs {
+  /** Service name: container names and labels start with it. Defaults to the component name. */
+  readonly service?: string;
+  /** Image without tag, e.g. "registry.example.com/app". */
+  readonly image: pulumi.Input<string>;
+  /** The version (image tag) to run. Changing it is a deploy; setting an earlier one, a rollback. */
+  readonly version: pulumi.Input<string>;
+  /** Kamal destination (staging, production…): part of names and labels when set. */
+  readonly destination?: string;
+  /** Registry credentials; hosts log in before pulling (password through stdin). */
+  readonly registry?: pulumi.Input<RegistryInputs>;
+  /** How to reach the hosts. */
+  readonly ssh: SshArgs;
+  /** Roles by name: "web" (behind Traefik by default), "workers"… */
+  readonly roles: Record<string, RoleArgs>;
+  /** Env for every role. */
+  readonly env?: EnvArgs;
+  /** Labels for every role. */
+  readonly labels?: Record<string, pulumi.Input<string>>;
+  /** Volumes for every role. */
+  readonly volumes?: pulumi.Input<string>[];
+  /** Health check defaults for every role. */
+  readonly healthcheck?: HealthcheckArgs;
+  /** Port the app listens on (default 80). */
+  readonly appPort?: pulumi.Input<number>;
+  /** Seconds an old container gets after SIGTERM (default 30). */
+  readonly stopWaitTime?: pulumi.Input<number | string>;
+  /** Stopped containers (and their images) kept per role and host for rollback (default 5). */
+  readonly retainContainers?: pulumi.Input<number>;
+  /** Role whose first host is deployed (and healthy) before any other (default "web"). */
+  readonly primaryRole?: string;
+  /** Hosts per batch within a role (default: all at once). */
+  readonly bootLimit?: number;
+  /** Seconds to wait between batches (default 0). */
+  readonly bootWait?: pulumi.Input<number>;
+  /** Logging for every role. */
+  readonly logging?: pulumi.Input<{ driver?: string; options?: Record<string, string> }>;
+}
+
+/** What runs on one host for one role. */
+export interface DeployedContainer {
+  version: string;
+  containerName: string;
+  containerId: string;
+  imageDigest: string;
+}
+
+/**
+ * A Kamal service: each role on each of its hosts is one resource whose update is the
+ * health-gated swap. The primary role's first host goes first and gates the rest; then each
+ * role proceeds in batches of `bootLimit` hosts.
+ */
+export class Service extends pulumi.ComponentResource {
+  /** Per role, per host: the running version, container name and id, image digest. */
+  public readonly containers: pulumi.Output<Record<string, Record<string, DeployedContainer>>>;
+  /** The resources, by role then host name. */
+  public readonly resources: Record<string, Record<string, AppContainer>>;
+  /** Env files, by role then host name (only for roles with secret env). */
+  public readonly envFiles: Record<string, Record<string, EnvFileResource>>;
+
+  constructor(name: string, args: ServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kamal:index:Service", name, {}, opts);
+    const service = args.service ?? name;
+    validateShape(name, args);
+    const roleNames = Object.keys(args.roles);
+    const primary = args.primaryRole ?? (roleNames.includes("web") ? "web" : roleNames[0]);
+    this.resources = {};
+    this.envFiles = {};
+
+    // The primary role's first host is deployed alone first.
+    const ordered = [primary, ...roleNames.filter((r) => r !== primary)];
+    let gate: AppContainer | undefined;
+    for (const role of ordered) {
+      const r = args.roles[role];
+      const hosts = r.hosts.map(resolveHost);
+      const traefik = r.traefik ?? role === "web";
+      const secretEnv = { ...(args.env?.secret ?? {}), ...(r.env?.secret ?? {}) };
+      this.resources[role] = {};
+      this.envFiles[role] = {};
+      const batchSize = Math.max(1, args.bootLimit ?? hosts.length);
+      let previousBatch: AppContainer[] = [];
+      let batch: AppContainer[] = [];
+      hosts.forEach((host, i) => {
+        if (i > 0 && i % batchSize === 0) {
+          previousBatch = batch;
+          batch = [];
+        }
+        const envFile = Object.keys(secretEnv).length
+          ? this.envFile(name, service, args, role, host, secretEnv)
+          : undefined;
+        const dependsOn = [...(gate && !(role === primary && i === 0) ? [gate] : []), ...previousBatch];
+        const res = new AppContainer(
+          `${name}-${role}-${hostKeyName(host)}`,
+          {
+            configPath: `roles.${role}`,
+            hostName: host.name,
+            connection: connectionFor(args.ssh, host),
+            service,
+            role,
+            destination: args.destination,
+            image: args.image,
+            version: args.version,
+            registry: args.registry,
+            cmd: r.cmd,
+            env: { ...(args.env?.clear ?? {}), ...(r.env?.clear ?? {}) } as never,
+            envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,
+            labels: { ...(args.labels ?? {}), ...(r.labels ?? {}) } as never,
+            volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])] as never,
+            options: (r.options ?? {}) as never,
+            logging: r.logging ?? args.logging,
+            traefik,
+            appPort: r.appPort ?? args.appPort,
+            healthcheck: healthcheckFor(args, r, traefik),
+            stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
+            retain: args.retainContainers,
+            bootDelay: i >= batchSize && args.bootWait ? args.bootWait : undefined,
+          } as never,
+          { parent: this, dependsOn: [...dependsOn, ...(envFile ? [envFile] : [])] },
+        );
+        this.resources[role][host.name] = res;
+        batch.push(res);
+        if (role === primary && i === 0) gate = res;
+      });
+    }
+
+    this.containers = pulumi.output(
+      Object.fromEntries(
+        Object.entries(this.resources).map(([role, byHost]) => [
+          role,
+          Object.fromEntries(
+            Object.entries(byHost).map(([host, res]) => [
+              host,
+              { version: res.runningVersion, containerName: res.containerName, containerId: res.containerId, imageDigest: res.imageDigest },
+            ]),
+          ),
+        ]),
+      ),
+    ) as unknown as pulumi.Output<Record<string, Record<string, DeployedContainer>>>;
+    this.registerOutputs({ containers: this.containers });
+  }
+
+  private envFile(
+    name: string,
+    service: string,
+    args: ServiceArgs,
+    role: string,
+    host: ResolvedHost,
+    secretEnv: Record<string, pulumi.Input<string>>,
+  ): EnvFileResource {
+    const file = [service, role, args.destination].filter(Boolean).join("-");
+    const res = new EnvFileResource(
+      `${name}-env-${role}-${hostKeyName(host)}`,
+      {
+        configPath: `roles.${role}.env.secret`,
+        hostName: host.name,
+        connection: connectionFor(args.ssh, host),
+        path: `.kamal/env/roles/${file}.env`,
+        env: pulumi.secret(secretEnv as Record<string, string>) as never,
+      },
+      { parent: this },
+    );
+    this.envFiles[role][host.name] = res;
+    return res;
+  }
+}
+
+function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pulumi.Input<HealthcheckInputs> | undefined {
+  if (role.healthcheck === false) return undefined;
+  // Kamal checks health for roles behind Traefik; other roles only when asked to.
+  if (!traefik && role.healthcheck === undefined) return undefined;
+  const merged = { ...(args.healthcheck ?? {}), ...(role.healthcheck ?? {}) };
+  return pulumi.output({ ...merged, port: merged.port ?? role.appPort ?? args.appPort }).apply(dropUndefined);
+}
+
+/** Structural rules that must hold before any resource exists (values may still be unknown). */
+function validateShape(name: string, args: ServiceArgs): void {
+  const roles = Object.keys(args.roles ?? {});
+  if (roles.length === 0) throw configError("Service", name, "roles", "must define at least one role");
+  for (const role of roles) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(role)) {
+      throw configError("Service", name, `roles.${role}`, "role names may contain only letters, digits, '_', '.', '-'");
+    }
+    const r = args.roles[role];
+    if (!r.hosts || r.hosts.length === 0) throw configError("Service", name, `roles.${role}.hosts`, "must list at least one host");
+    const seen = new Set<string>();
+    r.hosts.forEach((h, i) => {
+      const host = resolveHost(h);
+      if (!host.name) throw configError("Service", name, `roles.${role}.hosts.${i}.name`, "is required");
+      if (seen.has(host.name)) throw configError("Service", name, `roles.${role}.hosts.${i}`, `lists host "${host.name}" twice`);
+      seen.add(host.name);
+    });
+    if (r.traefik === true && r.healthcheck === false) {
+      throw configError("Service", name, `roles.${role}.healthcheck`, "cannot be off for a role behind Traefik");
+    }
+  }
+  if (args.primaryRole !== undefined && !roles.includes(args.primaryRole)) {
+    throw configError("Service", name, "primaryRole", `names no role (roles: ${roles.join(", ")})`);
+  }
+  if (args.bootLimit !== undefined && (!Number.isInteger(args.bootLimit) || args.bootLimit < 1)) {
+    throw configError("Service", name, "bootLimit", "must be a positive integer");
+  }
+}

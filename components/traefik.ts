@@ -1,0 +1,60 @@
+import * as pulumi from "@pulumi/pulumi";
+import { EnvFileResource, TraefikContainer, type RegistryInputs } from "../provider/resources";
+import { configError, connectionFor, hostKeyName, resolveHost, type EnvArgs, type HostArg, type SshArgs } from "./common";
+
+export interface TraefikArgs {
+  /** Hosts to run Traefik on (usually every host of a role behind Traefik). */
+  readonly hosts: HostArg[];
+  readonly ssh: SshArgs;
+  /** Traefik image with tag, e.g. "traefik:v3.6". */
+  readonly image: pulumi.Input<string>;
+  readonly registry?: pulumi.Input<RegistryInputs>;
+  /** Host port published to Traefik's "http" entrypoint (default 80): Kamal's host_port. */
+  readonly hostPort?: pulumi.Input<number | string>;
+  /** Traefik API on the host's 127.0.0.1 (default 8080; 0 turns it off). Swaps use it to
+   * confirm routing changes instead of waiting a fixed time. */
+  readonly apiPort?: pulumi.Input<number>;
+  /** Extra Traefik arguments: `{ "accesslog": true, "log.level": "ERROR" }`. */
+  readonly args?: Record<string, pulumi.Input<string | number | boolean>>;
+  readonly labels?: Record<string, pulumi.Input<string>>;
+  readonly options?: Record<string, pulumi.Input<string | number | boolean | (string | number)[]>>;
+  readonly env?: EnvArgs;
+}
+
+/** Traefik on each host, reading container labels through the Docker provider. Any change
+ * restarts it (new connections are refused for about a second; in-flight ones finish). */
+export class Traefik extends pulumi.ComponentResource {
+  public readonly resources: Record<string, TraefikContainer> = {};
+
+  constructor(name: string, args: TraefikArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kamal:index:Traefik", name, {}, opts);
+    if (!args.hosts?.length) throw configError("Traefik", name, "hosts", "must list at least one host");
+    for (const host of args.hosts.map(resolveHost)) {
+      const connection = connectionFor(args.ssh, host);
+      const secret = args.env?.secret ?? {};
+      const envFile = Object.keys(secret).length
+        ? new EnvFileResource(`${name}-env-${hostKeyName(host)}`, {
+            configPath: "env.secret",
+            hostName: host.name,
+            connection,
+            path: ".kamal/env/traefik/traefik.env",
+            env: pulumi.secret(secret as Record<string, string>) as never,
+          }, { parent: this })
+        : undefined;
+      this.resources[host.name] = new TraefikContainer(`${name}-${hostKeyName(host)}`, {
+        hostName: host.name,
+        connection,
+        image: args.image,
+        registry: args.registry,
+        hostPort: args.hostPort,
+        apiPort: args.apiPort,
+        args: (args.args ?? {}) as never,
+        labels: (args.labels ?? {}) as never,
+        options: (args.options ?? {}) as never,
+        env: (args.env?.clear ?? {}) as never,
+        envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,
+      }, { parent: this, dependsOn: envFile ? [envFile] : [] });
+    }
+    this.registerOutputs({});
+  }
+}

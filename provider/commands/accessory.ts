@@ -1,0 +1,44 @@
+/** Kamal's accessory container: long-lived, its data in the SSH user's home. */
+import type { AccessoryContainerConfig } from "../config/schemas";
+import { runContainer } from "./docker";
+
+/** `service-name`, Kamal 1's accessory container name and data directory. */
+export function accessoryName(cfg: Pick<AccessoryContainerConfig, "service" | "name">): string {
+  return `${cfg.service}-${cfg.name}`;
+}
+
+export function accessoryPublish(port: AccessoryContainerConfig["port"]): string[] {
+  if (port === undefined) return [];
+  const p = String(port);
+  return [p.includes(":") ? p : `${p}:${p}`];
+}
+
+/** Host paths of uploaded files and created directories, and their mounts. */
+export function accessoryMounts(cfg: AccessoryContainerConfig, dataDir: string) {
+  const files = cfg.files.map((f) => ({ ...f, host: `${dataDir}${f.target}` }));
+  const directories = cfg.directories.map((d) => {
+    const [hostDir, target] = d.split(":");
+    return { host: hostDir.startsWith("/") ? hostDir : `${dataDir}/${hostDir}`, target };
+  });
+  const volumes = [
+    ...files.map((f) => `${f.host}:${f.target}`),
+    ...directories.map((d) => `${d.host}:${d.target}`),
+    ...cfg.volumes,
+  ];
+  return { files, directories, volumes };
+}
+
+export function runAccessory(cfg: AccessoryContainerConfig, at: { dataDir: string; envFile?: string }): string {
+  return runContainer({
+    name: accessoryName(cfg),
+    image: cfg.image,
+    restart: "unless-stopped",
+    publish: accessoryPublish(cfg.port),
+    env: cfg.env,
+    envFile: at.envFile,
+    volumes: accessoryMounts(cfg, at.dataDir).volumes,
+    labels: { service: accessoryName(cfg), "traefik.enable": "false", ...cfg.labels },
+    options: cfg.options,
+    cmd: cfg.cmd,
+  });
+}

@@ -1,0 +1,210 @@
+/**
+ * Docker commands as shell strings. Pure: no I/O, every argument quoted by shellJoin.
+ */
+import { allOf, shellJoin, shellSplit } from "./shell";
+
+/** Where the cord directory is mounted inside an app container. */
+export const CORD_IN_CONTAINER = "/tmp/kamal-cord";
+
+export type DockerOptionValue = string | number | boolean | (string | number)[];
+
+/** `{ cpus: 2, "add-host": ["a:1.2.3.4"], init: true }` as docker flags, in key order. */
+export function optionArgs(options: Record<string, DockerOptionValue> = {}): string[] {
+  const args: string[] = [];
+  for (const key of Object.keys(options).sort()) {
+    const value = options[key];
+    if (value === false) continue;
+    if (value === true) args.push(`--${key}`);
+    else if (Array.isArray(value)) for (const v of value) args.push(`--${key}`, String(v));
+    else args.push(`--${key}`, String(value));
+  }
+  return args;
+}
+
+export function envArgs(env: Record<string, string> = {}): string[] {
+  return Object.keys(env)
+    .sort()
+    .flatMap((k) => ["--env", `${k}=${env[k]}`]);
+}
+
+export function labelArgs(labels: Record<string, string> = {}): string[] {
+  return Object.keys(labels)
+    .sort()
+    .flatMap((k) => ["--label", `${k}=${labels[k]}`]);
+}
+
+export function volumeArgs(volumes: readonly string[] = []): string[] {
+  return volumes.flatMap((v) => ["--volume", v]);
+}
+
+export function loggingArgs(logging?: { driver?: string; options?: Record<string, string> }): string[] {
+  if (!logging) return ["--log-opt", "max-size=10m"];
+  const args = logging.driver ? ["--log-driver", logging.driver] : [];
+  for (const k of Object.keys(logging.options ?? {}).sort()) args.push("--log-opt", `${k}=${logging.options![k]}`);
+  return args;
+}
+
+/** Docker (Go) duration syntax. */
+export function goDuration(seconds: number): string {
+  return Number.isInteger(seconds) ? `${seconds}s` : `${Math.round(seconds * 1000)}ms`;
+}
+
+export function dockerLogin(server: string, username: string): string {
+  return shellJoin(["docker", "login", server, "--username", username, "--password-stdin"]);
+}
+
+export function imageId(ref: string): string {
+  return shellJoin(["docker", "image", "inspect", "--format", "{{.Id}}", ref]);
+}
+
+export function pullImage(ref: string): string {
+  return shellJoin(["docker", "pull", "--quiet", ref]);
+}
+
+export function imageDigest(ref: string): string {
+  return shellJoin(["docker", "image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", ref]);
+}
+
+/** Names of containers carrying all the labels, newest first (docker ps order). */
+export function containersWithLabels(
+  labels: Record<string, string>,
+  opts: { all?: boolean; status?: string } = {},
+): string {
+  const filters = Object.keys(labels)
+    .sort()
+    .flatMap((k) => ["--filter", `label=${k}=${labels[k]}`]);
+  if (opts.status) filters.push("--filter", `status=${opts.status}`);
+  return shellJoin(["docker", "ps", ...(opts.all ? ["--all"] : []), ...filters, "--format", "{{.Names}}"]);
+}
+
+/** "<status> <health or -> <restart count>" of a container. */
+export function containerState(name: string): string {
+  return shellJoin([
+    "docker", "container", "inspect", "--format",
+    "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.RestartCount}}",
+    name,
+  ]);
+}
+
+/** "<id> <image id> <status> <version label>" of a container. */
+export function containerSummary(name: string): string {
+  return shellJoin([
+    "docker", "container", "inspect", "--format",
+    '{{.Id}} {{.Image}} {{.State.Status}} {{index .Config.Labels "version"}}',
+    name,
+  ]);
+}
+
+export function containerHealthLog(name: string): string {
+  return shellJoin(["docker", "container", "inspect", "--format", "{{json .State.Health}}", name]);
+}
+
+export function containerLogs(name: string, lines = 30): string {
+  return `${shellJoin(["docker", "logs", "--tail", String(lines), name])} 2>&1`;
+}
+
+export function containerIp(name: string): string {
+  return shellJoin([
+    "docker", "container", "inspect", "--format",
+    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+    name,
+  ]);
+}
+
+/** The host directory mounted as the container's cord (empty if it has none). */
+export function cordSource(name: string): string {
+  return shellJoin([
+    "docker", "container", "inspect", "--format",
+    `{{range .Mounts}}{{if eq .Destination "${CORD_IN_CONTAINER}"}}{{.Source}}{{end}}{{end}}`,
+    name,
+  ]);
+}
+
+export function tieCord(hostDir: string): string {
+  return allOf(shellJoin(["mkdir", "-p", hostDir]), shellJoin(["touch", `${hostDir}/cord`]));
+}
+
+export function cutCord(hostDir: string): string {
+  return shellJoin(["rm", "-rf", hostDir]);
+}
+
+export function renameContainer(from: string, to: string): string {
+  return shellJoin(["docker", "rename", from, to]);
+}
+
+export function startContainer(name: string): string {
+  return shellJoin(["docker", "start", name]);
+}
+
+export function stopContainer(name: string, waitSeconds: number): string {
+  return shellJoin(["docker", "stop", "--time", String(Math.ceil(waitSeconds)), name]);
+}
+
+export function removeContainers(names: readonly string[], force = false): string {
+  return shellJoin(["docker", "rm", ...(force ? ["--force"] : []), ...names]);
+}
+
+export function removeImages(refs: readonly string[]): string {
+  return shellJoin(["docker", "rmi", ...refs]);
+}
+
+/** Image refs ("repo:tag") present for a repository. */
+export function imagesOf(repository: string): string {
+  return shellJoin(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repository]);
+}
+
+/** The image refs that containers (running or not) were created from. */
+export function imagesInUse(): string {
+  return shellJoin(["docker", "ps", "--all", "--format", "{{.Image}}"]);
+}
+
+export function makeDirectories(dirs: readonly string[], mode?: string): string {
+  return shellJoin(["mkdir", "-p", ...(mode ? ["-m", mode] : []), ...dirs]);
+}
+
+export function removePaths(paths: readonly string[]): string {
+  return shellJoin(["rm", "-rf", ...paths]);
+}
+
+export interface RunSpec {
+  name: string;
+  /** `docker create` instead of `docker run`: ready to start later. */
+  createOnly?: boolean;
+  image: string;
+  detach?: boolean;
+  restart?: string;
+  publish?: readonly string[];
+  env?: Record<string, string>;
+  envFile?: string;
+  labels?: Record<string, string>;
+  volumes?: readonly string[];
+  health?: { cmd: string; interval: number; retries: number };
+  logging?: { driver?: string; options?: Record<string, string> };
+  options?: Record<string, DockerOptionValue>;
+  cmd?: string | readonly string[];
+}
+
+/** `docker run` with Kamal's argument order: identity, wiring, health, options, image, cmd. */
+export function runContainer(spec: RunSpec): string {
+  const argv = ["docker", spec.createOnly ? "create" : "run"];
+  if (!spec.createOnly && spec.detach !== false) argv.push("--detach");
+  if (spec.restart) argv.push("--restart", spec.restart);
+  argv.push("--name", spec.name);
+  for (const p of spec.publish ?? []) argv.push("--publish", p);
+  argv.push(...envArgs(spec.env));
+  if (spec.envFile) argv.push("--env-file", spec.envFile);
+  argv.push(...volumeArgs(spec.volumes));
+  argv.push(...labelArgs(spec.labels));
+  if (spec.health) {
+    argv.push(
+      "--health-cmd", spec.health.cmd,
+      "--health-interval", goDuration(spec.health.interval),
+      "--health-retries", String(spec.health.retries),
+    );
+  }
+  argv.push(...loggingArgs(spec.logging));
+  argv.push(...optionArgs(spec.options));
+  argv.push(spec.image);
+  if (spec.cmd !== undefined) argv.push(...(typeof spec.cmd === "string" ? shellSplit(spec.cmd) : spec.cmd));
+  return shellJoin(argv);
+}

@@ -1,0 +1,57 @@
+import type { z } from "zod";
+
+/** A configuration error: every message starts with the config path it is about and
+ * never repeats the received value (it may be a secret). */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+export interface ConfigProblem {
+  /** Dotted path from the component's arguments, e.g. `roles.web.healthcheck.path`. */
+  path: string;
+  message: string;
+}
+
+export function joinPath(prefix: string, path: readonly PropertyKey[]): string {
+  const parts = [prefix, ...path.map(String)].filter((p) => p !== "");
+  return parts.join(".") || "(root)";
+}
+
+/** Turns zod issues into problems with full paths and value-free messages. */
+export function problemsFrom(issues: readonly z.core.$ZodIssue[], prefix = ""): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        out.push({ path: joinPath(prefix, [...issue.path, key]), message: "is not a supported key" });
+      }
+    } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      // Report the alternative that got furthest rather than "invalid input".
+      const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0];
+      out.push(...problemsFrom(best, joinPath(prefix, issue.path).replace(/^\(root\)$/, "")));
+    } else {
+      out.push({ path: joinPath(prefix, issue.path), message: plain(issue) });
+    }
+  }
+  return out;
+}
+
+function depth(issues: readonly z.core.$ZodIssue[]): number {
+  return Math.max(0, ...issues.map((i) => i.path.length));
+}
+
+function plain(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type") {
+    if (/received undefined/.test(issue.message)) return "is required";
+    const names: Record<string, string> = { int: "integer", array: "list", record: "map" };
+    return `must be ${article(names[issue.expected] ?? issue.expected)}`;
+  }
+  return issue.message.replace(/^Invalid input: /, "");
+}
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}

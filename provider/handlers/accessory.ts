@@ -1,0 +1,119 @@
+/**
+ * An accessory (database, cache) on one host: a long-lived container whose data lives in
+ * host directories. A change reboots it (stop, remove, run) with the data kept; deleting it
+ * keeps the data unless deleteDataOnDestroy is set.
+ */
+import { accessoryContainer, type AccessoryContainerConfig } from "../config/schemas";
+import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
+import * as docker from "../commands/docker";
+import type { SshConnection } from "../ssh/executor";
+import { changedFields, connect, connectionSecrets, hostChanged, parseInputs, progress, redacting, remoteHome, validate } from "./common";
+import { ensureImage } from "./images";
+
+type Inputs = Record<string, unknown>;
+
+const REBOOT_FIELDS = ["service", "name", "image", "port", "cmd", "env", "envFile", "files", "directories", "volumes", "options", "labels"] as const;
+const QUIET_FIELDS = ["stopWaitTime", "deleteDataOnDestroy", "registry", "connection", "hostName", "configPath"] as const;
+const RUNTIME = ["containerId", "status", "dataDir"];
+
+const pathOf = (configPath: string) => (key: string) =>
+  key === "connection" ? "ssh" : key === "hostName" ? `${configPath}.host` : [configPath, key].filter(Boolean).join(".");
+
+export function check(_olds: Inputs, news: Inputs) {
+  return { inputs: news, failures: validate(accessoryContainer, news, pathOf(String(news.configPath ?? ""))).failures };
+}
+
+export function diff(_id: string, olds: Inputs, news: Inputs) {
+  const replaces = hostChanged(olds, news) ? ["connection"] : [];
+  const changed = changedFields(olds, news, [...REBOOT_FIELDS, ...QUIET_FIELDS]);
+  const drifted = olds.status !== undefined && olds.status !== "running";
+  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
+}
+
+export async function create(news: Inputs) {
+  const cfg = parseInputs(accessoryContainer, news);
+  return { id: `${cfg.hostName}/${accessoryName(cfg)}`, outs: { ...news, ...(await boot(cfg)) } };
+}
+
+export async function update(_id: string, olds: Inputs, news: Inputs) {
+  const cfg = parseInputs(accessoryContainer, news);
+  const reboot = changedFields(olds, news, REBOOT_FIELDS).length > 0 || olds.status !== "running";
+  if (!reboot) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
+  return { outs: { ...news, ...(await boot(cfg)) } };
+}
+
+export async function read(id: string, props: Inputs) {
+  const cfg = parseInputs(accessoryContainer, props, RUNTIME);
+  return redacting(connectionSecrets(cfg.connection), async () => {
+    const conn = await connect(cfg.connection);
+    const r = await conn.run(docker.containerSummary(accessoryName(cfg)));
+    if (r.code !== 0) return { id, props: { ...props, status: "missing", containerId: "" } };
+    const [containerId, , status] = r.stdout.trim().split(" ");
+    return { id, props: { ...props, containerId, status } };
+  });
+}
+
+export async function remove(_id: string, props: Inputs) {
+  const cfg = parseInputs(accessoryContainer, props, RUNTIME);
+  await redacting(connectionSecrets(cfg.connection), async () => {
+    const conn = await connect(cfg.connection);
+    const name = accessoryName(cfg);
+    await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
+    await conn.run(docker.removeContainers([name], true));
+    const dataDir = await dataDirOf(conn, cfg);
+    if (cfg.deleteDataOnDestroy) {
+      progress(cfg.hostName, `removed ${name} and deleted its data in ${dataDir} (deleteDataOnDestroy)`);
+      await conn.exec(docker.removePaths([dataDir]));
+    } else {
+      progress(cfg.hostName, `removed ${name}; its data is kept in ${dataDir}`);
+    }
+  });
+}
+
+async function dataDirOf(conn: SshConnection, cfg: AccessoryContainerConfig) {
+  return `${await remoteHome(conn)}/${accessoryName(cfg)}`;
+}
+
+async function boot(cfg: AccessoryContainerConfig) {
+  const secrets = [...connectionSecrets(cfg.connection), ...(cfg.registry ? [cfg.registry.password] : [])];
+  return redacting(secrets, async () => {
+    const conn = await connect(cfg.connection);
+    const name = accessoryName(cfg);
+    const home = await remoteHome(conn);
+    const dataDir = `${home}/${name}`;
+    const mounts = accessoryMounts(cfg, dataDir);
+    await ensureImage(conn, cfg.image, cfg.hostName, cfg.registry);
+    const dirs = [...mounts.directories.map((d) => d.host), ...mounts.files.map((f) => f.host.slice(0, f.host.lastIndexOf("/")))];
+    if (dirs.length) await conn.exec(docker.makeDirectories([...new Set(dirs)]));
+    for (const f of mounts.files) await conn.upload(f.host, f.content, parseInt(f.mode, 8));
+
+    if ((await conn.run(docker.containerState(name))).code === 0) {
+      progress(cfg.hostName, `rebooting ${name} (data in ${dataDir} is kept)`);
+      await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
+      await conn.exec(docker.removeContainers([name], true));
+    } else {
+      progress(cfg.hostName, `booting ${name}`);
+    }
+    const envFile = cfg.envFile ? (cfg.envFile.path.startsWith("/") ? cfg.envFile.path : `${home}/${cfg.envFile.path}`) : undefined;
+    await conn.exec(runAccessory(cfg, { dataDir, envFile }));
+    await waitUp(conn, cfg, name);
+    const [containerId, , status] = (await conn.exec(docker.containerSummary(name))).stdout.trim().split(" ");
+    return { containerId, status, dataDir };
+  });
+}
+
+/** Running for two seconds (healthy, if the image defines a health check). */
+async function waitUp(conn: SshConnection, cfg: AccessoryContainerConfig, name: string) {
+  const started = Date.now();
+  for (;;) {
+    const [status, health, restarts] = (await conn.run(docker.containerState(name))).stdout.trim().split(" ");
+    if (status !== "running" || Number(restarts) > 0) {
+      const logs = (await conn.run(docker.containerLogs(name, 20))).stdout;
+      throw new Error(`${cfg.hostName}: accessory ${name} is ${status} after booting\n--- last log lines ---\n${logs}`);
+    }
+    const elapsed = Date.now() - started;
+    if (elapsed >= 2000 && (health === "-" || health === "healthy")) return;
+    if (elapsed > 120_000) throw new Error(`${cfg.hostName}: accessory ${name} not healthy after 120s (health ${health})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Traefik on one host. A change restarts it: the new container is created (image pulled)
+ * first, then the old one stops (Traefik finishes in-flight requests within its
+ * graceTimeOut) and the new one starts at once. New connections are refused only between
+ * the two, typically well under two seconds.
+ */
+import { randomBytes } from "node:crypto";
+import { traefikContainer } from "../config/schemas";
+import { createTraefik } from "../commands/traefik";
+import * as docker from "../commands/docker";
+import type { SshConnection } from "../ssh/executor";
+import { changedFields, connect, connectionSecrets, hostChanged, parseInputs, progress, redacting, remoteHome, validate } from "./common";
+import { ensureImage } from "./images";
+import { TRAEFIK_CONTAINER } from "./routing";
+
+type Inputs = Record<string, unknown>;
+
+const RESTART_FIELDS = ["image", "hostPort", "apiPort", "args", "labels", "options", "env", "envFile"] as const;
+const QUIET_FIELDS = ["registry", "connection", "hostName", "configPath"] as const;
+const RUNTIME = ["containerId", "status", "restartedAt"];
+
+const pathOf = (configPath: string) => (key: string) =>
+  key === "connection" ? "ssh" : key === "hostName" ? "hosts" : [configPath, key].filter(Boolean).join(".");
+
+export function check(_olds: Inputs, news: Inputs) {
+  return { inputs: news, failures: validate(traefikContainer, news, pathOf(String(news.configPath ?? ""))).failures };
+}
+
+export function diff(_id: string, olds: Inputs, news: Inputs) {
+  const replaces = hostChanged(olds, news) ? ["connection"] : [];
+  const changed = changedFields(olds, news, [...RESTART_FIELDS, ...QUIET_FIELDS]);
+  const drifted = olds.status !== undefined && olds.status !== "running";
+  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
+}
+
+export async function create(news: Inputs) {
+  const cfg = parseInputs(traefikContainer, news);
+  return { id: `${cfg.hostName}/traefik`, outs: { ...news, ...(await boot(news)) } };
+}
+
+export async function update(_id: string, olds: Inputs, news: Inputs) {
+  const restart = changedFields(olds, news, RESTART_FIELDS).length > 0 || olds.status !== "running";
+  if (!restart) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
+  return { outs: { ...news, ...(await boot(news)) } };
+}
+
+export async function read(id: string, props: Inputs) {
+  const cfg = parseInputs(traefikContainer, props, RUNTIME);
+  return redacting(connectionSecrets(cfg.connection), async () => {
+    const conn = await connect(cfg.connection);
+    const r = await conn.run(docker.containerSummary(TRAEFIK_CONTAINER));
+    if (r.code !== 0) return { id, props: { ...props, status: "missing", containerId: "" } };
+    const [containerId, , status] = r.stdout.trim().split(" ");
+    return { id, props: { ...props, containerId, status } };
+  });
+}
+
+export async function remove(_id: string, props: Inputs) {
+  const cfg = parseInputs(traefikContainer, props, RUNTIME);
+  await redacting(connectionSecrets(cfg.connection), async () => {
+    const conn = await connect(cfg.connection);
+    progress(cfg.hostName, "removing Traefik");
+    await conn.run(docker.stopContainer(TRAEFIK_CONTAINER, 10));
+    await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], true));
+  });
+}
+
+async function boot(inputs: Inputs) {
+  const cfg = parseInputs(traefikContainer, inputs);
+  const secrets = [...connectionSecrets(cfg.connection), ...(cfg.registry ? [cfg.registry.password] : [])];
+  return redacting(secrets, async () => {
+    const conn = await connect(cfg.connection);
+    await ensureImage(conn, cfg.image, cfg.hostName, cfg.registry);
+    const home = await remoteHome(conn);
+    const envFile = cfg.envFile ? (cfg.envFile.path.startsWith("/") ? cfg.envFile.path : `${home}/${cfg.envFile.path}`) : undefined;
+    const next = `${TRAEFIK_CONTAINER}_next_${randomBytes(3).toString("hex")}`;
+    await conn.exec(createTraefik(cfg, { name: next, envFile }));
+    const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
+    const t0 = Date.now();
+    if (hadOld) {
+      progress(cfg.hostName, "restarting Traefik with the new configuration");
+      await swapIn(conn, next);
+    } else {
+      progress(cfg.hostName, "starting Traefik");
+      await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
+      await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
+    }
+    await waitRunning(conn);
+    if (hadOld) progress(cfg.hostName, `Traefik restarted (port closed for ~${Date.now() - t0}ms)`);
+    const [containerId, , status] = (await conn.exec(docker.containerSummary(TRAEFIK_CONTAINER))).stdout.trim().split(" ");
+    return { containerId, status, restartedAt: new Date().toISOString() };
+  });
+}
+
+/** Stops the old Traefik and starts the prepared one; restores the old one on failure. */
+async function swapIn(conn: SshConnection, next: string) {
+  const retired = `${TRAEFIK_CONTAINER}_old_${randomBytes(3).toString("hex")}`;
+  await conn.exec(docker.stopContainer(TRAEFIK_CONTAINER, 10));
+  await conn.exec(docker.renameContainer(TRAEFIK_CONTAINER, retired));
+  await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
+  const started = await conn.run(docker.startContainer(TRAEFIK_CONTAINER));
+  if (started.code !== 0) {
+    await conn.run(docker.renameContainer(TRAEFIK_CONTAINER, next));
+    await conn.run(docker.renameContainer(retired, TRAEFIK_CONTAINER));
+    await conn.run(docker.startContainer(TRAEFIK_CONTAINER));
+    await conn.run(docker.removeContainers([next], true));
+    throw new Error(`the new Traefik did not start (the previous one was restarted): ${started.stderr.trim()}`);
+  }
+  await conn.run(docker.removeContainers([retired], true));
+}
+
+async function waitRunning(conn: SshConnection) {
+  for (let i = 0; i < 20; i++) {
+    const [status, , restarts] = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).stdout.trim().split(" ");
+    if (status === "running" && restarts === "0" && i >= 2) return;
+    if (status !== "running" && status !== "created") {
+      const logs = (await conn.run(docker.containerLogs(TRAEFIK_CONTAINER, 20))).stdout;
+      throw new Error(`Traefik is ${status} after starting:\n${logs}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
