@@ -272,6 +272,10 @@ process.stdout.write(JSON.stringify(state, null, 2) + "\n");
 EOF
 }
 
+images_hash() { # what the registry's images are built from
+  { cat "$KP_ROOT"/testapp/*.go "$KP_ROOT/testapp/go.mod"; echo "$KP_TRAEFIK_VERSION"; } | sha256sum | cut -d' ' -f1
+}
+
 healthy() { # every process the sandbox needs is alive and answering
   [ -f "$S/ready" ] || return 1
   pid_alive "$S/registry/pid" || return 1
@@ -282,7 +286,14 @@ healthy() { # every process the sandbox needs is alive and answering
 
 # ---------------------------------------------------------------- commands
 up() {
-  if healthy; then kp_log "already up ($S)"; return 0; fi
+  if healthy; then
+    if [ "$(cat "$S/images.hash" 2>/dev/null)" != "$(images_hash)" ]; then
+      kp_log "test app or Traefik changed: rebuilding the registry's images"
+      build_images && images_hash >"$S/images.hash"
+    fi
+    kp_log "already up ($S)"
+    return 0
+  fi
   local t0; t0=$(date +%s)
   ensure_packages
   kp_log "cleaning any earlier sandbox"
@@ -309,6 +320,7 @@ up() {
     echo "${HOST_IP[$h]} $(cut -d' ' -f1,2 "$S/hosts/$h/etc/ssh_host_ed25519_key.pub")" >>"$S/known_hosts"
   done
   build_images
+  images_hash >"$S/images.hash"
   write_state
   touch "$S/ready"
   kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR"

@@ -75,6 +75,10 @@ func serve() int {
 		fmt.Fprintf(os.Stdout, time.Now().UTC().Format(time.RFC3339)+" testapp "+ver+": "+format+"\n", a...)
 	}
 
+	// Deliberately leaks a variable into the logs, so tests can prove errors redact it.
+	if leak := os.Getenv("TESTAPP_LOG_ENV"); leak != "" {
+		logf("%s=%s", leak, os.Getenv(leak))
+	}
 	if mode == "exit" {
 		logf("TESTAPP_MODE=exit: exiting at boot")
 		return 3

@@ -1,52 +1,108 @@
-/** Constant HTTP load for zero-downtime checks, counted the way the tests need it. */
-import autocannon from "autocannon";
+/**
+ * Constant HTTP load for zero-downtime checks and benchmarks: an open-loop generator that
+ * starts requests at a fixed rate whatever the server does (a slow or failing server does
+ * not slow the load down), over keep-alive connections or a fresh TCP connection per
+ * request. Counts every request: 2xx, non-2xx, socket errors, timeouts.
+ */
+import http from "node:http";
 
 export interface LoadResult {
+  /** Requests started (each ends as 2xx, non-2xx, error or timeout). */
   total: number;
+  ok: number;
   non2xx: number;
+  /** Socket errors: refused, reset, closed before a response. */
   errors: number;
   timeouts: number;
+  /** Latency percentiles of answered requests, milliseconds. */
   p50: number;
   p99: number;
+  /** First few failures, for diagnosis. */
+  samples: string[];
 }
 
 export interface LoadOptions {
   url: string;
-  /** Request rate across all connections. */
+  /** Requests per second. */
   rate?: number;
+  /** Keep-alive connections in the pool (ignored with newConnections). */
   connections?: number;
   /** A fresh TCP connection for every request instead of keep-alive. */
   newConnections?: boolean;
   headers?: Record<string, string>;
+  timeoutMs?: number;
 }
 
-/** Starts load now; `stop()` ends it and resolves the counts. */
-export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadResult> } {
-  const instance = autocannon({
-    url: opts.url,
-    connections: opts.connections ?? 4,
-    overallRate: opts.rate ?? 200,
-    duration: 3600,
-    timeout: 10,
-    headers: { ...(opts.headers ?? {}), ...(opts.newConnections ? { connection: "close" } : {}) },
-  });
-  const done = new Promise<LoadResult>((resolve, reject) => {
-    instance.on("done", (r: autocannon.Result) =>
-      resolve({
-        total: r.requests.total + r.errors,
-        non2xx: r.non2xx,
-        errors: r.errors,
-        timeouts: r.timeouts,
-        p50: r.latency.p50,
-        p99: r.latency.p99,
-      }),
-    );
-    instance.on("error", reject);
-  });
+export interface Load {
+  stop(): Promise<LoadResult>;
+}
+
+export function startLoad(opts: LoadOptions): Load {
+  const rate = opts.rate ?? 200;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const agent = opts.newConnections
+    ? undefined
+    : new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 4 });
+  const result: LoadResult = { total: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0, p50: 0, p99: 0, samples: [] };
+  const latencies: number[] = [];
+  const inflight = new Set<Promise<void>>();
+  const note = (what: string) => {
+    if (result.samples.length < 10) result.samples.push(what);
+  };
+
+  const fire = () => {
+    result.total++;
+    const started = performance.now();
+    const p = new Promise<void>((resolve) => {
+      let settled = false;
+      const settle = (outcome: "ok" | "non2xx" | "errors" | "timeouts", detail?: string) => {
+        if (settled) return;
+        settled = true;
+        result[outcome]++;
+        if (detail) note(detail);
+        resolve();
+      };
+      const req = http.get(opts.url, { agent: agent ?? false, headers: opts.headers, timeout: timeoutMs }, (res) => {
+        res.resume();
+        res.on("end", () => {
+          latencies.push(performance.now() - started);
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) settle("ok");
+          else settle("non2xx", `HTTP ${status}`);
+        });
+        res.on("error", (e) => settle("errors", e.message));
+      });
+      req.on("timeout", () => {
+        settle("timeouts", "timeout");
+        req.destroy();
+      });
+      req.on("error", (e) => settle("errors", e.message));
+    });
+    inflight.add(p);
+    p.finally(() => inflight.delete(p));
+  };
+
+  // Fire on a fixed schedule, catching up if the event loop was late.
+  const t0 = performance.now();
+  let fired = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    while (fired < due) {
+      fired++;
+      fire();
+    }
+  }, 5);
+
   return {
-    stop: async () => {
-      instance.stop();
-      return done;
+    async stop() {
+      clearInterval(timer);
+      await Promise.all([...inflight]);
+      agent?.destroy();
+      latencies.sort((a, b) => a - b);
+      const pct = (q: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]) : 0);
+      result.p50 = pct(0.5);
+      result.p99 = pct(0.99);
+      return result;
     },
   };
 }

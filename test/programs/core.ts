@@ -38,7 +38,11 @@ const app = new kamal.Service("kpapp", {
   registry,
   ssh: ssh(),
   env: {
-    clear: { TESTAPP_UPSTREAM: `http://${db1.address}:9000`, TESTAPP_ECHO_ENV: "SECRET_TOKEN" },
+    clear: {
+      TESTAPP_UPSTREAM: `http://${db1.address}:9000`,
+      TESTAPP_ECHO_ENV: "SECRET_TOKEN",
+      ...(cfg.get("leakEnv") ? { TESTAPP_LOG_ENV: cfg.get("leakEnv")! } : {}),
+    },
     secret: { SECRET_TOKEN: cfg.requireSecret("secretToken") },
   },
   healthcheck: { cmd: "/app probe http://127.0.0.1/up", interval: 1, deadline: cfg.getNumber("deadline") ?? 30 },
