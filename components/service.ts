@@ -227,7 +227,7 @@ function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pu
 }
 
 /** Structural rules that must hold before any resource exists (values may still be unknown). */
-function validateShape(name: string, args: ServiceArgs): void {
+export function validateShape(name: string, args: ServiceArgs): void {
   const roles = Object.keys(args.roles ?? {});
   if (roles.length === 0) throw configError("Service", name, "roles", "must define at least one role");
   for (const role of roles) {

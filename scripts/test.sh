@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source "$(bash scripts/toolchain/install.sh)"
 bash scripts/sandbox.sh up
+# Programs load the compiled provider (dist/), as an installed package would.
+npm run build --silent
 mkdir -p test/.work
 report=test/.work/vitest-report.json
 set +e

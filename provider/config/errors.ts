@@ -28,10 +28,14 @@ export function problemsFrom(issues: readonly z.core.$ZodIssue[], prefix = ""): 
       for (const key of issue.keys) {
         out.push({ path: joinPath(prefix, [...issue.path, key]), message: "is not a supported key" });
       }
+    } else if (issue.code === "invalid_key" && issue.issues.length > 0) {
+      out.push({ path: joinPath(prefix, issue.path), message: plain(issue.issues[0]) });
     } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      // Report the alternative that got furthest rather than "invalid input".
-      const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0];
-      out.push(...problemsFrom(best, joinPath(prefix, issue.path).replace(/^\(root\)$/, "")));
+      // Report the alternative whose type matched (then the one that got furthest)
+      // rather than "invalid input".
+      const best = [...issue.errors].sort((a, b) => score(b) - score(a))[0];
+      const at = issue.path.length ? joinPath(prefix, issue.path) : prefix;
+      out.push(...problemsFrom(best, at));
     } else {
       out.push({ path: joinPath(prefix, issue.path), message: plain(issue) });
     }
@@ -39,8 +43,9 @@ export function problemsFrom(issues: readonly z.core.$ZodIssue[], prefix = ""): 
   return out;
 }
 
-function depth(issues: readonly z.core.$ZodIssue[]): number {
-  return Math.max(0, ...issues.map((i) => i.path.length));
+function score(issues: readonly z.core.$ZodIssue[]): number {
+  const typed = issues.every((i) => i.code !== "invalid_type") ? 100 : 0;
+  return typed + Math.max(0, ...issues.map((i) => i.path.length));
 }
 
 function plain(issue: z.core.$ZodIssue): string {

@@ -142,10 +142,11 @@ export const appContainer = z
     /** Seconds to wait before swapping (a later boot batch). */
     bootDelay: duration.default(0),
   })
-  .superRefine((v, ctx) => {
-    if (v.traefik && !v.healthcheck) {
-      ctx.addIssue({ code: "custom", path: ["healthcheck"], message: "is required for a role behind Traefik (traffic only moves to a healthy container)" });
-    }
+  // Stage 2: cross-field rules, checked even when other fields are wrong.
+  .refine((v) => !(v.traefik && !v.healthcheck), {
+    path: ["healthcheck"],
+    message: "is required for a role behind Traefik (traffic only moves to a healthy container)",
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
   });
 export type AppContainerConfig = z.output<typeof appContainer>;
 

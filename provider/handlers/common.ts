@@ -101,10 +101,15 @@ export function validate<S extends z.ZodType>(
   for (const issue of result.error.issues) {
     const at = valueAt(clean, issue.path);
     if (at === UNKNOWN || containsUnknownAncestor(clean, issue.path)) continue;
-    const [head, ...rest] = issue.path.map(String);
-    const prefix = head === undefined ? "" : pathOf(head);
-    for (const p of problemsFrom([{ ...issue, path: rest } as never], prefix)) {
-      failures.push({ property: head ?? "", reason: `${p.path}: ${p.message}` });
+    // An unknown top-level key is reported at the path the component would give it.
+    const expanded =
+      issue.code === "unrecognized_keys" && issue.path.length === 0
+        ? issue.keys.map((k) => ({ head: k, issue: { ...issue, path: [], keys: [] as string[] }, key: k }))
+        : [{ head: issue.path.map(String)[0], issue: { ...issue, path: issue.path.slice(1) }, key: undefined }];
+    for (const e of expanded) {
+      const prefix = e.head === undefined ? "" : pathOf(e.head);
+      const problems = e.key !== undefined ? [{ path: prefix, message: "is not a supported key" }] : problemsFrom([e.issue as never], prefix);
+      for (const p of problems) failures.push({ property: e.head ?? "", reason: `${p.path}: ${p.message}` });
     }
   }
   return { failures };

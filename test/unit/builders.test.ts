@@ -1,0 +1,136 @@
+import { describe, expect, it } from "vitest";
+import { appContainer } from "../../provider/config/schemas";
+import { containerName, healthCommand, runAppContainer } from "../../provider/commands/app";
+import { runAccessory } from "../../provider/commands/accessory";
+import * as docker from "../../provider/commands/docker";
+import { createTraefik } from "../../provider/commands/traefik";
+import { accessoryContainer, traefikContainer } from "../../provider/config/schemas";
+
+const connection = { host: "10.0.0.1" };
+
+const web = appContainer.parse({
+  hostName: "web-1",
+  connection,
+  service: "hey",
+  role: "web",
+  image: "registry.example.com/hey",
+  version: "abc123",
+  env: { RAILS_ENV: "production", WEB_CONCURRENCY: "2" },
+  labels: { team: "core" },
+  volumes: ["/data/storage:/rails/storage"],
+  options: { memory: "1g", "add-host": ["db:10.0.0.3"], init: true },
+  traefik: true,
+  appPort: 3000,
+  healthcheck: { path: "/up", port: 3000 },
+  stopWaitTime: "20s",
+});
+
+describe("app container commands", () => {
+  it("names containers service-role[-destination]-version", () => {
+    expect(containerName(web)).toBe("hey-web-abc123");
+    expect(containerName({ ...web, destination: "staging" })).toBe("hey-web-staging-abc123");
+  });
+
+  it("builds the health command with Kamal's cord", () => {
+    expect(healthCommand(web)).toBe("(curl -f http://localhost:3000/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)");
+    expect(healthCommand({ ...web, traefik: false })).toBe("curl -f http://localhost:3000/up");
+    expect(healthCommand({ ...web, healthcheck: { ...web.healthcheck!, cmd: "bin/check --fast" } })).toBe(
+      "(bin/check --fast) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
+    );
+  });
+
+  it("builds the whole docker run of a web role", () => {
+    expect(
+      runAppContainer(web, {
+        name: "hey-web-abc123",
+        cordDir: "/home/deploy/.kamal/cords/hey-web-abc123-0a1b2c3d",
+        envFile: "/home/deploy/.kamal/env/roles/hey-web.env",
+      }),
+    ).toBe(
+      "docker run --detach --restart unless-stopped --name hey-web-abc123" +
+        " --env KAMAL_CONTAINER_NAME=hey-web-abc123 --env KAMAL_VERSION=abc123 --env RAILS_ENV=production --env WEB_CONCURRENCY=2" +
+        " --env-file /home/deploy/.kamal/env/roles/hey-web.env" +
+        " --volume /home/deploy/.kamal/cords/hey-web-abc123-0a1b2c3d:/tmp/kamal-cord --volume /data/storage:/rails/storage" +
+        " --label role=web --label service=hey --label team=core --label traefik.enable=true" +
+        " --label traefik.http.middlewares.hey-web-retry.retry.attempts=5" +
+        " --label traefik.http.middlewares.hey-web-retry.retry.initialinterval=500ms" +
+        " --label traefik.http.routers.hey-web.entrypoints=http" +
+        " --label traefik.http.routers.hey-web.middlewares=hey-web-retry@docker" +
+        " --label 'traefik.http.routers.hey-web.rule=PathPrefix(`/`)'" +
+        " --label traefik.http.services.hey-web.loadbalancer.server.port=3000" +
+        " --label version=abc123" +
+        " --health-cmd '(curl -f http://localhost:3000/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)'" +
+        " --health-interval 1s --health-retries 3" +
+        " --log-opt max-size=10m" +
+        " --add-host db:10.0.0.3 --init --memory 1g" +
+        " registry.example.com/hey:abc123",
+    );
+  });
+
+  it("builds a worker's docker run with its cmd split like a shell, never interpreted", () => {
+    const worker = appContainer.parse({
+      hostName: "web-1", connection, service: "hey", role: "workers", image: "hey", version: "v1",
+      cmd: "bin/jobs --queues 'default,mail' $HOME; rm -rf /",
+    });
+    expect(runAppContainer(worker, { name: "hey-workers-v1" })).toBe(
+      "docker run --detach --restart unless-stopped --name hey-workers-v1" +
+        " --env KAMAL_CONTAINER_NAME=hey-workers-v1 --env KAMAL_VERSION=v1" +
+        " --label role=workers --label service=hey --label traefik.enable=false --label version=v1" +
+        " --log-opt max-size=10m hey:v1 bin/jobs --queues default,mail '$HOME;' rm -rf /",
+    );
+  });
+});
+
+describe("docker commands", () => {
+  it("finds containers by label, newest first", () => {
+    expect(docker.containersWithLabels({ service: "hey", role: "web" }, { all: true, status: "exited" })).toBe(
+      "docker ps --all --filter label=role=web --filter label=service=hey --filter status=exited --format '{{.Names}}'",
+    );
+  });
+  it("logs in with the password on stdin", () => {
+    expect(docker.dockerLogin("ghcr.io", "bot")).toBe("docker login ghcr.io --username bot --password-stdin");
+  });
+  it("stops with the stop wait time and reads state, cords and logs", () => {
+    expect(docker.stopContainer("hey-web-v1", 20)).toBe("docker stop --time 20 hey-web-v1");
+    expect(docker.containerState("hey-web-v1")).toBe(
+      "docker container inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.RestartCount}}' hey-web-v1",
+    );
+    expect(docker.cordSource("hey-web-v1")).toBe(
+      `docker container inspect --format '{{range .Mounts}}{{if eq .Destination "/tmp/kamal-cord"}}{{.Source}}{{end}}{{end}}' hey-web-v1`,
+    );
+    expect(docker.tieCord("/root/.kamal/cords/x")).toBe("mkdir -p /root/.kamal/cords/x && touch /root/.kamal/cords/x/cord");
+    expect(docker.containerLogs("hey-web-v1", 30)).toBe("docker logs --tail 30 hey-web-v1 2>&1");
+    expect(docker.goDuration(0.5)).toBe("500ms");
+  });
+});
+
+describe("Traefik and accessory commands", () => {
+  it("creates Traefik with Kamal's defaults, the API on loopback, user args last", () => {
+    const cfg = traefikContainer.parse({
+      hostName: "web-1", connection, image: "traefik:v3.6", args: { accesslog: true, "log.level": "ERROR" },
+      env: { CF_API_EMAIL: "ops@example.com" }, labels: { "traefik.http.routers.dashboard.rule": "Host(`t.example.com`)" },
+    });
+    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env" })).toBe(
+      "docker create --restart unless-stopped --name traefik_next_a1b2c3 --publish 80:80 --publish 127.0.0.1:8080:8080" +
+        " --env CF_API_EMAIL=ops@example.com --env-file /root/.kamal/env/traefik/traefik.env" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock" +
+        " --label 'traefik.http.routers.dashboard.rule=Host(`t.example.com`)' --log-opt max-size=10m traefik:v3.6" +
+        " --providers.docker --entrypoints.http.address=:80 --api.insecure --entrypoints.traefik.address=:8080" +
+        " --log.level=ERROR --accesslog",
+    );
+  });
+
+  it("runs an accessory with its files, directories and port", () => {
+    const cfg = accessoryContainer.parse({
+      hostName: "db-1", connection, service: "hey", name: "mysql", image: "mysql:8.0", port: "127.0.0.1:3306:3306",
+      env: { MYSQL_ROOT_HOST: "%" }, files: [{ target: "/etc/mysql/my.cnf", content: "[mysqld]\n" }],
+      directories: ["data:/var/lib/mysql"], options: { "cap-add": true },
+    });
+    expect(runAccessory(cfg, { dataDir: "/root/hey-mysql", envFile: "/root/.kamal/env/accessories/hey-mysql.env" })).toBe(
+      "docker run --detach --restart unless-stopped --name hey-mysql --publish 127.0.0.1:3306:3306" +
+        " --env MYSQL_ROOT_HOST=% --env-file /root/.kamal/env/accessories/hey-mysql.env" +
+        " --volume /root/hey-mysql/etc/mysql/my.cnf:/etc/mysql/my.cnf --volume /root/hey-mysql/data:/var/lib/mysql" +
+        " --label service=hey-mysql --label traefik.enable=false --log-opt max-size=10m --cap-add mysql:8.0",
+    );
+  });
+});

@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { validateShape } from "../../components/service";
+import { accessoryContainer, appContainer, envFile } from "../../provider/config/schemas";
+import { UNKNOWN, parseInputs, validate } from "../../provider/handlers/common";
+
+const base = {
+  configPath: "roles.web",
+  hostName: "web-1",
+  connection: { host: "10.0.0.1" },
+  service: "hey",
+  role: "web",
+  image: "registry.example.com/hey",
+  version: "v1",
+  traefik: true,
+  healthcheck: { path: "/up" },
+};
+
+// The paths the Service component gives each resource's inputs.
+const SERVICE_LEVEL = new Set(["service", "image", "version", "registry", "destination"]);
+const pathOf = (key: string) => (SERVICE_LEVEL.has(key) ? key : key === "connection" ? "ssh" : `roles.web.${key}`);
+
+function reasons(news: Record<string, unknown>) {
+  return validate(appContainer, news, pathOf).failures.map((f) => f.reason);
+}
+
+describe("config errors name the path and never the value", () => {
+  it("accepts a valid role", () => {
+    expect(reasons(base)).toEqual([]);
+  });
+
+  it("reports each problem with its path", () => {
+    expect(
+      reasons({
+        ...base,
+        image: "registry.example.com/hey:latest",
+        version: "v 1",
+        healthcheck: { path: "up", intervall: 1 },
+        env: { "BAD-KEY": "x", TOKEN: "line1\nsuper-secret-value" },
+        volumes: ["/only-one-part"],
+        stopWaitTime: "ten seconds",
+        colour: "blue",
+      }),
+    ).toEqual([
+      "image: must not include a tag: set the version separately",
+      "version: must be a valid Docker tag (letters, digits, '_', '.', '-', at most 128)",
+      "roles.web.env.BAD-KEY: must be a valid environment variable name",
+      "roles.web.env.TOKEN: must not contain a newline or NUL",
+      'roles.web.volumes.0: must be "host_path:container_path[:options]"',
+      'roles.web.healthcheck.path: must start with "/"',
+      "roles.web.healthcheck.intervall: is not a supported key",
+      'roles.web.stopWaitTime: must be a number of seconds or a duration like "10s", "500ms", "2m"',
+      "roles.web.colour: is not a supported key",
+    ]);
+  });
+
+  it("requires what has no default, and a health check behind Traefik", () => {
+    const { version: _v, healthcheck: _h, ...rest } = base;
+    expect(reasons(rest)).toEqual([
+      "version: is required",
+      "roles.web.healthcheck: is required for a role behind Traefik (traffic only moves to a healthy container)",
+    ]);
+    expect(reasons({ ...base, connection: { host: "10.0.0.1", prot: 22 } })).toEqual(["ssh.prot: is not a supported key"]);
+    expect(reasons({ ...base, retain: -1 })).toEqual(["roles.web.retain: Too small: expected number to be >=0"]);
+  });
+
+  it("does not judge values that are not known yet (preview)", () => {
+    expect(reasons({ ...base, version: UNKNOWN, connection: UNKNOWN, env: { A: UNKNOWN } })).toEqual([]);
+  });
+
+  it("never echoes a value, even a bad one", () => {
+    const secret = "hunter2-super-secret";
+    const all = reasons({ ...base, env: { TOKEN: `${secret}\n` }, image: secret + ":x", version: secret + " " });
+    expect(all.join("\n")).not.toContain(secret);
+  });
+
+  it("reports stored inputs that no longer parse as a ConfigError with paths", () => {
+    expect(() => parseInputs(envFile, { hostName: "h", connection: { host: "h" }, path: "../x", env: {} })).toThrow(
+      'path: must not contain ".."',
+    );
+    expect(() =>
+      parseInputs(accessoryContainer, { hostName: "h", connection: { host: "h" }, service: "s", name: "db", image: "i", port: "55x" }),
+    ).toThrow('port: must be like "5432", "5432:5432" or "127.0.0.1:5432:5432"');
+  });
+});
+
+describe("Service shape", () => {
+  const ssh = {};
+  it("rejects what cannot become resources", () => {
+    const svc = (roles: Record<string, unknown>, extra: Record<string, unknown> = {}) => () =>
+      validateShape("hey", { image: "i", version: "v", ssh, roles, ...extra } as never);
+    expect(svc({})).toThrow('Service "hey": roles: must define at least one role');
+    expect(svc({ web: { hosts: [] } })).toThrow('Service "hey": roles.web.hosts: must list at least one host');
+    expect(svc({ "we b": { hosts: ["a"] } })).toThrow(`Service "hey": roles.we b: role names may contain only letters, digits, '_', '.', '-'`);
+    expect(svc({ web: { hosts: ["a", "a"] } })).toThrow('Service "hey": roles.web.hosts.1: lists host "a" twice');
+    expect(svc({ web: { hosts: ["a"], traefik: true, healthcheck: false } })).toThrow(
+      'Service "hey": roles.web.healthcheck: cannot be off for a role behind Traefik',
+    );
+    expect(svc({ web: { hosts: ["a"] } }, { primaryRole: "api" })).toThrow('Service "hey": primaryRole: names no role (roles: web)');
+    expect(svc({ web: { hosts: ["a"] } }, { bootLimit: 0 })).toThrow('Service "hey": bootLimit: must be a positive integer');
+  });
+});
