@@ -179,12 +179,28 @@ export class SshConnection {
     await this.slots.acquire();
     try {
       this.stats.commands++;
-      const stream = await new Promise<ClientChannel>((resolve, reject) =>
-        this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))),
-      );
+      const stream = await this.openChannel(command);
       return await this.collect(stream, opts);
     } finally {
       this.slots.release();
+    }
+  }
+
+  /**
+   * Opens a channel for the command. A refused channel open (the server's session limit,
+   * briefly reached while closed channels are still being torn down) is retried: the
+   * command has not started yet, so this is as safe as retrying a connect.
+   */
+  private async openChannel(command: string): Promise<ClientChannel> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) =>
+          this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))),
+        );
+      } catch (e) {
+        if (!/Channel open failure/.test((e as Error).message) || attempt >= 6) throw e;
+        await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+      }
     }
   }
 
