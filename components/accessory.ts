@@ -16,6 +16,8 @@ export interface AccessoryArgs {
   readonly service: string;
   /** Accessory name (default: the component name). */
   readonly name?: string;
+  /** Container name (default "<service>-<name>"); also names its data directory. */
+  readonly containerName?: string;
   readonly image: pulumi.Input<string>;
   readonly hosts: HostArg[];
   readonly ssh: SshArgs;
@@ -54,7 +56,7 @@ export class Accessory extends pulumi.ComponentResource {
             configPath: `${path}.env.secret`,
             hostName: host.name,
             connection,
-            path: `.kamal/env/accessories/${args.service}-${accessory}.env`,
+            path: `.kamal/env/accessories/${args.containerName ?? `${args.service}-${accessory}`}.env`,
             env: pulumi.secret(secret as Record<string, string>) as never,
           }, { parent: this })
         : undefined;
@@ -64,6 +66,7 @@ export class Accessory extends pulumi.ComponentResource {
         connection,
         service: args.service,
         name: accessory,
+        containerName: args.containerName,
         image: args.image,
         registry: args.registry,
         port: args.port,

@@ -50,6 +50,8 @@ export type HostArg =
       /** The host's public key, "ssh-ed25519 AAAA…": pins it without a known_hosts file. */
       readonly hostKey?: pulumi.Input<string>;
       readonly port?: pulumi.Input<number>;
+      /** Env for this host only, over the role's (Kamal's host tags). */
+      readonly env?: EnvArgs;
     };
 
 export interface ResolvedHost {
@@ -57,6 +59,7 @@ export interface ResolvedHost {
   address: pulumi.Input<string>;
   hostKey?: pulumi.Input<string>;
   port?: pulumi.Input<number>;
+  env?: EnvArgs;
 }
 
 export function resolveHost(h: HostArg): ResolvedHost {
@@ -70,6 +73,21 @@ export function hostKeyName(h: ResolvedHost): string {
 
 /** The provider's connection input for one host. */
 export function connectionFor(ssh: SshArgs, host: ResolvedHost): pulumi.Input<ConnectionInputs> {
+  // A bastion uses the same identity and known_hosts unless told otherwise, as OpenSSH's
+  // ProxyJump does.
+  const proxy = ssh.proxy
+    ? pulumi.output(ssh.proxy).apply((p) =>
+        pulumi.output({
+          user: ssh.user,
+          privateKey: ssh.privateKey,
+          privateKeyPath: ssh.privateKeyPath,
+          knownHosts: ssh.knownHosts,
+          knownHostsPath: ssh.knownHostsPath,
+          insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
+          ...dropUndefined(p),
+        }).apply(dropUndefined),
+      )
+    : undefined;
   return pulumi.output({
     host: host.address,
     port: host.port ?? ssh.port,
@@ -83,7 +101,7 @@ export function connectionFor(ssh: SshArgs, host: ResolvedHost): pulumi.Input<Co
     knownHostsPath: ssh.knownHostsPath,
     hostKey: host.hostKey,
     insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
-    proxy: ssh.proxy,
+    proxy,
     connectTimeout: ssh.connectTimeout,
   }).apply(dropUndefined) as pulumi.Output<ConnectionInputs>;
 }

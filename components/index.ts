@@ -3,3 +3,5 @@ export { type EnvArgs, type HostArg, type SshArgs } from "./common";
 export { EnvFile, type EnvFileArgs } from "./envFile";
 export { Service, type DeployedContainer, type HealthcheckArgs, type RoleArgs, type ServiceArgs } from "./service";
 export { Traefik, type TraefikArgs } from "./traefik";
+export { KamalApp, type KamalAppArgs } from "./kamal";
+export { loadKamalConfig, normalizeKamalConfig, type KamalConfig } from "../provider/config/kamal";

@@ -83,8 +83,8 @@ export interface ServiceArgs {
   readonly retainContainers?: pulumi.Input<number>;
   /** Role whose first host is deployed (and healthy) before any other (default "web"). */
   readonly primaryRole?: string;
-  /** Hosts per batch within a role (default: all at once). */
-  readonly bootLimit?: number;
+  /** Hosts per batch within a role: a number or a percentage like "25%" (default: all at once). */
+  readonly bootLimit?: number | `${number}%`;
   /** Seconds to wait between batches (default 0). */
   readonly bootWait?: pulumi.Input<number>;
   /** Logging for every role. */
@@ -128,10 +128,9 @@ export class Service extends pulumi.ComponentResource {
       const r = args.roles[role];
       const hosts = r.hosts.map(resolveHost);
       const traefik = r.traefik ?? role === "web";
-      const secretEnv = { ...(args.env?.secret ?? {}), ...(r.env?.secret ?? {}) };
       this.resources[role] = {};
       this.envFiles[role] = {};
-      const batchSize = Math.max(1, args.bootLimit ?? hosts.length);
+      const batchSize = batchSizeOf(args.bootLimit, hosts.length);
       let previousBatch: AppContainer[] = [];
       let batch: AppContainer[] = [];
       hosts.forEach((host, i) => {
@@ -139,6 +138,7 @@ export class Service extends pulumi.ComponentResource {
           previousBatch = batch;
           batch = [];
         }
+        const secretEnv = { ...(args.env?.secret ?? {}), ...(r.env?.secret ?? {}), ...(host.env?.secret ?? {}) };
         const envFile = Object.keys(secretEnv).length
           ? this.envFile(name, service, args, role, host, secretEnv)
           : undefined;
@@ -156,7 +156,7 @@ export class Service extends pulumi.ComponentResource {
             version: args.version,
             registry: args.registry,
             cmd: r.cmd,
-            env: { ...(args.env?.clear ?? {}), ...(r.env?.clear ?? {}) } as never,
+            env: { ...(args.env?.clear ?? {}), ...(r.env?.clear ?? {}), ...(host.env?.clear ?? {}) } as never,
             envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,
             labels: { ...(args.labels ?? {}), ...(r.labels ?? {}) } as never,
             volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])] as never,
@@ -218,6 +218,12 @@ export class Service extends pulumi.ComponentResource {
   }
 }
 
+function batchSizeOf(limit: ServiceArgs["bootLimit"], hosts: number): number {
+  if (limit === undefined) return Math.max(1, hosts);
+  if (typeof limit === "string") return Math.max(1, Math.ceil((hosts * parseFloat(limit)) / 100));
+  return Math.max(1, limit);
+}
+
 function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pulumi.Input<HealthcheckInputs> | undefined {
   if (role.healthcheck === false) return undefined;
   // Kamal checks health for roles behind Traefik; other roles only when asked to.
@@ -250,7 +256,8 @@ export function validateShape(name: string, args: ServiceArgs): void {
   if (args.primaryRole !== undefined && !roles.includes(args.primaryRole)) {
     throw configError("Service", name, "primaryRole", `names no role (roles: ${roles.join(", ")})`);
   }
-  if (args.bootLimit !== undefined && (!Number.isInteger(args.bootLimit) || args.bootLimit < 1)) {
-    throw configError("Service", name, "bootLimit", "must be a positive integer");
+  const limit = args.bootLimit;
+  if (limit !== undefined && !(typeof limit === "string" ? /^\d+(\.\d+)?%$/.test(limit) && parseFloat(limit) > 0 : Number.isInteger(limit) && limit >= 1)) {
+    throw configError("Service", name, "bootLimit", 'must be a positive integer or a percentage like "25%"');
   }
 }

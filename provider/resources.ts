@@ -183,6 +183,7 @@ export interface AccessoryContainerInputs {
   connection: ConnectionInputs;
   service: string;
   name: string;
+  containerName?: string;
   image: string;
   registry?: RegistryInputs;
   port?: number | string;

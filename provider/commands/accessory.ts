@@ -2,9 +2,10 @@
 import type { AccessoryContainerConfig } from "../config/schemas";
 import { runContainer } from "./docker";
 
-/** `service-name`, Kamal 1's accessory container name and data directory. */
-export function accessoryName(cfg: Pick<AccessoryContainerConfig, "service" | "name">): string {
-  return `${cfg.service}-${cfg.name}`;
+/** `service-name` (or the explicit container name): Kamal 1's accessory container name and
+ * data directory. */
+export function accessoryName(cfg: Pick<AccessoryContainerConfig, "service" | "name" | "containerName">): string {
+  return cfg.containerName ?? `${cfg.service}-${cfg.name}`;
 }
 
 export function accessoryPublish(port: AccessoryContainerConfig["port"]): string[] {

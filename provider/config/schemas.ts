@@ -191,6 +191,8 @@ export const accessoryContainer = z.strictObject({
   connection: sshConnection,
   service: name,
   name,
+  /** Container name when not "<service>-<name>" (Kamal's accessory `service` key). */
+  containerName: name.optional(),
   image: z.string().min(1),
   registry: registry.optional(),
   /** "5432", "5432:5432" or "127.0.0.1:5432:5432". */

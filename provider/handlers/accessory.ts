@@ -12,7 +12,7 @@ import { ensureImage } from "./images";
 
 type Inputs = Record<string, unknown>;
 
-const REBOOT_FIELDS = ["service", "name", "image", "port", "cmd", "env", "envFile", "files", "directories", "volumes", "options", "labels"] as const;
+const REBOOT_FIELDS = ["service", "name", "containerName", "image", "port", "cmd", "env", "envFile", "files", "directories", "volumes", "options", "labels"] as const;
 const QUIET_FIELDS = ["stopWaitTime", "deleteDataOnDestroy", "registry", "connection", "hostName", "configPath"] as const;
 const RUNTIME = ["containerId", "status", "dataDir"];
 

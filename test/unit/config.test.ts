@@ -96,6 +96,6 @@ describe("Service shape", () => {
       'Service "hey": roles.web.healthcheck: cannot be off for a role behind Traefik',
     );
     expect(svc({ web: { hosts: ["a"] } }, { primaryRole: "api" })).toThrow('Service "hey": primaryRole: names no role (roles: web)');
-    expect(svc({ web: { hosts: ["a"] } }, { bootLimit: 0 })).toThrow('Service "hey": bootLimit: must be a positive integer');
+    expect(svc({ web: { hosts: ["a"] } }, { bootLimit: 0 })).toThrow('Service "hey": bootLimit: must be a positive integer or a percentage like "25%"');
   });
 });
