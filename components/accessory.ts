@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AccessoryContainer, EnvFileResource, type RegistryInputs } from "../provider/resources";
-import { configError, connectionFor, hostKeyName, resolveHost, type EnvArgs, type HostArg, type SshArgs } from "./common";
+import { AccessoryContainer, EnvFileResource } from "../provider/resources";
+import { configError, connectionFor, hostKeyName, registryInput, resolveHost, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
 export interface AccessoryFileArgs {
   /** Absolute path inside the container. */
@@ -21,7 +21,7 @@ export interface AccessoryArgs {
   readonly image: pulumi.Input<string>;
   readonly hosts: HostArg[];
   readonly ssh: SshArgs;
-  readonly registry?: pulumi.Input<RegistryInputs>;
+  readonly registry?: pulumi.Input<RegistryArgs>;
   /** Published port: 5432, "5432:5432" or "127.0.0.1:5432:5432". */
   readonly port?: pulumi.Input<number | string>;
   readonly cmd?: pulumi.Input<string | string[]>;
@@ -68,7 +68,7 @@ export class Accessory extends pulumi.ComponentResource {
         name: accessory,
         containerName: args.containerName,
         image: args.image,
-        registry: args.registry,
+        registry: registryInput(args.registry),
         port: args.port,
         cmd: args.cmd,
         env: (args.env?.clear ?? {}) as never,

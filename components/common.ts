@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionInputs } from "../provider/resources";
+import type { ConnectionInputs, RegistryInputs } from "../provider/resources";
 
 /** How to reach the hosts over SSH. Host keys are always verified unless you opt out. */
 export interface SshArgs {
@@ -109,6 +109,19 @@ export function connectionFor(ssh: SshArgs, host: ResolvedHost): pulumi.Input<Co
 /** Removes undefined fields so that state and diffs only show what was set. */
 export function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Registry credentials; hosts `docker login` with the password on stdin. */
+export interface RegistryArgs {
+  readonly server: pulumi.Input<string>;
+  readonly username: pulumi.Input<string>;
+  /** Pass it as a secret (`config.requireSecret`). */
+  readonly password: pulumi.Input<string>;
+}
+
+/** Deeply resolved registry input for a resource. */
+export function registryInput(r: pulumi.Input<RegistryArgs> | undefined): pulumi.Input<RegistryInputs> | undefined {
+  return r === undefined ? undefined : (pulumi.output(r) as unknown as pulumi.Output<RegistryInputs>);
 }
 
 /** Secret and clear env, as Kamal splits them. */

@@ -1,5 +1,5 @@
 export { Accessory, type AccessoryArgs, type AccessoryFileArgs } from "./accessory";
-export { type EnvArgs, type HostArg, type SshArgs } from "./common";
+export { type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 export { EnvFile, type EnvFileArgs } from "./envFile";
 export { Service, type DeployedContainer, type HealthcheckArgs, type RoleArgs, type ServiceArgs } from "./service";
 export { Traefik, type TraefikArgs } from "./traefik";

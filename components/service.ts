@@ -1,13 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AppContainer, EnvFileResource, type HealthcheckInputs, type RegistryInputs } from "../provider/resources";
+import { AppContainer, EnvFileResource, type HealthcheckInputs } from "../provider/resources";
 import {
   configError,
   connectionFor,
   dropUndefined,
   hostKeyName,
+  registryInput,
   resolveHost,
   type EnvArgs,
   type HostArg,
+  type RegistryArgs,
   type ResolvedHost,
   type SshArgs,
 } from "./common";
@@ -62,7 +64,7 @@ export interface ServiceArgs {
   /** Kamal destination (staging, production…): part of names and labels when set. */
   readonly destination?: string;
   /** Registry credentials; hosts log in before pulling (password through stdin). */
-  readonly registry?: pulumi.Input<RegistryInputs>;
+  readonly registry?: pulumi.Input<RegistryArgs>;
   /** How to reach the hosts. */
   readonly ssh: SshArgs;
   /** Roles by name: "web" (behind Traefik by default), "workers"… */
@@ -154,7 +156,7 @@ export class Service extends pulumi.ComponentResource {
             destination: args.destination,
             image: args.image,
             version: args.version,
-            registry: args.registry,
+            registry: registryInput(args.registry),
             cmd: r.cmd,
             env: { ...(args.env?.clear ?? {}), ...(r.env?.clear ?? {}), ...(host.env?.clear ?? {}) } as never,
             envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { EnvFileResource, TraefikContainer, type RegistryInputs } from "../provider/resources";
-import { configError, connectionFor, hostKeyName, resolveHost, type EnvArgs, type HostArg, type SshArgs } from "./common";
+import { EnvFileResource, TraefikContainer } from "../provider/resources";
+import { configError, connectionFor, hostKeyName, registryInput, resolveHost, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
 export interface TraefikArgs {
   /** Hosts to run Traefik on (usually every host of a role behind Traefik). */
@@ -8,7 +8,7 @@ export interface TraefikArgs {
   readonly ssh: SshArgs;
   /** Traefik image with tag, e.g. "traefik:v3.6". */
   readonly image: pulumi.Input<string>;
-  readonly registry?: pulumi.Input<RegistryInputs>;
+  readonly registry?: pulumi.Input<RegistryArgs>;
   /** Host port published to Traefik's "http" entrypoint (default 80): Kamal's host_port. */
   readonly hostPort?: pulumi.Input<number | string>;
   /** Traefik API on the host's 127.0.0.1 (default 8080; 0 turns it off). Swaps use it to
@@ -45,7 +45,7 @@ export class Traefik extends pulumi.ComponentResource {
         hostName: host.name,
         connection,
         image: args.image,
-        registry: args.registry,
+        registry: registryInput(args.registry),
         hostPort: args.hostPort,
         apiPort: args.apiPort,
         args: (args.args ?? {}) as never,
