@@ -27,12 +27,14 @@ export class PulumiProject {
   constructor(
     readonly dir: string,
     readonly stack = "test",
+    private readonly opts: { projectBackend?: boolean } = {},
   ) {}
 
   get env(): NodeJS.ProcessEnv {
+    const { PULUMI_BACKEND_URL: _ignored, ...inherited } = process.env;
     return {
-      ...process.env,
-      PULUMI_BACKEND_URL: `file://${path.join(this.dir, ".pulumi-state")}`,
+      ...inherited,
+      ...(this.opts.projectBackend ? {} : { PULUMI_BACKEND_URL: `file://${path.join(this.dir, ".pulumi-state")}` }),
       PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "sandbox-passphrase",
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",

@@ -1,0 +1,173 @@
+/**
+ * Every example runs against the sandbox with the real engine, and the Kamal example makes
+ * the same containers as the same deployment written with the components.
+ */
+import { rmSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SshPool } from "../../provider/ssh/executor";
+import { httpGet } from "../helpers/http";
+import { PulumiProject, scratchProject } from "../helpers/pulumi";
+import { host, repoRoot, target } from "../helpers/sandbox";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { configure } = require("../../scripts/sandbox-config.js") as {
+  configure: (dir: string, stack: string, version?: string, env?: NodeJS.ProcessEnv) => void;
+};
+
+const pool = new SshPool();
+afterAll(() => pool.closeAll());
+
+const STACK = "test";
+const projects: PulumiProject[] = [];
+
+/** An example, run in place on its own "test" stack (state and stack config are
+ * gitignored), removed again afterwards. */
+function example(name: string): Promise<PulumiProject> {
+  return projectAt(path.join(repoRoot, "examples", name));
+}
+
+async function projectAt(dir: string): Promise<PulumiProject> {
+  // The examples name their own (project-local) file backend in Pulumi.yaml.
+  const p = new PulumiProject(dir, STACK, { projectBackend: true });
+  rmSync(path.join(dir, `Pulumi.${STACK}.yaml`), { force: true });
+  await p.run(["stack", "rm", "--yes", "--force", STACK]);
+  configure(dir, STACK, "v1", p.env);
+  projects.push(p);
+  return p;
+}
+
+afterAll(async () => {
+  for (const p of projects.reverse()) {
+    await p.destroy();
+    await p.run(["stack", "rm", "--yes", "--force", STACK]);
+    rmSync(path.join(p.dir, `Pulumi.${STACK}.yaml`), { force: true });
+  }
+});
+
+async function cleanHosts() {
+  for (const h of ["app1", "app2", "db1"]) {
+    const conn = await pool.connect(target(h));
+    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/hello-store /root/hello-*");
+  }
+}
+
+interface ContainerSpec {
+  host: string;
+  name: string;
+  image: string;
+  cmd: string[] | null;
+  env: string[];
+  labels: Record<string, string>;
+  binds: string[];
+  ports: unknown;
+  health: string[] | null;
+  restart: string;
+  log: unknown;
+}
+
+/** What docker says about every container on the hosts, minus what differs per run. */
+async function containerSpecs(): Promise<ContainerSpec[]> {
+  const specs: ContainerSpec[] = [];
+  for (const h of ["app1", "app2", "db1"]) {
+    const conn = await pool.connect(target(h));
+    const names = (await conn.exec("docker ps --format '{{.Names}}'")).stdout.split("\n").filter(Boolean);
+    if (!names.length) continue;
+    const inspected = JSON.parse((await conn.exec(`docker inspect ${names.join(" ")}`)).stdout);
+    for (const c of inspected) {
+      specs.push({
+        host: h,
+        name: c.Name.replace(/^\//, ""),
+        image: c.Config.Image,
+        cmd: c.Config.Cmd,
+        env: [...(c.Config.Env ?? [])].sort(),
+        labels: c.Config.Labels,
+        binds: (c.HostConfig.Binds ?? []).map((b: string) => b.replace(/-[0-9a-f]{8}:/, "-<cord>:")).sort(),
+        ports: c.HostConfig.PortBindings,
+        health: c.Config.Healthcheck?.Test ?? null,
+        restart: c.HostConfig.RestartPolicy.Name,
+        log: c.HostConfig.LogConfig,
+      });
+    }
+  }
+  return specs.sort((a, b) => `${a.host}/${a.name}`.localeCompare(`${b.host}/${b.name}`));
+}
+
+beforeAll(cleanHosts);
+
+describe("examples on the sandbox", () => {
+  it("basic: one web app behind Traefik; preview shows the version change", async () => {
+    const p = await example("basic");
+    const up = await p.up();
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    const v = JSON.parse((await httpGet(`http://${host("app1").address}/version`)).body);
+    expect(v).toEqual({ container: "hello-web-v1", version: "v1" });
+    await p.run(["config", "set", "--stack", p.stack, "version", "v2"]);
+    const preview = await p.preview();
+    expect(preview.code).toBe(0);
+    expect(preview.stdout).toMatch(/AppContainer::hello-web-10\.213\.0\.11\][\s\S]*~ version *: "v1" => "v2"/);
+    expect(preview.stdout).toMatch(/~ 1 to update/);
+    expect((await p.destroy()).code).toBe(0);
+  });
+
+  it("full: web on two hosts, a worker, an accessory, secrets, Traefik args", async () => {
+    const p = await example("full");
+    const up = await p.up();
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    for (const h of ["app1", "app2"]) {
+      const v = JSON.parse((await httpGet(`http://${host(h).address}/version`)).body);
+      expect(v).toEqual({ container: "hello-web-v1", version: "v1", env: { API_TOKEN: "sandbox-api-token" } });
+    }
+    const app2 = await pool.connect(target("app2"));
+    expect((await app2.exec("docker ps --format '{{.Names}}'")).stdout).toMatch(/^hello-workers-v1$/m);
+    const traefikArgs = (await app2.exec("docker inspect traefik --format '{{json .Args}}'")).stdout;
+    expect(JSON.parse(traefikArgs)).toEqual(expect.arrayContaining(["--accesslog", "--accesslog.format=json", "--log.level=WARN"]));
+    await fetch(`http://${host("db1").address}:9000/kv/k`, { method: "PUT", body: "stored" });
+    expect((await httpGet(`http://${host("app1").address}/upstream?path=/kv/k`)).body).toBe("stored");
+    expect((await p.destroy()).code).toBe(0);
+  });
+
+  it("kamal: deploy.yml deploys the same containers, labels and env as the components", async () => {
+    const viaKamal = await example("kamal");
+    const up = await viaKamal.up();
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toContain("warning: deploy.yml: builder: not used");
+    const fromKamal = await containerSpecs();
+    expect((await viaKamal.destroy()).code).toBe(0);
+    await cleanHosts();
+
+    const viaComponents = await projectAt(
+      scratchProject("kamal-equivalent", {
+        // Same project name: the same sandbox config and secrets as the example.
+        "Pulumi.yaml": "name: kamal-from-deploy-yml\nruntime: nodejs\nbackend:\n  url: file://./.pulumi-state\n",
+        "package.json": JSON.stringify({ name: "kamal-equivalent", main: "index.ts" }),
+        "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/kamal-equivalent"))};\n`,
+      }),
+    );
+    const up2 = await viaComponents.up();
+    expect(up2.code, up2.stdout + up2.stderr).toBe(0);
+    const fromComponents = await containerSpecs();
+    expect((await viaComponents.destroy()).code).toBe(0);
+
+    expect(fromKamal.map((c) => `${c.host}/${c.name}`)).toEqual([
+      "app1/hello-web-v1", "app1/traefik", "app2/hello-web-v1", "app2/hello-workers-v1", "app2/traefik", "db1/hello-store",
+    ]);
+    expect(fromKamal.find((c) => c.host === "app2" && c.name === "hello-web-v1")!.env).toContain("CANARY=true");
+    expect(fromKamal.find((c) => c.host === "app1" && c.name === "hello-web-v1")!.env).not.toContain("CANARY=true");
+    expect(fromComponents).toEqual(fromKamal);
+  });
+
+  it("composition: hosts that are outputs of another stack", async () => {
+    const infra = await example("composition/infra");
+    expect((await infra.up()).code).toBe(0);
+    const app = await example("composition/app");
+    const up = await app.up();
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/AppContainer composed-web-web-1 created/);
+    for (const h of ["app1", "app2"]) {
+      expect(JSON.parse((await httpGet(`http://${host(h).address}/version`)).body).container).toBe("composed-web-v1");
+    }
+    expect((await app.destroy()).code).toBe(0);
+    expect((await infra.destroy()).code).toBe(0);
+  });
+});
