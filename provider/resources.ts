@@ -46,6 +46,15 @@ const providers: Record<Kind, pulumi.dynamic.ResourceProvider> = {
 
 type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
+/**
+ * Containers and files have fixed names on a host, so a replacement must remove the old one
+ * before creating the new one: created first, the new container would be removed by the
+ * old resource's delete.
+ */
+function options(opts: pulumi.CustomResourceOptions | undefined, secretOutputs: string[]): pulumi.CustomResourceOptions {
+  return { ...opts, deleteBeforeReplace: true, additionalSecretOutputs: secretOutputs };
+}
+
 /** SSH settings as the provider receives them. */
 export interface ConnectionInputs {
   host: string;
@@ -123,7 +132,7 @@ export class AppContainer extends pulumi.dynamic.Resource {
       providers.app,
       name,
       { ...args, containerName: undefined, containerId: undefined, imageId: undefined, imageDigest: undefined, runningVersion: undefined, status: undefined, pulled: undefined },
-      { ...opts, additionalSecretOutputs: ["connection", "registry"] },
+      options(opts, ["connection", "registry"]),
       "kamal",
       "AppContainer",
     );
@@ -150,10 +159,14 @@ export class TraefikContainer extends pulumi.dynamic.Resource {
   declare readonly status: pulumi.Output<string>;
 
   constructor(name: string, args: In<TraefikContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.traefik, name, { ...args, containerId: undefined, status: undefined, restartedAt: undefined }, {
-      ...opts,
-      additionalSecretOutputs: ["connection", "registry"],
-    }, "kamal", "TraefikContainer");
+    super(
+      providers.traefik,
+      name,
+      { ...args, containerId: undefined, status: undefined, restartedAt: undefined },
+      options(opts, ["connection", "registry"]),
+      "kamal",
+      "TraefikContainer",
+    );
   }
 }
 
@@ -170,10 +183,14 @@ export class EnvFileResource extends pulumi.dynamic.Resource {
   declare readonly remotePath: pulumi.Output<string>;
 
   constructor(name: string, args: In<EnvFileInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.envFile, name, { ...args, hash: undefined, remotePath: undefined }, {
-      ...opts,
-      additionalSecretOutputs: ["env", "hash", "connection"],
-    }, "kamal", "EnvFile");
+    super(
+      providers.envFile,
+      name,
+      { ...args, hash: undefined, remotePath: undefined },
+      options(opts, ["env", "hash", "connection"]),
+      "kamal",
+      "EnvFile",
+    );
   }
 }
 
@@ -205,9 +222,13 @@ export class AccessoryContainer extends pulumi.dynamic.Resource {
   declare readonly dataDir: pulumi.Output<string>;
 
   constructor(name: string, args: In<AccessoryContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.accessory, name, { ...args, containerId: undefined, status: undefined, dataDir: undefined }, {
-      ...opts,
-      additionalSecretOutputs: ["connection", "registry", "files"],
-    }, "kamal", "AccessoryContainer");
+    super(
+      providers.accessory,
+      name,
+      { ...args, containerId: undefined, status: undefined, dataDir: undefined },
+      options(opts, ["connection", "registry", "files"]),
+      "kamal",
+      "AccessoryContainer",
+    );
   }
 }

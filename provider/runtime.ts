@@ -7,18 +7,40 @@ import * as accessory from "./handlers/accessory";
 import * as app from "./handlers/app";
 import * as envFile from "./handlers/envFile";
 import * as traefik from "./handlers/traefik";
+import { appendFileSync } from "node:fs";
+import { pool } from "./handlers/common";
 
 type Handlers = typeof app;
 
-function asProvider(h: Pick<Handlers, "check" | "diff" | "create" | "read" | "update" | "remove">) {
-  return { check: h.check, diff: h.diff, create: h.create, read: h.read, update: h.update, delete: h.remove };
+/** With KAMAL_SSH_STATS_FILE set, each operation appends the pool's cumulative SSH counters
+ * (connections, commands, bytes per host) as a JSON line: how benchmarks see SSH cost. */
+function recorded<A extends unknown[], R>(kind: string, op: string, fn: (...a: A) => Promise<R>) {
+  return async (...args: A): Promise<R> => {
+    try {
+      return await fn(...args);
+    } finally {
+      const file = process.env.KAMAL_SSH_STATS_FILE;
+      if (file) appendFileSync(file, JSON.stringify({ kind, op, at: Date.now(), pid: process.pid, hosts: pool.snapshot() }) + "\n");
+    }
+  };
+}
+
+function asProvider(kind: string, h: Pick<Handlers, "check" | "diff" | "create" | "read" | "update" | "remove">) {
+  return {
+    check: h.check,
+    diff: h.diff,
+    create: recorded(kind, "create", h.create),
+    read: recorded(kind, "read", h.read),
+    update: recorded(kind, "update", h.update),
+    delete: recorded(kind, "delete", h.remove),
+  };
 }
 
 export const providers = {
-  app: asProvider(app),
-  traefik: asProvider(traefik as unknown as Handlers),
-  envFile: asProvider(envFile as unknown as Handlers),
-  accessory: asProvider(accessory as unknown as Handlers),
+  app: asProvider("app", app),
+  traefik: asProvider("traefik", traefik as unknown as Handlers),
+  envFile: asProvider("envFile", envFile as unknown as Handlers),
+  accessory: asProvider("accessory", accessory as unknown as Handlers),
 };
 
 export type Kind = keyof typeof providers;

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# `npm test`: brings up the toolchain and the sandbox (both idempotent), then runs every
-# test, unit and integration, against the real hosts and the real Pulumi engine.
+# `npm test`: sets up the toolchain and the sandbox (idempotent), then runs every test,
+# unit and integration, against the real hosts and the real Pulumi engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source "$(bash scripts/toolchain/install.sh)"
-bash scripts/sandbox.sh up
-# Programs load the compiled provider (dist/), as an installed package would.
-npm run build --silent
+source "$(bash scripts/setup.sh)"
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-sandbox}"
 mkdir -p test/.work
 report=test/.work/vitest-report.json
 set +e

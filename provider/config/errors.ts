@@ -30,6 +30,15 @@ export function problemsFrom(issues: readonly z.core.$ZodIssue[], prefix = ""): 
       }
     } else if (issue.code === "invalid_key" && issue.issues.length > 0) {
       out.push({ path: joinPath(prefix, issue.path), message: plain(issue.issues[0]) });
+    } else if (
+      issue.code === "invalid_union" &&
+      issue.errors.length > 0 &&
+      issue.errors.every((alt) => alt.length > 0 && alt.every(typeMismatch))
+    ) {
+      // No alternative had the right type: say which types would do.
+      const custom = !/^Invalid input/.test(issue.message);
+      const types = [...new Set(issue.errors.flatMap((alt) => alt.flatMap(expectedTypes)))];
+      out.push({ path: joinPath(prefix, issue.path), message: custom ? issue.message : `must be ${types.map(article).join(" or ")}` });
     } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
       // Report the alternative whose type matched (then the one that got furthest)
       // rather than "invalid input".
@@ -43,8 +52,21 @@ export function problemsFrom(issues: readonly z.core.$ZodIssue[], prefix = ""): 
   return out;
 }
 
+/** The value had the wrong type for this (possibly nested) union alternative. */
+function typeMismatch(i: z.core.$ZodIssue): boolean {
+  if (i.path.length > 0) return false;
+  if (i.code === "invalid_type") return true;
+  return i.code === "invalid_union" && i.errors.every((alt) => alt.length > 0 && alt.every(typeMismatch));
+}
+
+function expectedTypes(i: z.core.$ZodIssue): string[] {
+  if (i.code === "invalid_type") return [i.expected];
+  if (i.code === "invalid_union") return i.errors.flatMap((alt) => alt.flatMap(expectedTypes));
+  return [];
+}
+
 function score(issues: readonly z.core.$ZodIssue[]): number {
-  const typed = issues.every((i) => i.code !== "invalid_type") ? 100 : 0;
+  const typed = issues.every((i) => !typeMismatch(i)) ? 100 : 0;
   return typed + Math.max(0, ...issues.map((i) => i.path.length));
 }
 

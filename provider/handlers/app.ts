@@ -72,7 +72,7 @@ export function diff(_id: string, olds: Inputs, news: Inputs) {
   const replaces = hostChanged(olds, news) ? ["connection"] : [];
   const changed = changedFields(o, n, [...SWAP_FIELDS, ...QUIET_FIELDS]);
   const drifted = olds.status !== undefined && olds.status !== "running";
-  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces, deleteBeforeReplace: false };
+  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
 }
 
 export async function create(news: Inputs) {

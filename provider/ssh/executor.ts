@@ -321,6 +321,11 @@ export class SshPool {
     return s;
   }
 
+  /** Counters of every host this pool has talked to, keyed user@host:port. */
+  snapshot(): Record<string, HostStats> {
+    return Object.fromEntries([...this.stats].map(([k, v]) => [k, { ...v }]));
+  }
+
   async connect(target: SshTarget): Promise<SshConnection> {
     const key = targetKey(target);
     const existing = this.connections.get(key);

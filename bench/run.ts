@@ -1,0 +1,428 @@
+/**
+ * `npm run bench [-- --quick]`: zero downtime and speed, measured side by side on the
+ * sandbox in one run. Writes bench/results/<timestamp>.json and prints a markdown table
+ * with each figure next to its goal. Never fails on a missed goal: it says so.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createTraefik } from "../provider/commands/traefik";
+import { traefikContainer } from "../provider/config/schemas";
+import { shellJoin } from "../provider/commands/shell";
+import * as docker from "../provider/commands/docker";
+import { SshPool, type SshConnection } from "../provider/ssh/executor";
+import { startLoad, type Load, type LoadResult } from "../test/helpers/load";
+import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
+import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+
+const quick = process.argv.includes("--quick");
+const REPS = quick ? 2 : 5;
+const RATE = 200; // requests/s per web host, for each of keep-alive and new connections
+const WEB = ["app1", "app2"];
+const ALL = ["app1", "app2", "db1"];
+const pool = new SshPool();
+const statsFile = path.join(repoRoot, "test/.work/bench-ssh-stats.jsonl");
+
+const log = (m: string) => console.error(`[bench] ${m}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const min = (xs: number[]) => Math.min(...xs);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const timing = (xs: number[]) => ({ runs: xs.map((x) => Math.round(x)), min: Math.round(min(xs)), median: Math.round(median(xs)) });
+
+async function cleanHosts() {
+  for (const h of ALL) {
+    const conn = await pool.connect(target(h));
+    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+  }
+}
+
+// ------------------------------------------------------------------------- load
+interface PhaseLoad {
+  keepAlive: LoadResult;
+  newConnections: LoadResult;
+}
+
+function loadOn(hosts: string[]): { stop: () => Promise<PhaseLoad> } {
+  const ka: Load[] = hosts.map((h) => startLoad({ url: `http://${host(h).address}/version`, rate: RATE, connections: 8 }));
+  const nc: Load[] = hosts.map((h) => startLoad({ url: `http://${host(h).address}/version`, rate: RATE, newConnections: true }));
+  const merge = (rs: LoadResult[]): LoadResult => ({
+    total: rs.reduce((n, r) => n + r.total, 0),
+    ok: rs.reduce((n, r) => n + r.ok, 0),
+    non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+    timeouts: rs.reduce((n, r) => n + r.timeouts, 0),
+    p50: Math.max(...rs.map((r) => r.p50)),
+    p99: Math.max(...rs.map((r) => r.p99)),
+    samples: rs.flatMap((r) => r.samples).slice(0, 5),
+  });
+  return {
+    stop: async () => ({ keepAlive: merge(await Promise.all(ka.map((l) => l.stop()))), newConnections: merge(await Promise.all(nc.map((l) => l.stop()))) }),
+  };
+}
+
+async function underLoad(hosts: string[], action: () => Promise<unknown>): Promise<PhaseLoad> {
+  const load = loadOn(hosts);
+  await sleep(1000);
+  await action();
+  await sleep(1500);
+  return load.stop();
+}
+
+// ------------------------------------------------------------------------- ours (Pulumi)
+async function benchProject(name: string): Promise<PulumiProject> {
+  const dir = scratchProject(name, {
+    "Pulumi.yaml": `name: kp-${name}\nruntime: nodejs\n`,
+    "package.json": JSON.stringify({ name: `kp-${name}`, main: "index.ts" }),
+    "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/bench"))};\n`,
+  });
+  const p = new PulumiProject(dir, "bench");
+  await p.ensureStack();
+  return p;
+}
+
+async function set(p: PulumiProject, key: string, value: string, secret = false) {
+  const r = await p.run(["config", "set", ...(secret ? ["--secret"] : []), "--stack", p.stack, key, value]);
+  if (r.code !== 0) throw new Error(r.stderr);
+}
+
+async function timedUp(p: PulumiProject, expectOk = true): Promise<{ ms: number; out: string; code: number }> {
+  const t0 = performance.now();
+  const r = await p.up();
+  const ms = performance.now() - t0;
+  if (expectOk && r.code !== 0) throw new Error(`pulumi up failed:\n${r.stdout}\n${r.stderr}`);
+  return { ms, out: r.stdout + r.stderr, code: r.code };
+}
+
+/** Peak RSS (MiB) of the provider and program processes while `fn` runs. */
+async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; providerMiB: number; programMiB: number }> {
+  let provider = 0;
+  let program = 0;
+  const timer = setInterval(() => {
+    try {
+      const ps = execFileSync("ps", ["-eo", "rss=,args="], { encoding: "utf8" });
+      for (const line of ps.split("\n")) {
+        const m = line.trim().match(/^(\d+)\s+(.*)$/);
+        if (!m) continue;
+        const kb = Number(m[1]);
+        if (/cmd\/dynamic-provider/.test(m[2])) provider = Math.max(provider, kb);
+        else if (/@pulumi\/pulumi\/cmd\/run|pulumi-language-nodejs.*\bnode\b|node .*cmd\/run\b/.test(m[2])) program = Math.max(program, kb);
+      }
+    } catch {
+      /* ps raced with an exiting process */
+    }
+  }, 100);
+  try {
+    const result = await fn();
+    return { result, providerMiB: Math.round(provider / 1024), programMiB: Math.round(program / 1024) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** SSH counters per host of the last provider process that wrote stats. */
+function sshStats(): Record<string, { connections: number; commands: number; uploads: number; bytesSent: number; bytesReceived: number }> {
+  const lines = readFileSync(statsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lastPid = lines[lines.length - 1].pid;
+  const mine = lines.filter((l) => l.pid === lastPid);
+  return mine[mine.length - 1].hosts;
+}
+
+// ------------------------------------------------------------------------- naive baseline
+/** What a plain remote command (or a delete-before-replace container resource) does:
+ * remove the old container, run the new one. Same labels and health check as ours. */
+async function naiveDeploy(hosts: string[], version: string, token: string): Promise<void> {
+  await Promise.all(
+    hosts.map(async (h) => {
+      const conn = await pool.connect(target(h));
+      const labels = [
+        "traefik.enable=true",
+        "traefik.http.routers.naive-web.rule=PathPrefix(`/`)",
+        "traefik.http.routers.naive-web.entrypoints=http",
+        "traefik.http.services.naive-web.loadbalancer.server.port=80",
+      ].flatMap((l) => ["--label", l]);
+      await conn.exec(
+        `docker rm -f naive-web >/dev/null 2>&1; ${shellJoin([
+          "docker", "run", "--detach", "--name", "naive-web", "--env", `TOKEN=${token}`, ...labels,
+          "--health-cmd", "/app probe http://127.0.0.1/up", "--health-interval", "1s",
+          `${sandbox().images.app.v1.replace(/:v1$/, "")}:${version}`,
+        ])}`,
+      );
+    }),
+  );
+  // A plain command returns at once; the outage lasts until the new container is healthy.
+  await Promise.all(hosts.map(async (h) => waitHealthy(await pool.connect(target(h)), "naive-web", 15_000)));
+}
+
+async function waitHealthy(conn: SshConnection, name: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const [, health] = (await conn.run(docker.containerState(name))).stdout.trim().split(" ");
+    if (health === "healthy") return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+async function startTraefikDirect(hosts: string[]) {
+  for (const h of hosts) {
+    const conn = await pool.connect(target(h));
+    await login(conn);
+    const cfg = traefikContainer.parse({ hostName: h, connection: { host: host(h).address }, image: sandbox().images.traefik });
+    await conn.exec(createTraefik(cfg, { name: "traefik" }));
+    await conn.exec(docker.startContainer("traefik"));
+  }
+}
+
+async function login(conn: SshConnection) {
+  const r = sandbox().registry;
+  await conn.exec(docker.dockerLogin(r.address, r.username), { stdin: r.password, secrets: [r.password] });
+}
+
+// ------------------------------------------------------------------------- floor
+/** The raw Docker sequence of one swap on one host over one SSH connection: start new, wait
+ * healthy, make old unhealthy (cut its cord), stop old. */
+async function floorSwap(conn: SshConnection, from: string, to: string, image: string): Promise<number> {
+  const cord = (v: string) => `/root/.kamal/floor-cords/${v}`;
+  const t0 = performance.now();
+  await conn.exec(docker.tieCord(cord(to)));
+  await conn.exec(
+    shellJoin([
+      "docker", "run", "--detach", "--name", `floor-${to}`, "--volume", `${cord(to)}:/tmp/kamal-cord`,
+      "--label", "traefik.enable=true", "--label", "traefik.http.routers.floor.rule=PathPrefix(`/`)",
+      "--label", "traefik.http.services.floor.loadbalancer.server.port=80",
+      "--health-cmd", "(/app probe http://127.0.0.1/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
+      "--health-interval", "1s", "--health-retries", "3", image,
+    ]),
+  );
+  await waitHealthy(conn, `floor-${to}`, 30_000);
+  await conn.exec(docker.cutCord(cord(from)));
+  for (;;) {
+    const [, health] = (await conn.run(docker.containerState(`floor-${from}`))).stdout.trim().split(" ");
+    if (health === "unhealthy") break;
+    await sleep(100);
+  }
+  await conn.exec(docker.stopContainer(`floor-${from}`, 10));
+  const ms = performance.now() - t0;
+  await conn.exec(docker.removeContainers([`floor-${from}`]));
+  return ms;
+}
+
+// ------------------------------------------------------------------------- main
+async function main() {
+  const started = Date.now();
+  mkdirSync(path.dirname(statsFile), { recursive: true });
+  rmSync(statsFile, { force: true });
+  process.env.KAMAL_SSH_STATS_FILE = statsFile;
+  await cleanHosts();
+  const s = sandbox();
+  const results: Record<string, unknown> = { quick, reps: REPS, ratePerHost: { keepAlive: RATE, newConnections: RATE }, startedAt: new Date(started).toISOString() };
+
+  // 1. Zero downtime, ours: two web hosts behind their Traefiks.
+  log("zero downtime: ours (pulumi up) on app1+app2");
+  const ours = await benchProject("bench-ours");
+  await set(ours, "hosts", JSON.stringify(WEB));
+  await set(ours, "version", "v1");
+  await set(ours, "token", "first", true);
+  await set(ours, "deadline", "10");
+  await timedUp(ours);
+  const zd: Record<string, Record<string, PhaseLoad & { ok: boolean }>> = { ours: {}, naive: {} };
+  const phase = async (who: "ours" | "naive", name: string, action: () => Promise<boolean>) => {
+    let ok = false;
+    const load = await underLoad(WEB, async () => (ok = await action()));
+    zd[who][name] = { ...load, ok };
+    log(`  ${who} ${name}: ${load.keepAlive.total + load.newConnections.total} requests, ${failedOf(load)} failed`);
+  };
+  await phase("ours", "swap", async () => (await set(ours, "version", "v2"), (await timedUp(ours)).code === 0));
+  registryFault("stop");
+  let rollbackMs = 0;
+  let rollbackPulled = "";
+  try {
+    await phase("ours", "rollback", async () => {
+      await set(ours, "version", "v1");
+      const r = await timedUp(ours);
+      rollbackMs = r.ms;
+      rollbackPulled = (await ours.run(["stack", "output", "pulled", "--json", "--stack", ours.stack])).stdout.trim();
+      return r.code === 0;
+    });
+  } finally {
+    registryFault("start");
+  }
+  await phase("ours", "failed deploy", async () => (await set(ours, "version", "broken"), (await timedUp(ours, false)).code !== 0));
+  await set(ours, "version", "v1");
+  await phase("ours", "env-only redeploy", async () => (await set(ours, "token", "second", true), (await timedUp(ours)).code === 0));
+  if ((await ours.destroy()).code !== 0) throw new Error("destroy failed");
+
+  // 1b. The naive baseline on the same hosts, with the same Traefik.
+  log("zero downtime: naive (stop old, start new) on app1+app2");
+  await cleanHosts();
+  await startTraefikDirect(WEB);
+  await naiveDeploy(WEB, "v1", "first");
+  await phase("naive", "swap", async () => (await naiveDeploy(WEB, "v2", "first"), true));
+  await phase("naive", "rollback", async () => (await naiveDeploy(WEB, "v1", "first"), true));
+  await phase("naive", "failed deploy", async () => (await naiveDeploy(WEB, "broken", "first").catch(() => undefined), true));
+  await naiveDeploy(WEB, "v1", "first");
+  await phase("naive", "env-only redeploy", async () => (await naiveDeploy(WEB, "v1", "second"), true));
+  results.zeroDowntime = zd;
+  await cleanHosts();
+
+  // 2. Deploy speed on 1, 2, 3 hosts; the engine's fixed cost; SSH cost; memory.
+  const speed: Record<string, unknown> = {};
+  let ssh: unknown;
+  let memory: unknown;
+  for (const n of [1, 2, 3]) {
+    log(`deploy speed: ${n} host(s)`);
+    const p = await benchProject(`bench-${n}`);
+    await set(p, "hosts", JSON.stringify(ALL.slice(0, n)));
+    await set(p, "version", "v1");
+    await set(p, "token", "t", true);
+    await timedUp(p);
+    const ups: number[] = [];
+    const noops: number[] = [];
+    let version = "v1";
+    for (let i = 0; i < REPS; i++) {
+      version = version === "v1" ? "v2" : "v1";
+      await set(p, "version", version);
+      if (n === 3 && i === 0) {
+        const m = await peakRss(() => timedUp(p));
+        ups.push(m.result.ms);
+        memory = { providerPeakRssMiB: m.providerMiB, programPeakRssMiB: m.programMiB };
+        const stats = sshStats();
+        ssh = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k.replace(/^root@/, ""), v]));
+      } else {
+        ups.push((await timedUp(p)).ms);
+      }
+      const t0 = performance.now();
+      await p.up();
+      noops.push(performance.now() - t0);
+    }
+    speed[`${n}`] = { up: timing(ups), noop: timing(noops), ours: Math.round(median(ups) - median(noops)) };
+    if (n === 3) {
+      // 4. Preview and no-op up with the stack deployed vs an empty program.
+      log("preview vs empty program");
+      const previews: number[] = [];
+      for (let i = 0; i < REPS; i++) {
+        const t0 = performance.now();
+        await p.preview();
+        previews.push(performance.now() - t0);
+      }
+      const empty = new PulumiProject(
+        scratchProject("bench-empty", { "Pulumi.yaml": "name: kp-empty\nruntime: nodejs\n", "package.json": '{"name":"kp-empty","main":"index.ts"}', "index.ts": "export {};\n" }),
+        "bench",
+      );
+      await empty.ensureStack();
+      await empty.up();
+      const ePreviews: number[] = [];
+      const eNoops: number[] = [];
+      for (let i = 0; i < REPS; i++) {
+        let t0 = performance.now();
+        await empty.preview();
+        ePreviews.push(performance.now() - t0);
+        t0 = performance.now();
+        await empty.up();
+        eNoops.push(performance.now() - t0);
+      }
+      results.preview = { deployed: { preview: timing(previews), noopUp: (speed["3"] as { noop: unknown }).noop }, empty: { preview: timing(ePreviews), noopUp: timing(eNoops) } };
+    }
+    await p.destroy();
+  }
+  results.deploySpeed = speed;
+  results.ssh = ssh;
+  results.memory = memory;
+
+  // 2b. The floor: the raw Docker sequence on one host over one connection.
+  log("floor: raw docker sequence on app1");
+  await cleanHosts();
+  await startTraefikDirect(["app1"]);
+  const conn = await pool.connect(target("app1"));
+  const img = (v: string) => s.images.app[v as "v1" | "v2"];
+  await conn.exec(docker.tieCord("/root/.kamal/floor-cords/v1"));
+  await conn.exec(shellJoin(["docker", "pull", "-q", img("v1")]));
+  await conn.exec(shellJoin(["docker", "pull", "-q", img("v2")]));
+  await conn.exec(
+    shellJoin([
+      "docker", "run", "--detach", "--name", "floor-v1", "--volume", "/root/.kamal/floor-cords/v1:/tmp/kamal-cord",
+      "--health-cmd", "(/app probe http://127.0.0.1/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
+      "--health-interval", "1s", "--health-retries", "3", img("v1"),
+    ]),
+  );
+  await waitHealthy(conn, "floor-v1", 30_000);
+  const floors: number[] = [];
+  let from = "v1";
+  for (let i = 0; i < REPS; i++) {
+    const to = from === "v1" ? "v2" : "v1";
+    floors.push(await floorSwap(conn, from, to, img(to)));
+    from = to;
+  }
+  results.floor = timing(floors);
+  results.rollback = { ms: Math.round(rollbackMs), pulled: rollbackPulled, registryStopped: true };
+  await cleanHosts();
+  results.durationSeconds = Math.round((Date.now() - started) / 1000);
+
+  const table = report(results);
+  const dir = path.join(repoRoot, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify({ ...results, table }, null, 2) + "\n");
+  console.log(table);
+  console.log(`\nResults: ${path.relative(repoRoot, file)}`);
+  pool.closeAll();
+}
+
+function failedOf(l: PhaseLoad): number {
+  return [l.keepAlive, l.newConnections].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+}
+
+/** The markdown table, each figure beside its goal. */
+function report(r: Record<string, unknown>): string {
+  const zd = r.zeroDowntime as Record<string, Record<string, PhaseLoad>>;
+  const speed = r.deploySpeed as Record<string, { up: { min: number; median: number }; noop: { min: number; median: number }; ours: number }>;
+  const floor = r.floor as { min: number; median: number };
+  const preview = r.preview as { deployed: { preview: { median: number }; noopUp: { median: number } }; empty: { preview: { median: number }; noopUp: { median: number } } };
+  const rows: string[] = [];
+  const mark = (ok: boolean) => (ok ? "met" : "**MISSED**");
+  rows.push("| measure | value | goal | |", "|---|---|---|---|");
+  for (const phase of Object.keys(zd.ours)) {
+    for (const who of ["ours", "naive"] as const) {
+      const l = zd[who][phase];
+      const f = failedOf(l);
+      const total = l.keepAlive.total + l.newConnections.total;
+      const lat = `p50 ${Math.max(l.keepAlive.p50, l.newConnections.p50)} ms, p99 ${Math.max(l.keepAlive.p99, l.newConnections.p99)} ms`;
+      rows.push(
+        `| ${phase}: ${who === "ours" ? "pulumi up" : "naive stop/start"} | ${f} failed of ${total} (keep-alive ${l.keepAlive.non2xx + l.keepAlive.errors + l.keepAlive.timeouts}/${l.keepAlive.total}, new conn ${l.newConnections.non2xx + l.newConnections.errors + l.newConnections.timeouts}/${l.newConnections.total}); ${lat} | ${who === "ours" ? "0 failed" : "(baseline)"} | ${who === "ours" ? mark(f === 0) : ""} |`,
+      );
+    }
+  }
+  const s1 = speed["1"];
+  const ratioFloor = s1.ours / floor.median;
+  const ratio31 = speed["3"].up.median / s1.up.median;
+  for (const n of ["1", "2", "3"]) {
+    rows.push(`| pulumi up, version change, ${n} host(s) | min ${speed[n].up.min} ms, median ${speed[n].up.median} ms | | |`);
+  }
+  rows.push(`| no-op pulumi up (engine fixed cost) | median ${s1.noop.median} ms | | |`);
+  rows.push(`| floor: raw docker swap, 1 host, 1 connection | min ${floor.min} ms, median ${floor.median} ms | | |`);
+  rows.push(`| ours / floor (1 host, up − no-op) | ${ratioFloor.toFixed(2)}x (${s1.ours} / ${floor.median} ms) | ≤ 1.3x | ${mark(ratioFloor <= 1.3)} |`);
+  rows.push(`| 3 hosts / 1 host | ${ratio31.toFixed(2)}x | ≤ 1.2x | ${mark(ratio31 <= 1.2)} |`);
+  const ssh = r.ssh as Record<string, { connections: number; commands: number; uploads: number; bytesSent: number; bytesReceived: number }>;
+  for (const [h, v] of Object.entries(ssh ?? {})) {
+    rows.push(`| SSH per swap, ${h} | ${v.connections} connection(s), ${v.commands} commands, ${v.uploads} uploads, ${v.bytesSent} B sent, ${v.bytesReceived} B received | ≤ 1 connection | ${mark(v.connections <= 1)} |`);
+  }
+  const pr = preview.deployed.preview.median / preview.empty.preview.median;
+  const nr = preview.deployed.noopUp.median / preview.empty.noopUp.median;
+  rows.push(`| preview, deployed (3 hosts) vs empty program | ${preview.deployed.preview.median} vs ${preview.empty.preview.median} ms = ${pr.toFixed(2)}x | ≤ 1.2x | ${mark(pr <= 1.2)} |`);
+  rows.push(`| no-op up, deployed vs empty program | ${preview.deployed.noopUp.median} vs ${preview.empty.noopUp.median} ms = ${nr.toFixed(2)}x | ≤ 1.2x | ${mark(nr <= 1.2)} |`);
+  const rb = r.rollback as { ms: number; pulled: string };
+  rows.push(`| rollback one version (registry stopped) | ${rb.ms} ms, pulled: ${rb.pulled} | no pull | ${mark(!rb.pulled.includes("true"))} |`);
+  const mem = r.memory as { providerPeakRssMiB: number; programPeakRssMiB: number };
+  rows.push(`| peak RSS, provider / program (3-host swap) | ${mem.providerPeakRssMiB} / ${mem.programPeakRssMiB} MiB | | |`);
+  rows.push(`| bench duration | ${r.durationSeconds} s${r.quick ? " (--quick)" : ""} | | |`);
+  return rows.join("\n");
+}
+
+main().catch((e) => {
+  console.error(e);
+  registryFault("start");
+  process.exit(1);
+});

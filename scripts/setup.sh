@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Everything the demo and the tests stand on, installed by the project itself and
+# idempotent (quick when warm): Debian packages, Node >= 22, npm dependencies, the Pulumi
+# CLI + language host, Traefik, the sandbox, and the compiled provider.
+# Prints the path of an env file to `source` (PATH and Pulumi settings).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/toolchain/lib.sh
+KP_STEP=setup
+[ "$(id -u)" = 0 ] || { kp_log "error: run as root (the sandbox creates network namespaces)"; exit 1; }
+
+need=()
+for pair in dockerd:docker.io docker-registry:docker-registry sshd:openssh-server htpasswd:apache2-utils \
+            iptables:iptables ip:iproute2 curl:curl git:git; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
+done
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+  kp_log "installing Debian packages: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v go >/dev/null || { kp_log "error: Go is required to build the Pulumi CLI and Traefik"; exit 1; }
+
+export PATH="$(bash scripts/toolchain/node.sh):$PATH"
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  kp_log "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+env_file="$(bash scripts/toolchain/install.sh)"
+source "$env_file"
+bash scripts/sandbox.sh up >&2
+kp_log "compiling the provider (dist/)"
+npm run --silent build >&2
+echo "$env_file"

@@ -1,0 +1,26 @@
+/**
+ * The benchmark's deployment: Traefik and a web role on the configured hosts.
+ * Config: hosts (names), version, token (secret: an env-only change).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as kamal from "../..";
+import { appImage, host, registry, sandbox, ssh } from "./sandbox";
+
+const cfg = new pulumi.Config();
+const hosts = cfg.requireObject<string[]>("hosts").map(host);
+
+const traefik = new kamal.Traefik("traefik", { hosts, ssh: ssh(), image: sandbox.images.traefik, registry });
+const app = new kamal.Service("bench", {
+  image: appImage,
+  version: cfg.require("version"),
+  registry,
+  ssh: ssh(),
+  env: { secret: { TOKEN: cfg.requireSecret("token") } },
+  healthcheck: { cmd: "/app probe http://127.0.0.1/up", deadline: cfg.getNumber("deadline") ?? 30 },
+  stopWaitTime: 10,
+  retainContainers: 3,
+  roles: { web: { hosts } },
+}, { dependsOn: [traefik] });
+
+export const pulled = pulumi.all(Object.values(app.resources.web).map((r) => r.pulled));
+export const versions = pulumi.all(Object.values(app.resources.web).map((r) => r.runningVersion));
