@@ -164,9 +164,8 @@ function secretResolver(args: KamalAppArgs, cfg: KamalConfig): Resolve {
     const fromConfig = config.getSecret(key);
     if (fromConfig !== undefined) return fromConfig;
     if (fromFiles[key] !== undefined) return pulumi.secret(fromFiles[key]);
-    throw new Error(
-      `KamalApp: ${at}: secret ${key} has no value: set it with \`pulumi config set --secret ${key} …\`, pass it in secrets, or put it in ${files.join(" / ")}`,
-    );
+    const where = files.length ? `or put it in ${files.join(" or ")}` : "or name a secrets file in secretsFiles";
+    throw new Error(`KamalApp: ${at}: secret ${key} has no value: set it with \`pulumi config set --secret ${key} …\`, pass it in secrets, ${where}`);
   };
 }
 

@@ -1,0 +1,184 @@
+/** Components wire inputs to resources: child types, names and inputs, under Pulumi mocks. */
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+const registered: Registered[] = [];
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Inputs with Pulumi's secret wrappers removed; secret paths noted as "<secret>:" keys. */
+function plain(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (SECRET_SIG in o) return plain(o.value);
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+function isSecret(v: unknown): boolean {
+  return !!v && typeof v === "object" && SECRET_SIG in (v as object);
+}
+
+beforeAll(() => {
+  pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        registered.push({ type: args.type, name: args.name, inputs: { ...(plain(args.inputs) as object), __secret: Object.keys(args.inputs).filter((k) => isSecret(args.inputs[k])).sort() } });
+        return { id: `${args.name}-id`, state: args.inputs };
+      },
+      call: () => ({}),
+    },
+    "project",
+    "stack",
+    false,
+  );
+});
+
+async function settle(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+describe("Service", () => {
+  it("creates one resource per role and host, env files for secret env, inputs merged", async () => {
+    const { Service } = await import("../../components");
+    registered.length = 0;
+    new Service("hey", {
+      image: "ghcr.io/acme/hey",
+      version: "v7",
+      ssh: { user: "deploy", privateKey: pulumi.secret("KEY"), knownHosts: "kh" },
+      env: { clear: { RAILS_ENV: "production" }, secret: { TOKEN: pulumi.secret("s3cret") } },
+      labels: { owner: "platform" },
+      healthcheck: { path: "/health", deadline: 90 },
+      appPort: 3000,
+      roles: {
+        web: { hosts: ["10.0.0.1", { name: "web-2", address: "10.0.0.2", env: { clear: { CANARY: "1" } } }] },
+        workers: { hosts: ["10.0.0.3"], cmd: "bin/jobs", env: { clear: { QUEUE: "all" } } },
+      },
+    });
+    await settle();
+    expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+      "kamal:index:Service hey",
+      "pulumi-nodejs:dynamic/kamal:AppContainer hey-web-10.0.0.1",
+      "pulumi-nodejs:dynamic/kamal:AppContainer hey-web-web-2",
+      "pulumi-nodejs:dynamic/kamal:AppContainer hey-workers-10.0.0.3",
+      "pulumi-nodejs:dynamic/kamal:EnvFile hey-env-web-10.0.0.1",
+      "pulumi-nodejs:dynamic/kamal:EnvFile hey-env-web-web-2",
+      "pulumi-nodejs:dynamic/kamal:EnvFile hey-env-workers-10.0.0.3",
+    ]);
+    const web2 = registered.find((r) => r.name === "hey-web-web-2")!.inputs;
+    expect(web2).toMatchObject({
+      configPath: "roles.web",
+      hostName: "web-2",
+      connection: { host: "10.0.0.2", user: "deploy", privateKey: "KEY", knownHosts: "kh" },
+      service: "hey",
+      role: "web",
+      image: "ghcr.io/acme/hey",
+      version: "v7",
+      env: { RAILS_ENV: "production", CANARY: "1" },
+      labels: { owner: "platform" },
+      traefik: true,
+      appPort: 3000,
+      healthcheck: { path: "/health", deadline: 90, port: 3000 },
+    });
+    // The private key makes the whole connection secret; the env file's env is secret.
+    expect(web2.__secret).toEqual(["connection"]);
+    const workers = registered.find((r) => r.name === "hey-workers-10.0.0.3")!.inputs;
+    expect(workers).toMatchObject({ role: "workers", cmd: "bin/jobs", traefik: false, env: { RAILS_ENV: "production", QUEUE: "all" } });
+    expect(workers.healthcheck).toBeUndefined();
+    const envFile = registered.find((r) => r.name === "hey-env-workers-10.0.0.3")!.inputs;
+    expect(envFile).toMatchObject({ path: ".kamal/env/roles/hey-workers.env", env: { TOKEN: "s3cret" }, hostName: "10.0.0.3" });
+    expect(envFile.__secret).toEqual(["connection", "env"]);
+  });
+});
+
+describe("Traefik, Accessory and KamalApp", () => {
+  it("creates Traefik per host and an accessory with its env file", async () => {
+    const { Accessory, Traefik } = await import("../../components");
+    registered.length = 0;
+    new Traefik("traefik", { hosts: ["a", "b"], ssh: {}, image: "traefik:v3.6", args: { accesslog: true } });
+    new Accessory("db", {
+      service: "hey",
+      image: "postgres:17",
+      hosts: ["c"],
+      ssh: {},
+      port: 5432,
+      env: { secret: { POSTGRES_PASSWORD: pulumi.secret("pw") } },
+      directories: ["data:/var/lib/postgresql/data"],
+    });
+    await settle();
+    expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+      "kamal:index:Accessory db",
+      "kamal:index:Traefik traefik",
+      "pulumi-nodejs:dynamic/kamal:AccessoryContainer db-c",
+      "pulumi-nodejs:dynamic/kamal:EnvFile db-env-c",
+      "pulumi-nodejs:dynamic/kamal:TraefikContainer traefik-a",
+      "pulumi-nodejs:dynamic/kamal:TraefikContainer traefik-b",
+    ]);
+    expect(registered.find((r) => r.name === "db-c")!.inputs).toMatchObject({
+      configPath: "accessories.db",
+      service: "hey",
+      name: "db",
+      image: "postgres:17",
+      port: 5432,
+      directories: ["data:/var/lib/postgresql/data"],
+    });
+    expect(registered.find((r) => r.name === "db-env-c")!.inputs).toMatchObject({ path: ".kamal/env/accessories/hey-db.env" });
+  });
+
+  it("turns examples/kamal/config/deploy.yml into the same components", async () => {
+    const { KamalApp } = await import("../../components");
+    registered.length = 0;
+    new KamalApp("hello", {
+      configFile: `${__dirname}/../../examples/kamal/config/deploy.yml`,
+      version: "v1",
+      secrets: { KAMAL_REGISTRY_PASSWORD: "r", API_TOKEN: "a", STORE_PASSWORD: "s" },
+    });
+    await settle();
+    expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+      "kamal:index:Accessory hello-store",
+      "kamal:index:KamalApp hello",
+      "kamal:index:Service hello",
+      "kamal:index:Traefik hello-traefik",
+      "pulumi-nodejs:dynamic/kamal:AccessoryContainer hello-store-10.213.0.13",
+      "pulumi-nodejs:dynamic/kamal:AppContainer hello-web-10.213.0.11",
+      "pulumi-nodejs:dynamic/kamal:AppContainer hello-web-10.213.0.12",
+      "pulumi-nodejs:dynamic/kamal:AppContainer hello-workers-10.213.0.12",
+      "pulumi-nodejs:dynamic/kamal:EnvFile hello-env-web-10.213.0.11",
+      "pulumi-nodejs:dynamic/kamal:EnvFile hello-env-web-10.213.0.12",
+      "pulumi-nodejs:dynamic/kamal:EnvFile hello-env-workers-10.213.0.12",
+      "pulumi-nodejs:dynamic/kamal:EnvFile hello-store-env-10.213.0.13",
+      "pulumi-nodejs:dynamic/kamal:TraefikContainer hello-traefik-10.213.0.11",
+      "pulumi-nodejs:dynamic/kamal:TraefikContainer hello-traefik-10.213.0.12",
+    ]);
+    expect(registered.find((r) => r.name === "hello-web-10.213.0.12")!.inputs).toMatchObject({
+      image: "10.213.0.2:5000/kp/testapp",
+      env: { TESTAPP_ECHO_ENV: "API_TOKEN", TESTAPP_UPSTREAM: "http://10.213.0.13:9000", CANARY: "true" },
+      labels: { "example.com/team": "web" },
+      healthcheck: { cmd: "/app probe http://127.0.0.1/up", port: 80, interval: 1, deadline: 28, path: "/up" },
+      registry: { server: "10.213.0.2:5000", username: "kp-deployer", password: "r" },
+      stopWaitTime: 10,
+      retain: 3,
+    });
+  });
+
+  it("names a missing secret, and never its value", async () => {
+    const { KamalApp } = await import("../../components");
+    expect(
+      () =>
+        new KamalApp("bad", {
+          configFile: `${__dirname}/../../examples/kamal/config/deploy.yml`,
+          version: "v1",
+          secrets: { KAMAL_REGISTRY_PASSWORD: "r", STORE_PASSWORD: "s" },
+          secretsFiles: [],
+        }),
+    ).toThrow(
+      "KamalApp: env.secret: secret API_TOKEN has no value: set it with `pulumi config set --secret API_TOKEN …`, pass it in secrets, or name a secrets file in secretsFiles",
+    );
+  });
+});
