@@ -83,7 +83,7 @@ export interface ServiceArgs {
   readonly stopWaitTime?: pulumi.Input<number | string>;
   /** Stopped containers (and their images) kept per role and host for rollback (default 5). */
   readonly retainContainers?: pulumi.Input<number>;
-  /** Role whose first host is deployed (and healthy) before any other (default "web"). */
+  /** Role deployed (healthy, serving) before the other roles start (default "web"). */
   readonly primaryRole?: string;
   /** Hosts per batch within a role: a number or a percentage like "25%" (default: all at once). */
   readonly bootLimit?: number | `${number}%`;
@@ -103,8 +103,9 @@ export interface DeployedContainer {
 
 /**
  * A Kamal service: each role on each of its hosts is one resource whose update is the
- * health-gated swap. The primary role's first host goes first and gates the rest; then each
- * role proceeds in batches of `bootLimit` hosts.
+ * health-gated swap. The primary role goes first, its hosts in batches of `bootLimit` (all at
+ * once by default); the other roles start once it is done, so a version that fails its
+ * health check never reaches them.
  */
 export class Service extends pulumi.ComponentResource {
   /** Per role, per host: the running version, container name and id, image digest. */
@@ -123,9 +124,8 @@ export class Service extends pulumi.ComponentResource {
     this.resources = {};
     this.envFiles = {};
 
-    // The primary role's first host is deployed alone first.
     const ordered = [primary, ...roleNames.filter((r) => r !== primary)];
-    let gate: AppContainer | undefined;
+    const primaries: AppContainer[] = [];
     for (const role of ordered) {
       const r = args.roles[role];
       const hosts = r.hosts.map(resolveHost);
@@ -144,7 +144,7 @@ export class Service extends pulumi.ComponentResource {
         const envFile = Object.keys(secretEnv).length
           ? this.envFile(name, service, args, role, host, secretEnv)
           : undefined;
-        const dependsOn = [...(gate && !(role === primary && i === 0) ? [gate] : []), ...previousBatch];
+        const dependsOn = [...(role === primary ? [] : primaries), ...previousBatch];
         const res = new AppContainer(
           `${name}-${role}-${hostKeyName(host)}`,
           {
@@ -175,7 +175,7 @@ export class Service extends pulumi.ComponentResource {
         );
         this.resources[role][host.name] = res;
         batch.push(res);
-        if (role === primary && i === 0) gate = res;
+        if (role === primary) primaries.push(res);
       });
     }
 

@@ -1,9 +1,9 @@
 /**
- * The dynamic resources. Pulumi serializes each provider object into the state; ours is a
- * few lines that name a kind and `require` the compiled implementation when called. The
- * serialized text therefore never changes when the handlers change or the SDK is upgraded
- * (no spurious diffs), and read/delete run the current code, not the code of the day the
- * resource was created.
+ * The dynamic resources. A dynamic provider lives in the state as source text
+ * (`__provider`); ours is a few lines that name a kind and `require` the compiled
+ * implementation when called. The text therefore never changes when the handlers change or
+ * the SDK is upgraded (no spurious diffs), and read/delete run the current code, not the
+ * code of the day the resource was created.
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -24,25 +24,34 @@ function packageRoot(): string {
 /** Compiled handlers, loaded by the provider process (which has no TypeScript loader). */
 export const IMPLEMENTATION = path.join(packageRoot(), "dist", "provider", "runtime.js");
 
-function providerFor(kind: Kind): pulumi.dynamic.ResourceProvider {
-  const impl = IMPLEMENTATION;
-  const load = () => require(impl).providers[kind];
-  return {
-    check: (olds, news) => load().check(olds, news),
-    diff: (id, olds, news) => load().diff(id, olds, news),
-    create: (inputs) => load().create(inputs),
-    read: (id, props) => load().read(id, props),
-    update: (id, olds, news) => load().update(id, olds, news),
-    delete: (id, props) => load().delete(id, props),
-  };
+/**
+ * The provider as Pulumi's dynamic-provider host loads it from state (`__provider`): a
+ * module whose `handler()` returns the CRUD methods. Written out rather than produced by
+ * Pulumi's closure serializer: it stays byte-for-byte the same across SDK versions, carries
+ * no copy of our code, and the program skips the serializer (and the TypeScript parser it
+ * loads) entirely.
+ */
+export function providerSource(kind: Kind, implementation = IMPLEMENTATION): string {
+  const methods = ["check", "diff", "create", "read", "update", "delete"];
+  return [
+    "exports.handler = function () {",
+    `  var implementation = ${JSON.stringify(implementation)}, kind = ${JSON.stringify(kind)};`,
+    "  function load() { return require(implementation).providers[kind]; }",
+    "  return {",
+    ...methods.map((m) => `    ${m}: function () { var p = load(); return p.${m}.apply(p, arguments); },`),
+    "  };",
+    "};",
+    "",
+  ].join("\n");
 }
 
-const providers: Record<Kind, pulumi.dynamic.ResourceProvider> = {
-  app: providerFor("app"),
-  traefik: providerFor("traefik"),
-  envFile: providerFor("envFile"),
-  accessory: providerFor("accessory"),
-};
+/** A resource served by our dynamic provider: Pulumi's dynamic.Resource, minus the closure
+ * serialization. Same type tokens (`pulumi-nodejs:dynamic/kamal:<Type>`), same plugin. */
+abstract class KamalResource extends pulumi.CustomResource {
+  protected constructor(kind: Kind, type: string, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions) {
+    super(`pulumi-nodejs:dynamic/kamal:${type}`, name, { ...props, __provider: providerSource(kind) }, opts);
+  }
+}
 
 type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
@@ -118,7 +127,7 @@ export interface AppContainerInputs {
 }
 
 /** One role of a service on one host (the swap happens here). */
-export class AppContainer extends pulumi.dynamic.Resource {
+export class AppContainer extends KamalResource {
   declare readonly containerName: pulumi.Output<string>;
   declare readonly containerId: pulumi.Output<string>;
   declare readonly imageId: pulumi.Output<string>;
@@ -129,12 +138,11 @@ export class AppContainer extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: In<AppContainerInputs>, opts?: pulumi.CustomResourceOptions) {
     super(
-      providers.app,
+      "app",
+      "AppContainer",
       name,
       { ...args, containerName: undefined, containerId: undefined, imageId: undefined, imageDigest: undefined, runningVersion: undefined, status: undefined, pulled: undefined },
       options(opts, ["connection", "registry"]),
-      "kamal",
-      "AppContainer",
     );
   }
 }
@@ -154,18 +162,17 @@ export interface TraefikContainerInputs {
   envFile?: { path: string; hash: string };
 }
 
-export class TraefikContainer extends pulumi.dynamic.Resource {
+export class TraefikContainer extends KamalResource {
   declare readonly containerId: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
 
   constructor(name: string, args: In<TraefikContainerInputs>, opts?: pulumi.CustomResourceOptions) {
     super(
-      providers.traefik,
+      "traefik",
+      "TraefikContainer",
       name,
       { ...args, containerId: undefined, status: undefined, restartedAt: undefined },
       options(opts, ["connection", "registry"]),
-      "kamal",
-      "TraefikContainer",
     );
   }
 }
@@ -178,19 +185,12 @@ export interface EnvFileInputs {
   env: Record<string, string>;
 }
 
-export class EnvFileResource extends pulumi.dynamic.Resource {
+export class EnvFileResource extends KamalResource {
   declare readonly hash: pulumi.Output<string>;
   declare readonly remotePath: pulumi.Output<string>;
 
   constructor(name: string, args: In<EnvFileInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(
-      providers.envFile,
-      name,
-      { ...args, hash: undefined, remotePath: undefined },
-      options(opts, ["env", "hash", "connection"]),
-      "kamal",
-      "EnvFile",
-    );
+    super("envFile", "EnvFile", name, { ...args, hash: undefined, remotePath: undefined }, options(opts, ["env", "hash", "connection"]));
   }
 }
 
@@ -216,19 +216,18 @@ export interface AccessoryContainerInputs {
   deleteDataOnDestroy?: boolean;
 }
 
-export class AccessoryContainer extends pulumi.dynamic.Resource {
+export class AccessoryContainer extends KamalResource {
   declare readonly containerId: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
   declare readonly dataDir: pulumi.Output<string>;
 
   constructor(name: string, args: In<AccessoryContainerInputs>, opts?: pulumi.CustomResourceOptions) {
     super(
-      providers.accessory,
+      "accessory",
+      "AccessoryContainer",
       name,
       { ...args, containerId: undefined, status: undefined, dataDir: undefined },
       options(opts, ["connection", "registry", "files"]),
-      "kamal",
-      "AccessoryContainer",
     );
   }
 }

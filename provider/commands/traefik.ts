@@ -6,6 +6,8 @@ import { runContainer } from "./docker";
 export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args">): string[] {
   const args: Record<string, string | number | boolean> = {
     "providers.docker": true,
+    // Apply health changes within 200ms instead of Traefik's 2s: a swap waits for them.
+    "providers.providersThrottleDuration": "200ms",
     "entrypoints.http.address": ":80",
     ...(cfg.apiPort ? { "api.insecure": true, "entrypoints.traefik.address": ":8080" } : {}),
     "log.level": "INFO",

@@ -223,7 +223,7 @@ async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, name: s
       lastReport = elapsed;
       progress(cfg.hostName, `waiting for ${name} to be healthy (attempt ${attempt}, ${Math.round(elapsed / 1000)}s of ${deadline / 1000}s, health ${health})`);
     }
-    await sleep(cfg.healthcheck ? Math.min(500, cfg.healthcheck.interval * 500) : 500);
+    await sleep(200);
   }
 }
 
@@ -248,7 +248,7 @@ async function waitUnhealthy(conn: SshConnection, cfg: AppContainerConfig, name:
   while (Date.now() < deadline) {
     const [status, health] = (await conn.run(docker.containerState(name))).stdout.trim().split(" ");
     if (status !== "running" || health === "unhealthy") return;
-    await sleep(250);
+    await sleep(150);
   }
   progress(cfg.hostName, `${name} did not turn unhealthy in time; stopping it anyway`);
 }

@@ -46,7 +46,7 @@ export class TraefikRouting {
         progress(host, `Traefik still lists ${container} after ${ROUTE_DEADLINE_MS / 1000}s; stopping it anyway`);
         return;
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }

@@ -115,7 +115,8 @@ describe("Traefik and accessory commands", () => {
         " --env CF_API_EMAIL=ops@example.com --env-file /root/.kamal/env/traefik/traefik.env" +
         " --volume /var/run/docker.sock:/var/run/docker.sock" +
         " --label 'traefik.http.routers.dashboard.rule=Host(`t.example.com`)' --log-opt max-size=10m traefik:v3.6" +
-        " --providers.docker --entrypoints.http.address=:80 --api.insecure --entrypoints.traefik.address=:8080" +
+        " --providers.docker --providers.providersThrottleDuration=200ms --entrypoints.http.address=:80" +
+        " --api.insecure --entrypoints.traefik.address=:8080" +
         " --log.level=ERROR --accesslog",
     );
   });

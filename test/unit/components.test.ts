@@ -182,3 +182,34 @@ describe("Traefik, Accessory and KamalApp", () => {
     );
   });
 });
+
+describe("the provider kept in state", () => {
+  it("is a few stable lines that forward to the installed handlers", async () => {
+    const { providerSource } = await import("../../provider/resources");
+    const text = providerSource("app", "/opt/kamal/dist/provider/runtime.js");
+    expect(text).toBe(
+      [
+        "exports.handler = function () {",
+        '  var implementation = "/opt/kamal/dist/provider/runtime.js", kind = "app";',
+        "  function load() { return require(implementation).providers[kind]; }",
+        "  return {",
+        "    check: function () { var p = load(); return p.check.apply(p, arguments); },",
+        "    diff: function () { var p = load(); return p.diff.apply(p, arguments); },",
+        "    create: function () { var p = load(); return p.create.apply(p, arguments); },",
+        "    read: function () { var p = load(); return p.read.apply(p, arguments); },",
+        "    update: function () { var p = load(); return p.update.apply(p, arguments); },",
+        "    delete: function () { var p = load(); return p.delete.apply(p, arguments); },",
+        "  };",
+        "};",
+        "",
+      ].join("\n"),
+    );
+    // Evaluated as the dynamic-provider host does, it calls whatever is installed now.
+    const calls: unknown[][] = [];
+    const installed = { providers: { app: { diff: (...a: unknown[]) => (calls.push(a), { changes: false }) } } };
+    const mod = { exports: {} as { handler: () => Record<string, (...a: unknown[]) => unknown> } };
+    new Function("exports", "require", "module", text)(mod.exports, () => installed, mod);
+    expect(mod.exports.handler().diff("id", { a: 1 }, { a: 2 })).toEqual({ changes: false });
+    expect(calls).toEqual([["id", { a: 1 }, { a: 2 }]]);
+  });
+});
