@@ -324,7 +324,39 @@ async function main() {
         await empty.up();
         eNoops.push(performance.now() - t0);
       }
-      results.preview = { deployed: { preview: timing(previews), noopUp: (speed["3"] as { noop: unknown }).noop }, empty: { preview: timing(ePreviews), noopUp: timing(eNoops) } };
+      // Where the difference goes: the same for one trivial dynamic resource, whose only
+      // cost over the empty program is starting Pulumi's Node.js dynamic-provider plugin.
+      const one = new PulumiProject(
+        scratchProject("bench-one-dynamic", {
+          "Pulumi.yaml": "name: kp-one-dynamic\nruntime: nodejs\n",
+          "package.json": '{"name":"kp-one-dynamic","main":"index.ts"}',
+          "index.ts": [
+            'import * as pulumi from "@pulumi/pulumi";',
+            "const p: pulumi.dynamic.ResourceProvider = { async create() { return { id: \"x\", outs: {} }; } };",
+            'new pulumi.dynamic.Resource(p, "one", {});',
+            "",
+          ].join("\n"),
+        }),
+        "bench",
+      );
+      await one.ensureStack();
+      await one.up();
+      const oPreviews: number[] = [];
+      const oNoops: number[] = [];
+      for (let i = 0; i < REPS; i++) {
+        let t0 = performance.now();
+        await one.preview();
+        oPreviews.push(performance.now() - t0);
+        t0 = performance.now();
+        await one.up();
+        oNoops.push(performance.now() - t0);
+      }
+      await one.destroy();
+      results.preview = {
+        deployed: { preview: timing(previews), noopUp: (speed["3"] as { noop: unknown }).noop },
+        empty: { preview: timing(ePreviews), noopUp: timing(eNoops) },
+        oneTrivialDynamicResource: { preview: timing(oPreviews), noopUp: timing(oNoops) },
+      };
     }
     await p.destroy();
   }
@@ -380,7 +412,8 @@ function report(r: Record<string, unknown>): string {
   const zd = r.zeroDowntime as Record<string, Record<string, PhaseLoad>>;
   const speed = r.deploySpeed as Record<string, { up: { min: number; median: number }; noop: { min: number; median: number }; ours: number }>;
   const floor = r.floor as { min: number; median: number };
-  const preview = r.preview as { deployed: { preview: { median: number }; noopUp: { median: number } }; empty: { preview: { median: number }; noopUp: { median: number } } };
+  type PN = { preview: { median: number }; noopUp: { median: number } };
+  const preview = r.preview as { deployed: PN; empty: PN; oneTrivialDynamicResource: PN };
   const rows: string[] = [];
   const mark = (ok: boolean) => (ok ? "met" : "**MISSED**");
   rows.push("| measure | value | goal | |", "|---|---|---|---|");
@@ -413,6 +446,8 @@ function report(r: Record<string, unknown>): string {
   const nr = preview.deployed.noopUp.median / preview.empty.noopUp.median;
   rows.push(`| preview, deployed (3 hosts) vs empty program | ${preview.deployed.preview.median} vs ${preview.empty.preview.median} ms = ${pr.toFixed(2)}x | ≤ 1.2x | ${mark(pr <= 1.2)} |`);
   rows.push(`| no-op up, deployed vs empty program | ${preview.deployed.noopUp.median} vs ${preview.empty.noopUp.median} ms = ${nr.toFixed(2)}x | ≤ 1.2x | ${mark(nr <= 1.2)} |`);
+  const one = preview.oneTrivialDynamicResource;
+  rows.push(`| reference: one trivial dynamic resource (plugin start only) | preview ${one.preview.median} ms, no-op up ${one.noopUp.median} ms | | |`);
   const rb = r.rollback as { ms: number; pulled: string };
   rows.push(`| rollback one version (registry stopped) | ${rb.ms} ms, pulled: ${rb.pulled} | no pull | ${mark(!rb.pulled.includes("true"))} |`);
   const mem = r.memory as { providerPeakRssMiB: number; programPeakRssMiB: number };

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { SshConnectionConfig } from "./config/schemas";
 import type { Kind } from "./runtime";
 
 function packageRoot(): string {
@@ -64,26 +65,13 @@ function options(opts: pulumi.CustomResourceOptions | undefined, secretOutputs: 
   return { ...opts, deleteBeforeReplace: true, additionalSecretOutputs: secretOutputs };
 }
 
-/** SSH settings as the provider receives them. */
-export interface ConnectionInputs {
+/** SSH settings as the provider receives them: the validated shape, defaults optional. */
+export type ConnectionInputs = Omit<Partial<SshConnectionConfig>, "host" | "proxy" | "connectTimeout" | "keepaliveInterval"> & {
   host: string;
-  port?: number;
-  user?: string;
-  privateKey?: string;
-  privateKeyPath?: string;
-  passphrase?: string;
-  password?: string;
-  agent?: string | boolean;
-  knownHosts?: string;
-  knownHostsPath?: string;
-  hostKey?: string;
-  insecureIgnoreHostKey?: boolean;
   proxy?: ConnectionInputs;
   connectTimeout?: number | string;
   keepaliveInterval?: number | string;
-  dialAttempts?: number;
-  maxChannels?: number;
-}
+};
 
 export interface RegistryInputs {
   server: string;

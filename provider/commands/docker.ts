@@ -68,12 +68,13 @@ export function imageDigest(ref: string): string {
 /** Names of containers carrying all the labels, newest first (docker ps order). */
 export function containersWithLabels(
   labels: Record<string, string>,
-  opts: { all?: boolean; status?: string } = {},
+  opts: { all?: boolean; status?: string | string[] } = {},
 ): string {
   const filters = Object.keys(labels)
     .sort()
     .flatMap((k) => ["--filter", `label=${k}=${labels[k]}`]);
-  if (opts.status) filters.push("--filter", `status=${opts.status}`);
+  // Docker ORs repeated status filters (and ANDs the label ones).
+  for (const status of [opts.status ?? []].flat()) filters.push("--filter", `status=${status}`);
   return shellJoin(["docker", "ps", ...(opts.all ? ["--all"] : []), ...filters, "--format", "{{.Names}}"]);
 }
 

@@ -7,13 +7,15 @@ import { accessoryContainer, type AccessoryContainerConfig } from "../config/sch
 import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
-import { changedFields, connect, connectionSecrets, hostChanged, parseInputs, progress, redacting, remoteHome, validate } from "./common";
+import { connect, connectionSecrets, diffContainer, mustRestart, parseInputs, progress, redacting, remoteHome, validate } from "./common";
 import { ensureImage } from "./images";
 
 type Inputs = Record<string, unknown>;
 
-const REBOOT_FIELDS = ["service", "name", "containerName", "image", "port", "cmd", "env", "envFile", "files", "directories", "volumes", "options", "labels"] as const;
-const QUIET_FIELDS = ["stopWaitTime", "deleteDataOnDestroy", "registry", "connection", "hostName", "configPath"] as const;
+const FIELDS = {
+  restart: ["service", "name", "containerName", "image", "port", "cmd", "env", "envFile", "files", "directories", "volumes", "options", "labels"],
+  quiet: ["stopWaitTime", "deleteDataOnDestroy", "registry", "connection", "hostName", "configPath"],
+};
 const RUNTIME = ["containerId", "status", "dataDir"];
 
 const pathOf = (configPath: string) => (key: string) =>
@@ -24,10 +26,7 @@ export function check(_olds: Inputs, news: Inputs) {
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  const replaces = hostChanged(olds, news) ? ["connection"] : [];
-  const changed = changedFields(olds, news, [...REBOOT_FIELDS, ...QUIET_FIELDS]);
-  const drifted = olds.status !== undefined && olds.status !== "running";
-  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
+  return diffContainer(olds, news, FIELDS);
 }
 
 export async function create(news: Inputs) {
@@ -37,8 +36,7 @@ export async function create(news: Inputs) {
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
   const cfg = parseInputs(accessoryContainer, news);
-  const reboot = changedFields(olds, news, REBOOT_FIELDS).length > 0 || olds.status !== "running";
-  if (!reboot) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
+  if (!mustRestart(olds, news, FIELDS)) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
   return { outs: { ...news, ...(await boot(cfg)) } };
 }
 

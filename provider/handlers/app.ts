@@ -14,10 +14,10 @@ import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
 import { redact, tail } from "../ssh/redact";
 import {
-  changedFields,
   connect,
   connectionSecrets,
-  hostChanged,
+  diffContainer,
+  mustRestart,
   parseInputs,
   progress,
   redacting,
@@ -39,13 +39,14 @@ export interface AppOutputs extends Inputs {
   pulled: boolean;
 }
 
-/** Fields whose change starts a new container (a swap). */
-const SWAP_FIELDS = [
-  "service", "role", "destination", "image", "version", "cmd", "env", "envFile", "labels",
-  "volumes", "options", "logging", "traefik", "appPort", "healthcheckProbe",
-] as const;
-/** Fields whose change is recorded but needs no new container. */
-const QUIET_FIELDS = ["stopWaitTime", "retain", "bootDelay", "healthcheckDeadline", "registry", "connection", "hostName", "configPath"] as const;
+/** Fields whose change starts a new container (a swap), and those only recorded. */
+const FIELDS = {
+  restart: [
+    "service", "role", "destination", "image", "version", "cmd", "env", "envFile", "labels",
+    "volumes", "options", "logging", "traefik", "appPort", "healthcheckProbe",
+  ],
+  quiet: ["stopWaitTime", "retain", "bootDelay", "healthcheckDeadline", "registry", "connection", "hostName", "configPath"],
+};
 
 const SERVICE_LEVEL = new Set(["service", "image", "version", "registry", "destination"]);
 
@@ -67,12 +68,7 @@ export function check(_olds: Inputs, news: Inputs) {
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  const o = comparable(olds);
-  const n = comparable(news);
-  const replaces = hostChanged(olds, news) ? ["connection"] : [];
-  const changed = changedFields(o, n, [...SWAP_FIELDS, ...QUIET_FIELDS]);
-  const drifted = olds.status !== undefined && olds.status !== "running";
-  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
+  return diffContainer(comparable(olds), comparable(news), FIELDS);
 }
 
 export async function create(news: Inputs) {
@@ -83,9 +79,7 @@ export async function create(news: Inputs) {
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
   const cfg = parseInputs(appContainer, news);
-  const swap =
-    changedFields(comparable(olds), comparable(news), SWAP_FIELDS).length > 0 || olds.status !== "running";
-  if (!swap) return { outs: { ...news, ...pickRuntime(olds) } };
+  if (!mustRestart(comparable(olds), comparable(news), FIELDS)) return { outs: { ...news, ...pickRuntime(olds) } };
   return { outs: await deploy(cfg, news) };
 }
 
@@ -141,34 +135,39 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       await sleep(cfg.bootDelay * 1000);
     }
     const name = containerName(cfg);
-    const { pulled } = await ensureImage(conn, image, host, cfg.registry);
-
-    const running = lines((await conn.exec(docker.containersWithLabels(scopeLabels(cfg), { status: "running" }))).stdout);
+    const cordDir = cfg.traefik ? `/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
+    // Independent look-ups run concurrently over the one connection (each docker CLI call
+    // costs tens of milliseconds).
+    const [{ pulled }, runningOut, existing, home, routing] = await Promise.all([
+      ensureImage(conn, image, host, cfg.registry),
+      conn.exec(docker.containersWithLabels(scopeLabels(cfg), { status: "running" })),
+      conn.run(docker.containerState(name)),
+      remoteHome(conn),
+      cfg.traefik ? TraefikRouting.discover(conn, serviceRole(cfg)) : undefined,
+    ]);
+    const running = lines(runningOut.stdout);
     let old = running.filter((n) => n !== name);
     // Same version again (an env change, a repair): the running copy steps aside under a
     // new name and is swapped out like any old container.
-    const existing = await conn.run(docker.containerState(name));
     if (existing.code === 0) {
       const aside = `${name}_replaced_${randomBytes(4).toString("hex")}`;
       await conn.exec(docker.renameContainer(name, aside));
       if (running.includes(name)) old = [...old, aside];
     }
 
-    const home = await remoteHome(conn);
-    const cordDir = cfg.traefik ? `${home}/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
-    if (cordDir) await conn.exec(docker.tieCord(cordDir));
+    const cord = cordDir ? `${home}${cordDir}` : undefined;
+    if (cord) await conn.exec(docker.tieCord(cord));
     const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
 
     progress(host, `starting ${name} (${image})${old.length ? ` beside ${old.join(", ")}` : ""}`);
-    await conn.exec(runAppContainer(cfg, { name, cordDir, envFile }));
+    await conn.exec(runAppContainer(cfg, { name, cordDir: cord, envFile }));
 
-    const routing = cfg.traefik ? await TraefikRouting.discover(conn, serviceRole(cfg)) : undefined;
     try {
       await waitHealthy(conn, cfg, name);
       if (routing) await routing.waitRouted(conn, name, true, host);
     } catch (e) {
       await conn.run(docker.stopContainer(name, 1));
-      if (cordDir) await conn.run(docker.cutCord(cordDir));
+      if (cord) await conn.run(docker.cutCord(cord));
       const more = await failureDetails(conn, name, envFile);
       const serving = old.length ? `${old.join(", ")} keeps serving` : "no earlier container was running";
       throw new Error(
@@ -176,11 +175,14 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       );
     }
 
-    for (const o of old) await retire(conn, cfg, o, routing);
-    await prune(conn, cfg);
-
-    const [containerId, imageId] = (await conn.exec(docker.containerSummary(name))).stdout.trim().split(" ");
-    const digest = (await conn.exec(docker.imageDigest(image))).stdout.trim().split(" ");
+    await Promise.all(old.map((o) => retire(conn, cfg, o, routing)));
+    const [, summary, digestOut] = await Promise.all([
+      prune(conn, cfg),
+      conn.exec(docker.containerSummary(name)),
+      conn.exec(docker.imageDigest(image)),
+    ]);
+    const [containerId, imageId] = summary.stdout.trim().split(" ");
+    const digest = digestOut.stdout.trim().split(" ");
     progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""}`);
     return {
       ...inputs,
@@ -223,7 +225,7 @@ async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, name: s
       lastReport = elapsed;
       progress(cfg.hostName, `waiting for ${name} to be healthy (attempt ${attempt}, ${Math.round(elapsed / 1000)}s of ${deadline / 1000}s, health ${health})`);
     }
-    await sleep(200);
+    await sleep(100);
   }
 }
 
@@ -257,10 +259,7 @@ async function waitUnhealthy(conn: SshConnection, cfg: AppContainerConfig, name:
  * container uses any more. */
 async function prune(conn: SshConnection, cfg: AppContainerConfig) {
   const scope = scopeLabels(cfg);
-  const stopped = [
-    ...lines((await conn.exec(docker.containersWithLabels(scope, { all: true, status: "exited" }))).stdout),
-    ...lines((await conn.exec(docker.containersWithLabels(scope, { all: true, status: "created" }))).stdout),
-  ];
+  const stopped = lines((await conn.exec(docker.containersWithLabels(scope, { all: true, status: ["exited", "created"] }))).stdout);
   const excess = stopped.slice(cfg.retain);
   if (excess.length) {
     progress(cfg.hostName, `pruning ${excess.join(", ")}`);
@@ -270,8 +269,9 @@ async function prune(conn: SshConnection, cfg: AppContainerConfig) {
 }
 
 async function pruneImages(conn: SshConnection, cfg: AppContainerConfig) {
-  const inUse = new Set(lines((await conn.run(docker.imagesInUse())).stdout));
-  const unused = lines((await conn.run(docker.imagesOf(cfg.image))).stdout).filter(
+  const [inUseOut, ofImage] = await Promise.all([conn.run(docker.imagesInUse()), conn.run(docker.imagesOf(cfg.image))]);
+  const inUse = new Set(lines(inUseOut.stdout));
+  const unused = lines(ofImage.stdout).filter(
     (ref) => !inUse.has(ref) && !ref.endsWith(":<none>"),
   );
   if (unused.length) await conn.run(docker.removeImages(unused));

@@ -168,3 +168,27 @@ export function parseInputs<S extends z.ZodType>(
   if (!result.success) throw new ConfigError(problemsFrom(result.error.issues));
   return result.data;
 }
+
+/** Which input fields restart a container when they change, and which are only recorded. */
+export interface FieldPolicy {
+  restart: readonly string[];
+  quiet: readonly string[];
+}
+
+/**
+ * The diff every container resource makes: a change to any field is a change; a new host
+ * address is a replacement; a container found not running by refresh (drift) is a change,
+ * so that the next `up` repairs it.
+ */
+export function diffContainer(olds: Record<string, unknown>, news: Record<string, unknown>, fields: FieldPolicy) {
+  const replaces = hostChanged(olds, news) ? ["connection"] : [];
+  const changed = changedFields(olds, news, [...fields.restart, ...fields.quiet]);
+  const drifted = olds.status !== undefined && olds.status !== "running";
+  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
+}
+
+/** Whether an update must (re)start the container: a restart field changed, or it is not
+ * running. */
+export function mustRestart(olds: Record<string, unknown>, news: Record<string, unknown>, fields: FieldPolicy): boolean {
+  return changedFields(olds, news, fields.restart).length > 0 || olds.status !== "running";
+}

@@ -9,14 +9,16 @@ import { traefikContainer } from "../config/schemas";
 import { createTraefik } from "../commands/traefik";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
-import { changedFields, connect, connectionSecrets, hostChanged, parseInputs, progress, redacting, remoteHome, validate } from "./common";
+import { connect, connectionSecrets, diffContainer, mustRestart, parseInputs, progress, redacting, remoteHome, validate } from "./common";
 import { ensureImage } from "./images";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;
 
-const RESTART_FIELDS = ["image", "hostPort", "apiPort", "args", "labels", "options", "env", "envFile"] as const;
-const QUIET_FIELDS = ["registry", "connection", "hostName", "configPath"] as const;
+const FIELDS = {
+  restart: ["image", "hostPort", "apiPort", "args", "labels", "options", "env", "envFile"],
+  quiet: ["registry", "connection", "hostName", "configPath"],
+};
 const RUNTIME = ["containerId", "status", "restartedAt"];
 
 const pathOf = (configPath: string) => (key: string) =>
@@ -27,10 +29,7 @@ export function check(_olds: Inputs, news: Inputs) {
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  const replaces = hostChanged(olds, news) ? ["connection"] : [];
-  const changed = changedFields(olds, news, [...RESTART_FIELDS, ...QUIET_FIELDS]);
-  const drifted = olds.status !== undefined && olds.status !== "running";
-  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
+  return diffContainer(olds, news, FIELDS);
 }
 
 export async function create(news: Inputs) {
@@ -39,8 +38,7 @@ export async function create(news: Inputs) {
 }
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
-  const restart = changedFields(olds, news, RESTART_FIELDS).length > 0 || olds.status !== "running";
-  if (!restart) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
+  if (!mustRestart(olds, news, FIELDS)) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
   return { outs: { ...news, ...(await boot(news)) } };
 }
 

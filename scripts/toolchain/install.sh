@@ -14,5 +14,7 @@ export PATH="$pulumi_bin:$node_bin:\$PATH"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_HOME="$KP_CACHE/pulumi-home"
+# Node keeps compiled bytecode here: the program and provider processes start faster.
+export NODE_COMPILE_CACHE="$KP_CACHE/node-compile-cache"
 ENV
 echo "$KP_CACHE/env.sh"

@@ -37,11 +37,20 @@ if [ ! -x "$bin/pulumi-language-nodejs" ]; then
     "$(ldflags_for "$KP_LANGHOST_SDK_VERSION")"
 fi
 
-# The dynamic-provider launcher is the same tiny script Pulumi ships: it runs the
-# provider host of the @pulumi/pulumi that the program itself resolves.
+# The dynamic-provider launcher, as Pulumi ships it, but finding the @pulumi/pulumi that the
+# program resolves (also from a node_modules above the project, as in this repository's
+# examples) without starting an extra node.
 cat >"$bin/pulumi-resource-pulumi-nodejs" <<'SH'
 #!/bin/sh
-exec node "$(node -p 'require.resolve("@pulumi/pulumi/cmd/dynamic-provider")' 2>/dev/null || echo ./node_modules/@pulumi/pulumi/cmd/dynamic-provider)" "$@"
+d="$PWD"
+while :; do
+  p="$d/node_modules/@pulumi/pulumi/cmd/dynamic-provider"
+  if [ -f "$p/index.js" ]; then exec node "$p" "$@"; fi
+  [ "$d" = "/" ] && break
+  d="$(dirname "$d")"
+done
+echo "pulumi-resource-pulumi-nodejs: no node_modules/@pulumi/pulumi above $PWD" >&2
+exit 1
 SH
 chmod +x "$bin/pulumi-resource-pulumi-nodejs"
 

@@ -103,6 +103,16 @@ describe("sandbox hosts over SSH", () => {
     strict.closeAll();
   });
 
+  it("reaches a host through a bastion, and uploads files with a mode over SFTP", async () => {
+    const viaBastion = { ...target("db1"), proxy: target("app1") };
+    const conn = await pool.connect(viaBastion);
+    // db1 sees the connection coming from app1's address, not from this machine's.
+    expect((await conn.exec("echo $SSH_CLIENT")).stdout.split(" ")[0]).toBe(host("app1").address);
+    await conn.upload("/tmp/kp-upload.txt", "secret=1\n", 0o600);
+    expect((await conn.exec("stat -c '%a %s' /tmp/kp-upload.txt")).stdout.trim()).toBe("600 9");
+    await conn.exec("rm -f /tmp/kp-upload.txt");
+  });
+
   it("reports a failed command with host, command, exit code and stderr tail", async () => {
     const conn = await pool.connect(target("app1"));
     const err = await conn.exec("echo to-stderr >&2; exit 7").catch((e) => e);
