@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { traefikContainer } from "../config/schemas";
 import { createTraefik } from "../commands/traefik";
 import * as docker from "../commands/docker";
+import { allOf } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
 import { connect, connectionSecrets, diffContainer, mustRestart, parseInputs, progress, redacting, remoteHome, validate } from "./common";
 import { ensureImage } from "./images";
@@ -74,37 +75,49 @@ async function boot(inputs: Inputs) {
     const next = `${TRAEFIK_CONTAINER}_next_${randomBytes(3).toString("hex")}`;
     await conn.exec(createTraefik(cfg, { name: next, envFile }));
     const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
-    const t0 = Date.now();
     if (hadOld) {
       progress(cfg.hostName, "restarting Traefik with the new configuration");
-      await swapIn(conn, next);
+      const closedMs = await swapIn(conn, next);
+      progress(cfg.hostName, `Traefik restarted (port closed for ~${closedMs}ms)`);
     } else {
       progress(cfg.hostName, "starting Traefik");
       await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
       await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
     }
     await waitRunning(conn);
-    if (hadOld) progress(cfg.hostName, `Traefik restarted (port closed for ~${Date.now() - t0}ms)`);
     const [containerId, , status] = (await conn.exec(docker.containerSummary(TRAEFIK_CONTAINER))).stdout.trim().split(" ");
     return { containerId, status, restartedAt: new Date().toISOString() };
   });
 }
 
-/** Stops the old Traefik and starts the prepared one; restores the old one on failure. */
-async function swapIn(conn: SshConnection, next: string) {
+/** Stops the old Traefik and starts the prepared one; restores the old one on failure.
+ * Returns how long no Traefik held the port (stop begun to start done), in ms. */
+async function swapIn(conn: SshConnection, next: string): Promise<number> {
   const retired = `${TRAEFIK_CONTAINER}_old_${randomBytes(3).toString("hex")}`;
-  await conn.exec(docker.stopContainer(TRAEFIK_CONTAINER, 10));
-  await conn.exec(docker.renameContainer(TRAEFIK_CONTAINER, retired));
-  await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
-  const started = await conn.run(docker.startContainer(TRAEFIK_CONTAINER));
+  const t0 = Date.now();
+  // One remote command: no round trips while the port is closed.
+  const started = await conn.run(
+    allOf(
+      docker.stopContainer(TRAEFIK_CONTAINER, 10),
+      docker.renameContainer(TRAEFIK_CONTAINER, retired),
+      docker.renameContainer(next, TRAEFIK_CONTAINER),
+      docker.startContainer(TRAEFIK_CONTAINER),
+    ),
+  );
+  const closedMs = Date.now() - t0;
   if (started.code !== 0) {
-    await conn.run(docker.renameContainer(TRAEFIK_CONTAINER, next));
-    await conn.run(docker.renameContainer(retired, TRAEFIK_CONTAINER));
-    await conn.run(docker.startContainer(TRAEFIK_CONTAINER));
+    // Put the previous Traefik back under its name, wherever the sequence stopped.
+    const names = new Set((await conn.run("docker ps -a --format '{{.Names}}'")).stdout.split("\n"));
+    if (names.has(retired)) {
+      if (names.has(TRAEFIK_CONTAINER)) await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], true));
+      await conn.run(docker.renameContainer(retired, TRAEFIK_CONTAINER));
+    }
     await conn.run(docker.removeContainers([next], true));
+    await conn.run(docker.startContainer(TRAEFIK_CONTAINER));
     throw new Error(`the new Traefik did not start (the previous one was restarted): ${started.stderr.trim()}`);
   }
   await conn.run(docker.removeContainers([retired], true));
+  return closedMs;
 }
 
 async function waitRunning(conn: SshConnection) {

@@ -46,7 +46,9 @@ async function upUnderLoad(): Promise<{ up: PulumiRun; load: LoadResult[] }> {
 }
 
 function failed(load: LoadResult[]): number {
-  return load.reduce((n, l) => n + l.non2xx + l.errors, 0);
+  const n = load.reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0);
+  if (n > 0) console.error("failed requests:", JSON.stringify(load.map((l) => ({ ...l, samples: l.samples.slice(0, 5) }))));
+  return n;
 }
 function total(load: LoadResult[]): number {
   return load.reduce((n, l) => n + l.total, 0);
@@ -202,6 +204,19 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     expect(after.stdout.trim()).not.toBe(before.stdout.trim());
     const got = await httpGet(`http://${host("db1").address}:9000/kv/greeting`);
     expect(got).toEqual({ status: 200, body: "hello-accessory" });
+  });
+
+  it("restarts Traefik when its configuration changes, with a short interruption", async () => {
+    const app1 = await pool.connect(target("app1"));
+    const before = (await app1.exec("docker inspect traefik --format '{{.Id}}'")).stdout.trim();
+    await config("traefikLogLevel", "WARN");
+    const up = await project.up();
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/\[kamal\] app1: Traefik restarted \(port closed for ~\d+ms\)/);
+    const after = JSON.parse((await app1.exec("docker inspect traefik --format '{{json .}}'")).stdout);
+    expect(after.Id).not.toBe(before);
+    expect(after.Args).toContain("--log.level=WARN");
+    for (const h of web) expect((await versionOn(h)).version).toBe("v1");
   });
 
   it("refresh shows a container removed by hand as drift; the next up repairs it", async () => {

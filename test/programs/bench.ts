@@ -9,7 +9,13 @@ import { appImage, host, registry, sandbox, ssh } from "./sandbox";
 const cfg = new pulumi.Config();
 const hosts = cfg.requireObject<string[]>("hosts").map(host);
 
-const traefik = new kamal.Traefik("traefik", { hosts, ssh: ssh(), image: sandbox.images.traefik, registry });
+const traefik = new kamal.Traefik("traefik", {
+  hosts,
+  ssh: ssh(),
+  image: sandbox.images.traefik,
+  registry,
+  args: cfg.getObject<Record<string, string | boolean>>("traefikArgs") ?? {},
+});
 const app = new kamal.Service("bench", {
   image: appImage,
   version: cfg.require("version"),

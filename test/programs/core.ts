@@ -17,7 +17,7 @@ const traefik = new kamal.Traefik("traefik", {
   ssh: ssh(),
   image: sandbox.images.traefik,
   registry,
-  args: { "accesslog": false },
+  args: { accesslog: false, "log.level": cfg.get("traefikLogLevel") ?? "INFO" },
 });
 
 const db = new kamal.Accessory("db", {
