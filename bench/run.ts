@@ -435,7 +435,8 @@ function report(r: Record<string, unknown>): string {
       const total = l.keepAlive.total + l.newConnections.total;
       const lat = `p50 ${Math.max(l.keepAlive.p50, l.newConnections.p50)} ms, p99 ${Math.max(l.keepAlive.p99, l.newConnections.p99)} ms`;
       const restart = phase.startsWith("Traefik");
-      const gap = restart ? `; port closed ${(r.traefikRestart as { portClosedMs: number[] }).portClosedMs.join(", ")} ms per host` : "";
+      const skipped = l.keepAlive.skipped + l.newConnections.skipped;
+      const gap = (skipped ? `; ${skipped} slots skipped (load generator behind)` : "") + (restart ? `; port closed ${(r.traefikRestart as { portClosedMs: number[] }).portClosedMs.join(", ")} ms per host` : "");
       rows.push(
         `| ${phase}: ${who === "ours" ? "pulumi up" : "naive stop/start"} | ${f} failed of ${total} (keep-alive ${l.keepAlive.non2xx + l.keepAlive.errors + l.keepAlive.timeouts}/${l.keepAlive.total}, new conn ${l.newConnections.non2xx + l.newConnections.errors + l.newConnections.timeouts}/${l.newConnections.total}); ${lat}${gap} | ${restart ? "as short as Traefik allows (not a swap)" : who === "ours" ? "0 failed" : "(baseline)"} | ${who === "ours" && !restart ? mark(f === 0) : ""} |`,
       );

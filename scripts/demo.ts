@@ -13,7 +13,7 @@ const dir = path.resolve(__dirname, "../examples/basic");
 const stack = "sandbox";
 const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
 
-function pulumi(args: string[], show: (line: string) => boolean = () => true): Promise<{ code: number; out: string }> {
+function pulumi(args: string[], show: (line: string) => boolean | string = () => true): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn("pulumi", [...args, "--stack", stack, "--non-interactive"], { cwd: dir });
     let out = "";
@@ -22,7 +22,10 @@ function pulumi(args: string[], show: (line: string) => boolean = () => true): P
       out += d.toString();
       const lines = (partial + d.toString()).split("\n");
       partial = lines.pop() ?? "";
-      for (const l of lines) if (show(l)) console.log(`    ${l}`);
+      for (const l of lines) {
+        const shown = show(l);
+        if (shown) console.log(`    ${typeof shown === "string" ? shown : l}`);
+      }
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
@@ -43,8 +46,17 @@ async function main() {
   console.log(bold(`==> Configuring examples/basic (stack "${stack}") for sandbox host ${host}`));
   configure(dir, stack, "v1");
   // Progress lines from the provider ([kamal] …) and the engine's resource lines.
-  // The engine's step lines (with the provider's [kamal] progress inline) and the summary.
-  const interesting = (l: string) => /^ [+~-] /.test(l) || /^(Resources:|\s+[+~-] \d+ |\s+\d+ unchanged|Duration:)/.test(l);
+  // The engine's step lines, the provider's progress ([kamal] …) as it happens, the summary.
+  const interesting = (l: string): boolean | string => {
+    const progress = l.match(/pulumi:Stack \S+ \S+[^[]*(\[kamal\] .*)$/);
+    if (progress) return `  ${progress[1]}`;
+    return /^ [+~-] /.test(l) || /^(Resources:|\s+[+~-] \d+ |\s+\d+ unchanged|Duration:)/.test(l);
+  };
+
+  // The sandbox may have been reset since the last demo (tests clean the hosts): read what
+  // really runs there first, so that `up` repairs whatever is missing.
+  console.log(bold("==> pulumi refresh (reads the real containers into the state)"));
+  await pulumi(["refresh", "--yes", "--skip-preview"], (l) => /^ ~ .* updated|Resources:|\s+~ \d+ updated/.test(l));
 
   console.log(bold("==> pulumi up (v1)"));
   const first = await pulumi(["up", "--yes", "--skip-preview"], interesting);
