@@ -26,7 +26,12 @@ export PATH="$(bash scripts/toolchain/node.sh):$PATH"
 stamp=node_modules/.package-lock.json
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   kp_log "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # The registry reachable here lacks some of rollup's optional platform packages (404),
+  # so the lockfile cannot list them and `npm ci` refuses it; `npm install` honours the
+  # lockfile's versions and skips what it cannot fetch.
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
+    { kp_log "npm ci refused the lockfile (optional packages missing from this registry): npm install";
+      npm install --no-audit --no-fund --loglevel=error >/dev/null; }
 fi
 env_file="$(bash scripts/toolchain/install.sh)"
 source "$env_file"
