@@ -212,7 +212,7 @@ build_images() {
   local traefik; traefik="$(bash "$KP_ROOT/scripts/toolchain/traefik.sh")"
   mkdir -p "$b"
   export DOCKER_HOST="$docker_host" DOCKER_CONFIG="$S/docker-client"
-  printf '%s' "$pass" | docker login --username "$user" --password-stdin "$REGISTRY_ADDR" >/dev/null
+  printf "%s" "$pass" | docker login --username "$user" --password-stdin "$REGISTRY_ADDR" >/dev/null 2>&1
 
   # Traefik: the static binary alone.
   rm -rf "$b/traefik" && mkdir -p "$b/traefik/tmp" && cp "$traefik" "$b/traefik/traefik"
