@@ -57,9 +57,11 @@ function pathOf(configPath: string) {
 
 /** The health check split into what changes the container and what does not. */
 function comparable(inputs: Inputs): Inputs {
-  const hc = inputs.healthcheck as Record<string, unknown> | undefined;
-  const { deadline, ...probe } = hc ?? {};
-  return { ...inputs, healthcheckProbe: hc ? probe : undefined, healthcheckDeadline: deadline };
+  const hc = inputs.healthcheck;
+  // Not known yet (preview): both parts are unknown.
+  if (typeof hc !== "object" || hc === null) return { ...inputs, healthcheckProbe: hc, healthcheckDeadline: hc };
+  const { deadline, ...probe } = hc as Record<string, unknown>;
+  return { ...inputs, healthcheckProbe: probe, healthcheckDeadline: deadline };
 }
 
 export function check(_olds: Inputs, news: Inputs) {

@@ -99,3 +99,16 @@ describe("Service shape", () => {
     expect(svc({ web: { hosts: ["a"] } }, { bootLimit: 0 })).toThrow('Service "hey": bootLimit: must be a positive integer or a percentage like "25%"');
   });
 });
+
+describe("diffs", () => {
+  it("name what changed, ignore the provider's own text, and cope with unknown values", async () => {
+    const app = await import("../../provider/handlers/app");
+    const olds = { ...base, healthcheck: { path: "/up", deadline: 30 }, status: "running", __provider: "old text" };
+    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 30 }, __provider: "new text" })).toEqual({ changes: false, replaces: [] });
+    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 90 } })).toEqual({ changes: true, replaces: [] });
+    expect(app.diff("id", olds, { ...base, healthcheck: UNKNOWN })).toEqual({ changes: true, replaces: [] });
+    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 30 }, connection: UNKNOWN })).toEqual({ changes: true, replaces: [] });
+    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 30 }, connection: { host: "10.0.0.9" } })).toEqual({ changes: true, replaces: ["connection"] });
+    expect(app.diff("id", { ...olds, status: "missing" }, { ...base, healthcheck: { path: "/up", deadline: 30 } })).toEqual({ changes: true, replaces: [] });
+  });
+});
