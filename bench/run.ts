@@ -97,27 +97,33 @@ async function timedUp(p: PulumiProject, expectOk = true): Promise<{ ms: number;
   return { ms, out: r.stdout + r.stderr, code: r.code };
 }
 
-/** Peak RSS (MiB) of the provider and program processes while `fn` runs. */
+/** Peak RSS (MiB) of the provider and program processes while `fn` runs: the kernel's
+ * high-water mark (VmHWM) of each such process, read while it lives. */
 async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; providerMiB: number; programMiB: number }> {
-  let provider = 0;
-  let program = 0;
+  const peaks = { provider: 0, program: 0 };
   const timer = setInterval(() => {
+    let ps = "";
     try {
-      const ps = execFileSync("ps", ["-eo", "rss=,args="], { encoding: "utf8" });
-      for (const line of ps.split("\n")) {
-        const m = line.trim().match(/^(\d+)\s+(.*)$/);
-        if (!m) continue;
-        const kb = Number(m[1]);
-        if (/cmd\/dynamic-provider/.test(m[2])) provider = Math.max(provider, kb);
-        else if (/@pulumi\/pulumi\/cmd\/run|pulumi-language-nodejs.*\bnode\b|node .*cmd\/run\b/.test(m[2])) program = Math.max(program, kb);
-      }
+      ps = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
     } catch {
-      /* ps raced with an exiting process */
+      return;
+    }
+    for (const line of ps.split("\n")) {
+      const m = line.trim().match(/^(\d+)\s+(\S*node)\s+(\S+)/);
+      if (!m) continue;
+      const kind = m[3].includes("@pulumi/pulumi/cmd/dynamic-provider") ? "provider" : m[3].includes("@pulumi/pulumi/cmd/run") ? "program" : undefined;
+      if (!kind) continue;
+      try {
+        const hwm = readFileSync(`/proc/${m[1]}/status`, "utf8").match(/^VmHWM:\s+(\d+) kB/m);
+        if (hwm) peaks[kind] = Math.max(peaks[kind], Number(hwm[1]));
+      } catch {
+        /* the process ended between ps and the read */
+      }
     }
   }, 100);
   try {
     const result = await fn();
-    return { result, providerMiB: Math.round(provider / 1024), programMiB: Math.round(program / 1024) };
+    return { result, providerMiB: Math.round(peaks.provider / 1024), programMiB: Math.round(peaks.program / 1024) };
   } finally {
     clearInterval(timer);
   }
@@ -129,6 +135,33 @@ function sshStats(): Record<string, { connections: number; commands: number; upl
   const lastPid = lines[lines.length - 1].pid;
   const mine = lines.filter((l) => l.pid === lastPid);
   return mine[mine.length - 1].hosts;
+}
+
+/** A deployed reference program for the preview comparison. */
+async function referenceProject(name: string, program: string): Promise<PulumiProject> {
+  const p = new PulumiProject(
+    scratchProject(name, { "Pulumi.yaml": `name: kp-${name}\nruntime: nodejs\n`, "package.json": JSON.stringify({ name, main: "index.ts" }), "index.ts": program }),
+    "bench",
+  );
+  await p.ensureStack();
+  await p.up();
+  return p;
+}
+
+/** `pulumi preview` and (unless told not to) a no-op `pulumi up`, REPS times each. */
+async function previewAndNoop(p: PulumiProject, noop = true) {
+  const previews: number[] = [];
+  const noops: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    let t0 = performance.now();
+    await p.preview();
+    previews.push(performance.now() - t0);
+    if (!noop) continue;
+    t0 = performance.now();
+    await p.up();
+    noops.push(performance.now() - t0);
+  }
+  return { preview: timing(previews), noopUp: noop ? timing(noops) : undefined };
 }
 
 // ------------------------------------------------------------------------- naive baseline
@@ -310,63 +343,26 @@ async function main() {
     }
     speed[`${n}`] = { up: timing(ups), noop: timing(noops), ours: Math.round(median(ups) - median(noops)) };
     if (n === 3) {
-      // 4. Preview and no-op up with the stack deployed vs an empty program.
+      // 4. Preview and no-op up with the stack deployed vs an empty program, and, to show
+      // where the difference goes, one trivial dynamic resource (whose only cost over the
+      // empty program is starting Pulumi's Node.js dynamic-provider plugin).
       log("preview vs empty program");
-      const previews: number[] = [];
-      for (let i = 0; i < REPS; i++) {
-        const t0 = performance.now();
-        await p.preview();
-        previews.push(performance.now() - t0);
-      }
-      const empty = new PulumiProject(
-        scratchProject("bench-empty", { "Pulumi.yaml": "name: kp-empty\nruntime: nodejs\n", "package.json": '{"name":"kp-empty","main":"index.ts"}', "index.ts": "export {};\n" }),
-        "bench",
+      const empty = await referenceProject("bench-empty", "export {};\n");
+      const one = await referenceProject(
+        "bench-one-dynamic",
+        [
+          'import * as pulumi from "@pulumi/pulumi";',
+          'const p: pulumi.dynamic.ResourceProvider = { async create() { return { id: "x", outs: {} }; } };',
+          'new pulumi.dynamic.Resource(p, "one", {});',
+          "",
+        ].join("\n"),
       );
-      await empty.ensureStack();
-      await empty.up();
-      const ePreviews: number[] = [];
-      const eNoops: number[] = [];
-      for (let i = 0; i < REPS; i++) {
-        let t0 = performance.now();
-        await empty.preview();
-        ePreviews.push(performance.now() - t0);
-        t0 = performance.now();
-        await empty.up();
-        eNoops.push(performance.now() - t0);
-      }
-      // Where the difference goes: the same for one trivial dynamic resource, whose only
-      // cost over the empty program is starting Pulumi's Node.js dynamic-provider plugin.
-      const one = new PulumiProject(
-        scratchProject("bench-one-dynamic", {
-          "Pulumi.yaml": "name: kp-one-dynamic\nruntime: nodejs\n",
-          "package.json": '{"name":"kp-one-dynamic","main":"index.ts"}',
-          "index.ts": [
-            'import * as pulumi from "@pulumi/pulumi";',
-            "const p: pulumi.dynamic.ResourceProvider = { async create() { return { id: \"x\", outs: {} }; } };",
-            'new pulumi.dynamic.Resource(p, "one", {});',
-            "",
-          ].join("\n"),
-        }),
-        "bench",
-      );
-      await one.ensureStack();
-      await one.up();
-      const oPreviews: number[] = [];
-      const oNoops: number[] = [];
-      for (let i = 0; i < REPS; i++) {
-        let t0 = performance.now();
-        await one.preview();
-        oPreviews.push(performance.now() - t0);
-        t0 = performance.now();
-        await one.up();
-        oNoops.push(performance.now() - t0);
-      }
-      await one.destroy();
       results.preview = {
-        deployed: { preview: timing(previews), noopUp: (speed["3"] as { noop: unknown }).noop },
-        empty: { preview: timing(ePreviews), noopUp: timing(eNoops) },
-        oneTrivialDynamicResource: { preview: timing(oPreviews), noopUp: timing(oNoops) },
+        deployed: { preview: (await previewAndNoop(p, false)).preview, noopUp: (speed["3"] as { noop: unknown }).noop },
+        empty: await previewAndNoop(empty),
+        oneTrivialDynamicResource: await previewAndNoop(one),
       };
+      await one.destroy();
     }
     await p.destroy();
   }
