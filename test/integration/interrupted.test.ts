@@ -3,6 +3,7 @@
  * the next `pulumi up` converges on the configured version with one container serving.
  */
 import { spawn } from "node:child_process";
+import { readdirSync, readlinkSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
@@ -57,6 +58,14 @@ describe("an interrupted deploy", () => {
       child.on("close", () => reject(new Error(`pulumi up ended before it could be interrupted:\n${out}`)));
     });
     await new Promise((r) => setTimeout(r, 500));
+    // Plugins run in process groups of their own: end whatever still runs in the project.
+    for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (readlinkSync(`/proc/${pid}/cwd`) === p.dir) process.kill(Number(pid), "SIGKILL");
+      } catch {
+        /* gone, or not ours to read */
+      }
+    }
     expect(await running("app1")).toEqual(["bench-web-v1", "bench-web-v2"]);
 
     // A killed update leaves its lock behind; clearing it is the operator's first step.
