@@ -167,6 +167,18 @@ describe("Traefik, Accessory and KamalApp", () => {
     });
   });
 
+  it("refuses a secrets file that does not exist", async () => {
+    const { KamalApp } = await import("../../components");
+    expect(
+      () =>
+        new KamalApp("missing-file", {
+          configFile: `${__dirname}/../../examples/kamal/config/deploy.yml`,
+          version: "v1",
+          secretsFiles: [".kamal/secrets.nope"],
+        }),
+    ).toThrow("KamalApp: secrets file .kamal/secrets.nope does not exist");
+  });
+
   it("names a missing secret, and never its value", async () => {
     const { KamalApp } = await import("../../components");
     expect(

@@ -341,6 +341,7 @@ describe("ERB and dotenv", () => {
     );
     expect(() => parseDotenv("not a line", ".env")).toThrow(".env:1: expected KEY=value");
     expect(() => parseDotenv("A='open", ".env")).toThrow(".env:1: A: unterminated single quote");
+    expect(() => parseDotenv('B="open', ".env")).toThrow(".env:1: B: unterminated double quote");
   });
 
   it("merges objects and replaces lists", () => {
