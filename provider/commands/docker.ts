@@ -78,26 +78,23 @@ export function containersWithLabels(
   return shellJoin(["docker", "ps", ...(opts.all ? ["--all"] : []), ...filters, "--format", "{{.Names}}"]);
 }
 
+/** One Go-template view of a container. */
+function inspectContainer(name: string, format: string): string {
+  return shellJoin(["docker", "container", "inspect", "--format", format, name]);
+}
+
 /** "<status> <health or -> <restart count>" of a container. */
 export function containerState(name: string): string {
-  return shellJoin([
-    "docker", "container", "inspect", "--format",
-    "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.RestartCount}}",
-    name,
-  ]);
+  return inspectContainer(name, "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.RestartCount}}");
 }
 
 /** "<id> <image id> <status> <version label>" of a container. */
 export function containerSummary(name: string): string {
-  return shellJoin([
-    "docker", "container", "inspect", "--format",
-    '{{.Id}} {{.Image}} {{.State.Status}} {{index .Config.Labels "version"}}',
-    name,
-  ]);
+  return inspectContainer(name, '{{.Id}} {{.Image}} {{.State.Status}} {{index .Config.Labels "version"}}');
 }
 
 export function containerHealthLog(name: string): string {
-  return shellJoin(["docker", "container", "inspect", "--format", "{{json .State.Health}}", name]);
+  return inspectContainer(name, "{{json .State.Health}}");
 }
 
 export function containerLogs(name: string, lines = 30): string {
@@ -105,20 +102,12 @@ export function containerLogs(name: string, lines = 30): string {
 }
 
 export function containerIp(name: string): string {
-  return shellJoin([
-    "docker", "container", "inspect", "--format",
-    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
-    name,
-  ]);
+  return inspectContainer(name, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}");
 }
 
 /** The host directory mounted as the container's cord (empty if it has none). */
 export function cordSource(name: string): string {
-  return shellJoin([
-    "docker", "container", "inspect", "--format",
-    `{{range .Mounts}}{{if eq .Destination "${CORD_IN_CONTAINER}"}}{{.Source}}{{end}}{{end}}`,
-    name,
-  ]);
+  return inspectContainer(name, `{{range .Mounts}}{{if eq .Destination "${CORD_IN_CONTAINER}"}}{{.Source}}{{end}}{{end}}`);
 }
 
 export function tieCord(hostDir: string): string {

@@ -7,7 +7,7 @@ import { accessoryContainer, type AccessoryContainerConfig } from "../config/sch
 import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
-import { connect, connectionSecrets, diffContainer, mustRestart, parseInputs, progress, redacting, remoteHome, validate } from "./common";
+import { connect, connectionSecrets, containerFacts, diffContainer, mustRestart, parseInputs, progress, readContainer, redacting, remoteHome, validate } from "./common";
 import { ensureImage } from "./images";
 
 type Inputs = Record<string, unknown>;
@@ -42,13 +42,7 @@ export async function update(_id: string, olds: Inputs, news: Inputs) {
 
 export async function read(id: string, props: Inputs) {
   const cfg = parseInputs(accessoryContainer, props, RUNTIME);
-  return redacting(connectionSecrets(cfg.connection), async () => {
-    const conn = await connect(cfg.connection);
-    const r = await conn.run(docker.containerSummary(accessoryName(cfg)));
-    if (r.code !== 0) return { id, props: { ...props, status: "missing", containerId: "" } };
-    const [containerId, , status] = r.stdout.trim().split(" ");
-    return { id, props: { ...props, containerId, status } };
-  });
+  return readContainer(id, props, cfg.connection, accessoryName(cfg));
 }
 
 export async function remove(_id: string, props: Inputs) {
@@ -95,8 +89,8 @@ async function boot(cfg: AccessoryContainerConfig) {
     const envFile = cfg.envFile ? (cfg.envFile.path.startsWith("/") ? cfg.envFile.path : `${home}/${cfg.envFile.path}`) : undefined;
     await conn.exec(runAccessory(cfg, { dataDir, envFile }));
     await waitUp(conn, cfg, name);
-    const [containerId, , status] = (await conn.exec(docker.containerSummary(name))).stdout.trim().split(" ");
-    return { containerId, status, dataDir };
+    const facts = await containerFacts(conn, name);
+    return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };
   });
 }
 

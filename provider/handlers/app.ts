@@ -16,6 +16,7 @@ import { redact, tail } from "../ssh/redact";
 import {
   connect,
   connectionSecrets,
+  containerFacts,
   diffContainer,
   mustRestart,
   parseInputs,
@@ -89,11 +90,9 @@ export async function read(id: string, props: Inputs) {
   const cfg = parseInputs(appContainer, props, RUNTIME);
   const name = String(props.containerName ?? containerName(cfg));
   return redacting(connectionSecrets(cfg.connection), async () => {
-    const conn = await connect(cfg.connection);
-    const r = await conn.run(docker.containerSummary(name));
-    if (r.code !== 0) return { id, props: { ...props, status: "missing", containerId: "", runningVersion: "" } };
-    const [containerId, imageId, status, version] = r.stdout.trim().split(" ");
-    return { id, props: { ...props, containerId, imageId, status, runningVersion: version ?? "" } };
+    const facts = await containerFacts(await connect(cfg.connection), name);
+    if (!facts) return { id, props: { ...props, status: "missing", containerId: "", runningVersion: "" } };
+    return { id, props: { ...props, containerId: facts.containerId, imageId: facts.imageId, status: facts.status, runningVersion: facts.version } };
   });
 }
 
@@ -178,12 +177,8 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     }
 
     await Promise.all(old.map((o) => retire(conn, cfg, o, routing)));
-    const [, summary, digestOut] = await Promise.all([
-      prune(conn, cfg),
-      conn.exec(docker.containerSummary(name)),
-      conn.exec(docker.imageDigest(image)),
-    ]);
-    const [containerId, imageId] = summary.stdout.trim().split(" ");
+    const [, facts, digestOut] = await Promise.all([prune(conn, cfg), containerFacts(conn, name), conn.exec(docker.imageDigest(image))]);
+    const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
     const digest = digestOut.stdout.trim().split(" ");
     progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""}`);
     return {

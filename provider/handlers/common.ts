@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { z } from "zod";
 import { ConfigError, problemsFrom } from "../config/errors";
 import type { SshConnectionConfig } from "../config/schemas";
+import { containerSummary } from "../commands/docker";
 import { SshPool, type SshConnection, type SshTarget } from "../ssh/executor";
 import { redact } from "../ssh/redact";
 
@@ -41,6 +42,36 @@ export function toTarget(c: SshConnectionConfig): SshTarget {
 
 export function connect(c: SshConnectionConfig): Promise<SshConnection> {
   return pool.connect(toTarget(c));
+}
+
+export interface ContainerFacts {
+  containerId: string;
+  imageId: string;
+  status: string;
+  version: string;
+}
+
+/** What a container is now (containerSummary), or undefined when there is none. */
+export async function containerFacts(conn: SshConnection, name: string): Promise<ContainerFacts | undefined> {
+  const r = await conn.run(containerSummary(name));
+  if (r.code !== 0) return undefined;
+  const [containerId, imageId, status, version = ""] = r.stdout.trim().split(" ");
+  return { containerId, imageId, status, version };
+}
+
+/** `read` for a resource that is one named container: refresh records its real status,
+ * "missing" when it is gone (drift the next `up` repairs). */
+export async function readContainer(
+  id: string,
+  props: Record<string, unknown>,
+  connection: SshConnectionConfig,
+  name: string,
+): Promise<{ id: string; props: Record<string, unknown> }> {
+  return redacting(connectionSecrets(connection), async () => {
+    const facts = await containerFacts(await connect(connection), name);
+    if (!facts) return { id, props: { ...props, status: "missing", containerId: "" } };
+    return { id, props: { ...props, containerId: facts.containerId, status: facts.status } };
+  });
 }
 
 const homes = new WeakMap<SshConnection, Promise<string>>();

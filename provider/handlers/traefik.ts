@@ -10,7 +10,7 @@ import { createTraefik } from "../commands/traefik";
 import * as docker from "../commands/docker";
 import { allOf } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { connect, connectionSecrets, diffContainer, mustRestart, parseInputs, progress, redacting, remoteHome, validate } from "./common";
+import { connect, connectionSecrets, containerFacts, diffContainer, mustRestart, parseInputs, progress, readContainer, redacting, remoteHome, validate } from "./common";
 import { ensureImage } from "./images";
 import { TRAEFIK_CONTAINER } from "./routing";
 
@@ -45,13 +45,7 @@ export async function update(_id: string, olds: Inputs, news: Inputs) {
 
 export async function read(id: string, props: Inputs) {
   const cfg = parseInputs(traefikContainer, props, RUNTIME);
-  return redacting(connectionSecrets(cfg.connection), async () => {
-    const conn = await connect(cfg.connection);
-    const r = await conn.run(docker.containerSummary(TRAEFIK_CONTAINER));
-    if (r.code !== 0) return { id, props: { ...props, status: "missing", containerId: "" } };
-    const [containerId, , status] = r.stdout.trim().split(" ");
-    return { id, props: { ...props, containerId, status } };
-  });
+  return readContainer(id, props, cfg.connection, TRAEFIK_CONTAINER);
 }
 
 export async function remove(_id: string, props: Inputs) {
@@ -85,8 +79,8 @@ async function boot(inputs: Inputs) {
       await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
     }
     await waitRunning(conn);
-    const [containerId, , status] = (await conn.exec(docker.containerSummary(TRAEFIK_CONTAINER))).stdout.trim().split(" ");
-    return { containerId, status, restartedAt: new Date().toISOString() };
+    const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
+    return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
   });
 }
 
