@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AccessoryContainer, EnvFileResource } from "../provider/resources";
-import { configError, connectionFor, hostKeyName, registryInput, resolveHost, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
+import { AccessoryContainer, type AccessoryContainerInputs, type ResourceInputs } from "../provider/resources";
+import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, registryInput, resolveHost, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
 export interface AccessoryFileArgs {
   /** Absolute path inside the container. */
@@ -49,38 +49,33 @@ export class Accessory extends pulumi.ComponentResource {
     const path = `accessories.${accessory}`;
     if (!args.hosts?.length) throw configError("Accessory", name, `${path}.hosts`, "must list at least one host");
     for (const host of args.hosts.map(resolveHost)) {
-      const connection = connectionFor(args.ssh, host);
-      const secret = args.env?.secret ?? {};
-      const envFile = Object.keys(secret).length
-        ? new EnvFileResource(`${name}-env-${hostKeyName(host)}`, {
-            configPath: `${path}.env.secret`,
-            hostName: host.name,
-            connection,
-            path: `.kamal/env/accessories/${args.containerName ?? `${args.service}-${accessory}`}.env`,
-            env: pulumi.secret(secret as Record<string, string>) as never,
-          }, { parent: this })
-        : undefined;
-      this.resources[host.name] = new AccessoryContainer(`${name}-${hostKeyName(host)}`, {
-        configPath: path,
-        hostName: host.name,
-        connection,
-        service: args.service,
-        name: accessory,
-        containerName: args.containerName,
-        image: args.image,
-        registry: registryInput(args.registry),
-        port: args.port,
-        cmd: args.cmd,
-        env: (args.env?.clear ?? {}) as never,
-        envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,
-        files: (args.files ?? []) as never,
-        directories: args.directories ?? [],
-        volumes: (args.volumes ?? []) as never,
-        options: (args.options ?? {}) as never,
-        labels: (args.labels ?? {}) as never,
-        stopWaitTime: args.stopWaitTime,
-        deleteDataOnDestroy: args.deleteDataOnDestroy,
-      }, { parent: this, dependsOn: envFile ? [envFile] : [] });
+      const envFile = secretEnvFile(this, `${name}-env-${hostKeyName(host)}`, args.ssh, host,
+        `.kamal/env/accessories/${args.containerName ?? `${args.service}-${accessory}`}.env`, args.env?.secret);
+      this.resources[host.name] = new AccessoryContainer(
+        `${name}-${hostKeyName(host)}`,
+        dropUnset({
+          hostName: host.name,
+          connection: connectionFor(args.ssh, host),
+          service: args.service,
+          name: accessory,
+          containerName: args.containerName,
+          image: args.image,
+          registry: registryInput(args.registry),
+          port: args.port,
+          cmd: args.cmd,
+          env: args.env?.clear,
+          envFile: envFileRef(envFile),
+          // File contents are secrets (config files often hold passwords), even as plain strings.
+          files: args.files?.length ? pulumi.secret(pulumi.output(args.files)) : undefined,
+          directories: args.directories,
+          volumes: args.volumes,
+          options: args.options,
+          labels: args.labels,
+          stopWaitTime: args.stopWaitTime,
+          deleteDataOnDestroy: args.deleteDataOnDestroy,
+        }) as ResourceInputs<AccessoryContainerInputs>,
+        { parent: this, dependsOn: envFile ? [envFile] : [] },
+      );
     }
     this.registerOutputs({});
   }

@@ -1,44 +1,25 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionInputs, RegistryInputs } from "../provider/resources";
+import { holdsSecret, shapeOf } from "../provider/config/fields";
+import {
+  registry as registrySchema,
+  sshConnection,
+  type RegistryInput,
+  type SshBastionInput,
+  type SshConnectionInput,
+} from "../provider/config/schemas";
+import { EnvFileResource, type ResourceInputs } from "../provider/resources";
 
-/** How to reach the hosts over SSH. Host keys are always verified unless you opt out. */
-export interface SshArgs {
-  /** SSH user (default "root"). */
-  readonly user?: pulumi.Input<string>;
-  /** SSH port (default 22). */
-  readonly port?: pulumi.Input<number>;
-  /** Private key text; pass it with `pulumi.secret` or `config.requireSecret`. */
-  readonly privateKey?: pulumi.Input<string>;
-  /** Path to a private key file on the machine running Pulumi. */
-  readonly privateKeyPath?: pulumi.Input<string>;
-  /** Passphrase of the private key (secret). */
-  readonly passphrase?: pulumi.Input<string>;
-  /** Password authentication (secret). */
-  readonly password?: pulumi.Input<string>;
-  /** Use an ssh-agent: a socket path, or true for $SSH_AUTH_SOCK. */
-  readonly agent?: pulumi.Input<string | boolean>;
-  /** known_hosts text covering the hosts. */
-  readonly knownHosts?: pulumi.Input<string>;
-  /** Path to a known_hosts file (e.g. ~/.ssh/known_hosts expanded). */
-  readonly knownHostsPath?: pulumi.Input<string>;
-  /** Accept any host key. Never the default; only for throwaway hosts. */
-  readonly insecureIgnoreHostKey?: pulumi.Input<boolean>;
+/** How to reach the hosts over SSH (the provider's connection fields, less the host's own
+ * address and key, which come with each host). Host keys are always verified unless you
+ * opt out. Keys, passphrases and passwords are stored as Pulumi secrets even when given
+ * as plain strings. */
+export type SshArgs = ResourceInputs<Omit<SshConnectionInput, "host" | "hostKey" | "proxy">> & {
   /** A bastion (jump host): `{ host, user?, port?, hostKey? }`, same keys as here. */
   readonly proxy?: pulumi.Input<ProxyArgs>;
-  /** Connect timeout, seconds or "15s" (default 15). */
-  readonly connectTimeout?: pulumi.Input<number | string>;
-}
+};
 
-export interface ProxyArgs {
-  host: string;
-  user?: string;
-  port?: number;
-  privateKey?: string;
-  privateKeyPath?: string;
-  hostKey?: string;
-  knownHosts?: string;
-  knownHostsPath?: string;
-}
+/** A bastion: the same keys as a host. */
+export type ProxyArgs = SshBastionInput;
 
 /** A host: its address (a name, IP, or an Output of another resource) and optional key. */
 export type HostArg =
@@ -71,39 +52,60 @@ export function hostKeyName(h: ResolvedHost): string {
   return h.name.replace(/[^A-Za-z0-9_.-]/g, "_");
 }
 
-/** The provider's connection input for one host. */
-export function connectionFor(ssh: SshArgs, host: ResolvedHost): pulumi.Input<ConnectionInputs> {
+/** Field names of an object schema whose value (or anything below it) is secret. */
+function secretKeysOf(schema: Parameters<typeof shapeOf>[0]): string[] {
+  return Object.entries(shapeOf(schema) ?? {})
+    .filter(([, f]) => holdsSecret(f))
+    .map(([k]) => k);
+}
+
+const SSH_SECRET_KEYS = secretKeysOf(sshConnection).filter((k) => k !== "proxy");
+
+/** The provider's connection input for one host: a Pulumi secret as a whole when it
+ * carries a key, passphrase or password (the schema says which fields those are). */
+export function connectionFor(ssh: SshArgs, host: ResolvedHost): pulumi.Output<SshConnectionInput> {
   // A bastion uses the same identity and known_hosts unless told otherwise, as OpenSSH's
   // ProxyJump does.
   const proxy = ssh.proxy
     ? pulumi.output(ssh.proxy).apply((p) =>
-        pulumi.output({
-          user: ssh.user,
-          privateKey: ssh.privateKey,
-          privateKeyPath: ssh.privateKeyPath,
-          knownHosts: ssh.knownHosts,
-          knownHostsPath: ssh.knownHostsPath,
-          insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
-          ...dropUndefined(p),
-        }).apply(dropUndefined),
+        pulumi
+          .output({
+            user: ssh.user,
+            privateKey: ssh.privateKey,
+            privateKeyPath: ssh.privateKeyPath,
+            knownHosts: ssh.knownHosts,
+            knownHostsPath: ssh.knownHostsPath,
+            insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
+            ...dropUndefined(p),
+          })
+          .apply(dropUndefined),
       )
     : undefined;
-  return pulumi.output({
-    host: host.address,
-    port: host.port ?? ssh.port,
-    user: ssh.user,
-    privateKey: ssh.privateKey,
-    privateKeyPath: ssh.privateKeyPath,
-    passphrase: ssh.passphrase,
-    password: ssh.password,
-    agent: ssh.agent,
-    knownHosts: ssh.knownHosts,
-    knownHostsPath: ssh.knownHostsPath,
-    hostKey: host.hostKey,
-    insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
-    proxy,
-    connectTimeout: ssh.connectTimeout,
-  }).apply(dropUndefined) as pulumi.Output<ConnectionInputs>;
+  const conn = pulumi
+    .output({
+      host: host.address,
+      port: host.port ?? ssh.port,
+      user: ssh.user,
+      privateKey: ssh.privateKey,
+      privateKeyPath: ssh.privateKeyPath,
+      passphrase: ssh.passphrase,
+      password: ssh.password,
+      agent: ssh.agent,
+      knownHosts: ssh.knownHosts,
+      knownHostsPath: ssh.knownHostsPath,
+      hostKey: host.hostKey,
+      insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
+      proxy,
+      connectTimeout: ssh.connectTimeout,
+      keepaliveInterval: ssh.keepaliveInterval,
+      dialAttempts: ssh.dialAttempts,
+      maxChannels: ssh.maxChannels,
+    })
+    .apply(dropUndefined) as pulumi.Output<SshConnectionInput>;
+  return conn.apply((c) => {
+    const carriesSecret = (o: Record<string, unknown> | undefined) => !!o && SSH_SECRET_KEYS.some((k) => o[k] !== undefined);
+    return carriesSecret(c as Record<string, unknown>) || carriesSecret(c.proxy as Record<string, unknown> | undefined) ? pulumi.secret(c) : c;
+  }) as pulumi.Output<SshConnectionInput>;
 }
 
 /** Removes undefined fields so that state and diffs only show what was set. */
@@ -111,17 +113,28 @@ export function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** Registry credentials; hosts `docker login` with the password on stdin. */
-export interface RegistryArgs {
-  readonly server: pulumi.Input<string>;
-  readonly username: pulumi.Input<string>;
-  /** Pass it as a secret (`config.requireSecret`). */
-  readonly password: pulumi.Input<string>;
+/** Removes undefined fields and empty maps and lists: preview shows what the user set. */
+export function dropUnset<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(o).filter(([, v]) => {
+      if (v === undefined) return false;
+      if (Array.isArray(v)) return v.length > 0;
+      if (v && typeof v === "object" && !pulumi.Output.isInstance(v) && Object.getPrototypeOf(v) === Object.prototype) return Object.keys(v).length > 0;
+      return true;
+    }),
+  ) as Partial<T>;
 }
 
-/** Deeply resolved registry input for a resource. */
-export function registryInput(r: pulumi.Input<RegistryArgs> | undefined): pulumi.Input<RegistryInputs> | undefined {
-  return r === undefined ? undefined : (pulumi.output(r) as unknown as pulumi.Output<RegistryInputs>);
+/** Registry credentials; hosts `docker login` with the password on stdin. */
+export type RegistryArgs = ResourceInputs<RegistryInput>;
+
+const REGISTRY_HOLDS_SECRET = secretKeysOf(registrySchema).length > 0;
+
+/** Registry credentials for a resource: a Pulumi secret, since they carry a password. */
+export function registryInput(r: pulumi.Input<RegistryArgs> | undefined): pulumi.Input<RegistryInput> | undefined {
+  if (r === undefined) return undefined;
+  const out = pulumi.output(r) as unknown as pulumi.Output<RegistryInput>;
+  return REGISTRY_HOLDS_SECRET ? pulumi.secret(out) : out;
 }
 
 /** Secret and clear env, as Kamal splits them. */
@@ -130,6 +143,29 @@ export interface EnvArgs {
   readonly clear?: Record<string, pulumi.Input<string>>;
   /** Values written to an env file (mode 0600) on the host; encrypted in state. */
   readonly secret?: Record<string, pulumi.Input<string>>;
+}
+
+/** The env file holding a component's secret env on one host, or undefined without any.
+ * Its content is a Pulumi secret even when the values were given as plain strings. */
+export function secretEnvFile(
+  parent: pulumi.Resource,
+  name: string,
+  ssh: SshArgs,
+  host: ResolvedHost,
+  path: string,
+  secret: Record<string, pulumi.Input<string>> | undefined,
+): EnvFileResource | undefined {
+  if (!secret || Object.keys(secret).length === 0) return undefined;
+  return new EnvFileResource(
+    name,
+    { hostName: host.name, connection: connectionFor(ssh, host), path, env: pulumi.secret(pulumi.output(secret)) },
+    { parent },
+  );
+}
+
+/** How a container resource refers to its env file: path and content hash. */
+export function envFileRef(file: EnvFileResource | undefined) {
+  return file ? pulumi.output({ path: file.remotePath, hash: file.hash }) : undefined;
 }
 
 /** Fails with the component and config path before any resource is registered. */

@@ -24,7 +24,7 @@ export class EnvFile extends pulumi.ComponentResource {
       hostName: host.name,
       connection: connectionFor(args.ssh, host),
       path: args.path,
-      env: pulumi.secret(args.env as Record<string, string>) as never,
+      env: pulumi.secret(pulumi.output(args.env)),
     }, { parent: this });
     this.hash = file.hash;
     this.remotePath = file.remotePath;

@@ -1,9 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AppContainer, EnvFileResource, type HealthcheckInputs } from "../provider/resources";
+import { routeRule } from "../provider/commands/app";
+import type { HealthcheckInput, LoggingInput } from "../provider/config/schemas";
+import { AppContainer, EnvFileResource, type AppContainerInputs, type ResourceInputs } from "../provider/resources";
 import {
   configError,
   connectionFor,
   dropUndefined,
+  dropUnset,
+  envFileRef,
+  secretEnvFile,
   hostKeyName,
   registryInput,
   resolveHost,
@@ -14,19 +19,15 @@ import {
   type SshArgs,
 } from "./common";
 
-export interface HealthcheckArgs {
-  /** HTTP path probed with curl inside the container (default "/up"). */
-  readonly path?: pulumi.Input<string>;
-  /** Port of that probe (default: the role's appPort). */
-  readonly port?: pulumi.Input<number>;
-  /** A command run inside the container instead of curl, e.g. "/app probe http://127.0.0.1/up". */
-  readonly cmd?: pulumi.Input<string>;
-  /** Docker health-check interval, seconds or "1s" (default 1). */
-  readonly interval?: pulumi.Input<number | string>;
-  /** Consecutive failures before Docker calls it unhealthy (default 3). */
-  readonly retries?: pulumi.Input<number>;
-  /** How long a new container has to become healthy, seconds or "60s" (default 60). */
-  readonly deadline?: pulumi.Input<number | string>;
+/** Health check of a role: the provider's health-check fields, each a Pulumi Input. */
+export type HealthcheckArgs = ResourceInputs<HealthcheckInput>;
+
+/** Where Traefik routes a role's requests (Kamal 2's `proxy`). */
+export interface ProxyRouteArgs {
+  /** Host name routed to the role, e.g. "app.example.com". */
+  readonly host?: string;
+  /** Several host names. Without any, the role gets every request its Traefik receives. */
+  readonly hosts?: string[];
 }
 
 export interface RoleArgs {
@@ -51,7 +52,9 @@ export interface RoleArgs {
   /** Seconds an old container gets to finish requests after SIGTERM (default: the service's). */
   readonly stopWaitTime?: pulumi.Input<number | string>;
   /** Logging driver and options (default: json-file with max-size=10m). */
-  readonly logging?: pulumi.Input<{ driver?: string; options?: Record<string, string> }>;
+  readonly logging?: pulumi.Input<LoggingInput>;
+  /** Host names routed to this role, over the service's `proxy`. */
+  readonly proxy?: ProxyRouteArgs;
 }
 
 export interface ServiceArgs {
@@ -81,7 +84,8 @@ export interface ServiceArgs {
   readonly appPort?: pulumi.Input<number>;
   /** Seconds an old container gets after SIGTERM (default 30). */
   readonly stopWaitTime?: pulumi.Input<number | string>;
-  /** Stopped containers (and their images) kept per role and host for rollback (default 5). */
+  /** Earlier versions kept stopped per role and host, with their images, so going back
+   * needs no registry (default 5, at least 1). Replaced and failed copies do not count. */
   readonly retainContainers?: pulumi.Input<number>;
   /** Role deployed (healthy, serving) before the other roles start (default "web"). */
   readonly primaryRole?: string;
@@ -90,7 +94,10 @@ export interface ServiceArgs {
   /** Seconds to wait between batches (default 0). */
   readonly bootWait?: pulumi.Input<number>;
   /** Logging for every role. */
-  readonly logging?: pulumi.Input<{ driver?: string; options?: Record<string, string> }>;
+  readonly logging?: pulumi.Input<LoggingInput>;
+  /** Host names Traefik routes to the roles behind it (Kamal 2's proxy.host/hosts). Two
+   * services or destinations sharing hosts and a Traefik each need their own. */
+  readonly proxy?: ProxyRouteArgs;
 }
 
 /** What runs on one host for one role. */
@@ -141,14 +148,13 @@ export class Service extends pulumi.ComponentResource {
           batch = [];
         }
         const secretEnv = { ...(args.env?.secret ?? {}), ...(r.env?.secret ?? {}), ...(host.env?.secret ?? {}) };
-        const envFile = Object.keys(secretEnv).length
-          ? this.envFile(name, service, args, role, host, secretEnv)
-          : undefined;
+        const envFile = secretEnvFile(this, `${name}-env-${role}-${hostKeyName(host)}`, args.ssh, host,
+          `.kamal/env/roles/${[service, role, args.destination].filter(Boolean).join("-")}.env`, secretEnv);
+        if (envFile) this.envFiles[role][host.name] = envFile;
         const dependsOn = [...(role === primary ? [] : primaries), ...previousBatch];
         const res = new AppContainer(
           `${name}-${role}-${hostKeyName(host)}`,
-          {
-            configPath: `roles.${role}`,
+          dropUnset({
             hostName: host.name,
             connection: connectionFor(args.ssh, host),
             service,
@@ -158,19 +164,20 @@ export class Service extends pulumi.ComponentResource {
             version: args.version,
             registry: registryInput(args.registry),
             cmd: r.cmd,
-            env: { ...(args.env?.clear ?? {}), ...(r.env?.clear ?? {}), ...(host.env?.clear ?? {}) } as never,
-            envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,
-            labels: { ...(args.labels ?? {}), ...(r.labels ?? {}) } as never,
-            volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])] as never,
-            options: (r.options ?? {}) as never,
+            env: { ...(args.env?.clear ?? {}), ...(r.env?.clear ?? {}), ...(host.env?.clear ?? {}) },
+            envFile: envFileRef(envFile),
+            labels: { ...(args.labels ?? {}), ...(r.labels ?? {}) },
+            volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])],
+            options: r.options ?? {},
             logging: r.logging ?? args.logging,
             traefik,
+            routeHosts: traefik ? routeHostsOf(r.proxy ?? args.proxy) : undefined,
             appPort: r.appPort ?? args.appPort,
             healthcheck: healthcheckFor(args, r, traefik),
             stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
             retain: args.retainContainers,
             bootDelay: i >= batchSize && args.bootWait ? args.bootWait : undefined,
-          } as never,
+          }) as ResourceInputs<AppContainerInputs>,
           { parent: this, dependsOn: [...dependsOn, ...(envFile ? [envFile] : [])] },
         );
         this.resources[role][host.name] = res;
@@ -194,30 +201,6 @@ export class Service extends pulumi.ComponentResource {
     ) as unknown as pulumi.Output<Record<string, Record<string, DeployedContainer>>>;
     this.registerOutputs({ containers: this.containers });
   }
-
-  private envFile(
-    name: string,
-    service: string,
-    args: ServiceArgs,
-    role: string,
-    host: ResolvedHost,
-    secretEnv: Record<string, pulumi.Input<string>>,
-  ): EnvFileResource {
-    const file = [service, role, args.destination].filter(Boolean).join("-");
-    const res = new EnvFileResource(
-      `${name}-env-${role}-${hostKeyName(host)}`,
-      {
-        configPath: `roles.${role}.env.secret`,
-        hostName: host.name,
-        connection: connectionFor(args.ssh, host),
-        path: `.kamal/env/roles/${file}.env`,
-        env: pulumi.secret(secretEnv as Record<string, string>) as never,
-      },
-      { parent: this },
-    );
-    this.envFiles[role][host.name] = res;
-    return res;
-  }
 }
 
 function batchSizeOf(limit: ServiceArgs["bootLimit"], hosts: number): number {
@@ -226,7 +209,11 @@ function batchSizeOf(limit: ServiceArgs["bootLimit"], hosts: number): number {
   return Math.max(1, limit);
 }
 
-function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pulumi.Input<HealthcheckInputs> | undefined {
+function routeHostsOf(p: ProxyRouteArgs | undefined): string[] {
+  return [...(p?.host ? [p.host] : []), ...(p?.hosts ?? [])];
+}
+
+function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pulumi.Input<HealthcheckInput> | undefined {
   if (role.healthcheck === false) return undefined;
   // Kamal checks health for roles behind Traefik; other roles only when asked to.
   if (!traefik && role.healthcheck === undefined) return undefined;
@@ -253,6 +240,21 @@ export function validateShape(name: string, args: ServiceArgs): void {
     });
     if (r.traefik === true && r.healthcheck === false) {
       throw configError("Service", name, `roles.${role}.healthcheck`, "cannot be off for a role behind Traefik");
+    }
+  }
+  // Two roles behind Traefik on one host with the same route would share its traffic.
+  const claims = new Map<string, string>();
+  for (const role of roles) {
+    const r = args.roles[role];
+    if (!(r.traefik ?? role === "web")) continue;
+    const route = routeRule(routeHostsOf(r.proxy ?? args.proxy));
+    for (const h of r.hosts) {
+      const key = `${resolveHost(h).name} ${route}`;
+      const other = claims.get(key);
+      if (other) {
+        throw configError("Service", name, `roles.${role}.proxy`, `claims the route ${route} on host "${resolveHost(h).name}" as role "${other}" does: give one its own proxy host`);
+      }
+      claims.set(key, role);
     }
   }
   if (args.primaryRole !== undefined && !roles.includes(args.primaryRole)) {

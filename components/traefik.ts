@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { EnvFileResource, TraefikContainer } from "../provider/resources";
-import { configError, connectionFor, hostKeyName, registryInput, resolveHost, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
+import { TraefikContainer, type ResourceInputs, type TraefikContainerInputs } from "../provider/resources";
+import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, registryInput, resolveHost, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
 export interface TraefikArgs {
   /** Hosts to run Traefik on (usually every host of a role behind Traefik). */
@@ -30,30 +30,24 @@ export class Traefik extends pulumi.ComponentResource {
     super("kamal:index:Traefik", name, {}, opts);
     if (!args.hosts?.length) throw configError("Traefik", name, "hosts", "must list at least one host");
     for (const host of args.hosts.map(resolveHost)) {
-      const connection = connectionFor(args.ssh, host);
-      const secret = args.env?.secret ?? {};
-      const envFile = Object.keys(secret).length
-        ? new EnvFileResource(`${name}-env-${hostKeyName(host)}`, {
-            configPath: "env.secret",
-            hostName: host.name,
-            connection,
-            path: ".kamal/env/traefik/traefik.env",
-            env: pulumi.secret(secret as Record<string, string>) as never,
-          }, { parent: this })
-        : undefined;
-      this.resources[host.name] = new TraefikContainer(`${name}-${hostKeyName(host)}`, {
-        hostName: host.name,
-        connection,
-        image: args.image,
-        registry: registryInput(args.registry),
-        hostPort: args.hostPort,
-        apiPort: args.apiPort,
-        args: (args.args ?? {}) as never,
-        labels: (args.labels ?? {}) as never,
-        options: (args.options ?? {}) as never,
-        env: (args.env?.clear ?? {}) as never,
-        envFile: envFile ? (pulumi.output({ path: envFile.remotePath, hash: envFile.hash }) as never) : undefined,
-      }, { parent: this, dependsOn: envFile ? [envFile] : [] });
+      const envFile = secretEnvFile(this, `${name}-env-${hostKeyName(host)}`, args.ssh, host, ".kamal/env/traefik/traefik.env", args.env?.secret);
+      this.resources[host.name] = new TraefikContainer(
+        `${name}-${hostKeyName(host)}`,
+        dropUnset({
+          hostName: host.name,
+          connection: connectionFor(args.ssh, host),
+          image: args.image,
+          registry: registryInput(args.registry),
+          hostPort: args.hostPort,
+          apiPort: args.apiPort,
+          args: args.args,
+          labels: args.labels,
+          options: args.options,
+          env: args.env?.clear,
+          envFile: envFileRef(envFile),
+        }) as ResourceInputs<TraefikContainerInputs>,
+        { parent: this, dependsOn: envFile ? [envFile] : [] },
+      );
     }
     this.registerOutputs({});
   }

@@ -1,43 +1,50 @@
 /**
  * The dynamic resources. A dynamic provider lives in the state as source text
- * (`__provider`); ours is a few lines that name a kind and `require` the compiled
- * implementation when called. The text therefore never changes when the handlers change or
- * the SDK is upgraded (no spurious diffs), and read/delete run the current code, not the
- * code of the day the resource was created.
+ * (`__provider`); ours is a few lines that name a kind and load the implementation by
+ * package name, as any Node module is found: from the project's own node_modules, wherever
+ * the project is checked out. The text names no path and no version, so it is the same on
+ * every machine and in every release (a test pins it), and read/delete always run the
+ * installed code, never the code of the day the resource was created.
+ *
+ * The input types are the schemas' (config/schemas.ts): one declaration per field.
  */
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { SshConnectionConfig } from "./config/schemas";
+import { secretFields } from "./config/fields";
+import {
+  schemas,
+  type AccessoryContainerInput,
+  type AppContainerInput,
+  type EnvFileInput,
+  type TraefikContainerInput,
+} from "./config/schemas";
 import type { Kind } from "./runtime";
 
-function packageRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const pj = path.join(dir, "package.json");
-    if (existsSync(pj) && JSON.parse(readFileSync(pj, "utf8")).name === "pulumi-kamal") return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error("pulumi-kamal: cannot find the package root");
-    dir = up;
-  }
-}
-
-/** Compiled handlers, loaded by the provider process (which has no TypeScript loader). */
-export const IMPLEMENTATION = path.join(packageRoot(), "dist", "provider", "runtime.js");
+/** The module the stored provider text loads (package.json `exports`). */
+export const IMPLEMENTATION = "pulumi-kamal/provider";
 
 /**
  * The provider as Pulumi's dynamic-provider host loads it from state (`__provider`): a
- * module whose `handler()` returns the CRUD methods. Written out rather than produced by
- * Pulumi's closure serializer: it stays byte-for-byte the same across SDK versions, carries
- * no copy of our code, and the program skips the serializer (and the TypeScript parser it
- * loads) entirely.
+ * module whose `handler()` returns the CRUD methods. The host compiles it with the
+ * project directory as its base, so `require` finds the package the program depends on.
  */
-export function providerSource(kind: Kind, implementation = IMPLEMENTATION): string {
+export function providerSource(kind: Kind): string {
   const methods = ["check", "diff", "create", "read", "update", "delete"];
   return [
     "exports.handler = function () {",
-    `  var implementation = ${JSON.stringify(implementation)}, kind = ${JSON.stringify(kind)};`,
-    "  function load() { return require(implementation).providers[kind]; }",
+    `  var kind = ${JSON.stringify(kind)}, implementation;`,
+    "  function load() {",
+    "    if (!implementation) {",
+    "      try {",
+    `        implementation = require(require.resolve(${JSON.stringify(IMPLEMENTATION)}, { paths: [process.cwd()] }));`,
+    "      } catch (e) {",
+    `        if (e && e.code === "MODULE_NOT_FOUND" && String(e.message).indexOf(${JSON.stringify(IMPLEMENTATION)}) >= 0) {`,
+    `          throw new Error("pulumi-kamal is not installed in " + process.cwd() + ": run npm install there (the stack's resources are served by the package the project depends on)");`,
+    "        }",
+    "        throw e;",
+    "      }",
+    "    }",
+    "    return implementation.providers[kind];",
+    "  }",
     "  return {",
     ...methods.map((m) => `    ${m}: function () { var p = load(); return p.${m}.apply(p, arguments); },`),
     "  };",
@@ -47,72 +54,36 @@ export function providerSource(kind: Kind, implementation = IMPLEMENTATION): str
 }
 
 /** A resource served by our dynamic provider: Pulumi's dynamic.Resource, minus the closure
- * serialization. Same type tokens (`pulumi-nodejs:dynamic/kamal:<Type>`), same plugin. */
+ * serialization. Same type tokens (`pulumi-nodejs:dynamic/kamal:<Type>`), same plugin.
+ * Containers and files have fixed names on a host, so a replacement removes the old one
+ * before creating the new one; every field the schema declares secret is encrypted in the
+ * state's outputs too. */
 abstract class KamalResource extends pulumi.CustomResource {
-  protected constructor(kind: Kind, type: string, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions) {
-    super(`pulumi-nodejs:dynamic/kamal:${type}`, name, { ...props, __provider: providerSource(kind) }, opts);
+  protected constructor(kind: Kind, type: string, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions | undefined, extraSecrets: string[] = []) {
+    super(`pulumi-nodejs:dynamic/kamal:${type}`, name, { ...props, __provider: providerSource(kind) }, {
+      ...opts,
+      deleteBeforeReplace: true,
+      additionalSecretOutputs: [...secretFields(schemas[kind]), ...extraSecrets],
+    });
   }
 }
 
-type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
+/** A value where every level may be a Pulumi Input (an Output, a promise, or plain). */
+export type DeepInput<T> = T extends string | number | boolean | undefined | null
+  ? pulumi.Input<T>
+  : T extends readonly (infer E)[]
+    ? pulumi.Input<DeepInput<E>[]>
+    : T extends object
+      ? pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>
+      : pulumi.Input<T>;
 
-/**
- * Containers and files have fixed names on a host, so a replacement must remove the old one
- * before creating the new one: created first, the new container would be removed by the
- * old resource's delete.
- */
-function options(opts: pulumi.CustomResourceOptions | undefined, secretOutputs: string[]): pulumi.CustomResourceOptions {
-  return { ...opts, deleteBeforeReplace: true, additionalSecretOutputs: secretOutputs };
-}
+/** A resource's inputs: each field of the schema's input type, as a Pulumi Input. */
+export type ResourceInputs<T> = { [K in keyof T]: DeepInput<T[K]> };
 
-/** SSH settings as the provider receives them: the validated shape, defaults optional. */
-export type ConnectionInputs = Omit<Partial<SshConnectionConfig>, "host" | "proxy" | "connectTimeout" | "keepaliveInterval"> & {
-  host: string;
-  proxy?: ConnectionInputs;
-  connectTimeout?: number | string;
-  keepaliveInterval?: number | string;
-};
-
-export interface RegistryInputs {
-  server: string;
-  username: string;
-  password: string;
-}
-
-export interface HealthcheckInputs {
-  path?: string;
-  port?: number;
-  cmd?: string;
-  interval?: number | string;
-  retries?: number;
-  deadline?: number | string;
-}
-
-type DockerOptions = Record<string, string | number | boolean | (string | number)[]>;
-
-export interface AppContainerInputs {
-  configPath: string;
-  hostName: string;
-  connection: ConnectionInputs;
-  service: string;
-  role: string;
-  destination?: string;
-  image: string;
-  version: string;
-  registry?: RegistryInputs;
-  cmd?: string | string[];
-  env?: Record<string, string>;
-  envFile?: { path: string; hash: string };
-  labels?: Record<string, string>;
-  volumes?: string[];
-  options?: DockerOptions;
-  logging?: { driver?: string; options?: Record<string, string> };
-  traefik?: boolean;
-  appPort?: number;
-  healthcheck?: HealthcheckInputs;
-  stopWaitTime?: number | string;
-  retain?: number;
-}
+export type AppContainerInputs = AppContainerInput;
+export type TraefikContainerInputs = TraefikContainerInput;
+export type EnvFileInputs = EnvFileInput;
+export type AccessoryContainerInputs = AccessoryContainerInput;
 
 /** One role of a service on one host (the swap happens here). */
 export class AppContainer extends KamalResource {
@@ -124,84 +95,34 @@ export class AppContainer extends KamalResource {
   declare readonly status: pulumi.Output<string>;
   declare readonly pulled: pulumi.Output<boolean>;
 
-  constructor(name: string, args: In<AppContainerInputs>, opts?: pulumi.CustomResourceOptions) {
+  constructor(name: string, args: ResourceInputs<AppContainerInputs>, opts?: pulumi.CustomResourceOptions) {
     super(
       "app",
       "AppContainer",
       name,
       { ...args, containerName: undefined, containerId: undefined, imageId: undefined, imageDigest: undefined, runningVersion: undefined, status: undefined, pulled: undefined },
-      options(opts, ["connection", "registry"]),
+      opts,
     );
   }
-}
-
-export interface TraefikContainerInputs {
-  configPath?: string;
-  hostName: string;
-  connection: ConnectionInputs;
-  image: string;
-  registry?: RegistryInputs;
-  hostPort?: number | string;
-  apiPort?: number;
-  args?: Record<string, string | number | boolean>;
-  labels?: Record<string, string>;
-  options?: DockerOptions;
-  env?: Record<string, string>;
-  envFile?: { path: string; hash: string };
 }
 
 export class TraefikContainer extends KamalResource {
   declare readonly containerId: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
 
-  constructor(name: string, args: In<TraefikContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(
-      "traefik",
-      "TraefikContainer",
-      name,
-      { ...args, containerId: undefined, status: undefined, restartedAt: undefined },
-      options(opts, ["connection", "registry"]),
-    );
+  constructor(name: string, args: ResourceInputs<TraefikContainerInputs>, opts?: pulumi.CustomResourceOptions) {
+    super("traefik", "TraefikContainer", name, { ...args, containerId: undefined, status: undefined, restartedAt: undefined }, opts);
   }
-}
-
-export interface EnvFileInputs {
-  configPath?: string;
-  hostName: string;
-  connection: ConnectionInputs;
-  path: string;
-  env: Record<string, string>;
 }
 
 export class EnvFileResource extends KamalResource {
   declare readonly hash: pulumi.Output<string>;
   declare readonly remotePath: pulumi.Output<string>;
 
-  constructor(name: string, args: In<EnvFileInputs>, opts?: pulumi.CustomResourceOptions) {
-    super("envFile", "EnvFile", name, { ...args, hash: undefined, remotePath: undefined }, options(opts, ["env", "hash", "connection"]));
+  constructor(name: string, args: ResourceInputs<EnvFileInputs>, opts?: pulumi.CustomResourceOptions) {
+    // The hash of secret content is itself kept secret (it would confirm a guessed value).
+    super("envFile", "EnvFile", name, { ...args, hash: undefined, remotePath: undefined }, opts, ["hash"]);
   }
-}
-
-export interface AccessoryContainerInputs {
-  configPath?: string;
-  hostName: string;
-  connection: ConnectionInputs;
-  service: string;
-  name: string;
-  containerName?: string;
-  image: string;
-  registry?: RegistryInputs;
-  port?: number | string;
-  cmd?: string | string[];
-  env?: Record<string, string>;
-  envFile?: { path: string; hash: string };
-  files?: { target: string; content: string; mode?: string }[];
-  directories?: string[];
-  volumes?: string[];
-  options?: DockerOptions;
-  labels?: Record<string, string>;
-  stopWaitTime?: number | string;
-  deleteDataOnDestroy?: boolean;
 }
 
 export class AccessoryContainer extends KamalResource {
@@ -209,13 +130,7 @@ export class AccessoryContainer extends KamalResource {
   declare readonly status: pulumi.Output<string>;
   declare readonly dataDir: pulumi.Output<string>;
 
-  constructor(name: string, args: In<AccessoryContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(
-      "accessory",
-      "AccessoryContainer",
-      name,
-      { ...args, containerId: undefined, status: undefined, dataDir: undefined },
-      options(opts, ["connection", "registry", "files"]),
-    );
+  constructor(name: string, args: ResourceInputs<AccessoryContainerInputs>, opts?: pulumi.CustomResourceOptions) {
+    super("accessory", "AccessoryContainer", name, { ...args, containerId: undefined, status: undefined, dataDir: undefined }, opts);
   }
 }

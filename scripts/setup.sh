@@ -33,6 +33,9 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
     { kp_log "npm ci refused the lockfile (optional packages missing from this registry): npm install";
       npm install --no-audit --no-fund --loglevel=error >/dev/null; }
 fi
+# Programs and the provider find this package by name, as a user's project does (the
+# provider text in the state names no path): the repository's own node_modules links it.
+ln -sfn .. node_modules/pulumi-kamal
 env_file="$(bash scripts/toolchain/install.sh)"
 source "$env_file"
 bash scripts/sandbox.sh up >&2

@@ -1,12 +1,32 @@
 /**
- * Kamal's app conventions as argument fragments: container names, labels, health checks,
- * the cord, and the `docker run` of one role's container.
+ * Kamal's app conventions as argument fragments: container names, labels, routes, health
+ * checks, the cord, and the `docker run` of one role's container.
  */
 import type { AppContainerConfig } from "../config/schemas";
 import { CORD_IN_CONTAINER, runContainer } from "./docker";
 import { shellJoin } from "./shell";
 
-/** `service-role[-destination]`: Traefik router/service name and label scope. */
+/** A scope: what one resource owns on a host. No destination is its own scope (""). */
+export interface Scope {
+  service: string;
+  role: string;
+  destination: string;
+}
+
+export function scopeOf(cfg: Pick<AppContainerConfig, "service" | "role" | "destination">): Scope {
+  return { service: cfg.service, role: cfg.role, destination: cfg.destination ?? "" };
+}
+
+export function sameScope(a: Scope, b: Scope): boolean {
+  return a.service === b.service && a.role === b.role && a.destination === b.destination;
+}
+
+/** How a scope is named in messages: `service "shop" role "web" destination "staging"`. */
+export function describeScope(s: Scope): string {
+  return `service "${s.service}" role "${s.role}" ${s.destination ? `destination "${s.destination}"` : "(no destination)"}`;
+}
+
+/** `service-role[-destination]`: Kamal's container prefix and Traefik router/service name. */
 export function serviceRole(cfg: Pick<AppContainerConfig, "service" | "role" | "destination">): string {
   return [cfg.service, cfg.role, cfg.destination].filter(Boolean).join("-");
 }
@@ -16,17 +36,78 @@ export function containerName(cfg: Pick<AppContainerConfig, "service" | "role" |
   return `${serviceRole(cfg)}-${cfg.version}`;
 }
 
-/** The labels every container of a role carries, by which it is always found. */
+/** An earlier copy of the same version, stepped aside for a new one (Kamal's suffix). */
+export function replacedName(name: string, suffix: string): string {
+  return `${name}_replaced_${suffix}`;
+}
+
+/** A container that failed its deploy: kept (the newest only) for its logs. */
+export function failedName(name: string, suffix: string): string {
+  return `${name}_failed_${suffix}`;
+}
+
+export type CopyKind = "current" | "replaced" | "failed";
+
+/** Which kind of copy a scope's container is, from its name. */
+export function copyKind(name: string): CopyKind {
+  if (/_failed_[0-9a-f]+$/.test(name)) return "failed";
+  if (/_replaced_[0-9a-f]+$/.test(name)) return "replaced";
+  return "current";
+}
+
+/** A container of a scope, as listed on the host (newest first). */
+export interface ScopeContainer {
+  name: string;
+  running: boolean;
+  version: string;
+}
+
+/**
+ * Retention by version: which stopped containers of a scope to remove once `serving` (of
+ * `version`) serves. Kept: the `retain` most recent earlier versions (one container each,
+ * the copy that served), and the newest failed container for its logs. Replaced copies of
+ * a version and older failed containers never count. Running containers are never listed.
+ */
+export function pruneList(containers: readonly ScopeContainer[], serving: string, version: string, retain: number): string[] {
+  const excess: string[] = [];
+  const versionsKept = new Set<string>([version]);
+  let failedKept = false;
+  for (const c of containers) {
+    if (c.name === serving || c.running) continue;
+    const kind = copyKind(c.name);
+    if (kind === "replaced") excess.push(c.name);
+    else if (kind === "failed") {
+      if (failedKept) excess.push(c.name);
+      failedKept = true;
+    } else if (versionsKept.has(c.version) || versionsKept.size > retain) excess.push(c.name);
+    else versionsKept.add(c.version);
+  }
+  return excess;
+}
+
+/**
+ * The labels by which every container of a scope is found, as Kamal sets them: the
+ * destination label is always present, empty without a destination, so that filtering on
+ * it never matches another destination's containers.
+ */
 export function scopeLabels(cfg: Pick<AppContainerConfig, "service" | "role" | "destination">): Record<string, string> {
-  return { service: cfg.service, role: cfg.role, ...(cfg.destination ? { destination: cfg.destination } : {}) };
+  return { service: cfg.service, role: cfg.role, destination: cfg.destination ?? "" };
+}
+
+/** The Traefik rule of a role: its host names, or every request without any. */
+export function routeRule(hosts: readonly string[]): string {
+  if (hosts.length === 0) return "PathPrefix(`/`)";
+  return hosts
+    .map((h) => (h.startsWith("*.") ? `HostRegexp(\`^[^.]+${h.slice(1).replace(/\./g, "\\.")}$\`)` : `Host(\`${h}\`)`))
+    .join(" || ");
 }
 
 /** Kamal 1's Traefik labels for a role behind Traefik, user labels applied over them. */
-export function traefikLabels(cfg: Pick<AppContainerConfig, "service" | "role" | "destination" | "appPort">): Record<string, string> {
+export function traefikLabels(cfg: Pick<AppContainerConfig, "service" | "role" | "destination" | "appPort" | "routeHosts">): Record<string, string> {
   const name = serviceRole(cfg);
   return {
     "traefik.enable": "true",
-    [`traefik.http.routers.${name}.rule`]: "PathPrefix(`/`)",
+    [`traefik.http.routers.${name}.rule`]: routeRule(cfg.routeHosts ?? []),
     [`traefik.http.routers.${name}.entrypoints`]: "http",
     [`traefik.http.services.${name}.loadbalancer.server.port`]: String(cfg.appPort),
     [`traefik.http.middlewares.${name}-retry.retry.attempts`]: "5",
@@ -42,6 +123,19 @@ export function appLabels(cfg: AppContainerConfig): Record<string, string> {
     ...(cfg.traefik ? traefikLabels(cfg) : { "traefik.enable": "false" }),
     ...cfg.labels,
   };
+}
+
+/** The routes (entrypoints + rule) a set of container labels claims in Traefik. */
+export function routesOf(labels: Record<string, string>): string[] {
+  if (labels["traefik.enable"] === "false") return [];
+  const routes: string[] = [];
+  for (const [key, rule] of Object.entries(labels)) {
+    const m = /^traefik\.http\.routers\.([^.]+)\.rule$/.exec(key);
+    if (!m) continue;
+    const entrypoints = labels[`traefik.http.routers.${m[1]}.entrypoints`] ?? "*";
+    routes.push(`${entrypoints} ${rule}`);
+  }
+  return routes;
 }
 
 /** The health command: the user's, or Kamal's curl probe; behind Traefik, also the cord. */

@@ -1,7 +1,7 @@
 /**
  * Docker commands as shell strings. Pure: no I/O, every argument quoted by shellJoin.
  */
-import { allOf, shellJoin, shellSplit } from "./shell";
+import { allOf, pipe, shellJoin, shellSplit } from "./shell";
 
 /** Where the cord directory is mounted inside an app container. */
 export const CORD_IN_CONTAINER = "/tmp/kamal-cord";
@@ -76,6 +76,25 @@ export function containersWithLabels(
   // Docker ORs repeated status filters (and ANDs the label ones).
   for (const status of [opts.status ?? []].flat()) filters.push("--filter", `status=${status}`);
   return shellJoin(["docker", "ps", ...(opts.all ? ["--all"] : []), ...filters, "--format", "{{.Names}}"]);
+}
+
+/** Every container of a service (any state), newest first, one per line: name, state, and
+ * its role, destination and version labels, tab-separated. A scope (service, destination,
+ * role) is found from these, as Kamal finds it by label. */
+export function serviceContainers(service: string): string {
+  return shellJoin([
+    "docker", "ps", "--all", "--filter", `label=service=${service}`,
+    "--format", '{{.Names}}\t{{.State}}\t{{.Label "role"}}\t{{.Label "destination"}}\t{{.Label "version"}}',
+  ]);
+}
+
+/** Every container that belongs to some service, one per line: name, state, then its
+ * labels as JSON (the routes it claims). */
+export function scopedContainerLabels(): string {
+  return pipe(
+    shellJoin(["docker", "ps", "--all", "--quiet", "--filter", "label=service"]),
+    shellJoin(["xargs", "-r", "docker", "container", "inspect", "--format", "{{.Name}}\t{{.State.Status}}\t{{json .Config.Labels}}"]),
+  );
 }
 
 /** One Go-template view of a container. */

@@ -1,8 +1,47 @@
 /**
- * What each resource accepts once Pulumi has resolved its inputs. Stage 1 is shape and
- * defaults (strict objects: a misspelt key is an error); stage 2 is cross-field rules.
+ * What each resource accepts: the single source of its fields. A field's type, its default,
+ * whether it is a secret, and what changing it does (its effect) are declared here, once;
+ * the component argument types, the provider input types, `diff`, `update`, the secrets
+ * wrapped by components and the values redacted from errors are all derived from it.
+ *
+ * Stage 1 is shape and defaults (strict objects: a misspelt key is an error); stage 2 is
+ * cross-field rules.
  */
 import { z } from "zod";
+
+/**
+ * What changing a field does to what runs on the host:
+ * - replace: the resource moves (another host, another file path): delete, then create;
+ * - swap: a new app container is started beside the old one, traffic moves, the old drains;
+ * - restart: Traefik is restarted with the new settings;
+ * - reboot: the accessory container is replaced, its data kept;
+ * - rewrite: the file is written again;
+ * - record: nothing runs; the new value is only recorded in the state.
+ */
+export type Effect = "replace" | "swap" | "restart" | "reboot" | "rewrite" | "record";
+
+export interface FieldMeta {
+  /** What a change does; a field without one takes its parent's. */
+  effect?: Effect;
+  /** Every string under this field is a secret: wrapped by components, redacted from errors. */
+  secret?: true;
+}
+
+/** Field metadata, keyed by the exact schema instance that sits in an object's shape. */
+export const fieldMeta = z.registry<FieldMeta>();
+
+/** Declares a field: a copy of `schema` that carries its metadata. */
+function field<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
+  const own = schema.clone() as T;
+  fieldMeta.add(own, meta);
+  return own;
+}
+const swap = <T extends z.ZodType>(s: T) => field(s, { effect: "swap" });
+const record = <T extends z.ZodType>(s: T) => field(s, { effect: "record" });
+const replace = <T extends z.ZodType>(s: T) => field(s, { effect: "replace" });
+const restart = <T extends z.ZodType>(s: T) => field(s, { effect: "restart" });
+const reboot = <T extends z.ZodType>(s: T) => field(s, { effect: "reboot" });
+const secret = <T extends z.ZodType>(s: T) => field(s, { secret: true });
 
 /** Seconds, from a number or "500ms" / "10s" / "2m" (Kamal writes both). */
 export const duration = z.union([
@@ -43,53 +82,68 @@ export const envMap = z.record(
 
 const port = z.number().int().min(1).max(65535);
 
-export const sshConnection: z.ZodType<SshConnectionConfig> = z.lazy(() =>
-  z.strictObject({
-    host: z.string().min(1),
-    port: port.default(22),
-    user: z.string().min(1).default("root"),
-    privateKey: z.string().optional(),
-    privateKeyPath: z.string().optional(),
-    passphrase: z.string().optional(),
-    password: z.string().optional(),
-    agent: z.union([z.string(), z.boolean()]).optional(),
-    knownHosts: z.string().optional(),
-    knownHostsPath: z.string().optional(),
-    hostKey: z.string().optional(),
-    insecureIgnoreHostKey: z.boolean().default(false),
-    proxy: sshConnection.optional(),
-    connectTimeout: duration.default(15),
-    keepaliveInterval: duration.default(15),
-    dialAttempts: z.number().int().min(1).max(10).default(3),
-    maxChannels: z.number().int().min(1).max(64).default(8),
-  }),
-) as never;
+/** A host name Traefik routes by (Kamal 2's proxy.host). */
+const routeHost = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, { message: "must be a host name like app.example.com" });
 
-export interface SshConnectionConfig {
-  host: string;
-  port: number;
-  user: string;
-  privateKey?: string;
-  privateKeyPath?: string;
-  passphrase?: string;
-  password?: string;
-  agent?: string | boolean;
-  knownHosts?: string;
-  knownHostsPath?: string;
-  hostKey?: string;
-  insecureIgnoreHostKey: boolean;
-  proxy?: SshConnectionConfig;
-  connectTimeout: number;
-  keepaliveInterval: number;
-  dialAttempts: number;
-  maxChannels: number;
-}
+/** How to reach a host (or a bastion) over SSH. Only the address decides where a resource is. */
+const sshFields = {
+  /** Address of the host. A new address moves the resource. */
+  host: replace(z.string().min(1)),
+  /** SSH port (default 22). */
+  port: port.default(22),
+  /** SSH user (default "root"). */
+  user: z.string().min(1).default("root"),
+  /** Private key text. */
+  privateKey: secret(z.string().optional()),
+  /** Path to a private key file on the machine running Pulumi. */
+  privateKeyPath: z.string().optional(),
+  /** Passphrase of the private key. */
+  passphrase: secret(z.string().optional()),
+  /** Password authentication. */
+  password: secret(z.string().optional()),
+  /** Use an ssh-agent: a socket path, or true for $SSH_AUTH_SOCK. */
+  agent: z.union([z.string(), z.boolean()]).optional(),
+  /** known_hosts text covering the hosts. */
+  knownHosts: z.string().optional(),
+  /** Path to a known_hosts file (e.g. ~/.ssh/known_hosts expanded). */
+  knownHostsPath: z.string().optional(),
+  /** The host's public key, "ssh-ed25519 AAAA…": pins it without a known_hosts file. */
+  hostKey: z.string().optional(),
+  /** Accept any host key. Never the default; only for throwaway hosts. */
+  insecureIgnoreHostKey: z.boolean().default(false),
+  /** Connect timeout, seconds or "15s" (default 15). */
+  connectTimeout: duration.default(15),
+  /** Keepalive interval, seconds or "15s" (default 15). */
+  keepaliveInterval: duration.default(15),
+  /** Connection attempts before giving up (default 3). */
+  dialAttempts: z.number().int().min(1).max(10).default(3),
+  /** Concurrent commands on the one connection (default 8). */
+  maxChannels: z.number().int().min(1).max(64).default(8),
+};
+
+/** A bastion (jump host): the same keys as a host, without a bastion of its own. A change
+ * to it moves nothing: it is only the way in. */
+export const sshBastion = z.strictObject({ ...sshFields, host: z.string().min(1) });
+
+export const sshConnection = z.strictObject({
+  ...sshFields,
+  /** A bastion (jump host) to connect through. */
+  proxy: sshBastion.optional(),
+});
+export type SshConnectionConfig = z.output<typeof sshConnection>;
+export type SshConnectionInput = z.input<typeof sshConnection>;
+export type SshBastionInput = z.input<typeof sshBastion>;
 
 export const registry = z.strictObject({
+  /** Registry host, e.g. "ghcr.io" or "registry.example.com:5000". */
   server: z.string().min(1),
   username: z.string().min(1),
-  password: z.string().min(1),
+  /** Sent to `docker login` on stdin, never on a command line. */
+  password: secret(z.string().min(1)),
 });
+export type RegistryInput = z.input<typeof registry>;
 
 /** docker run options: `{ cpus: 2, "add-host": ["a:1.2.3.4"], init: true }`. */
 export const dockerOptions = z.record(
@@ -101,46 +155,71 @@ export const logging = z.strictObject({
   driver: z.string().optional(),
   options: z.record(z.string(), z.string()).default({}),
 });
+export type LoggingInput = z.input<typeof logging>;
 
 export const healthcheck = z.strictObject({
-  /** HTTP path probed inside the container (with curl) when no cmd is given. */
+  /** HTTP path probed inside the container (with curl) when no cmd is given (default "/up"). */
   path: z.string().startsWith("/", { message: 'must start with "/"' }).default("/up"),
+  /** Port of that probe (default: the role's appPort, else 80). */
   port: port.default(80),
   /** A command run inside the container instead of the HTTP probe. */
   cmd: z.string().min(1).optional(),
+  /** Docker health-check interval, seconds or "1s" (default 1). */
   interval: duration.default(1),
+  /** Consecutive failures before Docker calls it unhealthy (default 3). */
   retries: z.number().int().min(1).max(100).default(3),
-  /** How long a new container has to become healthy. */
-  deadline: duration.default(60),
+  /** How long a new container has to become healthy, seconds or "60s" (default 60). */
+  deadline: record(duration.default(60)),
 });
+export type HealthcheckInput = z.input<typeof healthcheck>;
 
 const cmd = z.union([z.string().min(1), z.array(z.string()).min(1)]);
 
+const envFileRef = z.strictObject({ path: z.string().min(1), hash: z.string() });
+
+const volume = z.string().regex(/^[^:]+:[^:]+(:[a-z,]+)?$/, { message: 'must be "host_path:container_path[:options]"' });
+
 export const appContainer = z
   .strictObject({
-    configPath: z.string().default(""),
-    hostName: z.string().min(1),
-    connection: sshConnection,
-    service: name,
-    role: name,
-    destination: name.optional(),
-    image: imageName,
-    version,
-    registry: registry.optional(),
-    cmd: cmd.optional(),
-    env: envMap.default({}),
-    envFile: z.strictObject({ path: z.string().min(1), hash: z.string() }).optional(),
-    labels: z.record(z.string().min(1), z.string()).default({}),
-    volumes: z.array(z.string().regex(/^[^:]+:[^:]+(:[a-z,]+)?$/, { message: 'must be "host_path:container_path[:options]"' })).default([]),
-    options: dockerOptions.default({}),
-    logging: logging.optional(),
-    traefik: z.boolean().default(false),
-    appPort: port.default(80),
-    healthcheck: healthcheck.optional(),
-    stopWaitTime: duration.default(30),
-    retain: z.number().int().min(0).max(100).default(5),
+    /** Name of the host in the program (resource names, outputs, progress lines). */
+    hostName: record(z.string().min(1)),
+    connection: record(sshConnection),
+    /** Service name: containers are `<service>-<role>[-<destination>]-<version>`. */
+    service: swap(name),
+    /** Role name. */
+    role: swap(name),
+    /** Kamal destination (staging, production…): its own scope on shared hosts. */
+    destination: swap(name.optional()),
+    /** Image without tag. */
+    image: swap(imageName),
+    /** The version (image tag) to run. */
+    version: swap(version),
+    registry: record(registry.optional()),
+    /** Command, as one string (split like a shell would, never interpreted) or argv. */
+    cmd: swap(cmd.optional()),
+    /** Clear env (visible in `docker inspect`). */
+    env: swap(envMap.default({})),
+    /** The role's secret env file on the host, and its content hash. */
+    envFile: swap(envFileRef.optional()),
+    labels: swap(z.record(z.string().min(1), z.string()).default({})),
+    volumes: swap(z.array(volume).default([])),
+    options: swap(dockerOptions.default({})),
+    logging: swap(logging.optional()),
+    /** Behind Traefik: routed, and swapped with a drain. */
+    traefik: swap(z.boolean().default(false)),
+    /** Host names Traefik routes to this role (Kamal 2's proxy.host/hosts); all when empty. */
+    routeHosts: swap(z.array(routeHost).default([])),
+    /** Port the app listens on inside the container (default 80). */
+    appPort: swap(port.default(80)),
+    healthcheck: swap(healthcheck.optional()),
+    /** Seconds an old container gets to finish requests after SIGTERM (default 30). */
+    stopWaitTime: record(duration.default(30)),
+    /** Earlier versions kept stopped on the host, with their images, for rollback without a pull. */
+    retain: record(
+      z.number().int().min(1, { message: "must be at least 1: going back to the previous version without a pull needs it on the host" }).max(100).default(5),
+    ),
     /** Seconds to wait before swapping (a later boot batch). */
-    bootDelay: duration.default(0),
+    bootDelay: record(duration.default(0)),
   })
   // Stage 2: cross-field rules, checked even when other fields are wrong.
   .refine((v) => !(v.traefik && !v.healthcheck), {
@@ -149,65 +228,88 @@ export const appContainer = z
     when: (payload) => typeof payload.value === "object" && payload.value !== null,
   });
 export type AppContainerConfig = z.output<typeof appContainer>;
+export type AppContainerInput = z.input<typeof appContainer>;
+
+const hostPort = z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+(:\d+)?(\/(tcp|udp))?$/, { message: 'must be like "80", "8080:80" or "127.0.0.1:80:80"' })]);
 
 export const traefikContainer = z.strictObject({
-  configPath: z.string().default(""),
-  hostName: z.string().min(1),
-  connection: sshConnection,
-  image: z.string().min(1),
-  registry: registry.optional(),
+  hostName: record(z.string().min(1)),
+  connection: record(sshConnection),
+  /** Traefik image with tag, e.g. "traefik:v3.6". */
+  image: restart(z.string().min(1)),
+  registry: record(registry.optional()),
   /** Host ports published to Traefik's entrypoint on container port 80: Kamal's host_port. */
-  hostPort: z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+(:\d+)?(\/(tcp|udp))?$/)]).default(80),
+  hostPort: restart(hostPort.default(80)),
   /** Traefik API port, published on the host's 127.0.0.1 only; 0 turns the API off. */
-  apiPort: z.number().int().min(0).max(65535).default(8080),
-  args: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()])).default({}),
-  labels: z.record(z.string().min(1), z.string()).default({}),
-  options: dockerOptions.default({}),
-  env: envMap.default({}),
-  envFile: z.strictObject({ path: z.string().min(1), hash: z.string() }).optional(),
+  apiPort: restart(z.number().int().min(0).max(65535).default(8080)),
+  /** Extra Traefik arguments: `{ "accesslog": true, "log.level": "ERROR" }`. */
+  args: restart(z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()])).default({})),
+  labels: restart(z.record(z.string().min(1), z.string()).default({})),
+  options: restart(dockerOptions.default({})),
+  env: restart(envMap.default({})),
+  envFile: restart(envFileRef.optional()),
 });
 export type TraefikContainerConfig = z.output<typeof traefikContainer>;
+export type TraefikContainerInput = z.input<typeof traefikContainer>;
 
 export const envFile = z.strictObject({
-  configPath: z.string().default(""),
-  hostName: z.string().min(1),
-  connection: sshConnection,
+  hostName: record(z.string().min(1)),
+  connection: record(sshConnection),
   /** Path on the host; relative paths are under the SSH user's home. */
-  path: z.string().min(1).refine((p) => !p.split("/").includes(".."), { message: 'must not contain ".."' }),
-  env: envMap,
+  path: replace(z.string().min(1).refine((p) => !p.split("/").includes(".."), { message: 'must not contain ".."' })),
+  /** The variables: every value is a secret. */
+  env: field(envMap, { effect: "rewrite", secret: true }),
 });
 export type EnvFileConfig = z.output<typeof envFile>;
+export type EnvFileInput = z.input<typeof envFile>;
 
-const accessoryFile = z.strictObject({
+export const accessoryFile = z.strictObject({
   /** Path inside the container. */
-  target: z.string().startsWith("/", { message: 'must be an absolute path inside the container' }),
-  content: z.string(),
+  target: z.string().startsWith("/", { message: "must be an absolute path inside the container" }),
+  /** File content (a secret: config files often hold passwords). */
+  content: secret(z.string()),
+  /** Octal mode (default "0644"). */
   mode: z.string().regex(/^0?[0-7]{3}$/, { message: 'must be an octal mode like "0644"' }).default("0644"),
 });
+export type AccessoryFileInput = z.input<typeof accessoryFile>;
+
+const publish = z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+(:\d+)?(\/(tcp|udp))?$/, { message: 'must be like "5432", "5432:5432" or "127.0.0.1:5432:5432"' })]);
 
 export const accessoryContainer = z.strictObject({
-  configPath: z.string().default(""),
-  hostName: z.string().min(1),
-  connection: sshConnection,
-  service: name,
-  name,
-  /** Container name when not "<service>-<name>" (Kamal's accessory `service` key). */
-  containerName: name.optional(),
-  image: z.string().min(1),
-  registry: registry.optional(),
-  /** "5432", "5432:5432" or "127.0.0.1:5432:5432". */
-  port: z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+(:\d+)?(\/(tcp|udp))?$/, { message: 'must be like "5432", "5432:5432" or "127.0.0.1:5432:5432"' })]).optional(),
-  cmd: cmd.optional(),
-  env: envMap.default({}),
-  envFile: z.strictObject({ path: z.string().min(1), hash: z.string() }).optional(),
-  files: z.array(accessoryFile).default([]),
-  /** "host_dir:container_path"; host_dir relative to the accessory's data directory. */
-  directories: z.array(z.string().regex(/^[^:]+:\/[^:]*$/, { message: 'must be "host_dir:/container/path"' })).default([]),
-  volumes: z.array(z.string().regex(/^[^:]+:[^:]+(:[a-z,]+)?$/, { message: 'must be "host_path:container_path[:options]"' })).default([]),
-  options: dockerOptions.default({}),
-  labels: z.record(z.string().min(1), z.string()).default({}),
-  stopWaitTime: duration.default(30),
-  /** Delete the data directory when the accessory is destroyed. Off by default. */
-  deleteDataOnDestroy: z.boolean().default(false),
+  hostName: record(z.string().min(1)),
+  connection: record(sshConnection),
+  /** The service it belongs to: the container is "<service>-<name>". */
+  service: reboot(name),
+  /** Accessory name. */
+  name: reboot(name),
+  /** Container name when not "<service>-<name>" (Kamal's accessory `service` key); also names its data directory. */
+  containerName: reboot(name.optional()),
+  image: reboot(z.string().min(1)),
+  registry: record(registry.optional()),
+  /** Published port: 5432, "5432:5432" or "127.0.0.1:5432:5432". */
+  port: reboot(publish.optional()),
+  cmd: reboot(cmd.optional()),
+  env: reboot(envMap.default({})),
+  envFile: reboot(envFileRef.optional()),
+  /** Files uploaded to the accessory's directory on the host and mounted at `target`. */
+  files: reboot(z.array(accessoryFile).default([])),
+  /** "host_dir:/container/path"; host_dir relative to the accessory's data directory. */
+  directories: reboot(z.array(z.string().regex(/^[^:]+:\/[^:]*$/, { message: 'must be "host_dir:/container/path"' })).default([])),
+  volumes: reboot(z.array(volume).default([])),
+  options: reboot(dockerOptions.default({})),
+  labels: reboot(z.record(z.string().min(1), z.string()).default({})),
+  /** Seconds it gets to stop cleanly (default 30). */
+  stopWaitTime: record(duration.default(30)),
+  /** Delete the data directory when the accessory is destroyed (default false: kept). */
+  deleteDataOnDestroy: record(z.boolean().default(false)),
 });
 export type AccessoryContainerConfig = z.output<typeof accessoryContainer>;
+export type AccessoryContainerInput = z.input<typeof accessoryContainer>;
+
+/** Every resource kind's schema, by the kind name the provider uses. */
+export const schemas = {
+  app: appContainer,
+  traefik: traefikContainer,
+  envFile,
+  accessory: accessoryContainer,
+} as const;

@@ -1,32 +1,33 @@
 /**
  * An accessory (database, cache) on one host: a long-lived container whose data lives in
- * host directories. A change reboots it (stop, remove, run) with the data kept; deleting it
+ * host directories. A change reboots it (stop, remove, run) with the data kept; a new name
+ * boots the new container and retires the old one, its data directory kept; deleting it
  * keeps the data unless deleteDataOnDestroy is set.
  */
 import { accessoryContainer, type AccessoryContainerConfig } from "../config/schemas";
+import { parseInputs, parseStored } from "../config/fields";
 import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
 import * as docker from "../commands/docker";
+import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { connect, connectionSecrets, containerFacts, diffContainer, mustRestart, parseInputs, progress, readContainer, redacting, remoteHome, validate } from "./common";
+import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, validate } from "./common";
 import { ensureImage } from "./images";
 
 type Inputs = Record<string, unknown>;
 
-const FIELDS = {
-  restart: ["service", "name", "containerName", "image", "port", "cmd", "env", "envFile", "files", "directories", "volumes", "options", "labels"],
-  quiet: ["stopWaitTime", "deleteDataOnDestroy", "registry", "connection", "hostName", "configPath"],
-};
 const RUNTIME = ["containerId", "status", "dataDir"];
 
-const pathOf = (configPath: string) => (key: string) =>
-  key === "connection" ? "ssh" : key === "hostName" ? `${configPath}.host` : [configPath, key].filter(Boolean).join(".");
+const pathOf = (accessory: unknown) => (key: string) => {
+  const at = `accessories.${typeof accessory === "string" ? accessory : "(name)"}`;
+  return key === "connection" ? "ssh" : key === "hostName" ? `${at}.hosts` : `${at}.${key}`;
+};
 
 export function check(_olds: Inputs, news: Inputs) {
-  return { inputs: news, failures: validate(accessoryContainer, news, pathOf(String(news.configPath ?? ""))).failures };
+  return { inputs: news, failures: validate(accessoryContainer, news, pathOf(news.name)).failures };
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  return diffContainer(olds, news, FIELDS);
+  return diffResource(accessoryContainer, olds, news);
 }
 
 export async function create(news: Inputs) {
@@ -36,24 +37,36 @@ export async function create(news: Inputs) {
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
   const cfg = parseInputs(accessoryContainer, news);
-  if (!mustRestart(olds, news, FIELDS)) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
-  return { outs: { ...news, ...(await boot(cfg)) } };
+  if (!mustAct(accessoryContainer, olds, news)) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
+  const outs = { ...news, ...(await boot(cfg)) };
+  const previous = parseStored(accessoryContainer, olds);
+  if (accessoryName(previous) !== accessoryName(cfg) && previous.connection.host === cfg.connection.host) {
+    await removeContainer(previous, false);
+  }
+  return { outs };
 }
 
 export async function read(id: string, props: Inputs) {
-  const cfg = parseInputs(accessoryContainer, props, RUNTIME);
-  return readContainer(id, props, cfg.connection, accessoryName(cfg));
+  const cfg = parseStored(accessoryContainer, props);
+  return readContainer(id, props, new Secrets(accessoryContainer, cfg), cfg.connection, accessoryName(cfg));
 }
 
 export async function remove(_id: string, props: Inputs) {
-  const cfg = parseInputs(accessoryContainer, props, RUNTIME);
-  await redacting(connectionSecrets(cfg.connection), async () => {
+  const cfg = parseStored(accessoryContainer, props);
+  await removeContainer(cfg, cfg.deleteDataOnDestroy);
+}
+
+/** Stops and removes the accessory's container; its data directory is deleted only when
+ * asked to. */
+async function removeContainer(cfg: AccessoryContainerConfig, deleteData: boolean) {
+  const secrets = new Secrets(accessoryContainer, cfg);
+  await secrets.guard(async () => {
     const conn = await connect(cfg.connection);
     const name = accessoryName(cfg);
     await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
     await conn.run(docker.removeContainers([name], true));
-    const dataDir = await dataDirOf(conn, cfg);
-    if (cfg.deleteDataOnDestroy) {
+    const dataDir = `${await remoteHome(conn)}/${name}`;
+    if (deleteData) {
       progress(cfg.hostName, `removed ${name} and deleted its data in ${dataDir} (deleteDataOnDestroy)`);
       await conn.exec(docker.removePaths([dataDir]));
     } else {
@@ -62,13 +75,9 @@ export async function remove(_id: string, props: Inputs) {
   });
 }
 
-async function dataDirOf(conn: SshConnection, cfg: AccessoryContainerConfig) {
-  return `${await remoteHome(conn)}/${accessoryName(cfg)}`;
-}
-
 async function boot(cfg: AccessoryContainerConfig) {
-  const secrets = [...connectionSecrets(cfg.connection), ...(cfg.registry ? [cfg.registry.password] : [])];
-  return redacting(secrets, async () => {
+  const secrets = new Secrets(accessoryContainer, cfg);
+  return secrets.guard(async () => {
     const conn = await connect(cfg.connection);
     const name = accessoryName(cfg);
     const home = await remoteHome(conn);
@@ -86,26 +95,27 @@ async function boot(cfg: AccessoryContainerConfig) {
     } else {
       progress(cfg.hostName, `booting ${name}`);
     }
-    const envFile = cfg.envFile ? (cfg.envFile.path.startsWith("/") ? cfg.envFile.path : `${home}/${cfg.envFile.path}`) : undefined;
+    const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
     await conn.exec(runAccessory(cfg, { dataDir, envFile }));
-    await waitUp(conn, cfg, name);
+    await waitUp(conn, cfg, name, secrets, envFile);
     const facts = await containerFacts(conn, name);
     return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };
   });
 }
 
 /** Running for two seconds (healthy, if the image defines a health check). */
-async function waitUp(conn: SshConnection, cfg: AccessoryContainerConfig, name: string) {
+async function waitUp(conn: SshConnection, cfg: AccessoryContainerConfig, name: string, secrets: Secrets, envFile?: string) {
   const started = Date.now();
   for (;;) {
     const [status, health, restarts] = (await conn.run(docker.containerState(name))).stdout.trim().split(" ");
     if (status !== "running" || Number(restarts) > 0) {
+      if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
       const logs = (await conn.run(docker.containerLogs(name, 20))).stdout;
       throw new Error(`${cfg.hostName}: accessory ${name} is ${status} after booting\n--- last log lines ---\n${logs}`);
     }
     const elapsed = Date.now() - started;
     if (elapsed >= 2000 && (health === "-" || health === "healthy")) return;
     if (elapsed > 120_000) throw new Error(`${cfg.hostName}: accessory ${name} not healthy after 120s (health ${health})`);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
 }

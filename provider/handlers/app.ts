@@ -4,25 +4,49 @@
  * Per host: start the new container beside the old one; wait until Docker reports it
  * healthy (Traefik only routes to healthy containers) and Traefik routes to it; cut the old
  * container's cord so its health check fails and Traefik drops it; stop it with the stop
- * wait time so in-flight requests finish; prune beyond the retained count.
+ * wait time so in-flight requests finish; keep the retained versions, prune the rest.
+ *
+ * Everything here is scoped to (service, destination, role): containers are found by
+ * their exact labels, never by a name prefix, and another scope's containers are never
+ * stopped, pruned, removed or routed to.
  */
 import { randomBytes } from "node:crypto";
+import { z } from "zod";
 import { appContainer, type AppContainerConfig } from "../config/schemas";
-import { containerName, runAppContainer, scopeLabels, serviceRole } from "../commands/app";
+import { parseInputs, parseStored } from "../config/fields";
+import {
+  appLabels,
+  containerName,
+  copyKind,
+  describeScope,
+  failedName,
+  pruneList,
+  replacedName,
+  routesOf,
+  runAppContainer,
+  sameScope,
+  scopeOf,
+  serviceRole,
+  type Scope,
+  type ScopeContainer,
+} from "../commands/app";
 import * as docker from "../commands/docker";
 import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { redact, tail } from "../ssh/redact";
+import { tail } from "../ssh/redact";
 import {
+  absolute,
   connect,
-  connectionSecrets,
   containerFacts,
-  diffContainer,
-  mustRestart,
-  parseInputs,
+  containsUnknown,
+  diffResource,
+  lines,
+  mustAct,
+  plan,
   progress,
-  redacting,
   remoteHome,
+  Secrets,
+  sleep,
   validate,
 } from "./common";
 import { ensureImage } from "./images";
@@ -40,38 +64,99 @@ export interface AppOutputs extends Inputs {
   pulled: boolean;
 }
 
-/** Fields whose change starts a new container (a swap), and those only recorded. */
-const FIELDS = {
-  restart: [
-    "service", "role", "destination", "image", "version", "cmd", "env", "envFile", "labels",
-    "volumes", "options", "logging", "traefik", "appPort", "healthcheckProbe",
-  ],
-  quiet: ["stopWaitTime", "retain", "bootDelay", "healthcheckDeadline", "registry", "connection", "hostName", "configPath"],
+/** Where a provider input comes from in the Service's arguments. */
+const SERVICE_PATHS: Record<string, string> = {
+  service: "service", image: "image", version: "version", registry: "registry", destination: "destination",
+  connection: "ssh", retain: "retainContainers", bootDelay: "bootWait",
 };
 
-const SERVICE_LEVEL = new Set(["service", "image", "version", "registry", "destination"]);
-
-function pathOf(configPath: string) {
-  return (key: string) =>
-    SERVICE_LEVEL.has(key) ? key : key === "connection" ? "ssh" : key === "hostName" ? `${configPath}.hosts` : `${configPath}.${key}`;
+export function pathOf(role: unknown) {
+  const at = `roles.${typeof role === "string" ? role : "(role)"}`;
+  return (key: string) => SERVICE_PATHS[key] ?? (key === "hostName" ? `${at}.hosts` : key === "routeHosts" ? `${at}.proxy.hosts` : `${at}.${key}`);
 }
 
-/** The health check split into what changes the container and what does not. */
-function comparable(inputs: Inputs): Inputs {
-  const hc = inputs.healthcheck;
-  // Not known yet (preview): both parts are unknown.
-  if (typeof hc !== "object" || hc === null) return { ...inputs, healthcheckProbe: hc, healthcheckDeadline: hc };
-  const { deadline, ...probe } = hc as Record<string, unknown>;
-  return { ...inputs, healthcheckProbe: probe, healthcheckDeadline: deadline };
+/** A scope's or route's claim can only be checked against the host; done when it is new or
+ * changes (never on a no-op preview), and bounded so an unreachable host does not stall the
+ * preview (the deploy then reports the host itself). */
+const CLAIM_CHECK_MS = 8000;
+
+/** The inputs a scope's claim on a host depends on: its names and its route. */
+const CLAIM_FIELDS = ["hostName", "connection", "service", "role", "destination", "traefik", "routeHosts", "appPort", "labels"] as const;
+const claimSchema = z.object(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, appContainer.shape[k]])));
+
+export async function check(olds: Inputs, news: Inputs) {
+  const { failures } = validate(appContainer, news, pathOf(news.role));
+  if (failures.length) return { inputs: news, failures };
+  const claim = claimSchema.safeParse(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, news[k]])));
+  if (!claim.success || CLAIM_FIELDS.some((k) => containsUnknown(news[k]))) return { inputs: news, failures };
+  const { changed } = plan(appContainer, olds, news);
+  const isNew = Object.keys(olds).length === 0;
+  if (!isNew && ![...changed.keys()].some((k) => (CLAIM_FIELDS as readonly string[]).includes(k.split(".")[0]))) return { inputs: news, failures };
+  const previous = isNew ? undefined : safeStored(olds);
+  const cfg = claim.data as unknown as AppContainerConfig;
+  const conflicts = await Promise.race([
+    claimConflicts(cfg, previous).catch(() => [] as string[]),
+    sleep(CLAIM_CHECK_MS).then(() => [] as string[]),
+  ]);
+  return { inputs: news, failures: conflicts.map((reason) => ({ property: "routeHosts", reason: `${pathOf(cfg.role)("routeHosts")}: ${reason}` })) };
 }
 
-export function check(_olds: Inputs, news: Inputs) {
-  const { failures } = validate(appContainer, news, pathOf(String(news.configPath ?? "")));
-  return { inputs: news, failures };
+function safeStored(props: Inputs): AppContainerConfig | undefined {
+  try {
+    return parseStored(appContainer, props);
+  } catch {
+    return undefined;
+  }
+}
+
+interface HostContainer {
+  name: string;
+  state: string;
+  labels: Record<string, string>;
+}
+
+/** Another scope on the host that would share our container names, or a route we claim. */
+export async function claimConflicts(
+  cfg: Pick<AppContainerConfig, (typeof CLAIM_FIELDS)[number]>,
+  previous?: AppContainerConfig,
+): Promise<string[]> {
+  const conn = await connect(cfg.connection);
+  const out = (await conn.run(docker.scopedContainerLabels())).stdout;
+  const containers: HostContainer[] = lines(out).flatMap((l) => {
+    const [name, state, json] = l.split("\t");
+    try {
+      return [{ name: name.replace(/^\//, ""), state, labels: JSON.parse(json) as Record<string, string> }];
+    } catch {
+      return [];
+    }
+  });
+  const ours = scopeOf(cfg);
+  const prefix = serviceRole(cfg);
+  const routes = new Set(cfg.traefik ? routesOf(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : []);
+  const problems = new Set<string>();
+  for (const c of containers) {
+    const theirs: Scope = { service: c.labels.service ?? "", role: c.labels.role ?? "", destination: c.labels.destination ?? "" };
+    if (!theirs.role || sameScope(theirs, ours) || (previous && sameScope(theirs, scopeOf(previous)))) continue;
+    // Another role of the same service and destination is the same deployment (a role
+    // renamed in this very update, whose old containers the update retires); two roles of
+    // one Service on one route are refused by the component itself.
+    const sameDeployment = theirs.service === ours.service && theirs.destination === ours.destination;
+    if (serviceRole(theirs) === prefix) {
+      problems.add(`${describeScope(ours)} and ${describeScope(theirs)} would both name their containers "${prefix}-<version>" on host ${cfg.hostName}; rename one`);
+    }
+    if (c.state === "running" && !sameDeployment) {
+      for (const r of routesOf(c.labels)) {
+        if (routes.has(r)) {
+          problems.add(`${describeScope(ours)} and ${describeScope(theirs)} (container ${c.name}) both claim the route ${r.split(" ").slice(1).join(" ")} on host ${cfg.hostName}; give one its own proxy host`);
+        }
+      }
+    }
+  }
+  return [...problems];
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  return diffContainer(comparable(olds), comparable(news), FIELDS);
+  return diffResource(appContainer, olds, news);
 }
 
 export async function create(news: Inputs) {
@@ -82,14 +167,22 @@ export async function create(news: Inputs) {
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
   const cfg = parseInputs(appContainer, news);
-  if (!mustRestart(comparable(olds), comparable(news), FIELDS)) return { outs: { ...news, ...pickRuntime(olds) } };
-  return { outs: await deploy(cfg, news) };
+  if (!mustAct(appContainer, olds, news)) return { outs: { ...news, ...pickRuntime(olds) } };
+  const outs = await deploy(cfg, news);
+  // A new service, destination or role name: the old scope's containers are retired in
+  // the same update, drained like any old container.
+  const previous = safeStored(olds);
+  if (previous && !sameScope(scopeOf(previous), scopeOf(cfg)) && previous.connection.host === cfg.connection.host) {
+    await retireScope(previous);
+  }
+  return { outs };
 }
 
 export async function read(id: string, props: Inputs) {
-  const cfg = parseInputs(appContainer, props, RUNTIME);
-  const name = String(props.containerName ?? containerName(cfg));
-  return redacting(connectionSecrets(cfg.connection), async () => {
+  const cfg = parseStored(appContainer, props);
+  const name = String(props.containerName || containerName(cfg));
+  const secrets = new Secrets(appContainer, cfg);
+  return secrets.guard(async () => {
     const facts = await containerFacts(await connect(cfg.connection), name);
     if (!facts) return { id, props: { ...props, status: "missing", containerId: "", runningVersion: "" } };
     return { id, props: { ...props, containerId: facts.containerId, imageId: facts.imageId, status: facts.status, runningVersion: facts.version } };
@@ -97,20 +190,7 @@ export async function read(id: string, props: Inputs) {
 }
 
 export async function remove(_id: string, props: Inputs) {
-  const cfg = parseInputs(appContainer, props, RUNTIME);
-  await redacting(connectionSecrets(cfg.connection), async () => {
-    const conn = await connect(cfg.connection);
-    const names = lines((await conn.exec(docker.containersWithLabels(scopeLabels(cfg), { all: true }))).stdout);
-    for (const name of names) {
-      const cord = (await conn.run(docker.cordSource(name))).stdout.trim();
-      if (cord) await conn.exec(docker.cutCord(cord));
-    }
-    if (names.length) {
-      progress(cfg.hostName, `removing ${names.join(", ")}`);
-      await conn.exec(docker.removeContainers(names, true));
-    }
-    await pruneImages(conn, cfg);
-  });
+  await retireScope(parseStored(appContainer, props));
 }
 
 const RUNTIME = ["containerName", "containerId", "imageId", "imageDigest", "runningVersion", "status", "pulled"];
@@ -119,15 +199,41 @@ function pickRuntime(props: Inputs): Partial<AppOutputs> {
   return Object.fromEntries(RUNTIME.filter((k) => k in props).map((k) => [k, props[k]]));
 }
 
-function lines(text: string): string[] {
-  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+/** The scope's containers on the host, newest first. Containers of an earlier release of
+ * this tool carry no destination label: they read as "no destination", as Kamal's do. */
+async function scopeContainers(conn: SshConnection, cfg: AppContainerConfig): Promise<ScopeContainer[]> {
+  const scope = scopeOf(cfg);
+  const out = (await conn.exec(docker.serviceContainers(cfg.service))).stdout;
+  return lines(out).flatMap((l) => {
+    const [name, state, role, destination = "", version = ""] = l.split("\t");
+    if (role !== scope.role || destination !== scope.destination) return [];
+    return [{ name, running: state === "running" || state === "restarting", version }];
+  });
+}
+
+/** Drains and removes every container of a scope (a deleted role or host, a renamed scope). */
+async function retireScope(cfg: AppContainerConfig): Promise<void> {
+  const secrets = new Secrets(appContainer, cfg);
+  await secrets.guard(async () => {
+    const conn = await connect(cfg.connection);
+    const containers = await scopeContainers(conn, cfg);
+    const running = containers.filter((c) => c.running).map((c) => c.name);
+    const routing = cfg.traefik && running.length ? await TraefikRouting.discover(conn, serviceRole(cfg)) : undefined;
+    await Promise.all(running.map((name) => retire(conn, cfg, name, routing)));
+    const names = containers.map((c) => c.name);
+    if (names.length) {
+      progress(cfg.hostName, `removing ${names.join(", ")}`);
+      await conn.exec(docker.removeContainers(names, true));
+    }
+    await pruneImages(conn, cfg);
+  });
 }
 
 /** The swap on one host. Returns the outputs to record; throws, leaving the old container
  * serving, when the new one does not become healthy. */
 export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<AppOutputs> {
-  const secrets = [...connectionSecrets(cfg.connection), ...(cfg.registry ? [cfg.registry.password] : [])];
-  return redacting(secrets, async () => {
+  const secrets = new Secrets(appContainer, cfg);
+  return secrets.guard(async () => {
     const conn = await connect(cfg.connection);
     const host = cfg.hostName;
     const image = `${cfg.image}:${cfg.version}`;
@@ -139,21 +245,21 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     const cordDir = cfg.traefik ? `/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
     // Independent look-ups run concurrently over the one connection (each docker CLI call
     // costs tens of milliseconds).
-    const [{ pulled }, runningOut, existing, home, routing] = await Promise.all([
+    const [{ pulled }, containers, home, routing] = await Promise.all([
       ensureImage(conn, image, host, cfg.registry),
-      conn.exec(docker.containersWithLabels(scopeLabels(cfg), { status: "running" })),
-      conn.run(docker.containerState(name)),
+      scopeContainers(conn, cfg),
       remoteHome(conn),
       cfg.traefik ? TraefikRouting.discover(conn, serviceRole(cfg)) : undefined,
     ]);
-    const running = lines(runningOut.stdout);
-    let old = running.filter((n) => n !== name);
-    // Same version again (an env change, a repair): the running copy steps aside under a
-    // new name and is swapped out like any old container.
-    if (existing.code === 0) {
-      const aside = `${name}_replaced_${randomBytes(4).toString("hex")}`;
+    let old = containers.filter((c) => c.running && c.name !== name).map((c) => c.name);
+    // Same version again (an env change, a repair, a rollback to a retained version): the
+    // existing copy steps aside under a new name; if it is serving, it is swapped out like
+    // any old container.
+    const existing = containers.find((c) => c.name === name);
+    const aside = existing ? replacedName(name, randomBytes(4).toString("hex")) : undefined;
+    if (existing && aside) {
       await conn.exec(docker.renameContainer(name, aside));
-      if (running.includes(name)) old = [...old, aside];
+      if (existing.running) old = [...old, aside];
     }
 
     const cord = cordDir ? `${home}${cordDir}` : undefined;
@@ -169,15 +275,20 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     } catch (e) {
       await conn.run(docker.stopContainer(name, 1));
       if (cord) await conn.run(docker.cutCord(cord));
-      const more = await failureDetails(conn, name, envFile);
-      const serving = old.length ? `${old.join(", ")} keeps serving` : "no earlier container was running";
-      throw new Error(
-        redact(`${host}: ${(e as Error).message}; ${name} was stopped and kept for its logs, ${serving}.\n${more}`, secrets),
-      );
+      const more = await failureDetails(conn, name, secrets, envFile);
+      // The failed container is kept (the newest failed one only) for its logs, under a
+      // name that no retention or rollback counts; the copy that stepped aside gets its
+      // name back.
+      const failed = failedName(name, randomBytes(4).toString("hex"));
+      await conn.run(docker.renameContainer(name, failed));
+      if (aside) await conn.run(docker.renameContainer(aside, name));
+      await pruneFailed(conn, cfg, failed);
+      const serving = old.length ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving` : "no earlier container was running";
+      throw new Error(`${host}: ${(e as Error).message}; it was stopped and kept as ${failed} for its logs, ${serving}.\n${more}`);
     }
 
     await Promise.all(old.map((o) => retire(conn, cfg, o, routing)));
-    const [, facts, digestOut] = await Promise.all([prune(conn, cfg), containerFacts(conn, name), conn.exec(docker.imageDigest(image))]);
+    const [, facts, digestOut] = await Promise.all([prune(conn, cfg, name), containerFacts(conn, name), conn.exec(docker.imageDigest(image))]);
     const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
     const digest = digestOut.stdout.trim().split(" ");
     progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""}`);
@@ -192,10 +303,6 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       pulled,
     };
   });
-}
-
-function absolute(home: string, path: string): string {
-  return path.startsWith("/") ? path : `${home}/${path}`;
 }
 
 /** Polls Docker until the container is healthy (or, without a health check, has stayed
@@ -242,22 +349,24 @@ async function retire(conn: SshConnection, cfg: AppContainerConfig, old: string,
 }
 
 async function waitUnhealthy(conn: SshConnection, cfg: AppContainerConfig, name: string) {
-  const hc = cfg.healthcheck!;
+  const hc = cfg.healthcheck ?? { interval: 1, retries: 3 };
   const deadline = Date.now() + (hc.interval * (hc.retries + 2) + 10) * 1000;
   while (Date.now() < deadline) {
     const [status, health] = (await conn.run(docker.containerState(name))).stdout.trim().split(" ");
-    if (status !== "running" || health === "unhealthy") return;
+    if (status !== "running" || health === "unhealthy" || health === "-") return;
     await sleep(150);
   }
   progress(cfg.hostName, `${name} did not turn unhealthy in time; stopping it anyway`);
 }
 
-/** Removes stopped containers of the role beyond the retained count, and images that no
- * container uses any more. */
-async function prune(conn: SshConnection, cfg: AppContainerConfig) {
-  const scope = scopeLabels(cfg);
-  const stopped = lines((await conn.exec(docker.containersWithLabels(scope, { all: true, status: ["exited", "created"] }))).stdout);
-  const excess = stopped.slice(cfg.retain);
+/**
+ * Retention by version: besides the serving container, the `retain` most recent earlier
+ * versions that served here are kept stopped, with their images (a rollback needs no
+ * registry). Replaced copies of a version never count; of failed containers only the
+ * newest is kept, for its logs.
+ */
+async function prune(conn: SshConnection, cfg: AppContainerConfig, serving: string) {
+  const excess = pruneList(await scopeContainers(conn, cfg), serving, cfg.version, cfg.retain);
   if (excess.length) {
     progress(cfg.hostName, `pruning ${excess.join(", ")}`);
     await conn.run(docker.removeContainers(excess));
@@ -265,25 +374,24 @@ async function prune(conn: SshConnection, cfg: AppContainerConfig) {
   await pruneImages(conn, cfg);
 }
 
+/** After a failed deploy: only the newest failed container of the scope is kept. */
+async function pruneFailed(conn: SshConnection, cfg: AppContainerConfig, newest: string) {
+  const older = (await scopeContainers(conn, cfg)).filter((c) => copyKind(c.name) === "failed" && c.name !== newest && !c.running).map((c) => c.name);
+  if (older.length) await conn.run(docker.removeContainers(older));
+}
+
+/** Images of the service's repository that no container on the host uses any more. */
 async function pruneImages(conn: SshConnection, cfg: AppContainerConfig) {
   const [inUseOut, ofImage] = await Promise.all([conn.run(docker.imagesInUse()), conn.run(docker.imagesOf(cfg.image))]);
   const inUse = new Set(lines(inUseOut.stdout));
-  const unused = lines(ofImage.stdout).filter(
-    (ref) => !inUse.has(ref) && !ref.endsWith(":<none>"),
-  );
+  const unused = lines(ofImage.stdout).filter((ref) => !inUse.has(ref) && !ref.endsWith(":<none>"));
   if (unused.length) await conn.run(docker.removeImages(unused));
 }
 
-/** Health log and last log lines of a failed container, with env-file values redacted. */
-async function failureDetails(conn: SshConnection, name: string, envFile?: string): Promise<string> {
-  const secrets: string[] = [];
-  if (envFile) {
-    const content = (await conn.run(shellJoin(["cat", envFile]))).stdout;
-    for (const line of lines(content)) {
-      const eq = line.indexOf("=");
-      if (eq > 0 && line.length > eq + 1) secrets.push(line.slice(eq + 1));
-    }
-  }
+/** Health log and last log lines of a failed container; the env file's values become
+ * secrets of the operation, so the report can never show them. */
+async function failureDetails(conn: SshConnection, name: string, secrets: Secrets, envFile?: string): Promise<string> {
+  if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
   const healthJson = (await conn.run(docker.containerHealthLog(name))).stdout.trim();
   let health = "(no health check)";
   try {
@@ -297,9 +405,6 @@ async function failureDetails(conn: SshConnection, name: string, envFile?: strin
     /* not JSON: no health log */
   }
   const logs = tail((await conn.run(docker.containerLogs(name, 30))).stdout, 30) || "(no output)";
-  return redact(`--- health check log (last 5) ---\n${health}\n--- last log lines of ${name} ---\n${logs}`, secrets);
+  return `--- health check log (last 5) ---\n${health}\n--- last log lines of ${name} ---\n${logs}`;
 }
 
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -1,14 +1,13 @@
-/** What every handler shares: the SSH pool, validation, progress lines, diffs. */
-import { isDeepStrictEqual } from "node:util";
+/** What every handler shares: the SSH pool, validation, progress lines, diffs, redaction. */
 import type { z } from "zod";
-import { ConfigError, problemsFrom } from "../config/errors";
-import type { SshConnectionConfig } from "../config/schemas";
+import { problemsFrom } from "../config/errors";
+import { changes, containsUnknown, effectOf, secretsIn, UNKNOWN } from "../config/fields";
+import type { Effect, SshConnectionConfig } from "../config/schemas";
 import { containerSummary } from "../commands/docker";
 import { SshPool, type SshConnection, type SshTarget } from "../ssh/executor";
 import { redact } from "../ssh/redact";
 
-/** The value the engine puts where an input is not known yet (during preview). */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+export { containsUnknown, UNKNOWN };
 
 /** Progress goes to stdout, which `pulumi up` shows under the stack. */
 export function progress(host: string, message: string): void {
@@ -18,7 +17,7 @@ export function progress(host: string, message: string): void {
 /** One pool per provider process: one connection per host, shared by all resources. */
 export const pool = new SshPool((m) => console.log(`[kamal] ${m}`));
 
-export function toTarget(c: SshConnectionConfig): SshTarget {
+export function toTarget(c: Omit<SshConnectionConfig, "proxy"> & { proxy?: Omit<SshConnectionConfig, "proxy"> }): SshTarget {
   return {
     host: c.host,
     port: c.port,
@@ -64,10 +63,11 @@ export async function containerFacts(conn: SshConnection, name: string): Promise
 export async function readContainer(
   id: string,
   props: Record<string, unknown>,
+  secrets: Secrets,
   connection: SshConnectionConfig,
   name: string,
 ): Promise<{ id: string; props: Record<string, unknown> }> {
-  return redacting(connectionSecrets(connection), async () => {
+  return secrets.guard(async () => {
     const facts = await containerFacts(await connect(connection), name);
     if (!facts) return { id, props: { ...props, status: "missing", containerId: "" } };
     return { id, props: { ...props, containerId: facts.containerId, status: facts.status } };
@@ -86,19 +86,58 @@ export function remoteHome(conn: SshConnection): Promise<string> {
   return home;
 }
 
-/** Every secret a config carries, for redaction. */
-export function connectionSecrets(c?: SshConnectionConfig): string[] {
-  if (!c) return [];
-  return [c.privateKey, c.passphrase, c.password, ...connectionSecrets(c.proxy)].filter(
-    (s): s is string => typeof s === "string" && s.length > 0,
-  );
+export function absolute(home: string, path: string): string {
+  return path.startsWith("/") ? path : `${home}/${path}`;
 }
 
-export function containsUnknown(value: unknown): boolean {
-  if (value === UNKNOWN) return true;
-  if (Array.isArray(value)) return value.some(containsUnknown);
-  if (value && typeof value === "object") return Object.values(value).some(containsUnknown);
-  return false;
+/**
+ * The one redaction point: every error leaving a handler operation passes through
+ * `guard`, which replaces every secret the config declares (its schema says which) and
+ * every secret found on the way (env-file values read for a failure report).
+ */
+export class Secrets {
+  private readonly values = new Set<string>();
+
+  constructor(schema: z.core.$ZodType, cfg: unknown) {
+    this.add(secretsIn(schema, cfg));
+  }
+
+  add(values: Iterable<string>): void {
+    for (const v of values) if (v.length > 0) this.values.add(v);
+  }
+
+  /** Env-file content: each value is a secret. */
+  addEnvFile(content: string): void {
+    for (const line of content.split("\n")) {
+      const eq = line.indexOf("=");
+      if (eq > 0 && line.length > eq + 1) this.add([line.slice(eq + 1).trim()]);
+    }
+  }
+
+  redact(text: string): string {
+    return redact(text, this.values);
+  }
+
+  list(): string[] {
+    return [...this.values];
+  }
+
+  async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      const safe = new Error(this.redact(err.message));
+      safe.name = err.name;
+      safe.stack = this.redact(err.stack ?? "");
+      throw safe;
+    }
+  }
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
 }
 
 function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
@@ -109,11 +148,6 @@ function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
     v = (v as Record<PropertyKey, unknown>)[k];
   }
   return v;
-}
-
-export interface CheckFailure {
-  property: string;
-  reason: string;
 }
 
 /**
@@ -151,75 +185,54 @@ function containsUnknownAncestor(value: unknown, path: readonly PropertyKey[]): 
   return false;
 }
 
-/** Fields whose values differ (deeply) between two input sets. */
-export function changedFields(olds: Record<string, unknown>, news: Record<string, unknown>, fields: readonly string[]): string[] {
-  return fields.filter((f) => containsUnknown(news[f]) || !isDeepStrictEqual(norm(olds[f]), norm(news[f])));
+export interface Plan {
+  /** The strongest effect of the changed fields (undefined: nothing changed). */
+  effect?: Effect;
+  /** Changed fields, dotted, with their effects. */
+  changed: Map<string, Effect>;
 }
 
-/** undefined, null, {} and [] all mean "not set" for a diff. */
-function norm(v: unknown): unknown {
-  if (v === null || v === undefined) return undefined;
-  if (Array.isArray(v) && v.length === 0) return undefined;
-  if (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0) return undefined;
-  return v;
-}
-
-/** Runs `fn`, redacting secrets from any error it throws. */
-export async function redacting<T>(secrets: readonly string[], fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const err = e as Error;
-    const safe = new Error(redact(err.message, secrets));
-    safe.name = err.name;
-    safe.stack = redact(err.stack ?? "", secrets);
-    throw safe;
-  }
-}
-
-/** True when the inputs move to another machine (known and different host address). */
-export function hostChanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
-  const host = (i: Record<string, unknown>) =>
-    i.connection === UNKNOWN ? UNKNOWN : (i.connection as Record<string, unknown> | undefined)?.host;
-  const next = host(news);
-  return !containsUnknown(next) && host(olds) !== next;
-}
-
-/** Parses stored or new inputs for an operation: drops the serialized provider and the
- * runtime outputs, and reports problems with their config paths. */
-export function parseInputs<S extends z.ZodType>(
-  schema: S,
-  props: Record<string, unknown>,
-  runtimeKeys: readonly string[] = [],
-): z.output<S> {
-  const clean = Object.fromEntries(
-    Object.entries(props).filter(([k]) => k !== "__provider" && !runtimeKeys.includes(k)),
-  );
-  const result = schema.safeParse(clean);
-  if (!result.success) throw new ConfigError(problemsFrom(result.error.issues));
-  return result.data;
-}
-
-/** Which input fields restart a container when they change, and which are only recorded. */
-export interface FieldPolicy {
-  restart: readonly string[];
-  quiet: readonly string[];
+/** What an update from `olds` to `news` does, from the schema's declared effects. */
+export function plan(schema: z.core.$ZodType, olds: Record<string, unknown>, news: Record<string, unknown>): Plan {
+  const changed = changes(schema, olds, news);
+  return { effect: effectOf(changed), changed };
 }
 
 /**
- * The diff every container resource makes: a change to any field is a change; a new host
- * address is a replacement; a container found not running by refresh (drift) is a change,
- * so that the next `up` repairs it.
+ * The diff every resource makes: a changed field is a change with its declared effect
+ * (`replace` fields make a replacement); a container that refresh found not running
+ * (drift) is a change, so the next `up` repairs it; a provider text of an earlier release
+ * (one that named a path on some machine) is a change, so the state gets the portable one.
  */
-export function diffContainer(olds: Record<string, unknown>, news: Record<string, unknown>, fields: FieldPolicy) {
-  const replaces = hostChanged(olds, news) ? ["connection"] : [];
-  const changed = changedFields(olds, news, [...fields.restart, ...fields.quiet]);
+export function diffResource(schema: z.core.$ZodType, olds: Record<string, unknown>, news: Record<string, unknown>) {
+  const { changed } = plan(schema, olds, news);
+  // A value not known yet (preview) is a change, never yet a replacement: the `up` decides
+  // with the real value.
+  const replaces = [...new Set([...changed].filter(([k, e]) => e === "replace" && !unknownAt(news, k.split("."))).map(([k]) => k.split(".")[0]))];
   const drifted = olds.status !== undefined && olds.status !== "running";
-  return { changes: changed.length > 0 || drifted || replaces.length > 0, replaces };
+  return { changes: changed.size > 0 || drifted || providerMoved(olds, news), replaces };
 }
 
-/** Whether an update must (re)start the container: a restart field changed, or it is not
- * running. */
-export function mustRestart(olds: Record<string, unknown>, news: Record<string, unknown>, fields: FieldPolicy): boolean {
-  return changedFields(olds, news, fields.restart).length > 0 || olds.status !== "running";
+function unknownAt(value: unknown, path: string[]): boolean {
+  for (let i = 0; i <= path.length; i++) if (valueAt(value, path.slice(0, i)) === UNKNOWN) return true;
+  return false;
+}
+
+export function providerMoved(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  return typeof olds.__provider === "string" && typeof news.__provider === "string" && news.__provider !== UNKNOWN && olds.__provider !== news.__provider;
+}
+
+/** Whether an update must act on the host (anything beyond `record`), or the container is
+ * not running. */
+export function mustAct(schema: z.core.$ZodType, olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  const { effect } = plan(schema, olds, news);
+  return (effect !== undefined && effect !== "record") || (olds.status !== undefined && olds.status !== "running");
+}
+
+export function lines(text: string): string[] {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+export function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
 }

@@ -4,10 +4,11 @@
  * containers that read it, so a changed value redeploys them.
  */
 import { createHash } from "node:crypto";
-import { envFile } from "../config/schemas";
+import { envFile, type EnvFileConfig } from "../config/schemas";
+import { parseInputs, parseStored } from "../config/fields";
 import { shellJoin } from "../commands/shell";
 import * as docker from "../commands/docker";
-import { changedFields, connect, connectionSecrets, containsUnknown, hostChanged, parseInputs, progress, redacting, remoteHome, validate } from "./common";
+import { absolute, connect, containsUnknown, diffResource, progress, remoteHome, Secrets, validate } from "./common";
 
 type Inputs = Record<string, unknown>;
 
@@ -23,32 +24,32 @@ export function contentHash(content: string): string {
   return createHash("sha256").update(content).digest("hex");
 }
 
-const pathOf = (configPath: string) => (key: string) =>
-  key === "connection" ? "ssh" : key === "hostName" ? "hosts" : [configPath, key].filter(Boolean).join(".");
+const pathOf = (key: string) => (key === "connection" ? "ssh" : key === "hostName" ? "hosts" : key === "env" ? "env.secret" : key);
 
 export function check(_olds: Inputs, news: Inputs) {
-  return { inputs: news, failures: validate(envFile, news, pathOf(String(news.configPath ?? ""))).failures };
+  return { inputs: news, failures: validate(envFile, news, pathOf).failures };
 }
 
+/** A changed path moves the file; changed content, or a file refresh found changed or
+ * missing on the host (drift), rewrites it. */
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  const moved = hostChanged(olds, news) || (!containsUnknown(news.path) && olds.path !== news.path);
+  const base = diffResource(envFile, olds, news);
   const expected = containsUnknown(news.env) ? undefined : contentHash(envFileContent(news.env as Record<string, string>));
-  const changed = changedFields(olds, news, ["env", "connection", "hostName", "configPath"]).length > 0;
-  return { changes: moved || changed || expected !== olds.hash, replaces: moved ? ["path"] : [] };
+  return { ...base, changes: base.changes || expected !== olds.hash };
 }
 
 export async function create(news: Inputs) {
   const cfg = parseInputs(envFile, news);
-  return { id: `${cfg.hostName}:${cfg.path}`, outs: { ...news, ...(await write(news)) } };
+  return { id: `${cfg.hostName}:${cfg.path}`, outs: { ...news, ...(await write(cfg)) } };
 }
 
 export async function update(_id: string, _olds: Inputs, news: Inputs) {
-  return { outs: { ...news, ...(await write(news)) } };
+  return { outs: { ...news, ...(await write(parseInputs(envFile, news))) } };
 }
 
 export async function read(id: string, props: Inputs) {
-  const cfg = parseInputs(envFile, props, RUNTIME);
-  return redacting(secretsOf(cfg), async () => {
+  const cfg = parseStored(envFile, props);
+  return new Secrets(envFile, cfg).guard(async () => {
     const conn = await connect(cfg.connection);
     const path = absolute(await remoteHome(conn), cfg.path);
     const r = await conn.run(shellJoin(["sha256sum", path]));
@@ -57,26 +58,15 @@ export async function read(id: string, props: Inputs) {
 }
 
 export async function remove(_id: string, props: Inputs) {
-  const cfg = parseInputs(envFile, props, RUNTIME);
-  await redacting(secretsOf(cfg), async () => {
+  const cfg = parseStored(envFile, props);
+  await new Secrets(envFile, cfg).guard(async () => {
     const conn = await connect(cfg.connection);
     await conn.exec(docker.removePaths([absolute(await remoteHome(conn), cfg.path)]));
   });
 }
 
-const RUNTIME = ["hash", "remotePath"];
-
-function secretsOf(cfg: { connection: Parameters<typeof connectionSecrets>[0]; env: Record<string, string> }) {
-  return [...connectionSecrets(cfg.connection), ...Object.values(cfg.env)];
-}
-
-function absolute(home: string, path: string): string {
-  return path.startsWith("/") ? path : `${home}/${path}`;
-}
-
-async function write(inputs: Inputs) {
-  const cfg = parseInputs(envFile, inputs);
-  return redacting(secretsOf(cfg), async () => {
+async function write(cfg: EnvFileConfig) {
+  return new Secrets(envFile, cfg).guard(async () => {
     const conn = await connect(cfg.connection);
     const path = absolute(await remoteHome(conn), cfg.path);
     const content = envFileContent(cfg.env);

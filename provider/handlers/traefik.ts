@@ -5,52 +5,48 @@
  * the two, typically well under two seconds.
  */
 import { randomBytes } from "node:crypto";
-import { traefikContainer } from "../config/schemas";
+import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
+import { parseInputs, parseStored } from "../config/fields";
 import { createTraefik } from "../commands/traefik";
 import * as docker from "../commands/docker";
 import { allOf } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { connect, connectionSecrets, containerFacts, diffContainer, mustRestart, parseInputs, progress, readContainer, redacting, remoteHome, validate } from "./common";
+import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, validate } from "./common";
 import { ensureImage } from "./images";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;
 
-const FIELDS = {
-  restart: ["image", "hostPort", "apiPort", "args", "labels", "options", "env", "envFile"],
-  quiet: ["registry", "connection", "hostName", "configPath"],
-};
 const RUNTIME = ["containerId", "status", "restartedAt"];
 
-const pathOf = (configPath: string) => (key: string) =>
-  key === "connection" ? "ssh" : key === "hostName" ? "hosts" : [configPath, key].filter(Boolean).join(".");
+const pathOf = (key: string) => (key === "connection" ? "ssh" : key === "hostName" ? "hosts" : key);
 
 export function check(_olds: Inputs, news: Inputs) {
-  return { inputs: news, failures: validate(traefikContainer, news, pathOf(String(news.configPath ?? ""))).failures };
+  return { inputs: news, failures: validate(traefikContainer, news, pathOf).failures };
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  return diffContainer(olds, news, FIELDS);
+  return diffResource(traefikContainer, olds, news);
 }
 
 export async function create(news: Inputs) {
   const cfg = parseInputs(traefikContainer, news);
-  return { id: `${cfg.hostName}/traefik`, outs: { ...news, ...(await boot(news)) } };
+  return { id: `${cfg.hostName}/traefik`, outs: { ...news, ...(await boot(cfg)) } };
 }
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
-  if (!mustRestart(olds, news, FIELDS)) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
-  return { outs: { ...news, ...(await boot(news)) } };
+  if (!mustAct(traefikContainer, olds, news)) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
+  return { outs: { ...news, ...(await boot(parseInputs(traefikContainer, news))) } };
 }
 
 export async function read(id: string, props: Inputs) {
-  const cfg = parseInputs(traefikContainer, props, RUNTIME);
-  return readContainer(id, props, cfg.connection, TRAEFIK_CONTAINER);
+  const cfg = parseStored(traefikContainer, props);
+  return readContainer(id, props, new Secrets(traefikContainer, cfg), cfg.connection, TRAEFIK_CONTAINER);
 }
 
 export async function remove(_id: string, props: Inputs) {
-  const cfg = parseInputs(traefikContainer, props, RUNTIME);
-  await redacting(connectionSecrets(cfg.connection), async () => {
+  const cfg = parseStored(traefikContainer, props);
+  await new Secrets(traefikContainer, cfg).guard(async () => {
     const conn = await connect(cfg.connection);
     progress(cfg.hostName, "removing Traefik");
     await conn.run(docker.stopContainer(TRAEFIK_CONTAINER, 10));
@@ -58,14 +54,12 @@ export async function remove(_id: string, props: Inputs) {
   });
 }
 
-async function boot(inputs: Inputs) {
-  const cfg = parseInputs(traefikContainer, inputs);
-  const secrets = [...connectionSecrets(cfg.connection), ...(cfg.registry ? [cfg.registry.password] : [])];
-  return redacting(secrets, async () => {
+async function boot(cfg: TraefikContainerConfig) {
+  return new Secrets(traefikContainer, cfg).guard(async () => {
     const conn = await connect(cfg.connection);
     await ensureImage(conn, cfg.image, cfg.hostName, cfg.registry);
     const home = await remoteHome(conn);
-    const envFile = cfg.envFile ? (cfg.envFile.path.startsWith("/") ? cfg.envFile.path : `${home}/${cfg.envFile.path}`) : undefined;
+    const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
     const next = `${TRAEFIK_CONTAINER}_next_${randomBytes(3).toString("hex")}`;
     await conn.exec(createTraefik(cfg, { name: next, envFile }));
     const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;

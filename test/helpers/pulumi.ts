@@ -27,15 +27,15 @@ export class PulumiProject {
   constructor(
     readonly dir: string,
     readonly stack = "test",
-    private readonly opts: { projectBackend?: boolean } = {},
+    private readonly opts: { projectBackend?: boolean; backendDir?: string; passphrase?: string } = {},
   ) {}
 
   get env(): NodeJS.ProcessEnv {
     const { PULUMI_BACKEND_URL: _ignored, ...inherited } = process.env;
     return {
       ...inherited,
-      ...(this.opts.projectBackend ? {} : { PULUMI_BACKEND_URL: `file://${path.join(this.dir, ".pulumi-state")}` }),
-      PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "sandbox-passphrase",
+      ...(this.opts.projectBackend ? {} : { PULUMI_BACKEND_URL: `file://${this.opts.backendDir ?? path.join(this.dir, ".pulumi-state")}` }),
+      PULUMI_CONFIG_PASSPHRASE: this.opts.passphrase ?? process.env.PULUMI_CONFIG_PASSPHRASE ?? "sandbox-passphrase",
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
       NODE_OPTIONS: "--disable-warning=ExperimentalWarning",

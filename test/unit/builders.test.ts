@@ -51,7 +51,7 @@ describe("app container commands", () => {
         " --env KAMAL_CONTAINER_NAME=hey-web-abc123 --env KAMAL_VERSION=abc123 --env RAILS_ENV=production --env WEB_CONCURRENCY=2" +
         " --env-file /home/deploy/.kamal/env/roles/hey-web.env" +
         " --volume /home/deploy/.kamal/cords/hey-web-abc123-0a1b2c3d:/tmp/kamal-cord --volume /data/storage:/rails/storage" +
-        " --label role=web --label service=hey --label team=core --label traefik.enable=true" +
+        " --label destination= --label role=web --label service=hey --label team=core --label traefik.enable=true" +
         " --label traefik.http.middlewares.hey-web-retry.retry.attempts=5" +
         " --label traefik.http.middlewares.hey-web-retry.retry.initialinterval=500ms" +
         " --label traefik.http.routers.hey-web.entrypoints=http" +
@@ -75,7 +75,7 @@ describe("app container commands", () => {
     expect(runAppContainer(worker, { name: "hey-workers-v1" })).toBe(
       "docker run --detach --restart unless-stopped --name hey-workers-v1" +
         " --env KAMAL_CONTAINER_NAME=hey-workers-v1 --env KAMAL_VERSION=v1" +
-        " --label role=workers --label service=hey --label traefik.enable=false --label version=v1" +
+        " --label destination= --label role=workers --label service=hey --label traefik.enable=false --label version=v1" +
         " --log-opt max-size=10m hey:v1 bin/jobs --queues default,mail '$HOME;' rm -rf /",
     );
   });
@@ -133,5 +133,58 @@ describe("Traefik and accessory commands", () => {
         " --volume /root/hey-mysql/etc/mysql/my.cnf:/etc/mysql/my.cnf --volume /root/hey-mysql/data:/var/lib/mysql" +
         " --label service=hey-mysql --label traefik.enable=false --log-opt max-size=10m --cap-add mysql:8.0",
     );
+  });
+});
+
+describe("scopes and routes", () => {
+  it("labels every container with its destination, empty without one, as Kamal does", async () => {
+    const { scopeLabels, routeRule, copyKind, routesOf, appLabels } = await import("../../provider/commands/app");
+    expect(scopeLabels({ service: "hey", role: "web" })).toEqual({ service: "hey", role: "web", destination: "" });
+    expect(scopeLabels({ service: "hey", role: "web", destination: "staging" })).toEqual({ service: "hey", role: "web", destination: "staging" });
+    expect(routeRule([])).toBe("PathPrefix(`/`)");
+    expect(routeRule(["a.example.com", "*.b.example.com"])).toBe("Host(`a.example.com`) || HostRegexp(`^[^.]+\\.b\\.example\\.com$`)");
+    expect(copyKind("hey-web-v1")).toBe("current");
+    expect(copyKind("hey-web-v1_replaced_0a1b2c3d")).toBe("replaced");
+    expect(copyKind("hey-web-v1_failed_0a1b2c3d")).toBe("failed");
+    const staging = appContainer.parse({
+      hostName: "web-1", connection, service: "hey", role: "web", destination: "staging", image: "hey", version: "v1",
+      traefik: true, healthcheck: {}, routeHosts: ["staging.example.com"],
+    });
+    expect(routesOf(appLabels(staging))).toEqual(["http Host(`staging.example.com`)"]);
+  });
+
+  it("lists a service's containers with the labels that decide their scope", async () => {
+    const { serviceContainers, scopedContainerLabels } = await import("../../provider/commands/docker");
+    expect(serviceContainers("hey")).toBe(
+      "docker ps --all --filter label=service=hey --format '{{.Names}}\t{{.State}}\t{{.Label \"role\"}}\t{{.Label \"destination\"}}\t{{.Label \"version\"}}'",
+    );
+    expect(scopedContainerLabels()).toBe(
+      "docker ps --all --quiet --filter label=service | xargs -r docker container inspect --format '{{.Name}}\t{{.State.Status}}\t{{json .Config.Labels}}'",
+    );
+  });
+});
+
+describe("retention by version", () => {
+  it("keeps the serving container, `retain` earlier versions and the newest failed one", async () => {
+    const { pruneList } = await import("../../provider/commands/app");
+    const c = (name: string, version: string, running = false) => ({ name, version, running });
+    // Newest first, as docker ps lists them: v2 serving after six env rotations and two
+    // failed deploys of v3; v1 served before v2, v0 before v1.
+    const host = [
+      c("hey-web-v2", "v2", true),
+      c("hey-web-v3_failed_0000000b", "v3"),
+      c("hey-web-v3_failed_0000000a", "v3"),
+      ...[6, 5, 4, 3, 2, 1].map((i) => c(`hey-web-v2_replaced_0000000${i}`, "v2")),
+      c("hey-web-v1", "v1"),
+      c("hey-web-v0", "v0"),
+    ];
+    expect(pruneList(host, "hey-web-v2", "v2", 1)).toEqual([
+      "hey-web-v3_failed_0000000a",
+      ...[6, 5, 4, 3, 2, 1].map((i) => `hey-web-v2_replaced_0000000${i}`),
+      "hey-web-v0",
+    ]);
+    expect(pruneList(host, "hey-web-v2", "v2", 2)).not.toContain("hey-web-v0");
+    // A running container (still serving, or another scope's mistake) is never pruned.
+    expect(pruneList([c("hey-web-v2", "v2", true), c("hey-web-v1_replaced_01", "v1", true)], "hey-web-v2", "v2", 1)).toEqual([]);
   });
 });

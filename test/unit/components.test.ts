@@ -73,7 +73,6 @@ describe("Service", () => {
     ]);
     const web2 = registered.find((r) => r.name === "hey-web-web-2")!.inputs;
     expect(web2).toMatchObject({
-      configPath: "roles.web",
       hostName: "web-2",
       connection: { host: "10.0.0.2", user: "deploy", privateKey: "KEY", knownHosts: "kh" },
       service: "hey",
@@ -121,7 +120,6 @@ describe("Traefik, Accessory and KamalApp", () => {
       "pulumi-nodejs:dynamic/kamal:TraefikContainer traefik-b",
     ]);
     expect(registered.find((r) => r.name === "db-c")!.inputs).toMatchObject({
-      configPath: "accessories.db",
       service: "hey",
       name: "db",
       image: "postgres:17",
@@ -196,32 +194,60 @@ describe("Traefik, Accessory and KamalApp", () => {
 });
 
 describe("the provider kept in state", () => {
-  it("is a few stable lines that forward to the installed handlers", async () => {
+  // Pinned: the text is stored in every stack's state, so it must never change between
+  // releases and must name no path of any machine (a stack works from any checkout).
+  const PINNED = [
+    "exports.handler = function () {",
+    '  var kind = "app", implementation;',
+    "  function load() {",
+    "    if (!implementation) {",
+    "      try {",
+    '        implementation = require(require.resolve("pulumi-kamal/provider", { paths: [process.cwd()] }));',
+    "      } catch (e) {",
+    '        if (e && e.code === "MODULE_NOT_FOUND" && String(e.message).indexOf("pulumi-kamal/provider") >= 0) {',
+    '          throw new Error("pulumi-kamal is not installed in " + process.cwd() + ": run npm install there (the stack\'s resources are served by the package the project depends on)");',
+    "        }",
+    "        throw e;",
+    "      }",
+    "    }",
+    "    return implementation.providers[kind];",
+    "  }",
+    "  return {",
+    "    check: function () { var p = load(); return p.check.apply(p, arguments); },",
+    "    diff: function () { var p = load(); return p.diff.apply(p, arguments); },",
+    "    create: function () { var p = load(); return p.create.apply(p, arguments); },",
+    "    read: function () { var p = load(); return p.read.apply(p, arguments); },",
+    "    update: function () { var p = load(); return p.update.apply(p, arguments); },",
+    "    delete: function () { var p = load(); return p.delete.apply(p, arguments); },",
+    "  };",
+    "};",
+    "",
+  ].join("\n");
+
+  it("is a few stable lines, naming no path, that load the installed package by name", async () => {
     const { providerSource } = await import("../../provider/resources");
-    const text = providerSource("app", "/opt/kamal/dist/provider/runtime.js");
-    expect(text).toBe(
-      [
-        "exports.handler = function () {",
-        '  var implementation = "/opt/kamal/dist/provider/runtime.js", kind = "app";',
-        "  function load() { return require(implementation).providers[kind]; }",
-        "  return {",
-        "    check: function () { var p = load(); return p.check.apply(p, arguments); },",
-        "    diff: function () { var p = load(); return p.diff.apply(p, arguments); },",
-        "    create: function () { var p = load(); return p.create.apply(p, arguments); },",
-        "    read: function () { var p = load(); return p.read.apply(p, arguments); },",
-        "    update: function () { var p = load(); return p.update.apply(p, arguments); },",
-        "    delete: function () { var p = load(); return p.delete.apply(p, arguments); },",
-        "  };",
-        "};",
-        "",
-      ].join("\n"),
-    );
-    // Evaluated as the dynamic-provider host does, it calls whatever is installed now.
+    expect(providerSource("app")).toBe(PINNED);
+    expect(providerSource("traefik")).toBe(PINNED.replace('kind = "app"', 'kind = "traefik"'));
+  });
+
+  it("forwards to whatever the project has installed, and says so when nothing is", async () => {
+    const { providerSource } = await import("../../provider/resources");
     const calls: unknown[][] = [];
     const installed = { providers: { app: { diff: (...a: unknown[]) => (calls.push(a), { changes: false }) } } };
-    const mod = { exports: {} as { handler: () => Record<string, (...a: unknown[]) => unknown> } };
-    new Function("exports", "require", "module", text)(mod.exports, () => installed, mod);
-    expect(mod.exports.handler().diff("id", { a: 1 }, { a: 2 })).toEqual({ changes: false });
+    const load = (found: boolean) => {
+      const mod = { exports: {} as { handler: () => Record<string, (...a: unknown[]) => unknown> } };
+      const req = Object.assign(() => installed, {
+        resolve: (id: string, opts: { paths: string[] }) => {
+          expect(opts.paths).toEqual([process.cwd()]);
+          if (found) return `/somewhere/${id}.js`;
+          throw Object.assign(new Error(`Cannot find module '${id}'`), { code: "MODULE_NOT_FOUND" });
+        },
+      });
+      new Function("exports", "require", "module", providerSource("app"))(mod.exports, req, mod);
+      return mod.exports.handler();
+    };
+    expect(load(true).diff("id", { a: 1 }, { a: 2 })).toEqual({ changes: false });
     expect(calls).toEqual([["id", { a: 1 }, { a: 2 }]]);
+    expect(() => load(false).diff("id", {}, {})).toThrow(`pulumi-kamal is not installed in ${process.cwd()}: run npm install there`);
   });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { validateShape } from "../../components/service";
 import { accessoryContainer, appContainer, envFile } from "../../provider/config/schemas";
-import { UNKNOWN, parseInputs, validate } from "../../provider/handlers/common";
+import { UNKNOWN, validate } from "../../provider/handlers/common";
+import { parseInputs } from "../../provider/config/fields";
+import { pathOf as appPathOf } from "../../provider/handlers/app";
 
 const base = {
-  configPath: "roles.web",
   hostName: "web-1",
   connection: { host: "10.0.0.1" },
   service: "hey",
@@ -16,8 +17,7 @@ const base = {
 };
 
 // The paths the Service component gives each resource's inputs.
-const SERVICE_LEVEL = new Set(["service", "image", "version", "registry", "destination"]);
-const pathOf = (key: string) => (SERVICE_LEVEL.has(key) ? key : key === "connection" ? "ssh" : `roles.web.${key}`);
+const pathOf = appPathOf("web");
 
 function reasons(news: Record<string, unknown>) {
   return validate(appContainer, news, pathOf).failures.map((f) => f.reason);
@@ -60,7 +60,9 @@ describe("config errors name the path and never the value", () => {
       "roles.web.healthcheck: is required for a role behind Traefik (traffic only moves to a healthy container)",
     ]);
     expect(reasons({ ...base, connection: { host: "10.0.0.1", prot: 22 } })).toEqual(["ssh.prot: is not a supported key"]);
-    expect(reasons({ ...base, retain: -1 })).toEqual(["roles.web.retain: Too small: expected number to be >=0"]);
+    expect(reasons({ ...base, retain: 0 })).toEqual([
+      "retainContainers: must be at least 1: going back to the previous version without a pull needs it on the host",
+    ]);
   });
 
   it("does not judge values that are not known yet (preview)", () => {
@@ -96,19 +98,28 @@ describe("Service shape", () => {
       'Service "hey": roles.web.healthcheck: cannot be off for a role behind Traefik',
     );
     expect(svc({ web: { hosts: ["a"] } }, { primaryRole: "api" })).toThrow('Service "hey": primaryRole: names no role (roles: web)');
+    expect(svc({ web: { hosts: ["a"] }, api: { hosts: ["b", "a"], traefik: true } })).toThrow(
+      'Service "hey": roles.api.proxy: claims the route PathPrefix(`/`) on host "a" as role "web" does: give one its own proxy host',
+    );
+    expect(svc({ web: { hosts: ["a"] }, api: { hosts: ["a"], traefik: true, proxy: { host: "api.example.com" } } })).not.toThrow();
     expect(svc({ web: { hosts: ["a"] } }, { bootLimit: 0 })).toThrow('Service "hey": bootLimit: must be a positive integer or a percentage like "25%"');
   });
 });
 
 describe("diffs", () => {
-  it("name what changed, ignore the provider's own text, and cope with unknown values", async () => {
+  it("name what changed, cope with unknown values, and move state off an old provider text", async () => {
     const app = await import("../../provider/handlers/app");
-    const olds = { ...base, healthcheck: { path: "/up", deadline: 30 }, status: "running", __provider: "old text" };
-    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 30 }, __provider: "new text" })).toEqual({ changes: false, replaces: [] });
-    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 90 } })).toEqual({ changes: true, replaces: [] });
-    expect(app.diff("id", olds, { ...base, healthcheck: UNKNOWN })).toEqual({ changes: true, replaces: [] });
-    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 30 }, connection: UNKNOWN })).toEqual({ changes: true, replaces: [] });
-    expect(app.diff("id", olds, { ...base, healthcheck: { path: "/up", deadline: 30 }, connection: { host: "10.0.0.9" } })).toEqual({ changes: true, replaces: ["connection"] });
-    expect(app.diff("id", { ...olds, status: "missing" }, { ...base, healthcheck: { path: "/up", deadline: 30 } })).toEqual({ changes: true, replaces: [] });
+    const olds = { ...base, healthcheck: { path: "/up", deadline: 30 }, status: "running", __provider: "same text" };
+    const same = { ...base, healthcheck: { path: "/up", deadline: 30 }, __provider: "same text" };
+    expect(app.diff("id", olds, same)).toEqual({ changes: false, replaces: [] });
+    // An earlier release stored a text naming a path on some machine: one record-only update.
+    expect(app.diff("id", olds, { ...same, __provider: "new text" })).toEqual({ changes: true, replaces: [] });
+    expect(app.diff("id", olds, { ...same, healthcheck: { path: "/up", deadline: 90 } })).toEqual({ changes: true, replaces: [] });
+    expect(app.diff("id", olds, { ...same, healthcheck: UNKNOWN })).toEqual({ changes: true, replaces: [] });
+    // Not known yet is a change, never yet a replacement.
+    expect(app.diff("id", olds, { ...same, connection: UNKNOWN })).toEqual({ changes: true, replaces: [] });
+    expect(app.diff("id", olds, { ...same, connection: { host: UNKNOWN } })).toEqual({ changes: true, replaces: [] });
+    expect(app.diff("id", olds, { ...same, connection: { host: "10.0.0.9" } })).toEqual({ changes: true, replaces: ["connection"] });
+    expect(app.diff("id", { ...olds, status: "missing" }, same)).toEqual({ changes: true, replaces: [] });
   });
 });

@@ -1,0 +1,184 @@
+/**
+ * Each field's declared effect (config/schemas.ts), tested from the schema itself: every
+ * field of every resource kind must appear here with two different values, and changing it
+ * must diff, plan and update exactly as declared. A field added without a row fails.
+ */
+import { describe, expect, it } from "vitest";
+import { declaredEffects } from "../../provider/config/fields";
+import { schemas, type Effect } from "../../provider/config/schemas";
+import * as accessory from "../../provider/handlers/accessory";
+import * as app from "../../provider/handlers/app";
+import { mustAct, plan } from "../../provider/handlers/common";
+import * as envFile from "../../provider/handlers/envFile";
+import * as traefik from "../../provider/handlers/traefik";
+
+type Kind = keyof typeof schemas;
+type Row = [unknown, unknown];
+
+const connection = { host: "10.0.0.1", user: "root", privateKey: "KEY", knownHostsPath: "/kh" };
+
+const BASE: Record<Kind, Record<string, unknown>> = {
+  app: {
+    hostName: "web-1", connection, service: "hey", role: "web", image: "registry.example.com/hey", version: "v1",
+    traefik: true, healthcheck: { path: "/up" },
+  },
+  traefik: { hostName: "web-1", connection, image: "traefik:v3.6" },
+  envFile: { hostName: "web-1", connection, path: ".kamal/env/roles/hey-web.env", env: { A: "1" } },
+  accessory: { hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17" },
+};
+
+const CONNECTION_ROWS: Record<string, Row> = {
+  "connection.host": ["10.0.0.1", "10.0.0.2"],
+  "connection.port": [22, 2222],
+  "connection.user": ["root", "deploy"],
+  "connection.privateKey": ["KEY", "KEY2"],
+  "connection.privateKeyPath": [undefined, "/k"],
+  "connection.passphrase": [undefined, "pp"],
+  "connection.password": [undefined, "pw"],
+  "connection.agent": [undefined, true],
+  "connection.knownHosts": [undefined, "h ssh-ed25519 AAAA"],
+  "connection.knownHostsPath": ["/kh", "/kh2"],
+  "connection.hostKey": [undefined, "ssh-ed25519 AAAA"],
+  "connection.insecureIgnoreHostKey": [false, true],
+  "connection.connectTimeout": [15, 5],
+  "connection.keepaliveInterval": [15, 30],
+  "connection.dialAttempts": [3, 5],
+  "connection.maxChannels": [8, 4],
+  "connection.proxy": [undefined, { host: "bastion" }],
+};
+const REGISTRY: Row = [undefined, { server: "r.example.com", username: "u", password: "p" }];
+
+const ROWS: Record<Kind, Record<string, Row>> = {
+  app: {
+    ...CONNECTION_ROWS,
+    hostName: ["web-1", "web-one"],
+    service: ["hey", "hey2"],
+    role: ["web", "api"],
+    destination: [undefined, "staging"],
+    image: ["registry.example.com/hey", "registry.example.com/other"],
+    version: ["v1", "v2"],
+    registry: REGISTRY,
+    cmd: [undefined, "bin/web"],
+    env: [undefined, { A: "1" }],
+    envFile: [undefined, { path: "/e", hash: "h1" }],
+    labels: [undefined, { a: "b" }],
+    volumes: [undefined, ["/a:/b"]],
+    options: [undefined, { init: true }],
+    logging: [undefined, { driver: "local" }],
+    traefik: [true, false],
+    routeHosts: [undefined, ["app.example.com"]],
+    appPort: [80, 3000],
+    "healthcheck.path": ["/up", "/health"],
+    "healthcheck.port": [80, 3000],
+    "healthcheck.cmd": [undefined, "/app probe http://127.0.0.1/up"],
+    "healthcheck.interval": [1, 2],
+    "healthcheck.retries": [3, 5],
+    "healthcheck.deadline": [60, 30],
+    stopWaitTime: [30, 10],
+    retain: [5, 2],
+    bootDelay: [0, 5],
+  },
+  traefik: {
+    ...CONNECTION_ROWS,
+    hostName: ["web-1", "web-one"],
+    image: ["traefik:v3.6", "traefik:v3.7"],
+    registry: REGISTRY,
+    hostPort: [80, 8080],
+    apiPort: [8080, 0],
+    args: [undefined, { accesslog: true }],
+    labels: [undefined, { a: "b" }],
+    options: [undefined, { init: true }],
+    env: [undefined, { A: "1" }],
+    envFile: [undefined, { path: "/e", hash: "h" }],
+  },
+  envFile: {
+    ...CONNECTION_ROWS,
+    hostName: ["web-1", "web-one"],
+    path: [".kamal/env/roles/hey-web.env", ".kamal/env/roles/hey-api.env"],
+    env: [{ A: "1" }, { A: "2" }],
+  },
+  accessory: {
+    ...CONNECTION_ROWS,
+    hostName: ["db-1", "db-one"],
+    service: ["hey", "hey2"],
+    name: ["db", "cache"],
+    containerName: [undefined, "pg"],
+    image: ["postgres:17", "postgres:18"],
+    registry: REGISTRY,
+    port: [undefined, 5432],
+    cmd: [undefined, "postgres -c x=1"],
+    env: [undefined, { A: "1" }],
+    envFile: [undefined, { path: "/e", hash: "h" }],
+    files: [undefined, [{ target: "/etc/x.conf", content: "x" }]],
+    directories: [undefined, ["data:/var/lib/data"]],
+    volumes: [undefined, ["/a:/b"]],
+    options: [undefined, { init: true }],
+    labels: [undefined, { a: "b" }],
+    stopWaitTime: [30, 10],
+    deleteDataOnDestroy: [false, true],
+  },
+};
+
+const HANDLERS = { app, traefik, envFile, accessory };
+
+function withField(base: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
+  const [head, ...rest] = path.split(".");
+  if (rest.length === 0) {
+    const { [head]: _, ...others } = base;
+    return value === undefined ? others : { ...others, [head]: value };
+  }
+  return { ...base, [head]: withField((base[head] as Record<string, unknown>) ?? {}, rest.join("."), value) };
+}
+
+describe("every schema field's declared effect", () => {
+  for (const kind of Object.keys(schemas) as Kind[]) {
+    const declared = declaredEffects(schemas[kind]);
+    it(`${kind}: every field has a row`, () => {
+      expect([...declared.keys()].sort()).toEqual(Object.keys(ROWS[kind]).sort());
+    });
+    for (const [path, effect] of declared) {
+      it(`${kind}.${path} → ${effect}`, () => {
+        const [a, b] = ROWS[kind][path] ?? [];
+        const olds = { ...withField(BASE[kind], path, a), status: kind === "envFile" ? undefined : "running" };
+        const news = withField(BASE[kind], path, b);
+        // Both values are valid: the row tests the effect, not validation.
+        expect(schemas[kind].safeParse(news).success, JSON.stringify(news)).toBe(true);
+        const p = plan(schemas[kind], olds, news);
+        expect([...p.changed.entries()]).toEqual([[path, effect]]);
+        const d = HANDLERS[kind].diff("id", olds, news);
+        expect(d.changes).toBe(true);
+        expect(d.replaces).toEqual(effect === "replace" ? [path.split(".")[0]] : []);
+        expect(mustAct(schemas[kind], olds, news)).toBe(effect !== "record");
+        // The same value again is no change.
+        expect(plan(schemas[kind], news, news).changed.size).toBe(0);
+      });
+    }
+  }
+
+  it("a health check added or removed is a swap", () => {
+    const worker = { ...BASE.app, traefik: false, healthcheck: undefined };
+    expect([...plan(schemas.app, { ...worker, status: "running" }, { ...worker, healthcheck: { cmd: "true" } }).changed]).toEqual([["healthcheck", "swap"]]);
+    expect([...plan(schemas.app, { ...worker, healthcheck: { cmd: "true" } }, worker).changed]).toEqual([["healthcheck", "swap"]]);
+  });
+
+  it("no effect is left undeclared: each kind acts in its own way", () => {
+    const effects = (k: Kind) => new Set([...declaredEffects(schemas[k]).values()]);
+    expect([...effects("app")].sort()).toEqual<Effect[]>(["record", "replace", "swap"]);
+    expect([...effects("traefik")].sort()).toEqual<Effect[]>(["record", "replace", "restart"]);
+    expect([...effects("accessory")].sort()).toEqual<Effect[]>(["reboot", "record", "replace"]);
+    expect([...effects("envFile")].sort()).toEqual<Effect[]>(["record", "replace", "rewrite"]);
+  });
+});
+
+describe("the same value written another way is no change", () => {
+  const olds = { ...BASE.app, healthcheck: { path: "/up", interval: 1 }, status: "running" };
+  it.each([
+    ["a duration as a string", { healthcheck: { path: "/up", interval: "1s" } }],
+    ["a duration in ms", { healthcheck: { path: "/up", interval: "1000ms" } }],
+    ["defaults written out", { healthcheck: { path: "/up", interval: 1, retries: 3, port: 80 }, stopWaitTime: 30, retain: 5, appPort: 80, env: {}, labels: {}, volumes: [] }],
+    ["an ssh default written out", { connection: { ...connection, port: 22, user: "root", connectTimeout: "15s" } }],
+  ])("%s", (_what, over) => {
+    const news = { ...BASE.app, ...over };
+    expect(app.diff("id", olds, news)).toEqual({ changes: false, replaces: [] });
+  });
+});
