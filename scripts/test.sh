@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source "$(bash scripts/setup.sh)"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-sandbox}"
+# Types of everything (provider, components, tests, examples, bench) before any test runs.
+npx tsc -p tsconfig.check.json
 mkdir -p test/.work
 report=test/.work/vitest-report.json
 set +e

@@ -9,7 +9,7 @@ import { traefikContainer, type TraefikContainerConfig } from "../config/schemas
 import { parseInputs, parseStored } from "../config/fields";
 import { createTraefik } from "../commands/traefik";
 import * as docker from "../commands/docker";
-import { allOf } from "../commands/shell";
+import { allOf, shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
 import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, validate } from "./common";
 import { ensureImage } from "./images";
@@ -55,7 +55,8 @@ export async function remove(_id: string, props: Inputs) {
 }
 
 async function boot(cfg: TraefikContainerConfig) {
-  return new Secrets(traefikContainer, cfg).guard(async () => {
+  const secrets = new Secrets(traefikContainer, cfg);
+  return secrets.guard(async () => {
     const conn = await connect(cfg.connection);
     await ensureImage(conn, cfg.image, cfg.hostName, cfg.registry);
     const home = await remoteHome(conn);
@@ -72,7 +73,7 @@ async function boot(cfg: TraefikContainerConfig) {
       await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
       await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
     }
-    await waitRunning(conn);
+    await waitRunning(conn, secrets, envFile);
     const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
     return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
   });
@@ -108,11 +109,12 @@ async function swapIn(conn: SshConnection, next: string): Promise<number> {
   return closedMs;
 }
 
-async function waitRunning(conn: SshConnection) {
+async function waitRunning(conn: SshConnection, secrets: Secrets, envFile?: string) {
   for (let i = 0; i < 20; i++) {
     const [status, , restarts] = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).stdout.trim().split(" ");
     if (status === "running" && restarts === "0" && i >= 2) return;
     if (status !== "running" && status !== "created") {
+      if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
       const logs = (await conn.run(docker.containerLogs(TRAEFIK_CONTAINER, 20))).stdout;
       throw new Error(`Traefik is ${status} after starting:\n${logs}`);
     }

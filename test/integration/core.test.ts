@@ -119,8 +119,8 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     const { up, load } = await upUnderLoad();
     expect(up.code).not.toBe(0);
     const out = up.stdout + up.stderr;
-    expect(out).toContain(
-      "app1: container kpapp-web-broken did not become healthy within 10s (health unhealthy); kpapp-web-broken was stopped and kept for its logs, kpapp-web-v2 keeps serving.",
+    expect(out).toMatch(
+      /app1: container kpapp-web-broken did not become healthy within 10s \(health unhealthy\); it was stopped and kept as kpapp-web-broken_failed_[0-9a-f]{8} for its logs, kpapp-web-v2 keeps serving\./,
     );
     expect(out).toContain("--- health check log (last 5) ---\n    exit 1: probe: status 503");
     expect(out).toMatch(/--- last log lines of kpapp-web-broken ---\n.*testapp broken: listening on :80 as kpapp-web-broken/);
@@ -159,9 +159,12 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
       expect(now.env).toEqual({ SECRET_TOKEN: SECRETS.second });
       expect(now.version).toBe("v1");
     }
-    // Same version, fresh container: the old one stepped aside under another name.
+    // Same version, fresh container: the old one stepped aside under another name, was
+    // drained, and is pruned (a replaced copy never takes a retained version's place).
+    expect(up.stdout).toMatch(/app1: starting kpapp-web-v1 \(\S+\) beside kpapp-web-v1_replaced_[0-9a-f]{8}/);
+    expect(up.stdout).toMatch(/app1: pruning .*kpapp-web-v1_replaced_[0-9a-f]{8}/);
     const app1 = await pool.connect(target("app1"));
-    expect((await app1.exec("docker ps -a --format '{{.Names}}'")).stdout).toMatch(/kpapp-web-v1_replaced_[0-9a-f]{8}/);
+    expect((await app1.exec("docker ps -a --format '{{.Names}}'")).stdout).not.toMatch(/_replaced_/);
 
     const secrets = Object.values(SECRETS);
     for (const file of filesUnder(path.join(project.dir, ".pulumi-state"))) {

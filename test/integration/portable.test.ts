@@ -142,6 +142,8 @@ describe("a stack used from any checkout", () => {
     );
     execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: projectDir, stdio: "inherit" });
     const c = elsewhere(projectDir);
+    // A's stack settings, brought up to the version the second checkout deployed.
+    expect((await c.run(["config", "set", "--stack", "test", "version", "v2"])).code).toBe(0);
 
     const refresh = await c.refresh();
     expect(refresh.code, out(refresh)).toBe(0);
