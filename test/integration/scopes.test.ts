@@ -265,8 +265,24 @@ describe("secrets given as plain strings", () => {
     expect(repaired.code, out(repaired)).toBe(0);
   });
 
-  it("production and its Traefik stack destroy cleanly", async () => {
-    for (const s of ["prod", "infra"] as const) {
+  it("a value written another way, or a default written out, previews no change", async () => {
+    const prod = stacks.prod;
+    await set(prod, "interval", "1s");
+    await set(prod, "spellDefaults", "true");
+    const preview = await prod.preview(["--expect-no-changes"]);
+    expect(preview.code, out(preview)).toBe(0);
+  });
+});
+
+describe("destroying production", () => {
+  it("leaves staging serving: 0 failed requests on it; then everything is gone", async () => {
+    const up = await stacks.staging.up();
+    expect(up.code, out(up)).toBe(0);
+    const { result: destroy, load } = await underLoad(() => stacks.prod.destroy());
+    expect(destroy.code, out(destroy)).toBe(0);
+    expect(failed(load.staging)).toBe(0);
+    for (const h of web) expect((await served("staging", h)).container).toBe("kpiso-web-preview-v1");
+    for (const s of ["staging", "infra"] as const) {
       const d = await stacks[s].destroy();
       expect(d.code, out(d)).toBe(0);
     }

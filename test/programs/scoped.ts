@@ -5,7 +5,8 @@
  * components must still keep them out of the state.
  *
  * Config: infra (Traefik only), service, role, destination, routeHost, version, retain,
- * accessory (an accessory's name), accessoryMode, leakEnv. The token comes from the file
+ * accessory (an accessory's name), accessoryMode, leakEnv, interval, spellDefaults (writes
+ * out default values). The token comes from the file
  * `<stack>.token` in the project (as from a secrets file: never Pulumi config).
  */
 import { readFileSync } from "node:fs";
@@ -52,8 +53,9 @@ if (cfg.getBoolean("infra")) {
       clear: { TESTAPP_ECHO_ENV: "SECRET_TOKEN", ...(cfg.get("leakEnv") ? { TESTAPP_LOG_ENV: cfg.get("leakEnv")! } : {}) },
       secret: { SECRET_TOKEN: token },
     },
-    healthcheck: { cmd: "/app probe http://127.0.0.1/up", interval: 1, deadline: 8 },
+    healthcheck: { cmd: "/app probe http://127.0.0.1/up", interval: cfg.get("interval") ?? 1, deadline: 8, ...(cfg.getBoolean("spellDefaults") ? { retries: 3, path: "/up" } : {}) },
     stopWaitTime: 5,
+    ...(cfg.getBoolean("spellDefaults") ? { appPort: 80, labels: {}, volumes: [] } : {}),
     retainContainers: cfg.getNumber("retain") ?? 2,
     roles: { [role]: { hosts: [app1, app2], traefik: true } },
   });
