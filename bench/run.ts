@@ -16,6 +16,7 @@ import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
 
 const quick = process.argv.includes("--quick");
+const fleetMode = process.argv.includes("--fleet");
 const REPS = quick ? 2 : 5;
 const RATE = 200; // requests/s per web host, for each of keep-alive and new connections
 const WEB = ["app1", "app2"];
@@ -205,7 +206,8 @@ async function startTraefikDirect(hosts: string[]) {
     const conn = await pool.connect(target(h));
     await login(conn);
     const cfg = traefikContainer.parse({ hostName: h, connection: { host: host(h).address }, image: sandbox().images.traefik });
-    await conn.exec(createTraefik(cfg, { name: "traefik" }));
+    await conn.exec(docker.makeDirectories(["/root/.kamal/proxy/traefik"]));
+    await conn.exec(createTraefik(cfg, { name: "traefik", routesDir: "/root/.kamal/proxy/traefik" }));
     await conn.exec(docker.startContainer("traefik"));
   }
 }
@@ -242,6 +244,150 @@ async function floorSwap(conn: SshConnection, from: string, to: string, image: s
   const ms = performance.now() - t0;
   await conn.exec(docker.removeContainers([`floor-${from}`]));
   return ms;
+}
+
+// ------------------------------------------------------------------------- fleet
+const FLEET_SIZES = [1, 3, 10];
+const FLEET_RATE = 40; // requests/s per host, for each of keep-alive and new connections
+
+interface FleetFigures {
+  hosts: number;
+  swapAllAtOnce: ReturnType<typeof timing>;
+  swapBootLimit1: number;
+  failed: number;
+  requests: number;
+  sshPerHost: { connections: number[]; commands: number[] };
+  noopPreview: ReturnType<typeof timing>;
+  noopUp: ReturnType<typeof timing>;
+  memory: { providerPeakRssMiB: number; programPeakRssMiB: number };
+  brokenImage: { msToError: number; deadlineSeconds: number };
+}
+
+/** One fleet size: N app hosts in the sandbox, Traefik and a web role on every one. */
+async function fleetSize(n: number): Promise<FleetFigures> {
+  log(`fleet: ${n} app host(s)`);
+  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "up", "--hosts", String(n)], { stdio: "inherit" });
+  const hosts = Array.from({ length: n }, (_, i) => `app${i + 1}`);
+  const fresh = JSON.parse(execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" }));
+  Object.assign(sandbox(), fresh);
+  pool.closeAll();
+  for (const h of hosts) {
+    const conn = await pool.connect(target(h));
+    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+  }
+  const p = await benchProject(`fleet-${n}`);
+  await set(p, "hosts", JSON.stringify(hosts));
+  await set(p, "version", "v1");
+  await set(p, "token", "t", true);
+  await set(p, "deadline", "10");
+  await timedUp(p);
+  const loadAll = () => {
+    const ls = hosts.flatMap((h) => [
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, connections: 2 }),
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, newConnections: true }),
+    ]);
+    return async () => Promise.all(ls.map((l) => l.stop()));
+  };
+  const swaps: number[] = [];
+  let failed = 0;
+  let requests = 0;
+  let version = "v1";
+  let memory = { providerPeakRssMiB: 0, programPeakRssMiB: 0 };
+  let sshPerHost = { connections: [] as number[], commands: [] as number[] };
+  for (let i = 0; i < REPS; i++) {
+    version = version === "v1" ? "v2" : "v1";
+    await set(p, "version", version);
+    const stop = loadAll();
+    await sleep(500);
+    rmSync(statsFile, { force: true });
+    const m = await peakRss(() => timedUp(p));
+    await sleep(500);
+    const loads = await stop();
+    swaps.push(m.result.ms);
+    failed += loads.reduce((k, l) => k + l.non2xx + l.errors + l.timeouts, 0);
+    requests += loads.reduce((k, l) => k + l.total, 0);
+    if (i === 0) {
+      memory = { providerPeakRssMiB: m.providerMiB, programPeakRssMiB: m.programMiB };
+      const stats = Object.values(sshStats());
+      sshPerHost = { connections: stats.map((v) => v.connections), commands: stats.map((v) => v.commands) };
+    }
+  }
+  await set(p, "bootLimit", "1");
+  version = version === "v1" ? "v2" : "v1";
+  await set(p, "version", version);
+  const one = await timedUp(p);
+  await p.run(["config", "rm", "--stack", p.stack, "bootLimit"]);
+  const previews: number[] = [];
+  const noops: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    let t0 = performance.now();
+    await p.preview();
+    previews.push(performance.now() - t0);
+    t0 = performance.now();
+    await p.up();
+    noops.push(performance.now() - t0);
+  }
+  await set(p, "version", "broken");
+  const broken = await timedUp(p, false);
+  await set(p, "version", "v1");
+  if ((await p.destroy()).code !== 0) throw new Error("destroy failed");
+  return {
+    hosts: n,
+    swapAllAtOnce: timing(swaps),
+    swapBootLimit1: Math.round(one.ms),
+    failed,
+    requests,
+    sshPerHost,
+    noopPreview: timing(previews),
+    noopUp: timing(noops),
+    memory,
+    brokenImage: { msToError: Math.round(broken.ms), deadlineSeconds: 10 },
+  };
+}
+
+async function fleet() {
+  const started = Date.now();
+  mkdirSync(path.dirname(statsFile), { recursive: true });
+  process.env.KAMAL_SSH_STATS_FILE = statsFile;
+  const sizes: FleetFigures[] = [];
+  try {
+    for (const n of FLEET_SIZES) sizes.push(await fleetSize(n));
+  } finally {
+    // Back to the sandbox the tests use.
+    execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "up"], { stdio: "inherit" });
+  }
+  const machine = `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, ${Math.round(Number(execFileSync("awk", ["/MemTotal/ {print $2}", "/proc/meminfo"], { encoding: "utf8" })) / 1024 / 1024)} GiB`;
+  const results = { fleet: sizes, reps: REPS, ratePerHost: FLEET_RATE, machine, durationSeconds: Math.round((Date.now() - started) / 1000) };
+  const table = fleetReport(results);
+  const dir = path.join(repoRoot, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `fleet-${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify({ ...results, table }, null, 2) + "\n");
+  console.log(table);
+  console.log(`\nResults: ${path.relative(repoRoot, file)}`);
+  pool.closeAll();
+}
+
+function fleetReport(r: { fleet: FleetFigures[]; machine: string; durationSeconds: number; reps: number }): string {
+  const mark = (ok: boolean) => (ok ? "met" : "**MISSED**");
+  const one = r.fleet.find((f) => f.hosts === 1)!;
+  const rows = ["| hosts | measure | value | goal | |", "|---|---|---|---|---|"];
+  for (const f of r.fleet) {
+    const swapRatio = f.swapAllAtOnce.median / one.swapAllAtOnce.median;
+    const pr = f.noopPreview.median / one.noopPreview.median;
+    const ur = f.noopUp.median / one.noopUp.median;
+    const conns = [...new Set(f.sshPerHost.connections)].join("/");
+    const cmds = `${Math.min(...f.sshPerHost.commands)}–${Math.max(...f.sshPerHost.commands)}`;
+    rows.push(`| ${f.hosts} | version change, all hosts at once (median of ${r.reps}) | ${f.swapAllAtOnce.median} ms (${(swapRatio).toFixed(2)}x one host) | ${f.hosts === 10 ? "≤ 1.3x one host" : ""} | ${f.hosts === 10 ? mark(swapRatio <= 1.3) : ""} |`);
+    rows.push(`| ${f.hosts} | version change, bootLimit 1 | ${f.swapBootLimit1} ms | | |`);
+    rows.push(`| ${f.hosts} | failed requests during the swaps, load on every host | ${f.failed} of ${f.requests} | 0 | ${mark(f.failed === 0)} |`);
+    rows.push(`| ${f.hosts} | SSH per host per up: connections, commands | ${conns}, ${cmds} | 1, constant | ${mark(f.sshPerHost.connections.every((c) => c <= 1))} |`);
+    rows.push(`| ${f.hosts} | no-op preview / no-op up | ${f.noopPreview.median} / ${f.noopUp.median} ms (${pr.toFixed(2)}x / ${ur.toFixed(2)}x one host) | ${f.hosts === 10 ? "≤ 1.2x one host" : ""} | ${f.hosts === 10 ? mark(pr <= 1.2 && ur <= 1.2) : ""} |`);
+    rows.push(`| ${f.hosts} | peak RSS provider / program | ${f.memory.providerPeakRssMiB} / ${f.memory.programPeakRssMiB} MiB | | |`);
+    rows.push(`| ${f.hosts} | broken image: up to the error | ${f.brokenImage.msToError} ms (deadline ${f.brokenImage.deadlineSeconds} s) | deadline + engine | |`);
+  }
+  rows.push(`| | machine; bench duration | ${r.machine}; ${r.durationSeconds} s | | |`);
+  return rows.join("\n");
 }
 
 // ------------------------------------------------------------------------- main
@@ -466,7 +612,7 @@ function report(r: Record<string, unknown>): string {
   return rows.join("\n");
 }
 
-main().catch((e) => {
+(fleetMode ? fleet() : main()).catch((e) => {
   console.error(e);
   registryFault("start");
   process.exit(1);

@@ -2,7 +2,7 @@
 # The sandbox: isolated "servers" on this machine for the provider's tests, examples,
 # demo and benchmarks.
 #
-#   npm run sandbox -- up | down | status [--json]
+#   npm run sandbox -- up [--hosts N] | down | status [--json]
 #   npm run sandbox -- fault HOST ssh|net|docker stop|start
 #   npm run sandbox -- fault registry stop|start
 #
@@ -20,8 +20,17 @@ NET_PREFIX="${KP_SANDBOX_NET:-10.213.0}"
 BRIDGE=kpbr0
 REGISTRY_NS=kp-registry
 REGISTRY_ADDR="$NET_PREFIX.2:5000"
-HOSTS=(app1 app2 db1)
-declare -A HOST_IP=([app1]="$NET_PREFIX.11" [app2]="$NET_PREFIX.12" [db1]="$NET_PREFIX.13")
+# N app hosts (app1..appN, default 2) and db1. app1, app2 and db1 keep the addresses they
+# have always had (.11-.13); app3.. take .23 upwards. The list of a sandbox that is up is
+# kept in $S/hosts.list, so that status, fault and down know it.
+host_ip() { case "$1" in app1) echo "$NET_PREFIX.11" ;; app2) echo "$NET_PREFIX.12" ;; db1) echo "$NET_PREFIX.13" ;;
+  app*) echo "$NET_PREFIX.$((20 + ${1#app}))" ;; esac; }
+set_hosts() { # number of app hosts
+  HOSTS=(); for i in $(seq 1 "$1"); do HOSTS+=("app$i"); done; HOSTS+=(db1)
+  HOST_IP=(); for h in "${HOSTS[@]}"; do HOST_IP[$h]="$(host_ip "$h")"; done
+}
+declare -A HOST_IP
+if [ -f "$S/hosts.list" ]; then set_hosts "$(grep -c '^app' "$S/hosts.list")"; else set_hosts 2; fi
 DEPLOY_USER=deploy
 
 die() { kp_log "error: $*"; exit 1; }
@@ -251,8 +260,8 @@ write_state() {
   node - "$S" "$REGISTRY_ADDR" "$KP_TRAEFIK_VERSION" "$DEPLOY_USER" "${HOSTS[@]}" <<'EOF' >"$S/state.json"
 const fs = require("fs");
 const [S, registry, traefikVersion, deployUser, ...hosts] = process.argv.slice(2);
-const ips = { app1: "11", app2: "12", db1: "13" };
 const net = registry.split(":")[0].split(".").slice(0, 3).join(".");
+const ips = Object.fromEntries(hosts.map((h) => [h, h === "db1" ? "13" : /^app[12]$/.test(h) ? String(10 + Number(h.slice(3))) : String(20 + Number(h.slice(3)))]));
 const read = (f) => fs.readFileSync(`${S}/${f}`, "utf8").trim();
 const state = {
   dir: S,
@@ -286,6 +295,21 @@ healthy() { # every process the sandbox needs is alive and answering
 
 # ---------------------------------------------------------------- commands
 up() {
+  local want=2
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --hosts) want="${2:-}"; shift 2 ;;
+      *) die "usage: sandbox up [--hosts N]" ;;
+    esac
+  done
+  [[ "$want" =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] && [ "$want" -le 40 ] || die "--hosts takes a number of app hosts from 1 to 40"
+  local current=2 # a sandbox started before hosts.list existed had app1 and app2
+  [ -f "$S/hosts.list" ] && current="$(grep -c '^app' "$S/hosts.list")"
+  if healthy && [ "$current" != "$want" ]; then
+    kp_log "sandbox is up with other hosts: starting it again with $want app hosts"
+    down
+  fi
+  set_hosts "$want"
   if healthy; then
     if [ "$(cat "$S/images.hash" 2>/dev/null)" != "$(images_hash)" ]; then
       kp_log "test app or Traefik changed: rebuilding the registry's images"
@@ -321,6 +345,7 @@ up() {
   done
   build_images
   images_hash >"$S/images.hash"
+  printf '%s\n' "${HOSTS[@]}" >"$S/hosts.list"
   write_state
   touch "$S/ready"
   kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR"
@@ -366,7 +391,7 @@ fault() {
 [ "$(id -u)" = 0 ] || die "the sandbox needs root (network and mount namespaces)"
 cmd="${1:-status}"; shift || true
 case "$cmd" in
-  up) up ;;
+  up) up "$@" ;;
   down) down; kp_log "sandbox down" ;;
   status) status "$@" ;;
   fault) fault "$@" ;;

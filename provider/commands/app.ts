@@ -116,11 +116,24 @@ export function traefikLabels(cfg: Pick<AppContainerConfig, "service" | "role" |
   };
 }
 
-export function appLabels(cfg: AppContainerConfig): Record<string, string> {
+/**
+ * How a role behind Traefik is routed on a host: `routes` (a route file the provider
+ * writes; the container itself carries no Traefik labels) or `labels` (Kamal 1's router
+ * labels and cord, for a Traefik that reads only labels).
+ */
+export type Routing = "routes" | "labels";
+
+/** A role whose user labels configure Traefik keeps Kamal 1's label routing: those labels
+ * only take effect on a container Traefik routes by its labels. */
+export function wantsLabelRouting(cfg: Pick<AppContainerConfig, "labels">): boolean {
+  return Object.keys(cfg.labels).some((k) => k.startsWith("traefik."));
+}
+
+export function appLabels(cfg: AppContainerConfig, routing: Routing = "labels"): Record<string, string> {
   return {
     ...scopeLabels(cfg),
     version: cfg.version,
-    ...(cfg.traefik ? traefikLabels(cfg) : { "traefik.enable": "false" }),
+    ...(cfg.traefik && routing === "labels" ? traefikLabels(cfg) : { "traefik.enable": "false" }),
     ...cfg.labels,
   };
 }
@@ -138,12 +151,12 @@ export function routesOf(labels: Record<string, string>): string[] {
   return routes;
 }
 
-/** The health command: the user's, or Kamal's curl probe; behind Traefik, also the cord. */
-export function healthCommand(cfg: AppContainerConfig): string | undefined {
+/** The health command: the user's, or Kamal's curl probe; routed by labels, also the cord. */
+export function healthCommand(cfg: AppContainerConfig, routing: Routing = "labels"): string | undefined {
   const hc = cfg.healthcheck;
   if (!hc) return undefined;
   const probe = hc.cmd ?? shellJoin(["curl", "-f", `http://localhost:${hc.port}${hc.path}`]);
-  if (!cfg.traefik) return probe;
+  if (!cfg.traefik || routing !== "labels") return probe;
   return `(${probe}) && (stat ${CORD_IN_CONTAINER}/cord > /dev/null || exit 1)`;
 }
 
@@ -153,10 +166,12 @@ export interface AppRunPlacement {
   cordDir?: string;
   /** Absolute path of the role's env file on the host. */
   envFile?: string;
+  /** How the host's Traefik routes it (default: labels, Kamal 1's way). */
+  routing?: Routing;
 }
 
 export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): string {
-  const health = healthCommand(cfg);
+  const health = healthCommand(cfg, at.routing);
   return runContainer({
     name: at.name,
     image: `${cfg.image}:${cfg.version}`,
@@ -164,7 +179,7 @@ export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): s
     env: { ...cfg.env, KAMAL_CONTAINER_NAME: at.name, KAMAL_VERSION: cfg.version },
     envFile: at.envFile,
     volumes: [...(at.cordDir ? [`${at.cordDir}:${CORD_IN_CONTAINER}`] : []), ...cfg.volumes],
-    labels: appLabels(cfg),
+    labels: appLabels(cfg, at.routing),
     health: health ? { cmd: health, interval: cfg.healthcheck!.interval, retries: cfg.healthcheck!.retries } : undefined,
     logging: cfg.logging,
     options: cfg.options,

@@ -1,7 +1,7 @@
 /**
  * Docker commands as shell strings. Pure: no I/O, every argument quoted by shellJoin.
  */
-import { allOf, pipe, shellJoin, shellSplit } from "./shell";
+import { allOf, pipe, shellJoin, shellQuote, shellSplit } from "./shell";
 
 /** Where the cord directory is mounted inside an app container. */
 export const CORD_IN_CONTAINER = "/tmp/kamal-cord";
@@ -137,6 +137,12 @@ export function cutCord(hostDir: string): string {
   return shellJoin(["rm", "-rf", hostDir]);
 }
 
+/** Runs a command in a running container through its shell, as Docker's CMD-SHELL
+ * health checks do. */
+export function execInContainer(name: string, command: string): string {
+  return shellJoin(["docker", "exec", name, "sh", "-c", command]);
+}
+
 export function renameContainer(from: string, to: string): string {
   return shellJoin(["docker", "rename", from, to]);
 }
@@ -165,6 +171,13 @@ export function imagesOf(repository: string): string {
 /** The image refs that containers (running or not) were created from. */
 export function imagesInUse(): string {
   return shellJoin(["docker", "ps", "--all", "--format", "{{.Image}}"]);
+}
+
+/** Writes stdin to a file atomically (a temporary file beside it, then a rename), so a
+ * watcher never reads half a file. For non-secret content: the mode is the umask's. */
+export function writeFileAtomically(path: string): string {
+  const tmp = `${path}.tmp-${Date.now().toString(36)}`;
+  return `${shellJoin(["cat"])} > ${shellQuote(tmp)} && ${shellJoin(["mv", "-f", tmp, path])}`;
 }
 
 export function makeDirectories(dirs: readonly string[], mode?: string): string {

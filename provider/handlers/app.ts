@@ -22,6 +22,7 @@ import {
   failedName,
   pruneList,
   replacedName,
+  routeRule,
   routesOf,
   runAppContainer,
   sameScope,
@@ -29,6 +30,7 @@ import {
   serviceRole,
   type Scope,
   type ScopeContainer,
+  wantsLabelRouting,
 } from "../commands/app";
 import * as docker from "../commands/docker";
 import { shellJoin } from "../commands/shell";
@@ -132,6 +134,8 @@ export async function claimConflicts(
   });
   const ours = scopeOf(cfg);
   const prefix = serviceRole(cfg);
+  const routing = await TraefikRouting.discover(conn, cfg.hostName, prefix);
+  const fileRules = routing ? await routing.routeRules() : new Map<string, string>();
   const routes = new Set(cfg.traefik ? routesOf(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : []);
   const problems = new Set<string>();
   for (const c of containers) {
@@ -145,7 +149,8 @@ export async function claimConflicts(
       problems.add(`${describeScope(ours)} and ${describeScope(theirs)} would both name their containers "${prefix}-<version>" on host ${cfg.hostName}; rename one`);
     }
     if (c.state === "running" && !sameDeployment) {
-      for (const r of routesOf(c.labels)) {
+      const fileRule = c.labels["traefik.enable"] === "false" ? fileRules.get(serviceRole(theirs)) : undefined;
+      for (const r of [...routesOf(c.labels), ...(fileRule ? [`http ${fileRule}`] : [])]) {
         if (routes.has(r)) {
           problems.add(`${describeScope(ours)} and ${describeScope(theirs)} (container ${c.name}) both claim the route ${r.split(" ").slice(1).join(" ")} on host ${cfg.hostName}; give one its own proxy host`);
         }
@@ -218,7 +223,9 @@ async function retireScope(cfg: AppContainerConfig): Promise<void> {
     const conn = await connect(cfg.connection);
     const containers = await scopeContainers(conn, cfg);
     const running = containers.filter((c) => c.running).map((c) => c.name);
-    const routing = cfg.traefik && running.length ? await TraefikRouting.discover(conn, serviceRole(cfg)) : undefined;
+    const routing = cfg.traefik ? await TraefikRouting.discover(conn, cfg.hostName, serviceRole(cfg)) : undefined;
+    // The scope's route goes first: Traefik stops sending it requests, in-flight ones finish.
+    if (routing?.byRoutes) await routing.routeTo({ ...routeOf(cfg), servers: [] });
     await Promise.all(running.map((name) => retire(conn, cfg, name, routing)));
     const names = containers.map((c) => c.name);
     if (names.length) {
@@ -229,6 +236,18 @@ async function retireScope(cfg: AppContainerConfig): Promise<void> {
   });
 }
 
+/** The scope's Traefik rule and entrypoints (its route file's). */
+function routeOf(cfg: AppContainerConfig) {
+  return { rule: routeRule(cfg.routeHosts), entrypoints: ["http"] };
+}
+
+/** The backend URL of a container: its address on its first network, the app's port. */
+async function backendOf(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<string> {
+  const ip = (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
+  if (!ip) throw new Error(`container ${name} has no network address`);
+  return `http://${ip}:${cfg.appPort}`;
+}
+
 /** The swap on one host. Returns the outputs to record; throws, leaving the old container
  * serving, when the new one does not become healthy. */
 export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<AppOutputs> {
@@ -237,20 +256,22 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     const conn = await connect(cfg.connection);
     const host = cfg.hostName;
     const image = `${cfg.image}:${cfg.version}`;
+    const t0 = Date.now();
+    const took = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
     if (cfg.bootDelay > 0) {
       progress(host, `waiting ${cfg.bootDelay}s before this boot batch`);
       await sleep(cfg.bootDelay * 1000);
     }
     const name = containerName(cfg);
-    const cordDir = cfg.traefik ? `/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
     // Independent look-ups run concurrently over the one connection (each docker CLI call
     // costs tens of milliseconds).
     const [{ pulled }, containers, home, routing] = await Promise.all([
       ensureImage(conn, image, host, cfg.registry),
       scopeContainers(conn, cfg),
       remoteHome(conn),
-      cfg.traefik ? TraefikRouting.discover(conn, serviceRole(cfg)) : undefined,
+      cfg.traefik ? TraefikRouting.discover(conn, host, serviceRole(cfg)) : undefined,
     ]);
+    const byRoutes = !!routing?.byRoutes && !wantsLabelRouting(cfg);
     let old = containers.filter((c) => c.running && c.name !== name).map((c) => c.name);
     // Same version again (an env change, a repair, a rollback to a retained version): the
     // existing copy steps aside under a new name; if it is serving, it is swapped out like
@@ -262,17 +283,29 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       if (existing.running) old = [...old, aside];
     }
 
-    const cord = cordDir ? `${home}${cordDir}` : undefined;
+    // Kamal 1's cord: only a container routed by its labels needs one to leave rotation.
+    const cord = cfg.traefik && !byRoutes ? `${home}/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
     if (cord) await conn.exec(docker.tieCord(cord));
     const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
 
-    progress(host, `starting ${name} (${image})${old.length ? ` beside ${old.join(", ")}` : ""}`);
-    await conn.exec(runAppContainer(cfg, { name, cordDir: cord, envFile }));
+    progress(host, `starting ${name} (${image})${old.length ? ` beside ${old.join(", ")}` : ""} (${took()})`);
+    await conn.exec(runAppContainer(cfg, { name, cordDir: cord, envFile, routing: byRoutes ? "routes" : "labels" }));
 
+    let switched = false;
     try {
-      await waitHealthy(conn, cfg, name);
-      if (routing) await routing.waitRouted(conn, name, true, host);
+      if (byRoutes) {
+        await waitReady(conn, cfg, name);
+        const backend = await backendOf(conn, cfg, name);
+        progress(host, `${name} answers its health check (${took()}); moving traffic to it`);
+        switched = true;
+        await routing!.routeTo({ ...routeOf(cfg), servers: [backend] });
+      } else {
+        await waitHealthy(conn, cfg, name);
+        if (routing) await routing.waitLabelRouted(name, true);
+      }
     } catch (e) {
+      // Traffic goes back to the containers that served before (if it had moved at all).
+      if (switched) await restoreRoute(conn, cfg, routing!, old).catch(() => undefined);
       await conn.run(docker.stopContainer(name, 1));
       if (cord) await conn.run(docker.cutCord(cord));
       const more = await failureDetails(conn, name, secrets, envFile);
@@ -286,12 +319,19 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       const serving = old.length ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving` : "no earlier container was running";
       throw new Error(`${host}: ${(e as Error).message}; it was stopped and kept as ${failed} for its logs, ${serving}.\n${more}`);
     }
+    if (byRoutes) progress(host, `Traefik routes to ${name} only (${took()})`);
 
-    await Promise.all(old.map((o) => retire(conn, cfg, o, routing)));
-    const [, facts, digestOut] = await Promise.all([prune(conn, cfg, name), containerFacts(conn, name), conn.exec(docker.imageDigest(image))]);
+    // What to record, and what to prune, is read while the old containers drain.
+    const [facts, digestOut] = await Promise.all([
+      containerFacts(conn, name),
+      conn.exec(docker.imageDigest(image)),
+      Promise.all([scopeContainers(conn, cfg), Promise.all(old.map((o) => retire(conn, cfg, o, routing)))]).then(([listed]) =>
+        prune(conn, cfg, name, listed.map((c) => (old.includes(c.name) ? { ...c, running: false } : c))),
+      ),
+    ]);
     const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
     const digest = digestOut.stdout.trim().split(" ");
-    progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""}`);
+    progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""} (${took()})`);
     return {
       ...inputs,
       containerName: name,
@@ -303,6 +343,57 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       pulled,
     };
   });
+}
+
+/** After a failed switch: the route names the containers that served before, or goes
+ * away when none did by route (they are routed by their labels). */
+async function restoreRoute(conn: SshConnection, cfg: AppContainerConfig, routing: TraefikRouting, old: string[]) {
+  const byRoute = [];
+  for (const o of old) if (!(await conn.run(docker.cordSource(o))).stdout.trim()) byRoute.push(await backendOf(conn, cfg, o));
+  await routing.routeTo({ ...routeOf(cfg), servers: byRoute });
+}
+
+/**
+ * Ready to take traffic, probed directly and at once rather than on Docker's health
+ * schedule: the HTTP health path on the container's address (through the SSH connection),
+ * or the health command run in the container. Fails at once if the container exits or
+ * restarts, and at the deadline.
+ */
+async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<void> {
+  const hc = cfg.healthcheck!;
+  const deadline = hc.deadline * 1000;
+  const started = Date.now();
+  let ip: string | undefined;
+  let lastReport = 0;
+  let forwarding = true;
+  for (let attempt = 1; ; attempt++) {
+    const r = await conn.run(docker.containerState(name));
+    const [status, health, restarts] = r.stdout.trim().split(" ");
+    if (r.code !== 0) throw new Error(`container ${name} disappeared while booting`);
+    if (status !== "running" || Number(restarts) > 0) {
+      throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting (health ${health})`);
+    }
+    if (health === "healthy") return;
+    if (hc.cmd) {
+      if ((await conn.run(docker.execInContainer(name, hc.cmd))).code === 0) return;
+    } else if (forwarding) {
+      ip ??= (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
+      try {
+        const answer = await conn.httpGet(ip, hc.port, hc.path, 1000);
+        if (answer.status >= 200 && answer.status < 300) return;
+      } catch (e) {
+        // A server that refuses forwarding: Docker's own health schedule decides instead.
+        if (/prohibited|open failed/i.test((e as Error).message)) forwarding = false;
+      }
+    }
+    const elapsed = Date.now() - started;
+    if (elapsed > deadline) throw new Error(`container ${name} did not become healthy within ${hc.deadline}s (health ${health})`);
+    if (elapsed - lastReport >= 3000) {
+      lastReport = elapsed;
+      progress(cfg.hostName, `waiting for ${name} to be healthy (attempt ${attempt}, ${Math.round(elapsed / 1000)}s of ${hc.deadline}s)`);
+    }
+    await sleep(100);
+  }
 }
 
 /** Polls Docker until the container is healthy (or, without a health check, has stayed
@@ -333,7 +424,9 @@ async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, name: s
   }
 }
 
-/** Takes an old container out of rotation, then stops it with the stop wait time. */
+/** Takes an old container out of rotation, then stops it with the stop wait time. One
+ * routed by route file already is (the switch named only the new container); one routed
+ * by its labels leaves when its cut cord turns it unhealthy. */
 async function retire(conn: SshConnection, cfg: AppContainerConfig, old: string, routing?: TraefikRouting) {
   if (cfg.traefik) {
     const cord = (await conn.run(docker.cordSource(old))).stdout.trim();
@@ -341,8 +434,8 @@ async function retire(conn: SshConnection, cfg: AppContainerConfig, old: string,
       progress(cfg.hostName, `cutting the cord of ${old}: its health check fails and Traefik drops it`);
       await conn.exec(docker.cutCord(cord));
       await waitUnhealthy(conn, cfg, old);
+      if (routing) await routing.waitLabelRouted(old, false);
     }
-    if (routing) await routing.waitRouted(conn, old, false, cfg.hostName);
   }
   progress(cfg.hostName, `stopping ${old} (up to ${cfg.stopWaitTime}s for in-flight requests)`);
   await conn.exec(docker.stopContainer(old, cfg.stopWaitTime));
@@ -365,12 +458,12 @@ async function waitUnhealthy(conn: SshConnection, cfg: AppContainerConfig, name:
  * registry). Replaced copies of a version never count; of failed containers only the
  * newest is kept, for its logs.
  */
-async function prune(conn: SshConnection, cfg: AppContainerConfig, serving: string) {
-  const excess = pruneList(await scopeContainers(conn, cfg), serving, cfg.version, cfg.retain);
-  if (excess.length) {
-    progress(cfg.hostName, `pruning ${excess.join(", ")}`);
-    await conn.run(docker.removeContainers(excess));
-  }
+async function prune(conn: SshConnection, cfg: AppContainerConfig, serving: string, listed: ScopeContainer[]) {
+  const excess = pruneList(listed, serving, cfg.version, cfg.retain);
+  if (!excess.length) return;
+  progress(cfg.hostName, `pruning ${excess.join(", ")}`);
+  await conn.run(docker.removeContainers(excess));
+  // Only a removed container can leave an image unused.
   await pruneImages(conn, cfg);
 }
 

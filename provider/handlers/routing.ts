@@ -1,61 +1,151 @@
 /**
- * Asks the host's Traefik whether it routes to a container. Traefik applies Docker health
- * changes after its provider throttle (2s by default); the swap waits for the change to be
- * live instead of guessing. Without a reachable Traefik API it waits a fixed settle time.
+ * How traffic reaches a scope's containers through the host's Traefik, and how the swap
+ * moves it. Two ways, chosen per host from the Traefik that runs there:
+ *
+ * - routes: Traefik watches a directory of route files (started by this provider). The
+ *   swap probes the new container itself, rewrites the scope's route file to name only the
+ *   new container, and waits until Traefik's API shows the change: traffic moves in one
+ *   step, within milliseconds, like kamal-proxy's deploy.
+ * - labels: a Traefik that reads only container labels (Kamal 1's, or one started by an
+ *   earlier release). Traefik routes to healthy containers; an old one leaves rotation when
+ *   its cut cord turns it unhealthy (Kamal 1's way, bound by Docker's health schedule).
+ *
+ * Traefik's API is reached through the SSH connection (a direct-tcpip channel to its port
+ * on the host's loopback): nothing is needed on the host. Only a definite answer counts.
  */
 import * as docker from "../commands/docker";
+import { routeConfig, routeFile, ROUTES_IN_TRAEFIK, type RouteSpec } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { progress } from "./common";
+import { progress, sleep } from "./common";
 
 /** The Traefik container name Kamal uses, and the API port inside it. */
 export const TRAEFIK_CONTAINER = "traefik";
 export const TRAEFIK_API_CONTAINER_PORT = 8080;
-const SETTLE_MS = 3000;
 const ROUTE_DEADLINE_MS = 30_000;
+
+interface TraefikFacts {
+  /** Host directory of the route files, when this Traefik watches one. */
+  routesDir?: string;
+  /** Host port of the API on 127.0.0.1, when published. */
+  apiPort?: number;
+}
+
+async function traefikFacts(conn: SshConnection): Promise<TraefikFacts | undefined> {
+  const format = `{{range .Mounts}}{{if eq .Destination "${ROUTES_IN_TRAEFIK}"}}{{.Source}}{{end}}{{end}} {{json .HostConfig.PortBindings}}`;
+  const r = await conn.run(shellJoin(["docker", "container", "inspect", "--format", format, TRAEFIK_CONTAINER]));
+  if (r.code !== 0) return undefined;
+  const text = r.stdout.trim();
+  const space = text.indexOf(" ");
+  const routesDir = space > 0 ? text.slice(0, space) : undefined;
+  let apiPort: number | undefined;
+  try {
+    const bindings = JSON.parse(text.slice(space + 1)) as Record<string, { HostPort: string }[] | null>;
+    const port = bindings?.[`${TRAEFIK_API_CONTAINER_PORT}/tcp`]?.[0]?.HostPort;
+    if (port) apiPort = Number(port);
+  } catch {
+    /* no bindings */
+  }
+  return { routesDir: routesDir || undefined, apiPort };
+}
 
 export class TraefikRouting {
   private constructor(
-    private readonly api: string | undefined,
-    private readonly service: string,
+    private readonly conn: SshConnection,
+    private readonly host: string,
+    /** Traefik's service name for the scope (router, service, middleware). */
+    private readonly name: string,
+    private readonly facts: TraefikFacts,
   ) {}
 
-  static async discover(conn: SshConnection, service: string): Promise<TraefikRouting> {
-    const port = await conn.run(shellJoin(["docker", "port", TRAEFIK_CONTAINER, `${TRAEFIK_API_CONTAINER_PORT}/tcp`]));
-    const addr = port.stdout.split("\n")[0]?.trim();
-    const curl = await conn.run("command -v curl");
-    if (port.code !== 0 || !addr || curl.code !== 0) return new TraefikRouting(undefined, service);
-    return new TraefikRouting(`http://${addr.replace(/^0\.0\.0\.0:/, "127.0.0.1:")}`, service);
+  /** The host's Traefik as the swap of scope `name` sees it (undefined: no Traefik). */
+  static async discover(conn: SshConnection, host: string, name: string): Promise<TraefikRouting | undefined> {
+    const facts = await traefikFacts(conn);
+    return facts ? new TraefikRouting(conn, host, name, facts) : undefined;
   }
 
-  /** Waits until Traefik routes (present) or no longer routes (!present) to the container. */
-  async waitRouted(conn: SshConnection, container: string, present: boolean, host: string): Promise<void> {
-    if (!this.api) {
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
-      return;
+  /** Whether traffic moves by route files (else by labels and cords). */
+  get byRoutes(): boolean {
+    return this.facts.routesDir !== undefined && this.facts.apiPort !== undefined;
+  }
+
+  /** The rule of each scope's route file on this host, by scope name. */
+  async routeRules(): Promise<Map<string, string>> {
+    const rules = new Map<string, string>();
+    const dir = this.facts.routesDir;
+    if (!dir) return rules;
+    const r = await this.conn.run(shellJoin(["find", dir, "-maxdepth", "1", "-name", "*.yml", "-exec", "grep", "-H", '"rule"', "{}", "+"]));
+    for (const line of r.stdout.split("\n")) {
+      const m = /^(.*)\.yml:\s*"rule":\s*("(?:[^"\\]|\\.)*")/.exec(line);
+      if (m) rules.set(m[1].slice(dir.length + 1), JSON.parse(m[2]) as string);
     }
-    const ip = (await conn.exec(docker.containerIp(container))).stdout.trim().split(" ")[0];
-    const url = `${this.api}/api/http/services/${this.service}@docker`;
+    return rules;
+  }
+
+  /** The backends Traefik's API lists for the scope now, under a provider ("file" or
+   * "docker"); undefined when Traefik gave no definite answer. [] when it has none. */
+  private async servers(provider: "file" | "docker"): Promise<string[] | undefined> {
+    if (this.facts.apiPort === undefined) return undefined;
+    try {
+      const r = await this.conn.httpGet("127.0.0.1", this.facts.apiPort, `/api/http/services/${this.name}@${provider}`, 2000);
+      if (r.status === 404) return [];
+      if (r.status !== 200) return undefined;
+      const svc = JSON.parse(r.body) as { loadBalancer?: { servers?: { url?: string }[] } };
+      return (svc.loadBalancer?.servers ?? []).map((s) => s.url ?? "");
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Routes: makes the scope's route file name exactly `servers` (backend URLs) and waits
+   * until Traefik serves that. An empty list removes the file (the route goes away).
+   */
+  async routeTo(spec: Omit<RouteSpec, "name">): Promise<void> {
+    const file = routeFile(this.facts.routesDir!, this.name);
+    // One command with the content on stdin: no SFTP session to open on the critical path.
+    if (spec.servers.length) await this.conn.exec(docker.writeFileAtomically(file), { stdin: routeConfig({ ...spec, name: this.name }) });
+    else await this.conn.exec(docker.removePaths([file]));
+    const want = [...spec.servers].sort().join(" ");
     const deadline = Date.now() + ROUTE_DEADLINE_MS;
     for (;;) {
-      const r = await conn.run(shellJoin(["curl", "-fsS", "--max-time", "2", url]));
-      const servers = r.code === 0 ? serverHosts(r.stdout) : [];
-      if (servers.includes(ip) === present) return;
+      const now = await this.servers("file");
+      if (now !== undefined && [...now].sort().join(" ") === want) return;
       if (Date.now() > deadline) {
-        if (present) throw new Error(`Traefik did not start routing to ${container} (${ip}) within ${ROUTE_DEADLINE_MS / 1000}s`);
-        progress(host, `Traefik still lists ${container} after ${ROUTE_DEADLINE_MS / 1000}s; stopping it anyway`);
+        throw new Error(`Traefik did not apply the route of ${this.name} (${spec.servers.join(", ") || "removed"}) within ${ROUTE_DEADLINE_MS / 1000}s`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Labels: waits until Traefik routes (present) or no longer routes (!present) to the
+   * container, as its Docker provider sees it. */
+  async waitLabelRouted(container: string, present: boolean): Promise<void> {
+    const ip = (await this.conn.exec(docker.containerIp(container))).stdout.trim().split(" ")[0];
+    const deadline = Date.now() + ROUTE_DEADLINE_MS;
+    for (;;) {
+      const servers = await this.servers("docker");
+      if (servers === undefined && this.facts.apiPort === undefined) {
+        // No API to ask: Traefik applies a health change after its provider throttle.
+        await sleep(3000);
         return;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      const routed = servers?.some((u) => hostOf(u) === ip);
+      if (servers !== undefined && routed === present) return;
+      if (Date.now() > deadline) {
+        if (present) throw new Error(`Traefik did not start routing to ${container} (${ip}) within ${ROUTE_DEADLINE_MS / 1000}s`);
+        progress(this.host, `Traefik still lists ${container} after ${ROUTE_DEADLINE_MS / 1000}s; stopping it anyway`);
+        return;
+      }
+      await sleep(100);
     }
   }
 }
 
-function serverHosts(json: string): string[] {
+function hostOf(url: string): string {
   try {
-    const svc = JSON.parse(json) as { loadBalancer?: { servers?: { url?: string }[] } };
-    return (svc.loadBalancer?.servers ?? []).map((s) => new URL(s.url ?? "http://invalid").hostname);
+    return new URL(url).hostname;
   } catch {
-    return [];
+    return "";
   }
 }

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
 import { createTraefik } from "../commands/traefik";
+import { ROUTES_ON_HOST } from "../commands/proxy";
 import * as docker from "../commands/docker";
 import { allOf, shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
@@ -62,7 +63,9 @@ async function boot(cfg: TraefikContainerConfig) {
     const home = await remoteHome(conn);
     const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
     const next = `${TRAEFIK_CONTAINER}_next_${randomBytes(3).toString("hex")}`;
-    await conn.exec(createTraefik(cfg, { name: next, envFile }));
+    const routesDir = absolute(home, ROUTES_ON_HOST);
+    await conn.exec(docker.makeDirectories([routesDir], "755"));
+    await conn.exec(createTraefik(cfg, { name: next, envFile, routesDir }));
     const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
     if (hadOld) {
       progress(cfg.hostName, "restarting Traefik with the new configuration");

@@ -3,6 +3,8 @@
  * host over concurrent channels. Knows nothing about Docker.
  */
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import type { Socket } from "node:net";
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from "ssh2";
 import { parseKnownHosts, verifyHostKey, type KnownHostEntry } from "./knownHosts";
 import { redact, tail } from "./redact";
@@ -293,6 +295,44 @@ export class SshConnection {
   close(): void {
     this.closed = true;
     this.client.end();
+  }
+
+  /**
+   * An HTTP GET to an address as seen from the host (a container's IP, the host's
+   * loopback), through an SSH direct-tcpip channel: no curl needed on the host. Resolves
+   * with the status and body; rejects on a refused channel, a socket error or the timeout.
+   */
+  async httpGet(host: string, port: number, path: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+    await this.slots.acquire();
+    try {
+      this.stats.commands++;
+      const channel = await Promise.race([
+        this.forwardOut(host, port),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`ssh ${this.name}: no channel to ${host}:${port} within ${timeoutMs}ms`)), timeoutMs)),
+      ]);
+      return await new Promise((resolve, reject) => {
+        const req = http.request(
+          { host, port, path, method: "GET", createConnection: () => channel as unknown as Socket, headers: { connection: "close" }, timeout: timeoutMs },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => {
+              this.stats.bytesReceived += c.length;
+              chunks.push(c);
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+            res.on("error", reject);
+          },
+        );
+        req.on("timeout", () => req.destroy(new Error(`GET http://${host}:${port}${path} timed out after ${timeoutMs}ms`)));
+        req.on("error", (e) => {
+          channel.close();
+          reject(e);
+        });
+        req.end();
+      });
+    } finally {
+      this.slots.release();
+    }
   }
 
   /** The underlying client, for tunnelling through this host as a bastion. */

@@ -35,6 +35,8 @@ describe("an interrupted deploy", () => {
     await p.run(["config", "set", "--secret", "--stack", p.stack, "token", "t"]);
     expect((await p.up()).code).toBe(0);
     await p.run(["config", "set", "--stack", p.stack, "version", "v2"]);
+    // v2 answers its health check only after 4 s: the kill lands mid-swap, whatever the speed.
+    await p.run(["config", "set", "--stack", p.stack, "healthyAfter", "4"]);
 
     // Kill the whole `pulumi up` (engine, language host, provider) once the new container is up.
     const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", p.stack], {

@@ -99,6 +99,8 @@ beforeAll(async () => {
   await set(stacks.prod, "accessory", "cache");
   await set(stacks.staging, "destination", "staging");
   await set(stacks.staging, "routeHost", STAGING_HOST);
+  // Staging is routed by labels (Kamal 1's way), production by its route file.
+  await set(stacks.staging, "labelRouting", "true");
 });
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 /**
  * The benchmark's deployment: Traefik and a web role on the configured hosts.
- * Config: hosts (names), version, token (secret: an env-only change).
+ * Config: hosts (names), version, token (secret: an env-only change), bootLimit, deadline,
+ * healthyAfter (seconds before the app answers its health check).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as kamal from "../..";
@@ -21,10 +22,14 @@ const app = new kamal.Service("bench", {
   version: cfg.require("version"),
   registry,
   ssh: ssh(),
-  env: { secret: { TOKEN: cfg.requireSecret("token") } },
+  env: {
+    clear: cfg.get("healthyAfter") ? { TESTAPP_HEALTHY_AFTER: cfg.get("healthyAfter")! } : {},
+    secret: { TOKEN: cfg.requireSecret("token") },
+  },
   healthcheck: { cmd: "/app probe http://127.0.0.1/up", deadline: cfg.getNumber("deadline") ?? 30 },
   stopWaitTime: 10,
   retainContainers: 3,
+  bootLimit: cfg.getNumber("bootLimit"),
   roles: { web: { hosts } },
 }, { dependsOn: [traefik] });
 

@@ -6,7 +6,7 @@
  *
  * Config: infra (Traefik only), service, role, destination, routeHost, version, retain,
  * accessory (an accessory's name), accessoryMode, leakEnv, interval, spellDefaults (writes
- * out default values). The token comes from the file
+ * out default values), labelRouting (a user Traefik label: Kamal 1's label routing). The token comes from the file
  * `<stack>.token` in the project (as from a secrets file: never Pulumi config).
  */
 import { readFileSync } from "node:fs";
@@ -49,6 +49,9 @@ if (cfg.getBoolean("infra")) {
     registry,
     ssh,
     proxy: routeHost ? { host: routeHost } : undefined,
+    // A Traefik label of the user's own keeps Kamal 1's label routing (cord and all) for
+    // this role, beside roles routed by route files on the same Traefik.
+    labels: cfg.getBoolean("labelRouting") ? { "traefik.http.middlewares.kpiso-mark.headers.customresponseheaders.X-Kpiso": "1" } : undefined,
     env: {
       clear: { TESTAPP_ECHO_ENV: "SECRET_TOKEN", ...(cfg.get("leakEnv") ? { TESTAPP_LOG_ENV: cfg.get("leakEnv")! } : {}) },
       secret: { SECRET_TOKEN: token },

@@ -110,12 +110,13 @@ describe("Traefik and accessory commands", () => {
       hostName: "web-1", connection, image: "traefik:v3.6", args: { accesslog: true, "log.level": "ERROR" },
       env: { CF_API_EMAIL: "ops@example.com" }, labels: { "traefik.http.routers.dashboard.rule": "Host(`t.example.com`)" },
     });
-    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env" })).toBe(
+    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env", routesDir: "/root/.kamal/proxy/traefik" })).toBe(
       "docker create --restart unless-stopped --name traefik_next_a1b2c3 --publish 80:80 --publish 127.0.0.1:8080:8080" +
         " --env CF_API_EMAIL=ops@example.com --env-file /root/.kamal/env/traefik/traefik.env" +
-        " --volume /var/run/docker.sock:/var/run/docker.sock" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
         " --label 'traefik.http.routers.dashboard.rule=Host(`t.example.com`)' --log-opt max-size=10m traefik:v3.6" +
-        " --providers.docker --providers.providersThrottleDuration=200ms --entrypoints.http.address=:80" +
+        " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
+        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80" +
         " --api.insecure --entrypoints.traefik.address=:8080" +
         " --log.level=ERROR --accesslog",
     );
@@ -186,5 +187,35 @@ describe("retention by version", () => {
     expect(pruneList(host, "hey-web-v2", "v2", 2)).not.toContain("hey-web-v0");
     // A running container (still serving, or another scope's mistake) is never pruned.
     expect(pruneList([c("hey-web-v2", "v2", true), c("hey-web-v1_replaced_01", "v1", true)], "hey-web-v2", "v2", 1)).toEqual([]);
+  });
+});
+
+describe("routing by route files", () => {
+  it("writes one scope's router, retry middleware and load balancer as JSON (which Traefik reads as YAML)", async () => {
+    const { routeConfig, routeFile } = await import("../../provider/commands/proxy");
+    expect(routeFile("/root/.kamal/proxy/traefik", "hey-web-staging")).toBe("/root/.kamal/proxy/traefik/hey-web-staging.yml");
+    expect(JSON.parse(routeConfig({ name: "hey-web", rule: "Host(`hey.example.com`)", entrypoints: ["http"], servers: ["http://172.17.0.5:3000"] }))).toEqual({
+      http: {
+        routers: { "hey-web": { rule: "Host(`hey.example.com`)", entryPoints: ["http"], service: "hey-web", middlewares: ["hey-web-retry"] } },
+        middlewares: { "hey-web-retry": { retry: { attempts: 5, initialInterval: "500ms" } } },
+        services: { "hey-web": { loadBalancer: { passHostHeader: true, servers: [{ url: "http://172.17.0.5:3000" }] } } },
+      },
+    });
+  });
+
+  it("runs a routed container without Traefik labels or cord; user Traefik labels keep label routing", async () => {
+    const { wantsLabelRouting } = await import("../../provider/commands/app");
+    const web = appContainer.parse({
+      hostName: "web-1", connection, service: "hey", role: "web", image: "hey", version: "v1", traefik: true,
+      healthcheck: { cmd: "/app probe" },
+    });
+    expect(runAppContainer(web, { name: "hey-web-v1", routing: "routes" })).toBe(
+      "docker run --detach --restart unless-stopped --name hey-web-v1" +
+        " --env KAMAL_CONTAINER_NAME=hey-web-v1 --env KAMAL_VERSION=v1" +
+        " --label destination= --label role=web --label service=hey --label traefik.enable=false --label version=v1" +
+        " --health-cmd '/app probe' --health-interval 1s --health-retries 3 --log-opt max-size=10m hey:v1",
+    );
+    expect(wantsLabelRouting(web)).toBe(false);
+    expect(wantsLabelRouting({ ...web, labels: { "traefik.http.routers.hey-web.rule": "Host(`x`)" } })).toBe(true);
   });
 });
