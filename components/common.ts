@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { holdsSecret, shapeOf } from "../provider/config/fields";
+import { secretFields } from "../provider/config/fields";
 import {
   registry as registrySchema,
   sshConnection,
@@ -52,14 +52,7 @@ export function hostKeyName(h: ResolvedHost): string {
   return h.name.replace(/[^A-Za-z0-9_.-]/g, "_");
 }
 
-/** Field names of an object schema whose value (or anything below it) is secret. */
-function secretKeysOf(schema: Parameters<typeof shapeOf>[0]): string[] {
-  return Object.entries(shapeOf(schema) ?? {})
-    .filter(([, f]) => holdsSecret(f))
-    .map(([k]) => k);
-}
-
-const SSH_SECRET_KEYS = secretKeysOf(sshConnection).filter((k) => k !== "proxy");
+const SSH_SECRET_KEYS = secretFields(sshConnection).filter((k) => k !== "proxy");
 
 /** The provider's connection input for one host: a Pulumi secret as a whole when it
  * carries a key, passphrase or password (the schema says which fields those are). */
@@ -128,7 +121,7 @@ export function dropUnset<T extends object>(o: T): Partial<T> {
 /** Registry credentials; hosts `docker login` with the password on stdin. */
 export type RegistryArgs = ResourceInputs<RegistryInput>;
 
-const REGISTRY_HOLDS_SECRET = secretKeysOf(registrySchema).length > 0;
+const REGISTRY_HOLDS_SECRET = secretFields(registrySchema).length > 0;
 
 /** Registry credentials for a resource: a Pulumi secret, since they carry a password. */
 export function registryInput(r: pulumi.Input<RegistryArgs> | undefined): pulumi.Input<RegistryInput> | undefined {
