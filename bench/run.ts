@@ -104,8 +104,10 @@ async function timedUp(p: PulumiProject, expectOk = true): Promise<{ ms: number;
 
 /** Peak RSS (MiB) of the provider and program processes while `fn` runs: the kernel's
  * high-water mark (VmHWM) of each such process, read while it lives. */
-async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; providerMiB: number; programMiB: number }> {
+async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; providerMiB: number; programMiB: number; cpu: CpuUse }> {
   const peaks = { provider: 0, program: 0 };
+  const ticks = new Map<string, { kind: "provider" | "program" | "engine"; ticks: number }>();
+  const machine0 = machineTicks();
   const timer = setInterval(() => {
     let ps = "";
     try {
@@ -114,6 +116,12 @@ async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; providerMi
       return;
     }
     for (const line of ps.split("\n")) {
+      const e = line.trim().match(/^(\d+)\s+\S*pulumi (up|preview)\b/);
+      if (e) {
+        const t = processTicks(e[1]);
+        if (t !== undefined) ticks.set(e[1], { kind: "engine", ticks: t });
+        continue;
+      }
       const m = line.trim().match(/^(\d+)\s+(\S*node)\s+(\S+)/);
       if (!m) continue;
       const kind = m[3].includes("@pulumi/pulumi/cmd/dynamic-provider") ? "provider" : m[3].includes("@pulumi/pulumi/cmd/run") ? "program" : undefined;
@@ -121,16 +129,53 @@ async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; providerMi
       try {
         const hwm = readFileSync(`/proc/${m[1]}/status`, "utf8").match(/^VmHWM:\s+(\d+) kB/m);
         if (hwm) peaks[kind] = Math.max(peaks[kind], Number(hwm[1]));
+        const t = processTicks(m[1]);
+        if (t !== undefined) ticks.set(m[1], { kind, ticks: t });
       } catch {
         /* the process ended between ps and the read */
       }
     }
   }, 100);
   try {
+    const t0 = performance.now();
     const result = await fn();
-    return { result, providerMiB: Math.round(peaks.provider / 1024), programMiB: Math.round(peaks.program / 1024) };
+    const wallS = (performance.now() - t0) / 1000;
+    const machine1 = machineTicks();
+    const of = (k: string) => Math.round(([...ticks.values()].filter((t) => t.kind === k).reduce((n, t) => n + t.ticks, 0) / HZ) * 100) / 100;
+    const busy = (machine1.busy - machine0.busy) / (machine1.total - machine0.total);
+    const cpu = { machineBusy: Math.round(busy * 100) / 100, wallS: Math.round(wallS * 100) / 100, providerS: of("provider"), programS: of("program"), engineS: of("engine") };
+    return { result, providerMiB: Math.round(peaks.provider / 1024), programMiB: Math.round(peaks.program / 1024), cpu };
   } finally {
     clearInterval(timer);
+  }
+}
+
+/** CPU use while a command ran: the machine's busy fraction (all cores), its wall time, and
+ * CPU seconds of our provider, the program and the Pulumi engine (last sample of each). */
+interface CpuUse {
+  machineBusy: number;
+  wallS: number;
+  providerS: number;
+  programS: number;
+  engineS: number;
+}
+const HZ = 100; // USER_HZ: the unit of /proc/<pid>/stat and /proc/stat on Linux
+
+function machineTicks(): { busy: number; total: number } {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = cpu[3] + cpu[4];
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** utime + stime of a process and its reaped children, in ticks. */
+function processTicks(pid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  } catch {
+    return undefined;
   }
 }
 
@@ -256,6 +301,14 @@ const FLEET_RATE = 40; // requests/s per host, for each of keep-alive and new co
 
 interface FleetFigures {
   hosts: number;
+  /** The raw Docker sequence of a swap (run new, probe it, stop and remove old) on every
+   * host at once over plain SSH, no Pulumi: what this machine allows. */
+  floor: ReturnType<typeof timing>;
+  /** CPU during the first version change: machine busy fraction, CPU seconds per process. */
+  cpu: CpuUse;
+  /** No-op preview and up of a program with as many trivial dynamic resources (no SSH):
+   * what the Pulumi engine alone costs at this size. */
+  engineFloor: { resources: number; preview: ReturnType<typeof timing>; noopUp: ReturnType<typeof timing> };
   swapAllAtOnce: ReturnType<typeof timing>;
   swapBootLimit1: number;
   failed: number;
@@ -279,6 +332,8 @@ async function fleetSize(n: number): Promise<FleetFigures> {
     const conn = await pool.connect(target(h));
     await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
   }
+  const floor = await fleetFloor(hosts);
+  for (const h of hosts) await (await pool.connect(target(h))).exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
   const p = await benchProject(`fleet-${n}`);
   await set(p, "hosts", JSON.stringify(hosts));
   await set(p, "version", "v1");
@@ -297,6 +352,7 @@ async function fleetSize(n: number): Promise<FleetFigures> {
   let requests = 0;
   let version = "v1";
   let memory = { providerPeakRssMiB: 0, programPeakRssMiB: 0 };
+  let cpu: CpuUse | undefined;
   let sshPerHost = { connections: [] as number[], commands: [] as number[] };
   for (let i = 0; i < REPS; i++) {
     version = version === "v1" ? "v2" : "v1";
@@ -312,6 +368,7 @@ async function fleetSize(n: number): Promise<FleetFigures> {
     requests += loads.reduce((k, l) => k + l.total, 0);
     if (i === 0) {
       memory = { providerPeakRssMiB: m.providerMiB, programPeakRssMiB: m.programMiB };
+      cpu = m.cpu;
       const stats = Object.values(sshStats());
       sshPerHost = { connections: stats.map((v) => v.connections), commands: stats.map((v) => v.commands) };
     }
@@ -322,12 +379,16 @@ async function fleetSize(n: number): Promise<FleetFigures> {
   const one = await timedUp(p);
   await p.run(["config", "rm", "--stack", p.stack, "bootLimit"]);
   const noop = await previewAndNoop(p);
+  const engineFloor = await engineFloorOf(p, n);
   await set(p, "version", "broken");
   const broken = await timedUp(p, false);
   await set(p, "version", "v1");
   if ((await p.destroy()).code !== 0) throw new Error("destroy failed");
   return {
     hosts: n,
+    floor,
+    cpu: cpu!,
+    engineFloor,
     swapAllAtOnce: timing(swaps),
     swapBootLimit1: Math.round(one.ms),
     failed,
@@ -338,6 +399,79 @@ async function fleetSize(n: number): Promise<FleetFigures> {
     memory,
     brokenImage: { msToError: Math.round(broken.ms), deadlineSeconds: 10 },
   };
+}
+
+/** The raw swap on every host at once, under the same load, REPS times: `docker run` of
+ * the other version, `docker exec` of the health probe until it answers, `docker stop` and
+ * `docker rm` of the old one; one SSH connection per host, images pulled beforehand. */
+async function fleetFloor(hosts: string[]): Promise<ReturnType<typeof timing>> {
+  log(`floor: raw docker swap on ${hosts.length} host(s) at once`);
+  const img = (v: string) => sandbox().images.app[v as "v1" | "v2"];
+  const run = (v: string) => shellJoin(["docker", "run", "--detach", "--name", `floor-${v}`, img(v)]);
+  const probe = async (conn: SshConnection, v: string) => {
+    for (const t0 = Date.now(); Date.now() - t0 < 30_000; await sleep(100)) {
+      if ((await conn.run(docker.execInContainer(`floor-${v}`, "/app probe http://127.0.0.1/up"))).code === 0) return;
+    }
+    throw new Error(`floor-${v} did not answer`);
+  };
+  const conns = await Promise.all(hosts.map((h) => pool.connect(target(h))));
+  await startTraefikDirect(hosts);
+  await Promise.all(
+    conns.map(async (c) => {
+      await login(c);
+      for (const v of ["v1", "v2"]) await c.exec(shellJoin(["docker", "pull", "-q", img(v)]));
+      await c.exec(run("v1"));
+      await probe(c, "v1");
+    }),
+  );
+  const stop = (() => {
+    const ls = hosts.flatMap((h) => [
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, connections: 2 }),
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, newConnections: true }),
+    ]);
+    return () => Promise.all(ls.map((l) => l.stop()));
+  })();
+  const times: number[] = [];
+  let from = "v1";
+  try {
+    for (let i = 0; i < REPS; i++) {
+      const to = from === "v1" ? "v2" : "v1";
+      const t0 = performance.now();
+      await Promise.all(
+        conns.map(async (c) => {
+          await c.exec(run(to));
+          await probe(c, to);
+          await c.exec(docker.stopContainer(`floor-${from}`, 10));
+          await c.exec(docker.removeContainers([`floor-${from}`]));
+        }),
+      );
+      times.push(performance.now() - t0);
+      from = to;
+    }
+  } finally {
+    await stop();
+  }
+  return timing(times);
+}
+
+/** No-op preview and up of a program with as many trivial dynamic resources (and
+ * components) as the deployed stack holds: the engine's own cost at this fleet size. */
+async function engineFloorOf(p: PulumiProject, n: number): Promise<FleetFigures["engineFloor"]> {
+  const exported = await p.run(["stack", "export", "--stack", p.stack]);
+  const resources = (JSON.parse(exported.stdout).deployment.resources as { type: string }[]).filter((r) => r.type === "pulumi-nodejs:dynamic:Resource").length;
+  log(`engine floor: ${resources} trivial dynamic resources`);
+  const ref = await referenceProject(
+    `fleet-engine-${n}`,
+    [
+      'import * as pulumi from "@pulumi/pulumi";',
+      'const p: pulumi.dynamic.ResourceProvider = { async create() { return { id: "x", outs: {} }; } };',
+      `for (let i = 0; i < ${resources}; i++) new pulumi.dynamic.Resource(p, \`r\${i}\`, { i });`,
+      "",
+    ].join("\n"),
+  );
+  const r = await previewAndNoop(ref);
+  await ref.destroy();
+  return { resources, preview: r.preview, noopUp: r.noopUp! };
 }
 
 async function fleet() {
@@ -375,10 +509,16 @@ function fleetReport(r: { fleet: FleetFigures[]; machine: string; durationSecond
     const conns = [...new Set(f.sshPerHost.connections)].join("/");
     const cmds = `${Math.min(...f.sshPerHost.commands)}–${Math.max(...f.sshPerHost.commands)}`;
     rows.push(`| ${f.hosts} | version change, all hosts at once (median of ${r.reps}) | ${f.swapAllAtOnce.median} ms (${(swapRatio).toFixed(2)}x one host) | ${f.hosts === 10 ? "≤ 1.3x one host" : ""} | ${f.hosts === 10 ? mark(swapRatio <= 1.3) : ""} |`);
+    const floorRatio = f.floor.median / one.floor.median;
+    rows.push(`| ${f.hosts} | floor: raw docker swap (run, probe, stop, rm), all hosts at once, no Pulumi | ${f.floor.median} ms (${floorRatio.toFixed(2)}x one host) | | |`);
+    rows.push(`| ${f.hosts} | CPU during a version change: machine busy; provider / program / engine CPU | ${Math.round(f.cpu.machineBusy * 100)}% of ${f.cpu.wallS} s; ${f.cpu.providerS} / ${f.cpu.programS} / ${f.cpu.engineS} s | | |`);
     rows.push(`| ${f.hosts} | version change, bootLimit 1 | ${f.swapBootLimit1} ms | | |`);
     rows.push(`| ${f.hosts} | failed requests during the swaps, load on every host | ${f.failed} of ${f.requests} | 0 | ${mark(f.failed === 0)} |`);
     rows.push(`| ${f.hosts} | SSH per host per up: connections, commands | ${conns}, ${cmds} | 1, constant | ${mark(f.sshPerHost.connections.every((c) => c <= 1))} |`);
     rows.push(`| ${f.hosts} | no-op preview / no-op up | ${f.noopPreview.median} / ${f.noopUp.median} ms (${pr.toFixed(2)}x / ${ur.toFixed(2)}x one host) | ${f.hosts === 10 ? "≤ 1.2x one host" : ""} | ${f.hosts === 10 ? mark(pr <= 1.2 && ur <= 1.2) : ""} |`);
+    const efp = f.engineFloor.preview.median / one.engineFloor.preview.median;
+    const efu = f.engineFloor.noopUp.median / one.engineFloor.noopUp.median;
+    rows.push(`| ${f.hosts} | engine alone: ${f.engineFloor.resources} trivial dynamic resources, no-op preview / up | ${f.engineFloor.preview.median} / ${f.engineFloor.noopUp.median} ms (${efp.toFixed(2)}x / ${efu.toFixed(2)}x) | | |`);
     rows.push(`| ${f.hosts} | peak RSS provider / program | ${f.memory.providerPeakRssMiB} / ${f.memory.programPeakRssMiB} MiB | | |`);
     rows.push(`| ${f.hosts} | broken image: up to the error | ${f.brokenImage.msToError} ms (deadline ${f.brokenImage.deadlineSeconds} s) | deadline + engine | |`);
   }

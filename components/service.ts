@@ -93,6 +93,9 @@ export interface ServiceArgs {
   readonly bootLimit?: number | `${number}%`;
   /** Seconds to wait between batches (default 0). */
   readonly bootWait?: pulumi.Input<number>;
+  /** Seconds to wait for the deploy lock that another deploy of this service and
+   * destination holds on a host, before refusing (default 120). */
+  readonly lockWait?: pulumi.Input<number | string>;
   /** Logging for every role. */
   readonly logging?: pulumi.Input<LoggingInput>;
   /** Host names Traefik routes to the roles behind it (Kamal 2's proxy.host/hosts). Two
@@ -177,6 +180,7 @@ export class Service extends pulumi.ComponentResource {
             stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
             retain: args.retainContainers,
             bootDelay: i >= batchSize && args.bootWait ? args.bootWait : undefined,
+            lockWait: args.lockWait,
           }) as ResourceInputs<AppContainerInputs>,
           { parent: this, dependsOn: [...dependsOn, ...(envFile ? [envFile] : [])] },
         );

@@ -9,6 +9,9 @@ import * as envFile from "./handlers/envFile";
 import * as traefik from "./handlers/traefik";
 import { appendFileSync } from "node:fs";
 import { pool } from "./handlers/common";
+import { releaseOnSignals } from "./handlers/lock";
+
+releaseOnSignals();
 
 type Handlers = typeof app;
 

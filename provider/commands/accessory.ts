@@ -29,9 +29,12 @@ export function accessoryMounts(cfg: AccessoryContainerConfig, dataDir: string) 
   return { files, directories, volumes };
 }
 
-export function runAccessory(cfg: AccessoryContainerConfig, at: { dataDir: string; envFile?: string }): string {
+/** `docker run` of the accessory; with `as` and `createOnly`, a prepared copy under another
+ * name (a reboot creates the new container before the old one stops). */
+export function runAccessory(cfg: AccessoryContainerConfig, at: { dataDir: string; envFile?: string; as?: string; createOnly?: boolean }): string {
   return runContainer({
-    name: accessoryName(cfg),
+    name: at.as ?? accessoryName(cfg),
+    createOnly: at.createOnly,
     image: cfg.image,
     restart: "unless-stopped",
     publish: accessoryPublish(cfg.port),

@@ -230,3 +230,32 @@ export function runContainer(spec: RunSpec): string {
   if (spec.cmd !== undefined) argv.push(...(typeof spec.cmd === "string" ? shellSplit(spec.cmd) : spec.cmd));
   return shellJoin(argv);
 }
+
+/** What the executor may do with a command when the connection drops or a deadline passes. */
+export interface CommandPolicy {
+  /** Safe to run again after a dropped connection: it only reads, or running it twice
+   * leaves the host as running it once does. Otherwise the caller re-reads the host. */
+  repeatable: boolean;
+  /** Which deadline applies (the connection's `deadlines`). */
+  deadline: "read" | "change" | "pull";
+  /** Seconds on top of the deadline: a stop's wait. */
+  extraSeconds: number;
+}
+
+const READ_COMMAND = /^(docker (container inspect|image inspect|inspect|ps|images|logs|exec)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
+const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login)|mkdir -p|rm|touch|mv -f)\b/;
+
+/**
+ * The policy of a command built here, from its leading words: reads and repeatable changes
+ * survive a reconnect, `docker run`/`create`/`rename` (and anything unknown) never run twice.
+ * A write of stdin to a file (`cat > tmp && mv -f`) is repeatable: the content is the same.
+ */
+export function commandPolicy(command: string): CommandPolicy {
+  const c = command.trimStart();
+  if (/^docker (pull|login)\b/.test(c)) return { repeatable: true, deadline: "pull", extraSeconds: 0 };
+  const stop = /^docker stop --time (\d+)\b/.exec(c);
+  if (stop) return { repeatable: true, deadline: "change", extraSeconds: Number(stop[1]) };
+  if (/^cat > \S+ && mv -f /.test(c)) return { repeatable: true, deadline: "change", extraSeconds: 0 };
+  if (READ_COMMAND.test(c) && !/^cat > /.test(c)) return { repeatable: true, deadline: "read", extraSeconds: 0 };
+  return { repeatable: REPEATABLE_CHANGE.test(c), deadline: "change", extraSeconds: 0 };
+}

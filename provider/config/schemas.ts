@@ -115,8 +115,9 @@ const sshFields = {
   insecureIgnoreHostKey: z.boolean().default(false),
   /** Connect timeout, seconds or "15s" (default 15). */
   connectTimeout: duration.default(15),
-  /** Keepalive interval, seconds or "15s" (default 15). */
-  keepaliveInterval: duration.default(15),
+  /** Keepalive interval, seconds or "5s" (default 5): three unanswered keepalives mark the
+   * connection lost, so a cut network is noticed within about 15 s. */
+  keepaliveInterval: duration.default(5),
   /** Connection attempts before giving up (default 3). */
   dialAttempts: z.number().int().min(1).max(10).default(3),
   /** Concurrent commands on the one connection (default 8). */
@@ -127,8 +128,23 @@ const sshFields = {
  * to it moves nothing: it is only the way in. */
 export const sshBastion = z.strictObject({ ...sshFields, host: z.string().min(1) });
 
+/** How long each kind of remote step may take, in seconds or "30s". A step past its deadline
+ * fails naming the host, the step and the command. */
+export const deadlines = z.strictObject({
+  /** Read-only steps: inspect, list, poll, Traefik API queries (default 30). */
+  read: duration.default(30),
+  /** Changes: run, rename, start, write, remove (default 120); a stop adds its stop wait. */
+  change: duration.default(120),
+  /** Image pulls and registry logins (default 600). */
+  pull: duration.default(600),
+  /** A dropped connection is dialled again for this long before the step fails (default 60). */
+  reconnect: duration.default(60),
+});
+
 export const sshConnection = z.strictObject({
   ...sshFields,
+  /** Deadlines of remote steps and the reconnect window. */
+  deadlines: deadlines.prefault({}),
   /** A bastion (jump host) to connect through. */
   proxy: sshBastion.optional(),
 });
@@ -220,6 +236,8 @@ export const appContainer = z
     ),
     /** Seconds to wait before swapping (a later boot batch). */
     bootDelay: record(duration.default(0)),
+    /** Seconds to wait for the deploy lock another deploy holds before refusing (default 120). */
+    lockWait: record(duration.default(120)),
   })
   // Stage 2: cross-field rules, checked even when other fields are wrong.
   .refine((v) => !(v.traefik && !v.healthcheck), {
@@ -242,8 +260,28 @@ export const traefikContainer = z.strictObject({
   hostPort: restart(hostPort.default(80)),
   /** Traefik API port, published on the host's 127.0.0.1 only; 0 turns the API off. */
   apiPort: restart(z.number().int().min(0).max(65535).default(8080)),
-  /** Extra Traefik arguments: `{ "accesslog": true, "log.level": "ERROR" }`. */
-  args: restart(z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()])).default({})),
+  /** Extra Traefik arguments: `{ "accesslog": true, "log.level": "ERROR" }`. The API's own
+   * arguments come from apiPort: a swap confirms every route change through the API. */
+  args: restart(
+    z
+      .record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()]))
+      .default({})
+      .superRefine((args, ctx) => {
+        // Traefik's keys are case-insensitive. Values that agree with ours (Kamal 1 configs
+        // often repeat them) are fine; turning the API off or moving it is not.
+        const agrees: Record<string, (v: unknown) => boolean> = {
+          api: (v) => v === true || v === "true",
+          "api.insecure": (v) => v === true || v === "true",
+          "entrypoints.traefik.address": (v) => v === ":8080",
+        };
+        for (const [key, value] of Object.entries(args)) {
+          const ok = agrees[key.toLowerCase()];
+          if (ok && !ok(value)) {
+            ctx.addIssue({ code: "custom", path: [key], message: "is set by apiPort: swaps confirm every route change through Traefik's API (apiPort: 0 turns it off; swaps then fall back to Kamal 1's cord)" });
+          }
+        }
+      }),
+  ),
   labels: restart(z.record(z.string().min(1), z.string()).default({})),
   options: restart(dockerOptions.default({})),
   env: restart(envMap.default({})),

@@ -1,6 +1,7 @@
 /**
  * An accessory (database, cache) on one host: a long-lived container whose data lives in
- * host directories. A change reboots it (stop, remove, run) with the data kept; a new name
+ * host directories. A change reboots it (prepare the new container, stop the old, start the
+ * new; the old comes back if the new does not stay up) with the data kept; a new name
  * boots the new container and retires the old one, its data directory kept; deleting it
  * keeps the data unless deleteDataOnDestroy is set.
  */
@@ -10,7 +11,8 @@ import { accessoryMounts, accessoryName, runAccessory } from "../commands/access
 import * as docker from "../commands/docker";
 import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, validate } from "./common";
+import { randomBytes } from "node:crypto";
+import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
 import { ensureImage } from "./images";
 
 type Inputs = Record<string, unknown>;
@@ -88,19 +90,48 @@ async function boot(cfg: AccessoryContainerConfig) {
     if (dirs.length) await conn.exec(docker.makeDirectories([...new Set(dirs)]));
     for (const f of mounts.files) await conn.upload(f.host, f.content, parseInt(f.mode, 8));
 
+    const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
     if ((await conn.run(docker.containerState(name))).code === 0) {
-      progress(cfg.hostName, `rebooting ${name} (data in ${dataDir} is kept)`);
-      await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
-      await conn.exec(docker.removeContainers([name], true));
+      await step(cfg.hostName, `rebooting ${name}`, () => reboot(conn, cfg, name, { dataDir, envFile }, secrets));
     } else {
       progress(cfg.hostName, `booting ${name}`);
+      await step(cfg.hostName, `booting ${name}`, async () => {
+        await conn.exec(runAccessory(cfg, { dataDir, envFile }));
+        await waitUp(conn, cfg, name, secrets, envFile);
+      });
     }
-    const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
-    await conn.exec(runAccessory(cfg, { dataDir, envFile }));
-    await waitUp(conn, cfg, name, secrets, envFile);
     const facts = await containerFacts(conn, name);
     return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };
   });
+}
+
+/**
+ * A reboot prepares first: the image is pulled and the new container created while the old
+ * one still runs; only then does the old one stop (with its stop wait) and step aside, and
+ * the new one start on the same data. If it does not stay up, the old container runs again.
+ */
+async function reboot(conn: SshConnection, cfg: AccessoryContainerConfig, name: string, at: { dataDir: string; envFile?: string }, secrets: Secrets) {
+  const hex = randomBytes(4).toString("hex");
+  const next = `${name}_next_${hex}`;
+  const aside = `${name}_replaced_${hex}`;
+  await conn.exec(runAccessory(cfg, { ...at, as: next, createOnly: true }));
+  progress(cfg.hostName, `rebooting ${name}: prepared ${next}; stopping the old container (data in ${at.dataDir} is kept)`);
+  await conn.exec(docker.stopContainer(name, cfg.stopWaitTime));
+  await conn.exec(docker.renameContainer(name, aside));
+  await conn.exec(docker.renameContainer(next, name));
+  try {
+    await conn.exec(docker.startContainer(name));
+    await waitUp(conn, cfg, name, secrets, at.envFile);
+  } catch (e) {
+    // The old container comes back, on the same data.
+    await conn.run(docker.stopContainer(name, 1));
+    const failed = `${name}_failed_${hex}`;
+    await conn.run(docker.renameContainer(name, failed));
+    await conn.exec(docker.renameContainer(aside, name));
+    await conn.exec(docker.startContainer(name));
+    throw new Error(`${(e as Error).message}\nthe new container was kept as ${failed}; the previous ${name} runs again with its data`);
+  }
+  await conn.run(docker.removeContainers([aside], true));
 }
 
 /** Running for two seconds (healthy, if the image defines a health check). */
@@ -111,11 +142,11 @@ async function waitUp(conn: SshConnection, cfg: AccessoryContainerConfig, name: 
     if (status !== "running" || Number(restarts) > 0) {
       if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
       const logs = (await conn.run(docker.containerLogs(name, 20))).stdout;
-      throw new Error(`${cfg.hostName}: accessory ${name} is ${status} after booting\n--- last log lines ---\n${logs}`);
+      throw new Error(`accessory ${name} is ${status} after booting\n--- last log lines ---\n${logs}`);
     }
     const elapsed = Date.now() - started;
     if (elapsed >= 2000 && (health === "-" || health === "healthy")) return;
-    if (elapsed > 120_000) throw new Error(`${cfg.hostName}: accessory ${name} not healthy after 120s (health ${health})`);
+    if (elapsed > 120_000) throw new Error(`accessory ${name} not healthy after 120s (health ${health})`);
     await sleep(500);
   }
 }

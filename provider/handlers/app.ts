@@ -47,11 +47,17 @@ import {
   plan,
   progress,
   remoteHome,
+  rootCause,
   Secrets,
   sleep,
+  step,
+  StepError,
+  changeOnce,
+  connectionLost,
   validate,
 } from "./common";
 import { ensureImage } from "./images";
+import { withLock } from "./lock";
 import { TraefikRouting } from "./routing";
 
 type Inputs = Record<string, unknown>;
@@ -220,7 +226,13 @@ async function scopeContainers(conn: SshConnection, cfg: AppContainerConfig): Pr
 async function retireScope(cfg: AppContainerConfig): Promise<void> {
   const secrets = new Secrets(appContainer, cfg);
   await secrets.guard(async () => {
-    const conn = await connect(cfg.connection);
+    const conn = await step(cfg.hostName, "connecting", () => connect(cfg.connection));
+    await step(cfg.hostName, `retiring ${describeScope(scopeOf(cfg))}`, () => withLock(conn, lockOf(cfg), () => retireContainers(conn, cfg)));
+  });
+}
+
+async function retireContainers(conn: SshConnection, cfg: AppContainerConfig): Promise<void> {
+  {
     const containers = await scopeContainers(conn, cfg);
     const running = containers.filter((c) => c.running).map((c) => c.name);
     const routing = cfg.traefik ? await TraefikRouting.discover(conn, cfg.hostName, serviceRole(cfg)) : undefined;
@@ -233,7 +245,7 @@ async function retireScope(cfg: AppContainerConfig): Promise<void> {
       await conn.exec(docker.removeContainers(names, true));
     }
     await pruneImages(conn, cfg);
-  });
+  }
 }
 
 /** The scope's Traefik rule and entrypoints (its route file's). */
@@ -253,8 +265,8 @@ async function backendOf(conn: SshConnection, cfg: AppContainerConfig, name: str
 export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<AppOutputs> {
   const secrets = new Secrets(appContainer, cfg);
   return secrets.guard(async () => {
-    const conn = await connect(cfg.connection);
     const host = cfg.hostName;
+    const conn = await step(host, "connecting", () => connect(cfg.connection));
     const image = `${cfg.image}:${cfg.version}`;
     const t0 = Date.now();
     const took = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
@@ -265,84 +277,144 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     const name = containerName(cfg);
     // Independent look-ups run concurrently over the one connection (each docker CLI call
     // costs tens of milliseconds).
-    const [{ pulled }, containers, home, routing] = await Promise.all([
-      ensureImage(conn, image, host, cfg.registry),
-      scopeContainers(conn, cfg),
-      remoteHome(conn),
-      cfg.traefik ? TraefikRouting.discover(conn, host, serviceRole(cfg)) : undefined,
-    ]);
-    const byRoutes = !!routing?.byRoutes && !wantsLabelRouting(cfg);
-    let old = containers.filter((c) => c.running && c.name !== name).map((c) => c.name);
-    // Same version again (an env change, a repair, a rollback to a retained version): the
-    // existing copy steps aside under a new name; if it is serving, it is swapped out like
-    // any old container.
-    const existing = containers.find((c) => c.name === name);
-    const aside = existing ? replacedName(name, randomBytes(4).toString("hex")) : undefined;
-    if (existing && aside) {
-      await conn.exec(docker.renameContainer(name, aside));
-      if (existing.running) old = [...old, aside];
-    }
-
-    // Kamal 1's cord: only a container routed by its labels needs one to leave rotation.
-    const cord = cfg.traefik && !byRoutes ? `${home}/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
-    if (cord) await conn.exec(docker.tieCord(cord));
-    const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
-
-    progress(host, `starting ${name} (${image})${old.length ? ` beside ${old.join(", ")}` : ""} (${took()})`);
-    await conn.exec(runAppContainer(cfg, { name, cordDir: cord, envFile, routing: byRoutes ? "routes" : "labels" }));
-
-    let switched = false;
-    try {
-      if (byRoutes) {
-        await waitReady(conn, cfg, name);
-        const backend = await backendOf(conn, cfg, name);
-        progress(host, `${name} answers its health check (${took()}); moving traffic to it`);
-        switched = true;
-        await routing!.routeTo({ ...routeOf(cfg), servers: [backend] });
-      } else {
-        await waitHealthy(conn, cfg, name);
-        if (routing) await routing.waitLabelRouted(name, true);
+    return withLock(conn, lockOf(cfg), async () => {
+      const [{ pulled }, containers, home, routing] = await Promise.all([
+        step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry)),
+        step(host, "listing the scope's containers", () => scopeContainers(conn, cfg)),
+        step(host, "reading the home directory", () => remoteHome(conn)),
+        step(host, "inspecting Traefik", () => (cfg.traefik ? TraefikRouting.discover(conn, host, serviceRole(cfg)) : Promise.resolve(undefined))),
+      ]);
+      const byRoutes = !!routing?.byRoutes && !wantsLabelRouting(cfg);
+      let old = containers.filter((c) => c.running && c.name !== name).map((c) => c.name);
+      // Same version again (an env change, a repair, a rollback to a retained version): the
+      // existing copy steps aside under a new name; if it is serving, it is swapped out like
+      // any old container.
+      const existing = containers.find((c) => c.name === name);
+      const aside = existing ? replacedName(name, randomBytes(4).toString("hex")) : undefined;
+      if (existing && aside) {
+        await step(host, `renaming ${name} to ${aside}`, () =>
+          changeOnce(conn, docker.renameContainer(name, aside), async () => (await exists(conn, aside)) && !(await exists(conn, name))),
+        );
+        if (existing.running) old = [...old, aside];
       }
-    } catch (e) {
-      // Traffic goes back to the containers that served before (if it had moved at all).
-      if (switched) await restoreRoute(conn, cfg, routing!, old).catch(() => undefined);
-      await conn.run(docker.stopContainer(name, 1));
-      if (cord) await conn.run(docker.cutCord(cord));
-      const more = await failureDetails(conn, name, secrets, envFile);
-      // The failed container is kept (the newest failed one only) for its logs, under a
-      // name that no retention or rollback counts; the copy that stepped aside gets its
-      // name back.
-      const failed = failedName(name, randomBytes(4).toString("hex"));
-      await conn.run(docker.renameContainer(name, failed));
-      if (aside) await conn.run(docker.renameContainer(aside, name));
-      await pruneFailed(conn, cfg, failed);
-      const serving = old.length ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving` : "no earlier container was running";
-      throw new Error(`${host}: ${(e as Error).message}; it was stopped and kept as ${failed} for its logs, ${serving}.\n${more}`);
-    }
-    if (byRoutes) progress(host, `Traefik routes to ${name} only (${took()})`);
 
-    // What to record, and what to prune, is read while the old containers drain.
-    const [facts, digestOut] = await Promise.all([
-      containerFacts(conn, name),
-      conn.exec(docker.imageDigest(image)),
-      Promise.all([scopeContainers(conn, cfg), Promise.all(old.map((o) => retire(conn, cfg, o, routing)))]).then(([listed]) =>
-        prune(conn, cfg, name, listed.map((c) => (old.includes(c.name) ? { ...c, running: false } : c))),
-      ),
-    ]);
-    const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
-    const digest = digestOut.stdout.trim().split(" ");
-    progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""} (${took()})`);
-    return {
-      ...inputs,
-      containerName: name,
-      containerId,
-      imageId,
-      imageDigest: digest[1] ?? digest[0],
-      runningVersion: cfg.version,
-      status: "running",
-      pulled,
-    };
+      // Kamal 1's cord: only a container routed by its labels needs one to leave rotation.
+      const cord = cfg.traefik && !byRoutes ? `${home}/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
+      if (cord) await step(host, "tying the cord", () => conn.exec(docker.tieCord(cord)));
+      const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
+
+      progress(host, `starting ${name} (${image})${old.length ? ` beside ${old.join(", ")}` : ""} (${took()})`);
+      try {
+        await step(host, `starting ${name}`, () =>
+          changeOnce(conn, runAppContainer(cfg, { name, cordDir: cord, envFile, routing: byRoutes ? "routes" : "labels" }), async () => {
+            const state = await containerStatus(conn, name);
+            if (state === "created") await conn.exec(docker.startContainer(name));
+            return state !== undefined;
+          }),
+        );
+      } catch (e) {
+        if (connectionLost(e)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched: false, routed: !!routing });
+        throw e;
+      }
+
+      let switched = false;
+      try {
+        if (byRoutes) {
+          await step(host, `waiting for ${name} to answer its health check`, () => waitReady(conn, cfg, name));
+          const backend = await step(host, `reading the address of ${name}`, () => backendOf(conn, cfg, name));
+          progress(host, `${name} answers its health check (${took()}); moving traffic to it`);
+          switched = true;
+          await step(host, `moving traffic to ${name}`, () => routing!.routeTo({ ...routeOf(cfg), servers: [backend] }));
+        } else {
+          await step(host, `waiting for ${name} to be healthy`, () => waitHealthy(conn, cfg, name));
+          if (routing) await step(host, `waiting for Traefik to route to ${name}`, () => routing.waitLabelRouted(name, true));
+        }
+      } catch (e) {
+        if (connectionLost(e)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched, routed: !!routing });
+        // Traffic goes back to the containers that served before (if it had moved at all).
+        if (switched) await restoreRoute(conn, cfg, routing!, old).catch(() => undefined);
+        try {
+          await conn.run(docker.stopContainer(name, 1));
+          if (cord) await conn.run(docker.cutCord(cord));
+          const more = await failureDetails(conn, name, secrets, envFile);
+          // The failed container is kept (the newest failed one only) for its logs, under a
+          // name that no retention or rollback counts; the copy that stepped aside gets its
+          // name back.
+          const failed = failedName(name, randomBytes(4).toString("hex"));
+          await conn.run(docker.renameContainer(name, failed));
+          if (aside) await conn.run(docker.renameContainer(aside, name));
+          await pruneFailed(conn, cfg, failed);
+          const serving = old.length ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving` : "no earlier container was running";
+          throw new StepError(host, (e as StepError).step ?? "booting", e as Error, `${rootMessage(e)}; it was stopped and kept as ${failed} for its logs, ${serving}.\n${more}`);
+        } catch (cleanup) {
+          if (cleanup instanceof StepError && cleanup.cause === e) throw cleanup;
+          if (connectionLost(cleanup)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched, routed: !!routing });
+          throw cleanup;
+        }
+      }
+      if (byRoutes) progress(host, `Traefik routes to ${name} only (${took()})`);
+
+      // What to record, and what to prune, is read while the old containers drain.
+      const [facts, digestOut] = await Promise.all([
+        step(host, `inspecting ${name}`, () => containerFacts(conn, name)),
+        step(host, `reading the digest of ${image}`, () => conn.exec(docker.imageDigest(image))),
+        step(host, `retiring ${old.join(", ") || "nothing"}`, () =>
+          Promise.all([scopeContainers(conn, cfg), Promise.all(old.map((o) => retire(conn, cfg, o, routing)))]).then(([listed]) =>
+            prune(conn, cfg, name, listed.map((c) => (old.includes(c.name) ? { ...c, running: false } : c))),
+          ),
+        ),
+      ]);
+      const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
+      const digest = digestOut.stdout.trim().split(" ");
+      progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""} (${took()})`);
+      return {
+        ...inputs,
+        containerName: name,
+        containerId,
+        imageId,
+        imageDigest: digest[1] ?? digest[0],
+        runningVersion: cfg.version,
+        status: "running",
+        pulled,
+      };
+    });
   });
+}
+
+/** The deploy lock of the scope's service and destination on its host. */
+function lockOf(cfg: AppContainerConfig) {
+  return { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait };
+}
+
+/** The innermost message, without the executor's "ssh <address>: " (the step names the host). */
+function rootMessage(e: unknown): string {
+  const root = rootCause(e);
+  return (root instanceof Error ? root.message : String(root)).replace(/^ssh [^:]+: /, "");
+}
+
+/** The connection dropped mid-swap and did not come back: say what serves on the host. */
+function lostMidSwap(e: Error, at: { name: string; old: string[]; byRoutes: boolean; switched: boolean; routed: boolean }): Error {
+  const before = at.old.length ? at.old.join(", ") : "no earlier container";
+  const state = !at.routed
+    ? `${at.name} was started beside ${before}`
+    : at.byRoutes
+      ? at.switched
+        ? `the route was being switched to ${at.name} alone: Traefik sends traffic to exactly one version, ${at.name} or ${before}`
+        : `${before} stays the only version in rotation; ${at.name} was started but never routed`
+      : `${at.name} joins ${before} in rotation once Docker calls it healthy (label routing): two versions may serve`;
+  const host = e instanceof StepError ? e.host : "";
+  const stepName = e instanceof StepError ? e.step : "swapping";
+  return new StepError(host, stepName, e, `${rootMessage(e)}. ${state}; the next \`pulumi up\` converges`);
+}
+
+/** "running", "exited", "created"… of a container, or undefined when there is none. */
+async function containerStatus(conn: SshConnection, name: string): Promise<string | undefined> {
+  const r = await conn.run(docker.containerState(name));
+  return r.code === 0 ? r.stdout.trim().split(" ")[0] : undefined;
+}
+
+async function exists(conn: SshConnection, name: string): Promise<boolean> {
+  return (await containerStatus(conn, name)) !== undefined;
 }
 
 /** After a failed switch: the route names the containers that served before, or goes
@@ -363,6 +435,7 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
   const hc = cfg.healthcheck!;
   const deadline = hc.deadline * 1000;
   const started = Date.now();
+  const outage0 = conn.outageMs;
   let ip: string | undefined;
   let lastReport = 0;
   let forwarding = true;
@@ -386,7 +459,8 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
         if (/prohibited|open failed/i.test((e as Error).message)) forwarding = false;
       }
     }
-    const elapsed = Date.now() - started;
+    // Time the host could not be reached does not count against the container.
+    const elapsed = Date.now() - started - (conn.outageMs - outage0);
     if (elapsed > deadline) throw new Error(`container ${name} did not become healthy within ${hc.deadline}s (health ${health})`);
     if (elapsed - lastReport >= 3000) {
       lastReport = elapsed;
@@ -401,13 +475,14 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
 async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<void> {
   const deadline = (cfg.healthcheck?.deadline ?? 10) * 1000;
   const started = Date.now();
+  const outage0 = conn.outageMs;
   let attempt = 0;
   let lastReport = 0;
   for (;;) {
     attempt++;
     const r = await conn.run(docker.containerState(name));
     const [status, health, restarts] = r.stdout.trim().split(" ");
-    const elapsed = Date.now() - started;
+    const elapsed = Date.now() - started - (conn.outageMs - outage0);
     if (r.code !== 0) throw new Error(`container ${name} disappeared while booting`);
     if (status !== "running" || Number(restarts) > 0) {
       throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting (health ${health})`);
@@ -438,7 +513,11 @@ async function retire(conn: SshConnection, cfg: AppContainerConfig, old: string,
     }
   }
   progress(cfg.hostName, `stopping ${old} (up to ${cfg.stopWaitTime}s for in-flight requests)`);
-  await conn.exec(docker.stopContainer(old, cfg.stopWaitTime));
+  const stopped = await conn.run(docker.stopContainer(old, cfg.stopWaitTime));
+  // Already gone (removed by hand, or by an earlier run that was cut short) is fine.
+  if (stopped.code !== 0 && !/No such container/i.test(stopped.stderr)) {
+    throw new Error(`docker stop ${old} failed (exit ${stopped.code}): ${tail(stopped.stderr, 5)}`);
+  }
 }
 
 async function waitUnhealthy(conn: SshConnection, cfg: AppContainerConfig, name: string) {

@@ -3,8 +3,8 @@ import type { z } from "zod";
 import { problemsFrom } from "../config/errors";
 import { changes, containsUnknown, effectOf, secretsIn, UNKNOWN } from "../config/fields";
 import type { Effect, SshConnectionConfig } from "../config/schemas";
-import { containerSummary } from "../commands/docker";
-import { SshPool, type SshConnection, type SshTarget } from "../ssh/executor";
+import { commandPolicy, containerSummary } from "../commands/docker";
+import { ConnectionLostError, SshPool, type ExecOptions, type SshConnection, type SshTarget } from "../ssh/executor";
 import { redact } from "../ssh/redact";
 
 export { containsUnknown, UNKNOWN };
@@ -15,9 +15,11 @@ export function progress(host: string, message: string): void {
 }
 
 /** One pool per provider process: one connection per host, shared by all resources. */
-export const pool = new SshPool((m) => console.log(`[kamal] ${m}`));
+export const pool = new SshPool((m) => console.log(`[kamal] ${m}`), commandPolicy);
 
-export function toTarget(c: Omit<SshConnectionConfig, "proxy"> & { proxy?: Omit<SshConnectionConfig, "proxy"> }): SshTarget {
+type Bastion = Omit<SshConnectionConfig, "proxy" | "deadlines">;
+
+export function toTarget(c: Bastion & { proxy?: Bastion; deadlines?: SshConnectionConfig["deadlines"] }): SshTarget {
   return {
     host: c.host,
     port: c.port,
@@ -36,6 +38,12 @@ export function toTarget(c: Omit<SshConnectionConfig, "proxy"> & { proxy?: Omit<
     keepaliveIntervalMs: c.keepaliveInterval * 1000,
     dialAttempts: c.dialAttempts,
     maxChannels: c.maxChannels,
+    deadlines: c.deadlines && {
+      read: c.deadlines.read * 1000,
+      change: c.deadlines.change * 1000,
+      pull: c.deadlines.pull * 1000,
+      reconnect: c.deadlines.reconnect * 1000,
+    },
   };
 }
 
@@ -235,4 +243,49 @@ export function lines(text: string): string[] {
 
 export function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** An error that names the host and the step it happened in (every error a handler lets
+ * reach the user is one). */
+export class StepError extends Error {
+  constructor(readonly host: string, readonly step: string, readonly cause: Error, detail?: string) {
+    super(`${host}: ${step}: ${detail ?? cause.message.replace(/^ssh [^:]+: /, "")}`);
+    this.name = "StepError";
+  }
+}
+
+/** Runs one step of an operation on a host: an error leaving it names the host and step
+ * (the innermost step wins). */
+export async function step<T>(host: string, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof StepError) throw e;
+    throw new StepError(host, name, e as Error);
+  }
+}
+
+/** The root cause of an error, through StepError wrappers. */
+export function rootCause(e: unknown): unknown {
+  return e instanceof StepError ? rootCause(e.cause) : e;
+}
+
+export function connectionLost(e: unknown): boolean {
+  return rootCause(e) instanceof ConnectionLostError;
+}
+
+/**
+ * A change that must not run twice (docker run, rename). When the connection drops while it
+ * was in flight, the host is read again once it is back: `tookEffect` says whether it
+ * happened (and may finish it, e.g. start a created container); if not, it runs again.
+ */
+export async function changeOnce(conn: SshConnection, command: string, tookEffect: () => Promise<boolean>, opts: ExecOptions = {}): Promise<void> {
+  try {
+    await conn.exec(command, opts);
+  } catch (e) {
+    if (!(e instanceof ConnectionLostError) || !e.mayHaveRun) throw e;
+    progress(conn.name, "the connection dropped during a change; reading the host again to see whether it took effect");
+    if (await tookEffect()) return;
+    await conn.exec(command, opts);
+  }
 }

@@ -86,6 +86,7 @@ export class TraefikRouting {
    * "docker"); undefined when Traefik gave no definite answer. [] when it has none. */
   private async servers(provider: "file" | "docker"): Promise<string[] | undefined> {
     if (this.facts.apiPort === undefined) return undefined;
+    await this.conn.ready("asking Traefik's API");
     try {
       const r = await this.conn.httpGet("127.0.0.1", this.facts.apiPort, `/api/http/services/${this.name}@${provider}`, 2000);
       if (r.status === 404) return [];
@@ -108,10 +109,12 @@ export class TraefikRouting {
     else await this.conn.exec(docker.removePaths([file]));
     const want = [...spec.servers].sort().join(" ");
     const deadline = Date.now() + ROUTE_DEADLINE_MS;
+    const outage0 = this.conn.outageMs;
     for (;;) {
       const now = await this.servers("file");
       if (now !== undefined && [...now].sort().join(" ") === want) return;
-      if (Date.now() > deadline) {
+      // Time the host could not be reached does not count.
+      if (Date.now() - (this.conn.outageMs - outage0) > deadline) {
         throw new Error(`Traefik did not apply the route of ${this.name} (${spec.servers.join(", ") || "removed"}) within ${ROUTE_DEADLINE_MS / 1000}s`);
       }
       await sleep(50);
@@ -123,6 +126,7 @@ export class TraefikRouting {
   async waitLabelRouted(container: string, present: boolean): Promise<void> {
     const ip = (await this.conn.exec(docker.containerIp(container))).stdout.trim().split(" ")[0];
     const deadline = Date.now() + ROUTE_DEADLINE_MS;
+    const outage0 = this.conn.outageMs;
     for (;;) {
       const servers = await this.servers("docker");
       if (servers === undefined && this.facts.apiPort === undefined) {
@@ -132,7 +136,7 @@ export class TraefikRouting {
       }
       const routed = servers?.some((u) => hostOf(u) === ip);
       if (servers !== undefined && routed === present) return;
-      if (Date.now() > deadline) {
+      if (Date.now() - (this.conn.outageMs - outage0) > deadline) {
         if (present) throw new Error(`Traefik did not start routing to ${container} (${ip}) within ${ROUTE_DEADLINE_MS / 1000}s`);
         progress(this.host, `Traefik still lists ${container} after ${ROUTE_DEADLINE_MS / 1000}s; stopping it anyway`);
         return;

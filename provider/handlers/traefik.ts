@@ -12,7 +12,7 @@ import { ROUTES_ON_HOST } from "../commands/proxy";
 import * as docker from "../commands/docker";
 import { allOf, shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, validate } from "./common";
+import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { TRAEFIK_CONTAINER } from "./routing";
 
@@ -58,25 +58,30 @@ export async function remove(_id: string, props: Inputs) {
 async function boot(cfg: TraefikContainerConfig) {
   const secrets = new Secrets(traefikContainer, cfg);
   return secrets.guard(async () => {
-    const conn = await connect(cfg.connection);
-    await ensureImage(conn, cfg.image, cfg.hostName, cfg.registry);
+    const host = cfg.hostName;
+    const conn = await step(host, "connecting", () => connect(cfg.connection));
+    await step(host, `pulling ${cfg.image}`, () => ensureImage(conn, cfg.image, host, cfg.registry));
     const home = await remoteHome(conn);
     const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
     const next = `${TRAEFIK_CONTAINER}_next_${randomBytes(3).toString("hex")}`;
     const routesDir = absolute(home, ROUTES_ON_HOST);
-    await conn.exec(docker.makeDirectories([routesDir], "755"));
-    await conn.exec(createTraefik(cfg, { name: next, envFile, routesDir }));
+    await step(host, "preparing the new Traefik container", async () => {
+      await conn.exec(docker.makeDirectories([routesDir], "755"));
+      await conn.exec(createTraefik(cfg, { name: next, envFile, routesDir }));
+    });
     const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
     if (hadOld) {
       progress(cfg.hostName, "restarting Traefik with the new configuration");
-      const closedMs = await swapIn(conn, next);
+      const closedMs = await step(host, "restarting Traefik", () => swapIn(conn, next));
       progress(cfg.hostName, `Traefik restarted (port closed for ~${closedMs}ms)`);
     } else {
       progress(cfg.hostName, "starting Traefik");
-      await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
-      await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
+      await step(host, "starting Traefik", async () => {
+        await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
+        await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
+      });
     }
-    await waitRunning(conn, secrets, envFile);
+    await step(host, "checking that Traefik stays up", () => waitRunning(conn, secrets, envFile));
     const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
     return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
   });
@@ -112,15 +117,20 @@ async function swapIn(conn: SshConnection, next: string): Promise<number> {
   return closedMs;
 }
 
+/** Traefik counts as started once it has stayed running, with no restart and no exit, for
+ * two seconds: a crash-looping Traefik (restarted by its restart policy) fails the check. */
 async function waitRunning(conn: SshConnection, secrets: Secrets, envFile?: string) {
-  for (let i = 0; i < 20; i++) {
+  const t0 = Date.now();
+  for (;;) {
     const [status, , restarts] = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).stdout.trim().split(" ");
-    if (status === "running" && restarts === "0" && i >= 2) return;
-    if (status !== "running" && status !== "created") {
+    const restarted = Number(restarts) > 0;
+    if (restarted || (status !== "running" && status !== "created")) {
       if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
       const logs = (await conn.run(docker.containerLogs(TRAEFIK_CONTAINER, 20))).stdout;
-      throw new Error(`Traefik is ${status} after starting:\n${logs}`);
+      throw new Error(`Traefik ${restarted ? `restarted ${restarts} time(s)` : `is ${status}`} after starting:\n${logs}`);
     }
+    if (status === "running" && Date.now() - t0 >= 2000) return;
+    if (Date.now() - t0 > 30_000) throw new Error(`Traefik is still ${status} 30s after starting`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

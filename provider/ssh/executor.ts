@@ -36,7 +36,28 @@ export interface SshTarget {
   dialAttempts?: number;
   /** Concurrent channels per connection; OpenSSH's MaxSessions defaults to 10. */
   maxChannels?: number;
+  /** Deadlines per kind of command, and how long a dropped connection is dialled again. */
+  deadlines?: Partial<Deadlines>;
 }
+
+/** Milliseconds. */
+export interface Deadlines {
+  read: number;
+  change: number;
+  pull: number;
+  reconnect: number;
+}
+export const DEFAULT_DEADLINES: Deadlines = { read: 30_000, change: 120_000, pull: 600_000, reconnect: 60_000 };
+
+/** What the executor may do with a command (decided by the layer that builds commands). */
+export interface CommandPolicy {
+  /** Safe to run again after a dropped connection (a read, or a change that repeats as one). */
+  repeatable: boolean;
+  deadline: "read" | "change" | "pull";
+  extraSeconds: number;
+}
+export type PolicyOf = (command: string) => CommandPolicy;
+const UNKNOWN_COMMAND: CommandPolicy = { repeatable: false, deadline: "change", extraSeconds: 0 };
 
 export interface ExecOptions {
   /** Written to the command's stdin, then closed: how secrets reach a command. */
@@ -45,7 +66,10 @@ export interface ExecOptions {
   secrets?: Iterable<string>;
   /** Called with each complete line of stdout/stderr as it arrives. */
   onLine?: (stream: "stdout" | "stderr", line: string) => void;
+  /** Overrides the deadline the command's policy gives. */
   timeoutMs?: number;
+  /** Overrides whether the command may run again after a dropped connection. */
+  repeatable?: boolean;
 }
 
 export interface ExecResult {
@@ -108,6 +132,32 @@ export class RemoteCommandError extends Error {
   }
 }
 
+/** A command did not finish within its deadline while the connection stayed up (a wedged
+ * dockerd, a stuck pull). */
+export class DeadlineError extends Error {
+  constructor(readonly host: string, readonly command: string, readonly ms: number) {
+    super(`ssh ${host}: no answer within ${Math.round(ms / 1000)}s (the connection is up; is the Docker engine answering?): ${command}`);
+    this.name = "DeadlineError";
+  }
+}
+
+/** The connection dropped and did not come back within the reconnect window, or dropped
+ * while a command that must not run twice was in flight (`mayHaveRun`: the caller re-reads
+ * the host to learn whether it did). */
+export class ConnectionLostError extends Error {
+  constructor(readonly host: string, readonly command: string, readonly mayHaveRun: boolean, detail: string) {
+    super(`ssh ${host}: connection lost ${detail}: ${command}`);
+    this.name = "ConnectionLostError";
+  }
+}
+
+/** Internal: the channel ended because the connection went away. */
+class Dropped extends Error {
+  constructor(readonly started: boolean, cause: string) {
+    super(cause);
+  }
+}
+
 const RETRYABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|Not connected/;
 
 /** Host-key algorithms that can present a key of a known_hosts key type. */
@@ -138,25 +188,102 @@ class Slots {
   }
 }
 
-/** An open SSH connection to one host. */
+/**
+ * The SSH connection to one host. When the connection drops (a network cut, sshd restarted)
+ * it is dialled again, host key verified again, for up to the reconnect window: commands
+ * that had not started, reads and repeatable changes then carry on; a command that must not
+ * run twice and may have run fails with ConnectionLostError (mayHaveRun) so that its caller
+ * re-reads the host. Every command has a deadline (its policy's kind, or timeoutMs).
+ */
 export class SshConnection {
   readonly name: string;
   private readonly slots: Slots;
+  private client: Client;
   private closed = false;
+  private intentionallyClosed = false;
+  private reconnecting?: Promise<void>;
+  private readonly deadlines: Deadlines;
+  /** Milliseconds spent dialling again after drops, in total: pollers subtract it from
+   * their own deadlines (an outage is not the container's fault). */
+  outageMs = 0;
 
   constructor(
-    private readonly client: Client,
+    client: Client,
     readonly target: SshTarget,
     private readonly stats: HostStats,
+    private readonly dial: () => Promise<Client> = () => Promise.reject(new Error("no dialer")),
+    private readonly policyOf: PolicyOf = () => UNKNOWN_COMMAND,
+    private readonly log: Logger = () => {},
   ) {
     this.name = target.host;
     this.slots = new Slots(target.maxChannels ?? 8);
-    client.on("close", () => (this.closed = true));
-    client.on("end", () => (this.closed = true));
+    this.deadlines = { ...DEFAULT_DEADLINES, ...target.deadlines };
+    this.client = client;
+    this.watch(client);
+  }
+
+  private watch(client: Client): void {
+    const down = () => {
+      if (this.client === client) this.closed = true;
+    };
+    client.on("close", down);
+    client.on("end", down);
   }
 
   get isOpen(): boolean {
     return !this.closed;
+  }
+
+  /** Whether this connection can still be used (open, or dialled again on the next command). */
+  get usable(): boolean {
+    return !this.intentionallyClosed;
+  }
+
+  /**
+   * Resolves once the connection is open, dialling again if it dropped (one dial shared by
+   * every waiting command), within the reconnect window; resolves with the milliseconds
+   * spent waiting, so that pollers do not count an outage against their own deadline.
+   */
+  async ready(what = "reconnecting"): Promise<number> {
+    if (!this.closed) return 0;
+    if (this.intentionallyClosed) throw new ConnectionLostError(this.name, what, false, "(closed)");
+    const t0 = Date.now();
+    this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = undefined));
+    try {
+      await this.reconnecting;
+    } catch (e) {
+      throw new ConnectionLostError(this.name, what, false, `and not back within ${this.deadlines.reconnect / 1000}s (${(e as Error).message})`);
+    }
+    return Date.now() - t0;
+  }
+
+  private async reconnect(): Promise<void> {
+    const t0 = Date.now();
+    try {
+      await this.redialWithin(t0);
+    } finally {
+      this.outageMs += Date.now() - t0;
+    }
+  }
+
+  private async redialWithin(t0: number): Promise<void> {
+    this.log(`ssh ${this.name}: connection lost; dialling again for up to ${this.deadlines.reconnect / 1000}s`);
+    let last: Error = new Error("no attempt made");
+    for (let attempt = 1; Date.now() - t0 < this.deadlines.reconnect; attempt++) {
+      try {
+        const client = await this.dial();
+        this.client = client;
+        this.watch(client);
+        this.closed = false;
+        this.log(`ssh ${this.name}: connected again after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+        return;
+      } catch (e) {
+        last = e as Error;
+        if (e instanceof HostKeyError) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
+      }
+    }
+    throw last;
   }
 
   /** Runs a command; resolves on exit code 0, rejects with RemoteCommandError otherwise. */
@@ -178,11 +305,61 @@ export class SshConnection {
 
   /** Runs a command and returns its outcome whatever the exit code. */
   async run(command: string, opts: ExecOptions = {}): Promise<ExecResult & { signal?: string }> {
+    const policy = this.policyOf(command);
+    const repeatable = opts.repeatable ?? policy.repeatable;
+    const timeoutMs = opts.timeoutMs ?? this.deadlines[policy.deadline] + policy.extraSeconds * 1000;
+    const shown = redact(command, opts.secrets);
+    let firstLoss: number | undefined;
+    for (;;) {
+      await this.ready(shown);
+      try {
+        return await this.attempt(command, opts, timeoutMs);
+      } catch (e) {
+        if (e instanceof Dropped) {
+          if (e.started && !repeatable) throw new ConnectionLostError(this.name, shown, true, "while the command ran; it may or may not have taken effect");
+        } else if (e instanceof DeadlineError) {
+          // Past its deadline: is it the connection (drop it, dial again) or the command?
+          if (await this.alive()) throw new DeadlineError(this.name, shown, timeoutMs);
+          this.client.end();
+          this.closed = true;
+          if (!repeatable) throw new ConnectionLostError(this.name, shown, true, `(no answer within ${Math.round(timeoutMs / 1000)}s); the command may or may not have taken effect`);
+        } else {
+          throw e;
+        }
+        firstLoss ??= Date.now();
+        if (Date.now() - firstLoss > 2 * this.deadlines.reconnect) {
+          throw new ConnectionLostError(this.name, shown, false, "again and again");
+        }
+      }
+    }
+  }
+
+  /** Whether the connection answers a trivial command within 5 s. */
+  private async alive(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      const r = await this.attempt("true", {}, 5000);
+      return r.code === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  private async attempt(command: string, opts: ExecOptions, timeoutMs: number): Promise<ExecResult & { signal?: string }> {
     await this.slots.acquire();
     try {
       this.stats.commands++;
-      const stream = await this.openChannel(command);
-      return await this.collect(stream, opts);
+      let stream: ClientChannel;
+      try {
+        stream = await this.openChannel(command);
+      } catch (e) {
+        if (this.closed || /Not connected|No response from server|socket/i.test((e as Error).message)) {
+          this.closed = true;
+          throw new Dropped(false, (e as Error).message);
+        }
+        throw new Error(`ssh ${this.name}: could not start the command (${(e as Error).message}): ${redact(command, opts.secrets)}`);
+      }
+      return await this.collect(stream, opts, timeoutMs, redact(command, opts.secrets));
     } finally {
       this.slots.release();
     }
@@ -206,11 +383,13 @@ export class SshConnection {
     }
   }
 
-  private collect(stream: ClientChannel, opts: ExecOptions) {
+  private collect(stream: ClientChannel, opts: ExecOptions, timeoutMs: number, shown: string) {
+    const client = this.client;
     return new Promise<ExecResult & { signal?: string }>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const partial = { stdout: "", stderr: "" };
+      let settled = false;
       const feed = (which: "stdout" | "stderr", chunk: Buffer) => {
         this.stats.bytesReceived += chunk.length;
         (which === "stdout" ? out : err).push(chunk);
@@ -221,38 +400,52 @@ export class SshConnection {
       };
       const onOut = (c: Buffer) => feed("stdout", c);
       const onErr = (c: Buffer) => feed("stderr", c);
+      let exit: { code?: number | null; signal?: string } | undefined;
+      const onExit = (code: number | null, signal?: string) => (exit = { code, signal });
+      const onClientClose = () => finish(() => reject(new Dropped(true, "connection closed")));
       let timer: NodeJS.Timeout | undefined;
-      const detach = () => {
+      const finish = (then: () => void) => {
+        if (settled) return;
+        settled = true;
         stream.off("data", onOut);
         stream.stderr.off("data", onErr);
+        client.off("close", onClientClose);
         if (timer) clearTimeout(timer);
+        then();
       };
       stream.on("data", onOut);
       stream.stderr.on("data", onErr);
-      stream.once("error", (e: Error) => {
-        detach();
-        reject(e);
-      });
-      stream.once("close", (code: number | null, signal?: string) => {
-        detach();
-        if (opts.onLine) {
-          for (const which of ["stdout", "stderr"] as const) {
-            if (partial[which]) opts.onLine(which, redact(partial[which], opts.secrets));
+      stream.on("exit", onExit);
+      client.once("close", onClientClose);
+      stream.once("error", (e: Error) => finish(() => reject(this.closed ? new Dropped(true, e.message) : e)));
+      stream.once("close", (code: number | null | undefined, signal?: string) =>
+        finish(() => {
+          const status = exit ?? (code === undefined || code === null ? undefined : { code, signal });
+          // A channel that closes with no exit status while the connection went away: the
+          // command's fate is unknown.
+          if (!status && (this.closed || client !== this.client)) return reject(new Dropped(true, "connection closed"));
+          if (opts.onLine) {
+            for (const which of ["stdout", "stderr"] as const) {
+              if (partial[which]) opts.onLine(which, redact(partial[which], opts.secrets));
+            }
           }
-        }
-        resolve({
-          stdout: Buffer.concat(out).toString("utf8"),
-          stderr: Buffer.concat(err).toString("utf8"),
-          code: code ?? -1,
-          signal: signal ?? undefined,
-        });
-      });
-      if (opts.timeoutMs) {
-        timer = setTimeout(() => {
+          resolve({
+            stdout: Buffer.concat(out).toString("utf8"),
+            stderr: Buffer.concat(err).toString("utf8"),
+            code: status?.code ?? -1,
+            signal: status?.signal ?? undefined,
+          });
+        }),
+      );
+      timer = setTimeout(() => {
+        finish(() => reject(new DeadlineError(this.name, shown, timeoutMs)));
+        try {
           stream.signal?.("KILL");
           stream.close();
-        }, opts.timeoutMs);
-      }
+        } catch {
+          /* the channel is already gone */
+        }
+      }, timeoutMs);
       if (opts.stdin !== undefined) {
         const data = typeof opts.stdin === "string" ? Buffer.from(opts.stdin) : opts.stdin;
         this.stats.bytesSent += data.length;
@@ -265,6 +458,18 @@ export class SshConnection {
 
   /** Writes a file atomically over SFTP (temp file, chmod, rename) with the given mode. */
   async upload(remotePath: string, content: string | Buffer, mode = 0o600): Promise<void> {
+    // A temporary file and a rename: repeating it after a dropped connection is safe.
+    for (let attempt = 1; ; attempt++) {
+      await this.ready(`upload to ${remotePath}`);
+      try {
+        return await this.uploadOnce(remotePath, content, mode);
+      } catch (e) {
+        if (!this.closed || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  private async uploadOnce(remotePath: string, content: string | Buffer, mode: number): Promise<void> {
     await this.slots.acquire();
     try {
       this.stats.uploads++;
@@ -294,6 +499,7 @@ export class SshConnection {
 
   close(): void {
     this.closed = true;
+    this.intentionallyClosed = true;
     this.client.end();
   }
 
@@ -303,6 +509,7 @@ export class SshConnection {
    * with the status and body; rejects on a refused channel, a socket error or the timeout.
    */
   async httpGet(host: string, port: number, path: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+    await this.ready(`GET http://${host}:${port}${path}`);
     await this.slots.acquire();
     try {
       this.stats.commands++;
@@ -348,7 +555,11 @@ export class SshPool {
   private readonly connections = new Map<string, Promise<SshConnection>>();
   private readonly stats = new Map<string, HostStats>();
 
-  constructor(private readonly log: Logger = () => {}) {}
+  constructor(
+    private readonly log: Logger = () => {},
+    /** Tells the connections which commands may run again and which deadline applies. */
+    private readonly policyOf?: PolicyOf,
+  ) {}
 
   /** Counters per host (user@host:port), for benchmarks and tests. */
   statsFor(target: SshTarget): HostStats {
@@ -370,8 +581,9 @@ export class SshPool {
     const key = targetKey(target);
     const existing = this.connections.get(key);
     if (existing) {
+      // A connection that dropped dials again itself on its next command.
       const conn = await existing.catch(() => undefined);
-      if (conn?.isOpen) return conn;
+      if (conn?.usable) return conn;
     }
     const pending = this.dial(target);
     this.connections.set(key, pending);
@@ -403,6 +615,17 @@ export class SshPool {
   }
 
   private async dialOnce(target: SshTarget): Promise<SshConnection> {
+    const client = await this.dialClient(target);
+    this.statsFor(target).connections++;
+    const redial = async () => {
+      const c = await this.dialClient(target);
+      this.statsFor(target).connections++;
+      return c;
+    };
+    return new SshConnection(client, target, this.statsFor(target), redial, this.policyOf, this.log);
+  }
+
+  private async dialClient(target: SshTarget): Promise<Client> {
     const port = target.port ?? 22;
     const config: ConnectConfig = {
       host: target.host,
@@ -444,7 +667,6 @@ export class SshPool {
     }
 
     const client = new Client();
-    const stats = this.statsFor(target);
     await new Promise<void>((resolve, reject) => {
       const onReady = () => {
         client.off("error", onError);
@@ -458,11 +680,10 @@ export class SshPool {
       client.once("error", onError);
       client.connect(config);
     });
-    // A connection that drops later is replaced on the next connect(); its errors must
+    // A connection that drops later is dialled again by its SshConnection; its errors must
     // not crash the process.
     client.on("error", (err) => this.log(`ssh ${target.host}: connection error: ${err.message}`));
-    stats.connections++;
-    return new SshConnection(client, target, stats);
+    return client;
   }
 }
 

@@ -256,6 +256,8 @@ describe("secrets given as plain strings", () => {
     const failedAccessory = await prod.up();
     expect(failedAccessory.code).not.toBe(0);
     expect(out(failedAccessory)).toMatch(/accessory kpiso-production-cache is (exited|restarting) after booting/);
+    // Prepared first, and put back when the new one does not stay up.
+    expect(out(failedAccessory)).toMatch(/the new container was kept as kpiso-production-cache_failed_[0-9a-f]{8}; the previous kpiso-production-cache runs again with its data/);
     expect(out(failedAccessory)).toContain("DB_PASSWORD=[REDACTED]");
     await prod.run(["config", "rm", "--stack", "prod", "accessoryMode"]);
     const exported = await prod.run(["stack", "export", "--stack", "prod"]);

@@ -1,7 +1,8 @@
 /**
  * The benchmark's deployment: Traefik and a web role on the configured hosts.
  * Config: hosts (names), version, token (secret: an env-only change), bootLimit, deadline,
- * healthyAfter (seconds before the app answers its health check).
+ * healthyAfter (seconds before the app answers its health check), lockWait, traefik (false:
+ * route through the Traefik another stack runs on the hosts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as kamal from "../..";
@@ -10,7 +11,7 @@ import { appImage, host, registry, sandbox, ssh } from "./sandbox";
 const cfg = new pulumi.Config();
 const hosts = cfg.requireObject<string[]>("hosts").map(host);
 
-const traefik = new kamal.Traefik("traefik", {
+const traefik = cfg.getBoolean("traefik") === false ? undefined : new kamal.Traefik("traefik", {
   hosts,
   ssh: ssh(),
   image: sandbox.images.traefik,
@@ -30,8 +31,9 @@ const app = new kamal.Service("bench", {
   stopWaitTime: 10,
   retainContainers: 3,
   bootLimit: cfg.getNumber("bootLimit"),
+  lockWait: cfg.getNumber("lockWait"),
   roles: { web: { hosts } },
-}, { dependsOn: [traefik] });
+}, { dependsOn: traefik ? [traefik] : [] });
 
 export const pulled = pulumi.all(Object.values(app.resources.web).map((r) => r.pulled));
 export const versions = pulumi.all(Object.values(app.resources.web).map((r) => r.runningVersion));

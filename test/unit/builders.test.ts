@@ -3,6 +3,7 @@ import { appContainer } from "../../provider/config/schemas";
 import { containerName, healthCommand, runAppContainer } from "../../provider/commands/app";
 import { runAccessory } from "../../provider/commands/accessory";
 import * as docker from "../../provider/commands/docker";
+import * as lock from "../../provider/commands/lock";
 import { createTraefik } from "../../provider/commands/traefik";
 import { accessoryContainer, traefikContainer } from "../../provider/config/schemas";
 
@@ -217,5 +218,72 @@ describe("routing by route files", () => {
     );
     expect(wantsLabelRouting(web)).toBe(false);
     expect(wantsLabelRouting({ ...web, labels: { "traefik.http.routers.hey-web.rule": "Host(`x`)" } })).toBe(true);
+  });
+});
+
+describe("command policies: what may run again after a dropped connection, and its deadline", () => {
+  const policy = (command: string) => docker.commandPolicy(command);
+  it("reads repeat, with the read deadline", () => {
+    for (const c of [
+      docker.containerState("a"),
+      docker.serviceContainers("hey"),
+      docker.scopedContainerLabels(),
+      docker.imageId("r/a:v1"),
+      docker.containerLogs("a"),
+      docker.execInContainer("a", "/app probe http://127.0.0.1/up"),
+      docker.imagesOf("r/a"),
+      'printf %s "$HOME"',
+    ]) {
+      expect([c, policy(c)]).toEqual([c, { repeatable: true, deadline: "read", extraSeconds: 0 }]);
+    }
+  });
+  it("changes that leave the host the same when repeated repeat, with the change deadline; a stop adds its wait", () => {
+    for (const c of [docker.removeContainers(["a"], true), docker.makeDirectories(["/x"]), docker.tieCord("/c"), docker.cutCord("/c"), docker.startContainer("a"), docker.writeFileAtomically("/r/x.yml")]) {
+      expect([c, policy(c)]).toEqual([c, { repeatable: true, deadline: "change", extraSeconds: 0 }]);
+    }
+    expect(policy(docker.stopContainer("a", 25))).toEqual({ repeatable: true, deadline: "change", extraSeconds: 25 });
+  });
+  it("pulls and logins repeat, with the pull deadline", () => {
+    expect(policy(docker.pullImage("r/a:v1"))).toEqual({ repeatable: true, deadline: "pull", extraSeconds: 0 });
+    expect(policy(docker.dockerLogin("r", "u"))).toEqual({ repeatable: true, deadline: "pull", extraSeconds: 0 });
+  });
+  it("run, create, rename and anything unknown never run twice", () => {
+    for (const c of [
+      docker.runContainer({ name: "a", image: "r/a:v1" }),
+      docker.runContainer({ name: "a", image: "r/a:v1", createOnly: true }),
+      docker.renameContainer("a", "b"),
+      "echo hi > /tmp/x",
+      "cat > /tmp/x",
+    ]) {
+      expect([c, policy(c)]).toEqual([c, { repeatable: false, deadline: "change", extraSeconds: 0 }]);
+    }
+  });
+});
+
+describe("the deploy lock, in Kamal 2's place and format", () => {
+  const details = { holder: "pulumi-kamal shop/prod on ci@runner-1 pid 4242", at: "2026-11-23T17:00:00Z", version: "v2", message: "Automatic deploy lock" };
+  const encoded = Buffer.from("Locked by: pulumi-kamal shop/prod on ci@runner-1 pid 4242 at 2026-11-23T17:00:00Z\nVersion: v2\nMessage: Automatic deploy lock").toString("base64");
+  it("lives in .kamal/lock-<service>[-<destination>]", () => {
+    expect(lock.lockDir("shop")).toBe(".kamal/lock-shop");
+    expect(lock.lockDir("shop", "staging")).toBe(".kamal/lock-shop-staging");
+  });
+  it("is taken with mkdir (atomic), its details base64-encoded as Kamal writes them", () => {
+    expect(lock.acquireLock(".kamal/lock-shop", details)).toBe(
+      `{ mkdir .kamal/lock-shop 2>/dev/null || { mkdir -p .kamal && mkdir .kamal/lock-shop; }; } && printf '%s\\n' ${encoded} > .kamal/lock-shop/details`,
+    );
+    expect(docker.commandPolicy(lock.acquireLock(".kamal/lock-shop", details)).repeatable).toBe(false);
+  });
+  it("is read as Kamal reads it, and released only while it holds our details", () => {
+    expect(lock.readLock(".kamal/lock-shop")).toBe("base64 -d .kamal/lock-shop/details 2>/dev/null || test -d .kamal/lock-shop");
+    expect(lock.releaseLock(".kamal/lock-shop", details)).toBe(
+      `if [ "$(cat .kamal/lock-shop/details 2>/dev/null)" = ${encoded} ]; then rm -rf .kamal/lock-shop; fi`,
+    );
+  });
+  it("parses Kamal's own details and ours", () => {
+    // What `kamal lock acquire -m "db migration"` writes (Kamal 2, lib/kamal/commands/lock.rb).
+    const kamal = "Locked by: Jane Doe at 2026-11-23T16:59:01Z\nVersion: 3f2a9c1\nMessage: db migration";
+    expect(lock.parseLockDetails(kamal)).toEqual({ holder: "Jane Doe", at: "2026-11-23T16:59:01Z", version: "3f2a9c1", message: "db migration" });
+    expect(lock.parseLockDetails(lock.lockDetailsText(details))).toEqual(details);
+    expect(lock.parseLockDetails("garbage")).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { validateShape } from "../../components/service";
-import { accessoryContainer, appContainer, envFile } from "../../provider/config/schemas";
+import { accessoryContainer, appContainer, envFile, traefikContainer } from "../../provider/config/schemas";
 import { UNKNOWN, validate } from "../../provider/handlers/common";
 import { parseInputs } from "../../provider/config/fields";
 import { pathOf as appPathOf } from "../../provider/handlers/app";
@@ -51,6 +51,17 @@ describe("config errors name the path and never the value", () => {
       'roles.web.stopWaitTime: must be a number of seconds or a duration like "10s", "500ms", "2m"',
       "roles.web.colour: is not a supported key",
     ]);
+  });
+
+  it("refuses Traefik args that would turn off or move the API the swaps confirm routes with", () => {
+    const traefik = { hostName: "web-1", connection: { host: "10.0.0.1" }, image: "traefik:v3.6", args: { "api.insecure": false, accesslog: true, "entryPoints.traefik.address": ":9000", "api.dashboard": true } };
+    expect(validate(traefikContainer, traefik, (k) => k).failures.map((f) => f.reason)).toEqual([
+      "args.api.insecure: is set by apiPort: swaps confirm every route change through Traefik's API (apiPort: 0 turns it off; swaps then fall back to Kamal 1's cord)",
+      "args.entryPoints.traefik.address: is set by apiPort: swaps confirm every route change through Traefik's API (apiPort: 0 turns it off; swaps then fall back to Kamal 1's cord)",
+    ]);
+    // What Kamal 1 configs often repeat is fine.
+    const repeated = { ...traefik, args: { "api.insecure": true, "api.dashboard": true, "entryPoints.traefik.address": ":8080" } };
+    expect(validate(traefikContainer, repeated, (k) => k).failures).toEqual([]);
   });
 
   it("requires what has no default, and a health check behind Traefik", () => {

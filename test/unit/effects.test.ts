@@ -45,6 +45,7 @@ const CONNECTION_ROWS: Record<string, Row> = {
   "connection.dialAttempts": [3, 5],
   "connection.maxChannels": [8, 4],
   "connection.proxy": [undefined, { host: "bastion" }],
+  "connection.deadlines": [undefined, { read: 10 }],
 };
 const REGISTRY: Row = [undefined, { server: "r.example.com", username: "u", password: "p" }];
 
@@ -75,6 +76,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     "healthcheck.retries": [3, 5],
     "healthcheck.deadline": [60, 30],
     stopWaitTime: [30, 10],
+    lockWait: [120, 10],
     retain: [5, 2],
     bootDelay: [0, 5],
   },

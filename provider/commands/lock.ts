@@ -1,0 +1,62 @@
+/**
+ * The deploy lock, in Kamal 2's place and format (`kamal lock`): a directory
+ * `.kamal/lock-<service>[-<destination>]` in the SSH user's home, created with `mkdir` (atomic:
+ * the second taker fails), holding `details`, the base64 of three lines:
+ *
+ *     Locked by: <holder> at <ISO time>
+ *     Version: <version>
+ *     Message: <message>
+ *
+ * Kamal takes it on its primary host; this provider takes it on every host it changes, so a
+ * concurrent `kamal deploy` (or a second stack) waits or refuses whichever host it reads.
+ */
+import { shellJoin, shellQuote } from "./shell";
+
+/** Kamal's message for the lock a deploy takes by itself (not `kamal lock acquire -m`). */
+export const AUTOMATIC_LOCK_MESSAGE = "Automatic deploy lock";
+
+/** The lock directory, relative to the SSH user's home (Kamal's run directory is `.kamal`). */
+export function lockDir(service: string, destination?: string): string {
+  return `.kamal/${["lock", service, destination].filter(Boolean).join("-")}`;
+}
+
+export interface LockDetails {
+  holder: string;
+  at: string;
+  version: string;
+  message: string;
+}
+
+export function lockDetailsText(d: LockDetails): string {
+  return `Locked by: ${d.holder} at ${d.at}\nVersion: ${d.version}\nMessage: ${d.message}`;
+}
+
+/** Parses the decoded details (Kamal's or ours); undefined when unreadable. */
+export function parseLockDetails(text: string): LockDetails | undefined {
+  const m = /^Locked by: (.*) at (\S+)\s*\nVersion: (.*)\nMessage: ([\s\S]*)$/.exec(text.trim());
+  return m ? { holder: m[1], at: m[2], version: m[3], message: m[4].trim() } : undefined;
+}
+
+/** Takes the lock: fails with mkdir's "File exists" when anyone holds it. Not repeatable
+ * (a second run finds its own lock). */
+export function acquireLock(dir: string, details: LockDetails): string {
+  const encoded = Buffer.from(lockDetailsText(details)).toString("base64");
+  const mkdir = `{ ${shellJoin(["mkdir", dir])} 2>/dev/null || { ${shellJoin(["mkdir", "-p", ".kamal"])} && ${shellJoin(["mkdir", dir])}; }; }`;
+  return `${mkdir} && ${shellJoin(["printf", "%s\\n", encoded])} > ${shellQuote(`${dir}/details`)}`;
+}
+
+/** The holder's details, decoded (exit 1 when there is no lock). */
+export function readLock(dir: string): string {
+  return `${shellJoin(["base64", "-d", `${dir}/details`])} 2>/dev/null || ${shellJoin(["test", "-d", dir])}`;
+}
+
+/** Releases the lock only when it still holds exactly these details: never another's. */
+export function releaseLock(dir: string, details: LockDetails): string {
+  const encoded = Buffer.from(lockDetailsText(details)).toString("base64");
+  return `if [ "$(cat ${shellQuote(`${dir}/details`)} 2>/dev/null)" = ${shellQuote(encoded)} ]; then ${shellJoin(["rm", "-rf", dir])}; fi`;
+}
+
+/** Removes whatever lock is there (a stale one, on purpose). */
+export function breakLock(dir: string): string {
+  return shellJoin(["rm", "-rf", dir]);
+}
