@@ -3,7 +3,7 @@
 # demo and benchmarks.
 #
 #   npm run sandbox -- up [--hosts N] | down | status [--json]
-#   npm run sandbox -- fault HOST ssh|net|docker stop|start
+#   npm run sandbox -- fault HOST ssh|net|docker|api stop|start
 #   npm run sandbox -- fault registry stop|start
 #
 # Each host is a network namespace (own address on the kpbr0 bridge) plus a persistent
@@ -213,6 +213,10 @@ dockerd_stop() {
 
 net_cut() { ip -n "$(ns_of "$1")" link set eth0 down; }
 net_restore() { ip -n "$(ns_of "$1")" link set eth0 up; }
+# Traefik's API (published on the host's 127.0.0.1:8080) refuses connections, or answers again.
+API_BLOCK=(INPUT -i lo -p tcp --dport 8080 -j REJECT --reject-with tcp-reset)
+api_block() { ip netns exec "$(ns_of "$1")" iptables -C "${API_BLOCK[@]}" 2>/dev/null || ip netns exec "$(ns_of "$1")" iptables -I "${API_BLOCK[@]}"; }
+api_unblock() { while ip netns exec "$(ns_of "$1")" iptables -C "${API_BLOCK[@]}" 2>/dev/null; do ip netns exec "$(ns_of "$1")" iptables -D "${API_BLOCK[@]}"; done; }
 
 # ---------------------------------------------------------------- images
 build_images() {
@@ -382,9 +386,11 @@ fault() {
     ssh:start) pid_alive "$S/hosts/$target/run/sshd.pid" || sshd_start "$target" ;;
     net:stop) net_cut "$target" ;;
     net:start) net_restore "$target" ;;
+    api:stop) api_block "$target" ;;
+    api:start) api_unblock "$target" ;;
     docker:stop) dockerd_stop "$target" ;;
     docker:start) pid_alive "$S/hosts/$target/run/docker.pid" || dockerd_start "$target" ;;
-    *) die "usage: fault HOST ssh|net|docker stop|start" ;;
+    *) die "usage: fault HOST ssh|net|docker|api stop|start" ;;
   esac
 }
 

@@ -240,7 +240,14 @@ export interface CommandPolicy {
   deadline: "read" | "change" | "pull";
   /** Seconds on top of the deadline: a stop's wait. */
   extraSeconds: number;
+  /** Output (stderr) meaning the command never reached the Docker engine (dockerd
+   * restarting): safe to run again once it answers, for any command that is one docker
+   * invocation or repeatable. */
+  notReached?: RegExp;
 }
+
+/** The docker CLI could not reach dockerd: nothing happened. */
+export const ENGINE_DOWN = /Cannot connect to the Docker daemon|Is the docker daemon running\?/;
 
 const READ_COMMAND = /^(docker (container inspect|image inspect|inspect|ps|images|logs|exec)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
 const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login)|mkdir -p|rm|touch|mv -f)\b/;
@@ -248,14 +255,32 @@ const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login)|mkdir -p
 /**
  * The policy of a command built here, from its leading words: reads and repeatable changes
  * survive a reconnect, `docker run`/`create`/`rename` (and anything unknown) never run twice.
- * A write of stdin to a file (`cat > tmp && mv -f`) is repeatable: the content is the same.
+ * A command line of several commands is repeatable only if each is; the longest deadline
+ * applies. A write of stdin to a file (`cat > tmp && mv -f`) is repeatable: same content.
  */
 export function commandPolicy(command: string): CommandPolicy {
-  const c = command.trimStart();
+  const c = command.trim();
+  if (/^cat > \S+ && mv -f \S+ \S+$/.test(c)) return { repeatable: true, deadline: "change", extraSeconds: 0, notReached: ENGINE_DOWN };
+  const parts = c
+    .split(/&&|\|\||;|\|/)
+    .map((p) => p.replace(/^[\s{}]+|[\s{}]+$/g, "").replace(/^xargs -r /, ""))
+    .filter(Boolean)
+    .map(onePolicy);
+  const rank = { read: 0, change: 1, pull: 2 } as const;
+  const policy: CommandPolicy = {
+    repeatable: parts.every((p) => p.repeatable),
+    deadline: parts.reduce<CommandPolicy["deadline"]>((d, p) => (rank[p.deadline] > rank[d] ? p.deadline : d), "read"),
+    extraSeconds: parts.reduce((n, p) => n + p.extraSeconds, 0),
+  };
+  // One docker invocation that could not reach dockerd did nothing; nor did a repeatable line.
+  const single = parts.length === 1 && /^docker /.test(c);
+  return policy.repeatable || single ? { ...policy, notReached: ENGINE_DOWN } : policy;
+}
+
+function onePolicy(c: string): CommandPolicy {
   if (/^docker (pull|login)\b/.test(c)) return { repeatable: true, deadline: "pull", extraSeconds: 0 };
   const stop = /^docker stop --time (\d+)\b/.exec(c);
   if (stop) return { repeatable: true, deadline: "change", extraSeconds: Number(stop[1]) };
-  if (/^cat > \S+ && mv -f /.test(c)) return { repeatable: true, deadline: "change", extraSeconds: 0 };
-  if (READ_COMMAND.test(c) && !/^cat > /.test(c)) return { repeatable: true, deadline: "read", extraSeconds: 0 };
+  if (READ_COMMAND.test(c) && !/^cat\s*>/.test(c)) return { repeatable: true, deadline: "read", extraSeconds: 0 };
   return { repeatable: REPEATABLE_CHANGE.test(c), deadline: "change", extraSeconds: 0 };
 }

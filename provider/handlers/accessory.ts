@@ -62,7 +62,7 @@ export async function remove(_id: string, props: Inputs) {
  * asked to. */
 async function removeContainer(cfg: AccessoryContainerConfig, deleteData: boolean) {
   const secrets = new Secrets(accessoryContainer, cfg);
-  await secrets.guard(async () => {
+  await secrets.guard(() => step(cfg.hostName, `removing ${accessoryName(cfg)}`, async () => {
     const conn = await connect(cfg.connection);
     const name = accessoryName(cfg);
     await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
@@ -74,21 +74,23 @@ async function removeContainer(cfg: AccessoryContainerConfig, deleteData: boolea
     } else {
       progress(cfg.hostName, `removed ${name}; its data is kept in ${dataDir}`);
     }
-  });
+  }));
 }
 
 async function boot(cfg: AccessoryContainerConfig) {
   const secrets = new Secrets(accessoryContainer, cfg);
   return secrets.guard(async () => {
-    const conn = await connect(cfg.connection);
+    const conn = await step(cfg.hostName, "connecting", () => connect(cfg.connection));
     const name = accessoryName(cfg);
     const home = await remoteHome(conn);
     const dataDir = `${home}/${name}`;
     const mounts = accessoryMounts(cfg, dataDir);
-    await ensureImage(conn, cfg.image, cfg.hostName, cfg.registry);
-    const dirs = [...mounts.directories.map((d) => d.host), ...mounts.files.map((f) => f.host.slice(0, f.host.lastIndexOf("/")))];
-    if (dirs.length) await conn.exec(docker.makeDirectories([...new Set(dirs)]));
-    for (const f of mounts.files) await conn.upload(f.host, f.content, parseInt(f.mode, 8));
+    await step(cfg.hostName, `pulling ${cfg.image}`, () => ensureImage(conn, cfg.image, cfg.hostName, cfg.registry));
+    await step(cfg.hostName, `writing the files and directories of ${name}`, async () => {
+      const dirs = [...mounts.directories.map((d) => d.host), ...mounts.files.map((f) => f.host.slice(0, f.host.lastIndexOf("/")))];
+      if (dirs.length) await conn.exec(docker.makeDirectories([...new Set(dirs)]));
+      for (const f of mounts.files) await conn.upload(f.host, f.content, parseInt(f.mode, 8));
+    });
 
     const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
     if ((await conn.run(docker.containerState(name))).code === 0) {

@@ -321,7 +321,10 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       try {
         if (byRoutes) {
           await step(host, `waiting for ${name} to answer its health check`, () => waitReady(conn, cfg, name));
-          const backend = await step(host, `reading the address of ${name}`, () => backendOf(conn, cfg, name));
+          const [backend] = await Promise.all([
+            step(host, `reading the address of ${name}`, () => backendOf(conn, cfg, name)),
+            step(host, "asking Traefik's API before moving traffic", () => routing!.confirmApi()),
+          ]);
           progress(host, `${name} answers its health check (${took()}); moving traffic to it`);
           switched = true;
           await step(host, `moving traffic to ${name}`, () => routing!.routeTo({ ...routeOf(cfg), servers: [backend] }));

@@ -8,7 +8,7 @@ import { envFile, type EnvFileConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
 import { shellJoin } from "../commands/shell";
 import * as docker from "../commands/docker";
-import { absolute, connect, containsUnknown, diffResource, progress, remoteHome, Secrets, validate } from "./common";
+import { absolute, connect, containsUnknown, diffResource, progress, remoteHome, Secrets, step, validate } from "./common";
 
 type Inputs = Record<string, unknown>;
 
@@ -59,14 +59,16 @@ export async function read(id: string, props: Inputs) {
 
 export async function remove(_id: string, props: Inputs) {
   const cfg = parseStored(envFile, props);
-  await new Secrets(envFile, cfg).guard(async () => {
-    const conn = await connect(cfg.connection);
-    await conn.exec(docker.removePaths([absolute(await remoteHome(conn), cfg.path)]));
-  });
+  await new Secrets(envFile, cfg).guard(() =>
+    step(cfg.hostName, `removing ${cfg.path}`, async () => {
+      const conn = await connect(cfg.connection);
+      await conn.exec(docker.removePaths([absolute(await remoteHome(conn), cfg.path)]));
+    }),
+  );
 }
 
 async function write(cfg: EnvFileConfig) {
-  return new Secrets(envFile, cfg).guard(async () => {
+  return new Secrets(envFile, cfg).guard(() => step(cfg.hostName, `writing ${cfg.path}`, async () => {
     const conn = await connect(cfg.connection);
     const path = absolute(await remoteHome(conn), cfg.path);
     const content = envFileContent(cfg.env);
@@ -74,5 +76,5 @@ async function write(cfg: EnvFileConfig) {
     await conn.upload(path, content, 0o600);
     progress(cfg.hostName, `wrote ${path} (mode 0600, ${Object.keys(cfg.env).length} variables)`);
     return { hash: contentHash(content), remotePath: path };
-  });
+  }));
 }

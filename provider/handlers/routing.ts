@@ -23,6 +23,7 @@ import { progress, sleep } from "./common";
 export const TRAEFIK_CONTAINER = "traefik";
 export const TRAEFIK_API_CONTAINER_PORT = 8080;
 const ROUTE_DEADLINE_MS = 30_000;
+const API_PREFLIGHT_MS = 10_000;
 
 interface TraefikFacts {
   /** Host directory of the route files, when this Traefik watches one. */
@@ -95,6 +96,23 @@ export class TraefikRouting {
       return (svc.loadBalancer?.servers ?? []).map((s) => s.url ?? "");
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * Before traffic moves: Traefik's API must give a definite answer (any answer about the
+   * scope's route), so that the switch can be confirmed; otherwise the swap stops here,
+   * before the route file is touched, and the old containers keep serving.
+   */
+  async confirmApi(timeoutMs = API_PREFLIGHT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const outage0 = this.conn.outageMs;
+    for (;;) {
+      if ((await this.servers("file")) !== undefined) return;
+      if (Date.now() - (this.conn.outageMs - outage0) > deadline) {
+        throw new Error(`Traefik's API (127.0.0.1:${this.facts.apiPort} on the host) gave no answer within ${timeoutMs / 1000}s; traffic was not moved`);
+      }
+      await sleep(200);
     }
   }
 

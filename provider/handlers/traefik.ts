@@ -47,12 +47,14 @@ export async function read(id: string, props: Inputs) {
 
 export async function remove(_id: string, props: Inputs) {
   const cfg = parseStored(traefikContainer, props);
-  await new Secrets(traefikContainer, cfg).guard(async () => {
-    const conn = await connect(cfg.connection);
-    progress(cfg.hostName, "removing Traefik");
-    await conn.run(docker.stopContainer(TRAEFIK_CONTAINER, 10));
-    await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], true));
-  });
+  await new Secrets(traefikContainer, cfg).guard(() =>
+    step(cfg.hostName, "removing Traefik", async () => {
+      const conn = await connect(cfg.connection);
+      progress(cfg.hostName, "removing Traefik");
+      await conn.run(docker.stopContainer(TRAEFIK_CONTAINER, 10));
+      await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], true));
+    }),
+  );
 }
 
 async function boot(cfg: TraefikContainerConfig) {

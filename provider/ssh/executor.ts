@@ -55,6 +55,9 @@ export interface CommandPolicy {
   repeatable: boolean;
   deadline: "read" | "change" | "pull";
   extraSeconds: number;
+  /** Output (stderr) meaning the command never reached the service it talks to: run again
+   * once the service answers, within the reconnect window. */
+  notReached?: RegExp;
 }
 export type PolicyOf = (command: string) => CommandPolicy;
 const UNKNOWN_COMMAND: CommandPolicy = { repeatable: false, deadline: "change", extraSeconds: 0 };
@@ -310,10 +313,24 @@ export class SshConnection {
     const timeoutMs = opts.timeoutMs ?? this.deadlines[policy.deadline] + policy.extraSeconds * 1000;
     const shown = redact(command, opts.secrets);
     let firstLoss: number | undefined;
+    let notReachedSince: number | undefined;
+    let toldNotReached = false;
     for (;;) {
       await this.ready(shown);
       try {
-        return await this.attempt(command, opts, timeoutMs);
+        const result = await this.attempt(command, opts, timeoutMs);
+        if (result.code !== 0 && policy.notReached?.test(result.stderr)) {
+          // The service behind the command (dockerd) is restarting: nothing happened yet.
+          notReachedSince ??= Date.now();
+          if (Date.now() - notReachedSince < this.deadlines.reconnect) {
+            if (!toldNotReached) this.log(`ssh ${this.name}: ${tail(result.stderr, 1).trim()}; waiting up to ${this.deadlines.reconnect / 1000}s for it`);
+            toldNotReached = true;
+            await new Promise((r) => setTimeout(r, 1000));
+            continue;
+          }
+        }
+        if (notReachedSince !== undefined && result.code === 0) this.log(`ssh ${this.name}: answering again after ${((Date.now() - notReachedSince) / 1000).toFixed(1)}s`);
+        return result;
       } catch (e) {
         if (e instanceof Dropped) {
           if (e.started && !repeatable) throw new ConnectionLostError(this.name, shown, true, "while the command ran; it may or may not have taken effect");

@@ -54,7 +54,7 @@ export function target(name: string, user?: string): SshTarget {
   };
 }
 
-export function fault(hostName: string, what: "ssh" | "net" | "docker", action: "stop" | "start"): void {
+export function fault(hostName: string, what: "ssh" | "net" | "docker" | "api", action: "stop" | "start"): void {
   execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", hostName, what, action], {
     stdio: "inherit",
   });

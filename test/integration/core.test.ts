@@ -278,7 +278,7 @@ new kamal.Traefik("impostor", {
     await p.ensureStack();
     const up = await p.up();
     expect(up.code).not.toBe(0);
-    expect(up.stdout + up.stderr).toMatch(/ssh 10\.213\.0\.12: host key SHA256:\S+ does NOT match the key recorded in known_hosts \(possible man-in-the-middle\); connection refused/);
+    expect(up.stdout + up.stderr).toMatch(/app2: connecting: host key SHA256:\S+ does NOT match the key recorded in known_hosts \(possible man-in-the-middle\); connection refused/);
   });
 
   it("destroys everything but the accessory's data", async () => {

@@ -5,14 +5,14 @@
  * them), and a lock taken on purpose the Kamal way (refused at once, naming the holder).
  * After each, the next `pulumi up` converges: one container per role per host, 0 failed.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
 import { httpGet } from "../helpers/http";
 import { startLoad, type Load, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { fault, host, repoRoot, target } from "../helpers/sandbox";
+import { fault, host, registryFault, repoRoot, sandbox, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const WEB = ["app1", "app2"];
@@ -64,7 +64,7 @@ function failed(results: LoadResult[] | undefined): number {
 }
 
 /** Starts `pulumi up`; calls `at` once its output matches `when`. */
-function upWatching(p: PulumiProject, when: RegExp, at: () => void): Promise<PulumiRun> {
+function upWatching(p: PulumiProject, when: RegExp, at: (child: ChildProcess) => void): Promise<PulumiRun> {
   return new Promise((resolve, reject) => {
     const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", p.stack], { cwd: p.dir, env: p.env });
     let stdout = "";
@@ -74,7 +74,7 @@ function upWatching(p: PulumiProject, when: RegExp, at: () => void): Promise<Pul
       stdout += d.toString();
       if (!fired && when.test(stdout)) {
         fired = true;
-        at();
+        at(child);
       }
     });
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -93,7 +93,7 @@ const main = project("faults");
 let version = "v1";
 
 /** A version change of the main stack under load; returns the run and the load per host. */
-async function swapUnderLoad(opts: { when?: RegExp; at?: () => void } = {}) {
+async function swapUnderLoad(opts: { when?: RegExp; at?: (child: ChildProcess) => void } = {}) {
   version = version === "v1" ? "v2" : "v1";
   await set(main, { version });
   const loads = loadOn(WEB);
@@ -131,7 +131,9 @@ afterAll(async () => {
   for (const h of WEB) {
     fault(h, "net", "start");
     fault(h, "ssh", "start");
+    fault(h, "api", "start");
   }
+  registryFault("start");
   await main.destroy();
   pool.closeAll();
 });
@@ -190,6 +192,72 @@ describe("faults mid-swap, under load", () => {
     expect(failed(load.get("app2"))).toBe(0);
     expect(await running("app2")).toEqual([`bench-web-${version}`]);
     expect(await running("app1")).toEqual([`bench-web-${version === "v1" ? "v2" : "v1"}`]);
+    await convergesUnderLoad();
+  });
+});
+
+describe("more faults, under load", () => {
+  it("Ctrl-C (SIGINT) mid-swap: the swap in flight completes, locks are released, the next up converges", async () => {
+    await set(main, { healthyAfter: "4" });
+    const { up, load } = await swapUnderLoad({ when: /\[kamal\] app1: starting bench-web-/, at: (child) => child.kill("SIGINT") });
+    await set(main, { healthyAfter: "2" });
+    expect(up.code, up.stdout + up.stderr).not.toBe(0);
+    for (const h of WEB) {
+      expect(failed(load.get(h))).toBe(0);
+      expect(await running(h)).toHaveLength(1);
+      expect((await (await pool.connect(target(h))).run("test -e .kamal/lock-bench")).code).toBe(1);
+    }
+    await convergesUnderLoad(["--refresh"]);
+  });
+
+  it("registry down for a version not on the hosts: the pull fails naming host and step, the old version keeps serving", async () => {
+    const next = version === "v1" ? "v2" : "v1";
+    // Retained containers keep their images: those of that version go first.
+    for (const h of WEB) {
+      await (await pool.connect(target(h))).exec(`docker ps -aq --filter label=service=bench --filter label=version=${next} | xargs -r docker rm -f >/dev/null; docker rmi ${sandbox().images.app[next]}`);
+    }
+    registryFault("stop");
+    const { up, load } = await swapUnderLoad();
+    registryFault("start");
+    const out = up.stdout + up.stderr;
+    expect(up.code, out).not.toBe(0);
+    expect(out).toContain(`app1: pulling ${sandbox().images.app[next]}: `);
+    for (const h of WEB) {
+      expect(failed(load.get(h))).toBe(0);
+      expect(await running(h)).toEqual([`bench-web-${next === "v1" ? "v2" : "v1"}`]);
+    }
+    await convergesUnderLoad();
+  });
+
+  it("Traefik's API unreachable: traffic is not moved, the old version keeps serving", async () => {
+    for (const h of WEB) fault(h, "api", "stop");
+    const { up, load } = await swapUnderLoad();
+    for (const h of WEB) fault(h, "api", "start");
+    const out = up.stdout + up.stderr;
+    expect(up.code, out).not.toBe(0);
+    expect(out).toMatch(/app1: asking Traefik's API before moving traffic: Traefik's API \(127\.0\.0\.1:8080 on the host\) gave no answer within 10s; traffic was not moved; it was stopped and kept as bench-web-v\d_failed_[0-9a-f]{8} for its logs, bench-web-v\d keeps serving\./);
+    const old = version === "v1" ? "v2" : "v1";
+    for (const h of WEB) {
+      expect(failed(load.get(h))).toBe(0);
+      expect(await running(h)).toEqual([`bench-web-${old}`]);
+    }
+    await convergesUnderLoad();
+  });
+
+  it("a host removed from the role under load: it drains (in-flight requests finish), the other keeps serving", async () => {
+    await set(main, { hosts: '["app1"]' });
+    const loads = loadOn(WEB);
+    await new Promise((r) => setTimeout(r, 500));
+    const up = await main.up();
+    const load = await stopLoad(loads);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(failed(load.get("app1"))).toBe(0);
+    // app2 answers 404 once its route is gone; nothing in flight there failed.
+    const app2 = load.get("app2")!;
+    expect(app2.reduce((n, l) => n + l.errors + l.timeouts, 0)).toBe(0);
+    expect(await running("app2")).toEqual([]);
+    expect(await running("app1")).toEqual([`bench-web-${version}`]);
+    await set(main, { hosts: JSON.stringify(WEB) });
     await convergesUnderLoad();
   });
 });

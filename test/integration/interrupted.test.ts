@@ -74,6 +74,8 @@ describe("an interrupted deploy", () => {
     await p.run(["cancel", "--yes", "--stack", p.stack]);
     const up = await p.up();
     expect(up.code, up.stdout + up.stderr).toBe(0);
+    // The deploy lock the killed run held names a process that is gone: taken over.
+    expect(up.stdout).toMatch(/\[kamal\] app1: taking over the deploy lock \.kamal\/lock-bench left by pulumi-kamal on \S+@\S+ pid \d+ since \S+ \(version v2, "Automatic deploy lock"\): that process is gone/);
     expect(await running("app1")).toEqual(["bench-web-v2"]);
     const v = JSON.parse((await httpGet(`http://${host("app1").address}/version`)).body);
     expect(v.version).toBe("v2");

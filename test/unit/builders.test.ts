@@ -222,7 +222,10 @@ describe("routing by route files", () => {
 });
 
 describe("command policies: what may run again after a dropped connection, and its deadline", () => {
-  const policy = (command: string) => docker.commandPolicy(command);
+  const policy = (command: string) => {
+    const { notReached: _n, ...rest } = docker.commandPolicy(command);
+    return rest;
+  };
   it("reads repeat, with the read deadline", () => {
     for (const c of [
       docker.containerState("a"),
@@ -246,6 +249,16 @@ describe("command policies: what may run again after a dropped connection, and i
   it("pulls and logins repeat, with the pull deadline", () => {
     expect(policy(docker.pullImage("r/a:v1"))).toEqual({ repeatable: true, deadline: "pull", extraSeconds: 0 });
     expect(policy(docker.dockerLogin("r", "u"))).toEqual({ repeatable: true, deadline: "pull", extraSeconds: 0 });
+  });
+  it("a command that never reached a restarting dockerd runs again: one docker invocation, or a repeatable one", () => {
+    const reached = (c: string) => docker.commandPolicy(c).notReached;
+    for (const c of [docker.runContainer({ name: "a", image: "r/a:v1" }), docker.renameContainer("a", "b"), docker.containerState("a"), docker.scopedContainerLabels()]) {
+      expect([c, reached(c)]).toEqual([c, docker.ENGINE_DOWN]);
+    }
+    // Two changes in one command line: the first may have run.
+    const chain = `${docker.stopContainer("a", 10)} && ${docker.renameContainer("a", "b")}`;
+    expect(reached(chain)).toBeUndefined();
+    expect(docker.ENGINE_DOWN.test("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")).toBe(true);
   });
   it("run, create, rename and anything unknown never run twice", () => {
     for (const c of [
