@@ -122,7 +122,8 @@ beforeAll(async () => {
     await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
   }
   await main.ensureStack();
-  await set(main, { hosts: JSON.stringify(WEB), version, token: "t", deadline: "20", healthyAfter: "2" });
+  // Traefik stays on both hosts whatever the role's hosts.
+  await set(main, { hosts: JSON.stringify(WEB), traefikHosts: JSON.stringify(WEB), version, token: "fault-token-7d1e", deadline: "20", healthyAfter: "2" });
   const up = await main.up();
   expect(up.code, up.stdout + up.stderr).toBe(0);
 });
@@ -257,8 +258,12 @@ describe("more faults, under load", () => {
     expect(app2.reduce((n, l) => n + l.errors + l.timeouts, 0)).toBe(0);
     expect(await running("app2")).toEqual([]);
     expect(await running("app1")).toEqual([`bench-web-${version}`]);
+    // Back in the role: app2 serves again (it answered 404 until then, having no app).
     await set(main, { hosts: JSON.stringify(WEB) });
-    await convergesUnderLoad();
+    const back = await main.up();
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    for (const h of WEB) expect(await running(h)).toEqual([`bench-web-${version}`]);
+    expect(await versionsServed("app2")).toEqual(new Set([version]));
   });
 });
 
@@ -267,7 +272,7 @@ describe("the deploy lock", () => {
     const other = project("faults-other");
     await other.ensureStack();
     const otherVersion = version === "v1" ? "v2" : "v1";
-    await set(other, { hosts: '["app1"]', version: otherVersion, token: "t", deadline: "20", healthyAfter: "2", traefik: "false" });
+    await set(other, { hosts: '["app1"]', version: otherVersion, token: "fault-token-7d1e", deadline: "20", healthyAfter: "2", traefik: "false" });
     // The main stack swaps (its new container answers after 10 s); the other starts while it
     // holds the lock.
     await set(main, { healthyAfter: "10" });

@@ -2,7 +2,7 @@
  * The benchmark's deployment: Traefik and a web role on the configured hosts.
  * Config: hosts (names), version, token (secret: an env-only change), bootLimit, deadline,
  * healthyAfter (seconds before the app answers its health check), lockWait, traefik (false:
- * route through the Traefik another stack runs on the hosts).
+ * route through the Traefik another stack runs on the hosts), traefikHosts (default: hosts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as kamal from "../..";
@@ -12,7 +12,7 @@ const cfg = new pulumi.Config();
 const hosts = cfg.requireObject<string[]>("hosts").map(host);
 
 const traefik = cfg.getBoolean("traefik") === false ? undefined : new kamal.Traefik("traefik", {
-  hosts,
+  hosts: cfg.getObject<string[]>("traefikHosts")?.map(host) ?? hosts,
   ssh: ssh(),
   image: sandbox.images.traefik,
   registry,
