@@ -458,7 +458,7 @@ async function fleetFloor(hosts: string[]): Promise<ReturnType<typeof timing>> {
  * components) as the deployed stack holds: the engine's own cost at this fleet size. */
 async function engineFloorOf(p: PulumiProject, n: number): Promise<FleetFigures["engineFloor"]> {
   const exported = await p.run(["stack", "export", "--stack", p.stack]);
-  const resources = (JSON.parse(exported.stdout).deployment.resources as { type: string }[]).filter((r) => r.type === "pulumi-nodejs:dynamic:Resource").length;
+  const resources = (JSON.parse(exported.stdout).deployment.resources as { type: string }[]).filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).length;
   log(`engine floor: ${resources} trivial dynamic resources`);
   const ref = await referenceProject(
     `fleet-engine-${n}`,

@@ -46,3 +46,13 @@ export function routeConfig(spec: RouteSpec): string {
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }
+
+/** The backend URLs a route file names (undefined when it is not one of ours). */
+export function routeServers(text: string, name: string): string[] | undefined {
+  try {
+    const config = JSON.parse(text) as { http?: { services?: Record<string, { loadBalancer?: { servers?: { url?: string }[] } }> } };
+    return config.http?.services?.[name]?.loadBalancer?.servers?.map((s) => s.url ?? "");
+  } catch {
+    return undefined;
+  }
+}

@@ -335,7 +335,7 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       } catch (e) {
         if (connectionLost(e)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched, routed: !!routing });
         // Traffic goes back to the containers that served before (if it had moved at all).
-        if (switched) await restoreRoute(conn, cfg, routing!, old).catch(() => undefined);
+        if (byRoutes) await restoreRoute(conn, cfg, routing!, old, switched).catch(() => undefined);
         try {
           await conn.run(docker.stopContainer(name, 1));
           if (cord) await conn.run(docker.cutCord(cord));
@@ -420,11 +420,16 @@ async function exists(conn: SshConnection, name: string): Promise<boolean> {
   return (await containerStatus(conn, name)) !== undefined;
 }
 
-/** After a failed switch: the route names the containers that served before, or goes
- * away when none did by route (they are routed by their labels). */
-async function restoreRoute(conn: SshConnection, cfg: AppContainerConfig, routing: TraefikRouting, old: string[]) {
+/** After a failed swap: the route names the containers that served before, at their
+ * addresses now (a dockerd restart may have given them new ones), or goes away when none
+ * did by route (they are routed by their labels). Rewritten only when it differs, unless
+ * the switch had begun. */
+async function restoreRoute(conn: SshConnection, cfg: AppContainerConfig, routing: TraefikRouting, old: string[], switched: boolean) {
   const byRoute = [];
   for (const o of old) if (!(await conn.run(docker.cordSource(o))).stdout.trim()) byRoute.push(await backendOf(conn, cfg, o));
+  const now = await routing.fileServers();
+  if (!switched && now && [...now].sort().join(" ") === [...byRoute].sort().join(" ")) return;
+  progress(cfg.hostName, `pointing the route back at ${old.join(", ") || "nothing"}`);
   await routing.routeTo({ ...routeOf(cfg), servers: byRoute });
 }
 

@@ -14,10 +14,10 @@
  * on the host's loopback): nothing is needed on the host. Only a definite answer counts.
  */
 import * as docker from "../commands/docker";
-import { routeConfig, routeFile, ROUTES_IN_TRAEFIK, type RouteSpec } from "../commands/proxy";
+import { routeConfig, routeFile, routeServers, ROUTES_IN_TRAEFIK, type RouteSpec } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { progress, sleep } from "./common";
+import { sleep } from "./common";
 
 /** The Traefik container name Kamal uses, and the API port inside it. */
 export const TRAEFIK_CONTAINER = "traefik";
@@ -99,6 +99,13 @@ export class TraefikRouting {
     }
   }
 
+  /** The backends the scope's route file names now ([] when there is none). */
+  async fileServers(): Promise<string[] | undefined> {
+    if (!this.facts.routesDir) return undefined;
+    const r = await this.conn.run(shellJoin(["cat", routeFile(this.facts.routesDir, this.name)]));
+    return r.code === 0 ? routeServers(r.stdout, this.name) : [];
+  }
+
   /**
    * Before traffic moves: Traefik's API must give a definite answer (any answer about the
    * scope's route), so that the switch can be confirmed; otherwise the swap stops here,
@@ -156,8 +163,8 @@ export class TraefikRouting {
       if (servers !== undefined && routed === present) return;
       if (Date.now() - (this.conn.outageMs - outage0) > deadline) {
         if (present) throw new Error(`Traefik did not start routing to ${container} (${ip}) within ${ROUTE_DEADLINE_MS / 1000}s`);
-        progress(this.host, `Traefik still lists ${container} after ${ROUTE_DEADLINE_MS / 1000}s; stopping it anyway`);
-        return;
+        // Never stop a container Traefik may still send requests to.
+        throw new Error(`Traefik still routes to ${container} (${ip}) ${ROUTE_DEADLINE_MS / 1000}s after its cord was cut, or its API gave no definite answer; ${container} was left running (the next \`pulumi up\` retires it)`);
       }
       await sleep(100);
     }

@@ -93,12 +93,14 @@ const main = project("faults");
 let version = "v1";
 
 /** A version change of the main stack under load; returns the run and the load per host. */
-async function swapUnderLoad(opts: { when?: RegExp; at?: (child: ChildProcess) => void } = {}) {
+async function swapUnderLoad(opts: { when?: RegExp; at?: (child: ChildProcess) => void; afterUp?: () => void } = {}) {
   version = version === "v1" ? "v2" : "v1";
   await set(main, { version });
   const loads = loadOn(WEB);
   await new Promise((r) => setTimeout(r, 500));
   const up = opts.when ? await upWatching(main, opts.when, opts.at!) : await main.up();
+  // A fault that must end before the load can finish (requests queued for a host that is down).
+  opts.afterUp?.();
   return { up, load: await stopLoad(loads) };
 }
 
@@ -198,6 +200,41 @@ describe("faults mid-swap, under load", () => {
 });
 
 describe("more faults, under load", () => {
+  it("a host unreachable when the up starts: it fails naming itself and the step, the other deploys, the next up converges", async () => {
+    fault("app1", "net", "stop");
+    const { up, load } = await swapUnderLoad({ afterUp: () => fault("app1", "net", "start") });
+    const out = up.stdout + up.stderr;
+    expect(up.code, out).not.toBe(0);
+    expect(out).toMatch(/app1: connecting: could not connect after 3 attempt\(s\): /);
+    expect(failed(load.get("app2"))).toBe(0);
+    expect(await running("app2")).toEqual([`bench-web-${version}`]);
+    await convergesUnderLoad();
+  });
+
+  it("dockerd restarted mid-swap: one version serves on that host afterwards, the next up converges", async () => {
+    let restarted: Promise<void> = Promise.resolve();
+    const { up, load } = await swapUnderLoad({
+      when: /\[kamal\] app1: starting bench-web-/,
+      at: () => {
+        restarted = new Promise((r) =>
+          setTimeout(() => {
+            fault("app1", "docker", "stop");
+            fault("app1", "docker", "start");
+            r();
+          }, 300),
+        );
+      },
+    });
+    await restarted;
+    const out = up.stdout + up.stderr;
+    if (up.code !== 0) expect(out).toMatch(/app1: [a-z][^:\n]*: /);
+    expect(failed(load.get("app2"))).toBe(0);
+    // Whatever the engine restarted, the route names containers that answer: one version.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await versionsServed("app1")).size).toBe(1);
+    await convergesUnderLoad(["--refresh"]);
+  });
+
   it("Ctrl-C (SIGINT) mid-swap: the swap in flight completes, locks are released, the next up converges", async () => {
     await set(main, { healthyAfter: "4" });
     const { up, load } = await swapUnderLoad({ when: /\[kamal\] app1: starting bench-web-/, at: (child) => child.kill("SIGINT") });

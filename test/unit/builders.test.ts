@@ -192,6 +192,14 @@ describe("retention by version", () => {
 });
 
 describe("routing by route files", () => {
+  it("reads back the servers a route file names", async () => {
+    const { routeConfig, routeServers } = await import("../../provider/commands/proxy");
+    const text = routeConfig({ name: "shop-web", rule: "PathPrefix(`/`)", entrypoints: ["http"], servers: ["http://172.17.0.5:80"] });
+    expect(routeServers(text, "shop-web")).toEqual(["http://172.17.0.5:80"]);
+    expect(routeServers(text, "other")).toBeUndefined();
+    expect(routeServers("not json", "shop-web")).toBeUndefined();
+  });
+
   it("writes one scope's router, retry middleware and load balancer as JSON (which Traefik reads as YAML)", async () => {
     const { routeConfig, routeFile } = await import("../../provider/commands/proxy");
     expect(routeFile("/root/.kamal/proxy/traefik", "hey-web-staging")).toBe("/root/.kamal/proxy/traefik/hey-web-staging.yml");
