@@ -277,13 +277,10 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     const name = containerName(cfg);
     // Independent look-ups run concurrently over the one connection (each docker CLI call
     // costs tens of milliseconds).
-    return withLock(conn, lockOf(cfg), async () => {
-      const [{ pulled }, containers, home, routing] = await Promise.all([
-        step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry)),
-        step(host, "listing the scope's containers", () => scopeContainers(conn, cfg)),
-        step(host, "reading the home directory", () => remoteHome(conn)),
-        step(host, "inspecting Traefik", () => (cfg.traefik ? TraefikRouting.discover(conn, host, serviceRole(cfg)) : Promise.resolve(undefined))),
-      ]);
+    // Look-ups (and the pull) run while the deploy lock is being taken; the first change waits
+    // for the lock. If another deploy held it meanwhile, the scope's containers are read again.
+    return withLock(conn, lockOf(cfg), async ([{ pulled }, listed, home, routing], waited) => {
+      const containers = waited ? await step(host, "listing the scope's containers", () => scopeContainers(conn, cfg)) : listed;
       const byRoutes = !!routing?.byRoutes && !wantsLabelRouting(cfg);
       let old = containers.filter((c) => c.running && c.name !== name).map((c) => c.name);
       // Same version again (an env change, a repair, a rollback to a retained version): the
@@ -380,7 +377,14 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
         status: "running",
         pulled,
       };
-    });
+    }, () =>
+      Promise.all([
+        step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry)),
+        step(host, "listing the scope's containers", () => scopeContainers(conn, cfg)),
+        step(host, "reading the home directory", () => remoteHome(conn)),
+        step(host, "inspecting Traefik", () => (cfg.traefik ? TraefikRouting.discover(conn, host, serviceRole(cfg)) : Promise.resolve(undefined))),
+      ]),
+    );
   });
 }
 

@@ -22,7 +22,8 @@ interface Held {
   conn: SshConnection;
   dir: string;
   host: string;
-  taking: Promise<void>;
+  /** Resolves once held: true when another holder had to be waited for (or taken over). */
+  taking: Promise<boolean>;
 }
 
 const held = new Map<string, Held>();
@@ -58,17 +59,17 @@ export class LockHeldError extends Error {
   }
 }
 
-async function take(conn: SshConnection, host: string, dir: string, details: LockDetails, waitSeconds: number): Promise<void> {
+async function take(conn: SshConnection, host: string, dir: string, details: LockDetails, waitSeconds: number): Promise<boolean> {
   const deadline = Date.now() + waitSeconds * 1000;
   let told = false;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     try {
       await changeOnce(conn, acquireLock(dir, details), async () => {
         const r = await conn.run(readLock(dir));
         const now = parseLockDetails(r.stdout);
         return now?.holder === details.holder && now.at === details.at;
       });
-      return;
+      return attempt > 0;
     } catch (e) {
       if (!(e instanceof RemoteCommandError) || !/File exists/.test(e.stderrTail)) throw e;
     }
@@ -93,11 +94,15 @@ async function take(conn: SshConnection, host: string, dir: string, details: Loc
   }
 }
 
-/** Runs `fn` holding the (service, destination) deploy lock on the connection's host. */
-export async function withLock<T>(
+/** Runs `fn` holding the (service, destination) deploy lock on the connection's host.
+ * `lookups` (reads and pulls only: nothing that changes what runs) run while the lock is
+ * being taken; `fn` gets their result and whether another holder was waited for (then what
+ * they read may be out of date). */
+export async function withLock<T, L = undefined>(
   conn: SshConnection,
   lock: { host: string; service: string; destination?: string; version: string; waitSeconds: number },
-  fn: () => Promise<T>,
+  fn: (looked: L, waited: boolean) => Promise<T>,
+  lookups?: () => Promise<L>,
 ): Promise<T> {
   const dir = lockDir(lock.service, lock.destination);
   const key = `${conn.target.user ?? "root"}@${conn.name}:${conn.target.port ?? 22} ${dir}`;
@@ -109,14 +114,17 @@ export async function withLock<T>(
     entry = { count: 1, details, conn, dir, host: lock.host, taking: step(lock.host, `taking the deploy lock ${dir}`, () => take(conn, lock.host, dir, details, lock.waitSeconds)) };
     held.set(key, entry);
   }
+  const looked = lookups ? lookups() : Promise.resolve(undefined as L);
+  let waited: boolean;
   try {
-    await entry.taking;
+    waited = await entry.taking;
   } catch (e) {
+    looked.catch(() => undefined);
     if (--entry.count === 0) held.delete(key);
     throw e;
   }
   try {
-    return await fn();
+    return await fn(await looked, waited);
   } finally {
     if (--entry.count === 0) {
       held.delete(key);
