@@ -684,6 +684,8 @@ export class SshPool {
     }
 
     const client = new Client();
+    // Each command in flight watches the connection's close (up to maxChannels of them).
+    client.setMaxListeners(0);
     await new Promise<void>((resolve, reject) => {
       const onReady = () => {
         client.off("error", onError);

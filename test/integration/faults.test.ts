@@ -308,11 +308,13 @@ describe("the deploy lock", () => {
   it("serializes two stacks deploying one service to one host at once", async () => {
     const other = project("faults-other");
     await other.ensureStack();
-    const otherVersion = version === "v1" ? "v2" : "v1";
+    // The main stack goes to the other version; this stack deploys the one serving now, so
+    // whichever swapped last shows on app1.
+    const otherVersion = version;
     await set(other, { hosts: '["app1"]', version: otherVersion, token: "fault-token-7d1e", deadline: "20", healthyAfter: "2", traefik: "false" });
-    // The main stack swaps (its new container answers after 10 s); the other starts while it
-    // holds the lock.
-    await set(main, { healthyAfter: "10" });
+    // The main stack swaps (its new container answers after 20 s); the other starts while it
+    // holds the lock (its engine needs a few seconds to get there, more on a loaded machine).
+    await set(main, { healthyAfter: "20", deadline: "40" });
     let second: Promise<PulumiRun> | undefined;
     const { up, load } = await swapUnderLoad({ when: /\[kamal\] app1: starting bench-web-/, at: () => (second = other.up()) });
     const otherUp = await second!;
@@ -324,7 +326,7 @@ describe("the deploy lock", () => {
     expect(await running("app1")).toEqual([`bench-web-${otherVersion}`]);
     // Its state goes (the hosts stay as they are); the main stack converges app1 back.
     expect((await other.run(["stack", "rm", "--force", "--yes", "--stack", other.stack])).code).toBe(0);
-    await set(main, { healthyAfter: "2" });
+    await set(main, { healthyAfter: "2", deadline: "20" });
     // Refresh finds app1's container replaced (drift); the up puts the main stack's back.
     await convergesUnderLoad(["--refresh"]);
     const conn = await pool.connect(target("app1"));
