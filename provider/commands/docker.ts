@@ -1,7 +1,7 @@
 /**
  * Docker commands as shell strings. Pure: no I/O, every argument quoted by shellJoin.
  */
-import { allOf, pipe, shellJoin, shellQuote, shellSplit } from "./shell";
+import { allOf, pipe, shellJoin, shellQuote, shellSplit, type CommandPolicy } from "./shell";
 
 /** Where the cord directory is mounted inside an app container. */
 export const CORD_IN_CONTAINER = "/tmp/kamal-cord";
@@ -231,20 +231,7 @@ export function runContainer(spec: RunSpec): string {
   return shellJoin(argv);
 }
 
-/** What the executor may do with a command when the connection drops or a deadline passes. */
-export interface CommandPolicy {
-  /** Safe to run again after a dropped connection: it only reads, or running it twice
-   * leaves the host as running it once does. Otherwise the caller re-reads the host. */
-  repeatable: boolean;
-  /** Which deadline applies (the connection's `deadlines`). */
-  deadline: "read" | "change" | "pull";
-  /** Seconds on top of the deadline: a stop's wait. */
-  extraSeconds: number;
-  /** Output (stderr) meaning the command never reached the Docker engine (dockerd
-   * restarting): safe to run again once it answers, for any command that is one docker
-   * invocation or repeatable. */
-  notReached?: RegExp;
-}
+export type { CommandPolicy };
 
 /** The docker CLI could not reach dockerd: nothing happened. */
 export const ENGINE_DOWN = /Cannot connect to the Docker daemon|Is the docker daemon running\?/;

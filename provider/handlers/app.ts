@@ -140,7 +140,7 @@ export async function claimConflicts(
   });
   const ours = scopeOf(cfg);
   const prefix = serviceRole(cfg);
-  const routing = await TraefikRouting.discover(conn, cfg.hostName, prefix);
+  const routing = await TraefikRouting.discover(conn, prefix);
   const fileRules = routing ? await routing.routeRules() : new Map<string, string>();
   const routes = new Set(cfg.traefik ? routesOf(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : []);
   const problems = new Set<string>();
@@ -235,7 +235,7 @@ async function retireContainers(conn: SshConnection, cfg: AppContainerConfig): P
   {
     const containers = await scopeContainers(conn, cfg);
     const running = containers.filter((c) => c.running).map((c) => c.name);
-    const routing = cfg.traefik ? await TraefikRouting.discover(conn, cfg.hostName, serviceRole(cfg)) : undefined;
+    const routing = cfg.traefik ? await TraefikRouting.discover(conn, serviceRole(cfg)) : undefined;
     // The scope's route goes first: Traefik stops sending it requests, in-flight ones finish.
     if (routing?.byRoutes) await routing.routeTo({ ...routeOf(cfg), servers: [] });
     await Promise.all(running.map((name) => retire(conn, cfg, name, routing)));
@@ -382,7 +382,7 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
         step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry)),
         step(host, "listing the scope's containers", () => scopeContainers(conn, cfg)),
         step(host, "reading the home directory", () => remoteHome(conn)),
-        step(host, "inspecting Traefik", () => (cfg.traefik ? TraefikRouting.discover(conn, host, serviceRole(cfg)) : Promise.resolve(undefined))),
+        step(host, "inspecting Traefik", () => (cfg.traefik ? TraefikRouting.discover(conn, serviceRole(cfg)) : Promise.resolve(undefined))),
       ]),
     );
   });
@@ -446,8 +446,8 @@ async function restoreRoute(conn: SshConnection, cfg: AppContainerConfig, routin
 async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<void> {
   const hc = cfg.healthcheck!;
   const deadline = hc.deadline * 1000;
-  const started = Date.now();
-  const outage0 = conn.outageMs;
+  // Time the host could not be reached does not count against the container.
+  const since = conn.stopwatch();
   let ip: string | undefined;
   let lastReport = 0;
   let forwarding = true;
@@ -471,8 +471,7 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
         if (/prohibited|open failed/i.test((e as Error).message)) forwarding = false;
       }
     }
-    // Time the host could not be reached does not count against the container.
-    const elapsed = Date.now() - started - (conn.outageMs - outage0);
+    const elapsed = since();
     if (elapsed > deadline) throw new Error(`container ${name} did not become healthy within ${hc.deadline}s (health ${health})`);
     if (elapsed - lastReport >= 3000) {
       lastReport = elapsed;
@@ -486,15 +485,15 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
  * up for two seconds). Fails at once if it exits or restarts. */
 async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<void> {
   const deadline = (cfg.healthcheck?.deadline ?? 10) * 1000;
-  const started = Date.now();
-  const outage0 = conn.outageMs;
+  // Time the host could not be reached does not count against the container.
+  const since = conn.stopwatch();
   let attempt = 0;
   let lastReport = 0;
   for (;;) {
     attempt++;
     const r = await conn.run(docker.containerState(name));
     const [status, health, restarts] = r.stdout.trim().split(" ");
-    const elapsed = Date.now() - started - (conn.outageMs - outage0);
+    const elapsed = since();
     if (r.code !== 0) throw new Error(`container ${name} disappeared while booting`);
     if (status !== "running" || Number(restarts) > 0) {
       throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting (health ${health})`);

@@ -53,16 +53,15 @@ async function traefikFacts(conn: SshConnection): Promise<TraefikFacts | undefin
 export class TraefikRouting {
   private constructor(
     private readonly conn: SshConnection,
-    private readonly host: string,
     /** Traefik's service name for the scope (router, service, middleware). */
     private readonly name: string,
     private readonly facts: TraefikFacts,
   ) {}
 
   /** The host's Traefik as the swap of scope `name` sees it (undefined: no Traefik). */
-  static async discover(conn: SshConnection, host: string, name: string): Promise<TraefikRouting | undefined> {
+  static async discover(conn: SshConnection, name: string): Promise<TraefikRouting | undefined> {
     const facts = await traefikFacts(conn);
-    return facts ? new TraefikRouting(conn, host, name, facts) : undefined;
+    return facts ? new TraefikRouting(conn, name, facts) : undefined;
   }
 
   /** Whether traffic moves by route files (else by labels and cords). */
@@ -112,11 +111,11 @@ export class TraefikRouting {
    * before the route file is touched, and the old containers keep serving.
    */
   async confirmApi(timeoutMs = API_PREFLIGHT_MS): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const outage0 = this.conn.outageMs;
+    const elapsed = this.conn.stopwatch();
+    const limit = timeoutMs;
     for (;;) {
       if ((await this.servers("file")) !== undefined) return;
-      if (Date.now() - (this.conn.outageMs - outage0) > deadline) {
+      if (elapsed() > limit) {
         throw new Error(`Traefik's API (127.0.0.1:${this.facts.apiPort} on the host) gave no answer within ${timeoutMs / 1000}s; traffic was not moved`);
       }
       await sleep(200);
@@ -133,13 +132,12 @@ export class TraefikRouting {
     if (spec.servers.length) await this.conn.exec(docker.writeFileAtomically(file), { stdin: routeConfig({ ...spec, name: this.name }) });
     else await this.conn.exec(docker.removePaths([file]));
     const want = [...spec.servers].sort().join(" ");
-    const deadline = Date.now() + ROUTE_DEADLINE_MS;
-    const outage0 = this.conn.outageMs;
+    const elapsed = this.conn.stopwatch();
+    const limit = ROUTE_DEADLINE_MS;
     for (;;) {
       const now = await this.servers("file");
       if (now !== undefined && [...now].sort().join(" ") === want) return;
-      // Time the host could not be reached does not count.
-      if (Date.now() - (this.conn.outageMs - outage0) > deadline) {
+      if (elapsed() > limit) {
         throw new Error(`Traefik did not apply the route of ${this.name} (${spec.servers.join(", ") || "removed"}) within ${ROUTE_DEADLINE_MS / 1000}s`);
       }
       await sleep(50);
@@ -150,8 +148,8 @@ export class TraefikRouting {
    * container, as its Docker provider sees it. */
   async waitLabelRouted(container: string, present: boolean): Promise<void> {
     const ip = (await this.conn.exec(docker.containerIp(container))).stdout.trim().split(" ")[0];
-    const deadline = Date.now() + ROUTE_DEADLINE_MS;
-    const outage0 = this.conn.outageMs;
+    const elapsed = this.conn.stopwatch();
+    const limit = ROUTE_DEADLINE_MS;
     for (;;) {
       const servers = await this.servers("docker");
       if (servers === undefined && this.facts.apiPort === undefined) {
@@ -161,7 +159,7 @@ export class TraefikRouting {
       }
       const routed = servers?.some((u) => hostOf(u) === ip);
       if (servers !== undefined && routed === present) return;
-      if (Date.now() - (this.conn.outageMs - outage0) > deadline) {
+      if (elapsed() > limit) {
         if (present) throw new Error(`Traefik did not start routing to ${container} (${ip}) within ${ROUTE_DEADLINE_MS / 1000}s`);
         // Never stop a container Traefik may still send requests to.
         throw new Error(`Traefik still routes to ${container} (${ip}) ${ROUTE_DEADLINE_MS / 1000}s after its cord was cut, or its API gave no definite answer; ${container} was left running (the next \`pulumi up\` retires it)`);

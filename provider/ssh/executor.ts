@@ -7,6 +7,7 @@ import http from "node:http";
 import type { Socket } from "node:net";
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from "ssh2";
 import { parseKnownHosts, verifyHostKey, type KnownHostEntry } from "./knownHosts";
+import type { CommandPolicy } from "../commands/shell";
 import { redact, tail } from "./redact";
 
 /** How to reach and authenticate to one host. */
@@ -50,15 +51,6 @@ export interface Deadlines {
 export const DEFAULT_DEADLINES: Deadlines = { read: 30_000, change: 120_000, pull: 600_000, reconnect: 60_000 };
 
 /** What the executor may do with a command (decided by the layer that builds commands). */
-export interface CommandPolicy {
-  /** Safe to run again after a dropped connection (a read, or a change that repeats as one). */
-  repeatable: boolean;
-  deadline: "read" | "change" | "pull";
-  extraSeconds: number;
-  /** Output (stderr) meaning the command never reached the service it talks to: run again
-   * once the service answers, within the reconnect window. */
-  notReached?: RegExp;
-}
 export type PolicyOf = (command: string) => CommandPolicy;
 const UNKNOWN_COMMAND: CommandPolicy = { repeatable: false, deadline: "change", extraSeconds: 0 };
 
@@ -206,9 +198,8 @@ export class SshConnection {
   private intentionallyClosed = false;
   private reconnecting?: Promise<void>;
   private readonly deadlines: Deadlines;
-  /** Milliseconds spent dialling again after drops, in total: pollers subtract it from
-   * their own deadlines (an outage is not the container's fault). */
-  outageMs = 0;
+  /** Milliseconds spent dialling again after drops, in total (see stopwatch). */
+  private outageMs = 0;
 
   constructor(
     client: Client,
@@ -240,6 +231,14 @@ export class SshConnection {
   /** Whether this connection can still be used (open, or dialled again on the next command). */
   get usable(): boolean {
     return !this.intentionallyClosed;
+  }
+
+  /** A clock for pollers: milliseconds since now, less the time spent dialling again after
+   * drops (an outage is not the container's fault, nor Traefik's). */
+  stopwatch(): () => number {
+    const t0 = Date.now();
+    const outage0 = this.outageMs;
+    return () => Date.now() - t0 - (this.outageMs - outage0);
   }
 
   /**

@@ -142,15 +142,22 @@ afterAll(async () => {
 });
 
 describe("faults mid-swap, under load", () => {
-  it("a network cut of 50 s right after the new container starts: the swap completes", async () => {
+  /** A version change under load with app1's network cut for `seconds` right after its new
+   * container starts; resolves once the network is back. */
+  async function swapWithCut(seconds: number) {
     let restored: Promise<void> = Promise.resolve();
-    const { up, load } = await swapUnderLoad({
-      when: /\[kamal\] app1: starting bench-web-v2/,
+    const swapped = await swapUnderLoad({
+      when: /\[kamal\] app1: starting bench-web-/,
       at: () => {
         fault("app1", "net", "stop");
-        restored = new Promise((r) => setTimeout(() => r(fault("app1", "net", "start")), 50_000));
+        restored = new Promise((r) => setTimeout(() => r(fault("app1", "net", "start")), seconds * 1000));
       },
     });
+    return { ...swapped, restored };
+  }
+
+  it("a network cut of 50 s right after the new container starts: the swap completes", async () => {
+    const { up, load, restored } = await swapWithCut(50);
     await restored;
     const out = up.stdout + up.stderr;
     expect(up.code, out).toBe(0);
@@ -163,14 +170,7 @@ describe("faults mid-swap, under load", () => {
   });
 
   it("a network cut of 120 s: the up fails naming host and step, the old version alone serves, the next up converges", async () => {
-    let restored: Promise<void> = Promise.resolve();
-    const { up, load } = await swapUnderLoad({
-      when: /\[kamal\] app1: starting bench-web-v1/,
-      at: () => {
-        fault("app1", "net", "stop");
-        restored = new Promise((r) => setTimeout(() => r(fault("app1", "net", "start")), 120_000));
-      },
-    });
+    const { up, load, restored } = await swapWithCut(120);
     const out = up.stdout + up.stderr;
     expect(up.code, out).not.toBe(0);
     expect(out).toMatch(
