@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick]`: zero downtime and speed, measured side by side on the
- * sandbox in one run. Writes bench/results/<timestamp>.json and prints a markdown table
+ * `npm run bench [-- --quick | --fleet | --faults]`: zero downtime and speed, measured side by
+ * side on the sandbox in one run; the full run ends with the fault scenarios (test/helpers/
+ * faults.ts) under load, which `--faults` runs alone and `--quick` leaves out. Writes bench/results/<timestamp>.json and prints a markdown table
  * with each figure next to its goal. Never fails on a missed goal: it says so.
  */
 import { execFileSync } from "node:child_process";
@@ -13,10 +14,12 @@ import * as docker from "../provider/commands/docker";
 import { SshPool, type SshConnection } from "../provider/ssh/executor";
 import { startLoad, type Load, type LoadResult } from "../test/helpers/load";
 import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
+import { FAULTS, FaultRig, failedOn, totalOn, WEB as FAULT_HOSTS, type Fault } from "../test/helpers/faults";
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
 
 const quick = process.argv.includes("--quick");
 const fleetMode = process.argv.includes("--fleet");
+const faultsMode = process.argv.includes("--faults");
 const REPS = quick ? 2 : 5;
 const RATE = 200; // requests/s per web host, for each of keep-alive and new connections
 const WEB = ["app1", "app2"];
@@ -526,6 +529,77 @@ function fleetReport(r: { fleet: FleetFigures[]; machine: string; durationSecond
   return rows.join("\n");
 }
 
+// ------------------------------------------------------------------------- faults
+interface FaultFigures {
+  name: string;
+  title: string;
+  /** "completed", or the first error line of the faulted `up`. */
+  outcome: string;
+  hosts: { host: string; failed: number; total: number; counted: boolean }[];
+  converge: { ok: boolean; failed: number; total: number };
+  seconds: number;
+  restartsTraefik: boolean;
+}
+
+/** The first error the user saw, without Pulumi's own summary lines. */
+function firstError(out: string): string {
+  const line = out.split("\n").map((l) => l.trim()).find((l) => /^error: /.test(l) && !/update failed|preview failed/.test(l));
+  return (line ?? "failed").replace(/^error: /, "").slice(0, 220);
+}
+
+/** Every fault scenario of faults.test.ts, under the same load, one after the other. */
+async function faultPhases(): Promise<FaultFigures[]> {
+  const rig = new FaultRig("bench-faults");
+  const figures: FaultFigures[] = [];
+  await rig.setup();
+  try {
+    for (const [name, f] of Object.entries(FAULTS) as [string, Fault][]) {
+      log(`fault: ${f.title}`);
+      const o = await rig.play(f);
+      const hosts = FAULT_HOSTS.map((h) => ({ host: h, failed: failedOn(o.load, h, f.routeGone?.includes(h)), total: totalOn(o.load, h), counted: !f.cutOff?.includes(h) }));
+      const converge = {
+        ok: o.converge.up.code === 0,
+        failed: FAULT_HOSTS.reduce((n, h) => n + failedOn(o.converge.load, h, f.routeGone?.includes(h)), 0),
+        total: FAULT_HOSTS.reduce((n, h) => n + totalOn(o.converge.load, h), 0),
+      };
+      figures.push({ name, title: f.title, outcome: o.up.code === 0 ? "completed" : firstError(o.out), hosts, converge, seconds: o.seconds, restartsTraefik: !!f.restartsTraefik });
+      log(`  ${hosts.map((x) => `${x.host} ${x.failed}/${x.total}${x.counted ? "" : " (cut off)"}`).join(", ")}; converge ${converge.ok ? "ok" : "FAILED"} ${converge.failed}/${converge.total}`);
+    }
+  } finally {
+    await rig.teardown();
+  }
+  return figures;
+}
+
+function faultsReport(figures: FaultFigures[]): string {
+  const mark = (ok: boolean) => (ok ? "met" : "**MISSED**");
+  const rows = ["| fault (under load on both web hosts) | the faulted `pulumi up` | failed requests, hosts that stayed reachable | the next `up` | goal | |", "|---|---|---|---|---|---|"];
+  for (const f of figures) {
+    const counted = f.hosts.filter((h) => h.counted);
+    const failed = counted.reduce((n, h) => n + h.failed, 0);
+    const cut = f.hosts.filter((h) => !h.counted).map((h) => `; ${h.host} cut off: ${h.failed} of ${h.total} failed`).join("");
+    const reachable = `${failed} of ${counted.reduce((n, h) => n + h.total, 0)}${cut}`;
+    const next = `${f.converge.ok ? "converged" : "**failed**"}, ${f.converge.failed} of ${f.converge.total} failed`;
+    const ok = f.converge.ok && f.converge.failed === 0 && (f.restartsTraefik || failed === 0);
+    const goal = f.restartsTraefik ? "previous Traefik back; converges, 0 failed (a Traefik restart: not zero-downtime, see `Traefik`)" : "0 failed; converges, 0 failed";
+    rows.push(`| ${f.title} | ${f.outcome.replace(/\|/g, "\\|")} | ${reachable} | ${next} | ${goal} | ${mark(ok)} |`);
+  }
+  return rows.join("\n");
+}
+
+async function faultsOnly() {
+  const started = Date.now();
+  const figures = await faultPhases();
+  const table = faultsReport(figures);
+  const dir = path.join(repoRoot, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `faults-${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify({ faults: figures, durationSeconds: Math.round((Date.now() - started) / 1000), table }, null, 2) + "\n");
+  console.log(table);
+  console.log(`\nResults: ${path.relative(repoRoot, file)}`);
+  pool.closeAll();
+}
+
 // ------------------------------------------------------------------------- main
 async function main() {
   const started = Date.now();
@@ -679,9 +753,15 @@ async function main() {
   results.floor = timing(floors);
   results.rollback = { ms: Math.round(rollbackMs), pulled: rollbackPulled, registryStopped: true };
   await cleanHosts();
+
+  // 3. Faults under load (not with --quick).
+  if (!quick) {
+    results.faults = await faultPhases();
+    await cleanHosts();
+  }
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
 
-  const table = report(results);
+  const table = report(results) + (results.faults ? `\n\n${faultsReport(results.faults as FaultFigures[])}` : "");
   const dir = path.join(repoRoot, "bench/results");
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
@@ -748,7 +828,7 @@ function report(r: Record<string, unknown>): string {
   return rows.join("\n");
 }
 
-(fleetMode ? fleet() : main()).catch((e) => {
+(fleetMode ? fleet() : faultsMode ? faultsOnly() : main()).catch((e) => {
   console.error(e);
   registryFault("start");
   process.exit(1);

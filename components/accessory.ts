@@ -36,6 +36,11 @@ export interface AccessoryArgs {
   readonly stopWaitTime?: pulumi.Input<number | string>;
   /** Delete ~/<service>-<name> when destroyed (default false: data is kept). */
   readonly deleteDataOnDestroy?: boolean;
+  /** Kamal destination: a change holds the deploy lock `.kamal/lock-<service>[-<destination>]`
+   * on the host, as Kamal's accessory commands do. */
+  readonly destination?: string;
+  /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
+  readonly lockWait?: pulumi.Input<number | string>;
 }
 
 /** A long-lived container (database, cache) with its data in host directories. A change
@@ -73,6 +78,8 @@ export class Accessory extends pulumi.ComponentResource {
           labels: args.labels,
           stopWaitTime: args.stopWaitTime,
           deleteDataOnDestroy: args.deleteDataOnDestroy,
+          destination: args.destination,
+          lockWait: args.lockWait,
         }) as ResourceInputs<AccessoryContainerInputs>,
         { parent: this, dependsOn: envFile ? [envFile] : [] },
       );

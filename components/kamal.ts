@@ -83,6 +83,8 @@ export class KamalApp extends pulumi.ComponentResource {
         labels: cfg.traefik.labels,
         options: cfg.traefik.options,
         env: envArgs(cfg.traefik.env, secret),
+        lockService: cfg.service,
+        destination: cfg.destination,
       }, { parent: this });
       dependsOn.push(this.traefik);
     }
@@ -90,6 +92,7 @@ export class KamalApp extends pulumi.ComponentResource {
     for (const a of cfg.accessories) {
       this.accessories[a.name] = new Accessory(`${name}-${a.name}`, {
         service: cfg.service,
+        destination: cfg.destination,
         name: a.name,
         containerName: a.containerName,
         image: a.image,

@@ -19,6 +19,12 @@ export interface TraefikArgs {
   readonly labels?: Record<string, pulumi.Input<string>>;
   readonly options?: Record<string, pulumi.Input<string | number | boolean | (string | number)[]>>;
   readonly env?: EnvArgs;
+  /** A change holds the deploy lock `.kamal/lock-<lockService>[-<destination>]` on the host
+   * (default "traefik"; KamalApp sets its service, so `kamal deploy` of that app waits too). */
+  readonly lockService?: string;
+  readonly destination?: string;
+  /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
+  readonly lockWait?: pulumi.Input<number | string>;
 }
 
 /** Traefik on each host, reading container labels through the Docker provider. Any change
@@ -45,6 +51,9 @@ export class Traefik extends pulumi.ComponentResource {
           options: args.options,
           env: args.env?.clear,
           envFile: envFileRef(envFile),
+          lockService: args.lockService,
+          destination: args.destination,
+          lockWait: args.lockWait,
         }) as ResourceInputs<TraefikContainerInputs>,
         { parent: this, dependsOn: envFile ? [envFile] : [] },
       );

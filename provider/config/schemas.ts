@@ -286,6 +286,13 @@ export const traefikContainer = z.strictObject({
   options: restart(dockerOptions.default({})),
   env: restart(envMap.default({})),
   envFile: restart(envFileRef.optional()),
+  /** The deploy lock held on the host while Traefik changes is `.kamal/lock-<lockService>[-<destination>]`:
+   * KamalApp sets its service, so a `kamal deploy` or `kamal traefik reboot` of that app waits
+   * too; two stacks changing one host's Traefik share the default, "traefik". */
+  lockService: record(name.default("traefik")),
+  destination: record(name.optional()),
+  /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
+  lockWait: record(duration.default(120)),
 });
 export type TraefikContainerConfig = z.output<typeof traefikContainer>;
 export type TraefikContainerInput = z.input<typeof traefikContainer>;
@@ -340,6 +347,11 @@ export const accessoryContainer = z.strictObject({
   stopWaitTime: record(duration.default(30)),
   /** Delete the data directory when the accessory is destroyed (default false: kept). */
   deleteDataOnDestroy: record(z.boolean().default(false)),
+  /** Kamal destination: a boot, reboot or removal holds the deploy lock
+   * `.kamal/lock-<service>[-<destination>]` on the host, as Kamal's accessory commands do. */
+  destination: record(name.optional()),
+  /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
+  lockWait: record(duration.default(120)),
 });
 export type AccessoryContainerConfig = z.output<typeof accessoryContainer>;
 export type AccessoryContainerInput = z.input<typeof accessoryContainer>;

@@ -14,6 +14,7 @@ import type { SshConnection } from "../ssh/executor";
 import { randomBytes } from "node:crypto";
 import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
 import { ensureImage } from "./images";
+import { withLock } from "./lock";
 
 type Inputs = Record<string, unknown>;
 
@@ -65,46 +66,58 @@ async function removeContainer(cfg: AccessoryContainerConfig, deleteData: boolea
   await secrets.guard(() => step(cfg.hostName, `removing ${accessoryName(cfg)}`, async () => {
     const conn = await connect(cfg.connection);
     const name = accessoryName(cfg);
-    await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
-    await conn.run(docker.removeContainers([name], true));
-    const dataDir = `${await remoteHome(conn)}/${name}`;
-    if (deleteData) {
-      progress(cfg.hostName, `removed ${name} and deleted its data in ${dataDir} (deleteDataOnDestroy)`);
-      await conn.exec(docker.removePaths([dataDir]));
-    } else {
-      progress(cfg.hostName, `removed ${name}; its data is kept in ${dataDir}`);
-    }
+    await withLock(conn, lockOf(cfg), async () => {
+      await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
+      await conn.run(docker.removeContainers([name], true));
+      const dataDir = `${await remoteHome(conn)}/${name}`;
+      if (deleteData) {
+        progress(cfg.hostName, `removed ${name} and deleted its data in ${dataDir} (deleteDataOnDestroy)`);
+        await conn.exec(docker.removePaths([dataDir]));
+      } else {
+        progress(cfg.hostName, `removed ${name}; its data is kept in ${dataDir}`);
+      }
+    });
   }));
+}
+
+/** Kamal's accessory commands hold the app's deploy lock; so does every change here. */
+function lockOf(cfg: AccessoryContainerConfig) {
+  return { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.image, waitSeconds: cfg.lockWait };
 }
 
 async function boot(cfg: AccessoryContainerConfig) {
   const secrets = new Secrets(accessoryContainer, cfg);
   return secrets.guard(async () => {
     const conn = await step(cfg.hostName, "connecting", () => connect(cfg.connection));
-    const name = accessoryName(cfg);
-    const home = await remoteHome(conn);
-    const dataDir = `${home}/${name}`;
-    const mounts = accessoryMounts(cfg, dataDir);
-    await step(cfg.hostName, `pulling ${cfg.image}`, () => ensureImage(conn, cfg.image, cfg.hostName, cfg.registry));
-    await step(cfg.hostName, `writing the files and directories of ${name}`, async () => {
-      const dirs = [...mounts.directories.map((d) => d.host), ...mounts.files.map((f) => f.host.slice(0, f.host.lastIndexOf("/")))];
-      if (dirs.length) await conn.exec(docker.makeDirectories([...new Set(dirs)]));
-      for (const f of mounts.files) await conn.upload(f.host, f.content, parseInt(f.mode, 8));
-    });
-
-    const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
-    if ((await conn.run(docker.containerState(name))).code === 0) {
-      await step(cfg.hostName, `rebooting ${name}`, () => reboot(conn, cfg, name, { dataDir, envFile }, secrets));
-    } else {
-      progress(cfg.hostName, `booting ${name}`);
-      await step(cfg.hostName, `booting ${name}`, async () => {
-        await conn.exec(runAccessory(cfg, { dataDir, envFile }));
-        await waitUp(conn, cfg, name, secrets, envFile);
-      });
-    }
-    const facts = await containerFacts(conn, name);
-    return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };
+    // The pull runs while the lock is taken: it changes nothing that runs.
+    const pull = () => step(cfg.hostName, `pulling ${cfg.image}`, () => ensureImage(conn, cfg.image, cfg.hostName, cfg.registry));
+    return withLock(conn, lockOf(cfg), () => bootLocked(conn, cfg, secrets), pull);
   });
+}
+
+async function bootLocked(conn: SshConnection, cfg: AccessoryContainerConfig, secrets: Secrets) {
+  const name = accessoryName(cfg);
+  const home = await remoteHome(conn);
+  const dataDir = `${home}/${name}`;
+  const mounts = accessoryMounts(cfg, dataDir);
+  await step(cfg.hostName, `writing the files and directories of ${name}`, async () => {
+    const dirs = [...mounts.directories.map((d) => d.host), ...mounts.files.map((f) => f.host.slice(0, f.host.lastIndexOf("/")))];
+    if (dirs.length) await conn.exec(docker.makeDirectories([...new Set(dirs)]));
+    for (const f of mounts.files) await conn.upload(f.host, f.content, parseInt(f.mode, 8));
+  });
+
+  const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
+  if ((await conn.run(docker.containerState(name))).code === 0) {
+    await step(cfg.hostName, `rebooting ${name}`, () => reboot(conn, cfg, name, { dataDir, envFile }, secrets));
+  } else {
+    progress(cfg.hostName, `booting ${name}`);
+    await step(cfg.hostName, `booting ${name}`, async () => {
+      await conn.exec(runAccessory(cfg, { dataDir, envFile }));
+      await waitUp(conn, cfg, name, secrets, envFile);
+    });
+  }
+  const facts = await containerFacts(conn, name);
+  return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };
 }
 
 /**

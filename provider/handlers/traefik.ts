@@ -2,7 +2,9 @@
  * Traefik on one host. A change restarts it: the new container is created (image pulled)
  * first, then the old one stops (Traefik finishes in-flight requests within its
  * graceTimeOut) and the new one starts at once. New connections are refused only between
- * the two, typically well under two seconds.
+ * the two, typically well under two seconds. If the new one does not stay up (it exits or
+ * its restart policy restarts it), the old one runs again. The deploy lock named by
+ * lockService is held on the host throughout.
  */
 import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
@@ -14,6 +16,7 @@ import { allOf, shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
 import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
+import { withLock } from "./lock";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;
@@ -50,9 +53,11 @@ export async function remove(_id: string, props: Inputs) {
   await new Secrets(traefikContainer, cfg).guard(() =>
     step(cfg.hostName, "removing Traefik", async () => {
       const conn = await connect(cfg.connection);
-      progress(cfg.hostName, "removing Traefik");
-      await conn.run(docker.stopContainer(TRAEFIK_CONTAINER, 10));
-      await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], true));
+      await withLock(conn, lockOf(cfg), async () => {
+        progress(cfg.hostName, "removing Traefik");
+        await conn.run(docker.stopContainer(TRAEFIK_CONTAINER, 10));
+        await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], true));
+      });
     }),
   );
 }
@@ -62,37 +67,70 @@ async function boot(cfg: TraefikContainerConfig) {
   return secrets.guard(async () => {
     const host = cfg.hostName;
     const conn = await step(host, "connecting", () => connect(cfg.connection));
-    await step(host, `pulling ${cfg.image}`, () => ensureImage(conn, cfg.image, host, cfg.registry));
-    const home = await remoteHome(conn);
-    const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
-    const next = `${TRAEFIK_CONTAINER}_next_${randomBytes(3).toString("hex")}`;
-    const routesDir = absolute(home, ROUTES_ON_HOST);
-    await step(host, "preparing the new Traefik container", async () => {
-      await conn.exec(docker.makeDirectories([routesDir], "755"));
-      await conn.exec(createTraefik(cfg, { name: next, envFile, routesDir }));
-    });
-    const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
-    if (hadOld) {
-      progress(cfg.hostName, "restarting Traefik with the new configuration");
-      const closedMs = await step(host, "restarting Traefik", () => swapIn(conn, next));
-      progress(cfg.hostName, `Traefik restarted (port closed for ~${closedMs}ms)`);
-    } else {
-      progress(cfg.hostName, "starting Traefik");
-      await step(host, "starting Traefik", async () => {
-        await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
-        await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
-      });
-    }
-    await step(host, "checking that Traefik stays up", () => waitRunning(conn, secrets, envFile));
-    const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
-    return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
+    // The pull runs while the lock is taken: it changes nothing that runs.
+    const pull = () => step(host, `pulling ${cfg.image}`, () => ensureImage(conn, cfg.image, host, cfg.registry));
+    return withLock(conn, lockOf(cfg), () => bootLocked(conn, cfg, secrets), pull);
   });
 }
 
-/** Stops the old Traefik and starts the prepared one; restores the old one on failure.
- * Returns how long no Traefik held the port (stop begun to start done), in ms. */
-async function swapIn(conn: SshConnection, next: string): Promise<number> {
-  const retired = `${TRAEFIK_CONTAINER}_old_${randomBytes(3).toString("hex")}`;
+function lockOf(cfg: TraefikContainerConfig) {
+  return { host: cfg.hostName, service: cfg.lockService, destination: cfg.destination, version: cfg.image, waitSeconds: cfg.lockWait };
+}
+
+async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secrets: Secrets) {
+  const host = cfg.hostName;
+  const home = await remoteHome(conn);
+  const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
+  const hex = randomBytes(3).toString("hex");
+  const next = `${TRAEFIK_CONTAINER}_next_${hex}`;
+  const routesDir = absolute(home, ROUTES_ON_HOST);
+  await step(host, "preparing the new Traefik container", async () => {
+    await conn.exec(docker.makeDirectories([routesDir], "755"));
+    await conn.exec(createTraefik(cfg, { name: next, envFile, routesDir }));
+  });
+  const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
+  let retired: string | undefined;
+  if (hadOld) {
+    progress(host, "restarting Traefik with the new configuration");
+    const swapped = await step(host, "restarting Traefik", () => swapIn(conn, next, hex));
+    retired = swapped.retired;
+    progress(host, `Traefik restarted (port closed for ~${swapped.closedMs}ms)`);
+  } else {
+    progress(host, "starting Traefik");
+    await step(host, "starting Traefik", async () => {
+      await conn.exec(docker.renameContainer(next, TRAEFIK_CONTAINER));
+      await conn.exec(docker.startContainer(TRAEFIK_CONTAINER));
+    });
+  }
+  await step(host, "checking that Traefik stays up", async () => {
+    try {
+      await waitRunning(conn, secrets, envFile);
+    } catch (e) {
+      if (!retired) throw e;
+      // The previous Traefik serves again; the new one is kept, stopped, for its logs.
+      const failed = `${TRAEFIK_CONTAINER}_failed_${hex}`;
+      const back = await conn.run(
+        allOf(
+          docker.stopContainer(TRAEFIK_CONTAINER, 1),
+          docker.renameContainer(TRAEFIK_CONTAINER, failed),
+          docker.renameContainer(retired, TRAEFIK_CONTAINER),
+          docker.startContainer(TRAEFIK_CONTAINER),
+        ),
+      );
+      const outcome = back.code === 0 ? "the previous Traefik runs again" : `putting the previous Traefik back failed too: ${back.stderr.trim()}`;
+      throw new Error(`${(e as Error).message}\nthe new Traefik was kept as ${failed} for its logs; ${outcome}`);
+    }
+  });
+  if (retired) await conn.run(docker.removeContainers([retired], true));
+  const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
+  return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
+}
+
+/** Stops the old Traefik and starts the prepared one; restores the old one when the new one
+ * cannot start. Returns how long no Traefik held the port (stop begun to start done), in ms,
+ * and the old container's name: it is kept, stopped, until the new one has stayed up. */
+async function swapIn(conn: SshConnection, next: string, hex: string): Promise<{ closedMs: number; retired: string }> {
+  const retired = `${TRAEFIK_CONTAINER}_old_${hex}`;
   const t0 = Date.now();
   // One remote command: no round trips while the port is closed.
   const started = await conn.run(
@@ -115,8 +153,7 @@ async function swapIn(conn: SshConnection, next: string): Promise<number> {
     await conn.run(docker.startContainer(TRAEFIK_CONTAINER));
     throw new Error(`the new Traefik did not start (the previous one was restarted): ${started.stderr.trim()}`);
   }
-  await conn.run(docker.removeContainers([retired], true));
-  return closedMs;
+  return { closedMs, retired };
 }
 
 /** Traefik counts as started once it has stayed running, with no restart and no exit, for

@@ -92,6 +92,9 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     options: [undefined, { init: true }],
     env: [undefined, { A: "1" }],
     envFile: [undefined, { path: "/e", hash: "h" }],
+    lockService: ["traefik", "myapp"],
+    destination: [undefined, "staging"],
+    lockWait: [120, 10],
   },
   envFile: {
     ...CONNECTION_ROWS,
@@ -118,6 +121,8 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     labels: [undefined, { a: "b" }],
     stopWaitTime: [30, 10],
     deleteDataOnDestroy: [false, true],
+    destination: [undefined, "staging"],
+    lockWait: [120, 10],
   },
 };
 
