@@ -92,6 +92,7 @@ export class KamalApp extends pulumi.ComponentResource {
         labels: cfg.traefik.labels,
         options: cfg.traefik.options,
         env: envArgs(cfg.traefik.env, secret),
+        networks: cfg.traefik.networks,
         lockService: cfg.service,
         destination: cfg.destination,
       }, { parent: this });

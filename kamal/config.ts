@@ -258,6 +258,8 @@ export interface KamalConfig {
     labels: Record<string, string>;
     options: Record<string, string | number | boolean | (string | number)[]>;
     env: KamalEnv;
+    /** Networks Traefik joins: Kamal 2's `kamal`, where the apps run. */
+    networks: string[];
   };
   accessories: KamalAccessory[];
   boot: { limit?: number | string; wait?: number };
@@ -402,13 +404,14 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
           labels: raw.traefik?.labels ?? {},
           options: raw.traefik?.options ?? {},
           env: envOf(raw.traefik?.env),
+          networks: [],
         }
       : isKamal2 && traefikRoles.length
-        ? { image: raw.traefik?.image ?? DEFAULT_TRAEFIK_IMAGE, hostPort: 80, args: {}, labels: {}, options: {}, env: { clear: {}, secret: [] } }
+        ? { image: raw.traefik?.image ?? DEFAULT_TRAEFIK_IMAGE, hostPort: 80, args: {}, labels: {}, options: {}, env: { clear: {}, secret: [] }, networks: [KAMAL_NETWORK] }
         : undefined;
 
   const accessories = Object.entries(raw.accessories ?? {}).map(([name, a]) =>
-    accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd()),
+    accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal),
   );
 
   const registry =
@@ -496,6 +499,14 @@ export function kamalVersionOf(raw: Raw): 1 | 2 {
   return k1 ? 1 : 2;
 }
 
+/** Kamal 2's shared Docker network, created on each host: apps, accessories and the proxy
+ * reach each other by container name. */
+export const KAMAL_NETWORK = "kamal";
+
+function withKamalNetwork<T extends Record<string, unknown>>(options: T): T {
+  return options.network !== undefined || options.net !== undefined ? options : { ...options, network: KAMAL_NETWORK };
+}
+
 function refOf(v: string | string[]): ValueRef {
   return Array.isArray(v) ? { secret: v[0] } : { value: v };
 }
@@ -577,7 +588,8 @@ function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, globalEnv: Ka
       name,
       hosts,
       cmd: r.cmd,
-      options: r.options ?? {},
+      // Kamal 2 runs every app container on the `kamal` network (reached by name).
+      options: isKamal2 ? withKamalNetwork(r.options ?? {}) : r.options ?? {},
       labels: { ...(raw.labels ?? {}), ...(r.labels ?? {}) },
       traefik,
       appPort,
@@ -608,6 +620,7 @@ function accessoryOf(
   problems: ConfigProblem[],
   warnings: string[],
   appRoot: string,
+  kamal: 1 | 2,
 ): KamalAccessory {
   const at = `accessories.${name}`;
   const placement = (["host", "hosts", "role", "roles", "tag", "tags"] as const).filter((k) => a[k] !== undefined);
@@ -647,7 +660,7 @@ function accessoryOf(
     files,
     directories: a.directories ?? [],
     volumes: a.volumes ?? [],
-    options: { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) },
+    options: kamal === 2 ? withKamalNetwork({ ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) }) : { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) },
     labels: a.labels ?? {},
   };
 }

@@ -134,6 +134,7 @@ describe("Kamal config: every supported key", () => {
       labels: { "traefik.http.routers.dashboard.rule": "Host(`t.example.com`)" },
       options: { publish: ["443:443"] },
       env: { clear: { TZ: "UTC" }, secret: ["CF_TOKEN"] },
+      networks: [],
     });
     expect(c.accessories).toEqual([
       {
@@ -225,6 +226,10 @@ describe("Kamal config: every supported key", () => {
     expect(c.roles.map((r) => [r.name, r.stopWaitTime])).toEqual([["web", 12], ["jobs", undefined]]);
     expect(c.stopWaitTime).toBe(20);
     expect(c.accessories[0]).toMatchObject({ hosts: ["10.0.0.2"], options: { network: "kamal" } });
+    expect(c.roles.map((r) => r.options)).toEqual([{ network: "kamal" }, { network: "kamal" }]);
+    expect(c.traefik?.networks).toEqual(["kamal"]);
+    const own = normalizeKamalConfig({ ...minimal, servers: { web: { hosts: ["h"], options: { network: "private" } } }, accessories: { db: { image: "i", host: "h", network: "private" } } });
+    expect([own.roles[0].options, own.accessories[0].options]).toEqual([{ network: "private" }, { network: "private" }]);
     expect(normalizeKamalConfig({ ...minimal, traefik: {}, healthcheck: { cord: false } }).roles[0].healthcheck?.path).toBe("/up");
   });
 
@@ -290,7 +295,8 @@ describe("Kamal config: every supported key", () => {
     const c = loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), destination: "staging", env: {}, erb: "builtin" });
     expect(c.destination).toBe("staging");
     expect(c.roles[0].hosts.map((h) => h.address)).toEqual(["10.9.9.9"]);
-    expect(c.roles[0].options).toEqual({ memory: "1g" });
+    // Kamal 2 (no Kamal 1 key): the app runs on the kamal network.
+    expect(c.roles[0].options).toEqual({ memory: "1g", network: "kamal" });
     expect(c.env.clear).toEqual({ RUBY: "3.3.1", HOST: "localhost", STAGE: "staging" });
   });
 
