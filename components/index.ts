@@ -4,4 +4,4 @@ export { EnvFile, type EnvFileArgs } from "./envFile";
 export { Service, type DeployedContainer, type HealthcheckArgs, type RoleArgs, type ServiceArgs } from "./service";
 export { Traefik, type TraefikArgs } from "./traefik";
 export { KamalApp, type KamalAppArgs } from "./kamal";
-export { loadKamalConfig, normalizeKamalConfig, type KamalConfig } from "../provider/config/kamal";
+export { loadKamalConfig, normalizeKamalConfig, type KamalConfig } from "../kamal/config";

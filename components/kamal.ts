@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parseDotenv } from "../provider/config/dotenv";
-import { loadKamalConfig, type KamalConfig, type KamalEnv, type ValueRef } from "../provider/config/kamal";
+import { loadKamalConfig, secretEnvName, type KamalConfig, type KamalEnv, type ValueRef } from "../kamal/config";
+import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
 import { dropUndefined, type EnvArgs, type HostArg, type SshArgs } from "./common";
 import { Service, type RoleArgs } from "./service";
@@ -24,12 +23,22 @@ export interface KamalAppArgs {
   /** Secret values by name. Otherwise each name is looked up in Pulumi config (as a secret),
    * then in the secrets files. */
   readonly secrets?: Record<string, pulumi.Input<string>>;
-  /** Dotenv files with secrets. Default: Kamal 1's `.env[.destination]` and Kamal 2's
-   * `.kamal/secrets-common`, `.kamal/secrets[.destination]` in the app root, when present. */
+  /** Dotenv files with secrets, relative to the app root. Default, as Kamal reads them:
+   * Kamal 2's `<secrets_path>-common` and `<secrets_path>` (`<secrets_path>.<destination>`
+   * with a destination; secrets_path defaults to `.kamal/secrets`), Kamal 1's `.env`
+   * (`.env.<destination>` over it). A secret's `$(…)` runs only when that secret is used and
+   * has no value from `secrets` or Pulumi config. */
   readonly secretsFiles?: string[];
+  /** The Kamal major version deploy.yml is written for, when detection should not decide
+   * (detection: any Kamal 2 key makes it 2; else any Kamal 1 key makes it 1; else 2). */
+  readonly kamalVersion?: 1 | 2;
   /** Traefik image, overriding deploy.yml's traefik.image. */
   readonly traefikImage?: pulumi.Input<string>;
-  /** Run `` `command` `` ERB expressions in deploy.yml locally, as Kamal does (default false). */
+  /** deploy.yml's ERB: "ruby" renders it with Ruby's ERB exactly as Kamal does (conditionals,
+   * backticks, any Ruby), "builtin" with a documented subset; default: Ruby when installed. */
+  readonly erb?: "ruby" | "builtin";
+  /** Built-in renderer only: run `` `command` `` ERB expressions locally, as Kamal does
+   * (default false). */
   readonly allowShellInErb?: boolean;
 }
 
@@ -46,12 +55,12 @@ export class KamalApp extends pulumi.ComponentResource {
 
   constructor(name: string, args: KamalAppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kamal:index:KamalApp", name, {}, opts);
-    const cfg = loadKamalConfig({ file: args.configFile, destination: args.destination, allowShellInErb: args.allowShellInErb });
+    const cfg = loadKamalConfig({ file: args.configFile, destination: args.destination, allowShellInErb: args.allowShellInErb, kamal: args.kamalVersion, erb: args.erb });
     this.config = cfg;
     for (const w of cfg.warnings) pulumi.log.warn(`${path.basename(args.configFile)}: ${w}`, this);
 
     const secret = secretResolver(args, cfg);
-    const ssh = sshOf(cfg, args, secret);
+    const ssh = sshOf(cfg, args);
     const registry = cfg.registry
       ? pulumi.secret(
           pulumi.all([valueOf(cfg.registry.username, secret), valueOf(cfg.registry.password, secret)]).apply(([username, password]) => ({
@@ -83,6 +92,7 @@ export class KamalApp extends pulumi.ComponentResource {
         labels: cfg.traefik.labels,
         options: cfg.traefik.options,
         env: envArgs(cfg.traefik.env, secret),
+        networks: cfg.traefik.networks,
         lockService: cfg.service,
         destination: cfg.destination,
       }, { parent: this });
@@ -123,6 +133,8 @@ export class KamalApp extends pulumi.ComponentResource {
         appPort: r.appPort,
         healthcheck: r.healthcheck ?? false,
         logging: r.logging,
+        stopWaitTime: r.stopWaitTime,
+        proxy: r.routeHosts.length ? { hosts: r.routeHosts } : undefined,
       };
     }
     this.service = new Service(name, {
@@ -146,19 +158,16 @@ export class KamalApp extends pulumi.ComponentResource {
 
 type Resolve = (name: string, at: string) => pulumi.Output<string>;
 
-/** Finds each named secret: explicit values, Pulumi config secrets, then secrets files.
- * A missing one fails before anything is deployed, naming it (never a value). */
+/** Finds each named secret: explicit values, Pulumi config secrets, then the secrets files
+ * (evaluated only then). A missing one fails before anything is deployed, naming it (never a
+ * value). */
 function secretResolver(args: KamalAppArgs, cfg: KamalConfig): Resolve {
   const appRoot = path.dirname(path.dirname(path.resolve(args.configFile)));
-  const dest = cfg.destination;
-  const files =
-    args.secretsFiles ??
-    [".env", ...(dest ? [`.env.${dest}`] : []), ".kamal/secrets-common", ".kamal/secrets", ...(dest ? [`.kamal/secrets.${dest}`] : [])];
-  const fromFiles: Record<string, string> = {};
-  for (const f of files) {
-    const file = path.resolve(appRoot, f);
-    if (existsSync(file)) Object.assign(fromFiles, parseDotenv(readFileSync(file, "utf8"), f));
-    else if (args.secretsFiles) throw new Error(`KamalApp: secrets file ${f} does not exist`);
+  let files: SecretsFiles;
+  try {
+    files = new SecretsFiles({ appRoot, kamal: cfg.kamal, destination: cfg.destination, secretsPath: cfg.secretsPath, files: args.secretsFiles });
+  } catch (e) {
+    throw new Error(`KamalApp: ${(e as Error).message}`);
   }
   const config = new pulumi.Config();
   return (key, at) => {
@@ -166,8 +175,14 @@ function secretResolver(args: KamalAppArgs, cfg: KamalConfig): Resolve {
     if (explicit !== undefined) return pulumi.secret(explicit);
     const fromConfig = config.getSecret(key);
     if (fromConfig !== undefined) return fromConfig;
-    if (fromFiles[key] !== undefined) return pulumi.secret(fromFiles[key]);
-    const where = files.length ? `or put it in ${files.join(" or ")}` : "or name a secrets file in secretsFiles";
+    if (files.has(key)) {
+      try {
+        return pulumi.secret(files.get(key));
+      } catch (e) {
+        throw new Error(`KamalApp: ${at}: ${(e as Error).message}`);
+      }
+    }
+    const where = files.candidates.length ? `or put it in ${files.candidates.join(" or ")}` : "or name a secrets file in secretsFiles";
     throw new Error(`KamalApp: ${at}: secret ${key} has no value: set it with \`pulumi config set --secret ${key} …\`, pass it in secrets, ${where}`);
   };
 }
@@ -179,7 +194,8 @@ function valueOf(ref: ValueRef, secret: Resolve): pulumi.Input<string> {
 function envArgs(env: KamalEnv, secret: Resolve): EnvArgs {
   return {
     clear: env.clear,
-    secret: Object.fromEntries(env.secret.map((k) => [k, secret(k, "env.secret")])),
+    // "NAME:SECRET" sets NAME from the secret SECRET (Kamal 2's aliases).
+    secret: Object.fromEntries(env.secret.map(secretEnvName).map(({ name, secret: key }) => [name, secret(key, "env.secret")])),
   };
 }
 
@@ -187,14 +203,15 @@ function expandHome(p: string): string {
   return p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
-function sshOf(cfg: KamalConfig, args: KamalAppArgs, secret: Resolve): SshArgs {
-  const keyData = cfg.ssh.keyDataSecrets[0];
+function sshOf(cfg: KamalConfig, args: KamalAppArgs): SshArgs {
+  // key_data holds private keys themselves (usually from ERB's ENV): a secret from here on.
+  const keyData = cfg.ssh.keyData[0];
   return {
     user: cfg.ssh.user,
     port: cfg.ssh.port,
     privateKeyPath: cfg.ssh.keyPaths[0] ? expandHome(cfg.ssh.keyPaths[0]) : undefined,
-    privateKey: keyData ? secret(keyData, "ssh.key_data") : undefined,
-    proxy: cfg.ssh.proxy ? { ...cfg.ssh.proxy, user: cfg.ssh.proxy.user ?? cfg.ssh.user } : undefined,
+    privateKey: keyData ? pulumi.secret(keyData) : undefined,
+    proxy: cfg.ssh.proxy,
     ...dropUndefined(args.ssh ?? {}),
   };
 }

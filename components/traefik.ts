@@ -19,6 +19,9 @@ export interface TraefikArgs {
   readonly labels?: Record<string, pulumi.Input<string>>;
   readonly options?: Record<string, pulumi.Input<string | number | boolean | (string | number)[]>>;
   readonly env?: EnvArgs;
+  /** User-defined Docker networks Traefik joins besides the default bridge (created if
+   * missing), to reach apps that run on them: Kamal 2's `kamal`. */
+  readonly networks?: string[];
   /** A change holds the deploy lock `.kamal/lock-<lockService>[-<destination>]` on the host
    * (default "traefik"; KamalApp sets its service, so `kamal deploy` of that app waits too). */
   readonly lockService?: string;
@@ -51,6 +54,7 @@ export class Traefik extends pulumi.ComponentResource {
           options: args.options,
           env: args.env?.clear,
           envFile: envFileRef(envFile),
+          networks: args.networks,
           lockService: args.lockService,
           destination: args.destination,
           lockWait: args.lockWait,

@@ -65,6 +65,14 @@ function configure(dir, stack, version = "v1", env = process.env) {
       set("API_TOKEN", "sandbox-api-token", true);
       set("STORE_PASSWORD", "sandbox-store-password", true);
       break;
+    case "kamal2-from-deploy-yml":
+      // API_TOKEN is left to .kamal/secrets (its `$(…)` runs because config has no value).
+      set("knownHosts", known);
+      set("sshPrivateKey", key, true);
+      set("traefikImage", sb.images.traefik);
+      set("version", version);
+      set("KAMAL_REGISTRY_PASSWORD", sb.registry.password, true);
+      break;
     case "kamal-infra":
       run(["config", "set", "--path", "--stack", stack, "webAddresses[0]", app1.address]);
       run(["config", "set", "--path", "--stack", stack, "webAddresses[1]", app2.address]);

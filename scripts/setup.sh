@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything the demo and the tests stand on, installed by the project itself and
-# idempotent (quick when warm): Debian packages, Node >= 22, npm dependencies, the Pulumi
+# idempotent (quick when warm): Debian packages (Ruby renders deploy.yml's ERB as Kamal does), Node >= 22, npm dependencies, the Pulumi
 # CLI + language host, Traefik, the sandbox, and the compiled provider.
 # Prints the path of an env file to `source` (PATH and Pulumi settings).
 set -euo pipefail
@@ -11,7 +11,7 @@ KP_STEP=setup
 
 need=()
 for pair in dockerd:docker.io docker-registry:docker-registry sshd:openssh-server htpasswd:apache2-utils \
-            iptables:iptables ip:iproute2 curl:curl git:git; do
+            iptables:iptables ip:iproute2 curl:curl git:git ruby:ruby; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)

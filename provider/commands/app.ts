@@ -151,10 +151,14 @@ export function routesOf(labels: Record<string, string>): string[] {
   return routes;
 }
 
-/** The health command: the user's, or Kamal's curl probe; routed by labels, also the cord. */
+/** The health command: the user's, or Kamal 1's curl probe; routed by labels, also the cord.
+ * Behind route files with an HTTP path and no command, there is none: the swap probes the
+ * path from outside the container, through the SSH connection, as Kamal 2's proxy does, so
+ * images without curl work. */
 export function healthCommand(cfg: AppContainerConfig, routing: Routing = "labels"): string | undefined {
   const hc = cfg.healthcheck;
   if (!hc) return undefined;
+  if (cfg.traefik && routing === "routes" && !hc.cmd) return undefined;
   const probe = hc.cmd ?? shellJoin(["curl", "-f", `http://localhost:${hc.port}${hc.path}`]);
   if (!cfg.traefik || routing !== "labels") return probe;
   return `(${probe}) && (stat ${CORD_IN_CONTAINER}/cord > /dev/null || exit 1)`;

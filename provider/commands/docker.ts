@@ -207,7 +207,30 @@ export interface RunSpec {
 }
 
 /** `docker run` with Kamal's argument order: identity, wiring, health, options, image, cmd. */
+/** Networks Docker provides itself: never created. */
+const DOCKER_NETWORKS = /^(bridge|host|none|default|container:.*)$/;
+
+/** Creates a user-defined network (Kamal 2's `kamal`) unless it exists: idempotent, and a
+ * concurrent creator on the same host is fine. */
+export function ensureNetwork(name: string): string {
+  const inspect = `${shellJoin(["docker", "network", "inspect", name])} >/dev/null 2>&1`;
+  return `{ ${inspect} || ${shellJoin(["docker", "network", "create", name])} >/dev/null 2>&1 || ${inspect}; }`;
+}
+
+/** The user-defined network a container joins through its `network` option, if any. */
+export function userNetwork(options: RunSpec["options"]): string | undefined {
+  const n = options?.network ?? options?.net;
+  return typeof n === "string" && !DOCKER_NETWORKS.test(n) ? n : undefined;
+}
+
+/** `docker run`/`create`; a user-defined network named by the options is created first. */
 export function runContainer(spec: RunSpec): string {
+  const network = userNetwork(spec.options);
+  const run = dockerRun(spec);
+  return network ? `${ensureNetwork(network)} && ${run}` : run;
+}
+
+function dockerRun(spec: RunSpec): string {
   const argv = ["docker", spec.createOnly ? "create" : "run"];
   if (!spec.createOnly && spec.detach !== false) argv.push("--detach");
   if (spec.restart) argv.push("--restart", spec.restart);
@@ -236,8 +259,9 @@ export type { CommandPolicy };
 /** The docker CLI could not reach dockerd: nothing happened. */
 export const ENGINE_DOWN = /Cannot connect to the Docker daemon|Is the docker daemon running\?/;
 
-const READ_COMMAND = /^(docker (container inspect|image inspect|inspect|ps|images|logs|exec)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
-const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login)|mkdir -p|rm|touch|mv -f)\b/;
+const READ_COMMAND = /^(docker (container inspect|image inspect|network inspect|inspect|ps|images|logs|exec)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
+// `docker network create` and `connect` are only built inside an existence check.
+const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login|network create|network connect)|mkdir -p|rm|touch|mv -f)\b/;
 
 /**
  * The policy of a command built here, from its leading words: reads and repeatable changes

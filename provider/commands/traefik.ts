@@ -1,6 +1,7 @@
 /** Kamal's Traefik container: Docker provider reading container labels. */
 import type { TraefikContainerConfig } from "../config/schemas";
-import { runContainer } from "./docker";
+import { ensureNetwork, runContainer } from "./docker";
+import { shellJoin } from "./shell";
 import { ROUTES_IN_TRAEFIK } from "./proxy";
 
 /** Traefik args Kamal 1 starts with; the user's `args` override them key by key. */
@@ -28,8 +29,14 @@ export function traefikPublish(cfg: Pick<TraefikContainerConfig, "hostPort" | "a
 }
 
 /** `docker create` of Traefik: the new one is made ready before the old one stops, so the
- * port is free for the shortest time. */
+ * port is free for the shortest time. It joins `networks` too (created if missing), so it
+ * reaches apps that run on them (Kamal 2's `kamal`). */
 export function createTraefik(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
+  const connect = cfg.networks.map((n) => `${ensureNetwork(n)} && ${shellJoin(["docker", "network", "connect", n, at.name])}`);
+  return [createOnly(cfg, at), ...connect].join(" && ");
+}
+
+function createOnly(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
   return runContainer({
     createOnly: true,
     name: at.name,

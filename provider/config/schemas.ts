@@ -286,6 +286,9 @@ export const traefikContainer = z.strictObject({
   options: restart(dockerOptions.default({})),
   env: restart(envMap.default({})),
   envFile: restart(envFileRef.optional()),
+  /** User-defined Docker networks Traefik joins besides the default bridge (created if
+   * missing), to reach apps that run on them: Kamal 2's `kamal`. */
+  networks: restart(z.array(name).default([])),
   /** The deploy lock held on the host while Traefik changes is `.kamal/lock-<lockService>[-<destination>]`:
    * KamalApp sets its service, so a `kamal deploy` or `kamal traefik reboot` of that app waits
    * too; two stacks changing one host's Traefik share the default, "traefik". */

@@ -467,8 +467,14 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
         const answer = await conn.httpGet(ip, hc.port, hc.path, 1000);
         if (answer.status >= 200 && answer.status < 300) return;
       } catch (e) {
-        // A server that refuses forwarding: Docker's own health schedule decides instead.
-        if (/prohibited|open failed/i.test((e as Error).message)) forwarding = false;
+        // A server that refuses forwarding: Docker's own health schedule decides instead,
+        // when the container has one.
+        if (/prohibited|open failed/i.test((e as Error).message)) {
+          forwarding = false;
+          if (health === "-") {
+            throw new Error(`the SSH server refuses port forwarding, which probing ${hc.path} on ${name} from outside the container needs: allow it (AllowTcpForwarding) or give the health check a cmd`);
+          }
+        }
       }
     }
     const elapsed = since();

@@ -48,7 +48,7 @@ afterAll(async () => {
 async function cleanHosts() {
   for (const h of ["app1", "app2", "db1"]) {
     const conn = await pool.connect(target(h));
-    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/hello-store /root/hello-*");
+    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/hello-store /root/hello-* /root/hello2-*");
   }
 }
 
@@ -155,6 +155,38 @@ describe("examples on the sandbox", () => {
     expect(fromKamal.find((c) => c.host === "app2" && c.name === "hello-web-v1")!.env).toContain("CANARY=true");
     expect(fromKamal.find((c) => c.host === "app1" && c.name === "hello-web-v1")!.env).not.toContain("CANARY=true");
     expect(fromComponents).toEqual(fromKamal);
+  });
+
+  it("kamal2: a Kamal 2 deploy.yml; the app reaches its accessory by name on the kamal network; a curl-less image probed from outside; secrets from .kamal/secrets", async () => {
+    await cleanHosts();
+    const p = await example("kamal2");
+    const up = await p.up();
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toContain("warning: deploy.yml: proxy.ssl: not applied yet");
+    const name = "hello2.example.test";
+    for (const h of ["app1", "app2"]) {
+      // API_TOKEN came from `$(printf …)` in .kamal/secrets; the route matches the host name only.
+      expect(JSON.parse((await httpGet(`http://${host(h).address}/version`, { host: name })).body)).toEqual({
+        container: "hello2-web-v1",
+        version: "v1",
+        env: { API_TOKEN: "sandbox-api-token" },
+      });
+      expect((await httpGet(`http://${host(h).address}/version`)).status).toBe(404);
+      const conn = await pool.connect(target(h));
+      await conn.exec(`printf %s stored-on-${h} > /root/hello2-store/data/k`);
+      expect((await httpGet(`http://${host(h).address}/upstream?path=/kv/k`, { host: name })).body).toBe(`stored-on-${h}`);
+      const onNetwork = (await conn.exec("docker network inspect kamal --format '{{range .Containers}}{{.Name}} {{end}}'")).stdout.trim().split(" ").sort();
+      expect(onNetwork).toEqual(["hello2-store", "hello2-web-v1", "traefik"]);
+      // No Docker health command: the swap probed /up through the SSH connection.
+      expect((await conn.exec("docker inspect hello2-web-v1 --format '{{json .Config.Healthcheck}}'")).stdout.trim()).toBe("null");
+    }
+    const again = await p.preview(["--expect-no-changes"]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    await p.run(["config", "set", "--stack", p.stack, "version", "v2"]);
+    const swap = await p.up();
+    expect(swap.code, swap.stdout + swap.stderr).toBe(0);
+    expect(JSON.parse((await httpGet(`http://${host("app1").address}/version`, { host: name })).body).container).toBe("hello2-web-v2");
+    expect((await p.destroy()).code).toBe(0);
   });
 
   it("composition: hosts that are outputs of another stack", async () => {

@@ -123,6 +123,23 @@ describe("Traefik and accessory commands", () => {
     );
   });
 
+  it("joins Traefik to user networks (created if missing) before it starts", () => {
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
+    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toMatch(
+      /^docker create .* traefik:v3\.6 .* --log\.level=INFO && \{ docker network inspect kamal >\/dev\/null 2>&1 \|\| docker network create kamal >\/dev\/null 2>&1 \|\| docker network inspect kamal >\/dev\/null 2>&1; \} && docker network connect kamal traefik_next_a1b2c3$/,
+    );
+  });
+
+  it("runs an accessory on a user network, created first if missing (Kamal 2's kamal network)", () => {
+    const cfg = accessoryContainer.parse({ hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17", options: { network: "kamal" } });
+    expect(runAccessory(cfg, { dataDir: "/root/hey-db" })).toBe(
+      "{ docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null 2>&1 || docker network inspect kamal >/dev/null 2>&1; }" +
+        " && docker run --detach --restart unless-stopped --name hey-db --label service=hey-db --label traefik.enable=false --log-opt max-size=10m --network kamal postgres:17",
+    );
+    expect(docker.runContainer({ name: "a", image: "i", options: { network: "host" } })).toBe("docker run --detach --name a --log-opt max-size=10m --network host i");
+    expect(docker.commandPolicy(runAccessory(cfg, { dataDir: "/root/hey-db" })).repeatable).toBe(false);
+  });
+
   it("runs an accessory with its files, directories and port", () => {
     const cfg = accessoryContainer.parse({
       hostName: "db-1", connection, service: "hey", name: "mysql", image: "mysql:8.0", port: "127.0.0.1:3306:3306",
@@ -224,6 +241,12 @@ describe("routing by route files", () => {
         " --label destination= --label role=web --label service=hey --label traefik.enable=false --label version=v1" +
         " --health-cmd '/app probe' --health-interval 1s --health-retries 3 --log-opt max-size=10m hey:v1",
     );
+    // An HTTP health path is probed from outside, through SSH, as Kamal 2's proxy does: no
+    // Docker health command, so images without curl work.
+    const byPath = { ...web, healthcheck: { ...web.healthcheck!, cmd: undefined, path: "/up", port: 3000 } };
+    expect(healthCommand(byPath, "routes")).toBeUndefined();
+    expect(runAppContainer(byPath, { name: "hey-web-v1", routing: "routes" })).not.toContain("--health-cmd");
+    expect(healthCommand(byPath, "labels")).toBe("(curl -f http://localhost:3000/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)");
     expect(wantsLabelRouting(web)).toBe(false);
     expect(wantsLabelRouting({ ...web, labels: { "traefik.http.routers.hey-web.rule": "Host(`x`)" } })).toBe(true);
   });

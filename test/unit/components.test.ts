@@ -165,6 +165,31 @@ describe("Traefik, Accessory and KamalApp", () => {
     });
   });
 
+  it("Kamal 2: aliased secrets from .kamal/secrets, $(…) run only for secrets without a value, key_data a secret", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, existsSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kamal2-"));
+    mkdirSync(path.join(dir, "config"));
+    mkdirSync(path.join(dir, ".kamal"));
+    const pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+    writeFileSync(
+      path.join(dir, "config/deploy.yml"),
+      ["service: k2", "image: acme/k2", "servers:", "  web:", "    - 10.0.0.9", "env:", "  secret:", "    - DB_PASSWORD:MAIN_DB_PASSWORD", "    - API_KEY", "ssh:", "  key_data:", `    - ${JSON.stringify(pem)}`].join("\n"),
+    );
+    writeFileSync(path.join(dir, ".kamal/secrets"), "MAIN_DB_PASSWORD=$(echo from-command)\nAPI_KEY=$(touch api-key-ran && echo k)\n");
+    const { KamalApp } = await import("../../components");
+    registered.length = 0;
+    new KamalApp("k2", { configFile: path.join(dir, "config/deploy.yml"), version: "v1", secrets: { API_KEY: "given" }, hostKeys: { "10.0.0.9": "ssh-ed25519 AAAA" } });
+    await settle();
+    const envFile = registered.find((r) => r.type.endsWith("EnvFile"))!;
+    expect(envFile.inputs).toMatchObject({ env: { DB_PASSWORD: "from-command", API_KEY: "given" } });
+    expect(existsSync(path.join(dir, "api-key-ran"))).toBe(false);
+    const web = registered.find((r) => r.name === "k2-web-10.0.0.9")!;
+    expect(web.inputs).toMatchObject({ traefik: true, appPort: 80, healthcheck: { path: "/up", port: 80 } });
+    expect(web.inputs.__secret).toContain("connection");
+  });
+
   it("refuses a secrets file that does not exist", async () => {
     const { KamalApp } = await import("../../components");
     expect(

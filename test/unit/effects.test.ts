@@ -92,6 +92,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     options: [undefined, { init: true }],
     env: [undefined, { A: "1" }],
     envFile: [undefined, { path: "/e", hash: "h" }],
+    networks: [[], ["kamal"]],
     lockService: ["traefik", "myapp"],
     destination: [undefined, "staging"],
     lockWait: [120, 10],

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseDotenv } from "../../provider/config/dotenv";
-import { renderErb } from "../../provider/config/erb";
-import { deepMerge, loadKamalConfig, normalizeKamalConfig } from "../../provider/config/kamal";
+import { SecretsFiles, substituteCommands } from "../../kamal/secrets";
+import { renderErb } from "../../kamal/erb";
+import { deepMerge, loadKamalConfig, normalizeKamalConfig } from "../../kamal/config";
 
 const minimal = { service: "hey", image: "acme/hey", servers: ["10.0.0.1"] };
 
@@ -88,7 +88,7 @@ describe("Kamal config: every supported key", () => {
       port: 2222,
       proxy: { host: "bastion.example.com", user: "jump", port: 2200 },
       keyPaths: ["~/.ssh/deploy"],
-      keyDataSecrets: ["SSH_KEY"],
+      keyData: ["SSH_KEY"],
     });
     const [web, workers, cron] = c.roles;
     expect(web).toEqual({
@@ -108,6 +108,8 @@ describe("Kamal config: every supported key", () => {
       appPort: 3001,
       // Kamal 1 polls 4 times with pauses of 1, 2, 3 and 4 seconds.
       healthcheck: { path: "/health", port: 3001, cmd: undefined, interval: 2, deadline: 10 },
+      routeHosts: [],
+      stopWaitTime: undefined,
       logging: { driver: "json-file", options: { "max-size": "100m" } },
     });
     expect(workers.traefik).toBe(false);
@@ -132,6 +134,7 @@ describe("Kamal config: every supported key", () => {
       labels: { "traefik.http.routers.dashboard.rule": "Host(`t.example.com`)" },
       options: { publish: ["443:443"] },
       env: { clear: { TZ: "UTC" }, secret: ["CF_TOKEN"] },
+      networks: [],
     });
     expect(c.accessories).toEqual([
       {
@@ -163,18 +166,71 @@ describe("Kamal config: every supported key", () => {
         labels: {},
       },
     ]);
-    expect(c.secretNames).toEqual(["CF_TOKEN", "DATABASE_URL", "EU_KEY", "JOBS_KEY", "MYSQL_ROOT_PASSWORD", "REGISTRY_TOKEN", "SSH_KEY"]);
+    expect(c.secretNames).toEqual(["CF_TOKEN", "DATABASE_URL", "EU_KEY", "JOBS_KEY", "MYSQL_ROOT_PASSWORD", "REGISTRY_TOKEN"]);
     expect(c.warnings).toEqual([]);
   });
 
-  it("reads the shorthand forms: a host list for web, a flat env, Kamal 1 defaults", () => {
+  it("reads the shorthand forms: a host list for web, a flat env; Kamal 2's defaults unless a Kamal 1 key says otherwise", () => {
     const c = normalizeKamalConfig({ ...minimal, env: { A: 1 } });
-    expect(c.roles.map((r) => [r.name, r.traefik, r.appPort, r.healthcheck])).toEqual([
-      ["web", true, 3000, { path: "/up", port: 3000, cmd: undefined, interval: 1, deadline: 28 }],
-    ]);
+    expect(c.kamal).toBe(2);
+    expect(c.roles.map((r) => [r.name, r.traefik, r.appPort, r.healthcheck])).toEqual([["web", true, 80, { path: "/up", port: 80, interval: 1, deadline: 30 }]]);
     expect(c.env).toEqual({ clear: { A: "1" }, secret: [] });
     expect(c.traefik?.image).toBe("traefik:v2.10");
     expect(c.registry).toBeUndefined();
+    const k1 = normalizeKamalConfig({ ...minimal, traefik: { args: { accesslog: true } } });
+    expect(k1.kamal).toBe(1);
+    expect(k1.roles.map((r) => [r.name, r.traefik, r.appPort, r.healthcheck])).toEqual([
+      ["web", true, 3000, { path: "/up", port: 3000, cmd: undefined, interval: 1, deadline: 28 }],
+    ]);
+    expect(normalizeKamalConfig({ ...minimal, stop_wait_time: 5 }).kamal).toBe(1);
+    expect(normalizeKamalConfig({ ...minimal, servers: { web: { hosts: ["h"], traefik: true } } }).kamal).toBe(1);
+    expect(normalizeKamalConfig({ ...minimal, env: { secret: ["DB_PASSWORD:MAIN_DB_PASSWORD"] } }).kamal).toBe(2);
+    expect(normalizeKamalConfig({ ...minimal, env: { A: 1 } }, { kamal: 1 }).roles[0].appPort).toBe(3000);
+  });
+
+  it("Kamal 2: the primary role is behind the proxy unless it says false; another role only when it says so", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      primary_role: "app",
+      servers: { app: ["10.0.0.1"], web: ["10.0.0.2"], api: { hosts: ["10.0.0.3"], proxy: { app_port: 4000, host: "api.example.com" } }, jobs: { hosts: ["10.0.0.4"], proxy: true } },
+      proxy: { app_port: 3000, host: "app.example.com" },
+    });
+    expect(c.roles.map((r) => [r.name, r.traefik, r.appPort, r.routeHosts, r.healthcheck?.port])).toEqual([
+      ["app", true, 3000, ["app.example.com"], 3000],
+      ["web", false, 80, [], undefined],
+      ["api", true, 4000, ["api.example.com"], 4000],
+      ["jobs", true, 3000, ["app.example.com"], 3000],
+    ]);
+    const off = normalizeKamalConfig({ ...minimal, servers: { web: { hosts: ["h"], proxy: false } } });
+    expect([off.roles[0].traefik, off.roles[0].healthcheck, off.traefik]).toEqual([false, undefined, undefined]);
+  });
+
+  it("Kamal 2 keys Kamal accepts: aliases, localhost registry without credentials, cord false, string ports, parallel_roles, stop_timeout, accessory network", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      servers: { web: { hosts: ["10.0.0.1"], stop_timeout: 12 }, jobs: { hosts: ["10.0.0.2"] } },
+      registry: { server: "localhost:5555" },
+      env: { secret: ["DB_PASSWORD:MAIN_DB_PASSWORD", "API_KEY"] },
+      healthcheck: undefined,
+      ssh: { port: "2222", proxy: "bastion.example.com" },
+      boot: { limit: 2, parallel_roles: true },
+      drain_timeout: 20,
+      readiness_delay: 4,
+      accessories: { db: { image: "postgres:17", role: "jobs", network: "kamal" } },
+    });
+    expect(c.registry).toBeUndefined();
+    expect(c.image).toBe("localhost:5555/acme/hey");
+    expect(c.env.secret).toEqual(["DB_PASSWORD:MAIN_DB_PASSWORD", "API_KEY"]);
+    expect(c.secretNames).toEqual(["API_KEY", "MAIN_DB_PASSWORD"]);
+    expect(c.ssh).toEqual({ port: 2222, proxy: { host: "bastion.example.com", user: "root" }, keyPaths: [], keyData: [] });
+    expect(c.roles.map((r) => [r.name, r.stopWaitTime])).toEqual([["web", 12], ["jobs", undefined]]);
+    expect(c.stopWaitTime).toBe(20);
+    expect(c.accessories[0]).toMatchObject({ hosts: ["10.0.0.2"], options: { network: "kamal" } });
+    expect(c.roles.map((r) => r.options)).toEqual([{ network: "kamal" }, { network: "kamal" }]);
+    expect(c.traefik?.networks).toEqual(["kamal"]);
+    const own = normalizeKamalConfig({ ...minimal, servers: { web: { hosts: ["h"], options: { network: "private" } } }, accessories: { db: { image: "i", host: "h", network: "private" } } });
+    expect([own.roles[0].options, own.accessories[0].options]).toEqual([{ network: "private" }, { network: "private" }]);
+    expect(normalizeKamalConfig({ ...minimal, traefik: {}, healthcheck: { cord: false } }).roles[0].healthcheck?.path).toBe("/up");
   });
 
   it("maps the basics of Kamal 2's proxy to Traefik, and warns about the rest by name", () => {
@@ -191,17 +247,17 @@ describe("Kamal config: every supported key", () => {
     const [web, jobs] = c.roles;
     expect(web.traefik).toBe(true);
     expect(web.appPort).toBe(3000);
-    expect(web.healthcheck).toEqual({ path: "/ready", port: 3000, cmd: undefined, interval: 2, deadline: 40 });
-    expect(web.labels).toEqual({ "traefik.http.routers.hey-web.rule": "Host(`a.example.com`) || Host(`b.example.com`)" });
+    expect(web.healthcheck).toEqual({ path: "/ready", port: 3000, interval: 2, deadline: 40 });
+    expect(web.routeHosts).toEqual(["a.example.com", "b.example.com"]);
     expect(jobs.traefik).toBe(false);
     expect(c.stopWaitTime).toBe(15);
     expect(c.warnings).toEqual([
       "builder: not used (build and push images yourself; this deploys an existing image)",
       "aliases: not used (kamal CLI aliases have no Pulumi equivalent)",
       "asset_path: not used (asset bridging between versions is not supported: old fingerprinted assets may 404 during a swap)",
-      "proxy.ssl: not supported with Traefik (configure Traefik args and labels instead)",
-      "proxy.response_timeout: not supported with Traefik (configure Traefik args and labels instead)",
-      "proxy.healthcheck.timeout: not used (curl inside the container probes health)",
+      "proxy.ssl: not applied yet (Traefik here does not do it; configure Traefik args and labels)",
+      "proxy.response_timeout: not applied yet (Traefik here does not do it; configure Traefik args and labels)",
+      "proxy.healthcheck.timeout: not used",
     ]);
   });
 
@@ -236,10 +292,11 @@ describe("Kamal config: every supported key", () => {
       ".ruby-version": "3.3.1\n",
       ".kamal/secrets.staging": "STAGING_HOST=10.9.9.9\n",
     });
-    const c = loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), destination: "staging", env: {} });
+    const c = loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), destination: "staging", env: {}, erb: "builtin" });
     expect(c.destination).toBe("staging");
     expect(c.roles[0].hosts.map((h) => h.address)).toEqual(["10.9.9.9"]);
-    expect(c.roles[0].options).toEqual({ memory: "1g" });
+    // Kamal 2 (no Kamal 1 key): the app runs on the kamal network.
+    expect(c.roles[0].options).toEqual({ memory: "1g", network: "kamal" });
     expect(c.env.clear).toEqual({ RUBY: "3.3.1", HOST: "localhost", STAGE: "staging" });
   });
 
@@ -275,7 +332,7 @@ describe("Kamal config: every error, with its path", () => {
     expect(errorsOf({ service: "hey", servers: [] })).toBe("image: is required");
     expect(errorsOf({ ...minimal, service: "hey app" })).toBe("service: must contain only letters, digits, '_', '.', '-'");
     expect(errorsOf({ ...minimal, env: { clear: { A: { nested: 1 } } } })).toBe("env.clear.A: must be a string, number or boolean");
-    expect(errorsOf({ ...minimal, env: { secret: ["BAD-NAME"] } })).toBe("env.secret.0: must be an environment variable name");
+    expect(errorsOf({ ...minimal, env: { secret: ["BAD-NAME"] } })).toBe('env.secret.0: must be an environment variable name, or "NAME:SECRET_NAME"');
     expect(errorsOf({ ...minimal, registry: { username: "u", password: ["A", "B"] } })).toBe("registry.password: must name exactly one secret");
     expect(errorsOf({ ...minimal, boot: { limit: "half" } })).toBe('boot.limit: must be a number or a percentage like "25%"');
     expect(errorsOf({ ...minimal, healthcheck: { interval: "soon" } })).toBe('healthcheck.interval: must be seconds or a duration like "10s"');
@@ -285,28 +342,68 @@ describe("Kamal config: every error, with its path", () => {
   });
 
   it("rejects what cannot be deployed, naming the path", () => {
-    expect(errorsOf({ ...minimal, servers: { web: { hosts: [] } } })).toBe("servers: no role has any host");
-    expect(errorsOf({ ...minimal, primary_role: "api" })).toBe("primary_role: names no role with hosts (roles: web)");
-    expect(errorsOf({ ...minimal, servers: { "we b": ["h"] } })).toBe("servers.we b: role names may contain only letters, digits, '_', '.', '-'");
-    expect(errorsOf({ ...minimal, servers: { web: { hosts: [{ h1: "missing" }] } } })).toBe('servers.web.hosts.0: tag "missing" has no env.tags.missing');
-    expect(errorsOf({ ...minimal, accessories: { db: { image: "i" } } })).toBe("accessories.db: needs host, hosts or roles");
+    expect(errorsOf({ ...minimal, servers: { web: { hosts: [] } } })).toBe("servers.web: no servers specified for the web primary role");
+    expect(errorsOf({ ...minimal, primary_role: "api" })).toBe("primary_role: the primary role api isn't defined (roles: web)");
+    expect(errorsOf({ ...minimal, servers: { workers: ["h"] } })).toBe("servers: the primary role web isn't defined (roles: workers)");
+    expect(errorsOf({ ...minimal, servers: { web: ["h"], jobs: { hosts: [] } } })).toBe("servers.jobs: no servers specified for the jobs role (allow_empty_roles: true skips it)");
+    expect(normalizeKamalConfig({ ...minimal, servers: { web: ["h"], jobs: { hosts: [] } }, allow_empty_roles: true }).warnings).toEqual(["servers.jobs: has no hosts; skipped (allow_empty_roles)"]);
+    expect(errorsOf({ ...minimal, registry: { server: "ghcr.io", username: "bot" } })).toBe("registry.password: is required (only a localhost registry may have no credentials)");
+    expect(errorsOf({ ...minimal, servers: { "we b": ["h"] }, primary_role: "we b" })).toBe("servers.we b: role names may contain only letters, digits, '_', '.', '-'");
+    // A host tag without env.tags adds nothing, as in Kamal.
+    expect(normalizeKamalConfig({ ...minimal, servers: { web: { hosts: [{ h1: "missing" }] } } }).roles[0].hosts).toEqual([{ address: "h1", tags: ["missing"], env: { clear: {}, secret: [] } }]);
+    expect(errorsOf({ ...minimal, accessories: { db: { image: "i" } } })).toBe("accessories.db: specify one of `host`, `hosts`, `role`, `roles`, `tag` or `tags`");
+    expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "a", hosts: ["b"] } } })).toBe("accessories.db: specify one of `host`, `hosts`, `role`, `roles`, `tag` or `tags`");
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", roles: ["api"] } } })).toBe(
-      "accessories.db.roles: names no role with hosts: api\naccessories.db: needs host, hosts or roles",
+      "accessories.db.roles: names no role with hosts: api\naccessories.db.roles: names no host",
     );
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "h", files: ["missing.cnf:/etc/my.cnf"] } } })).toMatch(
       /^accessories\.db\.files\.0: missing\.cnf does not exist \(relative to .+\)$/,
     );
     expect(errorsOf({ ...minimal, ssh: { proxy_command: "nc %h %p" } })).toBe("ssh.proxy_command: is not supported: use ssh.proxy (a jump host)");
-    expect(errorsOf({ ...minimal, proxy: { app_port: 80 }, traefik: { args: {} } })).toBe("traefik: cannot be combined with proxy (Kamal 2): choose one");
+    expect(errorsOf({ ...minimal, proxy: { app_port: 80 }, traefik: { args: {} }, healthcheck: { path: "/up" } })).toBe(
+      "traefik: unknown key in Kamal 2 (Kamal 2 runs kamal-proxy: use proxy)\nhealthcheck: unknown key in Kamal 2 (Kamal 2 health checks are proxy.healthcheck)",
+    );
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "h", registry: { server: "x" } } } })).toBe(
       "accessories.db.registry: is not supported: use an image the service's registry (or a public one) serves",
     );
   });
 
+  it("renders ERB with Ruby as Kamal does: conditionals, %x(), backticks, Ruby expressions, KAMAL_DESTINATION, dotenv", () => {
+    const dir = app({
+      "config/deploy.yml": [
+        "service: hey",
+        "image: acme/hey",
+        "servers:",
+        "  web:",
+        "<% if ENV['KAMAL_DESTINATION'] == 'staging' -%>",
+        "    - 10.0.0.2",
+        "<% else -%>",
+        "    - 10.0.0.1",
+        "<% end -%>",
+        "env:",
+        "  clear:",
+        "    SUM: <%= 1 + 1 %>",
+        "    GIT: <%= %x(echo abc).strip %>",
+        "    FALLBACK: <%= ENV['NOPE'] || `echo from-shell`.strip %>",
+        "    ROOT: <%= File.basename(Dir.pwd) %>",
+        "<% require 'dotenv'; Dotenv.load('.env') %>",
+        "    FROM_DOTENV: <%= ENV['FROM_FILE'] %>",
+      ].join("\n"),
+      "config/deploy.staging.yml": "env:\n  clear:\n    STAGE: <%= ENV.fetch('KAMAL_DESTINATION') %>\n",
+      ".env": "FROM_FILE='quoted value'\n",
+    });
+    const c = loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), destination: "staging", env: { PATH: process.env.PATH }, erb: "ruby" });
+    expect(c.roles[0].hosts.map((h) => h.address)).toEqual(["10.0.0.2"]);
+    expect(c.env.clear).toEqual({ SUM: "2", GIT: "abc", FALLBACK: "from-shell", ROOT: path.basename(dir), FROM_DOTENV: "quoted value", STAGE: "staging" });
+    expect(loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), env: { PATH: process.env.PATH }, erb: "ruby" }).roles[0].hosts[0].address).toBe("10.0.0.1");
+    const bad = app({ "config/deploy.yml": "service: hey\nimage: <%= ENV.fetch('SECRET_IMAGE_TOKEN') %>\nservers: [a]\n" });
+    expect(() => loadKamalConfig({ file: path.join(bad, "config/deploy.yml"), env: {}, erb: "ruby" })).toThrow("deploy.yml:2: Ruby's ERB raised KeyError rendering the template");
+  });
+
   it("reports a missing destination file and unsupported ERB by file and line", () => {
     const dir = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers: [a]\nenv:\n  clear:\n    V: <%= `git rev-parse HEAD` %>\n" });
-    expect(() => loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), env: {} })).toThrow(
-      "deploy.yml:6: ERB that runs a shell command is not run unless allowed (KamalApp's allowShellInErb): or set the value through ENV",
+    expect(() => loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), env: {}, erb: "builtin" })).toThrow(
+      "deploy.yml:6: ERB that runs a shell command is not run without Ruby unless allowed (KamalApp's allowShellInErb): install Ruby to render it as Kamal does, or set the value through ENV",
     );
     const ok = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers: [a]\n" });
     expect(() => loadKamalConfig({ file: path.join(ok, "config/deploy.yml"), destination: "prod" })).toThrow(
@@ -315,33 +412,86 @@ describe("Kamal config: every error, with its path", () => {
   });
 });
 
-describe("ERB and dotenv", () => {
-  const ctx = { env: { A: "1" } as Record<string, string | undefined>, root: "/nonexistent", file: "deploy.yml" };
+describe("ERB and secrets files", () => {
+  const ctx = { env: { A: "1" } as Record<string, string | undefined>, root: "/nonexistent", file: "deploy.yml", renderer: "builtin" as const };
   it("renders the supported expressions and refuses the rest", () => {
     expect(renderErb(`a: <%= ENV["A"] %>\nb: <%= ENV.fetch('B', 'x') %>\nc: <%= ENV["C"] || "d" %>`, { ...ctx })).toBe("a: 1\nb: x\nc: d");
     expect(() => renderErb("a: <%= ENV.fetch(\"MISSING\") %>", { ...ctx })).toThrow('deploy.yml:1: ENV.fetch("MISSING"): MISSING is not set');
     expect(() => renderErb("a: <%= 1 + 1 %>", { ...ctx })).toThrow(
-      'deploy.yml:1: ERB expression not supported: only ENV["X"], ENV.fetch("X"[, "default"]), ENV["X"] || "default" and File.read("path")',
+      'deploy.yml:1: ERB expression not supported without Ruby: only ENV["X"], ENV.fetch("X"[, "default"]), ENV["X"] || "default" and File.read("path"); install Ruby (apt install ruby) to render it as Kamal does',
     );
-    expect(() => renderErb("<% puts 'hi' %>", { ...ctx })).toThrow("deploy.yml:1: ERB control code is not supported (only Dotenv.load of a secrets file)");
+    expect(() => renderErb("<% puts 'hi' %>", { ...ctx })).toThrow(
+      "deploy.yml:1: ERB control code is not supported without Ruby (only Dotenv.load of a secrets file); install Ruby (apt install ruby) to render it as Kamal does",
+    );
     expect(() => renderErb("a: <%= File.read('.nope') %>", { ...ctx })).toThrow("deploy.yml:1: File.read: .nope does not exist");
     expect(renderErb("a: <%= `echo hi`.strip %>", { ...ctx, shell: (c) => `${c}\n` })).toBe("a: echo hi");
   });
 
-  it("parses secrets files like Kamal and never runs commands", () => {
-    expect(parseDotenv('# c\nexport A=1\nB="x\\ny" \nC=\'$A raw\'\nD=${A}-$B # trailing\n\nE=')).toEqual({
+  it("reads secrets files as Kamal does: syntax, substitution, and errors naming file, line and key", () => {
+    const read = (text: string, key: string) => new SecretsFiles({ appRoot: app({ ".kamal/secrets": text }), kamal: 2 }).get(key);
+    const text = '# c\nexport A=1\nB="x\\ny" \nC=\'$A raw\'\nD=${A}-$B # trailing\n\nE=\nF="multi\nline"\nG=\\$(not run)\nH: colon';
+    expect(Object.fromEntries(["A", "B", "C", "D", "E", "F", "G", "H"].map((k) => [k, read(text, k)]))).toEqual({
       A: "1",
       B: "x\ny",
       C: "$A raw",
       D: "1-x\ny",
       E: "",
+      F: "multi\nline",
+      G: "$(not run)",
+      H: "colon",
     });
-    expect(() => parseDotenv("TOKEN=$(kamal secrets fetch x)", ".kamal/secrets")).toThrow(
-      ".kamal/secrets:1: TOKEN: command substitution $(…) is not supported: put the value itself, or set it with pulumi config set --secret TOKEN",
+    expect(() => read("not a line", "A")).toThrow(".kamal/secrets:1: expected KEY=value");
+    expect(() => read("A='open", "A")).toThrow(".kamal/secrets:1: A: unterminated single quote");
+    expect(() => read('B="open', "B")).toThrow(".kamal/secrets:1: B: unterminated double quote");
+    expect(() => read("A=1", "B")).toThrow(/^secret B is not in \.kamal\/secrets$/);
+  });
+
+  it("runs $(…) as Kamal does, in the app root, only for the secrets used, once", () => {
+    const dir = app({
+      "config/master.key": "m4ster\n",
+      ".kamal/secrets": [
+        "RAILS_MASTER_KEY=$(cat config/master.key)",
+        "NESTED=$(echo $(echo in)side)",
+        "VIA_VAR=$(printf %s $RAILS_MASTER_KEY)",
+        "UNUSED=$(touch unused-ran)",
+        "FAILS=$(false)",
+        "MISSING=$(no-such-tool read x)",
+        "SECRETS=$(kamal secrets fetch --adapter 1password --account acme a/b)",
+      ].join("\n"),
+    });
+    const files = new SecretsFiles({ appRoot: dir, kamal: 2 });
+    expect(files.get("RAILS_MASTER_KEY")).toBe("m4ster");
+    expect(files.get("NESTED")).toBe("inside");
+    expect(files.get("VIA_VAR")).toBe("m4ster");
+    expect(readdirSync(dir)).not.toContain("unused-ran");
+    expect(() => files.get("FAILS")).toThrow(
+      ".kamal/secrets:5: FAILS: the command $(false …) exited 1 with no output; set FAILS with `pulumi config set --secret FAILS …` instead, or fix the command",
     );
-    expect(() => parseDotenv("not a line", ".env")).toThrow(".env:1: expected KEY=value");
-    expect(() => parseDotenv("A='open", ".env")).toThrow(".env:1: A: unterminated single quote");
-    expect(() => parseDotenv('B="open', ".env")).toThrow(".env:1: B: unterminated double quote");
+    expect(() => files.get("MISSING")).toThrow(".kamal/secrets:6: MISSING: the command $(no-such-tool …) no-such-tool is not installed here;");
+    expect(() => files.get("SECRETS")).toThrow(".kamal/secrets:7: SECRETS: the command $(kamal secrets fetch …)");
+  });
+
+  it("picks the files Kamal reads: secrets-common then secrets or secrets.<destination>, secrets_path; Kamal 1's .env.<destination> over .env", () => {
+    const dir = app({
+      ".kamal/secrets-common": "A=common\nB=common",
+      ".kamal/secrets": "B=default",
+      ".kamal/secrets.staging": "B=staging",
+      "config/secrets-common": "A=moved",
+      ".env": "A=env\nB=env",
+      ".env.staging": "B=env-staging",
+    });
+    const get = (o: Partial<ConstructorParameters<typeof SecretsFiles>[0]>, k: string) => new SecretsFiles({ appRoot: dir, kamal: 2, ...o }).get(k);
+    expect([get({}, "A"), get({}, "B"), get({ destination: "staging" }, "B")]).toEqual(["common", "default", "staging"]);
+    expect(new SecretsFiles({ appRoot: dir, kamal: 2, destination: "staging" }).files).toEqual([".kamal/secrets-common", ".kamal/secrets.staging"]);
+    expect(get({ secretsPath: "config/secrets" }, "A")).toBe("moved");
+    expect([get({ kamal: 1 }, "B"), get({ kamal: 1, destination: "staging" }, "B"), get({ kamal: 1, destination: "staging" }, "A")]).toEqual(["env", "env-staging", "env"]);
+    expect(() => new SecretsFiles({ appRoot: dir, kamal: 2, files: ["nope"] })).toThrow("secrets file nope does not exist");
+  });
+
+  it("substitutes nested command substitution and escapes", () => {
+    const seen: string[] = [];
+    expect(substituteCommands("a$(x (y) z)b\\$(literal)c$(open", (c) => (seen.push(c), "R"))).toBe("aRb$(literal)c$(open");
+    expect(seen).toEqual(["x (y) z"]);
   });
 
   it("merges objects and replaces lists", () => {

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
-import { ConfigError, problemsFrom, type ConfigProblem } from "./errors";
+import { ConfigError, problemsFrom, type ConfigProblem } from "../provider/config/errors";
 import { renderErb } from "./erb";
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
@@ -22,7 +22,10 @@ const scalarMap = z.record(
   z.string(),
   z.union([z.string(), z.number(), z.boolean(), z.null()], { error: "must be a string, number or boolean" }).transform((v) => (v === null ? "" : String(v))),
 );
-const nameList = z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "must be an environment variable name" }));
+/** Secret env names; Kamal 2's "NAME:SECRET" sets NAME from the secret SECRET. */
+const nameList = z.array(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][A-Za-z0-9_]*)?$/, { message: 'must be an environment variable name, or "NAME:SECRET_NAME"' }),
+);
 /** A value or, as a one-element list, the name of a secret holding it (Kamal's convention). */
 const valueOrSecret = z.union([scalar, z.array(z.string()).length(1, { message: "must name exactly one secret" })]);
 
@@ -41,7 +44,7 @@ const healthcheck = z.strictObject({
   interval: duration.optional(),
   max_attempts: z.number().int().min(1).optional(),
   log_lines: z.number().int().optional(),
-  cord: z.string().optional(),
+  cord: z.union([z.string(), z.literal(false)]).optional(),
   exposed_port: z.number().int().optional(),
 });
 
@@ -74,6 +77,8 @@ const options = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(
 
 const role = z.strictObject({
   hosts: z.array(hostEntry).optional(),
+  stop_timeout: z.number().optional(),
+  asset_path: z.string().optional(),
   cmd: z.union([z.string(), z.array(z.string())]).optional(),
   options: options.optional(),
   labels: scalarMap.optional(),
@@ -89,8 +94,12 @@ const accessory = z.strictObject({
   image: z.string(),
   host: z.string().optional(),
   hosts: z.array(z.string()).optional(),
+  role: z.string().optional(),
   roles: z.array(z.string()).optional(),
+  tag: z.string().optional(),
+  tags: z.array(z.string()).optional(),
   port: z.union([z.number().int(), z.string()]).optional(),
+  network: z.string().optional(),
   cmd: z.union([z.string(), z.array(z.string())]).optional(),
   env: env.optional(),
   files: z.array(z.string().regex(/^[^:]+:\/[^:]*$/, { message: 'must be "local/path:/path/in/container"' })).optional(),
@@ -110,12 +119,11 @@ const NOT_USED: Record<string, string> = {
   require_destination: "choose the destination in the program",
   hooks_path: "kamal hooks are not run; use Pulumi resources for pre/post steps",
   sshkit: "SSHKit settings do not apply (ssh2 is used)",
-  allow_empty_roles: "roles without hosts are skipped",
-  secrets_path: "pass secrets through Pulumi config or the secretsFile option",
+  hooks_output: "kamal hooks are not run",
+  output: "kamal CLI output settings",
   run_directory: "the provider keeps its files in ~/.kamal",
   asset_path: "asset bridging between versions is not supported: old fingerprinted assets may 404 during a swap",
   error_pages_path: "kamal-proxy error pages are not supported",
-  readiness_delay: "health checks decide readiness",
 };
 
 const root = z.strictObject({
@@ -124,12 +132,12 @@ const root = z.strictObject({
   servers: z.union([z.array(hostEntry), z.record(z.string(), z.union([z.array(hostEntry), role]))]),
   env: env.optional(),
   registry: z
-    .strictObject({ server: z.string().optional(), username: valueOrSecret, password: valueOrSecret })
+    .strictObject({ server: z.string().optional(), username: valueOrSecret.optional(), password: valueOrSecret.optional() })
     .optional(),
   ssh: z
     .strictObject({
       user: z.string().optional(),
-      port: z.number().int().optional(),
+      port: z.union([z.number().int(), z.string().regex(/^\d+$/, { message: "must be a port number" }).transform(Number)]).optional(),
       proxy: z.string().optional(),
       proxy_command: z.string().optional(),
       keys: z.array(z.string()).optional(),
@@ -140,7 +148,13 @@ const root = z.strictObject({
     })
     .optional(),
   healthcheck: healthcheck.optional(),
-  boot: z.strictObject({ limit: z.union([z.number().int().min(1), z.string().regex(/^\d+%$/, { message: 'must be a number or a percentage like "25%"' })]).optional(), wait: z.number().optional() }).optional(),
+  boot: z
+    .strictObject({
+      limit: z.union([z.number().int().min(1), z.string().regex(/^\d+%?$/, { message: 'must be a number or a percentage like "25%"' })]).optional(),
+      wait: z.number().optional(),
+      parallel_roles: z.boolean().optional(),
+    })
+    .optional(),
   stop_wait_time: z.number().optional(),
   retain_containers: z.number().int().min(0).optional(),
   labels: scalarMap.optional(),
@@ -150,6 +164,8 @@ const root = z.strictObject({
   primary_web_role: z.string().optional(),
   deploy_timeout: z.number().optional(),
   drain_timeout: z.number().optional(),
+  stop_timeout: z.number().optional(),
+  readiness_delay: z.number().optional(),
   traefik: z
     .strictObject({
       image: z.string().optional(),
@@ -162,6 +178,8 @@ const root = z.strictObject({
     .optional(),
   proxy: proxy.optional(),
   accessories: z.record(z.string(), accessory).optional(),
+  secrets_path: z.string().optional(),
+  allow_empty_roles: z.boolean().optional(),
   ...Object.fromEntries(Object.keys(NOT_USED).map((k) => [k, z.unknown().optional()])),
 });
 
@@ -189,9 +207,14 @@ export interface KamalRole {
   cmd?: string | string[];
   options: Record<string, string | number | boolean | (string | number)[]>;
   labels: Record<string, string>;
+  /** Behind the proxy (Traefik here): Kamal 1's traefik, Kamal 2's proxy. */
   traefik: boolean;
   appPort: number;
   healthcheck?: { path: string; port: number; cmd?: string; interval: number; deadline: number };
+  /** Kamal 2's proxy.host/hosts: the host names routed to the role (all when empty). */
+  routeHosts: string[];
+  /** Kamal 2's role stop_timeout. */
+  stopWaitTime?: number;
   logging?: { driver?: string; options?: Record<string, string> };
 }
 
@@ -217,9 +240,14 @@ export interface KamalConfig {
   image: string;
   destination?: string;
   registry?: { server: string; username: ValueRef; password: ValueRef };
-  ssh: { user?: string; port?: number; proxy?: { host: string; user?: string; port?: number }; keyPaths: string[]; keyDataSecrets: string[] };
+  /** `key_data`: private keys themselves (secret material: never printed). */
+  ssh: { user?: string; port?: number; proxy?: { host: string; user: string; port?: number }; keyPaths: string[]; keyData: string[] };
   roles: KamalRole[];
   primaryRole: string;
+  /** The Kamal major version the file is written for (see kamalVersionOf). */
+  kamal: 1 | 2;
+  /** Kamal 2's secrets_path (default .kamal/secrets). */
+  secretsPath?: string;
   env: KamalEnv;
   volumes: string[];
   labels: Record<string, string>;
@@ -230,6 +258,8 @@ export interface KamalConfig {
     labels: Record<string, string>;
     options: Record<string, string | number | boolean | (string | number)[]>;
     env: KamalEnv;
+    /** Networks Traefik joins: Kamal 2's `kamal`, where the apps run. */
+    networks: string[];
   };
   accessories: KamalAccessory[];
   boot: { limit?: number | string; wait?: number };
@@ -250,6 +280,11 @@ export interface LoadKamalOptions {
   env?: Record<string, string | undefined>;
   /** Run `` `command` `` ERB expressions locally, as Kamal does (default false). */
   allowShellInErb?: boolean;
+  /** The Kamal major version the file is for, when detection should not decide. */
+  kamal?: 1 | 2;
+  /** ERB renderer: "ruby" (Ruby's ERB, as Kamal), "builtin" (a subset); default Ruby when
+   * installed. */
+  erb?: "ruby" | "builtin";
 }
 
 /** Kamal 1's default Traefik image. */
@@ -259,7 +294,9 @@ export const DEFAULT_TRAEFIK_IMAGE = "traefik:v2.10";
 export function loadKamalConfig(opts: LoadKamalOptions): KamalConfig {
   const file = path.resolve(opts.file);
   const appRoot = path.dirname(path.dirname(file));
-  const env = { ...(opts.env ?? process.env) };
+  // Kamal sets KAMAL_DESTINATION before it renders the files.
+  const env: Record<string, string | undefined> = { ...(opts.env ?? process.env), KAMAL_DESTINATION: opts.destination };
+  if (!opts.destination) delete env.KAMAL_DESTINATION;
   const shell = opts.allowShellInErb
     ? (command: string, cwd: string) => {
         // Like Ruby's backticks: the output, even when the command fails.
@@ -270,14 +307,14 @@ export function loadKamalConfig(opts: LoadKamalOptions): KamalConfig {
         }
       }
     : undefined;
-  const docs = [readYaml(file, appRoot, env, shell)];
+  const docs = [readYaml(file, appRoot, env, shell, opts.erb)];
   if (opts.destination) {
     const destFile = file.replace(/\.yml$/, `.${opts.destination}.yml`);
     if (!existsSync(destFile)) throw new ConfigError([{ path: "destination", message: `${path.basename(destFile)} does not exist next to ${path.basename(file)}` }]);
-    docs.push(readYaml(destFile, appRoot, env, shell));
+    docs.push(readYaml(destFile, appRoot, env, shell, opts.erb));
   }
   const merged = docs.reduce((a, b) => deepMerge(a, b), {} as Record<string, unknown>);
-  return normalizeKamalConfig(merged, { destination: opts.destination, appRoot });
+  return normalizeKamalConfig(merged, { destination: opts.destination, appRoot, kamal: opts.kamal });
 }
 
 function readYaml(
@@ -285,8 +322,9 @@ function readYaml(
   appRoot: string,
   env: Record<string, string | undefined>,
   shell?: (command: string, cwd: string) => string,
+  renderer?: "ruby" | "builtin",
 ): Record<string, unknown> {
-  const text = renderErb(readFileSync(file, "utf8"), { env, root: appRoot, file: path.basename(file), shell });
+  const text = renderErb(readFileSync(file, "utf8"), { env, root: appRoot, file: path.basename(file), shell, renderer });
   const doc = YAML.parse(text, { merge: true }) ?? {};
   if (typeof doc !== "object" || Array.isArray(doc)) {
     throw new ConfigError([{ path: "(root)", message: `${path.basename(file)} must be a YAML mapping` }]);
@@ -314,7 +352,7 @@ function isPlain(v: unknown): v is Record<string, unknown> {
 }
 
 /** Validates and normalizes an already-parsed (merged) deploy.yml. */
-export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destination?: string; appRoot?: string } = {}): KamalConfig {
+export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destination?: string; appRoot?: string; kamal?: 1 | 2 } = {}): KamalConfig {
   const parsed = root.safeParse(doc);
   if (!parsed.success) throw new ConfigError(problemsFrom(parsed.error.issues));
   const raw = parsed.data;
@@ -324,18 +362,33 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
     if ((raw as Record<string, unknown>)[key] !== undefined) warnings.push(`${key}: not used (${why})`);
   }
 
-  const isKamal2 = raw.proxy !== undefined;
+  const kamal = ctx.kamal ?? kamalVersionOf(raw);
+  const isKamal2 = kamal === 2;
+  if (isKamal2) {
+    // Kamal 2 refuses Kamal 1's keys as unknown.
+    for (const key of KAMAL1_ONLY) {
+      if (raw[key] !== undefined) problems.push({ path: key, message: `unknown key in Kamal 2 (${KAMAL1_TO_2[key]})` });
+    }
+  }
   const globalEnv = envOf(raw.env);
   const server = raw.registry?.server;
   const image = server && !raw.image.startsWith(`${server}/`) ? `${server}/${raw.image}` : raw.image;
-
-  const roles = rolesOf(raw, isKamal2, globalEnv, problems, warnings);
-  const roleNames = roles.map((r) => r.name);
-  const primaryRole = raw.primary_role ?? raw.primary_web_role ?? (roleNames.includes("web") ? "web" : roleNames[0]);
-  if (primaryRole !== undefined && !roleNames.includes(primaryRole)) {
-    problems.push({ path: "primary_role", message: `names no role with hosts (roles: ${roleNames.join(", ")})` });
+  if (raw.registry && !/^localhost[:$]/.test(server ?? "")) {
+    for (const key of ["username", "password"] as const) {
+      if (raw.registry[key] === undefined || raw.registry[key] === "") problems.push({ path: `registry.${key}`, message: "is required (only a localhost registry may have no credentials)" });
+    }
   }
-  if (roles.length === 0) problems.push({ path: "servers", message: "no role has any host" });
+
+  // Kamal: the primary role is primary_role, else "web"; it must exist and have hosts.
+  const primaryRole = raw.primary_role ?? raw.primary_web_role ?? "web";
+  const roles = rolesOf(raw, isKamal2, primaryRole, globalEnv, problems, warnings);
+  const roleNames = roles.map((r) => r.name);
+  const declared = Array.isArray(raw.servers) ? ["web"] : Object.keys(raw.servers);
+  if (!declared.includes(primaryRole)) {
+    problems.push({ path: raw.primary_role ? "primary_role" : "servers", message: `the primary role ${primaryRole} isn't defined (roles: ${declared.join(", ")})` });
+  } else if (!roleNames.includes(primaryRole)) {
+    problems.push({ path: `servers.${primaryRole}`, message: `no servers specified for the ${primaryRole} primary role` });
+  }
 
   if (raw.ssh?.proxy_command) problems.push({ path: "ssh.proxy_command", message: "is not supported: use ssh.proxy (a jump host)" });
   if (raw.ssh?.config !== undefined) warnings.push("ssh.config: not used (OpenSSH config files are not read)");
@@ -351,31 +404,33 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
           labels: raw.traefik?.labels ?? {},
           options: raw.traefik?.options ?? {},
           env: envOf(raw.traefik?.env),
+          networks: [],
         }
       : isKamal2 && traefikRoles.length
-        ? { image: raw.traefik?.image ?? DEFAULT_TRAEFIK_IMAGE, hostPort: 80, args: {}, labels: {}, options: {}, env: { clear: {}, secret: [] } }
+        ? { image: raw.traefik?.image ?? DEFAULT_TRAEFIK_IMAGE, hostPort: 80, args: {}, labels: {}, options: {}, env: { clear: {}, secret: [] }, networks: [KAMAL_NETWORK] }
         : undefined;
-  if (isKamal2 && raw.traefik) problems.push({ path: "traefik", message: "cannot be combined with proxy (Kamal 2): choose one" });
 
   const accessories = Object.entries(raw.accessories ?? {}).map(([name, a]) =>
-    accessoryOf(raw.service, name, a, roles, problems, ctx.appRoot ?? process.cwd()),
+    accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal),
   );
 
-  const registry = raw.registry
-    ? { server: server ?? "docker.io", username: refOf(raw.registry.username), password: refOf(raw.registry.password) }
-    : undefined;
-  const keyDataSecrets = raw.ssh?.key_data ?? [];
-  const secretNames = new Set<string>([
-    ...globalEnv.secret,
-    ...roles.flatMap((r) => r.hosts.flatMap((h) => h.env.secret)),
-    ...(traefik?.env.secret ?? []),
-    ...accessories.flatMap((a) => a.env.secret),
-    ...keyDataSecrets,
-  ]);
+  const registry =
+    raw.registry && raw.registry.username !== undefined && raw.registry.password !== undefined
+      ? { server: server ?? "docker.io", username: refOf(raw.registry.username), password: refOf(raw.registry.password) }
+      : undefined;
+  const secretNames = new Set<string>(
+    [
+      ...globalEnv.secret,
+      ...roles.flatMap((r) => r.hosts.flatMap((h) => h.env.secret)),
+      ...(traefik?.env.secret ?? []),
+      ...accessories.flatMap((a) => a.env.secret),
+    ].map((entry) => secretEnvName(entry).secret),
+  );
   if (registry) for (const r of [registry.username, registry.password]) if ("secret" in r) secretNames.add(r.secret);
 
   if (problems.length) throw new ConfigError(problems);
-  const proxyUser = raw.ssh?.proxy?.includes("@") ? raw.ssh.proxy.split("@")[0] : undefined;
+  // Kamal's jump host user defaults to root, whatever ssh.user is.
+  const proxyUser = raw.ssh?.proxy?.includes("@") ? raw.ssh.proxy.split("@")[0] : "root";
   const proxyHost = raw.ssh?.proxy?.split("@").pop();
   return {
     service: raw.service,
@@ -387,22 +442,69 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
       port: raw.ssh?.port,
       proxy: proxyHost ? { host: proxyHost.split(":")[0], user: proxyUser, port: proxyHost.includes(":") ? Number(proxyHost.split(":")[1]) : undefined } : undefined,
       keyPaths: raw.ssh?.keys ?? [],
-      keyDataSecrets,
+      keyData: raw.ssh?.key_data ?? [],
     },
     roles,
-    primaryRole: primaryRole ?? "web",
+    primaryRole,
+    kamal,
+    secretsPath: raw.secrets_path,
     env: globalEnv,
     volumes: raw.volumes ?? [],
     labels: raw.labels ?? {},
     traefik,
     accessories,
     boot: { limit: raw.boot?.limit, wait: raw.boot?.wait },
-    stopWaitTime: raw.drain_timeout ?? raw.stop_wait_time,
+    stopWaitTime: isKamal2 ? raw.stop_timeout ?? raw.drain_timeout : raw.stop_wait_time ?? raw.drain_timeout,
     retainContainers: raw.retain_containers,
     logging: raw.logging,
     secretNames: [...secretNames].sort(),
     warnings,
   };
+}
+
+/** Kamal 2's "NAME:SECRET" (NAME set from the secret SECRET), or "NAME". */
+export function secretEnvName(entry: string): { name: string; secret: string } {
+  const [name, secret] = entry.split(":", 2);
+  return { name, secret: secret ?? name };
+}
+
+/** Keys only Kamal 1 has, and what Kamal 2 has instead. */
+const KAMAL1_TO_2 = {
+  traefik: "Kamal 2 runs kamal-proxy: use proxy",
+  healthcheck: "Kamal 2 health checks are proxy.healthcheck",
+  primary_web_role: "use primary_role",
+  stop_wait_time: "use drain_timeout or stop_timeout",
+} as const;
+const KAMAL1_ONLY = Object.keys(KAMAL1_TO_2) as (keyof typeof KAMAL1_TO_2)[];
+
+/**
+ * Kamal 1 or 2, by the keys the file uses: any Kamal 2 construct (proxy at the top, on a role
+ * or an accessory; secrets_path, stop_timeout, readiness_delay, error_pages_path,
+ * hooks_output, boot.parallel_roles, a secret alias, a role's stop_timeout) makes it Kamal 2;
+ * else any Kamal 1 key (traefik at the top or on a role, healthcheck, primary_web_role,
+ * stop_wait_time) makes it Kamal 1; a file with neither is Kamal 2, the current release.
+ */
+export function kamalVersionOf(raw: Raw): 1 | 2 {
+  const roles = Array.isArray(raw.servers) ? [] : Object.values(raw.servers).filter((r): r is z.output<typeof role> => !Array.isArray(r));
+  const envs = [raw.env, ...roles.map((r) => r.env), ...Object.values(raw.accessories ?? {}).map((a) => a.env)];
+  const k2 =
+    raw.proxy !== undefined ||
+    roles.some((r) => r.proxy !== undefined || r.stop_timeout !== undefined) ||
+    Object.values(raw.accessories ?? {}).some((a) => a.proxy !== undefined) ||
+    ["secrets_path", "stop_timeout", "readiness_delay", "error_pages_path", "hooks_output"].some((k) => (raw as Record<string, unknown>)[k] !== undefined) ||
+    raw.boot?.parallel_roles !== undefined ||
+    envs.some((e) => isEnvBlock(e) && (e.secret ?? []).some((x) => x.includes(":")));
+  if (k2) return 2;
+  const k1 = KAMAL1_ONLY.some((k) => raw[k] !== undefined) || roles.some((r) => r.traefik !== undefined);
+  return k1 ? 1 : 2;
+}
+
+/** Kamal 2's shared Docker network, created on each host: apps, accessories and the proxy
+ * reach each other by container name. */
+export const KAMAL_NETWORK = "kamal";
+
+function withKamalNetwork<T extends Record<string, unknown>>(options: T): T {
+  return options.network !== undefined || options.net !== undefined ? options : { ...options, network: KAMAL_NETWORK };
 }
 
 function refOf(v: string | string[]): ValueRef {
@@ -419,8 +521,11 @@ function isEnvBlock(e: unknown): e is { clear?: Record<string, string>; secret?:
   return isPlain(e) && Object.keys(e).every((k) => k === "clear" || k === "secret" || k === "tags") && Object.keys(e).length > 0;
 }
 
+/** Kamal's Env#merge: clear values merge (the later wins), secret names are a union (an
+ * entry for a name already there replaces it). */
 function mergeEnv(a: KamalEnv, b: KamalEnv): KamalEnv {
-  return { clear: { ...a.clear, ...b.clear }, secret: [...new Set([...a.secret, ...b.secret])] };
+  const names = new Set(b.secret.map((e) => secretEnvName(e).name));
+  return { clear: { ...a.clear, ...b.clear }, secret: [...a.secret.filter((e) => !names.has(secretEnvName(e).name)), ...b.secret] };
 }
 
 function seconds(d: number | string | undefined, fallback: number): number {
@@ -430,7 +535,7 @@ function seconds(d: number | string | undefined, fallback: number): number {
   return d.endsWith("ms") ? n / 1000 : d.endsWith("m") ? n * 60 : n;
 }
 
-function rolesOf(raw: Raw, isKamal2: boolean, globalEnv: KamalEnv, problems: ConfigProblem[], warnings: string[]): KamalRole[] {
+function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, globalEnv: KamalEnv, problems: ConfigProblem[], warnings: string[]): KamalRole[] {
   const servers = Array.isArray(raw.servers) ? { web: raw.servers } : raw.servers;
   const tagEnv = isEnvBlock(raw.env) ? (raw.env as { tags?: Record<string, unknown> }).tags ?? {} : {};
   const out: KamalRole[] = [];
@@ -439,70 +544,71 @@ function rolesOf(raw: Raw, isKamal2: boolean, globalEnv: KamalEnv, problems: Con
     const at = `servers.${name}`;
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) problems.push({ path: at, message: "role names may contain only letters, digits, '_', '.', '-'" });
     const roleEnv = mergeEnv(globalEnv, envOf(r.env));
-    const hosts: KamalHost[] = (r.hosts ?? []).map((h, i) => {
+    const hosts: KamalHost[] = (r.hosts ?? []).map((h) => {
       const [address, tags] = typeof h === "string" ? [h, [] as string[]] : Object.entries(h).map(([a, t]) => [a, Array.isArray(t) ? t : [t]] as const)[0];
       let env = roleEnv;
-      for (const tag of tags) {
-        const te = tagEnv[tag];
-        if (te === undefined) {
-          problems.push({ path: `${at}.hosts.${i}`, message: `tag "${tag}" has no env.tags.${tag}` });
-          continue;
-        }
+      // A tag without env.tags.<tag> adds nothing (Kamal ignores it).
+      for (const te of tags.map((t) => tagEnv[t]).filter((t) => t !== undefined)) {
         env = mergeEnv(env, isEnvBlock(te) ? { clear: (te as { clear?: Record<string, string> }).clear ?? {}, secret: (te as { secret?: string[] }).secret ?? [] } : { clear: te as Record<string, string>, secret: [] });
       }
-      return { address, tags: [...tags], env };
+      return { address: String(address), tags: [...tags], env };
     });
     if (hosts.length === 0) {
-      warnings.push(`${at}: has no hosts; skipped`);
+      if (name !== primaryRole && !raw.allow_empty_roles) {
+        problems.push({ path: at, message: `no servers specified for the ${name} role (allow_empty_roles: true skips it)` });
+      } else if (name !== primaryRole) {
+        warnings.push(`${at}: has no hosts; skipped (allow_empty_roles)`);
+      }
       continue;
     }
-    const proxyRole = r.proxy;
-    const behindProxy = isKamal2 ? (proxyRole === undefined ? name === "web" : proxyRole !== false) : undefined;
-    const traefik = isKamal2 ? behindProxy! : r.traefik === undefined ? name === "web" : r.traefik !== false;
+    const primary = name === primaryRole;
+    // Kamal: the primary role runs behind the proxy unless it says false; another role only
+    // when it says so (true, or settings).
+    const traefik = isKamal2 ? (primary ? r.proxy !== false : !!r.proxy) : primary ? r.traefik !== false : !!r.traefik;
     if (isPlain(r.traefik)) warnings.push(`${at}.traefik: role-level Traefik settings are not used; put labels under ${at}.labels`);
-    if (typeof r.proxy === "object") warnings.push(`${at}.proxy: role-level proxy settings are not used; the top-level proxy applies`);
+    if (r.asset_path !== undefined) warnings.push(`${at}.asset_path: not used (${NOT_USED.asset_path})`);
 
     const hc = { ...(raw.healthcheck ?? {}), ...(r.healthcheck ?? {}) };
-    if (hc.cord !== undefined && hc.cord !== "/tmp/kamal-cord") warnings.push(`${at}.healthcheck.cord: a custom cord path is not supported (/tmp/kamal-cord is used)`);
+    if (typeof hc.cord === "string" && hc.cord !== "/tmp/kamal-cord") warnings.push(`${at}.healthcheck.cord: a custom cord path is not supported (/tmp/kamal-cord is used)`);
     if (hc.log_lines !== undefined) warnings.push(`${at}.healthcheck.log_lines: not used (the last 30 lines are shown)`);
     if (hc.exposed_port !== undefined) warnings.push(`${at}.healthcheck.exposed_port: not used`);
-    const p = raw.proxy;
+    // Kamal 2: a role's proxy settings over the top-level ones.
+    const p = isKamal2 && traefik ? { ...(raw.proxy ?? {}), ...(isPlain(r.proxy) ? r.proxy : {}) } : undefined;
+    if (p) for (const w of proxyWarnings(p, isPlain(r.proxy) ? `${at}.proxy` : "proxy")) if (!warnings.includes(w)) warnings.push(w);
     const appPort = isKamal2 ? p?.app_port ?? 80 : hc.port ?? 3000;
     let healthcheck: KamalRole["healthcheck"];
     if (isKamal2) {
-      const interval = seconds(p?.healthcheck?.interval, 1);
-      healthcheck = traefik || r.healthcheck
-        ? { path: p?.healthcheck?.path ?? "/up", port: appPort, cmd: r.healthcheck?.cmd, interval, deadline: raw.deploy_timeout ?? 30 }
-        : undefined;
+      healthcheck = p ? { path: p.healthcheck?.path ?? "/up", port: appPort, interval: seconds(p.healthcheck?.interval, 1), deadline: raw.deploy_timeout ?? 30 } : undefined;
     } else if (traefik || r.healthcheck) {
       const attempts = hc.max_attempts ?? 7;
       // Kamal 1 polls max_attempts times with a linearly growing pause (1s, 2s, …).
       healthcheck = { path: hc.path ?? "/up", port: appPort, cmd: hc.cmd, interval: seconds(hc.interval, 1), deadline: raw.deploy_timeout ?? (attempts * (attempts + 1)) / 2 };
     }
-    const labels = { ...(raw.labels ?? {}), ...(r.labels ?? {}) };
-    if (isKamal2 && traefik && (p?.host || p?.hosts)) {
-      const hostsRule = [...(p.host ? [p.host] : []), ...(p.hosts ?? [])].map((h) => `Host(\`${h}\`)`).join(" || ");
-      const router = [raw.service, name].join("-");
-      labels[`traefik.http.routers.${router}.rule`] ??= hostsRule;
-    }
     out.push({
       name,
       hosts,
       cmd: r.cmd,
-      options: r.options ?? {},
-      labels,
+      // Kamal 2 runs every app container on the `kamal` network (reached by name).
+      options: isKamal2 ? withKamalNetwork(r.options ?? {}) : r.options ?? {},
+      labels: { ...(raw.labels ?? {}), ...(r.labels ?? {}) },
       traefik,
       appPort,
       healthcheck,
+      routeHosts: p ? [...(p.host ? [p.host] : []), ...(p.hosts ?? [])] : [],
+      stopWaitTime: r.stop_timeout,
       logging: r.logging ?? raw.logging,
     });
   }
-  if (raw.proxy) {
-    for (const key of ["ssl", "ssl_redirect", "response_timeout", "forward_headers", "buffering", "logging", "path_prefix", "strip_path_prefix", "run"] as const) {
-      if (raw.proxy[key] !== undefined) warnings.push(`proxy.${key}: not supported with Traefik (configure Traefik args and labels instead)`);
-    }
-    if (raw.proxy.healthcheck?.timeout !== undefined) warnings.push("proxy.healthcheck.timeout: not used (curl inside the container probes health)");
+  return out;
+}
+
+/** Kamal 2 proxy settings Traefik here does not apply yet, by path. */
+function proxyWarnings(p: z.output<typeof proxy>, at: string): string[] {
+  const out: string[] = [];
+  for (const key of ["ssl", "ssl_redirect", "response_timeout", "forward_headers", "buffering", "logging", "path_prefix", "strip_path_prefix", "run"] as const) {
+    if (p[key] !== undefined) out.push(`${at}.${key}: not applied yet (Traefik here does not do it; configure Traefik args and labels)`);
   }
+  if (p.healthcheck?.timeout !== undefined) out.push(`${at}.healthcheck.timeout: not used`);
   return out;
 }
 
@@ -512,21 +618,28 @@ function accessoryOf(
   a: z.output<typeof accessory>,
   roles: KamalRole[],
   problems: ConfigProblem[],
+  warnings: string[],
   appRoot: string,
+  kamal: 1 | 2,
 ): KamalAccessory {
   const at = `accessories.${name}`;
+  const placement = (["host", "hosts", "role", "roles", "tag", "tags"] as const).filter((k) => a[k] !== undefined);
+  if (placement.length !== 1) problems.push({ path: at, message: "specify one of `host`, `hosts`, `role`, `roles`, `tag` or `tags`" });
+  const ofRole = (r: string) => {
+    const found = roles.find((x) => x.name === r);
+    if (!found) problems.push({ path: `${at}.${a.role ? "role" : "roles"}`, message: `names no role with hosts: ${r}` });
+    return found?.hosts.map((h) => h.address) ?? [];
+  };
+  const ofTag = (t: string) => roles.flatMap((r) => r.hosts.filter((h) => h.tags.includes(t)).map((h) => h.address));
   const hosts = [
     ...(a.host ? [a.host] : []),
     ...(a.hosts ?? []),
-    ...(a.roles ?? []).flatMap((r) => {
-      const role = roles.find((x) => x.name === r);
-      if (!role) problems.push({ path: `${at}.roles`, message: `names no role with hosts: ${r}` });
-      return role?.hosts.map((h) => h.address) ?? [];
-    }),
+    ...[...(a.role ? [a.role] : []), ...(a.roles ?? [])].flatMap(ofRole),
+    ...[...(a.tag ? [a.tag] : []), ...(a.tags ?? [])].flatMap(ofTag),
   ];
-  if (hosts.length === 0) problems.push({ path: `${at}`, message: "needs host, hosts or roles" });
+  if (placement.length === 1 && hosts.length === 0) problems.push({ path: `${at}.${placement[0]}`, message: "names no host" });
+  if (a.proxy) warnings.push(`${at}.proxy: not applied yet (an accessory behind the proxy is not routed here)`);
   if (a.registry) problems.push({ path: `${at}.registry`, message: "is not supported: use an image the service's registry (or a public one) serves" });
-  if (a.proxy) problems.push({ path: `${at}.proxy`, message: "is not supported" });
   const files = (a.files ?? []).map((spec, i) => {
     const [source, target] = spec.split(":");
     const local = path.resolve(appRoot, source);
@@ -547,7 +660,7 @@ function accessoryOf(
     files,
     directories: a.directories ?? [],
     volumes: a.volumes ?? [],
-    options: a.options ?? {},
+    options: kamal === 2 ? withKamalNetwork({ ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) }) : { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) },
     labels: a.labels ?? {},
   };
 }
