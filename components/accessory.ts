@@ -9,6 +9,8 @@ export interface AccessoryFileArgs {
   readonly content: pulumi.Input<string>;
   /** Octal mode, default "0644". */
   readonly mode?: string;
+  /** Mount options, e.g. "ro". */
+  readonly options?: string;
 }
 
 export interface AccessoryArgs {

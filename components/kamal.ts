@@ -1,7 +1,8 @@
 import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { loadKamalConfig, secretEnvName, type KamalConfig, type KamalEnv, type ValueRef } from "../kamal/config";
+import { loadKamalConfig, secretEnvName, type KamalAccessory, type KamalConfig, type KamalEnv, type ValueRef } from "../kamal/config";
+import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
 import { dropUndefined, type EnvArgs, type HostArg, type SshArgs } from "./common";
@@ -112,7 +113,12 @@ export class KamalApp extends pulumi.ComponentResource {
         port: a.port,
         cmd: a.cmd,
         env: envArgs(a.env, secret),
-        files: a.files.map((f) => ({ target: f.target, content: f.content })),
+        files: a.files.map((f) => ({
+          target: f.target,
+          content: f.template ? renderTemplate(f, a.env, secret, path.dirname(path.dirname(path.resolve(args.configFile))), args.erb) : f.content,
+          ...(f.options ? { options: f.options } : {}),
+          ...(f.mode ? { mode: f.mode } : {}),
+        })),
         directories: a.directories,
         volumes: a.volumes,
         options: a.options,
@@ -185,6 +191,22 @@ function secretResolver(args: KamalAppArgs, cfg: KamalConfig): Resolve {
     const where = files.candidates.length ? `or put it in ${files.candidates.join(" or ")}` : "or name a secrets file in secretsFiles";
     throw new Error(`KamalApp: ${at}: secret ${key} has no value: set it with \`pulumi config set --secret ${key} …\`, pass it in secrets, ${where}`);
   };
+}
+
+/** An accessory's `.erb` file, rendered as Kamal renders it: ERB with the accessory's clear
+ * env and secrets in ENV. The result is a secret. */
+function renderTemplate(f: KamalAccessory["files"][number], env: KamalEnv, secret: Resolve, appRoot: string, renderer?: "ruby" | "builtin"): pulumi.Output<string> {
+  const secrets = env.secret.map(secretEnvName);
+  return pulumi.secret(
+    pulumi.all(secrets.map((s) => secret(s.secret, "accessories.files"))).apply((values) =>
+      renderErb(f.content, {
+        env: { ...process.env, ...env.clear, ...Object.fromEntries(secrets.map((s, i) => [s.name, values[i]])) },
+        root: appRoot,
+        file: f.source,
+        renderer,
+      }),
+    ),
+  );
 }
 
 function valueOf(ref: ValueRef, secret: Resolve): pulumi.Input<string> {

@@ -29,6 +29,9 @@ const nameList = z.array(
 /** A value or, as a one-element list, the name of a secret holding it (Kamal's convention). */
 const valueOrSecret = z.union([scalar, z.array(z.string()).length(1, { message: "must name exactly one secret" })]);
 
+/** An empty value (YAML null, as ERB that printed nothing leaves) counts as absent. */
+const orAbsent = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t.optional());
+
 const envBlock = z.strictObject({ clear: scalarMap.optional(), secret: nameList.optional() });
 const env = z.union([
   z.strictObject({ clear: scalarMap.optional(), secret: nameList.optional(), tags: z.record(z.string(), z.union([envBlock, scalarMap])).optional() }),
@@ -89,6 +92,20 @@ const role = z.strictObject({
   proxy: z.union([z.boolean(), proxy]).optional(),
 });
 
+/** Kamal's accessory files and directories: "local:remote[:options]", or
+ * `{ local, remote, mode?, owner?, options? }`; normalized to the string form plus a mode. */
+const pathConfig = (shape: string) =>
+  z.union([
+    z.string().regex(/^[^:]+:\/[^:]*(:[a-zA-Z,]+)?$/, { message: `must be "${shape}"` }),
+    z.strictObject({ local: z.string(), remote: z.string().startsWith("/"), mode: z.union([z.string(), z.number()]).optional(), owner: z.string().optional(), options: z.string().optional() }),
+  ]);
+
+function pathSpec(p: string | { local: string; remote: string; mode?: string | number; options?: string }): { local: string; remote: string; options?: string; mode?: string } {
+  if (typeof p !== "string") return { local: p.local, remote: p.remote, options: p.options, mode: p.mode === undefined ? undefined : String(p.mode).padStart(4, "0") };
+  const [local, remote, options] = p.split(":");
+  return { local, remote, options };
+}
+
 const accessory = z.strictObject({
   service: z.string().optional(),
   image: z.string(),
@@ -102,8 +119,8 @@ const accessory = z.strictObject({
   network: z.string().optional(),
   cmd: z.union([z.string(), z.array(z.string())]).optional(),
   env: env.optional(),
-  files: z.array(z.string().regex(/^[^:]+:\/[^:]*$/, { message: 'must be "local/path:/path/in/container"' })).optional(),
-  directories: z.array(z.string()).optional(),
+  files: z.array(pathConfig("local/path:/path/in/container[:options]")).optional(),
+  directories: z.array(pathConfig("host_dir:/path/in/container[:options]")).optional(),
   volumes: z.array(z.string()).optional(),
   options: options.optional(),
   labels: scalarMap.optional(),
@@ -132,7 +149,7 @@ const root = z.strictObject({
   servers: z.union([z.array(hostEntry), z.record(z.string(), z.union([z.array(hostEntry), role]))]),
   env: env.optional(),
   registry: z
-    .strictObject({ server: z.string().optional(), username: valueOrSecret.optional(), password: valueOrSecret.optional() })
+    .strictObject({ server: z.string().optional(), username: orAbsent(valueOrSecret), password: orAbsent(valueOrSecret) })
     .optional(),
   ssh: z
     .strictObject({
@@ -227,7 +244,9 @@ export interface KamalAccessory {
   port?: number | string;
   cmd?: string | string[];
   env: KamalEnv;
-  files: { source: string; target: string; content: string }[];
+  /** Local files; one whose name ends in "erb" is a template Kamal renders with the
+   * accessory's env and secrets (KamalApp does, once the secrets are known). */
+  files: { source: string; target: string; content: string; template: boolean; options?: string; mode?: string }[];
   directories: string[];
   volumes: string[];
   options: Record<string, string | number | boolean | (string | number)[]>;
@@ -641,14 +660,15 @@ function accessoryOf(
   if (a.proxy) warnings.push(`${at}.proxy: not applied yet (an accessory behind the proxy is not routed here)`);
   if (a.registry) problems.push({ path: `${at}.registry`, message: "is not supported: use an image the service's registry (or a public one) serves" });
   const files = (a.files ?? []).map((spec, i) => {
-    const [source, target] = spec.split(":");
+    const { local: source, remote: target, options, mode } = pathSpec(spec);
     const local = path.resolve(appRoot, source);
     if (!existsSync(local)) {
       problems.push({ path: `${at}.files.${i}`, message: `${source} does not exist (relative to ${appRoot})` });
-      return { source, target, content: "" };
+      return { source, target, content: "", template: false };
     }
-    return { source, target, content: readFileSync(local, "utf8") };
+    return { source, target, content: readFileSync(local, "utf8"), template: source.endsWith("erb"), ...(options ? { options } : {}), ...(mode ? { mode } : {}) };
   });
+
   return {
     name,
     containerName: a.service ?? `${service}-${name}`,
@@ -658,7 +678,10 @@ function accessoryOf(
     cmd: a.cmd,
     env: envOf(a.env),
     files,
-    directories: a.directories ?? [],
+    directories: (a.directories ?? []).map((d) => {
+      const { local, remote, options } = pathSpec(d);
+      return `${local}:${remote}${options ? `:${options}` : ""}`;
+    }),
     volumes: a.volumes ?? [],
     options: kamal === 2 ? withKamalNetwork({ ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) }) : { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) },
     labels: a.labels ?? {},

@@ -80,7 +80,17 @@ function dotenvShimDir(): string {
   return shimDir;
 }
 
+/** Kamal loads ActiveSupport, and real templates use its `.presence`/`.blank?`; where it is
+ * not installed, those three get a stand-in. */
+const ACTIVE_SUPPORT = [
+  'begin; require "active_support"; require "active_support/core_ext/object/blank"; rescue LoadError',
+  "  class Object; def blank? = respond_to?(:empty?) ? !!empty? : !self; def present? = !blank?; def presence = present? ? self : nil; end",
+  "  class String; def blank? = strip.empty?; end",
+  "end",
+].join("\n");
+
 const RUBY_RENDER = [
+  ACTIVE_SUPPORT,
   'begin; gem "dotenv"; rescue LoadError; $LOAD_PATH.push(ARGV[1]); end',
   '$stdout.write(ERB.new($stdin.read, trim_mode: "-").tap { |e| e.filename = ARGV[0] }.result)',
 ].join("\n");

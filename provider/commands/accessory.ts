@@ -18,12 +18,13 @@ export function accessoryPublish(port: AccessoryContainerConfig["port"]): string
 export function accessoryMounts(cfg: AccessoryContainerConfig, dataDir: string) {
   const files = cfg.files.map((f) => ({ ...f, host: `${dataDir}${f.target}` }));
   const directories = cfg.directories.map((d) => {
-    const [hostDir, target] = d.split(":");
-    return { host: hostDir.startsWith("/") ? hostDir : `${dataDir}/${hostDir}`, target };
+    const [hostDir, target, options] = d.split(":");
+    return { host: hostDir.startsWith("/") ? hostDir : `${dataDir}/${hostDir}`, target, options };
   });
+  const mount = (host: string, target: string, options?: string) => `${host}:${target}${options ? `:${options}` : ""}`;
   const volumes = [
-    ...files.map((f) => `${f.host}:${f.target}`),
-    ...directories.map((d) => `${d.host}:${d.target}`),
+    ...files.map((f) => mount(f.host, f.target, f.options)),
+    ...directories.map((d) => mount(d.host, d.target, d.options)),
     ...cfg.volumes,
   ];
   return { files, directories, volumes };

@@ -35,7 +35,12 @@ export function problemsFrom(issues: readonly z.core.$ZodIssue[], prefix = ""): 
       issue.errors.length > 0 &&
       issue.errors.every((alt) => alt.length > 0 && alt.every(typeMismatch))
     ) {
-      // No alternative had the right type: say which types would do.
+      // No alternative had the right type: say which types would do (or that it is missing).
+      const missing = issue.errors.every((alt) => alt.every((i) => i.code === "invalid_type" && /received undefined/.test(i.message)));
+      if (missing) {
+        out.push({ path: joinPath(prefix, issue.path), message: "is required" });
+        continue;
+      }
       const custom = !/^Invalid input/.test(issue.message);
       const types = [...new Set(issue.errors.flatMap((alt) => alt.flatMap(expectedTypes)))];
       out.push({ path: joinPath(prefix, issue.path), message: custom ? issue.message : `must be ${types.map(article).join(" or ")}` });

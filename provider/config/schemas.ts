@@ -318,6 +318,8 @@ export const accessoryFile = z.strictObject({
   content: secret(z.string()),
   /** Octal mode (default "0644"). */
   mode: z.string().regex(/^0?[0-7]{3}$/, { message: 'must be an octal mode like "0644"' }).default("0644"),
+  /** Mount options, e.g. "ro" (Kamal's "local:remote:options"). */
+  options: z.string().regex(/^[a-zA-Z,]+$/, { message: 'must be mount options like "ro"' }).optional(),
 });
 export type AccessoryFileInput = z.input<typeof accessoryFile>;
 
@@ -342,7 +344,7 @@ export const accessoryContainer = z.strictObject({
   /** Files uploaded to the accessory's directory on the host and mounted at `target`. */
   files: reboot(z.array(accessoryFile).default([])),
   /** "host_dir:/container/path"; host_dir relative to the accessory's data directory. */
-  directories: reboot(z.array(z.string().regex(/^[^:]+:\/[^:]*$/, { message: 'must be "host_dir:/container/path"' })).default([])),
+  directories: reboot(z.array(z.string().regex(/^[^:]+:\/[^:]*(:[a-zA-Z,]+)?$/, { message: 'must be "host_dir:/container/path[:options]"' })).default([])),
   volumes: reboot(z.array(volume).default([])),
   options: reboot(dockerOptions.default({})),
   labels: reboot(z.record(z.string().min(1), z.string()).default({})),

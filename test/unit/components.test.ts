@@ -175,19 +175,30 @@ describe("Traefik, Accessory and KamalApp", () => {
     const pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
     writeFileSync(
       path.join(dir, "config/deploy.yml"),
-      ["service: k2", "image: acme/k2", "servers:", "  web:", "    - 10.0.0.9", "env:", "  secret:", "    - DB_PASSWORD:MAIN_DB_PASSWORD", "    - API_KEY", "ssh:", "  key_data:", `    - ${JSON.stringify(pem)}`].join("\n"),
+      [
+        "service: k2", "image: acme/k2", "servers:", "  web:", "    - 10.0.0.9", "env:", "  secret:", "    - DB_PASSWORD:MAIN_DB_PASSWORD", "    - API_KEY",
+        "ssh:", "  key_data:", `    - ${JSON.stringify(pem)}`,
+        "accessories:", "  db:", "    image: postgres:17", "    host: 10.0.0.9", "    files:", "      - config/init.sql.erb:/docker-entrypoint-initdb.d/init.sql",
+        "    env:", "      clear:", "        DB_NAME: k2", "      secret:", "        - POSTGRES_PASSWORD:MAIN_DB_PASSWORD",
+      ].join("\n"),
     );
     writeFileSync(path.join(dir, ".kamal/secrets"), "MAIN_DB_PASSWORD=$(echo from-command)\nAPI_KEY=$(touch api-key-ran && echo k)\n");
+    writeFileSync(path.join(dir, "config/init.sql.erb"), "CREATE DATABASE <%= ENV['DB_NAME'] %>; ALTER USER postgres PASSWORD '<%= ENV['POSTGRES_PASSWORD'] %>';\n");
     const { KamalApp } = await import("../../components");
     registered.length = 0;
     new KamalApp("k2", { configFile: path.join(dir, "config/deploy.yml"), version: "v1", secrets: { API_KEY: "given" }, hostKeys: { "10.0.0.9": "ssh-ed25519 AAAA" } });
     await settle();
-    const envFile = registered.find((r) => r.type.endsWith("EnvFile"))!;
+    const envFile = registered.find((r) => r.type.endsWith("EnvFile") && r.name.includes("-env-web-"))!;
     expect(envFile.inputs).toMatchObject({ env: { DB_PASSWORD: "from-command", API_KEY: "given" } });
     expect(existsSync(path.join(dir, "api-key-ran"))).toBe(false);
     const web = registered.find((r) => r.name === "k2-web-10.0.0.9")!;
     expect(web.inputs).toMatchObject({ traefik: true, appPort: 80, healthcheck: { path: "/up", port: 80 } });
     expect(web.inputs.__secret).toContain("connection");
+    // Kamal renders an accessory's .erb file with its env and secrets; the result is a secret.
+    const db = registered.find((r) => r.type.endsWith("AccessoryContainer"))!;
+    expect(db.inputs.files).toEqual([{ target: "/docker-entrypoint-initdb.d/init.sql", content: "CREATE DATABASE k2; ALTER USER postgres PASSWORD 'from-command';\n" }]);
+    expect(db.inputs.__secret).toContain("files");
+    expect(db.inputs.options).toEqual({ network: "kamal" });
   });
 
   it("refuses a secrets file that does not exist", async () => {

@@ -261,6 +261,31 @@ describe("Kamal config: every supported key", () => {
     ]);
   });
 
+  it("reads accessory files and directories in both of Kamal's forms, with mount options and modes; an empty registry password is missing", () => {
+    const dir = app({ "config/deploy.yml": "x: 1", "config/vector.toml": "[sources]\n", "config/init.sql": "select 1;\n" });
+    const c = normalizeKamalConfig(
+      {
+        ...minimal,
+        accessories: {
+          log: {
+            image: "timberio/vector", host: "h",
+            files: ["config/vector.toml:/etc/vector/vector.toml:ro", { local: "config/init.sql", remote: "/docker-entrypoint-initdb.d/init.sql", mode: "0600" }],
+            directories: ["data:/var/lib/vector:z", { local: "/srv/cache", remote: "/cache" }],
+          },
+        },
+      },
+      { appRoot: dir },
+    );
+    expect(c.accessories[0].files).toEqual([
+      { source: "config/vector.toml", target: "/etc/vector/vector.toml", content: "[sources]\n", template: false, options: "ro" },
+      { source: "config/init.sql", target: "/docker-entrypoint-initdb.d/init.sql", content: "select 1;\n", template: false, mode: "0600" },
+    ]);
+    expect(c.accessories[0].directories).toEqual(["data:/var/lib/vector:z", "/srv/cache:/cache"]);
+    expect(errorsOf({ ...minimal, registry: { server: "ghcr.io", username: "AWS", password: null } })).toBe("registry.password: is required (only a localhost registry may have no credentials)");
+    expect(errorsOf({ image: "i", servers: ["h"] })).toBe("service: is required");
+    expect(errorsOf({ service: "s", image: "i" })).toBe("servers: is required");
+  });
+
   it("merges a destination file deeply (lists replaced) and renders ERB", () => {
     const dir = app({
       "config/deploy.yml": [
@@ -337,7 +362,7 @@ describe("Kamal config: every error, with its path", () => {
     expect(errorsOf({ ...minimal, boot: { limit: "half" } })).toBe('boot.limit: must be a number or a percentage like "25%"');
     expect(errorsOf({ ...minimal, healthcheck: { interval: "soon" } })).toBe('healthcheck.interval: must be seconds or a duration like "10s"');
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "h", files: ["no-target"] } } })).toBe(
-      'accessories.db.files.0: must be "local/path:/path/in/container"',
+      'accessories.db.files.0: must be "local/path:/path/in/container[:options]"',
     );
   });
 
