@@ -1,7 +1,7 @@
 /** Kamal's Traefik container: Docker provider reading container labels. */
 import type { TraefikContainerConfig } from "../config/schemas";
-import { ensureNetwork, runContainer } from "./docker";
-import { shellJoin } from "./shell";
+import { ensureNetwork, renameContainer, runContainer, startContainer, stopContainer } from "./docker";
+import { allOf, shellJoin } from "./shell";
 import { ROUTES_IN_TRAEFIK } from "./proxy";
 
 /** Traefik args Kamal 1 starts with; the user's `args` override them key by key. */
@@ -50,4 +50,11 @@ function createOnly(cfg: TraefikContainerConfig, at: { name: string; envFile?: s
     options: cfg.options,
     cmd: traefikArgs(cfg),
   });
+}
+
+/** One remote command (no round trips while the port is closed): the running Traefik
+ * (`name`) stops within `stopWait` seconds and steps aside as `aside`; `incoming` takes the
+ * name and starts. Used for a change, and to put the previous one back. */
+export function replaceTraefik(name: string, aside: string, incoming: string, stopWait: number): string {
+  return allOf(stopContainer(name, stopWait), renameContainer(name, aside), renameContainer(incoming, name), startContainer(name));
 }

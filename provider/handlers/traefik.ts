@@ -9,10 +9,10 @@
 import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
-import { createTraefik } from "../commands/traefik";
+import { createTraefik, replaceTraefik } from "../commands/traefik";
 import { ROUTES_ON_HOST } from "../commands/proxy";
 import * as docker from "../commands/docker";
-import { allOf, shellJoin } from "../commands/shell";
+import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
 import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
@@ -109,14 +109,7 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
       if (!retired) throw e;
       // The previous Traefik serves again; the new one is kept, stopped, for its logs.
       const failed = `${TRAEFIK_CONTAINER}_failed_${hex}`;
-      const back = await conn.run(
-        allOf(
-          docker.stopContainer(TRAEFIK_CONTAINER, 1),
-          docker.renameContainer(TRAEFIK_CONTAINER, failed),
-          docker.renameContainer(retired, TRAEFIK_CONTAINER),
-          docker.startContainer(TRAEFIK_CONTAINER),
-        ),
-      );
+      const back = await conn.run(replaceTraefik(TRAEFIK_CONTAINER, failed, retired, 1));
       const outcome = back.code === 0 ? "the previous Traefik runs again" : `putting the previous Traefik back failed too: ${back.stderr.trim()}`;
       throw new Error(`${(e as Error).message}\nthe new Traefik was kept as ${failed} for its logs; ${outcome}`);
     }
@@ -132,15 +125,7 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
 async function swapIn(conn: SshConnection, next: string, hex: string): Promise<{ closedMs: number; retired: string }> {
   const retired = `${TRAEFIK_CONTAINER}_old_${hex}`;
   const t0 = Date.now();
-  // One remote command: no round trips while the port is closed.
-  const started = await conn.run(
-    allOf(
-      docker.stopContainer(TRAEFIK_CONTAINER, 10),
-      docker.renameContainer(TRAEFIK_CONTAINER, retired),
-      docker.renameContainer(next, TRAEFIK_CONTAINER),
-      docker.startContainer(TRAEFIK_CONTAINER),
-    ),
-  );
+  const started = await conn.run(replaceTraefik(TRAEFIK_CONTAINER, retired, next, 10));
   const closedMs = Date.now() - t0;
   if (started.code !== 0) {
     // Put the previous Traefik back under its name, wherever the sequence stopped.

@@ -123,6 +123,13 @@ describe("Traefik and accessory commands", () => {
     );
   });
 
+  it("replaces Traefik in one command: the running one steps aside, the incoming one takes its name", async () => {
+    const { replaceTraefik } = await import("../../provider/commands/traefik");
+    expect(replaceTraefik("traefik", "traefik_old_a1b2c3", "traefik_next_a1b2c3", 10)).toBe(
+      "docker stop --time 10 traefik && docker rename traefik traefik_old_a1b2c3 && docker rename traefik_next_a1b2c3 traefik && docker start traefik",
+    );
+  });
+
   it("joins Traefik to user networks (created if missing) before it starts", () => {
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
     expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toMatch(
