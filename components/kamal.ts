@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { loadKamalConfig, secretEnvName, type KamalAccessory, type KamalConfig, type KamalEnv, type ValueRef } from "../kamal/config";
+import { kamalConfigView, loadKamalConfig, secretEnvName, type KamalAccessory, type KamalConfig, type KamalEnv, type ValueRef } from "../kamal/config";
 import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
@@ -50,6 +50,9 @@ export interface KamalAppArgs {
  */
 export class KamalApp extends pulumi.ComponentResource {
   public readonly config: KamalConfig;
+  /** What `kamal config` prints for the same file (and destination), plus what runs behind
+   * the proxy here: export it to compare the two. */
+  public readonly kamalConfig: pulumi.Output<ReturnType<typeof kamalConfigView>>;
   public readonly service: Service;
   public readonly traefik?: Traefik;
   public readonly accessories: Record<string, Accessory> = {};
@@ -58,6 +61,7 @@ export class KamalApp extends pulumi.ComponentResource {
     super("kamal:index:KamalApp", name, {}, opts);
     const cfg = loadKamalConfig({ file: args.configFile, destination: args.destination, allowShellInErb: args.allowShellInErb, kamal: args.kamalVersion, erb: args.erb });
     this.config = cfg;
+    this.kamalConfig = pulumi.output(args.version).apply((v) => kamalConfigView(cfg, v));
     for (const w of cfg.warnings) pulumi.log.warn(`${path.basename(args.configFile)}: ${w}`, this);
 
     const secret = secretResolver(args, cfg);

@@ -687,3 +687,33 @@ function accessoryOf(
     labels: a.labels ?? {},
   };
 }
+
+/** What `kamal config` prints for this file (Kamal's own keys and values: roles, hosts,
+ * primary host, repository, image, volumes, ssh, accessories, logging), plus what the
+ * deployment here puts behind the proxy, so a user can compare the two side by side. */
+export function kamalConfigView(cfg: KamalConfig, version: string) {
+  const primary = cfg.roles.find((r) => r.name === cfg.primaryRole);
+  const hosts = [...new Set([...cfg.roles.flatMap((r) => r.hosts.map((h) => h.address)), ...cfg.accessories.flatMap((a) => a.hosts)])];
+  return {
+    roles: cfg.roles.map((r) => r.name),
+    hosts,
+    primary_host: primary?.hosts[0]?.address,
+    version,
+    repository: cfg.image,
+    absolute_image: `${cfg.image}:${version}`,
+    service_with_version: `${cfg.service}-${version}`,
+    volume_args: cfg.volumes.flatMap((v) => ["--volume", v]),
+    ssh_options: {
+      user: cfg.ssh.user ?? "root",
+      port: cfg.ssh.port ?? 22,
+      ...(cfg.ssh.proxy ? { proxy: `${cfg.ssh.proxy.user}@${cfg.ssh.proxy.host}${cfg.ssh.proxy.port ? `:${cfg.ssh.proxy.port}` : ""}` } : {}),
+      ...(cfg.ssh.keyPaths.length ? { keys: cfg.ssh.keyPaths } : {}),
+    },
+    accessories: Object.fromEntries(cfg.accessories.map((a) => [a.name, { service: a.containerName, image: a.image, hosts: a.hosts }])),
+    ...(cfg.logging ? { logging: cfg.logging } : {}),
+    // Not in `kamal config`: how this deployment maps the file.
+    kamal_version: cfg.kamal,
+    destination: cfg.destination,
+    proxy_roles: cfg.roles.filter((r) => r.traefik).map((r) => ({ role: r.name, hosts: r.hosts.map((h) => h.address), app_port: r.appPort, route_hosts: r.routeHosts, healthcheck: r.healthcheck })),
+  };
+}

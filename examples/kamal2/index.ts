@@ -25,4 +25,5 @@ const app = new kamal.KamalApp("hello2", {
 
 export const containers = app.service.containers;
 export const warnings = app.config.warnings;
-export const kamalVersion = app.config.kamal;
+// What `kamal config` would print for the same file, beside what runs behind the proxy here.
+export const kamalConfig = app.kamalConfig;

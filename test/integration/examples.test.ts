@@ -180,6 +180,8 @@ describe("examples on the sandbox", () => {
       // No Docker health command: the swap probed /up through the SSH connection.
       expect((await conn.exec("docker inspect hello2-web-v1 --format '{{json .Config.Healthcheck}}'")).stdout.trim()).toBe("null");
     }
+    const view = JSON.parse((await p.run(["stack", "output", "kamalConfig", "--json", "--stack", p.stack])).stdout);
+    expect(view).toMatchObject({ roles: ["web"], primary_host: "10.213.0.11", absolute_image: "10.213.0.2:5000/kp/testapp:v1", kamal_version: 2 });
     const again = await p.preview(["--expect-no-changes"]);
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await p.run(["config", "set", "--stack", p.stack, "version", "v2"]);

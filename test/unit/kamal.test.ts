@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { SecretsFiles, substituteCommands } from "../../kamal/secrets";
 import { renderErb } from "../../kamal/erb";
-import { deepMerge, loadKamalConfig, normalizeKamalConfig } from "../../kamal/config";
+import { deepMerge, kamalConfigView, loadKamalConfig, normalizeKamalConfig } from "../../kamal/config";
 
 const minimal = { service: "hey", image: "acme/hey", servers: ["10.0.0.1"] };
 
@@ -284,6 +284,33 @@ describe("Kamal config: every supported key", () => {
     expect(errorsOf({ ...minimal, registry: { server: "ghcr.io", username: "AWS", password: null } })).toBe("registry.password: is required (only a localhost registry may have no credentials)");
     expect(errorsOf({ image: "i", servers: ["h"] })).toBe("service: is required");
     expect(errorsOf({ service: "s", image: "i" })).toBe("servers: is required");
+  });
+
+  it("shows what `kamal config` would print, beside what goes behind the proxy here", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      servers: { web: ["10.0.0.1", "10.0.0.2"], jobs: { hosts: ["10.0.0.3"], cmd: "bin/jobs" } },
+      registry: { server: "ghcr.io", username: "bot", password: ["TOKEN"] },
+      volumes: ["/data:/data"],
+      ssh: { user: "deploy", proxy: "bastion.example.com" },
+      proxy: { host: "hey.example.com" },
+      accessories: { db: { image: "postgres:17", host: "10.0.0.4" } },
+    });
+    expect(kamalConfigView(c, "abc123")).toEqual({
+      roles: ["web", "jobs"],
+      hosts: ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"],
+      primary_host: "10.0.0.1",
+      version: "abc123",
+      repository: "ghcr.io/acme/hey",
+      absolute_image: "ghcr.io/acme/hey:abc123",
+      service_with_version: "hey-abc123",
+      volume_args: ["--volume", "/data:/data"],
+      ssh_options: { user: "deploy", port: 22, proxy: "root@bastion.example.com" },
+      accessories: { db: { service: "hey-db", image: "postgres:17", hosts: ["10.0.0.4"] } },
+      kamal_version: 2,
+      destination: undefined,
+      proxy_roles: [{ role: "web", hosts: ["10.0.0.1", "10.0.0.2"], app_port: 80, route_hosts: ["hey.example.com"], healthcheck: { path: "/up", port: 80, interval: 1, deadline: 30 } }],
+    });
   });
 
   it("merges a destination file deeply (lists replaced) and renders ERB", () => {
