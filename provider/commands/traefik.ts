@@ -36,12 +36,25 @@ export function createTraefik(cfg: TraefikContainerConfig, at: { name: string; e
   return [createOnly(cfg, at), ...connect].join(" && ");
 }
 
+/** A trial run of the new configuration that touches nothing serving: the same image,
+ * arguments, env and mounts, no published port, no network, no restart. A configuration
+ * Traefik refuses (an unknown option, a bad address) makes it exit at once. */
+export function trialTraefik(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
+  // No user labels: the running Traefik reads container labels and must not route to it.
+  const spec = traefikSpec(cfg, at);
+  return runContainer({ ...spec, createOnly: false, restart: undefined, publish: [], labels: { "traefik.enable": "false" }, options: { ...cfg.options, network: "none" } });
+}
+
 function createOnly(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
-  return runContainer({
+  return runContainer(traefikSpec(cfg, at));
+}
+
+function traefikSpec(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }) {
+  return {
     createOnly: true,
     name: at.name,
     image: cfg.image,
-    restart: "unless-stopped",
+    restart: "unless-stopped" as string | undefined,
     publish: traefikPublish(cfg),
     env: cfg.env,
     envFile: at.envFile,
@@ -49,7 +62,7 @@ function createOnly(cfg: TraefikContainerConfig, at: { name: string; envFile?: s
     labels: cfg.labels,
     options: cfg.options,
     cmd: traefikArgs(cfg),
-  });
+  };
 }
 
 /** One remote command (no round trips while the port is closed): the running Traefik

@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
-import { createTraefik, replaceTraefik } from "../commands/traefik";
+import { createTraefik, replaceTraefik, trialTraefik } from "../commands/traefik";
 import { ROUTES_ON_HOST } from "../commands/proxy";
 import * as docker from "../commands/docker";
 import { shellJoin } from "../commands/shell";
@@ -91,6 +91,7 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
   let retired: string | undefined;
   if (hadOld) {
+    await step(host, "trying the new Traefik configuration", () => tryConfiguration(conn, cfg, { envFile, routesDir, hex, next }, secrets));
     progress(host, "restarting Traefik with the new configuration");
     const swapped = await step(host, "restarting Traefik", () => swapIn(conn, next, hex));
     retired = swapped.retired;
@@ -117,6 +118,32 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   if (retired) await conn.run(docker.removeContainers([retired], true));
   const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
+}
+
+/** How long a trial Traefik must keep running for its configuration to count as accepted. */
+const TRIAL_MS = 1500;
+
+/** Runs the new configuration beside the serving Traefik (no port, no network) for a moment:
+ * one that Traefik refuses fails here, before the running Traefik is touched. */
+async function tryConfiguration(conn: SshConnection, cfg: TraefikContainerConfig, at: { envFile?: string; routesDir: string; hex: string; next: string }, secrets: Secrets) {
+  const trial = `${TRAEFIK_CONTAINER}_trial_${at.hex}`;
+  try {
+    await conn.exec(trialTraefik(cfg, { name: trial, envFile: at.envFile, routesDir: at.routesDir }));
+    const t0 = Date.now();
+    for (;;) {
+      const [status] = (await conn.run(docker.containerState(trial))).stdout.trim().split(" ");
+      if (status !== "running" && status !== "created") {
+        if (at.envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", at.envFile]))).stdout);
+        const logs = (await conn.run(docker.containerLogs(trial, 20))).stdout;
+        await conn.run(docker.removeContainers([at.next], true));
+        throw new Error(`Traefik ${status === "exited" ? "exits at once" : `is ${status}`} with the new configuration; the running Traefik was not touched:\n${logs}`);
+      }
+      if (Date.now() - t0 >= TRIAL_MS) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await conn.run(docker.removeContainers([trial], true));
+  }
 }
 
 /** Stops the old Traefik and starts the prepared one; restores the old one when the new one

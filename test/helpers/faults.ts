@@ -51,8 +51,6 @@ export interface Fault {
   cutOff?: string[];
   /** Hosts the role leaves: 404 is their expected answer; only transport failures count. */
   routeGone?: string[];
-  /** A Traefik restart, not a swap: refused connections are expected (see the README). */
-  restartsTraefik?: boolean;
   run(rig: FaultRig): Promise<Played>;
   /** Puts back what the scenario changed on purpose, before the converging `up`. */
   settle?(rig: FaultRig): Promise<void>;
@@ -400,11 +398,10 @@ export const FAULTS = {
     // `kamal lock release` does exactly this.
     settle: async (rig) => void (await (await rig.conn("app1")).exec("rm .kamal/lock-bench/details && rm -r .kamal/lock-bench")),
   },
-  traefikCrashLoop: {
-    title: "a Traefik change that crash-loops",
-    restartsTraefik: true,
+  traefikRefused: {
+    title: "a Traefik change Traefik refuses (it exits at once)",
     run: async (rig) => {
-      // Traefik exits at once on an option it does not know; its restart policy restarts it.
+      // Traefik exits at once on an option it does not know.
       await rig.set(rig.main, { traefikArgs: JSON.stringify({ "no-such-option": "1" }) });
       const played = await rig.upUnderLoad();
       return { ...played, notes: { traefikOnApp1: (await (await rig.conn("app1")).exec("docker ps -a --filter name=traefik --format '{{.Names}} {{.State}}'")).stdout.trim().split("\n").sort() } };

@@ -130,6 +130,19 @@ describe("Traefik and accessory commands", () => {
     );
   });
 
+  it("tries a new Traefik configuration beside the serving one: no port, no network, no labels, no restart", async () => {
+    const { trialTraefik } = await import("../../provider/commands/traefik");
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", args: { "no-such-option": "1" }, labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
+    expect(trialTraefik(cfg, { name: "traefik_trial_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toBe(
+      "docker run --detach --name traefik_trial_a1b2c3" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
+        " --label traefik.enable=false --log-opt max-size=10m --network none traefik:v3.6" +
+        " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
+        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80" +
+        " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO --no-such-option=1",
+    );
+  });
+
   it("joins Traefik to user networks (created if missing) before it starts", () => {
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
     expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toMatch(
