@@ -9,12 +9,13 @@
  * key is an error with its path.
  */
 import { execSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { ConfigError, problemsFrom, type ConfigProblem } from "../provider/config/errors";
 import { renderErb } from "./erb";
+import { SecretsFiles } from "./secrets";
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 /** YAML scalars as strings; an empty value (null, as from an empty ERB) is "". */
@@ -326,14 +327,31 @@ export function loadKamalConfig(opts: LoadKamalOptions): KamalConfig {
         }
       }
     : undefined;
+  const destFile = opts.destination ? file.replace(/\.yml$/, `.${opts.destination}.yml`) : undefined;
+  if (destFile && !existsSync(destFile)) throw new ConfigError([{ path: "destination", message: `${path.basename(destFile)} does not exist next to ${path.basename(file)}` }]);
+  loadKamal1Env(appRoot, [file, ...(destFile ? [destFile] : [])], env, opts);
   const docs = [readYaml(file, appRoot, env, shell, opts.erb)];
-  if (opts.destination) {
-    const destFile = file.replace(/\.yml$/, `.${opts.destination}.yml`);
-    if (!existsSync(destFile)) throw new ConfigError([{ path: "destination", message: `${path.basename(destFile)} does not exist next to ${path.basename(file)}` }]);
-    docs.push(readYaml(destFile, appRoot, env, shell, opts.erb));
-  }
+  if (destFile) docs.push(readYaml(destFile, appRoot, env, shell, opts.erb));
   const merged = docs.reduce((a, b) => deepMerge(a, b), {} as Record<string, unknown>);
   return normalizeKamalConfig(merged, { destination: opts.destination, appRoot, kamal: opts.kamal });
+}
+
+/**
+ * Kamal 1's CLI loaded `.env.<destination>` and `.env` into ENV before it rendered deploy.yml
+ * (Kamal 2 does not). For a Kamal 1 project (`kamal: 1`, or a `.env` and no `.kamal/secrets*`),
+ * the names the templates read through ENV and the environment does not set are taken from
+ * those files, evaluated (their `$(…)` included) only for those names.
+ */
+function loadKamal1Env(appRoot: string, files: string[], env: Record<string, string | undefined>, opts: LoadKamalOptions): void {
+  if (opts.kamal === 2) return;
+  const kamal2Secrets = existsSync(path.join(appRoot, ".kamal")) && readdirSync(path.join(appRoot, ".kamal")).some((f) => f.startsWith("secrets"));
+  if (opts.kamal !== 1 && (kamal2Secrets || !existsSync(path.join(appRoot, ".env")))) return;
+  const dotenv = new SecretsFiles({ appRoot, kamal: 1, destination: opts.destination, env });
+  for (const f of files) {
+    for (const m of readFileSync(f, "utf8").matchAll(/ENV(?:\[\s*|\.fetch\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']/g)) {
+      if (env[m[1]] === undefined && dotenv.has(m[1])) env[m[1]] = dotenv.get(m[1]);
+    }
+  }
 }
 
 function readYaml(

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -450,6 +450,25 @@ describe("Kamal config: every error, with its path", () => {
     expect(loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), env: { PATH: process.env.PATH }, erb: "ruby" }).roles[0].hosts[0].address).toBe("10.0.0.1");
     const bad = app({ "config/deploy.yml": "service: hey\nimage: <%= ENV.fetch('SECRET_IMAGE_TOKEN') %>\nservers: [a]\n" });
     expect(() => loadKamalConfig({ file: path.join(bad, "config/deploy.yml"), env: {}, erb: "ruby" })).toThrow("deploy.yml:2: Ruby's ERB raised KeyError rendering the template");
+  });
+
+  it("Kamal 1: .env (and .env.<destination> over it) is in ENV while deploy.yml renders, as Kamal 1's CLI loaded it", () => {
+    const dir = app({
+      "config/deploy.yml": "service: hey\nimage: acme/hey\nservers:\n  - <%= ENV['WEB_HOST'] %>\ntraefik:\n  args:\n    log.level: <%= ENV.fetch('LOG_LEVEL', 'INFO') %>\n",
+      ".env": "WEB_HOST=10.0.0.7\nLOG_LEVEL=$(echo DEBUG)\nUNUSED=$(touch unused-ran)\n",
+      ".env.staging": "WEB_HOST=10.0.0.8\n",
+    });
+    for (const erb of ["ruby", "builtin"] as const) {
+      const c = loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), env: { PATH: process.env.PATH }, erb });
+      expect([c.kamal, c.roles[0].hosts[0].address, c.traefik?.args["log.level"]]).toEqual([1, "10.0.0.7", "DEBUG"]);
+      const staging = app({ "config/deploy.yml": readFileSync(path.join(dir, "config/deploy.yml"), "utf8"), "config/deploy.staging.yml": "env:\n  clear:\n    A: 1\n", ".env": "WEB_HOST=10.0.0.7\n", ".env.staging": "WEB_HOST=10.0.0.8\n" });
+      expect(loadKamalConfig({ file: path.join(staging, "config/deploy.yml"), destination: "staging", env: { PATH: process.env.PATH }, erb }).roles[0].hosts[0].address).toBe("10.0.0.8");
+    }
+    expect(readdirSync(dir)).not.toContain("unused-ran");
+    // The environment wins over the file; a Kamal 2 project's .env is not read.
+    expect(loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), env: { PATH: process.env.PATH, WEB_HOST: "10.9.9.9" } }).roles[0].hosts[0].address).toBe("10.9.9.9");
+    const k2 = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers:\n  - <%= ENV.fetch('WEB_HOST', 'h') %>\n", ".env": "WEB_HOST=10.0.0.7\n", ".kamal/secrets": "A=1\n" });
+    expect(loadKamalConfig({ file: path.join(k2, "config/deploy.yml"), env: { PATH: process.env.PATH } }).roles[0].hosts[0].address).toBe("h");
   });
 
   it("reports a missing destination file and unsupported ERB by file and line", () => {
