@@ -44,6 +44,14 @@ function configure(dir, stack, version = "v1", env = process.env) {
     set("healthcheckCmd", "/app probe http://127.0.0.1/up");
     set("version", version);
   };
+  // The KamalApp examples: deploy.yml names hosts and registry; config adds keys and secrets.
+  const fromDeployYml = () => {
+    set("knownHosts", known);
+    set("sshPrivateKey", key, true);
+    set("traefikImage", sb.images.traefik);
+    set("version", version);
+    set("KAMAL_REGISTRY_PASSWORD", sb.registry.password, true);
+  };
   switch (project) {
     case "kamal-basic":
       common();
@@ -57,21 +65,13 @@ function configure(dir, stack, version = "v1", env = process.env) {
       set("apiToken", "sandbox-api-token", true);
       break;
     case "kamal-from-deploy-yml":
-      set("knownHosts", known);
-      set("sshPrivateKey", key, true);
-      set("traefikImage", sb.images.traefik);
-      set("version", version);
-      set("KAMAL_REGISTRY_PASSWORD", sb.registry.password, true);
+      fromDeployYml();
       set("API_TOKEN", "sandbox-api-token", true);
       set("STORE_PASSWORD", "sandbox-store-password", true);
       break;
     case "kamal2-from-deploy-yml":
       // API_TOKEN is left to .kamal/secrets (its `$(…)` runs because config has no value).
-      set("knownHosts", known);
-      set("sshPrivateKey", key, true);
-      set("traefikImage", sb.images.traefik);
-      set("version", version);
-      set("KAMAL_REGISTRY_PASSWORD", sb.registry.password, true);
+      fromDeployYml();
       break;
     case "kamal-infra":
       run(["config", "set", "--path", "--stack", stack, "webAddresses[0]", app1.address]);
