@@ -236,7 +236,7 @@ function sshOf(cfg: KamalConfig, args: KamalAppArgs): SshArgs {
     user: cfg.ssh.user,
     port: cfg.ssh.port,
     privateKeyPath: cfg.ssh.keyPaths[0] ? expandHome(cfg.ssh.keyPaths[0]) : undefined,
-    privateKey: keyData ? pulumi.secret(keyData) : undefined,
+    privateKey: keyData ? pulumi.secret(keyData.reveal()) : undefined,
     proxy: cfg.ssh.proxy,
     ...dropUndefined(args.ssh ?? {}),
   };

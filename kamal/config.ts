@@ -261,7 +261,7 @@ export interface KamalConfig {
   destination?: string;
   registry?: { server: string; username: ValueRef; password: ValueRef };
   /** `key_data`: private keys themselves (secret material: never printed). */
-  ssh: { user?: string; port?: number; proxy?: { host: string; user: string; port?: number }; keyPaths: string[]; keyData: string[] };
+  ssh: { user?: string; port?: number; proxy?: { host: string; user: string; port?: number }; keyPaths: string[]; keyData: SecretText[] };
   roles: KamalRole[];
   primaryRole: string;
   /** The Kamal major version the file is written for (see kamalVersionOf). */
@@ -479,7 +479,7 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
       port: raw.ssh?.port,
       proxy: proxyHost ? { host: proxyHost.split(":")[0], user: proxyUser, port: proxyHost.includes(":") ? Number(proxyHost.split(":")[1]) : undefined } : undefined,
       keyPaths: raw.ssh?.keys ?? [],
-      keyData: raw.ssh?.key_data ?? [],
+      keyData: (raw.ssh?.key_data ?? []).map((k) => new SecretText(k)),
     },
     roles,
     primaryRole,
@@ -497,6 +497,28 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
     secretNames: [...secretNames].sort(),
     warnings,
   };
+}
+
+/** Secret material read from the file (a private key): shown as "[secret]" by JSON, string
+ * conversion and inspection, so a config exported or logged never carries it. */
+export class SecretText {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  /** The value itself, for the one place that needs it. */
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return "[secret]";
+  }
+  toString(): string {
+    return "[secret]";
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return "[secret]";
+  }
 }
 
 /** Kamal 2's "NAME:SECRET" (NAME set from the secret SECRET), or "NAME". */

@@ -28,7 +28,7 @@ function app(files: Record<string, string>): string {
 }
 
 describe("Kamal config: every supported key", () => {
-  it("reads a Kamal 1 config with roles, tags, secrets, Traefik and accessories", () => {
+  it("reads a Kamal 1 config with roles, tags, secrets, Traefik and accessories", async () => {
     const c = normalizeKamalConfig({
       service: "hey",
       image: "acme/hey",
@@ -88,8 +88,13 @@ describe("Kamal config: every supported key", () => {
       port: 2222,
       proxy: { host: "bastion.example.com", user: "jump", port: 2200 },
       keyPaths: ["~/.ssh/deploy"],
-      keyData: ["SSH_KEY"],
+      keyData: [expect.objectContaining({})],
     });
+    // key_data is the key itself: never in JSON, a string or an inspection of the config.
+    expect(c.ssh.keyData[0].reveal()).toBe("SSH_KEY");
+    expect(JSON.stringify(c)).not.toContain("SSH_KEY");
+    expect(`${c.ssh.keyData[0]}`).toBe("[secret]");
+    expect((await import("node:util")).inspect(c, { depth: 10 })).not.toContain("SSH_KEY");
     const [web, workers, cron] = c.roles;
     expect(web).toEqual({
       name: "web",
