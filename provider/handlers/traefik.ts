@@ -120,8 +120,11 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
 }
 
-/** How long a trial Traefik must keep running for its configuration to count as accepted. */
-const TRIAL_MS = 1500;
+/** A trial Traefik's configuration counts as accepted once it starts its providers (past
+ * validating its configuration and building its entrypoints), or once it has kept running
+ * this long (a log level that hides that line). */
+const TRIAL_MS = 5000;
+const STARTED = /Starting provider/;
 
 /** Runs the new configuration beside the serving Traefik (no port, no network) for a moment:
  * one that Traefik refuses fails here, before the running Traefik is touched. */
@@ -138,6 +141,7 @@ async function tryConfiguration(conn: SshConnection, cfg: TraefikContainerConfig
         await conn.run(docker.removeContainers([at.next], true));
         throw new Error(`Traefik ${status === "exited" ? "exits at once" : `is ${status}`} with the new configuration; the running Traefik was not touched:\n${logs}`);
       }
+      if (status === "running" && STARTED.test((await conn.run(docker.containerLogs(trial, 50))).stdout)) return;
       if (Date.now() - t0 >= TRIAL_MS) return;
       await new Promise((r) => setTimeout(r, 250));
     }
