@@ -348,10 +348,15 @@ function loadKamal1Env(appRoot: string, files: string[], env: Record<string, str
   if (opts.kamal !== 1 && (kamal2Secrets || !existsSync(path.join(appRoot, ".env")))) return;
   const dotenv = new SecretsFiles({ appRoot, kamal: 1, destination: opts.destination, env });
   for (const f of files) {
-    for (const m of readFileSync(f, "utf8").matchAll(/ENV(?:\[\s*|\.fetch\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']/g)) {
-      if (env[m[1]] === undefined && dotenv.has(m[1])) env[m[1]] = dotenv.get(m[1]);
+    for (const name of envNamesRead(readFileSync(f, "utf8"))) {
+      if (env[name] === undefined && dotenv.has(name)) env[name] = dotenv.get(name);
     }
   }
+}
+
+/** The names an ERB template reads as `ENV["X"]` or `ENV.fetch("X", …)`. */
+export function envNamesRead(template: string): string[] {
+  return [...new Set([...template.matchAll(/ENV(?:\[\s*|\.fetch\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']/g)].map((m) => m[1]))];
 }
 
 function readYaml(
@@ -697,6 +702,7 @@ function accessoryOf(
     ...[...(a.tag ? [a.tag] : []), ...(a.tags ?? [])].flatMap(ofTag),
   ];
   if (placement.length === 1 && hosts.length === 0) problems.push({ path: `${at}.${placement[0]}`, message: "names no host" });
+  const options = { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) };
   if (a.proxy) warnings.push(`${at}.proxy: not applied yet (an accessory behind the proxy is not routed here)`);
   if (a.registry) problems.push({ path: `${at}.registry`, message: "is not supported: use an image the service's registry (or a public one) serves" });
   const files = (a.files ?? []).map((spec, i) => {
@@ -723,7 +729,7 @@ function accessoryOf(
       return `${local}:${remote}${options ? `:${options}` : ""}`;
     }),
     volumes: a.volumes ?? [],
-    options: kamal === 2 ? withKamalNetwork({ ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) }) : { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) },
+    options: kamal === 2 ? withKamalNetwork(options) : options,
     labels: a.labels ?? {},
   };
 }

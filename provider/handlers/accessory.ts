@@ -9,10 +9,9 @@ import { accessoryContainer, type AccessoryContainerConfig } from "../config/sch
 import { parseInputs, parseStored } from "../config/fields";
 import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
 import * as docker from "../commands/docker";
-import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
 import { randomBytes } from "node:crypto";
-import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
+import { absolute, connect, lastLogs, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 
@@ -155,8 +154,7 @@ async function waitUp(conn: SshConnection, cfg: AccessoryContainerConfig, name: 
   for (;;) {
     const [status, health, restarts] = (await conn.run(docker.containerState(name))).stdout.trim().split(" ");
     if (status !== "running" || Number(restarts) > 0) {
-      if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
-      const logs = (await conn.run(docker.containerLogs(name, 20))).stdout;
+      const logs = await lastLogs(conn, name, secrets, envFile);
       throw new Error(`accessory ${name} is ${status} after booting\n--- last log lines ---\n${logs}`);
     }
     const elapsed = Date.now() - started;

@@ -3,7 +3,8 @@ import type { z } from "zod";
 import { problemsFrom } from "../config/errors";
 import { changes, containsUnknown, effectOf, secretsIn, UNKNOWN } from "../config/fields";
 import type { Effect, SshConnectionConfig } from "../config/schemas";
-import { commandPolicy, containerSummary } from "../commands/docker";
+import { commandPolicy, containerLogs, containerSummary } from "../commands/docker";
+import { shellJoin } from "../commands/shell";
 import { ConnectionLostError, SshPool, type ExecOptions, type SshConnection, type SshTarget } from "../ssh/executor";
 import { redact } from "../ssh/redact";
 
@@ -288,4 +289,11 @@ export async function changeOnce(conn: SshConnection, command: string, tookEffec
     if (await tookEffect()) return;
     await conn.exec(command, opts);
   }
+}
+
+/** A failed container's last log lines, for an error. Its env file's values are added to the
+ * secrets first: an app that logs its env must not put a secret in the error. */
+export async function lastLogs(conn: SshConnection, name: string, secrets: Secrets, envFile?: string, lines = 20): Promise<string> {
+  if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
+  return (await conn.run(containerLogs(name, lines))).stdout;
 }

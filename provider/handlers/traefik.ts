@@ -12,9 +12,8 @@ import { parseInputs, parseStored } from "../config/fields";
 import { createTraefik, replaceTraefik, trialTraefik } from "../commands/traefik";
 import { ROUTES_ON_HOST } from "../commands/proxy";
 import * as docker from "../commands/docker";
-import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
-import { absolute, connect, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
+import { absolute, connect, lastLogs, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 import { TRAEFIK_CONTAINER } from "./routing";
@@ -136,8 +135,7 @@ async function tryConfiguration(conn: SshConnection, cfg: TraefikContainerConfig
     for (;;) {
       const [status] = (await conn.run(docker.containerState(trial))).stdout.trim().split(" ");
       if (status !== "running" && status !== "created") {
-        if (at.envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", at.envFile]))).stdout);
-        const logs = (await conn.run(docker.containerLogs(trial, 20))).stdout;
+        const logs = await lastLogs(conn, trial, secrets, at.envFile);
         await conn.run(docker.removeContainers([at.next], true));
         throw new Error(`Traefik ${status === "exited" ? "exits at once" : `is ${status}`} with the new configuration; the running Traefik was not touched:\n${logs}`);
       }
@@ -180,8 +178,7 @@ async function waitRunning(conn: SshConnection, secrets: Secrets, envFile?: stri
     const [status, , restarts] = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).stdout.trim().split(" ");
     const restarted = Number(restarts) > 0;
     if (restarted || (status !== "running" && status !== "created")) {
-      if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
-      const logs = (await conn.run(docker.containerLogs(TRAEFIK_CONTAINER, 20))).stdout;
+      const logs = await lastLogs(conn, TRAEFIK_CONTAINER, secrets, envFile);
       throw new Error(`Traefik ${restarted ? `restarted ${restarts} time(s)` : `is ${status}`} after starting:\n${logs}`);
     }
     if (status === "running" && Date.now() - t0 >= 2000) return;

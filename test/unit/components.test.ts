@@ -172,7 +172,9 @@ describe("Traefik, Accessory and KamalApp", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "kamal2-"));
     mkdirSync(path.join(dir, "config"));
     mkdirSync(path.join(dir, ".kamal"));
-    const pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+    // A key made for this test, never committed.
+    const { generateKeyPairSync } = await import("node:crypto");
+    const pem = generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString().trim();
     writeFileSync(
       path.join(dir, "config/deploy.yml"),
       [

@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadKamalConfig, type KamalConfig } from "../../kamal/config";
+import { envNamesRead, loadKamalConfig, type KamalConfig } from "../../kamal/config";
 
 const corpus = path.resolve(__dirname, "../fixtures/kamal-corpus");
 const sets = readdirSync(corpus).filter((d) => existsSync(path.join(corpus, d, "config/deploy.yml")));
@@ -19,7 +19,7 @@ function envFor(dir: string): Record<string, string> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
   for (const f of readdirSync(path.join(dir, "config")).filter((f) => f.endsWith(".yml"))) {
     const text = readFileSync(path.join(dir, "config", f), "utf8");
-    for (const m of text.matchAll(/ENV(?:\[|\.fetch\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']/g)) env[m[1]] = `env-${m[1].toLowerCase()}`;
+    for (const name of envNamesRead(text)) env[name] = `env-${name.toLowerCase()}`;
   }
   return env;
 }
