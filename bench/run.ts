@@ -644,12 +644,13 @@ async function main() {
   await phase("ours", "failed deploy", async () => (await set(ours, "version", "broken"), (await timedUp(ours, false)).code !== 0));
   await set(ours, "version", "v1");
   await phase("ours", "env-only redeploy", async () => (await set(ours, "token", "second", true), (await timedUp(ours)).code === 0));
-  // Not a swap: a Traefik change restarts Traefik; this measures the interruption.
+  // A Traefik change: the port is handed over through a bridge Traefik (0 ms closed), or,
+  // where iptables cannot be changed, closed while Traefik restarts.
   let traefikGapMs: number[] = [];
   await phase("ours", "Traefik restart (args change)", async () => {
     await set(ours, "traefikArgs", JSON.stringify({ accesslog: true }));
     const r = await timedUp(ours);
-    traefikGapMs = [...r.out.matchAll(/Traefik restarted \(port closed for ~(\d+)ms\)/g)].map((m) => Number(m[1]));
+    traefikGapMs = [...r.out.matchAll(/Traefik replaced(?:; no connection was refused| \(port closed for ~(\d+)ms\))/g)].map((m) => Number(m[1] ?? 0));
     return r.code === 0;
   });
   results.traefikRestart = { portClosedMs: traefikGapMs };
@@ -797,7 +798,7 @@ function report(r: Record<string, unknown>): string {
       const skipped = l.keepAlive.skipped + l.newConnections.skipped;
       const gap = (skipped ? `; ${skipped} slots skipped (load generator behind)` : "") + (restart ? `; port closed ${(r.traefikRestart as { portClosedMs: number[] }).portClosedMs.join(", ")} ms per host` : "");
       rows.push(
-        `| ${phase}: ${who === "ours" ? "pulumi up" : "naive stop/start"} | ${f} failed of ${total} (keep-alive ${l.keepAlive.non2xx + l.keepAlive.errors + l.keepAlive.timeouts}/${l.keepAlive.total}, new conn ${l.newConnections.non2xx + l.newConnections.errors + l.newConnections.timeouts}/${l.newConnections.total}); ${lat}${gap} | ${restart ? "as short as Traefik allows (not a swap)" : who === "ours" ? "0 failed" : "(baseline)"} | ${who === "ours" && !restart ? mark(f === 0) : ""} |`,
+        `| ${phase}: ${who === "ours" ? "pulumi up" : "naive stop/start"} | ${f} failed of ${total} (keep-alive ${l.keepAlive.non2xx + l.keepAlive.errors + l.keepAlive.timeouts}/${l.keepAlive.total}, new conn ${l.newConnections.non2xx + l.newConnections.errors + l.newConnections.timeouts}/${l.newConnections.total}); ${lat}${gap} | ${who === "ours" ? "0 failed" : "(baseline)"} | ${who === "ours" ? mark(f === 0) : ""} |`,
       );
     }
   }

@@ -232,6 +232,20 @@ build_images() {
   push_rootfs "$b/traefik" "$REGISTRY_ADDR/kp/traefik:$KP_TRAEFIK_VERSION" \
     --change 'ENTRYPOINT ["/traefik"]' --change 'EXPOSE 80'
 
+  # kamal-proxy as Kamal 2 runs it (its Dockerfile: the binary in /usr/local/bin, user
+  # kamal-proxy, ~/.config/kamal-proxy for its state volume), for takeover tests.
+  local kproxy; kproxy="$(bash "$KP_ROOT/scripts/toolchain/kamal-proxy.sh")"
+  rm -rf "$b/kamal-proxy" && mkdir -p "$b/kamal-proxy/usr/local/bin" "$b/kamal-proxy/etc" "$b/kamal-proxy/tmp" \
+    "$b/kamal-proxy/home/kamal-proxy/.config/kamal-proxy"
+  cp "$kproxy" "$b/kamal-proxy/usr/local/bin/kamal-proxy"
+  echo 'kamal-proxy:x:1000:1000::/home/kamal-proxy:/bin/false' >"$b/kamal-proxy/etc/passwd"
+  echo 'kamal-proxy:x:1000:' >"$b/kamal-proxy/etc/group"
+  chown -R 1000:1000 "$b/kamal-proxy/home/kamal-proxy"
+  push_rootfs "$b/kamal-proxy" "$REGISTRY_ADDR/basecamp/kamal-proxy:$KP_KAMAL_PROXY_VERSION" \
+    --change 'CMD ["kamal-proxy", "run"]' --change 'ENV PATH=/usr/local/bin HOME=/home/kamal-proxy' \
+    --change 'USER kamal-proxy:kamal-proxy' --change 'EXPOSE 80 443' \
+    --change 'LABEL org.opencontainers.image.title=kamal-proxy'
+
   # The test app: a static binary, and busybox as /bin/sh because Docker runs a
   # --health-cmd through /bin/sh -c (the probe itself is the app's own "probe" command).
   local tag mode
@@ -261,9 +275,9 @@ push_rootfs() { # dir, image, import options...
 
 # ---------------------------------------------------------------- state
 write_state() {
-  node - "$S" "$REGISTRY_ADDR" "$KP_TRAEFIK_VERSION" "$DEPLOY_USER" "${HOSTS[@]}" <<'EOF' >"$S/state.json"
+  node - "$S" "$REGISTRY_ADDR" "$KP_TRAEFIK_VERSION" "$KP_KAMAL_PROXY_VERSION" "$DEPLOY_USER" "${HOSTS[@]}" <<'EOF' >"$S/state.json"
 const fs = require("fs");
-const [S, registry, traefikVersion, deployUser, ...hosts] = process.argv.slice(2);
+const [S, registry, traefikVersion, kamalProxyVersion, deployUser, ...hosts] = process.argv.slice(2);
 const net = registry.split(":")[0].split(".").slice(0, 3).join(".");
 const ips = Object.fromEntries(hosts.map((h) => [h, h === "db1" ? "13" : /^app[12]$/.test(h) ? String(10 + Number(h.slice(3))) : String(20 + Number(h.slice(3)))]));
 const read = (f) => fs.readFileSync(`${S}/${f}`, "utf8").trim();
@@ -278,6 +292,7 @@ const state = {
   registry: { address: registry, username: read("registry/username"), password: read("registry/password") },
   images: {
     traefik: `${registry}/kp/traefik:${traefikVersion}`,
+    kamalProxy: `${registry}/basecamp/kamal-proxy:${kamalProxyVersion}`,
     app: Object.fromEntries(["v1", "v2", "broken"].map((t) => [t, `${registry}/kp/testapp:${t}`])),
   },
 };
@@ -286,7 +301,7 @@ EOF
 }
 
 images_hash() { # what the registry's images are built from
-  { cat "$KP_ROOT"/testapp/*.go "$KP_ROOT/testapp/go.mod"; echo "$KP_TRAEFIK_VERSION"; } | sha256sum | cut -d' ' -f1
+  { cat "$KP_ROOT"/testapp/*.go "$KP_ROOT/testapp/go.mod"; echo "$KP_TRAEFIK_VERSION $KP_KAMAL_PROXY_VERSION"; } | sha256sum | cut -d' ' -f1
 }
 
 healthy() { # every process the sandbox needs is alive and answering
@@ -319,6 +334,7 @@ up() {
       kp_log "test app or Traefik changed: rebuilding the registry's images"
       build_images && images_hash >"$S/images.hash"
     fi
+    write_state
     kp_log "already up ($S)"
     return 0
   fi

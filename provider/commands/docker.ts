@@ -124,6 +124,19 @@ export function containerIp(name: string): string {
   return inspectContainer(name, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}");
 }
 
+/** "<network>=<ip> ..." of a container (or of a container ID's short form). */
+export function containerNetworks(name: string): string {
+  return inspectContainer(name, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}");
+}
+
+/** Every running container as Traefik's Docker provider sees it: name, health, labels. */
+export function runningContainerLabels(): string {
+  return pipe(
+    shellJoin(["docker", "ps", "--quiet"]),
+    shellJoin(["xargs", "-r", "docker", "container", "inspect", "--format", "{{.Name}}\t{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{json .Config.Labels}}"]),
+  );
+}
+
 /** The host directory mounted as the container's cord (empty if it has none). */
 export function cordSource(name: string): string {
   return inspectContainer(name, `{{range .Mounts}}{{if eq .Destination "${CORD_IN_CONTAINER}"}}{{.Source}}{{end}}{{end}}`);

@@ -45,6 +45,27 @@ export function trialTraefik(cfg: TraefikContainerConfig, at: { name: string; en
   return runContainer({ ...spec, createOnly: false, restart: undefined, publish: [], labels: { "traefik.enable": "false" }, options: { ...cfg.options, network: "none" } });
 }
 
+/** How long a client may keep one connection to the bridge Traefik of a handover before it
+ * is told (after a response) to reconnect: so that once new connections reach the new
+ * Traefik, the bridge's clients move there too, each between two requests. */
+export const BRIDGE_KEEPALIVE = "1s";
+
+/** The bridge of a handover (see commands/handover.ts): the new configuration, running
+ * without a published port (new connections reach it by a redirect), on the same networks
+ * as the new Traefik, routed by no other Traefik, not restarted by Docker. */
+export function bridgeTraefik(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
+  const spec = traefikSpec(cfg, at);
+  const create = runContainer({
+    ...spec,
+    restart: undefined,
+    publish: [],
+    labels: { "traefik.enable": "false" },
+    cmd: [...spec.cmd, `--entrypoints.http.transport.keepAliveMaxTime=${BRIDGE_KEEPALIVE}`],
+  });
+  const connect = cfg.networks.map((n) => `${ensureNetwork(n)} && ${shellJoin(["docker", "network", "connect", n, at.name])}`);
+  return [create, ...connect, startContainer(at.name)].join(" && ");
+}
+
 function createOnly(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
   return runContainer(traefikSpec(cfg, at));
 }
@@ -64,6 +85,15 @@ function traefikSpec(cfg: TraefikContainerConfig, at: { name: string; envFile?: 
     cmd: traefikArgs(cfg),
   };
 }
+
+/** Kamal 2's kamal-proxy stops (draining within `stopWait` seconds) and keeps its name, so
+ * that Kamal could start it again; `incoming` becomes the host's Traefik and starts. */
+export function replaceKamalProxy(kamalProxy: string, incoming: string, stopWait: number): string {
+  return allOf(stopContainer(kamalProxy, stopWait), renameContainer(incoming, TRAEFIK_NAME), startContainer(TRAEFIK_NAME));
+}
+
+/** The name of the host's Traefik container (Kamal's). */
+export const TRAEFIK_NAME = "traefik";
 
 /** One remote command (no round trips while the port is closed): the running Traefik
  * (`name`) stops within `stopWait` seconds and steps aside as `aside`; `incoming` takes the

@@ -296,6 +296,10 @@ export const traefikContainer = z.strictObject({
   destination: record(name.optional()),
   /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
   lockWait: record(duration.default(120)),
+  /** Set by the provider, never by a user: the proxy this resource found serving when it was
+   * planned (Kamal 1's Traefik, Kamal 2's kamal-proxy), so that the preview says what the
+   * first `up` takes over. Kept as first recorded. */
+  takeover: record(z.string().optional()),
 });
 export type TraefikContainerConfig = z.output<typeof traefikContainer>;
 export type TraefikContainerInput = z.input<typeof traefikContainer>;

@@ -16,11 +16,12 @@
 import * as docker from "../commands/docker";
 import { routeConfig, routeFile, routeServers, ROUTES_IN_TRAEFIK, type RouteSpec } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
+import { TRAEFIK_NAME } from "../commands/traefik";
 import type { SshConnection } from "../ssh/executor";
 import { sleep } from "./common";
 
 /** The Traefik container name Kamal uses, and the API port inside it. */
-export const TRAEFIK_CONTAINER = "traefik";
+export const TRAEFIK_CONTAINER = TRAEFIK_NAME;
 export const TRAEFIK_API_CONTAINER_PORT = 8080;
 const ROUTE_DEADLINE_MS = 30_000;
 const API_PREFLIGHT_MS = 10_000;

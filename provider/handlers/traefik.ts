@@ -13,9 +13,11 @@ import { createTraefik, replaceTraefik, trialTraefik } from "../commands/traefik
 import { ROUTES_ON_HOST } from "../commands/proxy";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
-import { absolute, connect, lastLogs, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
+import { absolute, connect, containsUnknown, lastLogs, sleep, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
+import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, type Handed } from "./handover";
+import { allOf } from "../commands/shell";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;
@@ -24,8 +26,27 @@ const RUNTIME = ["containerId", "status", "restartedAt"];
 
 const pathOf = (key: string) => (key === "connection" ? "ssh" : key === "hostName" ? "hosts" : key);
 
-export function check(_olds: Inputs, news: Inputs) {
-  return { inputs: news, failures: validate(traefikContainer, news, pathOf).failures };
+export async function check(olds: Inputs, news: Inputs) {
+  const { takeover: _set, ...given } = news;
+  const failures = validate(traefikContainer, given, pathOf).failures;
+  if (failures.length) return { inputs: given, failures };
+  // Planned once, when the resource is new: what serves on the host now.
+  const takeover = olds && Object.keys(olds).length ? olds.takeover : await plannedTakeover(given);
+  return { inputs: takeover === undefined ? given : { ...given, takeover }, failures };
+}
+
+/** Best effort, at most a few seconds: a host that cannot be asked now is asked by the `up`. */
+async function plannedTakeover(news: Inputs): Promise<string | undefined> {
+  if (containsUnknown(news)) return undefined;
+  const look = (async () => {
+    const cfg = parseInputs(traefikContainer, news);
+    const incumbent = await findIncumbent(await connect(cfg.connection));
+    if (!incumbent?.running || incumbent.ours) return undefined;
+    const text = describeIncumbent(incumbent);
+    progress(cfg.hostName, `takes over ${text}`);
+    return text;
+  })().catch(() => undefined);
+  return Promise.race([look, sleep(8000).then(() => undefined)]);
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
@@ -87,14 +108,24 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
     await conn.exec(docker.makeDirectories([routesDir], "755"));
     await conn.exec(createTraefik(cfg, { name: next, envFile, routesDir }));
   });
-  const hadOld = (await conn.run(docker.containerState(TRAEFIK_CONTAINER))).code === 0;
-  let retired: string | undefined;
-  if (hadOld) {
+  const incumbent = await findIncumbent(conn);
+  let retired: Handed["retired"] | undefined;
+  if (incumbent?.running) {
     await step(host, "trying the new Traefik configuration", () => tryConfiguration(conn, cfg, { envFile, routesDir, hex, next }, secrets));
-    progress(host, "restarting Traefik with the new configuration");
-    const swapped = await step(host, "restarting Traefik", () => swapIn(conn, next, hex));
-    retired = swapped.retired;
-    progress(host, `Traefik restarted (port closed for ~${swapped.closedMs}ms)`);
+    if (incumbent.kind === "kamal-proxy") {
+      // A stopped Traefik left beside kamal-proxy (Kamal 2 prunes it too) would hold the name.
+      await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], false));
+      const adopted = await step(host, "adopting kamal-proxy's routes", () => adoptKamalProxyRoutes(conn, cfg, routesDir));
+      progress(host, `taking over from kamal-proxy: Traefik serves ${adopted.join(", ") || "no service"} as kamal-proxy did`);
+    } else if (!incumbent.ours) progress(host, `taking over ${describeIncumbent(incumbent)}`);
+    const handed = await step(host, "handing the port over to the new Traefik", () => handOver(conn, cfg, incumbent, { next, hex, envFile, routesDir }));
+    retired = handed.retired;
+    progress(host, handed.gapless ? "Traefik replaced; no connection was refused" : `Traefik replaced (port closed for ~${handed.closedMs}ms)`);
+  } else if (incumbent) {
+    // A stopped Traefik serves nothing: the new one takes its name at once.
+    progress(host, "starting Traefik (the previous one was stopped)");
+    await step(host, "starting Traefik", () => conn.exec(replaceTraefik(TRAEFIK_CONTAINER, `${TRAEFIK_CONTAINER}_old_${hex}`, next, 1)));
+    retired = { name: `${TRAEFIK_CONTAINER}_old_${hex}`, renamed: true };
   } else {
     progress(host, "starting Traefik");
     await step(host, "starting Traefik", async () => {
@@ -107,14 +138,18 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
       await waitRunning(conn, secrets, envFile);
     } catch (e) {
       if (!retired) throw e;
-      // The previous Traefik serves again; the new one is kept, stopped, for its logs.
+      // The previous proxy serves again; the new Traefik is kept, stopped, for its logs.
       const failed = `${TRAEFIK_CONTAINER}_failed_${hex}`;
-      const back = await conn.run(replaceTraefik(TRAEFIK_CONTAINER, failed, retired, 1));
-      const outcome = back.code === 0 ? "the previous Traefik runs again" : `putting the previous Traefik back failed too: ${back.stderr.trim()}`;
+      const back = await conn.run(
+        retired.renamed
+          ? replaceTraefik(TRAEFIK_CONTAINER, failed, retired.name, 1)
+          : allOf(docker.stopContainer(TRAEFIK_CONTAINER, 1), docker.renameContainer(TRAEFIK_CONTAINER, failed), docker.startContainer(retired.name)),
+      );
+      const outcome = back.code === 0 ? `the previous proxy (${retired.renamed ? TRAEFIK_CONTAINER : retired.name}) runs again` : `putting the previous proxy back failed too: ${back.stderr.trim()}`;
       throw new Error(`${(e as Error).message}\nthe new Traefik was kept as ${failed} for its logs; ${outcome}`);
     }
   });
-  if (retired) await conn.run(docker.removeContainers([retired], true));
+  if (retired?.renamed) await conn.run(docker.removeContainers([retired.name], true));
   const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
 }
@@ -146,28 +181,6 @@ async function tryConfiguration(conn: SshConnection, cfg: TraefikContainerConfig
   } finally {
     await conn.run(docker.removeContainers([trial], true));
   }
-}
-
-/** Stops the old Traefik and starts the prepared one; restores the old one when the new one
- * cannot start. Returns how long no Traefik held the port (stop begun to start done), in ms,
- * and the old container's name: it is kept, stopped, until the new one has stayed up. */
-async function swapIn(conn: SshConnection, next: string, hex: string): Promise<{ closedMs: number; retired: string }> {
-  const retired = `${TRAEFIK_CONTAINER}_old_${hex}`;
-  const t0 = Date.now();
-  const started = await conn.run(replaceTraefik(TRAEFIK_CONTAINER, retired, next, 10));
-  const closedMs = Date.now() - t0;
-  if (started.code !== 0) {
-    // Put the previous Traefik back under its name, wherever the sequence stopped.
-    const names = new Set((await conn.run("docker ps -a --format '{{.Names}}'")).stdout.split("\n"));
-    if (names.has(retired)) {
-      if (names.has(TRAEFIK_CONTAINER)) await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], true));
-      await conn.run(docker.renameContainer(retired, TRAEFIK_CONTAINER));
-    }
-    await conn.run(docker.removeContainers([next], true));
-    await conn.run(docker.startContainer(TRAEFIK_CONTAINER));
-    throw new Error(`the new Traefik did not start (the previous one was restarted): ${started.stderr.trim()}`);
-  }
-  return { closedMs, retired };
 }
 
 /** Traefik counts as started once it has stayed running, with no restart and no exit, for

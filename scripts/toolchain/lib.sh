@@ -3,6 +3,8 @@
 KP_CACHE="${KP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kamal-pulumi}"
 KP_NODE_VERSION="${KP_NODE_VERSION:-24.9.0}"
 KP_TRAEFIK_VERSION="${KP_TRAEFIK_VERSION:-v3.6.12}"
+# Kamal 2.11+ boots this kamal-proxy (MINIMUM_VERSION); the sandbox builds it for takeover tests.
+KP_KAMAL_PROXY_VERSION="${KP_KAMAL_PROXY_VERSION:-v0.9.2}"
 # The nodejs language host stopped being part of the sdk/v3 module after v3.68.0 and
 # its own module is not served by the module proxy reachable here (see README, Sandbox).
 KP_LANGHOST_SDK_VERSION="${KP_LANGHOST_SDK_VERSION:-v3.68.0}"
@@ -33,7 +35,7 @@ kp_go_build() {
     printf 'module kpbuild/tool\n%s\nrequire %s %s\n' "$(grep -m1 '^go ' "$gomod")" "$module" "$version"
     for r in "$@"; do printf 'require %s\n' "$r"; done
     awk '/^(replace|exclude) \(/{b=1} b{print} b&&/^\)/{b=0;next} !b&&/^(replace|exclude) /{print}' "$gomod" |
-      grep -vE '=>[[:space:]]*\.\.?/'
+      { grep -vE '=>[[:space:]]*\.\.?/' || true; }
   } >"$dir/go.mod"
   printf 'package tools\nimport _ "%s"\n' "$pkg" >"$dir/tools.go"
   (cd "$dir" && go mod tidy >/dev/null 2>&1 || true

@@ -22,7 +22,7 @@ export interface Sandbox {
   dir: string;
   hosts: SandboxHost[];
   registry: { address: string; username: string; password: string };
-  images: { traefik: string; app: { v1: string; v2: string; broken: string } };
+  images: { traefik: string; kamalProxy: string; app: { v1: string; v2: string; broken: string } };
 }
 
 let cached: Sandbox | undefined;

@@ -213,16 +213,25 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     expect(got).toEqual({ status: 200, body: "hello-accessory" });
   });
 
-  it("restarts Traefik when its configuration changes, with a short interruption", async () => {
+  it("replaces Traefik when its configuration changes, refusing no connection under load", async () => {
     const app1 = await pool.connect(target("app1"));
     const before = (await app1.exec("docker inspect traefik --format '{{.Id}}'")).stdout.trim();
     await config("traefikLogLevel", "WARN");
+    const loads = web.flatMap((h) => [
+      startLoad({ url: url(h), rate: 60, connections: 3 }),
+      startLoad({ url: url(h), rate: 30, newConnections: true }),
+    ]);
     const up = await project.up();
+    const load = await Promise.all(loads.map((l) => l.stop()));
     expect(up.code, up.stdout + up.stderr).toBe(0);
-    expect(up.stdout).toMatch(/\[kamal\] app1: Traefik restarted \(port closed for ~\d+ms\)/);
+    expect(up.stdout).toMatch(/\[kamal\] app1: Traefik replaced; no connection was refused/);
+    expect(failed(load)).toBe(0);
     const after = JSON.parse((await app1.exec("docker inspect traefik --format '{{json .}}'")).stdout);
     expect(after.Id).not.toBe(before);
     expect(after.Args).toContain("--log.level=WARN");
+    // The bridge and its redirect are gone.
+    expect((await app1.exec("docker ps -a --format '{{.Names}}'")).stdout).not.toMatch(/traefik_(handover|old|next)_/);
+    expect((await app1.exec("iptables -t nat -S | grep -c kamal-handover || true")).stdout.trim()).toBe("0");
     for (const h of web) expect((await versionOn(h)).version).toBe("v1");
   });
 

@@ -351,3 +351,88 @@ describe("the deploy lock, in Kamal 2's place and format", () => {
     expect(lock.parseLockDetails("garbage")).toBeUndefined();
   });
 });
+
+describe("handing a port from one proxy to another", () => {
+  const r = { hostPort: 80, to: "172.17.0.3", toPort: 80, id: "a1b2c3" };
+  const dnat = "-m comment --comment kamal-handover-a1b2c3 -j DNAT --to-destination 172.17.0.3:80";
+
+  it("redirects new connections to the bridge ahead of Docker's rules, and admits them", async () => {
+    const h = await import("../../provider/commands/handover");
+    expect(h.addRedirect(r, false)).toBe(
+      `iptables -w 5 -t nat -I PREROUTING 1 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
+        ` && iptables -w 5 -t nat -I OUTPUT 1 '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
+        " && iptables -w 5 -t filter -I DOCKER-USER 1 -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT",
+    );
+    // A port bound to one address, through passwordless sudo.
+    expect(h.addRedirect({ ...r, hostPort: "10.0.0.5:8080" }, true)).toBe(
+      "sudo -n iptables -w 5 -t nat -I PREROUTING 1 -d 10.0.0.5 -p tcp --dport 8080 -m addrtype --dst-type LOCAL " + dnat +
+        " && sudo -n iptables -w 5 -t nat -I OUTPUT 1 '!' -d 127.0.0.0/8 -d 10.0.0.5 -p tcp --dport 8080 -m addrtype --dst-type LOCAL " + dnat +
+        " && sudo -n iptables -w 5 -t filter -I DOCKER-USER 1 -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT",
+    );
+  });
+
+  it("removes the redirect first, the admission once the bridge has drained; missing rules are fine", async () => {
+    const h = await import("../../provider/commands/handover");
+    const nat =
+      `iptables -w 5 -t nat -D PREROUTING -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null;` +
+      ` iptables -w 5 -t nat -D OUTPUT '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null; `;
+    expect(h.removeRedirect(r, false)).toBe(`${nat}true`);
+    expect(h.removeRedirect(r, false, true)).toBe(
+      `${nat}iptables -w 5 -t filter -D DOCKER-USER -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT 2>/dev/null; true`,
+    );
+  });
+
+  it("finds and deletes what an interrupted handover left, quoting every word iptables printed", async () => {
+    const h = await import("../../provider/commands/handover");
+    expect(h.listRedirects(false)).toBe(
+      "iptables -w 5 -t nat -S PREROUTING 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +
+        " iptables -w 5 -t nat -S OUTPUT 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +
+        " iptables -w 5 -t filter -S DOCKER-USER 2>/dev/null | sed -n 's/^/filter /; /kamal-handover-/p'",
+    );
+    expect(h.deleteListedRule('nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment "kamal-handover-ff0011" -j DNAT --to-destination 172.17.0.3:80', true)).toBe(
+      "sudo -n iptables -w 5 -t nat -D PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment kamal-handover-ff0011 -j DNAT --to-destination 172.17.0.3:80 2>/dev/null; true",
+    );
+    expect(h.deleteListedRule("nat -N DOCKER", false)).toBeUndefined();
+    expect(h.deleteListedRule("raw -A PREROUTING -j DROP", false)).toBeUndefined();
+    expect(h.probeIptables(true)).toBe("sudo -n iptables -w 5 -t nat -S DOCKER");
+  });
+
+  it("starts the bridge Traefik unpublished, on Traefik's networks, unrouted, telling clients to reconnect", async () => {
+    const { bridgeTraefik } = await import("../../provider/commands/traefik");
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"], labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
+    expect(bridgeTraefik(cfg, { name: "traefik_handover_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toBe(
+      "docker create --name traefik_handover_a1b2c3" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
+        " --label traefik.enable=false --log-opt max-size=10m traefik:v3.6" +
+        " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
+        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80" +
+        " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO --entrypoints.http.transport.keepAliveMaxTime=1s" +
+        " && { docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null 2>&1 || docker network inspect kamal >/dev/null 2>&1; }" +
+        " && docker network connect kamal traefik_handover_a1b2c3 && docker start traefik_handover_a1b2c3",
+    );
+  });
+
+  it("stops kamal-proxy (kept under its name) and starts Traefik in one command", async () => {
+    const { replaceKamalProxy } = await import("../../provider/commands/traefik");
+    expect(replaceKamalProxy("kamal-proxy", "traefik_next_a1b2c3", 10)).toBe(
+      "docker stop --time 10 kamal-proxy && docker rename traefik_next_a1b2c3 traefik && docker start traefik",
+    );
+  });
+
+  it("reads kamal-proxy's services from `kamal-proxy list` (v0.9.2), empty cells included", async () => {
+    const { parseKamalProxyList, kamalProxyList } = await import("../../provider/commands/kamalProxy");
+    expect(kamalProxyList()).toBe("docker exec kamal-proxy kamal-proxy list");
+    const b = (s: string) => `\x1b[1;34m${s}\x1b[0m`;
+    const i = (s: string) => `\x1b[3;94m${s}\x1b[0m`;
+    const p = (s: string) => `\x1b[m${s}\x1b[0m`;
+    const text =
+      [i("Service      "), i("Host                   "), i("Path  "), i("Target           "), i("State  "), i("TLS")].join("  ") + "  \n" +
+      [b("hey-web      "), p("hey.example.com,hey.io "), p("      "), p("0a1b2c3d4e5f:80  "), p("running"), p("no ")].join("  ") + "  \n" +
+      [b("hey-api-stage"), p("*                      "), p("/api  "), p("9f8e7d6c5b4a:3000"), p("paused "), p("yes")].join("  ") + "  \n";
+    expect(parseKamalProxyList(text)).toEqual([
+      { name: "hey-web", hosts: ["hey.example.com", "hey.io"], paths: [], targets: ["0a1b2c3d4e5f:80"], state: "running", tls: false },
+      { name: "hey-api-stage", hosts: [], paths: ["/api"], targets: ["9f8e7d6c5b4a:3000"], state: "paused", tls: true },
+    ]);
+    expect(() => parseKamalProxyList("Name Where\nx y\n")).toThrow("unexpected `kamal-proxy list` output: Name Where");
+  });
+});

@@ -96,6 +96,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     lockService: ["traefik", "myapp"],
     destination: [undefined, "staging"],
     lockWait: [120, 10],
+    takeover: [undefined, "Kamal 2's kamal-proxy (basecamp/kamal-proxy:v0.9.2)"],
   },
   envFile: {
     ...CONNECTION_ROWS,
@@ -188,5 +189,17 @@ describe("the same value written another way is no change", () => {
   ])("%s", (_what, over) => {
     const news = { ...BASE.app, ...over };
     expect(app.diff("id", olds, news)).toEqual({ changes: false, replaces: [] });
+  });
+});
+
+describe("Traefik's takeover note", () => {
+  it("is kept as first recorded: a later check carries it over, so the next up changes nothing", async () => {
+    const olds = { ...BASE.traefik, takeover: "Kamal's Traefik (traefik:v2.11, not started by this provider): replaced by this one, routing what it routed" };
+    const checked = await traefik.check(olds, { ...BASE.traefik });
+    expect(checked.failures).toEqual([]);
+    expect(checked.inputs).toEqual(olds);
+    expect(traefik.diff("id", { ...olds, status: "running" }, checked.inputs).changes).toBe(false);
+    // A user cannot set it.
+    expect((await traefik.check(olds, { ...BASE.traefik, takeover: "anything" })).inputs.takeover).toBe(olds.takeover);
   });
 });

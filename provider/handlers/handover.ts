@@ -1,0 +1,271 @@
+/**
+ * Replacing the proxy that holds a host's web port by a new Traefik without refusing a
+ * connection: the previous Traefik (a configuration change), Kamal 1's Traefik, or Kamal
+ * 2's kamal-proxy (a takeover).
+ *
+ * 1. A bridge Traefik with the new configuration starts without a published port and is
+ *    checked to have loaded every route the host has (route files, container labels).
+ * 2. A DNAT rule ahead of Docker's sends new connections for the port to the bridge; open
+ *    ones stay with the incumbent (connection tracking).
+ * 3. The incumbent stops (finishing its in-flight requests) and the new Traefik starts on
+ *    the port, and is checked the same way.
+ * 4. The rule goes: new connections reach the new Traefik. The bridge tells each client to
+ *    reconnect after its next response (keepAliveMaxTime), then drains and is removed.
+ *
+ * It needs iptables (root, or passwordless sudo); without it the port changes hands with a
+ * short gap (new connections refused), as Kamal's own proxy reboots do, and says so.
+ */
+import { routeRule } from "../commands/app";
+import * as docker from "../commands/docker";
+import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedirect, type Redirect } from "../commands/handover";
+import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
+import { routeConfig, routeFile, ROUTES_IN_TRAEFIK } from "../commands/proxy";
+import { shellJoin } from "../commands/shell";
+import { bridgeTraefik, replaceKamalProxy, replaceTraefik, traefikPublish, TRAEFIK_NAME } from "../commands/traefik";
+import type { TraefikContainerConfig } from "../config/schemas";
+import type { SshConnection } from "../ssh/executor";
+import { lines, progress, sleep } from "./common";
+import { TRAEFIK_API_CONTAINER_PORT } from "./routing";
+
+export type IncumbentKind = "traefik" | "kamal-proxy";
+
+/** The proxy container that holds (or held) the web port. */
+export interface Incumbent {
+  name: string;
+  kind: IncumbentKind;
+  running: boolean;
+  image: string;
+  /** Started by this provider (it watches our route directory). */
+  ours: boolean;
+}
+
+/** What holds the port: the host's running Traefik (ours or Kamal 1's), else a running
+ * kamal-proxy, else a stopped Traefik (which holds nothing). */
+export async function findIncumbent(conn: SshConnection): Promise<Incumbent | undefined> {
+  const format = `{{.State.Status}} {{.Config.Image}} {{range .Mounts}}{{if eq .Destination "${ROUTES_IN_TRAEFIK}"}}ours{{end}}{{end}}`;
+  const found: Incumbent[] = [];
+  for (const [name, kind] of [
+    [TRAEFIK_NAME, "traefik"],
+    [KAMAL_PROXY_CONTAINER, "kamal-proxy"],
+  ] as const) {
+    const r = await conn.run(shellJoin(["docker", "container", "inspect", "--format", format, name]));
+    if (r.code !== 0) continue;
+    const [status, image, ours] = r.stdout.trim().split(" ");
+    found.push({ name, kind, running: status === "running", image, ours: ours === "ours" });
+  }
+  return found.find((i) => i.running) ?? found.find((i) => i.kind === "traefik");
+}
+
+/** How a takeover reads in a preview and in progress lines. */
+export function describeIncumbent(i: Incumbent): string {
+  if (i.kind === "kamal-proxy") return `Kamal 2's kamal-proxy (${i.image}): its routes move to Traefik, then it is stopped (kept)`;
+  if (!i.ours) return `Kamal's Traefik (${i.image}, not started by this provider): replaced by this one, routing what it routed`;
+  return `the Traefik this provider started (${i.image})`;
+}
+
+/** kamal-proxy's services, written as route files so that Traefik serves them exactly as
+ * kamal-proxy does (the same names as this provider's scopes: `service-role[-destination]`).
+ * A Service of this stack then moves its scope to its new container as usual. Refused
+ * before anything changes: an HTTPS service (not served here yet) or one in maintenance. */
+export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikContainerConfig, routesDir: string): Promise<string[]> {
+  const listed = await conn.run(kamalProxyList());
+  if (listed.code !== 0) throw new Error(`\`kamal-proxy list\` failed (exit ${listed.code}): ${listed.stderr.trim()}; kamal-proxy was left serving`);
+  const services = parseKamalProxyList(listed.stdout);
+  const joins = ["bridge", ...cfg.networks];
+  const files: { name: string; content: string }[] = [];
+  for (const s of services) {
+    if (s.tls) throw new Error(`kamal-proxy serves ${s.name} over HTTPS (proxy.ssl), which Traefik here does not serve yet; kamal-proxy was left serving`);
+    if (s.state !== "running") throw new Error(`kamal-proxy has ${s.name} ${s.state} (maintenance mode): run \`kamal app live\` first; kamal-proxy was left serving`);
+    const servers: string[] = [];
+    for (const t of s.targets) {
+      const colon = t.lastIndexOf(":");
+      const [container, port] = colon > 0 ? [t.slice(0, colon), t.slice(colon + 1)] : [t, "80"];
+      const nets = (await conn.exec(docker.containerNetworks(container))).stdout.trim().split(/\s+/).filter(Boolean).map((p) => p.split("="));
+      const shared = joins.map((n) => nets.find(([net]) => net === n)).find((x) => x && x[1]);
+      if (!shared) {
+        throw new Error(`kamal-proxy routes ${s.name} to ${t} on network(s) ${nets.map(([n]) => n).join(", ")}, which Traefik does not join (networks: ${joins.join(", ")}); kamal-proxy was left serving`);
+      }
+      servers.push(`http://${shared[1]}:${port}`);
+    }
+    let rule = routeRule(s.hosts);
+    if (s.paths.length) {
+      const prefixes = s.paths.map((p) => `PathPrefix(\`${p}\`)`).join(" || ");
+      rule = s.hosts.length ? `(${rule}) && (${prefixes})` : prefixes;
+    }
+    files.push({ name: s.name, content: routeConfig({ name: s.name, rule, entrypoints: ["http"], servers }) });
+  }
+  for (const f of files) await conn.exec(docker.writeFileAtomically(routeFile(routesDir, f.name)), { stdin: f.content });
+  return files.map((f) => f.name);
+}
+
+/** The routers Traefik must list before it may take traffic: one per route file, and one
+ * per router label of every running container that its Docker provider routes (healthy
+ * or without a health check, not `traefik.enable=false`). */
+async function expectedRouters(conn: SshConnection, routesDir: string): Promise<string[]> {
+  const out: string[] = [];
+  const files = await conn.run(shellJoin(["find", routesDir, "-maxdepth", "1", "-name", "*.yml"]));
+  for (const f of lines(files.stdout)) out.push(`${f.slice(f.lastIndexOf("/") + 1).replace(/\.yml$/, "")}@file`);
+  for (const l of lines((await conn.run(docker.runningContainerLabels())).stdout)) {
+    const [, health, json] = l.split("\t");
+    if (health && health !== "healthy") continue;
+    let labels: Record<string, string>;
+    try {
+      labels = JSON.parse(json) as Record<string, string>;
+    } catch {
+      continue;
+    }
+    if (labels["traefik.enable"] === "false") continue;
+    for (const key of Object.keys(labels)) {
+      const m = /^traefik\.http\.routers\.([^.]+)\.rule$/.exec(key);
+      if (m) out.push(`${m[1]}@docker`);
+    }
+  }
+  return out;
+}
+
+const SERVING_DEADLINE_MS = 30_000;
+
+/** Waits until the Traefik in `container` lists every router the host has (asked through
+ * its API at its own address; without an API, once it has started its providers). */
+async function waitServing(conn: SshConnection, container: string, routesDir: string, api: boolean): Promise<void> {
+  const t0 = Date.now();
+  const ip = (await conn.exec(docker.containerIp(container))).stdout.trim().split(" ")[0];
+  let missing: string[] = [];
+  for (;;) {
+    if (api && ip) {
+      const expected = await expectedRouters(conn, routesDir);
+      const answer = await conn.httpGet(ip, TRAEFIK_API_CONTAINER_PORT, "/api/http/routers?per_page=10000", 2000).catch(() => undefined);
+      if (answer?.status === 200) {
+        const names = new Set((JSON.parse(answer.body) as { name: string }[]).map((r) => r.name));
+        missing = expected.filter((n) => !names.has(n));
+        if (!missing.length) return;
+      }
+    } else if (/Starting provider/.test((await conn.run(docker.containerLogs(container, 50))).stdout)) {
+      await sleep(1000);
+      return;
+    }
+    const [status] = (await conn.run(docker.containerState(container))).stdout.trim().split(" ");
+    if (status !== "running") throw new Error(`${container} is ${status || "gone"}`);
+    if (Date.now() - t0 > SERVING_DEADLINE_MS) {
+      throw new Error(`${container} did not ${missing.length ? `load the routes ${missing.join(", ")}` : "answer on its API"} within ${SERVING_DEADLINE_MS / 1000}s`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Whether this SSH user can change iptables: false = as itself (root), true = with sudo,
+ * undefined = not at all. */
+async function iptablesAccess(conn: SshConnection): Promise<boolean | undefined> {
+  if ((await conn.run(probeIptables(false))).code === 0) return false;
+  if ((await conn.run(probeIptables(true))).code === 0) return true;
+  return undefined;
+}
+
+/** Rules and bridges an interrupted handover left: the rules go first (the incumbent holds
+ * the port and serves), then the bridges drain. */
+async function clearLeftovers(conn: SshConnection, sudo: boolean, host: string): Promise<void> {
+  const listed = lines((await conn.run(listRedirects(sudo))).stdout);
+  for (const line of listed) {
+    const cmd = deleteListedRule(line, sudo);
+    if (cmd) await conn.run(cmd);
+  }
+  const bridges = lines((await conn.run(shellJoin(["docker", "ps", "--all", "--format", "{{.Names}}", "--filter", `name=^${TRAEFIK_NAME}_handover_`]))).stdout);
+  if (listed.length || bridges.length) progress(host, `removing what an interrupted handover left (${listed.length} rule(s), ${bridges.length} bridge(s))`);
+  for (const b of bridges) {
+    await conn.run(docker.stopContainer(b, 10));
+    await conn.run(docker.removeContainers([b], true));
+  }
+}
+
+/** The host side of Traefik's published web port: "80", or "10.0.0.5:80". */
+function webHostPort(cfg: TraefikContainerConfig): string {
+  const web = traefikPublish(cfg)[0];
+  return web.slice(0, web.lastIndexOf(":"));
+}
+
+export interface Handed {
+  /** The incumbent, stopped: renamed aside (a Traefik) or under its own name (kamal-proxy). */
+  retired: { name: string; renamed: boolean };
+  /** Whether new connections were never refused (else how long the port was closed). */
+  gapless: boolean;
+  closedMs: number;
+}
+
+/**
+ * Moves the port from the running `incumbent` to the prepared container `next`, which takes
+ * the name `traefik`. On failure before the new Traefik serves, the incumbent serves again.
+ */
+export async function handOver(
+  conn: SshConnection,
+  cfg: TraefikContainerConfig,
+  incumbent: Incumbent,
+  at: { next: string; hex: string; envFile?: string; routesDir: string },
+): Promise<Handed> {
+  const host = cfg.hostName;
+  const api = cfg.apiPort > 0;
+  const aside = `${TRAEFIK_NAME}_old_${at.hex}`;
+  const retired = incumbent.kind === "traefik" ? { name: aside, renamed: true } : { name: incumbent.name, renamed: false };
+  const replace = incumbent.kind === "traefik" ? replaceTraefik(TRAEFIK_NAME, aside, at.next, 10) : replaceKamalProxy(incumbent.name, at.next, 10);
+
+  const sudo = await iptablesAccess(conn);
+  if (sudo === undefined) {
+    progress(host, `iptables cannot be changed as ${cfg.connection.user} (not root, no passwordless sudo): new connections are refused while the port changes hands`);
+    const t0 = Date.now();
+    const r = await conn.run(replace);
+    const closedMs = Date.now() - t0;
+    if (r.code !== 0) {
+      await putBack(conn, incumbent, retired, at.next);
+      throw new Error(`the new Traefik did not start (the previous proxy was restarted): ${r.stderr.trim()}`);
+    }
+    return { retired, gapless: false, closedMs };
+  }
+
+  await clearLeftovers(conn, sudo, host);
+  const bridge = `${TRAEFIK_NAME}_handover_${at.hex}`;
+  try {
+    await conn.exec(bridgeTraefik(cfg, { name: bridge, envFile: at.envFile, routesDir: at.routesDir }));
+    await waitServing(conn, bridge, at.routesDir, api);
+  } catch (e) {
+    await conn.run(docker.removeContainers([bridge, at.next], true));
+    throw new Error(`the bridge Traefik did not serve (${(e as Error).message}); nothing serving was touched`);
+  }
+  const nets = (await conn.exec(docker.containerNetworks(bridge))).stdout.trim().split(/\s+/).map((p) => p.split("="));
+  const ip = (nets.find(([n]) => n === "bridge") ?? nets[0])?.[1];
+  const redirect: Redirect = { hostPort: webHostPort(cfg), to: ip, toPort: 80, id: at.hex };
+  await conn.exec(addRedirect(redirect, sudo));
+  progress(host, `new connections go to a bridge Traefik while ${incumbent.name} finishes its requests`);
+  try {
+    const r = await conn.run(replace);
+    if (r.code !== 0) throw new Error(`the new Traefik did not start: ${r.stderr.trim()}`);
+    await waitServing(conn, TRAEFIK_NAME, at.routesDir, api);
+  } catch (e) {
+    // The bridge still takes new connections: the incumbent comes back, then they return to it.
+    await putBack(conn, incumbent, retired, at.next);
+    await conn.run(removeRedirect(redirect, sudo));
+    await conn.run(docker.stopContainer(bridge, 10));
+    await conn.run(docker.removeContainers([bridge], true));
+    await conn.run(removeRedirect(redirect, sudo, true));
+    throw new Error(`${(e as Error).message}; ${incumbent.name} serves again`);
+  }
+  await conn.exec(removeRedirect(redirect, sudo));
+  progress(host, `new connections reach the new Traefik; the bridge drains`);
+  // Its keep-alive clients are told to reconnect after their next response.
+  await sleep(1500);
+  await conn.run(docker.stopContainer(bridge, 10));
+  await conn.run(docker.removeContainers([bridge], true));
+  await conn.run(removeRedirect(redirect, sudo, true));
+  return { retired, gapless: true, closedMs: 0 };
+}
+
+/** The incumbent serves again under its name, wherever the replacement stopped. */
+async function putBack(conn: SshConnection, incumbent: Incumbent, retired: { name: string; renamed: boolean }, next: string): Promise<void> {
+  const names = new Set(lines((await conn.run("docker ps -a --format '{{.Names}}'")).stdout));
+  if (retired.renamed && names.has(retired.name)) {
+    if (names.has(TRAEFIK_NAME)) await conn.run(docker.removeContainers([TRAEFIK_NAME], true));
+    await conn.run(docker.renameContainer(retired.name, TRAEFIK_NAME));
+  } else if (!retired.renamed && names.has(TRAEFIK_NAME)) {
+    await conn.run(docker.removeContainers([TRAEFIK_NAME], true));
+  }
+  await conn.run(docker.removeContainers([next], true));
+  await conn.run(docker.startContainer(incumbent.name));
+}

@@ -1,0 +1,149 @@
+/**
+ * Hosts left exactly as Kamal leaves them after `kamal setup` of a version, for takeover
+ * tests: the same container names, labels, arguments, env files, cords and directories as
+ * Kamal's command builders produce (read from basecamp/kamal: v1.9.2 for Kamal 1, v2.12.0
+ * for Kamal 2 with kamal-proxy v0.9.2, its MINIMUM_VERSION). Only the images differ: the
+ * sandbox's Traefik build, and kamal-proxy built from its Go module, tagged on the host as
+ * `basecamp/kamal-proxy:v0.9.2` as Kamal pulls it.
+ *
+ * Commands are run as Kamal runs them, over SSH as root, from the user's home.
+ */
+import { randomBytes } from "node:crypto";
+import { shellJoin } from "../../provider/commands/shell";
+import type { SshConnection } from "../../provider/ssh/executor";
+import { sandbox } from "./sandbox";
+
+export interface KamalApp {
+  service: string;
+  role: string;
+  version: string;
+  /** The host's address, as deploy.yml lists it (Kamal 2 passes it as KAMAL_HOST). */
+  host: string;
+  /** Clear env of the role; secret env goes to the env file. */
+  env: Record<string, string>;
+  secretEnv: Record<string, string>;
+}
+
+const image = (version: string) => `${sandbox().registry.address}/kp/testapp:${version}`;
+
+async function login(conn: SshConnection): Promise<void> {
+  const r = sandbox().registry;
+  await conn.exec(shellJoin(["docker", "login", r.address, "-u", r.username, "--password-stdin"]), { stdin: r.password });
+}
+
+function envFile(env: Record<string, string>): string {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join("");
+}
+
+/** Kamal 1.9.2: `kamal traefik boot` then `kamal app boot` of the primary role `web`,
+ * with `healthcheck.cmd` (the test app has no curl), port 80, interval 1s. */
+export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikImage: string): Promise<void> {
+  await login(conn);
+  // Kamal::Commands::Traefik#run (v1.9.2), env file from Kamal::Configuration::Traefik#env.
+  await conn.exec("mkdir -p .kamal/env/traefik && touch .kamal/env/traefik/traefik.env && chmod 600 .kamal/env/traefik/traefik.env");
+  await conn.exec(shellJoin(["docker", "pull", traefikImage]));
+  await conn.exec(
+    shellJoin([
+      "docker", "run", "--name", "traefik", "--detach", "--restart", "unless-stopped",
+      "--publish", "80:80",
+      "--volume", "/var/run/docker.sock:/var/run/docker.sock",
+      "--env-file", ".kamal/env/traefik/traefik.env",
+      "--log-opt", "max-size=10m",
+      "--label", "traefik.http.routers.catchall.entryPoints=http",
+      "--label", "traefik.http.routers.catchall.rule=PathPrefix(`/`)",
+      "--label", "traefik.http.routers.catchall.service=unavailable",
+      "--label", "traefik.http.routers.catchall.priority=1",
+      "--label", "traefik.http.services.unavailable.loadbalancer.server.port=0",
+      traefikImage, "--providers.docker", "--log.level=DEBUG",
+    ]),
+  );
+  // Kamal::Commands::App#run (v1.9.2) with Role#health_check_args (cord) and #label_args.
+  const prefix = `${app.service}-${app.role}`;
+  const name = `${prefix}-${app.version}`;
+  const cord = `.kamal/cords/${prefix}-${randomBytes(16).toString("hex")}`;
+  await conn.exec(`mkdir -p .kamal/env/roles && umask 077 && cat > .kamal/env/roles/${prefix}.env`, { stdin: envFile(app.secretEnv) });
+  await conn.exec(`mkdir -p ${cord} && touch ${cord}/cord`);
+  await conn.exec(
+    shellJoin([
+      "docker", "run", "--detach", "--restart", "unless-stopped", "--name", name,
+      "-e", `KAMAL_CONTAINER_NAME=${name}`, "-e", `KAMAL_VERSION=${app.version}`,
+      "--env-file", `.kamal/env/roles/${prefix}.env`,
+      ...Object.entries(app.env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
+      "--health-cmd", "(/app probe http://127.0.0.1/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
+      "--health-interval", "1s",
+      "--volume", `/root/${cord}:/tmp/kamal-cord`,
+      "--log-opt", "max-size=10m",
+      "--label", `service=${app.service}`, "--label", `role=${app.role}`, "--label", "destination",
+      "--label", `traefik.http.services.${prefix}.loadbalancer.server.scheme=http`,
+      "--label", `traefik.http.routers.${prefix}.rule=PathPrefix(\`/\`)`,
+      "--label", `traefik.http.routers.${prefix}.priority=2`,
+      "--label", `traefik.http.middlewares.${prefix}-retry.retry.attempts=5`,
+      "--label", `traefik.http.middlewares.${prefix}-retry.retry.initialinterval=500ms`,
+      "--label", `traefik.http.routers.${prefix}.middlewares=${prefix}-retry@docker`,
+      image(app.version),
+    ]),
+  );
+  // Kamal::Cli::Healthcheck::Poller: boot waits until the container is healthy.
+  await waitFor(conn, `docker inspect --format '{{.State.Health.Status}}' ${name} | grep -qx healthy`, `${name} healthy`);
+}
+
+export const KAMAL_PROXY_IMAGE = "basecamp/kamal-proxy:v0.9.2";
+
+/** Kamal 2.12.0: `kamal proxy boot` (defaults: ports 80 and 443, log max-size 10m, no
+ * run command) then `kamal app boot` of `web` behind it, deployed with the proxy settings
+ * given (`proxy.host`, `proxy.healthcheck.path`). */
+export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: { host?: string; healthcheckPath: string; healthcheckInterval?: number }): Promise<void> {
+  await login(conn);
+  // Kamal::Commands::Docker#create_network; Kamal::Commands::Proxy#run (boot_config defaults).
+  await conn.exec("docker network create kamal >/dev/null 2>&1 || true");
+  const mirrored = sandbox().images.kamalProxy;
+  await conn.exec(`${shellJoin(["docker", "pull", mirrored])} && ${shellJoin(["docker", "tag", mirrored, KAMAL_PROXY_IMAGE])}`);
+  await conn.exec("mkdir -p .kamal/proxy/apps-config");
+  await conn.exec(
+    shellJoin([
+      "docker", "run", "--name", "kamal-proxy", "--network", "kamal", "--detach", "--restart", "unless-stopped",
+      "--volume", "kamal-proxy-config:/home/kamal-proxy/.config/kamal-proxy",
+      "--volume", "/root/.kamal/proxy/apps-config:/home/kamal-proxy/.apps-config",
+      "--publish", "80:80", "--publish", "443:443", "--log-opt", "max-size=10m",
+      KAMAL_PROXY_IMAGE,
+    ]),
+  );
+  await waitFor(conn, "docker exec kamal-proxy kamal-proxy list >/dev/null 2>&1", "kamal-proxy answering");
+  // Kamal::Cli::App::Boot#start_new_version (v2.12.0): env file, run, then deploy to the proxy.
+  const prefix = `${app.service}-${app.role}`;
+  const name = `${prefix}-${app.version}`;
+  const envDir = `.kamal/apps/${app.service}/env/roles`;
+  await conn.exec(`mkdir -p ${envDir} && umask 077 && cat > ${envDir}/${app.role}.env`, { stdin: envFile(app.secretEnv) });
+  await conn.exec(
+    shellJoin([
+      "docker", "run", "--detach", "--restart", "unless-stopped", "--name", name, "--network", "kamal",
+      "--hostname", `${app.host}-${randomBytes(6).toString("hex")}`,
+      "--env", `KAMAL_CONTAINER_NAME=${name}`, "--env", `KAMAL_VERSION=${app.version}`, "--env", `KAMAL_HOST=${app.host}`,
+      "--env-file", `${envDir}/${app.role}.env`,
+      ...Object.entries(app.env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
+      "--log-opt", "max-size=10m",
+      "--label", `service=${app.service}`, "--label", `role=${app.role}`, "--label", "destination",
+      image(app.version),
+    ]),
+  );
+  const id = (await conn.exec(shellJoin(["docker", "container", "ls", "--all", "--filter", `name=^${name}$`, "--quiet"]))).stdout.trim();
+  await conn.exec(
+    shellJoin([
+      "docker", "exec", "kamal-proxy", "kamal-proxy", "deploy", prefix, `--target=${id}:80`,
+      ...(proxy.host ? [`--host=${proxy.host}`] : []),
+      "--deploy-timeout=30s", "--drain-timeout=30s",
+      ...(proxy.healthcheckInterval ? [`--health-check-interval=${proxy.healthcheckInterval}s`] : []),
+      `--health-check-path=${proxy.healthcheckPath}`,
+      "--buffer-requests", "--buffer-responses",
+      "--log-request-header=Cache-Control", "--log-request-header=Last-Modified", "--log-request-header=User-Agent",
+    ]),
+  );
+}
+
+async function waitFor(conn: SshConnection, check: string, what: string, limitMs = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while ((await conn.run(check)).code !== 0) {
+    if (Date.now() - t0 > limitMs) throw new Error(`waited ${limitMs / 1000}s for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

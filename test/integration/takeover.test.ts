@@ -1,0 +1,136 @@
+/**
+ * Taking over hosts that Kamal deployed: the first `pulumi up` of a KamalApp on the same
+ * deploy.yml adopts what runs there (Kamal 1's Traefik, or kamal-proxy's routes) under
+ * load with no failed request, its preview says what it takes over, and the next `up`
+ * changes nothing. The starting states are built as Kamal leaves a host (helpers/kamalHosts).
+ */
+import { writeFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SshPool } from "../../provider/ssh/executor";
+import { eventually, httpGet } from "../helpers/http";
+import { leaveAsKamal1, leaveAsKamal2 } from "../helpers/kamalHosts";
+import { startLoad, type LoadResult } from "../helpers/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
+import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
+
+const pool = new SshPool();
+const web = ["app1", "app2"];
+const out = (r: PulumiRun) => r.stdout + r.stderr;
+
+async function cleanHosts() {
+  for (const h of web) {
+    const conn = await pool.connect(target(h));
+    await conn.exec(
+      "docker ps -aq | xargs -r docker rm -f >/dev/null; docker network rm kamal >/dev/null 2>&1; docker volume rm kamal-proxy-config >/dev/null 2>&1; rm -rf /root/.kamal; true",
+    );
+  }
+}
+
+function deployYml(kamal: 1 | 2): string {
+  const sb = sandbox();
+  const common = [
+    `image: kp/testapp`,
+    `servers:`,
+    ...web.map((h) => `  - ${host(h).address}`),
+    `registry:`,
+    `  server: ${sb.registry.address}`,
+    `  username: ${sb.registry.username}`,
+    `  password:`,
+    `    - KAMAL_REGISTRY_PASSWORD`,
+  ];
+  return kamal === 1
+    ? [`service: takeover1`, ...common, `healthcheck:`, `  cmd: /app probe http://127.0.0.1/up`, `  port: 80`, `  interval: 1s`, `traefik:`, `  image: ${sb.images.traefik}`, ""].join("\n")
+    : [`service: takeover2`, ...common, `proxy:`, `  host: takeover2.example.test`, `  app_port: 80`, `  healthcheck:`, `    path: /up`, `    interval: 1`, ""].join("\n");
+}
+
+function project(kamal: 1 | 2): PulumiProject {
+  const dir = scratchProject(`takeover${kamal}`, {
+    "Pulumi.yaml": `name: kp-takeover${kamal}\nruntime: nodejs\n`,
+    "package.json": JSON.stringify({ name: `kp-takeover${kamal}`, main: "index.ts" }),
+    "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/takeover"))};\n`,
+    "config/deploy.yml": deployYml(kamal),
+  });
+  mkdirSync(path.join(dir, ".kamal"), { recursive: true });
+  writeFileSync(path.join(dir, ".kamal/secrets"), "");
+  return new PulumiProject(dir, "test");
+}
+
+async function servedVersion(h: string, hostHeader?: string): Promise<string> {
+  const r = await httpGet(`http://${host(h).address}/version`, { host: hostHeader });
+  expect(r.status, `${h}: ${r.body}`).toBe(200);
+  return (JSON.parse(r.body) as { version: string }).version;
+}
+
+async function underLoad<T>(hostHeader: string | undefined, fn: () => Promise<T>): Promise<{ result: T; load: LoadResult[] }> {
+  const headers = hostHeader ? { host: hostHeader } : undefined;
+  const loads = web.flatMap((h) => [
+    startLoad({ url: `http://${host(h).address}/`, rate: 80, connections: 3, headers }),
+    startLoad({ url: `http://${host(h).address}/`, rate: 30, newConnections: true, headers }),
+  ]);
+  await new Promise((r) => setTimeout(r, 500));
+  const result = await fn();
+  await new Promise((r) => setTimeout(r, 500));
+  return { result, load: await Promise.all(loads.map((l) => l.stop())) };
+}
+
+function failed(load: LoadResult[]): number {
+  const n = load.reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0);
+  if (n > 0) console.error("failed requests:", JSON.stringify(load.map((l) => ({ ...l, samples: l.samples.slice(0, 5) }))));
+  return n;
+}
+
+const projects: PulumiProject[] = [];
+beforeAll(cleanHosts);
+afterAll(async () => {
+  for (const p of projects) await p.destroy();
+  await cleanHosts();
+  pool.closeAll();
+});
+
+describe.each([
+  { kamal: 1 as const, hostHeader: undefined, incumbent: "Kamal's Traefik" },
+  { kamal: 2 as const, hostHeader: "takeover2.example.test", incumbent: "Kamal 2's kamal-proxy" },
+])("takeover of hosts deployed by Kamal $kamal", ({ kamal, hostHeader, incumbent }) => {
+  const service = `takeover${kamal}`;
+  let p: PulumiProject;
+
+  it("adopts what runs there with no failed request, and says so in the preview", async () => {
+    await cleanHosts();
+    for (const h of web) {
+      const conn = await pool.connect(target(h));
+      const app = { service, role: "web", version: "v1", host: host(h).address, env: {}, secretEnv: {} };
+      if (kamal === 1) await leaveAsKamal1(conn, app, sandbox().images.traefik);
+      else await leaveAsKamal2(conn, app, { host: hostHeader, healthcheckPath: "/up", healthcheckInterval: 1 });
+    }
+    // Kamal's Traefik routes a container once its Docker provider has seen it healthy.
+    for (const h of web) await eventually(`v1 served on ${h}`, async () => ((await servedVersion(h, hostHeader)) === "v1" ? true : undefined));
+
+    p = project(kamal);
+    projects.push(p);
+    await p.ensureStack();
+    expect((await p.run(["config", "set", "--stack", p.stack, "version", "v2"])).code).toBe(0);
+    const preview = await p.preview();
+    expect(preview.code, out(preview)).toBe(0);
+    for (const h of web) expect(out(preview)).toMatch(new RegExp(`${host(h).address}: takes over ${incumbent}`));
+
+    const { result: up, load } = await underLoad(hostHeader, () => p.up());
+    expect(up.code, out(up)).toBe(0);
+    expect(failed(load)).toBe(0);
+    expect(load.reduce((n, l) => n + l.ok, 0)).toBeGreaterThan(1000);
+    for (const h of web) {
+      expect(await servedVersion(h, hostHeader)).toBe("v2");
+      const conn = await pool.connect(target(h));
+      const running = (await conn.exec("docker ps --format '{{.Names}}' | sort")).stdout.trim().split("\n");
+      expect(running).toEqual([`${service}-web-v2`, "traefik"]);
+      // No redirect left behind.
+      expect((await conn.exec("iptables -t nat -S | grep -c kamal-handover || true")).stdout.trim()).toBe("0");
+    }
+  });
+
+  it("then changes nothing on the next up", async () => {
+    const again = await p.up(["--expect-no-changes"]);
+    expect(again.code, out(again)).toBe(0);
+    for (const h of web) expect(await servedVersion(h, hostHeader)).toBe("v2");
+  });
+});
