@@ -15,6 +15,7 @@ export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args"
     // swap waits for it.
     "providers.providersThrottleDuration": "50ms",
     "entrypoints.http.address": ":80",
+    "entrypoints.http.transport.keepAliveMaxTime": `${KEEPALIVE_MAX_SECONDS}s`,
     ...(cfg.apiPort ? { "api.insecure": true, "entrypoints.traefik.address": ":8080" } : {}),
     "log.level": "INFO",
     ...cfg.args,
@@ -45,10 +46,11 @@ export function trialTraefik(cfg: TraefikContainerConfig, at: { name: string; en
   return runContainer({ ...spec, createOnly: false, restart: undefined, publish: [], labels: { "traefik.enable": "false" }, options: { ...cfg.options, network: "none" } });
 }
 
-/** How long a client may keep one connection to the bridge Traefik of a handover before it
- * is told (after a response) to reconnect: so that once new connections reach the new
- * Traefik, the bridge's clients move there too, each between two requests. */
-export const BRIDGE_KEEPALIVE = "1s";
+/** How long a client may keep one connection to Traefik before it is told, after a response,
+ * to reconnect (Traefik's keepAliveMaxTime): so that when a handover sends new connections
+ * elsewhere, every busy client moves there between two requests, and the Traefik that
+ * stops has no connection on which a request could cross its closing. */
+export const KEEPALIVE_MAX_SECONDS = 2;
 
 /** The bridge of a handover (see commands/handover.ts): the new configuration, running
  * without a published port (new connections reach it by a redirect), on the same networks
@@ -60,7 +62,6 @@ export function bridgeTraefik(cfg: TraefikContainerConfig, at: { name: string; e
     restart: undefined,
     publish: [],
     labels: { "traefik.enable": "false" },
-    cmd: [...spec.cmd, `--entrypoints.http.transport.keepAliveMaxTime=${BRIDGE_KEEPALIVE}`],
   });
   const connect = cfg.networks.map((n) => `${ensureNetwork(n)} && ${shellJoin(["docker", "network", "connect", n, at.name])}`);
   return [create, ...connect, startContainer(at.name)].join(" && ");

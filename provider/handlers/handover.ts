@@ -21,11 +21,14 @@ import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedi
 import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
 import { routeConfig, routeFile, ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
-import { bridgeTraefik, replaceKamalProxy, replaceTraefik, traefikPublish, TRAEFIK_NAME } from "../commands/traefik";
+import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, replaceKamalProxy, replaceTraefik, traefikPublish, TRAEFIK_NAME } from "../commands/traefik";
 import type { TraefikContainerConfig } from "../config/schemas";
 import type { SshConnection } from "../ssh/executor";
 import { lines, progress, sleep } from "./common";
 import { TRAEFIK_API_CONTAINER_PORT } from "./routing";
+
+/** How long after new connections go elsewhere every busy keep-alive client has moved. */
+const ROTATE_MS = KEEPALIVE_MAX_SECONDS * 1000 + 500;
 
 export type IncumbentKind = "traefik" | "kamal-proxy";
 
@@ -234,6 +237,9 @@ export async function handOver(
   const redirect: Redirect = { hostPort: webHostPort(cfg), to: ip, toPort: 80, id: at.hex };
   await conn.exec(addRedirect(redirect, sudo));
   progress(host, `new connections go to a bridge Traefik while ${incumbent.name} finishes its requests`);
+  // Our previous Traefik tells each keep-alive client to reconnect after its next response:
+  // once they all have (to the bridge), it stops with no connection a request could be on.
+  if (incumbent.ours) await sleep(ROTATE_MS);
   try {
     const r = await conn.run(replace);
     if (r.code !== 0) throw new Error(`the new Traefik did not start: ${r.stderr.trim()}`);
@@ -250,7 +256,7 @@ export async function handOver(
   await conn.exec(removeRedirect(redirect, sudo));
   progress(host, `new connections reach the new Traefik; the bridge drains`);
   // Its keep-alive clients are told to reconnect after their next response.
-  await sleep(1500);
+  await sleep(ROTATE_MS);
   await conn.run(docker.stopContainer(bridge, 10));
   await conn.run(docker.removeContainers([bridge], true));
   await conn.run(removeRedirect(redirect, sudo, true));

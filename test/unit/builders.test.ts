@@ -117,7 +117,7 @@ describe("Traefik and accessory commands", () => {
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
         " --label 'traefik.http.routers.dashboard.rule=Host(`t.example.com`)' --log-opt max-size=10m traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
-        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80" +
+        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
         " --api.insecure --entrypoints.traefik.address=:8080" +
         " --log.level=ERROR --accesslog",
     );
@@ -138,7 +138,7 @@ describe("Traefik and accessory commands", () => {
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
         " --label traefik.enable=false --log-opt max-size=10m --network none traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
-        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80" +
+        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
         " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO --no-such-option=1",
     );
   });
@@ -405,8 +405,8 @@ describe("handing a port from one proxy to another", () => {
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
         " --label traefik.enable=false --log-opt max-size=10m traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
-        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80" +
-        " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO --entrypoints.http.transport.keepAliveMaxTime=1s" +
+        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
+        " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO" +
         " && { docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null 2>&1 || docker network inspect kamal >/dev/null 2>&1; }" +
         " && docker network connect kamal traefik_handover_a1b2c3 && docker start traefik_handover_a1b2c3",
     );
