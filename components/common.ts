@@ -89,6 +89,7 @@ export function connectionFor(ssh: SshArgs, host: ResolvedHost): pulumi.Output<S
       hostKey: host.hostKey,
       insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
       proxy,
+      proxyCommand: ssh.proxyCommand,
       connectTimeout: ssh.connectTimeout,
       keepaliveInterval: ssh.keepaliveInterval,
       dialAttempts: ssh.dialAttempts,

@@ -66,20 +66,15 @@ export class KamalApp extends pulumi.ComponentResource {
 
     const secret = secretResolver(args, cfg);
     const ssh = sshOf(cfg, args);
-    const registry = cfg.registry
-      ? pulumi.secret(
-          pulumi.all([valueOf(cfg.registry.username, secret), valueOf(cfg.registry.password, secret)]).apply(([username, password]) => ({
-            server: cfg.registry!.server,
-            username,
-            password,
-          })),
-        )
-      : undefined;
+    const credentials = (r: NonNullable<KamalConfig["registry"]>) =>
+      pulumi.secret(pulumi.all([valueOf(r.username, secret), valueOf(r.password, secret)]).apply(([username, password]) => ({ server: r.server, username, password })));
+    const registry = cfg.registry ? credentials(cfg.registry) : undefined;
     const fromRegistry = (image: string) => (cfg.registry && image.startsWith(`${cfg.registry.server}/`) ? registry : undefined);
+    // A host as deploy.yml names it; an SSH config alias connects to its HostName.
     const host = (address: string, env?: KamalEnv): HostArg => ({
       name: address,
-      address,
-      hostKey: args.hostKeys?.[address],
+      address: cfg.ssh.hostNames[address] ?? address,
+      hostKey: args.hostKeys?.[address] ?? args.hostKeys?.[cfg.ssh.hostNames[address] ?? ""],
       env: env ? envArgs(env, secret) : undefined,
     });
 
@@ -113,7 +108,7 @@ export class KamalApp extends pulumi.ComponentResource {
         image: a.image,
         hosts: a.hosts.map((h) => host(h)),
         ssh,
-        registry: fromRegistry(a.image),
+        registry: a.registry ? credentials(a.registry) : fromRegistry(a.image),
         port: a.port,
         cmd: a.cmd,
         env: envArgs(a.env, secret),
@@ -161,6 +156,7 @@ export class KamalApp extends pulumi.ComponentResource {
       primaryRole: cfg.primaryRole,
       bootLimit: cfg.boot.limit as number | `${number}%` | undefined,
       bootWait: cfg.boot.wait,
+      readinessDelay: cfg.readinessDelay,
     }, { parent: this, dependsOn });
     this.registerOutputs({ containers: this.service.containers });
   }
@@ -238,6 +234,7 @@ function sshOf(cfg: KamalConfig, args: KamalAppArgs): SshArgs {
     privateKeyPath: cfg.ssh.keyPaths[0] ? expandHome(cfg.ssh.keyPaths[0]) : undefined,
     privateKey: keyData ? pulumi.secret(keyData.reveal()) : undefined,
     proxy: cfg.ssh.proxy,
+    proxyCommand: cfg.ssh.proxyCommand,
     ...dropUndefined(args.ssh ?? {}),
   };
 }

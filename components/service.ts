@@ -93,6 +93,9 @@ export interface ServiceArgs {
   readonly bootLimit?: number | `${number}%`;
   /** Seconds to wait between batches (default 0). */
   readonly bootWait?: pulumi.Input<number>;
+  /** A role without a health check counts as started once its container has kept running
+   * this long, in seconds (default 2; Kamal 2's `readiness_delay`). */
+  readonly readinessDelay?: pulumi.Input<number | string>;
   /** Seconds to wait for the deploy lock that another deploy of this service and
    * destination holds on a host, before refusing (default 120). */
   readonly lockWait?: pulumi.Input<number | string>;
@@ -180,6 +183,7 @@ export class Service extends pulumi.ComponentResource {
             stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
             retain: args.retainContainers,
             bootDelay: i >= batchSize && args.bootWait ? args.bootWait : undefined,
+            readinessDelay: args.readinessDelay,
             lockWait: args.lockWait,
           }) as ResourceInputs<AppContainerInputs>,
           { parent: this, dependsOn: [...dependsOn, ...(envFile ? [envFile] : [])] },

@@ -10,12 +10,14 @@
  */
 import { execSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { ConfigError, problemsFrom, type ConfigProblem } from "../provider/config/errors";
 import { renderErb } from "./erb";
 import { SecretsFiles } from "./secrets";
+import { readSshConfig, sshConfigFiles, sshHostConfig, type SshHostConfig } from "./sshConfig";
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 /** YAML scalars as strings; an empty value (null, as from an empty ERB) is "". */
@@ -107,6 +109,9 @@ function pathSpec(p: string | { local: string; remote: string; mode?: string | n
   return { local, remote, options };
 }
 
+/** A registry: the service's, or an accessory's own (Kamal 2). */
+const registryConfig = z.strictObject({ server: z.string().optional(), username: orAbsent(valueOrSecret), password: orAbsent(valueOrSecret) });
+
 const accessory = z.strictObject({
   service: z.string().optional(),
   image: z.string(),
@@ -125,7 +130,7 @@ const accessory = z.strictObject({
   volumes: z.array(z.string()).optional(),
   options: options.optional(),
   labels: scalarMap.optional(),
-  registry: z.record(z.string(), z.unknown()).optional(),
+  registry: registryConfig.optional(),
   proxy: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -149,9 +154,7 @@ const root = z.strictObject({
   image: z.string(),
   servers: z.union([z.array(hostEntry), z.record(z.string(), z.union([z.array(hostEntry), role]))]),
   env: env.optional(),
-  registry: z
-    .strictObject({ server: z.string().optional(), username: orAbsent(valueOrSecret), password: orAbsent(valueOrSecret) })
-    .optional(),
+  registry: registryConfig.optional(),
   ssh: z
     .strictObject({
       user: z.string().optional(),
@@ -252,6 +255,8 @@ export interface KamalAccessory {
   volumes: string[];
   options: Record<string, string | number | boolean | (string | number)[]>;
   labels: Record<string, string>;
+  /** Its own registry (Kamal 2), with the credentials to pull its image. */
+  registry?: { server: string; username: ValueRef; password: ValueRef };
 }
 
 export interface KamalConfig {
@@ -261,7 +266,17 @@ export interface KamalConfig {
   destination?: string;
   registry?: { server: string; username: ValueRef; password: ValueRef };
   /** `key_data`: private keys themselves (secret material: never printed). */
-  ssh: { user?: string; port?: number; proxy?: { host: string; user: string; port?: number }; keyPaths: string[]; keyData: SecretText[] };
+  ssh: {
+    user?: string;
+    port?: number;
+    proxy?: { host: string; user: string; port?: number };
+    keyPaths: string[];
+    keyData: SecretText[];
+    /** Host aliases of the SSH config files (`ssh.config`) → the address to connect to. */
+    hostNames: Record<string, string>;
+    /** `ssh.proxy_command` (or an SSH config file's ProxyCommand). */
+    proxyCommand?: string;
+  };
   roles: KamalRole[];
   primaryRole: string;
   /** The Kamal major version the file is written for (see kamalVersionOf). */
@@ -284,6 +299,8 @@ export interface KamalConfig {
   accessories: KamalAccessory[];
   boot: { limit?: number | string; wait?: number };
   stopWaitTime?: number;
+  /** Kamal 2's readiness_delay (default 7 there); Kamal 1 has none. */
+  readinessDelay?: number;
   retainContainers?: number;
   logging?: { driver?: string; options?: Record<string, string> };
   /** Every secret name the config refers to. */
@@ -305,6 +322,8 @@ export interface LoadKamalOptions {
   /** ERB renderer: "ruby" (Ruby's ERB, as Kamal), "builtin" (a subset); default Ruby when
    * installed. */
   erb?: "ruby" | "builtin";
+  /** Home directory for `~` and the user's SSH config (default: this user's). */
+  home?: string;
 }
 
 /** Kamal 1's default Traefik image. */
@@ -333,7 +352,11 @@ export function loadKamalConfig(opts: LoadKamalOptions): KamalConfig {
   const docs = [readYaml(file, appRoot, env, shell, opts.erb)];
   if (destFile) docs.push(readYaml(destFile, appRoot, env, shell, opts.erb));
   const merged = docs.reduce((a, b) => deepMerge(a, b), {} as Record<string, unknown>);
-  return normalizeKamalConfig(merged, { destination: opts.destination, appRoot, kamal: opts.kamal });
+  // OpenSSH config files, as net-ssh reads them for Kamal (ssh.config).
+  const home = opts.home ?? os.homedir();
+  const sshSetting = (merged.ssh as { config?: unknown } | undefined)?.config;
+  const blocks = readSshConfig(sshConfigFiles(typeof sshSetting === "boolean" || typeof sshSetting === "string" || Array.isArray(sshSetting) ? (sshSetting as string[]) : undefined, home), home);
+  return normalizeKamalConfig(merged, { destination: opts.destination, appRoot, kamal: opts.kamal, sshConfig: (h) => sshHostConfig(blocks, h, home) });
 }
 
 /**
@@ -394,7 +417,10 @@ function isPlain(v: unknown): v is Record<string, unknown> {
 }
 
 /** Validates and normalizes an already-parsed (merged) deploy.yml. */
-export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destination?: string; appRoot?: string; kamal?: 1 | 2 } = {}): KamalConfig {
+export function normalizeKamalConfig(
+  doc: Record<string, unknown>,
+  ctx: { destination?: string; appRoot?: string; kamal?: 1 | 2; sshConfig?: (host: string) => SshHostConfig } = {},
+): KamalConfig {
   const parsed = root.safeParse(doc);
   if (!parsed.success) throw new ConfigError(problemsFrom(parsed.error.issues));
   const raw = parsed.data;
@@ -415,11 +441,7 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
   const globalEnv = envOf(raw.env);
   const server = raw.registry?.server;
   const image = server && !raw.image.startsWith(`${server}/`) ? `${server}/${raw.image}` : raw.image;
-  if (raw.registry && !/^localhost[:$]/.test(server ?? "")) {
-    for (const key of ["username", "password"] as const) {
-      if (raw.registry[key] === undefined || raw.registry[key] === "") problems.push({ path: `registry.${key}`, message: "is required (only a localhost registry may have no credentials)" });
-    }
-  }
+  const registry = registryOf(raw.registry, "registry", problems);
 
   // Kamal: the primary role is primary_role, else "web"; it must exist and have hosts.
   const primaryRole = raw.primary_role ?? raw.primary_web_role ?? "web";
@@ -432,8 +454,6 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
     problems.push({ path: `servers.${primaryRole}`, message: `no servers specified for the ${primaryRole} primary role` });
   }
 
-  if (raw.ssh?.proxy_command) problems.push({ path: "ssh.proxy_command", message: "is not supported: use ssh.proxy (a jump host)" });
-  if (raw.ssh?.config !== undefined) warnings.push("ssh.config: not used (OpenSSH config files are not read)");
   if (raw.ssh?.log_level !== undefined) warnings.push("ssh.log_level: not used");
 
   const traefikRoles = roles.filter((r) => r.traefik);
@@ -456,10 +476,6 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
     accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal),
   );
 
-  const registry =
-    raw.registry && raw.registry.username !== undefined && raw.registry.password !== undefined
-      ? { server: server ?? "docker.io", username: refOf(raw.registry.username), password: refOf(raw.registry.password) }
-      : undefined;
   const secretNames = new Set<string>(
     [
       ...globalEnv.secret,
@@ -468,8 +484,11 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
       ...accessories.flatMap((a) => a.env.secret),
     ].map((entry) => secretEnvName(entry).secret),
   );
-  if (registry) for (const r of [registry.username, registry.password]) if ("secret" in r) secretNames.add(r.secret);
+  for (const reg of [registry, ...accessories.map((a) => a.registry)]) {
+    if (reg) for (const r of [reg.username, reg.password]) if ("secret" in r) secretNames.add(r.secret);
+  }
 
+  const fromSshConfig = sshConfigOf(raw, roles, accessories, ctx.sshConfig, problems);
   if (problems.length) throw new ConfigError(problems);
   // Kamal's jump host user defaults to root, whatever ssh.user is.
   const proxyUser = raw.ssh?.proxy?.includes("@") ? raw.ssh.proxy.split("@")[0] : "root";
@@ -482,8 +501,11 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
     ssh: {
       user: raw.ssh?.user,
       port: raw.ssh?.port,
-      proxy: proxyHost ? { host: proxyHost.split(":")[0], user: proxyUser, port: proxyHost.includes(":") ? Number(proxyHost.split(":")[1]) : undefined } : undefined,
-      keyPaths: raw.ssh?.keys ?? [],
+      proxy: proxyHost ? { host: proxyHost.split(":")[0], user: proxyUser, port: proxyHost.includes(":") ? Number(proxyHost.split(":")[1]) : undefined } : fromSshConfig.proxy,
+      keyPaths: raw.ssh?.keys ?? fromSshConfig.keyPaths,
+      hostNames: fromSshConfig.hostNames,
+      // net-ssh's Proxy::Command: run locally, with %h, %p (and %r) substituted.
+      proxyCommand: raw.ssh?.proxy ? undefined : (raw.ssh?.proxy_command ?? fromSshConfig.proxyCommand),
       keyData: (raw.ssh?.key_data ?? []).map((k) => new SecretText(k)),
     },
     roles,
@@ -497,6 +519,7 @@ export function normalizeKamalConfig(doc: Record<string, unknown>, ctx: { destin
     accessories,
     boot: { limit: raw.boot?.limit, wait: raw.boot?.wait },
     stopWaitTime: isKamal2 ? raw.stop_timeout ?? raw.drain_timeout : raw.stop_wait_time ?? raw.drain_timeout,
+    readinessDelay: isKamal2 ? raw.readiness_delay ?? 7 : undefined,
     retainContainers: raw.retain_containers,
     logging: raw.logging,
     secretNames: [...secretNames].sort(),
@@ -569,6 +592,66 @@ export const KAMAL_NETWORK = "kamal";
 
 function withKamalNetwork<T extends Record<string, unknown>>(options: T): T {
   return options.network !== undefined || options.net !== undefined ? options : { ...options, network: KAMAL_NETWORK };
+}
+
+/**
+ * What the SSH config files (`ssh.config`) say about the hosts, as net-ssh applies them under
+ * Kamal: an alias's HostName; IdentityFile and ProxyJump unless deploy.yml sets `ssh.keys` /
+ * `ssh.proxy` / `ssh.proxy_command` (one SSH setting serves every host here, so hosts that
+ * differ are refused, naming them); ProxyCommand as `ssh.proxy_command`.
+ */
+function sshConfigOf(
+  raw: z.output<typeof root>,
+  roles: KamalRole[],
+  accessories: KamalAccessory[],
+  lookup: ((host: string) => SshHostConfig) | undefined,
+  problems: ConfigProblem[],
+): { hostNames: Record<string, string>; keyPaths: string[]; proxy?: { host: string; user: string; port?: number }; proxyCommand?: string } {
+  const out: { hostNames: Record<string, string>; keyPaths: string[]; proxy?: { host: string; user: string; port?: number }; proxyCommand?: string } = { hostNames: {}, keyPaths: [] };
+  if (!lookup) return out;
+  const hosts = [...new Set([...roles.flatMap((r) => r.hosts.map((h) => h.address)), ...accessories.flatMap((a) => a.hosts)])];
+  const seen = hosts.map((h) => ({ host: h, ...lookup(h) }));
+  for (const s of seen) {
+    if (s.hostName && s.hostName !== s.host) out.hostNames[s.host] = s.hostName;
+  }
+  const same = (what: string, values: string[]) => {
+    const distinct = [...new Set(values)];
+    if (distinct.length > 1) {
+      const [a, b] = [seen[values.indexOf(distinct[0])].host, seen[values.indexOf(distinct[1])].host];
+      problems.push({ path: "ssh.config", message: `hosts ${a} and ${b} have different ${what} in the SSH config; one setting serves every host here: set it in deploy.yml` });
+    }
+    return distinct[0];
+  };
+  if (!raw.ssh?.keys && !raw.ssh?.key_data) {
+    const keys = same("IdentityFile", seen.map((s) => JSON.stringify(s.identityFiles)));
+    if (keys) out.keyPaths = JSON.parse(keys) as string[];
+  }
+  if (!raw.ssh?.proxy && !raw.ssh?.proxy_command) {
+    // OpenSSH takes the first of ProxyJump / ProxyCommand a host's config gives.
+    const command = same("ProxyCommand", seen.map((s) => s.proxyCommand ?? ""));
+    if (command) out.proxyCommand = command;
+    const jump = command ? "" : same("ProxyJump", seen.map((s) => s.proxyJump ?? ""));
+    if (jump && jump.includes(",")) problems.push({ path: "ssh.config", message: `ProxyJump ${jump} is a chain of jump hosts, which is not supported: one jump host` });
+    else if (jump) {
+      const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(jump);
+      if (m) {
+        const own = lookup(m[2]);
+        out.proxy = { host: own.hostName ?? m[2], user: m[1] ?? own.user ?? os.userInfo().username, port: m[3] ? Number(m[3]) : own.port };
+      }
+    }
+  }
+  return out;
+}
+
+/** Credentials of a registry; only a localhost registry may have none (Kamal 2.10+). */
+function registryOf(r: z.output<typeof registryConfig> | undefined, at: string, problems: ConfigProblem[]): KamalConfig["registry"] {
+  if (!r) return undefined;
+  if (!/^localhost[:$]/.test(r.server ?? "")) {
+    for (const key of ["username", "password"] as const) {
+      if (r[key] === undefined || r[key] === "") problems.push({ path: `${at}.${key}`, message: "is required (only a localhost registry may have no credentials)" });
+    }
+  }
+  return r.username !== undefined && r.password !== undefined ? { server: r.server ?? "docker.io", username: refOf(r.username), password: refOf(r.password) } : undefined;
 }
 
 function refOf(v: string | string[]): ValueRef {
@@ -704,7 +787,8 @@ function accessoryOf(
   if (placement.length === 1 && hosts.length === 0) problems.push({ path: `${at}.${placement[0]}`, message: "names no host" });
   const options = { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) };
   if (a.proxy) warnings.push(`${at}.proxy: not applied yet (an accessory behind the proxy is not routed here)`);
-  if (a.registry) problems.push({ path: `${at}.registry`, message: "is not supported: use an image the service's registry (or a public one) serves" });
+  // Kamal 2: an accessory's own registry; its server goes in front of the image.
+  const registry = registryOf(a.registry, `${at}.registry`, problems);
   const files = (a.files ?? []).map((spec, i) => {
     const { local: source, remote: target, options, mode } = pathSpec(spec);
     const local = path.resolve(appRoot, source);
@@ -718,7 +802,8 @@ function accessoryOf(
   return {
     name,
     containerName: a.service ?? `${service}-${name}`,
-    image: a.image,
+    image: a.registry?.server ? `${a.registry.server}/${a.image}` : a.image,
+    registry,
     hosts: [...new Set(hosts)],
     port: a.port,
     cmd: a.cmd,

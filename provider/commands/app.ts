@@ -108,7 +108,6 @@ export function traefikLabels(cfg: Pick<AppContainerConfig, "service" | "role" |
   return {
     "traefik.enable": "true",
     [`traefik.http.routers.${name}.rule`]: routeRule(cfg.routeHosts ?? []),
-    [`traefik.http.routers.${name}.entrypoints`]: "http",
     [`traefik.http.services.${name}.loadbalancer.server.port`]: String(cfg.appPort),
     [`traefik.http.middlewares.${name}-retry.retry.attempts`]: "5",
     [`traefik.http.middlewares.${name}-retry.retry.initialinterval`]: "500ms",
@@ -145,8 +144,9 @@ export function routesOf(labels: Record<string, string>): string[] {
   for (const [key, rule] of Object.entries(labels)) {
     const m = /^traefik\.http\.routers\.([^.]+)\.rule$/.exec(key);
     if (!m) continue;
-    const entrypoints = labels[`traefik.http.routers.${m[1]}.entrypoints`] ?? "*";
-    routes.push(`${entrypoints} ${rule}`);
+    // No entrypoints, or `http` (what earlier releases wrote): the web entrypoint(s).
+    const entrypoints = labels[`traefik.http.routers.${m[1]}.entrypoints`];
+    routes.push(`${!entrypoints || entrypoints === "http" ? "*" : entrypoints} ${rule}`);
   }
   return routes;
 }

@@ -223,11 +223,15 @@ export interface RunSpec {
 /** Networks Docker provides itself: never created. */
 const DOCKER_NETWORKS = /^(bridge|host|none|default|container:.*)$/;
 
-/** Creates a user-defined network (Kamal 2's `kamal`) unless it exists: idempotent, and a
- * concurrent creator on the same host is fine. */
+/** Creates a user-defined network (Kamal 2's `kamal`) unless it exists: idempotent. dockerd's
+ * own duplicate-name check is not atomic (two concurrent creates make two networks of one
+ * name, and every later use of the name is "ambiguous"), so creators on a host take turns by
+ * a mkdir lock; one left by a killed command is waited out for 10 s, then ignored. */
 export function ensureNetwork(name: string): string {
   const inspect = `${shellJoin(["docker", "network", "inspect", name])} >/dev/null 2>&1`;
-  return `{ ${inspect} || ${shellJoin(["docker", "network", "create", name])} >/dev/null 2>&1 || ${inspect}; }`;
+  const lock = shellQuote(`/tmp/.kamal-network-${name}.lock`);
+  const create = `${shellJoin(["docker", "network", "create", name])} >/dev/null`;
+  return `{ ${inspect} || { i=0; until mkdir ${lock} 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; ${inspect} || ${create}; r=$?; rmdir ${lock} 2>/dev/null; [ $r -eq 0 ]; }; }`;
 }
 
 /** The user-defined network a container joins through its `network` option, if any. */

@@ -20,7 +20,9 @@ export interface RouteSpec {
   /** Router, service and middleware name: the scope. */
   name: string;
   rule: string;
-  entrypoints: string[];
+  /** Entrypoints; none: every entrypoint but Traefik's own API one, as Kamal 1's labels
+   * (whatever the web entrypoint is called: `http`, or `web` in the Let's Encrypt recipe). */
+  entrypoints?: string[];
   /** Backend URLs, e.g. "http://172.17.0.5:3000": the containers that serve. */
   servers: string[];
 }
@@ -34,7 +36,7 @@ export function routeConfig(spec: RouteSpec): string {
   const config = {
     http: {
       routers: {
-        [spec.name]: { rule: spec.rule, entryPoints: spec.entrypoints, service: spec.name, middlewares: [`${spec.name}-retry`] },
+        [spec.name]: { rule: spec.rule, ...(spec.entrypoints?.length ? { entryPoints: spec.entrypoints } : {}), service: spec.name, middlewares: [`${spec.name}-retry`] },
       },
       middlewares: {
         [`${spec.name}-retry`]: { retry: { attempts: 5, initialInterval: "500ms" } },

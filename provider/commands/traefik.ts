@@ -4,8 +4,28 @@ import { ensureNetwork, renameContainer, runContainer, startContainer, stopConta
 import { allOf, shellJoin } from "./shell";
 import { ROUTES_IN_TRAEFIK } from "./proxy";
 
+/** The entrypoint on container port 80, where the web port is published: the user's own
+ * (Kamal 1's Let's Encrypt recipe names it `web`, with `websecure` on 443), else ours,
+ * `http` (Traefik's default name, which Kamal 1's labels use). Traefik's keys are
+ * case-insensitive. */
+export function webEntrypoint(args: Record<string, string | number | boolean>): { name: string; ours: boolean } {
+  for (const [key, value] of Object.entries(args)) {
+    const m = /^entrypoints\.([^.]+)\.address$/i.exec(key);
+    if (m && /^(\[[^\]]*\]|[^:]*):80(\/tcp)?$/.test(String(value))) return { name: m[1], ours: false };
+  }
+  return { name: "http", ours: true };
+}
+
+/** Whether the image's Traefik knows entrypoint `keepAliveMaxTime` (added in v2.11): any
+ * tag but an older numbered release. */
+export function knowsKeepAliveMax(image: string): boolean {
+  const tag = /:v?(\d+)\.(\d+)[^:/]*$/.exec(image);
+  return !tag || Number(tag[1]) > 2 || (Number(tag[1]) === 2 && Number(tag[2]) >= 11);
+}
+
 /** Traefik args Kamal 1 starts with; the user's `args` override them key by key. */
-export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args">): string[] {
+export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args" | "image">): string[] {
+  const web = webEntrypoint(cfg.args);
   const args: Record<string, string | number | boolean> = {
     "providers.docker": true,
     // Routes the provider writes for each scope (a swap switches traffic by rewriting one).
@@ -14,8 +34,8 @@ export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args"
     // Apply a changed route file or health status within 50ms instead of Traefik's 2s: a
     // swap waits for it.
     "providers.providersThrottleDuration": "50ms",
-    "entrypoints.http.address": ":80",
-    "entrypoints.http.transport.keepAliveMaxTime": `${KEEPALIVE_MAX_SECONDS}s`,
+    ...(web.ours ? { "entrypoints.http.address": ":80" } : {}),
+    ...(knowsKeepAliveMax(cfg.image) ? { [`entrypoints.${web.name}.transport.keepAliveMaxTime`]: `${KEEPALIVE_MAX_SECONDS}s` } : {}),
     ...(cfg.apiPort ? { "api.insecure": true, "entrypoints.traefik.address": ":8080" } : {}),
     "log.level": "INFO",
     ...cfg.args,
@@ -27,6 +47,26 @@ export function traefikPublish(cfg: Pick<TraefikContainerConfig, "hostPort" | "a
   const web = typeof cfg.hostPort === "number" || !String(cfg.hostPort).includes(":") ? `${cfg.hostPort}:80` : String(cfg.hostPort);
   // The API answers the provider's routing checks: bound to the host's loopback only.
   return cfg.apiPort ? [web, `127.0.0.1:${cfg.apiPort}:8080`] : [web];
+}
+
+/** The ports Traefik publishes for traffic: the web port, and any the user's `options`
+ * publish (Kamal 1's Let's Encrypt recipe: `publish: ["443:443"]`), each as the host side
+ * ("443", "10.0.0.5:443") and the container port. */
+export function trafficPorts(cfg: Pick<TraefikContainerConfig, "hostPort" | "apiPort" | "options">): { host: string; container: number }[] {
+  const extra = [cfg.options.publish ?? [], cfg.options.p ?? []].flat().filter((v) => v !== true && v !== false).map(String);
+  const out: { host: string; container: number }[] = [];
+  for (const spec of [traefikPublish(cfg)[0], ...extra]) {
+    const m = /^(?:(.+):)?(\d+):(\d+)(\/tcp)?$/.exec(spec) ?? /^()(\d+)()$/.exec(spec);
+    if (!m) continue; // a UDP or range publish: not redirected
+    out.push({ host: m[1] ? `${m[1]}:${m[2]}` : m[2], container: Number(m[3] || m[2]) });
+  }
+  return out;
+}
+
+/** The user's options without published ports: for a Traefik that must not take any. */
+function unpublished(options: TraefikContainerConfig["options"]): TraefikContainerConfig["options"] {
+  const { publish: _publish, p: _p, ...rest } = options;
+  return rest;
 }
 
 /** `docker create` of Traefik: the new one is made ready before the old one stops, so the
@@ -43,7 +83,7 @@ export function createTraefik(cfg: TraefikContainerConfig, at: { name: string; e
 export function trialTraefik(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
   // No user labels: the running Traefik reads container labels and must not route to it.
   const spec = traefikSpec(cfg, at);
-  return runContainer({ ...spec, createOnly: false, restart: undefined, publish: [], labels: { "traefik.enable": "false" }, options: { ...cfg.options, network: "none" } });
+  return runContainer({ ...spec, createOnly: false, restart: undefined, publish: [], labels: { "traefik.enable": "false" }, options: { ...unpublished(cfg.options), network: "none" } });
 }
 
 /** How long a client may keep one connection to Traefik before it is told, after a response,
@@ -62,6 +102,7 @@ export function bridgeTraefik(cfg: TraefikContainerConfig, at: { name: string; e
     restart: undefined,
     publish: [],
     labels: { "traefik.enable": "false" },
+    options: unpublished(cfg.options),
   });
   const connect = cfg.networks.map((n) => `${ensureNetwork(n)} && ${shellJoin(["docker", "network", "connect", n, at.name])}`);
   return [create, ...connect, startContainer(at.name)].join(" && ");

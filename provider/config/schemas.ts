@@ -147,6 +147,10 @@ export const sshConnection = z.strictObject({
   deadlines: deadlines.prefault({}),
   /** A bastion (jump host) to connect through. */
   proxy: sshBastion.optional(),
+  /** Instead of a TCP connection or a bastion: a command on the machine running Pulumi whose
+   * stdin and stdout carry the connection, as OpenSSH's ProxyCommand (run with sh; `%h` host,
+   * `%p` port, `%r` user, `%%` a percent sign), e.g. `cloudflared access ssh --hostname %h`. */
+  proxyCommand: z.string().min(1).optional(),
 });
 export type SshConnectionConfig = z.output<typeof sshConnection>;
 export type SshConnectionInput = z.input<typeof sshConnection>;
@@ -236,6 +240,9 @@ export const appContainer = z
     ),
     /** Seconds to wait before swapping (a later boot batch). */
     bootDelay: record(duration.default(0)),
+    /** A role without a health check counts as started once its container has kept running
+     * this many seconds (Kamal 2's `readiness_delay`, whose default there is 7). */
+    readinessDelay: record(duration.default(2)),
     /** Seconds to wait for the deploy lock another deploy holds before refusing (default 120). */
     lockWait: record(duration.default(120)),
   })

@@ -156,7 +156,7 @@ export async function claimConflicts(
     }
     if (c.state === "running" && !sameDeployment) {
       const fileRule = c.labels["traefik.enable"] === "false" ? fileRules.get(serviceRole(theirs)) : undefined;
-      for (const r of [...routesOf(c.labels), ...(fileRule ? [`http ${fileRule}`] : [])]) {
+      for (const r of [...routesOf(c.labels), ...(fileRule ? [`* ${fileRule}`] : [])]) {
         if (routes.has(r)) {
           problems.add(`${describeScope(ours)} and ${describeScope(theirs)} (container ${c.name}) both claim the route ${r.split(" ").slice(1).join(" ")} on host ${cfg.hostName}; give one its own proxy host`);
         }
@@ -248,9 +248,9 @@ async function retireContainers(conn: SshConnection, cfg: AppContainerConfig): P
   }
 }
 
-/** The scope's Traefik rule and entrypoints (its route file's). */
+/** The scope's Traefik rule (its route file's; on every web entrypoint, as Kamal 1's labels). */
 function routeOf(cfg: AppContainerConfig) {
-  return { rule: routeRule(cfg.routeHosts), entrypoints: ["http"] };
+  return { rule: routeRule(cfg.routeHosts) };
 }
 
 /** The backend URL of a container: its address on its first network, the app's port. */
@@ -488,9 +488,9 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
 }
 
 /** Polls Docker until the container is healthy (or, without a health check, has stayed
- * up for two seconds). Fails at once if it exits or restarts. */
+ * up for `readinessDelay` seconds). Fails at once if it exits or restarts. */
 async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<void> {
-  const deadline = (cfg.healthcheck?.deadline ?? 10) * 1000;
+  const deadline = (cfg.healthcheck?.deadline ?? cfg.readinessDelay + 10) * 1000;
   // Time the host could not be reached does not count against the container.
   const since = conn.stopwatch();
   let attempt = 0;
@@ -504,7 +504,7 @@ async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, name: s
     if (status !== "running" || Number(restarts) > 0) {
       throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting (health ${health})`);
     }
-    if (cfg.healthcheck ? health === "healthy" : elapsed >= 2000) return;
+    if (cfg.healthcheck ? health === "healthy" : elapsed >= cfg.readinessDelay * 1000) return;
     if (elapsed > deadline) {
       throw new Error(`container ${name} did not become healthy within ${cfg.healthcheck?.deadline}s (health ${health})`);
     }

@@ -20,7 +20,7 @@ export const pool = new SshPool((m) => console.log(`[kamal] ${m}`), commandPolic
 
 type Bastion = Omit<SshConnectionConfig, "proxy" | "deadlines">;
 
-export function toTarget(c: Bastion & { proxy?: Bastion; deadlines?: SshConnectionConfig["deadlines"] }): SshTarget {
+export function toTarget(c: Bastion & { proxy?: Bastion; proxyCommand?: string; deadlines?: SshConnectionConfig["deadlines"] }): SshTarget {
   return {
     host: c.host,
     port: c.port,
@@ -35,6 +35,7 @@ export function toTarget(c: Bastion & { proxy?: Bastion; deadlines?: SshConnecti
     hostKey: c.hostKey,
     insecureIgnoreHostKey: c.insecureIgnoreHostKey,
     proxy: c.proxy ? toTarget(c.proxy) : undefined,
+    proxyCommand: c.proxyCommand,
     connectTimeoutMs: c.connectTimeout * 1000,
     keepaliveIntervalMs: c.keepaliveInterval * 1000,
     dialAttempts: c.dialAttempts,

@@ -21,7 +21,7 @@ import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedi
 import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
 import { routeConfig, routeFile, ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
-import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, replaceKamalProxy, replaceTraefik, traefikPublish, TRAEFIK_NAME } from "../commands/traefik";
+import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, knowsKeepAliveMax, replaceKamalProxy, replaceTraefik, trafficPorts, TRAEFIK_NAME } from "../commands/traefik";
 import type { TraefikContainerConfig } from "../config/schemas";
 import type { SshConnection } from "../ssh/executor";
 import { lines, progress, sleep } from "./common";
@@ -95,7 +95,7 @@ export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikCon
       const prefixes = s.paths.map((p) => `PathPrefix(\`${p}\`)`).join(" || ");
       rule = s.hosts.length ? `(${rule}) && (${prefixes})` : prefixes;
     }
-    files.push({ name: s.name, content: routeConfig({ name: s.name, rule, entrypoints: ["http"], servers }) });
+    files.push({ name: s.name, content: routeConfig({ name: s.name, rule, servers }) });
   }
   for (const f of files) await conn.exec(docker.writeFileAtomically(routeFile(routesDir, f.name)), { stdin: f.content });
   return files.map((f) => f.name);
@@ -180,12 +180,6 @@ async function clearLeftovers(conn: SshConnection, sudo: boolean, host: string):
   }
 }
 
-/** The host side of Traefik's published web port: "80", or "10.0.0.5:80". */
-function webHostPort(cfg: TraefikContainerConfig): string {
-  const web = traefikPublish(cfg)[0];
-  return web.slice(0, web.lastIndexOf(":"));
-}
-
 export interface Handed {
   /** The incumbent, stopped: renamed aside (a Traefik) or under its own name (kamal-proxy). */
   retired: { name: string; renamed: boolean };
@@ -234,12 +228,13 @@ export async function handOver(
   }
   const nets = (await conn.exec(docker.containerNetworks(bridge))).stdout.trim().split(/\s+/).map((p) => p.split("="));
   const ip = (nets.find(([n]) => n === "bridge") ?? nets[0])?.[1];
-  const redirect: Redirect = { hostPort: webHostPort(cfg), to: ip, toPort: 80, id: at.hex };
-  await conn.exec(addRedirect(redirect, sudo));
+  // Every port Traefik takes traffic on (80, and 443 in Kamal 1's Let's Encrypt recipe).
+  const redirects: Redirect[] = trafficPorts(cfg).map((p) => ({ hostPort: p.host, to: ip, toPort: p.container, id: at.hex }));
+  for (const r of redirects) await conn.exec(addRedirect(r, sudo));
   progress(host, `new connections go to a bridge Traefik while ${incumbent.name} finishes its requests`);
   // Our previous Traefik tells each keep-alive client to reconnect after its next response:
   // once they all have (to the bridge), it stops with no connection a request could be on.
-  if (incumbent.ours) await sleep(ROTATE_MS);
+  if (incumbent.ours && knowsKeepAliveMax(incumbent.image)) await sleep(ROTATE_MS);
   try {
     const r = await conn.run(replace);
     if (r.code !== 0) throw new Error(`the new Traefik did not start: ${r.stderr.trim()}`);
@@ -247,19 +242,19 @@ export async function handOver(
   } catch (e) {
     // The bridge still takes new connections: the incumbent comes back, then they return to it.
     await putBack(conn, incumbent, retired, at.next);
-    await conn.run(removeRedirect(redirect, sudo));
+    for (const r of redirects) await conn.run(removeRedirect(r, sudo));
     await conn.run(docker.stopContainer(bridge, 10));
     await conn.run(docker.removeContainers([bridge], true));
-    await conn.run(removeRedirect(redirect, sudo, true));
+    for (const r of redirects) await conn.run(removeRedirect(r, sudo, true));
     throw new Error(`${(e as Error).message}; ${incumbent.name} serves again`);
   }
-  await conn.exec(removeRedirect(redirect, sudo));
+  for (const r of redirects) await conn.exec(removeRedirect(r, sudo));
   progress(host, `new connections reach the new Traefik; the bridge drains`);
   // Its keep-alive clients are told to reconnect after their next response.
   await sleep(ROTATE_MS);
   await conn.run(docker.stopContainer(bridge, 10));
   await conn.run(docker.removeContainers([bridge], true));
-  await conn.run(removeRedirect(redirect, sudo, true));
+  for (const r of redirects) await conn.run(removeRedirect(r, sudo, true));
   return { retired, gapless: true, closedMs: 0 };
 }
 

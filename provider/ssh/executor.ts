@@ -2,7 +2,9 @@
  * SSH executor: one connection per host per process, shared by every command for that
  * host over concurrent channels. Knows nothing about Docker.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { Duplex } from "node:stream";
 import http from "node:http";
 import type { Socket } from "node:net";
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from "ssh2";
@@ -31,6 +33,8 @@ export interface SshTarget {
   insecureIgnoreHostKey?: boolean;
   /** A bastion (jump host) to tunnel through. */
   proxy?: SshTarget;
+  /** A local command carrying the connection on its stdin/stdout (OpenSSH's ProxyCommand). */
+  proxyCommand?: string;
   connectTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   /** Dial attempts before giving up (connecting is the only thing ever retried). */
@@ -162,6 +166,7 @@ function algorithmsFor(keyType: string): string[] {
 
 function targetKey(t: SshTarget): string {
   const self = `${t.user ?? "root"}@${t.host}:${t.port ?? 22}`;
+  if (t.proxyCommand) return `${JSON.stringify(t.proxyCommand)}>${self}`;
   return t.proxy ? `${targetKey(t.proxy)}>${self}` : self;
 }
 
@@ -677,7 +682,20 @@ export class SshPool {
       this.log(`ssh ${target.host}: WARNING host key verification disabled (insecureIgnoreHostKey)`);
     }
 
-    if (target.proxy) {
+    let proxyProcess: ChildProcess | undefined;
+    let proxyStderr = "";
+    let proxyClosed = false;
+    if (target.proxyCommand) {
+      // OpenSSH's tokens, then sh, on this machine: the command's stdio is the connection.
+      const command = target.proxyCommand.replace(/%(.)/g, (m, c: string) =>
+        c === "h" ? target.host : c === "p" ? String(port) : c === "r" ? (target.user ?? "root") : c === "%" ? "%" : m,
+      );
+      proxyProcess = spawn("sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"] });
+      proxyProcess.stderr!.on("data", (d: Buffer) => (proxyStderr = (proxyStderr + d.toString()).slice(-2000)));
+      proxyProcess.on("error", (e) => (proxyStderr += e.message));
+      proxyProcess.on("close", () => (proxyClosed = true));
+      config.sock = Duplex.from({ readable: proxyProcess.stdout!, writable: proxyProcess.stdin! }) as never;
+    } else if (target.proxy) {
       const bastion = await this.connect(target.proxy);
       config.sock = await bastion.forwardOut(target.host, port);
     }
@@ -692,7 +710,16 @@ export class SshPool {
       };
       const onError = (err: Error) => {
         client.off("ready", onReady);
-        reject(refusal ?? err);
+        const finish = () => {
+          proxyProcess?.kill();
+          const why = proxyStderr.trim() ? ` (proxy command: ${proxyStderr.trim().split("\n").slice(-3).join(" / ")})` : "";
+          reject(refusal ?? (why ? Object.assign(new Error(`${err.message}${why}`), { code: (err as { code?: string }).code }) : err));
+        };
+        // A proxy command that failed has usually said why on stderr: read it to the end first.
+        if (proxyProcess && !proxyClosed) {
+          const wait = setTimeout(finish, 500);
+          proxyProcess.once("close", () => (clearTimeout(wait), finish()));
+        } else finish();
       };
       client.once("ready", onReady);
       client.once("error", onError);
@@ -701,6 +728,7 @@ export class SshPool {
     // A connection that drops later is dialled again by its SshConnection; its errors must
     // not crash the process.
     client.on("error", (err) => this.log(`ssh ${target.host}: connection error: ${err.message}`));
+    if (proxyProcess) client.on("close", () => proxyProcess!.kill());
     return client;
   }
 }

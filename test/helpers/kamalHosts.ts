@@ -37,7 +37,7 @@ function envFile(env: Record<string, string>): string {
 
 /** Kamal 1.9.2: `kamal traefik boot` then `kamal app boot` of the primary role `web`,
  * with `healthcheck.cmd` (the test app has no curl), port 80, interval 1s. */
-export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikImage: string): Promise<void> {
+export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikImage: string, traefikArgs: Record<string, string> = {}, publish: string[] = []): Promise<void> {
   await login(conn);
   // Kamal::Commands::Traefik#run (v1.9.2), env file from Kamal::Configuration::Traefik#env.
   await conn.exec("mkdir -p .kamal/env/traefik && touch .kamal/env/traefik/traefik.env && chmod 600 .kamal/env/traefik/traefik.env");
@@ -54,7 +54,10 @@ export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikI
       "--label", "traefik.http.routers.catchall.service=unavailable",
       "--label", "traefik.http.routers.catchall.priority=1",
       "--label", "traefik.http.services.unavailable.loadbalancer.server.port=0",
-      traefikImage, "--providers.docker", "--log.level=DEBUG",
+      // traefik.options (optionize): `publish: [...]` as --publish each.
+      ...publish.flatMap((p) => ["--publish", p]),
+      // Traefik::DEFAULT_ARGS merged with traefik.args, as `--key=value`.
+      traefikImage, "--providers.docker", ...Object.entries({ "log.level": "DEBUG", ...traefikArgs }).map(([k, v]) => `--${k}=${v}`),
     ]),
   );
   // Kamal::Commands::App#run (v1.9.2) with Role#health_check_args (cord) and #label_args.

@@ -27,6 +27,12 @@ async function cleanHosts() {
   }
 }
 
+/** Kamal 1's Let's Encrypt recipe: its own entrypoints on :80 and :443, 443 published too
+ * (the certificate resolver itself is left out: the sandbox reaches no ACME server, so
+ * websecure answers plain HTTP, which shows traffic on 443 moving as well). */
+const KAMAL1_TRAEFIK_ARGS = { "entryPoints.web.address": ":80", "entryPoints.websecure.address": ":443", accesslog: "true" };
+const KAMAL1_PUBLISH = ["443:443"];
+
 function deployYml(kamal: 1 | 2): string {
   const sb = sandbox();
   const common = [
@@ -40,7 +46,7 @@ function deployYml(kamal: 1 | 2): string {
     `    - KAMAL_REGISTRY_PASSWORD`,
   ];
   return kamal === 1
-    ? [`service: takeover1`, ...common, `healthcheck:`, `  cmd: /app probe http://127.0.0.1/up`, `  port: 80`, `  interval: 1s`, `traefik:`, `  image: ${sb.images.traefik}`, ""].join("\n")
+    ? [`service: takeover1`, ...common, `healthcheck:`, `  cmd: /app probe http://127.0.0.1/up`, `  port: 80`, `  interval: 1s`, `traefik:`, `  image: ${sb.images.traefik}`, `  options:`, `    publish:`, ...KAMAL1_PUBLISH.map((p) => `      - "${p}"`), `  args:`, ...Object.entries(KAMAL1_TRAEFIK_ARGS).map(([k, v]) => `    ${k}: "${v}"`), ""].join("\n")
     : [`service: takeover2`, ...common, `proxy:`, `  host: takeover2.example.test`, `  app_port: 80`, `  healthcheck:`, `    path: /up`, `    interval: 1`, ""].join("\n");
 }
 
@@ -62,12 +68,14 @@ async function servedVersion(h: string, hostHeader?: string): Promise<string> {
   return (JSON.parse(r.body) as { version: string }).version;
 }
 
-async function underLoad<T>(hostHeader: string | undefined, fn: () => Promise<T>): Promise<{ result: T; load: LoadResult[] }> {
+async function underLoad<T>(hostHeader: string | undefined, ports: number[], fn: () => Promise<T>): Promise<{ result: T; load: LoadResult[] }> {
   const headers = hostHeader ? { host: hostHeader } : undefined;
-  const loads = web.flatMap((h) => [
-    startLoad({ url: `http://${host(h).address}/`, rate: 80, connections: 3, headers }),
-    startLoad({ url: `http://${host(h).address}/`, rate: 30, newConnections: true, headers }),
-  ]);
+  const loads = web.flatMap((h) =>
+    ports.flatMap((port) => [
+      startLoad({ url: `http://${host(h).address}:${port}/`, rate: 80 / ports.length, connections: 3, headers }),
+      startLoad({ url: `http://${host(h).address}:${port}/`, rate: 30 / ports.length, newConnections: true, headers }),
+    ]),
+  );
   await new Promise((r) => setTimeout(r, 500));
   const result = await fn();
   await new Promise((r) => setTimeout(r, 500));
@@ -100,7 +108,7 @@ describe.each([
     for (const h of web) {
       const conn = await pool.connect(target(h));
       const app = { service, role: "web", version: "v1", host: host(h).address, env: {}, secretEnv: {} };
-      if (kamal === 1) await leaveAsKamal1(conn, app, sandbox().images.traefik);
+      if (kamal === 1) await leaveAsKamal1(conn, app, sandbox().images.traefik, KAMAL1_TRAEFIK_ARGS, KAMAL1_PUBLISH);
       else await leaveAsKamal2(conn, app, { host: hostHeader, healthcheckPath: "/up", healthcheckInterval: 1 });
     }
     // Kamal's Traefik routes a container once its Docker provider has seen it healthy.
@@ -114,7 +122,7 @@ describe.each([
     expect(preview.code, out(preview)).toBe(0);
     for (const h of web) expect(out(preview)).toMatch(new RegExp(`${host(h).address}: takes over ${incumbent}`));
 
-    const { result: up, load } = await underLoad(hostHeader, () => p.up());
+    const { result: up, load } = await underLoad(hostHeader, kamal === 1 ? [80, 443] : [80], () => p.up());
     expect(up.code, out(up)).toBe(0);
     expect(failed(load)).toBe(0);
     expect(load.reduce((n, l) => n + l.ok, 0)).toBeGreaterThan(1000);

@@ -113,6 +113,17 @@ describe("sandbox hosts over SSH", () => {
     await conn.exec("rm -f /tmp/kp-upload.txt");
   });
 
+  it("reaches a host through a ProxyCommand (OpenSSH's `ssh -W %h:%p`), and names the command's stderr when it fails", async () => {
+    const a1 = host("app1");
+    const jump = `ssh -q -i ${a1.privateKeyPath} -o UserKnownHostsFile=${a1.knownHostsPath} -o StrictHostKeyChecking=yes -o BatchMode=yes -W %h:%p root@${a1.address}`;
+    const conn = await pool.connect({ ...target("db1"), proxyCommand: jump });
+    // db1 sees the connection coming from app1, where `ssh -W` opened it.
+    expect((await conn.exec("echo $SSH_CLIENT")).stdout.split(" ")[0]).toBe(host("app1").address);
+    const broken = new SshPool();
+    await expect(broken.connect({ ...target("db1"), proxyCommand: "echo 'no route to the bastion' >&2; exit 1" })).rejects.toThrow(/proxy command: no route to the bastion/);
+    broken.closeAll();
+  });
+
   it("reports a failed command with host, command, exit code and stderr tail", async () => {
     const conn = await pool.connect(target("app1"));
     const err = await conn.exec("echo to-stderr >&2; exit 7").catch((e) => e);

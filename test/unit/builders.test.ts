@@ -55,7 +55,6 @@ describe("app container commands", () => {
         " --label destination= --label role=web --label service=hey --label team=core --label traefik.enable=true" +
         " --label traefik.http.middlewares.hey-web-retry.retry.attempts=5" +
         " --label traefik.http.middlewares.hey-web-retry.retry.initialinterval=500ms" +
-        " --label traefik.http.routers.hey-web.entrypoints=http" +
         " --label traefik.http.routers.hey-web.middlewares=hey-web-retry@docker" +
         " --label 'traefik.http.routers.hey-web.rule=PathPrefix(`/`)'" +
         " --label traefik.http.services.hey-web.loadbalancer.server.port=3000" +
@@ -145,15 +144,16 @@ describe("Traefik and accessory commands", () => {
 
   it("joins Traefik to user networks (created if missing) before it starts", () => {
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
-    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toMatch(
-      /^docker create .* traefik:v3\.6 .* --log\.level=INFO && \{ docker network inspect kamal >\/dev\/null 2>&1 \|\| docker network create kamal >\/dev\/null 2>&1 \|\| docker network inspect kamal >\/dev\/null 2>&1; \} && docker network connect kamal traefik_next_a1b2c3$/,
-    );
+    const { ensureNetwork } = docker;
+    const cmd = createTraefik(cfg, { name: "traefik_next_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" });
+    expect(cmd.endsWith(` --log.level=INFO && ${ensureNetwork("kamal")} && docker network connect kamal traefik_next_a1b2c3`)).toBe(true);
+    expect(cmd).toMatch(/^docker create .* traefik:v3\.6 /);
   });
 
   it("runs an accessory on a user network, created first if missing (Kamal 2's kamal network)", () => {
     const cfg = accessoryContainer.parse({ hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17", options: { network: "kamal" } });
     expect(runAccessory(cfg, { dataDir: "/root/hey-db" })).toBe(
-      "{ docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null 2>&1 || docker network inspect kamal >/dev/null 2>&1; }" +
+      "{ docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; }" +
         " && docker run --detach --restart unless-stopped --name hey-db --label service=hey-db --label traefik.enable=false --log-opt max-size=10m --network kamal postgres:17",
     );
     expect(docker.runContainer({ name: "a", image: "i", options: { network: "host" } })).toBe("docker run --detach --name a --log-opt max-size=10m --network host i");
@@ -189,7 +189,7 @@ describe("scopes and routes", () => {
       hostName: "web-1", connection, service: "hey", role: "web", destination: "staging", image: "hey", version: "v1",
       traefik: true, healthcheck: {}, routeHosts: ["staging.example.com"],
     });
-    expect(routesOf(appLabels(staging))).toEqual(["http Host(`staging.example.com`)"]);
+    expect(routesOf(appLabels(staging))).toEqual(["* Host(`staging.example.com`)"]);
   });
 
   it("lists a service's containers with the labels that decide their scope", async () => {
@@ -407,7 +407,7 @@ describe("handing a port from one proxy to another", () => {
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
         " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
         " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO" +
-        " && { docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null 2>&1 || docker network inspect kamal >/dev/null 2>&1; }" +
+        " && { docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; }" +
         " && docker network connect kamal traefik_handover_a1b2c3 && docker start traefik_handover_a1b2c3",
     );
   });
@@ -434,5 +434,62 @@ describe("handing a port from one proxy to another", () => {
       { name: "hey-api-stage", hosts: [], paths: ["/api"], targets: ["9f8e7d6c5b4a:3000"], state: "paused", tls: true },
     ]);
     expect(() => parseKamalProxyList("Name Where\nx y\n")).toThrow("unexpected `kamal-proxy list` output: Name Where");
+  });
+});
+
+describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80", () => {
+  it("takes the place of ours: no second listener on :80, keep-alive rotation on theirs", async () => {
+    const { traefikArgs, webEntrypoint } = await import("../../provider/commands/traefik");
+    const args = {
+      "entryPoints.web.address": ":80",
+      "entryPoints.websecure.address": ":443",
+      "entryPoints.web.http.redirections.entryPoint.to": "websecure",
+      "certificatesResolvers.letsencrypt.acme.httpchallenge.entrypoint": "web",
+    };
+    expect(webEntrypoint(args)).toEqual({ name: "web", ours: false });
+    expect(webEntrypoint({ "entrypoints.http.address": "0.0.0.0:80/tcp" })).toEqual({ name: "http", ours: false });
+    expect(webEntrypoint({ "entryPoints.websecure.address": ":443" })).toEqual({ name: "http", ours: true });
+    expect(traefikArgs({ image: "traefik:v2.11", apiPort: 8080, args })).toEqual([
+      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
+      "--providers.providersThrottleDuration=50ms", "--entrypoints.web.transport.keepAliveMaxTime=2s",
+      "--api.insecure", "--entrypoints.traefik.address=:8080", "--log.level=INFO",
+      "--entryPoints.web.address=:80", "--entryPoints.websecure.address=:443",
+      "--entryPoints.web.http.redirections.entryPoint.to=websecure", "--certificatesResolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
+    ]);
+  });
+
+  it("sets keepAliveMaxTime only for a Traefik that knows it (v2.11 and later, or any other tag)", async () => {
+    const { knowsKeepAliveMax, traefikArgs } = await import("../../provider/commands/traefik");
+    expect(["traefik:v2.10", "traefik:2.9.6", "registry.example.com:5000/traefik:v1.7"].map(knowsKeepAliveMax)).toEqual([false, false, false]);
+    expect(["traefik:v2.11", "traefik:v3.6", "traefik:latest", "traefik", "registry.example.com:5000/traefik", "traefik:v3.6@sha256:abc"].map(knowsKeepAliveMax)).toEqual([true, true, true, true, true, true]);
+    expect(traefikArgs({ image: "traefik:v2.10", apiPort: 0, args: {} })).toEqual([
+      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
+      "--providers.providersThrottleDuration=50ms", "--entrypoints.http.address=:80", "--log.level=INFO",
+    ]);
+  });
+
+  it("routes on every web entrypoint, whatever it is called: route files and labels name none", async () => {
+    const { routeConfig } = await import("../../provider/commands/proxy");
+    expect(JSON.parse(routeConfig({ name: "hey-web", rule: "PathPrefix(`/`)", servers: ["http://172.18.0.5:80"] })).http.routers).toEqual({
+      "hey-web": { rule: "PathPrefix(`/`)", service: "hey-web", middlewares: ["hey-web-retry"] },
+    });
+  });
+});
+
+describe("the ports a Traefik takes traffic on", () => {
+  it("are the web port and those its options publish; a trial or bridge Traefik publishes none", async () => {
+    const { trafficPorts, trialTraefik, bridgeTraefik } = await import("../../provider/commands/traefik");
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", options: { publish: ["443:443", "10.0.0.5:8443:443/tcp", "53:53/udp"], memory: "256m" } });
+    expect(trafficPorts(cfg)).toEqual([
+      { host: "80", container: 80 },
+      { host: "443", container: 443 },
+      { host: "10.0.0.5:8443", container: 443 },
+    ]);
+    expect(trafficPorts(traefikContainer.parse({ hostName: "web-1", connection, image: "t", hostPort: "127.0.0.1:8080:80" }))).toEqual([{ host: "127.0.0.1:8080", container: 80 }]);
+    const at = { name: "traefik_x", routesDir: "/root/.kamal/proxy/traefik" };
+    for (const cmd of [trialTraefik(cfg, at), bridgeTraefik(cfg, at)]) {
+      expect(cmd).not.toMatch(/--publish|-p /);
+      expect(cmd).toContain("--memory 256m");
+    }
   });
 });

@@ -45,6 +45,7 @@ const CONNECTION_ROWS: Record<string, Row> = {
   "connection.dialAttempts": [3, 5],
   "connection.maxChannels": [8, 4],
   "connection.proxy": [undefined, { host: "bastion" }],
+  "connection.proxyCommand": [undefined, "ssh -W %h:%p bastion"],
   "connection.deadlines": [undefined, { read: 10 }],
 };
 const REGISTRY: Row = [undefined, { server: "r.example.com", username: "u", password: "p" }];
@@ -79,6 +80,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     lockWait: [120, 10],
     retain: [5, 2],
     bootDelay: [0, 5],
+    readinessDelay: [2, 7],
   },
   traefik: {
     ...CONNECTION_ROWS,

@@ -89,6 +89,7 @@ describe("Kamal config: every supported key", () => {
       proxy: { host: "bastion.example.com", user: "jump", port: 2200 },
       keyPaths: ["~/.ssh/deploy"],
       keyData: [expect.objectContaining({})],
+      hostNames: {},
     });
     // key_data is the key itself: never in JSON, a string or an inspection of the config.
     expect(c.ssh.keyData[0].reveal()).toBe("SSH_KEY");
@@ -227,9 +228,13 @@ describe("Kamal config: every supported key", () => {
     expect(c.image).toBe("localhost:5555/acme/hey");
     expect(c.env.secret).toEqual(["DB_PASSWORD:MAIN_DB_PASSWORD", "API_KEY"]);
     expect(c.secretNames).toEqual(["API_KEY", "MAIN_DB_PASSWORD"]);
-    expect(c.ssh).toEqual({ port: 2222, proxy: { host: "bastion.example.com", user: "root" }, keyPaths: [], keyData: [] });
+    expect(c.ssh).toEqual({ port: 2222, proxy: { host: "bastion.example.com", user: "root" }, keyPaths: [], keyData: [], hostNames: {} });
     expect(c.roles.map((r) => [r.name, r.stopWaitTime])).toEqual([["web", 12], ["jobs", undefined]]);
     expect(c.stopWaitTime).toBe(20);
+    // readiness_delay: how long a role without a health check must keep running (Kamal 2's default 7).
+    expect(c.readinessDelay).toBe(4);
+    expect(normalizeKamalConfig({ ...minimal, proxy: {} }).readinessDelay).toBe(7);
+    expect(normalizeKamalConfig({ ...minimal, traefik: {} }).readinessDelay).toBeUndefined();
     expect(c.accessories[0]).toMatchObject({ hosts: ["10.0.0.2"], options: { network: "kamal" } });
     expect(c.roles.map((r) => r.options)).toEqual([{ network: "kamal" }, { network: "kamal" }]);
     expect(c.traefik?.networks).toEqual(["kamal"]);
@@ -416,13 +421,26 @@ describe("Kamal config: every error, with its path", () => {
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "h", files: ["missing.cnf:/etc/my.cnf"] } } })).toMatch(
       /^accessories\.db\.files\.0: missing\.cnf does not exist \(relative to .+\)$/,
     );
-    expect(errorsOf({ ...minimal, ssh: { proxy_command: "nc %h %p" } })).toBe("ssh.proxy_command: is not supported: use ssh.proxy (a jump host)");
+    // net-ssh's Proxy::Command: passed on, run on this machine with %h/%p/%r substituted.
+    expect(normalizeKamalConfig({ ...minimal, ssh: { proxy_command: "cloudflared access ssh --hostname %h" } }).ssh.proxyCommand).toBe("cloudflared access ssh --hostname %h");
     expect(errorsOf({ ...minimal, proxy: { app_port: 80 }, traefik: { args: {} }, healthcheck: { path: "/up" } })).toBe(
       "traefik: unknown key in Kamal 2 (Kamal 2 runs kamal-proxy: use proxy)\nhealthcheck: unknown key in Kamal 2 (Kamal 2 health checks are proxy.healthcheck)",
     );
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "h", registry: { server: "x" } } } })).toBe(
-      "accessories.db.registry: is not supported: use an image the service's registry (or a public one) serves",
+      "accessories.db.registry.username: is required (only a localhost registry may have no credentials)\naccessories.db.registry.password: is required (only a localhost registry may have no credentials)",
     );
+  });
+
+  it("pulls an accessory from its own registry (Kamal 2): the server goes in front of its image", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      accessories: { db: { image: "acme/db:17", host: "h", registry: { server: "ghcr.io", username: "bot", password: ["GHCR_TOKEN"] } }, cache: { image: "redis:7", host: "h" } },
+    });
+    expect(c.accessories.map((a) => [a.image, a.registry])).toEqual([
+      ["ghcr.io/acme/db:17", { server: "ghcr.io", username: { value: "bot" }, password: { secret: "GHCR_TOKEN" } }],
+      ["redis:7", undefined],
+    ]);
+    expect(c.secretNames).toContain("GHCR_TOKEN");
   });
 
   it("renders ERB with Ruby as Kamal does: conditionals, %x(), backticks, Ruby expressions, KAMAL_DESTINATION, dotenv", () => {
@@ -572,5 +590,73 @@ describe("ERB and secrets files", () => {
 
   it("merges objects and replaces lists", () => {
     expect(deepMerge({ a: { b: 1, c: [1] }, d: 1 }, { a: { c: [2], e: 3 } })).toEqual({ a: { b: 1, c: [2], e: 3 }, d: 1 });
+  });
+});
+
+describe("SSH config files (ssh.config), as net-ssh applies them under Kamal", () => {
+  const home = () =>
+    app({
+      ".ssh/config": [
+        "# aliases",
+        "Host web-?",
+        "  HostName 10.1.0.%h",
+        "Host web-1",
+        "  HostName 10.0.0.1",
+        "  User ignored-kamal-passes-its-own",
+        "  Port 2200",
+        "Host web-* !web-9",
+        "  IdentityFile ~/.ssh/deploy_ed25519",
+        "  ProxyJump bastion",
+        "Host bastion",
+        "  HostName 203.0.113.7",
+        "  User jump",
+        "  Port 2222",
+        "Include conf.d/*.conf",
+        "",
+      ].join("\n"),
+      ".ssh/conf.d/db.conf": "Host db\n  HostName=10.0.0.9\n  IdentityFile \"~/.ssh/db key\"\n  ProxyCommand ssh -W %h:%p bastion\n",
+    });
+
+  it("parses Host patterns (wildcards, negation), first value wins, IdentityFile accumulates, Include", async () => {
+    const { readSshConfig, sshConfigFiles, sshHostConfig } = await import("../../kamal/sshConfig");
+    const dir = home();
+    const blocks = readSshConfig(sshConfigFiles(true, dir), dir);
+    expect(sshHostConfig(blocks, "web-1", dir)).toEqual({
+      hostName: "10.1.0.web-1", user: "ignored-kamal-passes-its-own", port: 2200,
+      identityFiles: [`${dir}/.ssh/deploy_ed25519`], proxyJump: "bastion", proxyCommand: undefined,
+    });
+    expect(sshHostConfig(blocks, "web-9", dir)).toMatchObject({ hostName: "10.1.0.web-9", identityFiles: [], proxyJump: undefined });
+    expect(sshHostConfig(blocks, "db", dir)).toMatchObject({ hostName: "10.0.0.9", identityFiles: [`${dir}/.ssh/db key`], proxyCommand: "ssh -W %h:%p bastion" });
+    expect(sshHostConfig(blocks, "10.0.0.5", dir)).toEqual({ identityFiles: [], hostName: undefined, user: undefined, port: undefined, proxyJump: undefined, proxyCommand: undefined });
+    expect(sshConfigFiles(false, dir)).toEqual([]);
+    expect(sshConfigFiles(["~/.ssh/myconfig"], dir)).toEqual([{ file: `${dir}/.ssh/myconfig`, base: `${dir}/.ssh` }]);
+  });
+
+  it("connects an alias to its HostName, with the file's key and jump host (its own user and port)", () => {
+    const dir = home();
+    const root = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers:\n  - web-2\n  - web-3\n" });
+    const c = loadKamalConfig({ file: path.join(root, "config/deploy.yml"), home: dir });
+    expect(c.ssh.hostNames).toEqual({ "web-2": "10.1.0.web-2", "web-3": "10.1.0.web-3" });
+    expect(c.ssh.keyPaths).toEqual([`${dir}/.ssh/deploy_ed25519`]);
+    expect(c.ssh.proxy).toEqual({ host: "203.0.113.7", user: "jump", port: 2222 });
+    // The roles keep the names deploy.yml gives (resource names, KAMAL_HOST).
+    expect(c.roles[0].hosts.map((h) => h.address)).toEqual(["web-2", "web-3"]);
+    // deploy.yml's own settings win; `config: false` reads no file.
+    const own = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers:\n  - web-2\nssh:\n  keys: [~/.ssh/mine]\n  proxy: gw.example.com\n" });
+    expect(loadKamalConfig({ file: path.join(own, "config/deploy.yml"), home: dir }).ssh).toMatchObject({ keyPaths: ["~/.ssh/mine"], proxy: { host: "gw.example.com", user: "root" } });
+    const off = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers:\n  - web-2\nssh:\n  config: false\n" });
+    expect(loadKamalConfig({ file: path.join(off, "config/deploy.yml"), home: dir }).ssh.hostNames).toEqual({});
+  });
+
+  it("refuses what one SSH setting for every host cannot express, naming the hosts", () => {
+    const dir = home();
+    const mixed = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers:\n  - web-2\n  - web-9\n" });
+    expect(() => loadKamalConfig({ file: path.join(mixed, "config/deploy.yml"), home: dir })).toThrow(
+      "ssh.config: hosts web-2 and web-9 have different IdentityFile in the SSH config; one setting serves every host here: set it in deploy.yml\n" +
+        "ssh.config: hosts web-2 and web-9 have different ProxyJump in the SSH config; one setting serves every host here: set it in deploy.yml",
+    );
+    // A host's ProxyCommand serves as ssh.proxy_command does.
+    const cmd = app({ "config/deploy.yml": "service: hey\nimage: acme/hey\nservers:\n  - db\n" });
+    expect(loadKamalConfig({ file: path.join(cmd, "config/deploy.yml"), home: dir }).ssh).toMatchObject({ hostNames: { db: "10.0.0.9" }, proxyCommand: "ssh -W %h:%p bastion", proxy: undefined });
   });
 });
