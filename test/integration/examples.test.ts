@@ -48,7 +48,10 @@ afterAll(async () => {
 async function cleanHosts() {
   for (const h of ["app1", "app2", "db1"]) {
     const conn = await pool.connect(target(h));
-    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/hello-store /root/hello-* /root/hello2-*");
+    // Every network named kamal goes too (by ID: an earlier race could have made two).
+    await conn.exec(
+      "docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; rm -rf /root/.kamal /root/hello-store /root/hello-* /root/hello2-*; true",
+    );
   }
 }
 

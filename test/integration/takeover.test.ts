@@ -22,7 +22,7 @@ async function cleanHosts() {
   for (const h of web) {
     const conn = await pool.connect(target(h));
     await conn.exec(
-      "docker ps -aq | xargs -r docker rm -f >/dev/null; docker network rm kamal >/dev/null 2>&1; docker volume rm kamal-proxy-config >/dev/null 2>&1; rm -rf /root/.kamal; true",
+      "docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; docker volume rm kamal-proxy-config >/dev/null 2>&1; rm -rf /root/.kamal /home/deploy/.kamal; true",
     );
   }
 }
@@ -142,3 +142,30 @@ describe.each([
     for (const h of web) expect(await servedVersion(h, hostHeader)).toBe("v2");
   });
 });
+
+describe("a Traefik change where the SSH user cannot change iptables", () => {
+  it("restarts Traefik with a short gap instead, and says so", async () => {
+    await cleanHosts();
+    const dir = scratchProject("edge", {
+      "Pulumi.yaml": "name: kp-edge\nruntime: nodejs\n",
+      "package.json": JSON.stringify({ name: "kp-edge", main: "index.ts" }),
+      "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/edge"))};\n`,
+    });
+    const p = new PulumiProject(dir, "test");
+    projects.push(p);
+    await p.ensureStack();
+    const set = async (k: string, v: string) => expect((await p.run(["config", "set", "--stack", p.stack, k, v])).code).toBe(0);
+    await set("user", host("app1").deployUser);
+    const first = await p.up();
+    expect(first.code, out(first)).toBe(0);
+    await set("logLevel", "WARN");
+    const changed = await p.up();
+    expect(changed.code, out(changed)).toBe(0);
+    expect(changed.stdout).toContain(`iptables cannot be changed as ${host("app1").deployUser} (not root, no passwordless sudo)`);
+    expect(changed.stdout).toMatch(/\[kamal\] app1: Traefik replaced \(port closed for ~\d+ms\)/);
+    const conn = await pool.connect(target("app1"));
+    expect((await conn.exec("docker inspect traefik --format '{{json .Args}}'")).stdout).toContain("--log.level=WARN");
+    expect((await conn.exec("docker ps -a --format '{{.Names}}'")).stdout.trim()).toBe("traefik");
+  });
+});
+
