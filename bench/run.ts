@@ -58,6 +58,7 @@ function loadOn(hosts: string[]): { stop: () => Promise<PhaseLoad> } {
     ok: rs.reduce((n, r) => n + r.ok, 0),
     non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
     errors: rs.reduce((n, r) => n + r.errors, 0),
+    retried: rs.reduce((n, r) => n + r.retried, 0),
     timeouts: rs.reduce((n, r) => n + r.timeouts, 0),
     p50: Math.max(...rs.map((r) => r.p50)),
     p99: Math.max(...rs.map((r) => r.p99)),

@@ -694,7 +694,10 @@ export class SshPool {
       proxyProcess.stderr!.on("data", (d: Buffer) => (proxyStderr = (proxyStderr + d.toString()).slice(-2000)));
       proxyProcess.on("error", (e) => (proxyStderr += e.message));
       proxyProcess.on("close", () => (proxyClosed = true));
-      config.sock = Duplex.from({ readable: proxyProcess.stdout!, writable: proxyProcess.stdin! }) as never;
+      const sock = Duplex.from({ readable: proxyProcess.stdout!, writable: proxyProcess.stdin! });
+      // The command ending early surfaces as the connection's error, with its stderr.
+      sock.on("error", () => undefined);
+      config.sock = sock as never;
     } else if (target.proxy) {
       const bastion = await this.connect(target.proxy);
       config.sock = await bastion.forwardOut(target.host, port);
@@ -710,6 +713,8 @@ export class SshPool {
       };
       const onError = (err: Error) => {
         client.off("ready", onReady);
+        // Later errors of this failed client (its socket closing) are not news.
+        client.on("error", () => undefined);
         const finish = () => {
           proxyProcess?.kill();
           const why = proxyStderr.trim() ? ` (proxy command: ${proxyStderr.trim().split("\n").slice(-3).join(" / ")})` : "";

@@ -22,6 +22,8 @@ export interface LoadResult {
   /** Slots not sent because this process fell behind (a starved client must not fire a
    * burst that overflows the server's accept queue and counts as server failures). */
   skipped: number;
+  /** Requests sent again after a reused connection closed under them (retryOnStaleConnection). */
+  retried: number;
 }
 
 export interface LoadOptions {
@@ -34,6 +36,10 @@ export interface LoadOptions {
   newConnections?: boolean;
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** Behave as browsers, curl, Go's and Python's HTTP clients do (RFC 9112 §9.3.1): a GET
+   * sent on a reused keep-alive connection that the server closed before answering is sent
+   * once more, on a new connection. Counted in `retried`; off by default. */
+  retryOnStaleConnection?: boolean;
 }
 
 export interface Load {
@@ -46,7 +52,7 @@ export function startLoad(opts: LoadOptions): Load {
   const agent = opts.newConnections
     ? undefined
     : new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 4 });
-  const result: LoadResult = { total: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0, p50: 0, p99: 0, samples: [], skipped: 0 };
+  const result: LoadResult = { total: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0, p50: 0, p99: 0, samples: [], skipped: 0, retried: 0 };
   const latencies: number[] = [];
   const inflight = new Set<Promise<void>>();
   const note = (what: string) => {
@@ -65,21 +71,38 @@ export function startLoad(opts: LoadOptions): Load {
         if (detail) note(detail);
         resolve();
       };
-      const req = http.get(opts.url, { agent: agent ?? false, headers: opts.headers, timeout: timeoutMs }, (res) => {
-        res.resume();
-        res.on("end", () => {
-          latencies.push(performance.now() - started);
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) settle("ok");
-          else settle("non2xx", `HTTP ${status}`);
+      const send = (retry: boolean) => {
+        let answered = false;
+        let reused = false;
+        const req = http.get(opts.url, { agent: retry ? false : (agent ?? false), headers: opts.headers, timeout: timeoutMs }, (res) => {
+          answered = true;
+          res.resume();
+          res.on("end", () => {
+            latencies.push(performance.now() - started);
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) settle("ok");
+            else settle("non2xx", `HTTP ${status}`);
+          });
+          res.on("error", (e) => settle("errors", e.message));
         });
-        res.on("error", (e) => settle("errors", e.message));
-      });
-      req.on("timeout", () => {
-        settle("timeouts", "timeout");
-        req.destroy();
-      });
-      req.on("error", (e) => settle("errors", e.message));
+        // A socket that carried an earlier request is a reused keep-alive connection.
+        req.on("socket", (s) => {
+          const seen = s as unknown as { carried?: boolean };
+          reused = seen.carried === true;
+          seen.carried = true;
+        });
+        req.on("timeout", () => {
+          settle("timeouts", "timeout");
+          req.destroy();
+        });
+        req.on("error", (e) => {
+          if (opts.retryOnStaleConnection && !retry && reused && !answered && /socket hang up|ECONNRESET|EPIPE/.test(e.message)) {
+            result.retried++;
+            send(true);
+          } else settle("errors", e.message);
+        });
+      };
+      send(false);
     });
     inflight.add(p);
     p.finally(() => inflight.delete(p));
