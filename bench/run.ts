@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { createTraefik } from "../provider/commands/traefik";
+import { createTraefik, traefikDirs } from "../provider/commands/traefik";
 import { traefikContainer } from "../provider/config/schemas";
 import { shellJoin } from "../provider/commands/shell";
 import * as docker from "../provider/commands/docker";
@@ -50,9 +50,12 @@ interface PhaseLoad {
   newConnections: LoadResult;
 }
 
-function loadOn(hosts: string[]): { stop: () => Promise<PhaseLoad> } {
-  const ka: Load[] = hosts.map((h) => startLoad({ url: `http://${host(h).address}/version`, rate: RATE, connections: 8 }));
-  const nc: Load[] = hosts.map((h) => startLoad({ url: `http://${host(h).address}/version`, rate: RATE, newConnections: true }));
+/** Load on each host: plain HTTP, or HTTPS to a host name with a CA to trust. */
+function loadOn(hosts: string[], tls?: { ca: string; servername: string }): { stop: () => Promise<PhaseLoad> } {
+  const url = (h: string) => `${tls ? "https" : "http"}://${host(h).address}/version`;
+  const extra = tls ? { tls, headers: { host: tls.servername } } : {};
+  const ka: Load[] = hosts.map((h) => startLoad({ url: url(h), rate: RATE, connections: 8, ...extra }));
+  const nc: Load[] = hosts.map((h) => startLoad({ url: url(h), rate: RATE, newConnections: true, ...extra }));
   const merge = (rs: LoadResult[]): LoadResult => ({
     total: rs.reduce((n, r) => n + r.total, 0),
     ok: rs.reduce((n, r) => n + r.ok, 0),
@@ -70,8 +73,8 @@ function loadOn(hosts: string[]): { stop: () => Promise<PhaseLoad> } {
   };
 }
 
-async function underLoad(hosts: string[], action: () => Promise<unknown>): Promise<PhaseLoad> {
-  const load = loadOn(hosts);
+async function underLoad(hosts: string[], action: () => Promise<unknown>, tls?: { ca: string; servername: string }): Promise<PhaseLoad> {
+  const load = loadOn(hosts, tls);
   await sleep(1000);
   await action();
   await sleep(1500);
@@ -255,13 +258,26 @@ async function waitHealthy(conn: SshConnection, name: string, ms: number): Promi
   return false;
 }
 
+/** A CA and a certificate it signed for `name`, made for this run (never committed). */
+function makeCertificate(name: string): { ca: string; certFile: string; keyFile: string; servername: string } {
+  const d = path.join(repoRoot, "test/.work/bench-tls");
+  mkdirSync(d, { recursive: true });
+  const f = (n: string) => path.join(d, n);
+  const ssl = (args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  ssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=kp bench CA", "-keyout", f("ca.key"), "-out", f("ca.pem")]);
+  ssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${name}`, "-keyout", f("key.pem"), "-out", f("req.csr")]);
+  writeFileSync(f("ext.cnf"), `subjectAltName=DNS:${name}\n`);
+  ssl(["x509", "-req", "-in", f("req.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", f("ext.cnf"), "-out", f("cert.pem")]);
+  return { ca: readFileSync(f("ca.pem"), "utf8"), certFile: f("cert.pem"), keyFile: f("key.pem"), servername: name };
+}
+
 async function startTraefikDirect(hosts: string[]) {
   for (const h of hosts) {
     const conn = await pool.connect(target(h));
     await login(conn);
     const cfg = traefikContainer.parse({ hostName: h, connection: { host: host(h).address }, image: sandbox().images.traefik });
     await conn.exec(docker.makeDirectories(["/root/.kamal/proxy/traefik"]));
-    await conn.exec(createTraefik(cfg, { name: "traefik", routesDir: "/root/.kamal/proxy/traefik" }));
+    await conn.exec(createTraefik(cfg, { name: "traefik", dirs: traefikDirs("/root") }));
     await conn.exec(docker.startContainer("traefik"));
   }
 }
@@ -621,13 +637,19 @@ async function main() {
   await set(ours, "deadline", "10");
   await timedUp(ours);
   const zd: Record<string, Record<string, PhaseLoad & { ok: boolean }>> = { ours: {}, naive: {} };
-  const phase = async (who: "ours" | "naive", name: string, action: () => Promise<boolean>) => {
+  const phase = async (who: "ours" | "naive", name: string, action: () => Promise<boolean>, tls?: { ca: string; servername: string }) => {
     let ok = false;
-    const load = await underLoad(WEB, async () => (ok = await action()));
+    const load = await underLoad(WEB, async () => (ok = await action()), tls);
     zd[who][name] = { ...load, ok };
     log(`  ${who} ${name}: ${load.keepAlive.total + load.newConnections.total} requests, ${failedOf(load)} failed`);
   };
-  await phase("ours", "swap", async () => (await set(ours, "version", "v2"), (await timedUp(ours)).code === 0));
+  let httpSwapMs = 0;
+  await phase("ours", "swap", async () => {
+    await set(ours, "version", "v2");
+    const r = await timedUp(ours);
+    httpSwapMs = r.ms;
+    return r.code === 0;
+  });
   registryFault("stop");
   let rollbackMs = 0;
   let rollbackPulled = "";
@@ -656,6 +678,29 @@ async function main() {
   });
   results.traefikRestart = { portClosedMs: traefikGapMs };
   if ((await ours.destroy()).code !== 0) throw new Error("destroy failed");
+
+  // 1a. The same swap over HTTPS (a certificate of the app's own on both hosts), with HTTPS
+  // load: keep-alive and new TLS connections.
+  log("zero downtime: ours over HTTPS on app1+app2");
+  const tls = makeCertificate("bench.kp.test");
+  const https = await benchProject("bench-https");
+  await set(https, "hosts", JSON.stringify(WEB));
+  await set(https, "version", "v1");
+  await set(https, "token", "first", true);
+  await set(https, "deadline", "10");
+  await set(https, "sslHost", tls.servername);
+  await set(https, "certFile", tls.certFile);
+  await set(https, "keyFile", tls.keyFile);
+  await timedUp(https);
+  let httpsSwapMs = 0;
+  await phase("ours", "swap over HTTPS", async () => {
+    await set(https, "version", "v2");
+    const r = await timedUp(https);
+    httpsSwapMs = r.ms;
+    return r.code === 0;
+  }, { ca: tls.ca, servername: tls.servername });
+  results.swapTime = { httpMs: Math.round(httpSwapMs), httpsMs: Math.round(httpsSwapMs) };
+  if ((await https.destroy()).code !== 0) throw new Error("destroy failed");
 
   // 1b. The naive baseline on the same hosts, with the same Traefik.
   log("zero downtime: naive (stop old, start new) on app1+app2");
@@ -803,6 +848,8 @@ function report(r: Record<string, unknown>): string {
       );
     }
   }
+  const st = r.swapTime as { httpMs: number; httpsMs: number } | undefined;
+  if (st) rows.push(`| pulumi up, version change on 2 hosts under load: HTTP / HTTPS | ${st.httpMs} / ${st.httpsMs} ms (${(st.httpsMs / st.httpMs).toFixed(2)}x) | | |`);
   const s1 = speed["1"];
   const ratioFloor = s1.ours / floor.median;
   const ratio31 = speed["3"].up.median / s1.up.median;

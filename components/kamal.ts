@@ -1,12 +1,14 @@
 import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { kamalConfigView, loadKamalConfig, secretEnvName, type KamalAccessory, type KamalConfig, type KamalEnv, type ValueRef } from "../kamal/config";
+import { kamalConfigView, loadKamalConfig, secretEnvName, type KamalAccessory, type KamalConfig, type KamalEnv, type KamalRoute, type ValueRef } from "../kamal/config";
+import type { AcmeInput } from "../provider/config/schemas";
+import type { ResourceInputs } from "../provider/resources";
 import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
 import { dropUndefined, type EnvArgs, type HostArg, type SshArgs } from "./common";
-import { Service, type RoleArgs } from "./service";
+import { Service, type ProxyRouteArgs, type RoleArgs } from "./service";
 import { Traefik } from "./traefik";
 
 export interface KamalAppArgs {
@@ -41,6 +43,14 @@ export interface KamalAppArgs {
   /** Built-in renderer only: run `` `command` `` ERB expressions locally, as Kamal does
    * (default false). */
   readonly allowShellInErb?: boolean;
+  /** The ACME CA for roles with `proxy.ssl: true` (default Let's Encrypt's production
+   * directory, as kamal-proxy): email, another directory (caServer), its CA certificates,
+   * the challenge. */
+  readonly acme?: pulumi.Input<ResourceInputs<AcmeInput>>;
+  /** Maintenance mode (`kamal app maintenance [--message]`): true, or `{ message }`; the page
+   * is error_pages_path's 503.html when the app has one. False or unset: live
+   * (`kamal app live`). */
+  readonly maintenance?: pulumi.Input<boolean | { message?: string }>;
 }
 
 /**
@@ -93,6 +103,8 @@ export class KamalApp extends pulumi.ComponentResource {
         options: cfg.traefik.options,
         env: envArgs(cfg.traefik.env, secret),
         networks: cfg.traefik.networks,
+        tls: cfg.traefik.tls ? pulumi.output(args.acme ?? {}).apply((acme) => (cfg.traefik!.tls!.acme ? { acme } : {})) : undefined,
+        forwardedHeaders: cfg.traefik.forwardedHeaders,
         lockService: cfg.service,
         destination: cfg.destination,
       }, { parent: this });
@@ -139,7 +151,7 @@ export class KamalApp extends pulumi.ComponentResource {
         healthcheck: r.healthcheck ?? false,
         logging: r.logging,
         stopWaitTime: r.stopWaitTime,
-        proxy: r.routeHosts.length ? { hosts: r.routeHosts } : undefined,
+        proxy: r.route || r.routeHosts.length ? { ...(r.routeHosts.length ? { hosts: r.routeHosts } : {}), ...(r.route ? routeArgs(r.route, secret) : {}) } : undefined,
       };
     }
     this.service = new Service(name, {
@@ -157,12 +169,27 @@ export class KamalApp extends pulumi.ComponentResource {
       bootLimit: cfg.boot.limit as number | `${number}%` | undefined,
       bootWait: cfg.boot.wait,
       readinessDelay: cfg.readinessDelay,
+      maintenance: args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) =>
+        m === false ? false : { ...(typeof m === "object" && m.message ? { message: m.message } : {}), ...(cfg.maintenancePage ? { page: cfg.maintenancePage } : {}) }),
     }, { parent: this, dependsOn });
     this.registerOutputs({ containers: this.service.containers });
   }
 }
 
 type Resolve = (name: string, at: string) => pulumi.Output<string>;
+
+/** A role's Kamal 2 proxy settings as the Service's; a certificate and key from their secrets. */
+function routeArgs(r: KamalRoute, secret: Resolve): ProxyRouteArgs {
+  return dropUndefined({
+    ssl: typeof r.ssl === "object" ? { certificatePem: secret(r.ssl.certificatePem, "proxy.ssl.certificate_pem"), privateKeyPem: secret(r.ssl.privateKeyPem, "proxy.ssl.private_key_pem") } : r.ssl,
+    sslRedirect: r.sslRedirect,
+    pathPrefixes: r.pathPrefixes.length ? r.pathPrefixes : undefined,
+    stripPathPrefix: r.stripPathPrefix,
+    responseTimeout: r.responseTimeout,
+    buffering: r.buffering ? dropUndefined(r.buffering) : undefined,
+    forwardHeaders: r.forwardHeaders,
+  });
+}
 
 /** Finds each named secret: explicit values, Pulumi config secrets, then the secrets files
  * (evaluated only then). A missing one fails before anything is deployed, naming it (never a

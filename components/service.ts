@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { routeRule } from "../provider/commands/app";
-import type { HealthcheckInput, LoggingInput } from "../provider/config/schemas";
+import type { HealthcheckInput, LoggingInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/schemas";
 import { AppContainer, EnvFileResource, type AppContainerInputs, type ResourceInputs } from "../provider/resources";
 import {
   configError,
@@ -22,13 +22,21 @@ import {
 /** Health check of a role: the provider's health-check fields, each a Pulumi Input. */
 export type HealthcheckArgs = ResourceInputs<HealthcheckInput>;
 
-/** Where Traefik routes a role's requests (Kamal 2's `proxy`). */
-export interface ProxyRouteArgs {
+/** Where and how Traefik serves a role's requests (Kamal 2's `proxy`): its host names
+ * (plain), and the route settings of the provider's schema (HTTPS, path prefixes, response
+ * timeout, buffering, forwarded headers), each a Pulumi Input. A role's settings apply over
+ * the service's, key by key. */
+export type ProxyRouteArgs = Partial<ResourceInputs<RouteOptionsInput>> & {
   /** Host name routed to the role, e.g. "app.example.com". */
   readonly host?: string;
   /** Several host names. Without any, the role gets every request its Traefik receives. */
   readonly hosts?: string[];
-}
+  /** One path prefix (Kamal 2's path_prefix, "/api" or "/api,/oauth"), over pathPrefixes. */
+  readonly pathPrefix?: string;
+};
+
+/** Maintenance mode: true for the default page, or a message or page of your own. */
+export type MaintenanceArgs = boolean | ResourceInputs<MaintenanceInput>;
 
 export interface RoleArgs {
   /** Hosts this role runs on. */
@@ -101,9 +109,14 @@ export interface ServiceArgs {
   readonly lockWait?: pulumi.Input<number | string>;
   /** Logging for every role. */
   readonly logging?: pulumi.Input<LoggingInput>;
-  /** Host names Traefik routes to the roles behind it (Kamal 2's proxy.host/hosts). Two
-   * services or destinations sharing hosts and a Traefik each need their own. */
+  /** Host names Traefik routes to the roles behind it (Kamal 2's proxy.host/hosts), and how
+   * it serves them (ssl, pathPrefix, responseTimeout, buffering, forwardHeaders). Two
+   * services or destinations sharing hosts and a Traefik each need their own host names. */
   readonly proxy?: ProxyRouteArgs;
+  /** Maintenance mode for every role behind Traefik: Traefik answers their requests with
+   * 503 and a page while the containers keep running; false (or unset) is live. Changing it
+   * only rewrites the route files: on and off within a second. */
+  readonly maintenance?: pulumi.Input<MaintenanceArgs>;
 }
 
 /** What runs on one host for one role. */
@@ -178,6 +191,8 @@ export class Service extends pulumi.ComponentResource {
             logging: r.logging ?? args.logging,
             traefik,
             routeHosts: traefik ? routeHostsOf(r.proxy ?? args.proxy) : undefined,
+            proxy: traefik ? routeOptionsOf(args.proxy, r.proxy) : undefined,
+            maintenance: traefik ? maintenanceOf(args.maintenance) : undefined,
             appPort: r.appPort ?? args.appPort,
             healthcheck: healthcheckFor(args, r, traefik),
             stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
@@ -221,6 +236,24 @@ function routeHostsOf(p: ProxyRouteArgs | undefined): string[] {
   return [...(p?.host ? [p.host] : []), ...(p?.hosts ?? [])];
 }
 
+/** The route settings of a role: its own over the service's. A certificate's key is a
+ * Pulumi secret even when given as a plain string (the schema says so). */
+function routeOptionsOf(service: ProxyRouteArgs | undefined, role: ProxyRouteArgs | undefined) {
+  const { host: _h, hosts: _hs, pathPrefix, ...merged } = { ...(service ?? {}), ...(role ?? {}) };
+  const prefixes = pathPrefix !== undefined ? pathPrefix.split(",").map((p) => p.trim()).filter(Boolean) : merged.pathPrefixes;
+  const ssl = merged.ssl;
+  return dropUnset({
+    ...merged,
+    pathPrefixes: prefixes,
+    ssl: ssl === undefined || typeof ssl === "boolean" ? ssl : pulumi.secret(pulumi.output(ssl as pulumi.Input<unknown>)),
+  });
+}
+
+function maintenanceOf(m: pulumi.Input<MaintenanceArgs> | undefined): pulumi.Input<MaintenanceInput | undefined> | undefined {
+  if (m === undefined || m === false) return undefined;
+  return pulumi.output(m).apply((v) => (v === false ? undefined : v === true ? {} : dropUndefined(v as MaintenanceInput)));
+}
+
 function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pulumi.Input<HealthcheckInput> | undefined {
   if (role.healthcheck === false) return undefined;
   // Kamal checks health for roles behind Traefik; other roles only when asked to.
@@ -248,6 +281,12 @@ export function validateShape(name: string, args: ServiceArgs): void {
     });
     if (r.traefik === true && r.healthcheck === false) {
       throw configError("Service", name, `roles.${role}.healthcheck`, "cannot be off for a role behind Traefik");
+    }
+    // Each host's Traefik asks the CA for its own certificate, and the CA checks the name at
+    // one address: Let's Encrypt serves one host (as in Kamal); more take a certificate.
+    const ssl = (r.proxy ?? {}).ssl ?? args.proxy?.ssl;
+    if (ssl === true && (r.traefik ?? role === "web") && r.hosts.length > 1) {
+      throw configError("Service", name, `roles.${role}.proxy.ssl`, `a certificate from the ACME CA serves one host, and the role has ${r.hosts.length}: give the role its own certificate (ssl: { certificatePem, privateKeyPem }) to serve it from several`);
     }
   }
   // Two roles behind Traefik on one host with the same route would share its traffic.

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { TlsInput } from "../provider/config/schemas";
 import { TraefikContainer, type ResourceInputs, type TraefikContainerInputs } from "../provider/resources";
 import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, registryInput, resolveHost, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
@@ -16,6 +17,14 @@ export interface TraefikArgs {
   readonly apiPort?: pulumi.Input<number>;
   /** Extra Traefik arguments: `{ "accesslog": true, "log.level": "ERROR" }`. */
   readonly args?: Record<string, pulumi.Input<string | number | boolean>>;
+  /** HTTPS: an entrypoint on port 443 (`hostPort`), an optional redirect of every plain
+   * request, and an ACME resolver (`acme`, Let's Encrypt by default: any ACME directory,
+   * HTTP-01 or TLS-ALPN-01) whose certificates are kept on the host across restarts. Roles
+   * opt in with `proxy.ssl`. */
+  readonly tls?: pulumi.Input<ResourceInputs<TlsInput>>;
+  /** Trust the X-Forwarded-* headers clients send: true (behind a load balancer that sets
+   * them) or the addresses/CIDRs of the proxies in front. Default: not trusted. */
+  readonly forwardedHeaders?: pulumi.Input<true | string[]>;
   readonly labels?: Record<string, pulumi.Input<string>>;
   readonly options?: Record<string, pulumi.Input<string | number | boolean | (string | number)[]>>;
   readonly env?: EnvArgs;
@@ -30,8 +39,8 @@ export interface TraefikArgs {
   readonly lockWait?: pulumi.Input<number | string>;
 }
 
-/** Traefik on each host, reading container labels through the Docker provider. Any change
- * restarts it (new connections are refused for about a second; in-flight ones finish). */
+/** Traefik on each host, reading the route files the swaps write and container labels. A
+ * change restarts it, handing its ports over without refusing a connection (see README). */
 export class Traefik extends pulumi.ComponentResource {
   public readonly resources: Record<string, TraefikContainer> = {};
 
@@ -50,6 +59,8 @@ export class Traefik extends pulumi.ComponentResource {
           hostPort: args.hostPort,
           apiPort: args.apiPort,
           args: args.args,
+          tls: args.tls,
+          forwardedHeaders: args.forwardedHeaders,
           labels: args.labels,
           options: args.options,
           env: args.env?.clear,

@@ -54,18 +54,24 @@ const healthcheck = z.strictObject({
   exposed_port: z.number().int().optional(),
 });
 
+/** A byte count as Kamal writes it (Ruby's YAML reads 40_000_000 as a number; YAML 1.2 as a string). */
+const byteCount = z.union([z.number().int().nonnegative(), z.string().regex(/^\d[\d_]*$/, { message: "must be a number of bytes" }).transform((v) => Number(v.replace(/_/g, "")))]);
+
 const proxy = z.strictObject({
   app_port: z.number().int().optional(),
   host: z.string().optional(),
   hosts: z.array(z.string()).optional(),
-  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+  ssl: z.union([z.boolean(), z.strictObject({ certificate_pem: z.string().optional(), private_key_pem: z.string().optional() })]).optional(),
   ssl_redirect: z.boolean().optional(),
   healthcheck: z.strictObject({ path: z.string().optional(), interval: duration.optional(), timeout: duration.optional() }).optional(),
   response_timeout: duration.optional(),
   forward_headers: z.boolean().optional(),
-  buffering: z.record(z.string(), z.unknown()).optional(),
+  buffering: z
+    .strictObject({ requests: z.boolean().optional(), responses: z.boolean().optional(), max_request_body: byteCount.optional(), max_response_body: byteCount.optional(), memory: byteCount.optional() })
+    .optional(),
   logging: z.record(z.string(), z.unknown()).optional(),
   path_prefix: z.string().optional(),
+  path_prefixes: z.array(z.string()).optional(),
   strip_path_prefix: z.boolean().optional(),
   run: z.record(z.string(), z.unknown()).optional(),
 });
@@ -146,7 +152,6 @@ const NOT_USED: Record<string, string> = {
   output: "kamal CLI output settings",
   run_directory: "the provider keeps its files in ~/.kamal",
   asset_path: "asset bridging between versions is not supported: old fingerprinted assets may 404 during a swap",
-  error_pages_path: "kamal-proxy error pages are not supported",
 };
 
 const root = z.strictObject({
@@ -200,6 +205,7 @@ const root = z.strictObject({
   proxy: proxy.optional(),
   accessories: z.record(z.string(), accessory).optional(),
   secrets_path: z.string().optional(),
+  error_pages_path: z.string().optional(),
   allow_empty_roles: z.boolean().optional(),
   ...Object.fromEntries(Object.keys(NOT_USED).map((k) => [k, z.unknown().optional()])),
 });
@@ -231,12 +237,25 @@ export interface KamalRole {
   /** Behind the proxy (Traefik here): Kamal 1's traefik, Kamal 2's proxy. */
   traefik: boolean;
   appPort: number;
-  healthcheck?: { path: string; port: number; cmd?: string; interval: number; deadline: number };
+  healthcheck?: { path: string; port: number; cmd?: string; interval: number; timeout?: number; deadline: number };
   /** Kamal 2's proxy.host/hosts: the host names routed to the role (all when empty). */
   routeHosts: string[];
+  /** Kamal 2's other proxy settings, as the Service's route settings (secrets by name). */
+  route?: KamalRoute;
   /** Kamal 2's role stop_timeout. */
   stopWaitTime?: number;
   logging?: { driver?: string; options?: Record<string, string> };
+}
+
+/** How a Kamal 2 role is served (its proxy settings, with Kamal's defaults applied). */
+export interface KamalRoute {
+  ssl: boolean | { certificatePem: string; privateKeyPem: string };
+  sslRedirect?: boolean;
+  pathPrefixes: string[];
+  stripPathPrefix?: boolean;
+  responseTimeout: number;
+  buffering?: { maxRequestBody?: number; maxResponseBody?: number; memory?: number };
+  forwardHeaders: boolean;
 }
 
 export interface KamalAccessory {
@@ -295,7 +314,14 @@ export interface KamalConfig {
     env: KamalEnv;
     /** Networks Traefik joins: Kamal 2's `kamal`, where the apps run. */
     networks: string[];
+    /** HTTPS, when a role has `proxy.ssl` (Let's Encrypt for `ssl: true`), as kamal-proxy. */
+    tls?: { acme?: Record<string, never> };
+    /** Trusts clients' forwarded headers, when a role forwards them (kamal-proxy's default
+     * without ssl). */
+    forwardedHeaders?: true;
   };
+  /** Kamal 2's error_pages_path: its 503.html is the maintenance page. */
+  maintenancePage?: string;
   accessories: KamalAccessory[];
   boot: { limit?: number | string; wait?: number };
   stopWaitTime?: number;
@@ -457,7 +483,7 @@ export function normalizeKamalConfig(
   if (raw.ssh?.log_level !== undefined) warnings.push("ssh.log_level: not used");
 
   const traefikRoles = roles.filter((r) => r.traefik);
-  const traefik =
+  const traefik: KamalConfig["traefik"] =
     traefikRoles.length && !isKamal2
       ? {
           image: raw.traefik?.image ?? DEFAULT_TRAEFIK_IMAGE,
@@ -472,6 +498,23 @@ export function normalizeKamalConfig(
         ? { image: raw.traefik?.image ?? DEFAULT_TRAEFIK_IMAGE, hostPort: 80, args: {}, labels: {}, options: {}, env: { clear: {}, secret: [] }, networks: [KAMAL_NETWORK] }
         : undefined;
 
+  if (isKamal2 && traefik) {
+    // kamal-proxy serves 443 with Let's Encrypt for the roles that ask; Traefik here does so
+    // only then (a Traefik change is a restart).
+    if (roles.some((r) => r.route?.ssl)) traefik.tls = roles.some((r) => r.route?.ssl === true) ? { acme: {} } : {};
+    if (roles.some((r) => r.traefik && r.route?.forwardHeaders)) traefik.forwardedHeaders = true;
+  }
+  // Kamal: "Different roles can't share the same host for SSL".
+  const sslHosts = roles.filter((r) => r.route?.ssl).flatMap((r) => r.routeHosts);
+  const shared = [...new Set(sslHosts.filter((h, i) => sslHosts.indexOf(h) !== i))];
+  if (shared.length) problems.push({ path: "proxy", message: `Different roles can't share the same host for SSL: ${shared.join(", ")}` });
+  let maintenancePage: string | undefined;
+  if (isKamal2 && raw.error_pages_path) {
+    const page = path.resolve(ctx.appRoot ?? process.cwd(), raw.error_pages_path, "503.html");
+    if (existsSync(page)) maintenancePage = readFileSync(page, "utf8");
+    else warnings.push(`error_pages_path: ${raw.error_pages_path}/503.html does not exist: maintenance uses the default page (other error pages are Traefik's own)`);
+  }
+
   const accessories = Object.entries(raw.accessories ?? {}).map(([name, a]) =>
     accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal),
   );
@@ -484,6 +527,7 @@ export function normalizeKamalConfig(
       ...accessories.flatMap((a) => a.env.secret),
     ].map((entry) => secretEnvName(entry).secret),
   );
+  for (const r of roles) if (typeof r.route?.ssl === "object") secretNames.add(r.route.ssl.certificatePem).add(r.route.ssl.privateKeyPem);
   for (const reg of [registry, ...accessories.map((a) => a.registry)]) {
     if (reg) for (const r of [reg.username, reg.password]) if ("secret" in r) secretNames.add(r.secret);
   }
@@ -516,6 +560,7 @@ export function normalizeKamalConfig(
     volumes: raw.volumes ?? [],
     labels: raw.labels ?? {},
     traefik,
+    maintenancePage,
     accessories,
     boot: { limit: raw.boot?.limit, wait: raw.boot?.wait },
     stopWaitTime: isKamal2 ? raw.stop_timeout ?? raw.drain_timeout : raw.stop_wait_time ?? raw.drain_timeout,
@@ -723,9 +768,13 @@ function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, globalEnv: Ka
     const p = isKamal2 && traefik ? { ...(raw.proxy ?? {}), ...(isPlain(r.proxy) ? r.proxy : {}) } : undefined;
     if (p) for (const w of proxyWarnings(p, isPlain(r.proxy) ? `${at}.proxy` : "proxy")) if (!warnings.includes(w)) warnings.push(w);
     const appPort = isKamal2 ? p?.app_port ?? 80 : hc.port ?? 3000;
+    // Kamal: `host` may list several, comma-separated.
+    const routeHosts = p ? [...(p.host ? p.host.split(",").map((h) => h.trim()) : []), ...(p.hosts ?? [])] : [];
     let healthcheck: KamalRole["healthcheck"];
     if (isKamal2) {
-      healthcheck = p ? { path: p.healthcheck?.path ?? "/up", port: appPort, interval: seconds(p.healthcheck?.interval, 1), deadline: raw.deploy_timeout ?? 30 } : undefined;
+      healthcheck = p
+        ? { path: p.healthcheck?.path ?? "/up", port: appPort, interval: seconds(p.healthcheck?.interval, 1), timeout: seconds(p.healthcheck?.timeout, 5), deadline: raw.deploy_timeout ?? 30 }
+        : undefined;
     } else if (traefik || r.healthcheck) {
       const attempts = hc.max_attempts ?? 7;
       // Kamal 1 polls max_attempts times with a linearly growing pause (1s, 2s, …).
@@ -741,7 +790,8 @@ function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, globalEnv: Ka
       traefik,
       appPort,
       healthcheck,
-      routeHosts: p ? [...(p.host ? [p.host] : []), ...(p.hosts ?? [])] : [],
+      routeHosts,
+      route: p ? routeOf(p, `${isPlain(r.proxy) ? `${at}.proxy` : "proxy"}`, name, hosts.length, routeHosts, problems) : undefined,
       stopWaitTime: r.stop_timeout,
       logging: r.logging ?? raw.logging,
     });
@@ -749,14 +799,45 @@ function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, globalEnv: Ka
   return out;
 }
 
-/** Kamal 2 proxy settings Traefik here does not apply yet, by path. */
+/** Kamal 2 proxy settings Traefik here does not apply, by path. */
 function proxyWarnings(p: z.output<typeof proxy>, at: string): string[] {
   const out: string[] = [];
-  for (const key of ["ssl", "ssl_redirect", "response_timeout", "forward_headers", "buffering", "logging", "path_prefix", "strip_path_prefix", "run"] as const) {
-    if (p[key] !== undefined) out.push(`${at}.${key}: not applied yet (Traefik here does not do it; configure Traefik args and labels)`);
+  if (p.logging !== undefined) out.push(`${at}.logging: not applied (Traefik's access log is configured on Traefik: its args)`);
+  if (p.run !== undefined) out.push(`${at}.run: not applied (kamal-proxy's own container settings; Traefik's are traefik.image and the Traefik component's arguments)`);
+  if (p.buffering && p.buffering.requests !== p.buffering.responses && (p.buffering.requests !== undefined || p.buffering.responses !== undefined)) {
+    out.push(`${at}.buffering: Traefik buffers requests and responses together: both are buffered`);
   }
-  if (p.healthcheck?.timeout !== undefined) out.push(`${at}.healthcheck.timeout: not used`);
   return out;
+}
+
+/** Kamal 2's proxy settings of a role as route settings, with kamal-proxy's defaults: a
+ * 30 s response timeout, headers forwarded unless ssl. Kamal's own rules first: ssl needs a
+ * host, and Let's Encrypt a single server. */
+function routeOf(p: z.output<typeof proxy>, at: string, role: string, hostCount: number, routeHosts: string[], problems: ConfigProblem[]): KamalRoute {
+  let ssl: KamalRoute["ssl"] = false;
+  if (typeof p.ssl === "object") {
+    const { certificate_pem: cert, private_key_pem: key } = p.ssl;
+    if (cert && !key) problems.push({ path: `${at}.ssl`, message: "Missing private_key_pem setting (required when certificate_pem is present)" });
+    if (key && !cert) problems.push({ path: `${at}.ssl`, message: "Missing certificate_pem setting (required when private_key_pem is present)" });
+    ssl = cert && key ? { certificatePem: cert, privateKeyPem: key } : true;
+  } else if (p.ssl) ssl = true;
+  if (ssl && !routeHosts.length) problems.push({ path: at, message: "Must set a host to enable automatic SSL" });
+  if (p.host && p.hosts) problems.push({ path: at, message: "Specify one of 'host' or 'hosts', not both" });
+  if (ssl === true && hostCount > 1) {
+    problems.push({ path: `${at}.ssl`, message: `SSL is only supported on a single server unless you provide custom certificates, found ${hostCount} servers for role ${role}` });
+  }
+  const prefixes = p.path_prefixes ?? (p.path_prefix ? p.path_prefix.split(",").map((x) => x.trim()).filter(Boolean) : []);
+  const b = p.buffering;
+  const buffered = b && (b.requests !== false || b.responses !== false);
+  return {
+    ssl,
+    sslRedirect: p.ssl_redirect,
+    pathPrefixes: prefixes,
+    stripPathPrefix: p.strip_path_prefix,
+    responseTimeout: seconds(p.response_timeout, 30),
+    buffering: buffered ? { maxRequestBody: b.max_request_body || undefined, maxResponseBody: b.max_response_body || undefined, memory: b.memory } : undefined,
+    forwardHeaders: p.forward_headers ?? !ssl,
+  };
 }
 
 function accessoryOf(

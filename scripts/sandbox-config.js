@@ -74,9 +74,9 @@ function configure(dir, stack, version = "v1", env = process.env) {
       fromDeployYml();
       break;
     case "kamal-infra":
+      common();
       run(["config", "set", "--path", "--stack", stack, "webAddresses[0]", app1.address]);
       run(["config", "set", "--path", "--stack", stack, "webAddresses[1]", app2.address]);
-      set("knownHosts", known);
       break;
     case "kamal-app":
       common();

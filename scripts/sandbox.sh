@@ -20,6 +20,9 @@ NET_PREFIX="${KP_SANDBOX_NET:-10.213.0}"
 BRIDGE=kpbr0
 REGISTRY_NS=kp-registry
 REGISTRY_ADDR="$NET_PREFIX.2:5000"
+# Pebble (an ACME CA) and its DNS server, which answers the test names with sandbox hosts.
+ACME_NS=kp-acme
+ACME_IP="$NET_PREFIX.3"
 # N app hosts (app1..appN, default 2) and db1. app1, app2 and db1 keep the addresses they
 # have always had (.11-.13); app3.. take .23 upwards. The list of a sandbox that is up is
 # kept in $S/hosts.list, so that status, fault and down know it.
@@ -84,6 +87,12 @@ down() {
     ip netns del "$REGISTRY_NS" 2>/dev/null || true
   fi
   ip link del kp-registry 2>/dev/null || true
+  if ip netns list 2>/dev/null | grep -qw "$ACME_NS"; then
+    local pids; pids="$(ip netns pids "$ACME_NS" 2>/dev/null || true)"
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    ip netns del "$ACME_NS" 2>/dev/null || true
+  fi
+  ip link del kp-acme 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   if [ -d "$S" ]; then
     mountpoint -q "$S/ns" 2>/dev/null && { umount "$S/ns" 2>/dev/null || umount -l "$S/ns"; }
@@ -132,6 +141,36 @@ EOF
   wait_for "registry" 30 curl -fs -o /dev/null -u "$(cat "$d/username"):$(cat "$d/password")" "http://$REGISTRY_ADDR/v2/"
 }
 registry_down() { pid_alive "$S/registry/pid" && kill "$(cat "$S/registry/pid")"; rm -f "$S/registry/pid"; }
+
+# ---------------------------------------------------------------- ACME CA
+# Pebble serves ACME on :14000 (HTTPS, with a certificate for its address made here) and
+# validates HTTP-01 on port 80 and TLS-ALPN-01 on 443 of whatever address its DNS server
+# (pebble-challtestsrv, management API on :8055) gives for a name: app1 unless a test adds
+# a record. Its root CA is new at every start (GET https://$ACME_IP:15000/roots/0).
+acme_up() {
+  local d="$S/acme" bin; bin="$(bash "$KP_ROOT/scripts/toolchain/pebble.sh")"
+  mkdir -p "$d"
+  [ -f "$d/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=kp-acme" -addext "subjectAltName=IP:$ACME_IP" -addext "basicConstraints=critical,CA:TRUE" \
+    -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+  cat >"$d/pebble.json" <<EOF2
+{ "pebble": { "listenAddress": "$ACME_IP:14000", "managementListenAddress": "$ACME_IP:15000",
+  "certificate": "$d/cert.pem", "privateKey": "$d/key.pem", "httpPort": 80, "tlsPort": 443,
+  "ocspResponderURL": "", "externalAccountBindingRequired": false, "domainBlocklist": [],
+  "retryAfter": { "authz": 1, "order": 1 }, "keyAlgorithm": "ecdsa",
+  "profiles": { "default": { "description": "sandbox", "validityPeriod": 7776000 } } } }
+EOF2
+  nsenter --net="/var/run/netns/$ACME_NS" -- setsid "$bin/pebble-challtestsrv" \
+    -dnsserver "$ACME_IP:8053" -management "$ACME_IP:8055" -http01 "" -https01 "" -tlsalpn01 "" -doh "" \
+    -defaultIPv4 "${HOST_IP[app1]}" -defaultIPv6 "" >>"$d/challtestsrv.log" 2>&1 </dev/null &
+  echo $! >"$d/challtestsrv.pid"
+  # No random waits or refused nonces: the tests measure the provider, not Pebble's chaos.
+  nsenter --net="/var/run/netns/$ACME_NS" -- env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+    setsid "$bin/pebble" -config "$d/pebble.json" -dnsserver "$ACME_IP:8053" >>"$d/pebble.log" 2>&1 </dev/null &
+  echo $! >"$d/pebble.pid"
+  wait_for "Pebble" 30 curl -fs -o /dev/null --cacert "$d/cert.pem" "https://$ACME_IP:14000/dir"
+  wait_for "pebble-challtestsrv" 30 curl -fs -o /dev/null -X POST -d '{"host":"probe.kp.test","addresses":["'"${HOST_IP[app1]}"'"]}' "http://$ACME_IP:8055/add-a"
+}
 
 wait_for() { # what, seconds, command...
   local what="$1" secs="$2"; shift 2
@@ -231,6 +270,9 @@ build_images() {
   rm -rf "$b/traefik" && mkdir -p "$b/traefik/tmp" && cp "$traefik" "$b/traefik/traefik"
   push_rootfs "$b/traefik" "$REGISTRY_ADDR/kp/traefik:$KP_TRAEFIK_VERSION" \
     --change 'ENTRYPOINT ["/traefik"]' --change 'EXPOSE 80'
+  # The same Traefik as another image (its own ID): changing Traefik's image under load.
+  push_rootfs "$b/traefik" "$REGISTRY_ADDR/kp/traefik:$KP_TRAEFIK_VERSION-alt" \
+    --change 'ENTRYPOINT ["/traefik"]' --change 'EXPOSE 80 443' --change 'LABEL kp.variant=alt'
 
   # kamal-proxy as Kamal 2 runs it (its Dockerfile: the binary in /usr/local/bin, user
   # kamal-proxy, ~/.config/kamal-proxy for its state volume), for takeover tests.
@@ -290,8 +332,17 @@ const state = {
     role: name.startsWith("db") ? "accessories" : "apps",
   })),
   registry: { address: registry, username: read("registry/username"), password: read("registry/password") },
+  acme: {
+    directory: `https://${net}.3:14000/dir`,
+    // Pebble's own HTTPS certificate (what Traefik's ACME client must trust), its roots, and
+    // the DNS server's management API (POST /add-a {host, addresses}).
+    caCertificatesPath: `${S}/acme/cert.pem`,
+    roots: `https://${net}.3:15000/roots/0`,
+    dns: `http://${net}.3:8055`,
+  },
   images: {
     traefik: `${registry}/kp/traefik:${traefikVersion}`,
+    traefikAlt: `${registry}/kp/traefik:${traefikVersion}-alt`,
     kamalProxy: `${registry}/basecamp/kamal-proxy:${kamalProxyVersion}`,
     app: Object.fromEntries(["v1", "v2", "broken"].map((t) => [t, `${registry}/kp/testapp:${t}`])),
   },
@@ -301,12 +352,13 @@ EOF
 }
 
 images_hash() { # what the registry's images are built from
-  { cat "$KP_ROOT"/testapp/*.go "$KP_ROOT/testapp/go.mod"; echo "$KP_TRAEFIK_VERSION $KP_KAMAL_PROXY_VERSION"; } | sha256sum | cut -d' ' -f1
+  { cat "$KP_ROOT"/testapp/*.go "$KP_ROOT/testapp/go.mod"; echo "$KP_TRAEFIK_VERSION $KP_KAMAL_PROXY_VERSION alt"; } | sha256sum | cut -d' ' -f1
 }
 
 healthy() { # every process the sandbox needs is alive and answering
   [ -f "$S/ready" ] || return 1
   pid_alive "$S/registry/pid" || return 1
+  pid_alive "$S/acme/pebble.pid" && pid_alive "$S/acme/challtestsrv.pid" || return 1
   for h in "${HOSTS[@]}"; do
     pid_alive "$S/hosts/$h/run/sshd.pid" && pid_alive "$S/hosts/$h/run/docker.pid" || return 1
   done
@@ -353,6 +405,8 @@ up() {
   ensure_bridge
   attach_ns "$REGISTRY_NS" kp-registry "${REGISTRY_ADDR%:*}"
   registry_up
+  attach_ns "$ACME_NS" kp-acme "$ACME_IP"
+  acme_up
   : >"$S/known_hosts"
   for h in "${HOSTS[@]}"; do
     kp_log "starting host $h (${HOST_IP[$h]})"
@@ -368,7 +422,7 @@ up() {
   printf '%s\n' "${HOSTS[@]}" >"$S/hosts.list"
   write_state
   touch "$S/ready"
-  kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR"
+  kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR + ACME CA $ACME_IP"
 }
 
 status() {

@@ -5,6 +5,10 @@
 //	/slow?ms=N  answers after N milliseconds (in-flight requests during a drain)
 //	/kv/KEY     GET/PUT a value stored under TESTAPP_DATA_DIR (an accessory with data)
 //	/upstream   GET of TESTAPP_UPSTREAM + the request's ?path= (the app reaching an accessory)
+//	.../headers JSON: the path the app received, its request headers, the peer address
+//	/upload     POST: the number of body bytes received
+//
+// TESTAPP_UP_DELAY_MS delays every /up answer (a slow health check).
 //
 // "testapp probe URL" is the image's own health-probe command: exit 0 on a 2xx answer.
 package main
@@ -69,6 +73,7 @@ func serve() int {
 	ver := env("APP_VERSION", version)
 	port := env("PORT", "80")
 	healthyAfter, _ := strconv.ParseFloat(env("TESTAPP_HEALTHY_AFTER", "0"), 64)
+	upDelay, _ := strconv.Atoi(env("TESTAPP_UP_DELAY_MS", "0"))
 	started := time.Now()
 	name := env("KAMAL_CONTAINER_NAME", env("HOSTNAME", "unknown"))
 	logf := func(format string, a ...any) {
@@ -86,6 +91,7 @@ func serve() int {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/up", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(upDelay) * time.Millisecond)
 		if mode == "unhealthy" || time.Since(started).Seconds() < healthyAfter {
 			http.Error(w, "not healthy", http.StatusServiceUnavailable)
 			return
@@ -153,7 +159,21 @@ func serve() int {
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
 	})
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "%d\n", n)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Any path ending in /headers: what the app received (path prefixes, forwarded headers).
+		if strings.HasSuffix(r.URL.Path, "/headers") {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"version": ver, "path": r.URL.Path, "headers": r.Header, "remoteAddr": r.RemoteAddr})
+			return
+		}
 		fmt.Fprintf(w, "%s %s\n", ver, name)
 	})
 

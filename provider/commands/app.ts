@@ -4,6 +4,8 @@
  */
 import type { AppContainerConfig } from "../config/schemas";
 import { CORD_IN_CONTAINER, runContainer } from "./docker";
+import { maintenancePage, type RouteSpec } from "./proxy";
+import type { TraefikCapabilities } from "./traefik";
 import { shellJoin } from "./shell";
 
 /** A scope: what one resource owns on a host. No destination is its own scope (""). */
@@ -100,6 +102,62 @@ export function routeRule(hosts: readonly string[]): string {
   return hosts
     .map((h) => (h.startsWith("*.") ? `HostRegexp(\`^[^.]+${h.slice(1).replace(/\./g, "\\.")}$\`)` : `Host(\`${h}\`)`))
     .join(" || ");
+}
+
+/** A role's route as the host's Traefik can serve it: the route file's spec (without the
+ * scope's name and servers), the certificate to install beside it, and what this Traefik
+ * cannot do for it (each a message naming the setting; nothing is changed while any). */
+export function routeSpec(
+  cfg: Pick<AppContainerConfig, "hostName" | "routeHosts" | "proxy" | "maintenance">,
+  can: TraefikCapabilities,
+): { spec: Omit<RouteSpec, "name" | "servers">; certificate?: { certificatePem: string; privateKeyPem: string }; problems: string[] } {
+  const p = cfg.proxy;
+  const problems: string[] = [];
+  const on = `the Traefik on ${cfg.hostName}`;
+  let https: RouteSpec["https"];
+  if (p.ssl) {
+    if (!can.secure) problems.push(`proxy.ssl: ${on} has no HTTPS entrypoint: give that Traefik \`tls\` (an entrypoint on port 443)`);
+    let certResolver: string | undefined;
+    if (p.ssl === true) {
+      certResolver = can.resolvers.includes("letsencrypt") ? "letsencrypt" : can.resolvers[0];
+      if (!certResolver) problems.push(`proxy.ssl: ${on} has no ACME certificate resolver: give that Traefik \`tls.acme\`, or give this role its certificate (ssl.certificatePem, ssl.privateKeyPem)`);
+    }
+    if (can.secure) https = { web: can.web, secure: can.secure, certResolver, redirect: p.sslRedirect };
+  }
+  if (p.forwardHeaders === false && can.trustsForwardedHeaders && !can.plugin) {
+    problems.push(`proxy.forwardHeaders: ${on} trusts forwarded headers and was started without this provider's plugin, which replaces them for this role: change anything of that Traefik (its restart adds the plugin)`);
+  }
+  if (p.forwardHeaders === true && !can.trustsForwardedHeaders) {
+    problems.push(`proxy.forwardHeaders: ${on} does not trust forwarded headers, so the app would not see a client's: give that Traefik \`forwardedHeaders\` (true, or the addresses of the proxy in front of it)`);
+  }
+  return {
+    spec: {
+      rule: routeRule(cfg.routeHosts),
+      pathPrefixes: p.pathPrefixes,
+      stripPathPrefix: p.stripPathPrefix,
+      https,
+      responseTimeout: p.responseTimeout,
+      buffering: p.buffering,
+      stripForwardedHeaders: p.forwardHeaders === false && can.trustsForwardedHeaders,
+      maintenance: cfg.maintenance ? { page: maintenancePage(cfg.maintenance), plugin: can.plugin } : undefined,
+    },
+    certificate: typeof p.ssl === "object" ? p.ssl : undefined,
+    problems,
+  };
+}
+
+/** The route settings that only route files carry: a role routed by its labels (Kamal 1's
+ * way) cannot have them. */
+export function routeOnlySettings(cfg: Pick<AppContainerConfig, "proxy" | "maintenance">): string[] {
+  const p = cfg.proxy;
+  return [
+    ...(p.ssl ? ["proxy.ssl"] : []),
+    ...(p.pathPrefixes.length ? ["proxy.pathPrefixes"] : []),
+    ...(p.responseTimeout !== undefined ? ["proxy.responseTimeout"] : []),
+    ...(p.buffering ? ["proxy.buffering"] : []),
+    ...(p.forwardHeaders !== undefined ? ["proxy.forwardHeaders"] : []),
+    ...(cfg.maintenance ? ["maintenance"] : []),
+  ];
 }
 
 /** Kamal 1's Traefik labels for a role behind Traefik, user labels applied over them. */

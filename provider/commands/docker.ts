@@ -278,7 +278,7 @@ export const ENGINE_DOWN = /Cannot connect to the Docker daemon|Is the docker da
 
 const READ_COMMAND = /^(docker (container inspect|image inspect|network inspect|inspect|ps|images|logs|exec)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
 // `docker network create` and `connect` are only built inside an existence check.
-const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login|network create|network connect)|mkdir -p|rm|touch|mv -f)\b/;
+const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login|network create|network connect)|mkdir -p|rm|touch|mv -f|umask \d+)\b/;
 
 /**
  * The policy of a command built here, from its leading words: reads and repeatable changes

@@ -1,8 +1,9 @@
 /** Kamal's Traefik container: Docker provider reading container labels. */
 import type { TraefikContainerConfig } from "../config/schemas";
 import { ensureNetwork, renameContainer, runContainer, startContainer, stopContainer } from "./docker";
-import { allOf, shellJoin } from "./shell";
-import { ROUTES_IN_TRAEFIK } from "./proxy";
+import { allOf, shellJoin, shellQuote } from "./shell";
+import { PLUGIN_MODULE, PLUGIN_NAME, PLUGINS_IN_TRAEFIK, PLUGINS_ON_HOST } from "./traefikPlugin";
+import { ROUTES_IN_TRAEFIK, ROUTES_ON_HOST } from "./proxy";
 
 /** The entrypoint on container port 80, where the web port is published: the user's own
  * (Kamal 1's Let's Encrypt recipe names it `web`, with `websecure` on 443), else ours,
@@ -16,6 +17,73 @@ export function webEntrypoint(args: Record<string, string | number | boolean>): 
   return { name: "http", ours: true };
 }
 
+/** The HTTPS entrypoint, on container port 443: the user's own (`websecure` in Kamal 1's
+ * Let's Encrypt recipe), else ours, `https`; undefined when Traefik has none. */
+export function secureEntrypoint(cfg: Pick<TraefikContainerConfig, "args" | "tls">): { name: string; ours: boolean } | undefined {
+  for (const [key, value] of Object.entries(cfg.args)) {
+    const m = /^entrypoints\.([^.]+)\.address$/i.exec(key);
+    if (m && /^(\[[^\]]*\]|[^:]*):443(\/tcp)?$/.test(String(value))) return { name: m[1], ours: false };
+  }
+  return cfg.tls ? { name: "https", ours: true } : undefined;
+}
+
+/** What a running Traefik can do for a route, read from its arguments (`docker inspect`'s
+ * Args): the entrypoints by role, its ACME resolvers, the maintenance plugin, whether it
+ * trusts clients' forwarded headers on the web entrypoint. */
+export interface TraefikCapabilities {
+  web: string;
+  secure?: string;
+  resolvers: string[];
+  /** Our local plugin (maintenance pages, forwarded headers per route). */
+  plugin: boolean;
+  trustsForwardedHeaders: boolean;
+}
+
+export function traefikCapabilities(argv: readonly string[]): TraefikCapabilities {
+  // Traefik's keys are case-insensitive; the names in them are kept as written.
+  const args: Record<string, string | boolean> = {};
+  for (const a of argv) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    if (m) args[m[1]] = m[2] ?? true;
+  }
+  const get = (key: string) => Object.entries(args).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
+  const web = webEntrypoint(args).name;
+  const resolvers = [...new Set(Object.keys(args).flatMap((k) => /^certificatesresolvers\.([^.]+)\.acme\./i.exec(k)?.[1] ?? []))];
+  const insecure = get(`entrypoints.${web}.forwardedheaders.insecure`);
+  return {
+    web,
+    secure: secureEntrypoint({ args, tls: undefined })?.name,
+    resolvers,
+    plugin: get(`experimental.localplugins.${PLUGIN_NAME}.modulename`) === PLUGIN_MODULE,
+    trustsForwardedHeaders: insecure === true || insecure === "true" || !!get(`entrypoints.${web}.forwardedheaders.trustedips`),
+  };
+}
+
+/** Where Traefik keeps what it reads besides its arguments, on the host (under the SSH
+ * user's home) and inside the container. */
+export interface TraefikDirs {
+  /** The scopes' route files (read only). */
+  routes: string;
+  /** ACME account and certificates (acme.json, mode 0600), kept across restarts. */
+  acme: string;
+  /** Local plugins' sources (read only). */
+  plugins: string;
+}
+
+export function traefikDirs(home: string): TraefikDirs {
+  return { routes: `${home}/${ROUTES_ON_HOST}`, acme: `${home}/${ACME_ON_HOST}`, plugins: `${home}/${PLUGINS_ON_HOST}` };
+}
+
+export const ACME_ON_HOST = ".kamal/proxy/acme";
+export const ACME_IN_TRAEFIK = "/etc/traefik/acme";
+
+/** The ACME store's directory (0700) and an empty acme.json (0600, as Traefik demands)
+ * unless there is one: created by the SSH user, written by Traefik. */
+export function ensureAcmeStore(dir: string): string {
+  const store = shellQuote(`${dir}/acme.json`);
+  return `${shellJoin(["mkdir", "-p", "-m", "700", dir])} && { test -e ${store} || { umask 077 && touch ${store}; }; }`;
+}
+
 /** Whether the image's Traefik knows entrypoint `keepAliveMaxTime` (added in v2.11): any
  * tag but an older numbered release. */
 export function knowsKeepAliveMax(image: string): boolean {
@@ -23,9 +91,35 @@ export function knowsKeepAliveMax(image: string): boolean {
   return !tag || Number(tag[1]) > 2 || (Number(tag[1]) === 2 && Number(tag[2]) >= 11);
 }
 
-/** Traefik args Kamal 1 starts with; the user's `args` override them key by key. */
-export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args" | "image">): string[] {
+/** Traefik args Kamal 1 starts with, plus HTTPS, trusted forwarded headers and the
+ * maintenance plugin when configured; the user's `args` override them key by key. */
+export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args" | "image" | "tls" | "forwardedHeaders">): string[] {
   const web = webEntrypoint(cfg.args);
+  const secure = secureEntrypoint(cfg);
+  const entrypoints = [web.name, ...(secure ? [secure.name] : [])];
+  const tls: Record<string, string | number | boolean> = {};
+  if (secure?.ours) tls[`entrypoints.${secure.name}.address`] = ":443";
+  if (secure && knowsKeepAliveMax(cfg.image)) tls[`entrypoints.${secure.name}.transport.keepAliveMaxTime`] = `${KEEPALIVE_MAX_SECONDS}s`;
+  if (secure && cfg.tls?.redirect) {
+    tls[`entrypoints.${web.name}.http.redirections.entrypoint.to`] = secure.name;
+    tls[`entrypoints.${web.name}.http.redirections.entrypoint.scheme`] = "https";
+    tls[`entrypoints.${web.name}.http.redirections.entrypoint.permanent`] = true;
+  }
+  const acme = cfg.tls?.acme;
+  if (acme) {
+    const r = `certificatesresolvers.${acme.resolver}.acme`;
+    tls[`${r}.storage`] = `${ACME_IN_TRAEFIK}/acme.json`;
+    tls[`${r}.caserver`] = acme.caServer;
+    if (acme.email) tls[`${r}.email`] = acme.email;
+    if (acme.caCertificates) tls[`${r}.cacertificates`] = `${ACME_IN_TRAEFIK}/ca.pem`;
+    if (acme.challenge === "http") tls[`${r}.httpchallenge.entrypoint`] = web.name;
+    else tls[`${r}.tlschallenge`] = true;
+  }
+  const forwarded: Record<string, string | number | boolean> = {};
+  for (const e of cfg.forwardedHeaders ? entrypoints : []) {
+    if (cfg.forwardedHeaders === true) forwarded[`entrypoints.${e}.forwardedheaders.insecure`] = true;
+    else forwarded[`entrypoints.${e}.forwardedheaders.trustedips`] = (cfg.forwardedHeaders as string[]).join(",");
+  }
   const args: Record<string, string | number | boolean> = {
     "providers.docker": true,
     // Routes the provider writes for each scope (a swap switches traffic by rewriting one).
@@ -36,26 +130,35 @@ export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args"
     "providers.providersThrottleDuration": "50ms",
     ...(web.ours ? { "entrypoints.http.address": ":80" } : {}),
     ...(knowsKeepAliveMax(cfg.image) ? { [`entrypoints.${web.name}.transport.keepAliveMaxTime`]: `${KEEPALIVE_MAX_SECONDS}s` } : {}),
+    ...tls,
+    ...forwarded,
     ...(cfg.apiPort ? { "api.insecure": true, "entrypoints.traefik.address": ":8080" } : {}),
+    // Maintenance pages and forwarded headers per route (commands/traefikPlugin.ts).
+    [`experimental.localplugins.${PLUGIN_NAME}.modulename`]: PLUGIN_MODULE,
     "log.level": "INFO",
     ...cfg.args,
   };
   return Object.entries(args).map(([k, v]) => (v === true ? `--${k}` : `--${k}=${v}`));
 }
 
-export function traefikPublish(cfg: Pick<TraefikContainerConfig, "hostPort" | "apiPort">): string[] {
+/** The ports that take traffic: the web port, and the HTTPS one with tls. */
+function trafficPublish(cfg: Pick<TraefikContainerConfig, "hostPort" | "tls">): string[] {
   const web = typeof cfg.hostPort === "number" || !String(cfg.hostPort).includes(":") ? `${cfg.hostPort}:80` : String(cfg.hostPort);
+  return [web, ...(cfg.tls ? [`${cfg.tls.hostPort}:443`] : [])];
+}
+
+export function traefikPublish(cfg: Pick<TraefikContainerConfig, "hostPort" | "apiPort" | "tls">): string[] {
   // The API answers the provider's routing checks: bound to the host's loopback only.
-  return cfg.apiPort ? [web, `127.0.0.1:${cfg.apiPort}:8080`] : [web];
+  return [...trafficPublish(cfg), ...(cfg.apiPort ? [`127.0.0.1:${cfg.apiPort}:8080`] : [])];
 }
 
 /** The ports Traefik publishes for traffic: the web port, and any the user's `options`
  * publish (Kamal 1's Let's Encrypt recipe: `publish: ["443:443"]`), each as the host side
  * ("443", "10.0.0.5:443") and the container port. */
-export function trafficPorts(cfg: Pick<TraefikContainerConfig, "hostPort" | "apiPort" | "options">): { host: string; container: number }[] {
+export function trafficPorts(cfg: Pick<TraefikContainerConfig, "hostPort" | "apiPort" | "options" | "tls">): { host: string; container: number }[] {
   const extra = [cfg.options.publish ?? [], cfg.options.p ?? []].flat().filter((v) => v !== true && v !== false).map(String);
   const out: { host: string; container: number }[] = [];
-  for (const spec of [traefikPublish(cfg)[0], ...extra]) {
+  for (const spec of [...trafficPublish(cfg), ...extra]) {
     const m = /^(?:(.+):)?(\d+):(\d+)(\/tcp)?$/.exec(spec) ?? /^()(\d+)()$/.exec(spec);
     if (!m) continue; // a UDP or range publish: not redirected
     out.push({ host: m[1] ? `${m[1]}:${m[2]}` : m[2], container: Number(m[3] || m[2]) });
@@ -69,10 +172,17 @@ function unpublished(options: TraefikContainerConfig["options"]): TraefikContain
   return rest;
 }
 
+/** A Traefik container's name, env file and host directories. */
+export interface TraefikPlacement {
+  name: string;
+  envFile?: string;
+  dirs: TraefikDirs;
+}
+
 /** `docker create` of Traefik: the new one is made ready before the old one stops, so the
  * port is free for the shortest time. It joins `networks` too (created if missing), so it
  * reaches apps that run on them (Kamal 2's `kamal`). */
-export function createTraefik(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
+export function createTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
   const connect = cfg.networks.map((n) => `${ensureNetwork(n)} && ${shellJoin(["docker", "network", "connect", n, at.name])}`);
   return [createOnly(cfg, at), ...connect].join(" && ");
 }
@@ -80,9 +190,10 @@ export function createTraefik(cfg: TraefikContainerConfig, at: { name: string; e
 /** A trial run of the new configuration that touches nothing serving: the same image,
  * arguments, env and mounts, no published port, no network, no restart. A configuration
  * Traefik refuses (an unknown option, a bad address) makes it exit at once. */
-export function trialTraefik(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
+export function trialTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
   // No user labels: the running Traefik reads container labels and must not route to it.
-  const spec = traefikSpec(cfg, at);
+  // The ACME store read only: a trial never writes certificates.
+  const spec = traefikSpec(cfg, at, true);
   return runContainer({ ...spec, createOnly: false, restart: undefined, publish: [], labels: { "traefik.enable": "false" }, options: { ...unpublished(cfg.options), network: "none" } });
 }
 
@@ -95,7 +206,7 @@ export const KEEPALIVE_MAX_SECONDS = 2;
 /** The bridge of a handover (see commands/handover.ts): the new configuration, running
  * without a published port (new connections reach it by a redirect), on the same networks
  * as the new Traefik, routed by no other Traefik, not restarted by Docker. */
-export function bridgeTraefik(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
+export function bridgeTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
   const spec = traefikSpec(cfg, at);
   const create = runContainer({
     ...spec,
@@ -108,11 +219,11 @@ export function bridgeTraefik(cfg: TraefikContainerConfig, at: { name: string; e
   return [create, ...connect, startContainer(at.name)].join(" && ");
 }
 
-function createOnly(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }): string {
+function createOnly(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
   return runContainer(traefikSpec(cfg, at));
 }
 
-function traefikSpec(cfg: TraefikContainerConfig, at: { name: string; envFile?: string; routesDir: string }) {
+function traefikSpec(cfg: TraefikContainerConfig, at: TraefikPlacement, trial = false) {
   return {
     createOnly: true,
     name: at.name,
@@ -121,7 +232,12 @@ function traefikSpec(cfg: TraefikContainerConfig, at: { name: string; envFile?: 
     publish: traefikPublish(cfg),
     env: cfg.env,
     envFile: at.envFile,
-    volumes: ["/var/run/docker.sock:/var/run/docker.sock", `${at.routesDir}:${ROUTES_IN_TRAEFIK}:ro`],
+    volumes: [
+      "/var/run/docker.sock:/var/run/docker.sock",
+      `${at.dirs.routes}:${ROUTES_IN_TRAEFIK}:ro`,
+      ...(cfg.tls?.acme ? [`${at.dirs.acme}:${ACME_IN_TRAEFIK}${trial ? ":ro" : ""}`] : []),
+      `${at.dirs.plugins}:${PLUGINS_IN_TRAEFIK}:ro`,
+    ],
     labels: cfg.labels,
     options: cfg.options,
     cmd: traefikArgs(cfg),

@@ -13,12 +13,14 @@ import { z } from "zod";
  * What changing a field does to what runs on the host:
  * - replace: the resource moves (another host, another file path): delete, then create;
  * - swap: a new app container is started beside the old one, traffic moves, the old drains;
+ * - reroute: the scope's route file is rewritten (the same containers serve, traffic keeps
+ *   flowing); where the host's Traefik routes the scope by labels, a swap;
  * - restart: Traefik is restarted with the new settings;
  * - reboot: the accessory container is replaced, its data kept;
  * - rewrite: the file is written again;
  * - record: nothing runs; the new value is only recorded in the state.
  */
-export type Effect = "replace" | "swap" | "restart" | "reboot" | "rewrite" | "record";
+export type Effect = "replace" | "swap" | "restart" | "reboot" | "reroute" | "rewrite" | "record";
 
 export interface FieldMeta {
   /** What a change does; a field without one takes its parent's. */
@@ -41,6 +43,7 @@ const record = <T extends z.ZodType>(s: T) => field(s, { effect: "record" });
 const replace = <T extends z.ZodType>(s: T) => field(s, { effect: "replace" });
 const restart = <T extends z.ZodType>(s: T) => field(s, { effect: "restart" });
 const reboot = <T extends z.ZodType>(s: T) => field(s, { effect: "reboot" });
+const reroute = <T extends z.ZodType>(s: T) => field(s, { effect: "reroute" });
 const secret = <T extends z.ZodType>(s: T) => field(s, { secret: true });
 
 /** Seconds, from a number or "500ms" / "10s" / "2m" (Kamal writes both). */
@@ -86,6 +89,72 @@ const port = z.number().int().min(1).max(65535);
 const routeHost = z
   .string()
   .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, { message: "must be a host name like app.example.com" });
+
+/** A size in bytes: a number, or "40_000_000", "512KB", "10MB", "1GB" (powers of 1000, as
+ * kamal-proxy counts them; "KiB", "MiB", "GiB" for powers of 1024). */
+export const bytes = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d[\d_]*(\.\d+)?\s*([kmg]i?b?|b)?$/i, { message: 'must be a number of bytes or a size like "10MB"' })
+    .transform((s) => {
+      const m = /^([\d_.]+)\s*([kmg]?)(i?)/i.exec(s)!;
+      const power = { "": 0, k: 1, m: 2, g: 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
+      return Math.round(parseFloat(m[1].replace(/_/g, "")) * (m[3] ? 1024 : 1000) ** power);
+    }),
+]);
+
+/** A path prefix a role is served under (Kamal 2's proxy.path_prefix). */
+const pathPrefix = z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, { message: 'must be a URL path starting with "/", e.g. "/api"' });
+
+/** PEM text of one kind: a certificate (chain) or a private key. */
+const pem = (kind: "CERTIFICATE" | "PRIVATE KEY") =>
+  z.string().refine((v) => new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(v), { message: `must be PEM text (-----BEGIN ${kind}-----)` });
+
+/**
+ * How the host's Traefik serves a role, beyond which host names reach it (Kamal 2's `proxy`
+ * settings). Each of these only rewrites the scope's route file: the containers keep serving.
+ */
+export const routeOptions = z.strictObject({
+  /** HTTPS: true for a certificate from the Traefik's ACME resolver (Let's Encrypt), or a
+   * certificate and key of your own (Kamal 2's `ssl.certificate_pem`/`private_key_pem`). */
+  ssl: z.union([z.boolean(), z.strictObject({ certificatePem: pem("CERTIFICATE"), privateKeyPem: secret(pem("PRIVATE KEY")) })]).default(false),
+  /** With ssl, plain HTTP requests are redirected to HTTPS (default true, as Kamal 2). */
+  sslRedirect: z.boolean().default(true),
+  /** Served only under these path prefixes (Kamal 2's path_prefix). */
+  pathPrefixes: z.array(pathPrefix).default([]),
+  /** The prefix is removed before the request reaches the app (default true, as Kamal 2). */
+  stripPathPrefix: z.boolean().default(true),
+  /** A request whose response has not begun within this long gets 504 (Kamal 2's
+   * response_timeout, 30 s there); none by default. */
+  responseTimeout: duration.optional(),
+  /** Request and response bodies buffered by Traefik, a request body over maxRequestBody
+   * refused with 413 (Kamal 2's buffering). */
+  buffering: z
+    .strictObject({
+      maxRequestBody: bytes.optional(),
+      maxResponseBody: bytes.optional(),
+      /** Bodies up to this size are buffered in memory, larger ones on disk (default 1MB). */
+      memory: bytes.default(1_000_000),
+    })
+    .optional(),
+  /** Whether the app sees the X-Forwarded-* headers a client (a load balancer in front)
+   * sent: true needs the host's Traefik to trust them (its forwardedHeaders); false strips
+   * them where it does. Unset: as the Traefik decides. */
+  forwardHeaders: z.boolean().optional(),
+});
+export type RouteOptionsInput = z.input<typeof routeOptions>;
+
+/** Maintenance mode: Traefik answers the role's requests with 503 and a page while its
+ * containers keep running. */
+export const maintenance = z.strictObject({
+  /** Shown on the default page (Kamal's `kamal app maintenance --message`). */
+  message: z.string().optional(),
+  /** A whole HTML page instead of the default one (Kamal 2's error_pages_path 503.html);
+   * `{{ .Message }}` in it is replaced by the message. */
+  page: z.string().optional(),
+});
+export type MaintenanceInput = z.input<typeof maintenance>;
 
 /** How to reach a host (or a bastion) over SSH. Only the address decides where a resource is. */
 const sshFields = {
@@ -186,6 +255,9 @@ export const healthcheck = z.strictObject({
   cmd: z.string().min(1).optional(),
   /** Docker health-check interval, seconds or "1s" (default 1). */
   interval: duration.default(1),
+  /** How long one probe may take, seconds or "5s" (default 5, as Kamal 2's proxy): a slower
+   * answer counts as a failure. */
+  timeout: duration.default(5),
   /** Consecutive failures before Docker calls it unhealthy (default 3). */
   retries: z.number().int().min(1).max(100).default(3),
   /** How long a new container has to become healthy, seconds or "60s" (default 60). */
@@ -228,7 +300,11 @@ export const appContainer = z
     /** Behind Traefik: routed, and swapped with a drain. */
     traefik: swap(z.boolean().default(false)),
     /** Host names Traefik routes to this role (Kamal 2's proxy.host/hosts); all when empty. */
-    routeHosts: swap(z.array(routeHost).default([])),
+    routeHosts: reroute(z.array(routeHost).default([])),
+    /** How Traefik serves the role: HTTPS, path prefixes, timeouts, buffering, headers. */
+    proxy: reroute(routeOptions.prefault({})),
+    /** Maintenance mode: Traefik answers with 503 and a page, the containers keep running. */
+    maintenance: reroute(maintenance.optional()),
     /** Port the app listens on inside the container (default 80). */
     appPort: swap(port.default(80)),
     healthcheck: swap(healthcheck.optional()),
@@ -251,11 +327,55 @@ export const appContainer = z
     path: ["healthcheck"],
     message: "is required for a role behind Traefik (traffic only moves to a healthy container)",
     when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  })
+  .superRefine((v, ctx) => {
+    if (typeof v !== "object" || v === null || !v.proxy?.ssl) return;
+    // A certificate is for host names: Kamal 2 refuses ssl without a host too.
+    if (!v.routeHosts?.length) ctx.addIssue({ code: "custom", path: ["proxy", "ssl"], message: "needs a host name to serve (proxy.host or proxy.hosts): a certificate is issued for names" });
+    else if (v.proxy.ssl === true && v.routeHosts.some((h) => h.startsWith("*."))) {
+      ctx.addIssue({ code: "custom", path: ["proxy", "ssl"], message: "cannot get a certificate for a wildcard host name by HTTP or TLS-ALPN challenge: give the certificate (ssl.certificatePem and ssl.privateKeyPem)" });
+    }
   });
 export type AppContainerConfig = z.output<typeof appContainer>;
 export type AppContainerInput = z.input<typeof appContainer>;
 
 const hostPort = z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+(:\d+)?(\/(tcp|udp))?$/, { message: 'must be like "80", "8080:80" or "127.0.0.1:80:80"' })]);
+
+/** Let's Encrypt's production directory (Traefik's default CA server too). */
+export const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
+
+const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, { message: 'must be an IP address or a CIDR like "10.0.0.0/8"' });
+
+/** Certificates from an ACME CA, kept on the host (`~/.kamal/proxy/acme/acme.json`, mode
+ * 0600) across Traefik restarts and upgrades, so none is issued again needlessly. */
+export const acme = z.strictObject({
+  /** Registered with the CA (expiry notices); none by default. */
+  email: z.string().regex(/^[^\s@]+@[^\s@]+$/, { message: "must be an email address" }).optional(),
+  /** The CA's ACME directory URL (default Let's Encrypt's production one). */
+  caServer: z.string().url({ message: "must be a URL" }).default(LETS_ENCRYPT),
+  /** How the CA checks the host names: "http" (HTTP-01 on the web port) or "tls-alpn"
+   * (TLS-ALPN-01 on the HTTPS port). */
+  challenge: z.enum(["http", "tls-alpn"]).default("http"),
+  /** PEM certificates the CA server's own HTTPS certificate chains to, when it is not a
+   * public CA (a private ACME server, Pebble). */
+  caCertificates: z.string().optional(),
+  /** The resolver's name in Traefik (default "letsencrypt", as in Kamal 1's recipe). */
+  resolver: name.default("letsencrypt"),
+});
+
+export type AcmeInput = z.input<typeof acme>;
+
+export const tls = z.strictObject({
+  /** Host port(s) published to the HTTPS entrypoint on container port 443 (default 443). */
+  hostPort: z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+$/, { message: 'must be like "443" or "10.0.0.5:443"' })]).default(443),
+  /** Every plain HTTP request is redirected to HTTPS, whatever the role (default false: each
+   * role with ssl redirects its own, see its sslRedirect). */
+  redirect: z.boolean().default(false),
+  /** Certificates from an ACME CA for the roles with `ssl: true`. Without it, only roles
+   * with their own certificate can serve HTTPS. */
+  acme: acme.optional(),
+});
+export type TlsInput = z.input<typeof tls>;
 
 export const traefikContainer = z.strictObject({
   hostName: record(z.string().min(1)),
@@ -289,6 +409,13 @@ export const traefikContainer = z.strictObject({
         }
       }),
   ),
+  /** HTTPS: an entrypoint on container port 443 published on `hostPort`, and certificates
+   * from an ACME resolver (Let's Encrypt by default) for the roles that ask for ssl. */
+  tls: restart(tls.optional()),
+  /** Trust the X-Forwarded-* headers clients send (Traefik's entrypoint forwardedHeaders):
+   * `true` from anyone (Traefik sits behind a load balancer that sets them), or only from
+   * these addresses/CIDRs. Default: not trusted, Traefik sets them itself. */
+  forwardedHeaders: restart(z.union([z.literal(true), z.array(cidr).min(1)]).optional()),
   labels: restart(z.record(z.string().min(1), z.string()).default({})),
   options: restart(dockerOptions.default({})),
   env: restart(envMap.default({})),

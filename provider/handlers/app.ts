@@ -22,7 +22,9 @@ import {
   failedName,
   pruneList,
   replacedName,
+  routeOnlySettings,
   routeRule,
+  routeSpec,
   routesOf,
   runAppContainer,
   sameScope,
@@ -89,7 +91,7 @@ export function pathOf(role: unknown) {
 const CLAIM_CHECK_MS = 8000;
 
 /** The inputs a scope's claim on a host depends on: its names and its route. */
-const CLAIM_FIELDS = ["hostName", "connection", "service", "role", "destination", "traefik", "routeHosts", "appPort", "labels"] as const;
+const CLAIM_FIELDS = ["hostName", "connection", "service", "role", "destination", "traefik", "routeHosts", "appPort", "labels", "proxy", "maintenance"] as const;
 const claimSchema = z.object(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, appContainer.shape[k]])));
 
 export async function check(olds: Inputs, news: Inputs) {
@@ -106,7 +108,16 @@ export async function check(olds: Inputs, news: Inputs) {
     claimConflicts(cfg, previous).catch(() => [] as string[]),
     sleep(CLAIM_CHECK_MS).then(() => [] as string[]),
   ]);
-  return { inputs: news, failures: conflicts.map((reason) => ({ property: "routeHosts", reason: `${pathOf(cfg.role)("routeHosts")}: ${reason}` })) };
+  return {
+    inputs: news,
+    failures: conflicts.map((reason) => {
+      // A route problem names its own setting ("proxy.ssl: …"); a claim is about the hosts.
+      const own = /^(proxy\.\w+|maintenance): (.*)$/s.exec(reason);
+      return own
+        ? { property: own[1].split(".")[0], reason: `${pathOf(cfg.role)(own[1].split(".")[0])}${own[1].includes(".") ? own[1].slice(own[1].indexOf(".")) : ""}: ${own[2]}` }
+        : { property: "routeHosts", reason: `${pathOf(cfg.role)("routeHosts")}: ${reason}` };
+    }),
+  };
 }
 
 function safeStored(props: Inputs): AppContainerConfig | undefined {
@@ -144,6 +155,8 @@ export async function claimConflicts(
   const fileRules = routing ? await routing.routeRules() : new Map<string, string>();
   const routes = new Set(cfg.traefik ? routesOf(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : []);
   const problems = new Set<string>();
+  // What the host's Traefik cannot do for this route, said at preview.
+  if (cfg.traefik && routing) for (const p of routeProblems(cfg as AppContainerConfig, routing)) problems.add(p);
   for (const c of containers) {
     const theirs: Scope = { service: c.labels.service ?? "", role: c.labels.role ?? "", destination: c.labels.destination ?? "" };
     if (!theirs.role || sameScope(theirs, ours) || (previous && sameScope(theirs, scopeOf(previous)))) continue;
@@ -179,6 +192,12 @@ export async function create(news: Inputs) {
 export async function update(_id: string, olds: Inputs, news: Inputs) {
   const cfg = parseInputs(appContainer, news);
   if (!mustAct(appContainer, olds, news)) return { outs: { ...news, ...pickRuntime(olds) } };
+  // Only the route changed (host names, HTTPS, timeouts, maintenance…): the route file is
+  // rewritten for the containers that serve now, unless this host routes by labels.
+  if (plan(appContainer, olds, news).effect === "reroute" && olds.status === "running") {
+    const rerouted = await reroute(cfg);
+    if (rerouted) return { outs: { ...news, ...pickRuntime(olds) } };
+  }
   const outs = await deploy(cfg, news);
   // A new service, destination or role name: the old scope's containers are retired in
   // the same update, drained like any old container.
@@ -237,7 +256,7 @@ async function retireContainers(conn: SshConnection, cfg: AppContainerConfig): P
     const running = containers.filter((c) => c.running).map((c) => c.name);
     const routing = cfg.traefik ? await TraefikRouting.discover(conn, serviceRole(cfg)) : undefined;
     // The scope's route goes first: Traefik stops sending it requests, in-flight ones finish.
-    if (routing?.byRoutes) await routing.routeTo({ ...routeOf(cfg), servers: [] });
+    if (routing?.byRoutes) await routing.routeTo({ rule: routeRule(cfg.routeHosts), servers: [] });
     await Promise.all(running.map((name) => retire(conn, cfg, name, routing)));
     const names = containers.map((c) => c.name);
     if (names.length) {
@@ -248,9 +267,46 @@ async function retireContainers(conn: SshConnection, cfg: AppContainerConfig): P
   }
 }
 
-/** The scope's Traefik rule (its route file's; on every web entrypoint, as Kamal 1's labels). */
-function routeOf(cfg: AppContainerConfig) {
-  return { rule: routeRule(cfg.routeHosts) };
+/** What the host's Traefik cannot do for the scope's route (a role routed by its labels
+ * cannot have any route-file setting). */
+function routeProblems(cfg: AppContainerConfig, routing: TraefikRouting): string[] {
+  if (!routing.byRoutes || wantsLabelRouting(cfg)) {
+    const why = wantsLabelRouting(cfg) ? "its own traefik.* labels keep it on Kamal 1's label routing" : `the Traefik on ${cfg.hostName} routes by container labels only (Kamal 1's, or one started without route files)`;
+    return routeOnlySettings(cfg).map((k) => `${k}: is applied through the scope's route file, but ${why}`);
+  }
+  return routeSpec(cfg, routing.can).problems;
+}
+
+/** The scope's route on this host's Traefik (route files): refused, before anything
+ * changes, when that Traefik cannot serve it. */
+function routeOf(cfg: AppContainerConfig, routing: TraefikRouting) {
+  const problems = routeProblems(cfg, routing);
+  if (problems.length) throw new Error(problems.join("; "));
+  const { spec, certificate } = routeSpec(cfg, routing.can);
+  return { spec, certificate };
+}
+
+/** Rewrites the scope's route for the container that serves now (a route-only change).
+ * False when this host cannot (labels, or no serving container): the caller swaps. */
+async function reroute(cfg: AppContainerConfig): Promise<boolean> {
+  const secrets = new Secrets(appContainer, cfg);
+  return secrets.guard(async () => {
+    const host = cfg.hostName;
+    const conn = await step(host, "connecting", () => connect(cfg.connection));
+    const routing = await step(host, "inspecting Traefik", () => TraefikRouting.discover(conn, serviceRole(cfg)));
+    if (!routing?.byRoutes || wantsLabelRouting(cfg)) return false;
+    const name = containerName(cfg);
+    if ((await containerStatus(conn, name)) !== "running") return false;
+    return withLock(conn, lockOf(cfg), async () => {
+      const route = await step(host, "checking the route", async () => routeOf(cfg, routing));
+      const backend = await step(host, `reading the address of ${name}`, () => backendOf(conn, cfg, name));
+      await step(host, "asking Traefik's API before changing the route", () => routing.confirmApi());
+      progress(host, `rewriting the route of ${serviceRole(cfg)}${cfg.maintenance ? " (maintenance: Traefik answers 503 with the page)" : ""}; ${name} keeps running`);
+      await step(host, `changing the route of ${name}`, () => routing.routeTo({ ...route.spec, servers: [backend] }, route.certificate));
+      progress(host, `Traefik serves the new route of ${serviceRole(cfg)}`);
+      return true;
+    });
+  });
 }
 
 /** The backend URL of a container: its address on its first network, the app's port. */
@@ -282,6 +338,14 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     return withLock(conn, lockOf(cfg), async ([{ pulled }, listed, home, routing], waited) => {
       const containers = waited ? await step(host, "listing the scope's containers", () => scopeContainers(conn, cfg)) : listed;
       const byRoutes = !!routing?.byRoutes && !wantsLabelRouting(cfg);
+      // What the route needs from this Traefik is checked before anything changes.
+      const route = routing
+        ? await step(host, "checking the route", async () => {
+            const problems = routeProblems(cfg, routing);
+            if (problems.length) throw new Error(problems.join("; "));
+            return byRoutes ? routeOf(cfg, routing) : undefined;
+          })
+        : undefined;
       let old = containers.filter((c) => c.running && c.name !== name).map((c) => c.name);
       // Same version again (an env change, a repair, a rollback to a retained version): the
       // existing copy steps aside under a new name; if it is serving, it is swapped out like
@@ -324,7 +388,7 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
           ]);
           progress(host, `${name} answers its health check (${took()}); moving traffic to it`);
           switched = true;
-          await step(host, `moving traffic to ${name}`, () => routing!.routeTo({ ...routeOf(cfg), servers: [backend] }));
+          await step(host, `moving traffic to ${name}`, () => routing!.routeTo({ ...route!.spec, servers: [backend] }, route!.certificate));
         } else {
           await step(host, `waiting for ${name} to be healthy`, () => waitHealthy(conn, cfg, name));
           if (routing) await step(host, `waiting for Traefik to route to ${name}`, () => routing.waitLabelRouted(name, true));
@@ -332,7 +396,7 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
       } catch (e) {
         if (connectionLost(e)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched, routed: !!routing });
         // Traffic goes back to the containers that served before (if it had moved at all).
-        if (byRoutes) await restoreRoute(conn, cfg, routing!, old, switched).catch(() => undefined);
+        if (byRoutes) await restoreRoute(conn, cfg, routing!, route!, old, switched).catch(() => undefined);
         try {
           await conn.run(docker.stopContainer(name, 1));
           if (cord) await conn.run(docker.cutCord(cord));
@@ -428,13 +492,13 @@ async function exists(conn: SshConnection, name: string): Promise<boolean> {
  * addresses now (a dockerd restart may have given them new ones), or goes away when none
  * did by route (they are routed by their labels). Rewritten only when it differs, unless
  * the switch had begun. */
-async function restoreRoute(conn: SshConnection, cfg: AppContainerConfig, routing: TraefikRouting, old: string[], switched: boolean) {
+async function restoreRoute(conn: SshConnection, cfg: AppContainerConfig, routing: TraefikRouting, route: ReturnType<typeof routeOf>, old: string[], switched: boolean) {
   const byRoute = [];
   for (const o of old) if (!(await conn.run(docker.cordSource(o))).stdout.trim()) byRoute.push(await backendOf(conn, cfg, o));
   const now = await routing.fileServers();
   if (!switched && now && [...now].sort().join(" ") === [...byRoute].sort().join(" ")) return;
   progress(cfg.hostName, `pointing the route back at ${old.join(", ") || "nothing"}`);
-  await routing.routeTo({ ...routeOf(cfg), servers: byRoute });
+  await routing.routeTo({ ...route.spec, servers: byRoute }, route.certificate);
 }
 
 /**
@@ -464,7 +528,7 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
     } else if (forwarding) {
       ip ??= (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
       try {
-        const answer = await conn.httpGet(ip, hc.port, hc.path, 1000);
+        const answer = await conn.httpGet(ip, hc.port, hc.path, hc.timeout * 1000);
         if (answer.status >= 200 && answer.status < 300) return;
       } catch (e) {
         // A server that refuses forwarding: Docker's own health schedule decides instead,

@@ -19,9 +19,9 @@ import { routeRule } from "../commands/app";
 import * as docker from "../commands/docker";
 import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedirect, type Redirect } from "../commands/handover";
 import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
-import { routeConfig, routeFile, ROUTES_IN_TRAEFIK } from "../commands/proxy";
+import { routeConfig, routeFile, routeRouters, ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
-import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, knowsKeepAliveMax, replaceKamalProxy, replaceTraefik, trafficPorts, TRAEFIK_NAME } from "../commands/traefik";
+import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, knowsKeepAliveMax, replaceKamalProxy, replaceTraefik, trafficPorts, TRAEFIK_NAME, type TraefikDirs } from "../commands/traefik";
 import type { TraefikContainerConfig } from "../config/schemas";
 import type { SshConnection } from "../ssh/executor";
 import { lines, progress, sleep } from "./common";
@@ -106,8 +106,14 @@ export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikCon
  * or without a health check, not `traefik.enable=false`). */
 async function expectedRouters(conn: SshConnection, routesDir: string): Promise<string[]> {
   const out: string[] = [];
-  const files = await conn.run(shellJoin(["find", routesDir, "-maxdepth", "1", "-name", "*.yml"]));
-  for (const f of lines(files.stdout)) out.push(`${f.slice(f.lastIndexOf("/") + 1).replace(/\.yml$/, "")}@file`);
+  // Every router of every route file (a scope with ssl has two); certificate files have none.
+  const files = await conn.run(shellJoin(["find", routesDir, "-maxdepth", "1", "-name", "*.yml", "!", "-name", "*@*"]));
+  for (const f of lines(files.stdout)) {
+    const text = (await conn.run(shellJoin(["cat", f]))).stdout;
+    const routers = routeRouters(text);
+    const scope = f.slice(f.lastIndexOf("/") + 1).replace(/\.yml$/, "");
+    out.push(...(routers.length ? routers : [scope]).map((r) => `${r}@file`));
+  }
   for (const l of lines((await conn.run(docker.runningContainerLabels())).stdout)) {
     const [, health, json] = l.split("\t");
     if (health && health !== "healthy") continue;
@@ -158,7 +164,7 @@ async function waitServing(conn: SshConnection, container: string, routesDir: st
 
 /** Whether this SSH user can change iptables: false = as itself (root), true = with sudo,
  * undefined = not at all. */
-async function iptablesAccess(conn: SshConnection): Promise<boolean | undefined> {
+export async function iptablesAccess(conn: SshConnection): Promise<boolean | undefined> {
   if ((await conn.run(probeIptables(false))).code === 0) return false;
   if ((await conn.run(probeIptables(true))).code === 0) return true;
   return undefined;
@@ -196,7 +202,7 @@ export async function handOver(
   conn: SshConnection,
   cfg: TraefikContainerConfig,
   incumbent: Incumbent,
-  at: { next: string; hex: string; envFile?: string; routesDir: string },
+  at: { next: string; hex: string; envFile?: string; dirs: TraefikDirs },
 ): Promise<Handed> {
   const host = cfg.hostName;
   const api = cfg.apiPort > 0;
@@ -220,8 +226,8 @@ export async function handOver(
   await clearLeftovers(conn, sudo, host);
   const bridge = `${TRAEFIK_NAME}_handover_${at.hex}`;
   try {
-    await conn.exec(bridgeTraefik(cfg, { name: bridge, envFile: at.envFile, routesDir: at.routesDir }));
-    await waitServing(conn, bridge, at.routesDir, api);
+    await conn.exec(bridgeTraefik(cfg, { name: bridge, envFile: at.envFile, dirs: at.dirs }));
+    await waitServing(conn, bridge, at.dirs.routes, api);
   } catch (e) {
     await conn.run(docker.removeContainers([bridge, at.next], true));
     throw new Error(`the bridge Traefik did not serve (${(e as Error).message}); nothing serving was touched`);
@@ -238,7 +244,7 @@ export async function handOver(
   try {
     const r = await conn.run(replace);
     if (r.code !== 0) throw new Error(`the new Traefik did not start: ${r.stderr.trim()}`);
-    await waitServing(conn, TRAEFIK_NAME, at.routesDir, api);
+    await waitServing(conn, TRAEFIK_NAME, at.dirs.routes, api);
   } catch (e) {
     // The bridge still takes new connections: the incumbent comes back, then they return to it.
     await putBack(conn, incumbent, retired, at.next);

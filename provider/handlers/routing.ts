@@ -14,9 +14,9 @@
  * on the host's loopback): nothing is needed on the host. Only a definite answer counts.
  */
 import * as docker from "../commands/docker";
-import { routeConfig, routeFile, routeServers, ROUTES_IN_TRAEFIK, type RouteSpec } from "../commands/proxy";
+import { routeConfig, routeFile, routeServers, ROUTES_IN_TRAEFIK, tlsConfig, tlsFile, writtenServers, type RouteSpec } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
-import { TRAEFIK_NAME } from "../commands/traefik";
+import { traefikCapabilities, TRAEFIK_NAME, type TraefikCapabilities } from "../commands/traefik";
 import type { SshConnection } from "../ssh/executor";
 import { sleep } from "./common";
 
@@ -31,24 +31,26 @@ interface TraefikFacts {
   routesDir?: string;
   /** Host port of the API on 127.0.0.1, when published. */
   apiPort?: number;
+  /** What it can do for a route, from its arguments. */
+  can: TraefikCapabilities;
 }
 
 async function traefikFacts(conn: SshConnection): Promise<TraefikFacts | undefined> {
-  const format = `{{range .Mounts}}{{if eq .Destination "${ROUTES_IN_TRAEFIK}"}}{{.Source}}{{end}}{{end}} {{json .HostConfig.PortBindings}}`;
+  const format = `{{range .Mounts}}{{if eq .Destination "${ROUTES_IN_TRAEFIK}"}}{{.Source}}{{end}}{{end}}\t{{json .HostConfig.PortBindings}}\t{{json .Args}}`;
   const r = await conn.run(shellJoin(["docker", "container", "inspect", "--format", format, TRAEFIK_CONTAINER]));
   if (r.code !== 0) return undefined;
-  const text = r.stdout.trim();
-  const space = text.indexOf(" ");
-  const routesDir = space > 0 ? text.slice(0, space) : undefined;
+  const [routesDir, bindingsJson, argsJson] = r.stdout.trim().split("\t");
   let apiPort: number | undefined;
+  let argv: string[] = [];
   try {
-    const bindings = JSON.parse(text.slice(space + 1)) as Record<string, { HostPort: string }[] | null>;
+    const bindings = JSON.parse(bindingsJson) as Record<string, { HostPort: string }[] | null>;
     const port = bindings?.[`${TRAEFIK_API_CONTAINER_PORT}/tcp`]?.[0]?.HostPort;
     if (port) apiPort = Number(port);
+    argv = (JSON.parse(argsJson ?? "[]") as string[] | null) ?? [];
   } catch {
     /* no bindings */
   }
-  return { routesDir: routesDir || undefined, apiPort };
+  return { routesDir: routesDir || undefined, apiPort, can: traefikCapabilities(argv) };
 }
 
 export class TraefikRouting {
@@ -68,6 +70,11 @@ export class TraefikRouting {
   /** Whether traffic moves by route files (else by labels and cords). */
   get byRoutes(): boolean {
     return this.facts.routesDir !== undefined && this.facts.apiPort !== undefined;
+  }
+
+  /** What the host's Traefik can do for a route (HTTPS, maintenance page, headers). */
+  get can(): TraefikCapabilities {
+    return this.facts.can;
   }
 
   /** The rule of each scope's route file on this host, by scope name. */
@@ -127,12 +134,20 @@ export class TraefikRouting {
    * Routes: makes the scope's route file name exactly `servers` (backend URLs) and waits
    * until Traefik serves that. An empty list removes the file (the route goes away).
    */
-  async routeTo(spec: Omit<RouteSpec, "name">): Promise<void> {
+  async routeTo(spec: Omit<RouteSpec, "name">, certificate?: { certificatePem: string; privateKeyPem: string }): Promise<void> {
     const file = routeFile(this.facts.routesDir!, this.name);
-    // One command with the content on stdin: no SFTP session to open on the critical path.
-    if (spec.servers.length) await this.conn.exec(docker.writeFileAtomically(file), { stdin: routeConfig({ ...spec, name: this.name }) });
-    else await this.conn.exec(docker.removePaths([file]));
-    const want = [...spec.servers].sort().join(" ");
+    const certs = tlsFile(this.facts.routesDir!, this.name);
+    if (spec.servers.length) {
+      // The scope's own certificate first (mode 0600: it holds the key), so that the route
+      // that needs it never loads without it.
+      if (certificate) await this.conn.upload(certs, tlsConfig(certificate.certificatePem, certificate.privateKeyPem), 0o600);
+      // One command with the content on stdin: no SFTP session to open on the critical path.
+      await Promise.all([
+        this.conn.exec(docker.writeFileAtomically(file), { stdin: routeConfig({ ...spec, name: this.name }) }),
+        ...(certificate ? [] : [this.conn.exec(docker.removePaths([certs]))]),
+      ]);
+    } else await this.conn.exec(docker.removePaths([file, certs]));
+    const want = [...(spec.servers.length ? writtenServers(spec) : [])].sort().join(" ");
     const elapsed = this.conn.stopwatch();
     const limit = ROUTE_DEADLINE_MS;
     for (;;) {

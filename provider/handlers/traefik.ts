@@ -9,14 +9,14 @@
 import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
-import { createTraefik, replaceTraefik, trialTraefik } from "../commands/traefik";
-import { ROUTES_ON_HOST } from "../commands/proxy";
+import { createTraefik, ensureAcmeStore, replaceTraefik, traefikDirs, trialTraefik, type TraefikDirs } from "../commands/traefik";
+import { traefikPluginFiles } from "../commands/traefikPlugin";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
-import { absolute, connect, containsUnknown, lastLogs, sleep, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
+import { absolute, connect, containsUnknown, lastLogs, sleep, containerFacts, diffResource, mustAct, plan, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
-import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, type Handed } from "./handover";
+import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, type Handed } from "./handover";
 import { allOf } from "../commands/shell";
 import { TRAEFIK_CONTAINER } from "./routing";
 
@@ -30,9 +30,24 @@ export async function check(olds: Inputs, news: Inputs) {
   const { takeover: _set, ...given } = news;
   const failures = validate(traefikContainer, given, pathOf).failures;
   if (failures.length) return { inputs: given, failures };
+  const known = olds && Object.keys(olds).length > 0;
   // Planned once, when the resource is new: what serves on the host now.
-  const takeover = olds && Object.keys(olds).length ? olds.takeover : await plannedTakeover(given);
+  const takeover = known ? olds.takeover : await plannedTakeover(given);
+  if (known && plan(traefikContainer, olds, given).effect === "restart") await plannedGap(given);
   return { inputs: takeover === undefined ? given : { ...given, takeover }, failures };
+}
+
+/** A restart that cannot hand the port over (no iptables for the SSH user) is said at
+ * preview: new connections will be refused while the port changes hands. Best effort. */
+async function plannedGap(news: Inputs): Promise<void> {
+  if (containsUnknown(news)) return;
+  const look = (async () => {
+    const cfg = parseInputs(traefikContainer, news);
+    if ((await iptablesAccess(await connect(cfg.connection))) === undefined) {
+      progress(cfg.hostName, `this change restarts Traefik WITH A GAP: ${cfg.connection.user} cannot change iptables (not root, no passwordless sudo), so new connections are refused while the port changes hands (about a second)`);
+    }
+  })().catch(() => undefined);
+  await Promise.race([look, sleep(8000)]);
 }
 
 /** Best effort, at most a few seconds: a host that cannot be asked now is asked by the `up`. */
@@ -103,22 +118,28 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
   const hex = randomBytes(3).toString("hex");
   const next = `${TRAEFIK_CONTAINER}_next_${hex}`;
-  const routesDir = absolute(home, ROUTES_ON_HOST);
+  const dirs = traefikDirs(home);
   await step(host, "preparing the new Traefik container", async () => {
-    await conn.exec(docker.makeDirectories([routesDir], "755"));
-    await conn.exec(createTraefik(cfg, { name: next, envFile, routesDir }));
+    await conn.exec(docker.makeDirectories([dirs.routes], "755"));
+    await writePlugin(conn, dirs.plugins);
+    if (cfg.tls?.acme) {
+      // Kept across restarts and upgrades: a certificate is never issued twice needlessly.
+      await conn.exec(ensureAcmeStore(dirs.acme));
+      if (cfg.tls.acme.caCertificates) await conn.upload(`${dirs.acme}/ca.pem`, cfg.tls.acme.caCertificates, 0o644);
+    }
+    await conn.exec(createTraefik(cfg, { name: next, envFile, dirs }));
   });
   const incumbent = await findIncumbent(conn);
   let retired: Handed["retired"] | undefined;
   if (incumbent?.running) {
-    await step(host, "trying the new Traefik configuration", () => tryConfiguration(conn, cfg, { envFile, routesDir, hex, next }, secrets));
+    await step(host, "trying the new Traefik configuration", () => tryConfiguration(conn, cfg, { envFile, dirs, hex, next }, secrets));
     if (incumbent.kind === "kamal-proxy") {
       // A stopped Traefik left beside kamal-proxy (Kamal 2 prunes it too) would hold the name.
       await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], false));
-      const adopted = await step(host, "adopting kamal-proxy's routes", () => adoptKamalProxyRoutes(conn, cfg, routesDir));
+      const adopted = await step(host, "adopting kamal-proxy's routes", () => adoptKamalProxyRoutes(conn, cfg, dirs.routes));
       progress(host, `taking over from kamal-proxy: Traefik serves ${adopted.join(", ") || "no service"} as kamal-proxy did`);
     } else if (!incumbent.ours) progress(host, `taking over ${describeIncumbent(incumbent)}`);
-    const handed = await step(host, "handing the port over to the new Traefik", () => handOver(conn, cfg, incumbent, { next, hex, envFile, routesDir }));
+    const handed = await step(host, "handing the port over to the new Traefik", () => handOver(conn, cfg, incumbent, { next, hex, envFile, dirs }));
     retired = handed.retired;
     progress(host, handed.gapless ? "Traefik replaced; no connection was refused" : `Traefik replaced (port closed for ~${handed.closedMs}ms)`);
   } else if (incumbent) {
@@ -154,6 +175,14 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
 }
 
+/** The plugin's sources, where Traefik loads local plugins from (rewritten at every start:
+ * the same content, so a repeat changes nothing). */
+async function writePlugin(conn: SshConnection, dir: string) {
+  const files = traefikPluginFiles();
+  await conn.exec(docker.makeDirectories([...new Set(files.map((f) => `${dir}/${f.path.slice(0, f.path.lastIndexOf("/"))}`))]));
+  for (const f of files) await conn.exec(docker.writeFileAtomically(`${dir}/${f.path}`), { stdin: f.content });
+}
+
 /** A trial Traefik's configuration counts as accepted once it starts its providers (past
  * validating its configuration and building its entrypoints), or once it has kept running
  * this long (a log level that hides that line). */
@@ -162,10 +191,10 @@ const STARTED = /Starting provider/;
 
 /** Runs the new configuration beside the serving Traefik (no port, no network) for a moment:
  * one that Traefik refuses fails here, before the running Traefik is touched. */
-async function tryConfiguration(conn: SshConnection, cfg: TraefikContainerConfig, at: { envFile?: string; routesDir: string; hex: string; next: string }, secrets: Secrets) {
+async function tryConfiguration(conn: SshConnection, cfg: TraefikContainerConfig, at: { envFile?: string; dirs: TraefikDirs; hex: string; next: string }, secrets: Secrets) {
   const trial = `${TRAEFIK_CONTAINER}_trial_${at.hex}`;
   try {
-    await conn.exec(trialTraefik(cfg, { name: trial, envFile: at.envFile, routesDir: at.routesDir }));
+    await conn.exec(trialTraefik(cfg, { name: trial, envFile: at.envFile, dirs: at.dirs }));
     const t0 = Date.now();
     for (;;) {
       const [status] = (await conn.run(docker.containerState(trial))).stdout.trim().split(" ");

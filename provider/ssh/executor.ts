@@ -551,8 +551,13 @@ export class SshConnection {
             res.on("error", reject);
           },
         );
+        // The whole exchange is bounded: a channel is no socket, so http's idle timeout may
+        // never fire on it (a health check slower than its timeout must fail).
+        const timer = setTimeout(() => req.destroy(new Error(`GET http://${host}:${port}${path} timed out after ${timeoutMs}ms`)), timeoutMs);
+        req.on("close", () => clearTimeout(timer));
         req.on("timeout", () => req.destroy(new Error(`GET http://${host}:${port}${path} timed out after ${timeoutMs}ms`)));
         req.on("error", (e) => {
+          clearTimeout(timer);
           channel.close();
           reject(e);
         });

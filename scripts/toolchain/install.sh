@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or finds in the cache) every tool the project runs on: Node.js, the Pulumi CLI
-# with its Node.js language host and dynamic-provider launcher, and Traefik. Idempotent.
+# with its Node.js language host and dynamic-provider launcher, Traefik, and Pebble (the
+# sandbox's ACME CA). Idempotent.
 # Writes the environment to use them to $KP_CACHE/env.sh and prints its path.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -8,6 +9,7 @@ node_bin="$(bash "$(dirname "$0")/node.sh")"
 export PATH="$node_bin:$PATH"
 pulumi_bin="$(bash "$(dirname "$0")/pulumi.sh")"
 bash "$(dirname "$0")/traefik.sh" >/dev/null
+bash "$(dirname "$0")/pebble.sh" >/dev/null
 mkdir -p "$KP_CACHE"
 cat >"$KP_CACHE/env.sh" <<ENV
 export PATH="$pulumi_bin:$node_bin:\$PATH"

@@ -5,6 +5,7 @@
  * request. Counts every request: 2xx, non-2xx, socket errors, timeouts.
  */
 import http from "node:http";
+import https from "node:https";
 
 export interface LoadResult {
   /** Requests started (each ends as 2xx, non-2xx, error or timeout). */
@@ -40,6 +41,8 @@ export interface LoadOptions {
    * sent on a reused keep-alive connection that the server closed before answering is sent
    * once more, on a new connection. Counted in `retried`; off by default. */
   retryOnStaleConnection?: boolean;
+  /** For an https URL: the CA to trust (only it) and the name to ask for (SNI, certificate). */
+  tls?: { ca: string; servername: string };
 }
 
 export interface Load {
@@ -49,9 +52,14 @@ export interface Load {
 export function startLoad(opts: LoadOptions): Load {
   const rate = opts.rate ?? 200;
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const secure = opts.url.startsWith("https:");
+  const client = secure ? https : http;
+  const tlsOptions = secure && opts.tls ? { ca: opts.tls.ca, servername: opts.tls.servername } : {};
   const agent = opts.newConnections
     ? undefined
-    : new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 4 });
+    : secure
+      ? new https.Agent({ keepAlive: true, maxSockets: opts.connections ?? 4, ...tlsOptions })
+      : new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 4 });
   const result: LoadResult = { total: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0, p50: 0, p99: 0, samples: [], skipped: 0, retried: 0 };
   const latencies: number[] = [];
   const inflight = new Set<Promise<void>>();
@@ -74,7 +82,7 @@ export function startLoad(opts: LoadOptions): Load {
       const send = (retry: boolean) => {
         let answered = false;
         let reused = false;
-        const req = http.get(opts.url, { agent: retry ? false : (agent ?? false), headers: opts.headers, timeout: timeoutMs }, (res) => {
+        const req = client.get(opts.url, { agent: retry ? false : (agent ?? false), headers: opts.headers, timeout: timeoutMs, ...tlsOptions }, (res) => {
           answered = true;
           res.resume();
           res.on("end", () => {

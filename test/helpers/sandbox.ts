@@ -22,7 +22,10 @@ export interface Sandbox {
   dir: string;
   hosts: SandboxHost[];
   registry: { address: string; username: string; password: string };
-  images: { traefik: string; kamalProxy: string; app: { v1: string; v2: string; broken: string } };
+  /** Pebble, the ACME CA: its directory, the certificate its HTTPS uses, the URL of its
+   * current root (which issued certificates chain to), and its DNS server's management API. */
+  acme: { directory: string; caCertificatesPath: string; roots: string; dns: string };
+  images: { traefik: string; traefikAlt: string; kamalProxy: string; app: { v1: string; v2: string; broken: string } };
 }
 
 let cached: Sandbox | undefined;

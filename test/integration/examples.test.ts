@@ -165,7 +165,7 @@ describe("examples on the sandbox", () => {
     const p = await example("kamal2");
     const up = await p.up();
     expect(up.code, up.stdout + up.stderr).toBe(0);
-    expect(up.stdout).toContain("warning: deploy.yml: proxy.ssl: not applied yet");
+    expect(up.stdout).not.toContain("not applied");
     const name = "hello2.example.test";
     for (const h of ["app1", "app2"]) {
       // API_TOKEN came from `$(printf …)` in .kamal/secrets; the route matches the host name only.
@@ -194,15 +194,33 @@ describe("examples on the sandbox", () => {
     expect((await p.destroy()).code).toBe(0);
   });
 
-  it("composition: hosts that are outputs of another stack", async () => {
+  it("composition: the infra stack owns the hosts and Traefik; two app stacks share it by host name", async () => {
+    await cleanHosts();
     const infra = await example("composition/infra");
-    expect((await infra.up()).code).toBe(0);
+    const infraUp = await infra.up();
+    expect(infraUp.code, infraUp.stdout + infraUp.stderr).toBe(0);
     const app = await example("composition/app");
     const up = await app.up();
     expect(up.code, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toMatch(/AppContainer composed-web-web-1 created/);
+    // A second app stack of the same project: another service, its own host name.
+    const second = new PulumiProject(app.dir, "second", { projectBackend: true });
+    await second.run(["stack", "rm", "--yes", "--force", "second"]);
+    configure(app.dir, "second", "v1", second.env);
+    for (const [k, v] of [["infraStack", "organization/kamal-infra/test"], ["service", "blog"], ["routeHost", "blog.example.test"]]) {
+      expect((await second.run(["config", "set", "--stack", "second", k, v])).code).toBe(0);
+    }
+    const upSecond = await second.up();
+    expect(upSecond.code, upSecond.stdout + upSecond.stderr).toBe(0);
     for (const h of ["app1", "app2"]) {
-      expect(JSON.parse((await httpGet(`http://${host(h).address}/version`)).body).container).toBe("composed-web-v1");
+      expect(JSON.parse((await httpGet(`http://${host(h).address}/version`, { host: "composed.example.test" })).body).container).toBe("composed-web-v1");
+      expect(JSON.parse((await httpGet(`http://${host(h).address}/version`, { host: "blog.example.test" })).body).container).toBe("blog-web-v1");
+    }
+    expect((await second.destroy()).code).toBe(0);
+    await second.run(["stack", "rm", "--yes", "--force", "second"]);
+    rmSync(path.join(app.dir, "Pulumi.second.yaml"), { force: true });
+    for (const h of ["app1", "app2"]) {
+      expect(JSON.parse((await httpGet(`http://${host(h).address}/version`, { host: "composed.example.test" })).body).container).toBe("composed-web-v1");
     }
     expect((await app.destroy()).code).toBe(0);
     expect((await infra.destroy()).code).toBe(0);

@@ -168,6 +168,10 @@ describe("a Traefik change where the SSH user cannot change iptables", () => {
     const first = await p.up();
     expect(first.code, out(first)).toBe(0);
     await set("logLevel", "WARN");
+    // The preview says there will be a gap, before anything changes.
+    const preview = await p.preview();
+    expect(preview.code, out(preview)).toBe(0);
+    expect(out(preview)).toContain(`app1: this change restarts Traefik WITH A GAP: ${host("app1").deployUser} cannot change iptables`);
     const changed = await p.up();
     expect(changed.code, out(changed)).toBe(0);
     expect(changed.stdout).toContain(`iptables cannot be changed as ${host("app1").deployUser} (not root, no passwordless sudo)`);

@@ -2,8 +2,10 @@
  * The benchmark's deployment: Traefik and a web role on the configured hosts.
  * Config: hosts (names), version, token (secret: an env-only change), bootLimit, deadline,
  * healthyAfter (seconds before the app answers its health check), lockWait, traefik (false:
- * route through the Traefik another stack runs on the hosts), traefikHosts (default: hosts).
+ * route through the Traefik another stack runs on the hosts), traefikHosts (default: hosts),
+ * sslHost with certFile and keyFile (HTTPS for that host name with that certificate).
  */
+import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as kamal from "../..";
 import { appImage, host, registry, sandbox, ssh } from "./sandbox";
@@ -17,7 +19,9 @@ const traefik = cfg.getBoolean("traefik") === false ? undefined : new kamal.Trae
   image: sandbox.images.traefik,
   registry,
   args: cfg.getObject<Record<string, string | boolean>>("traefikArgs") ?? {},
+  tls: cfg.get("sslHost") ? {} : undefined,
 });
+const sslHost = cfg.get("sslHost");
 const app = new kamal.Service("bench", {
   image: appImage,
   version: cfg.require("version"),
@@ -32,6 +36,9 @@ const app = new kamal.Service("bench", {
   retainContainers: 3,
   bootLimit: cfg.getNumber("bootLimit"),
   lockWait: cfg.getNumber("lockWait"),
+  proxy: sslHost
+    ? { host: sslHost, ssl: { certificatePem: readFileSync(cfg.require("certFile"), "utf8"), privateKeyPem: readFileSync(cfg.require("keyFile"), "utf8") } }
+    : undefined,
   roles: { web: { hosts } },
 }, { dependsOn: traefik ? [traefik] : [] });
 

@@ -11,7 +11,8 @@ export const sandbox = JSON.parse(
 ) as {
   hosts: { name: string; address: string; privateKeyPath: string; knownHostsPath: string }[];
   registry: { address: string; username: string; password: string };
-  images: { traefik: string; app: Record<"v1" | "v2" | "broken", string> };
+  acme: { directory: string; caCertificatesPath: string; roots: string; dns: string };
+  images: { traefik: string; traefikAlt: string; app: Record<"v1" | "v2" | "broken", string> };
 };
 
 export function host(name: string) {

@@ -4,7 +4,7 @@ import { containerName, healthCommand, runAppContainer } from "../../provider/co
 import { runAccessory } from "../../provider/commands/accessory";
 import * as docker from "../../provider/commands/docker";
 import * as lock from "../../provider/commands/lock";
-import { createTraefik } from "../../provider/commands/traefik";
+import { createTraefik, traefikDirs } from "../../provider/commands/traefik";
 import { accessoryContainer, traefikContainer } from "../../provider/config/schemas";
 
 const connection = { host: "10.0.0.1" };
@@ -110,14 +110,15 @@ describe("Traefik and accessory commands", () => {
       hostName: "web-1", connection, image: "traefik:v3.6", args: { accesslog: true, "log.level": "ERROR" },
       env: { CF_API_EMAIL: "ops@example.com" }, labels: { "traefik.http.routers.dashboard.rule": "Host(`t.example.com`)" },
     });
-    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env", routesDir: "/root/.kamal/proxy/traefik" })).toBe(
+    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env", dirs: traefikDirs("/root") })).toBe(
       "docker create --restart unless-stopped --name traefik_next_a1b2c3 --publish 80:80 --publish 127.0.0.1:8080:8080" +
         " --env CF_API_EMAIL=ops@example.com --env-file /root/.kamal/env/traefik/traefik.env" +
-        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label 'traefik.http.routers.dashboard.rule=Host(`t.example.com`)' --log-opt max-size=10m traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
         " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
         " --api.insecure --entrypoints.traefik.address=:8080" +
+        " --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin" +
         " --log.level=ERROR --accesslog",
     );
   });
@@ -132,20 +133,20 @@ describe("Traefik and accessory commands", () => {
   it("tries a new Traefik configuration beside the serving one: no port, no network, no labels, no restart", async () => {
     const { trialTraefik } = await import("../../provider/commands/traefik");
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", args: { "no-such-option": "1" }, labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
-    expect(trialTraefik(cfg, { name: "traefik_trial_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toBe(
+    expect(trialTraefik(cfg, { name: "traefik_trial_a1b2c3", dirs: traefikDirs("/root") })).toBe(
       "docker run --detach --name traefik_trial_a1b2c3" +
-        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label traefik.enable=false --log-opt max-size=10m --network none traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
         " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
-        " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO --no-such-option=1",
+        " --api.insecure --entrypoints.traefik.address=:8080 --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin --log.level=INFO --no-such-option=1",
     );
   });
 
   it("joins Traefik to user networks (created if missing) before it starts", () => {
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
     const { ensureNetwork } = docker;
-    const cmd = createTraefik(cfg, { name: "traefik_next_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" });
+    const cmd = createTraefik(cfg, { name: "traefik_next_a1b2c3", dirs: traefikDirs("/root") });
     expect(cmd.endsWith(` --log.level=INFO && ${ensureNetwork("kamal")} && docker network connect kamal traefik_next_a1b2c3`)).toBe(true);
     expect(cmd).toMatch(/^docker create .* traefik:v3\.6 /);
   });
@@ -400,13 +401,14 @@ describe("handing a port from one proxy to another", () => {
   it("starts the bridge Traefik unpublished, on Traefik's networks, unrouted, telling clients to reconnect", async () => {
     const { bridgeTraefik } = await import("../../provider/commands/traefik");
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"], labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
-    expect(bridgeTraefik(cfg, { name: "traefik_handover_a1b2c3", routesDir: "/root/.kamal/proxy/traefik" })).toBe(
+    expect(bridgeTraefik(cfg, { name: "traefik_handover_a1b2c3", dirs: traefikDirs("/root") })).toBe(
       "docker create --name traefik_handover_a1b2c3" +
-        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label traefik.enable=false --log-opt max-size=10m traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
         " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
-        " --api.insecure --entrypoints.traefik.address=:8080 --log.level=INFO" +
+        " --api.insecure --entrypoints.traefik.address=:8080" +
+        " --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin --log.level=INFO" +
         " && { docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; }" +
         " && docker network connect kamal traefik_handover_a1b2c3 && docker start traefik_handover_a1b2c3",
     );
@@ -438,7 +440,7 @@ describe("handing a port from one proxy to another", () => {
 });
 
 describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80", () => {
-  it("takes the place of ours: no second listener on :80, keep-alive rotation on theirs", async () => {
+  it("takes the place of ours: no second listener on :80 or :443, keep-alive rotation on theirs", async () => {
     const { traefikArgs, webEntrypoint } = await import("../../provider/commands/traefik");
     const args = {
       "entryPoints.web.address": ":80",
@@ -452,7 +454,8 @@ describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80",
     expect(traefikArgs({ image: "traefik:v2.11", apiPort: 8080, args })).toEqual([
       "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
       "--providers.providersThrottleDuration=50ms", "--entrypoints.web.transport.keepAliveMaxTime=2s",
-      "--api.insecure", "--entrypoints.traefik.address=:8080", "--log.level=INFO",
+      "--entrypoints.websecure.transport.keepAliveMaxTime=2s", "--api.insecure", "--entrypoints.traefik.address=:8080",
+      "--experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin", "--log.level=INFO",
       "--entryPoints.web.address=:80", "--entryPoints.websecure.address=:443",
       "--entryPoints.web.http.redirections.entryPoint.to=websecure", "--certificatesResolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
     ]);
@@ -464,7 +467,8 @@ describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80",
     expect(["traefik:v2.11", "traefik:v3.6", "traefik:latest", "traefik", "registry.example.com:5000/traefik", "traefik:v3.6@sha256:abc"].map(knowsKeepAliveMax)).toEqual([true, true, true, true, true, true]);
     expect(traefikArgs({ image: "traefik:v2.10", apiPort: 0, args: {} })).toEqual([
       "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
-      "--providers.providersThrottleDuration=50ms", "--entrypoints.http.address=:80", "--log.level=INFO",
+      "--providers.providersThrottleDuration=50ms", "--entrypoints.http.address=:80",
+      "--experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin", "--log.level=INFO",
     ]);
   });
 
@@ -486,7 +490,7 @@ describe("the ports a Traefik takes traffic on", () => {
       { host: "10.0.0.5:8443", container: 443 },
     ]);
     expect(trafficPorts(traefikContainer.parse({ hostName: "web-1", connection, image: "t", hostPort: "127.0.0.1:8080:80" }))).toEqual([{ host: "127.0.0.1:8080", container: 80 }]);
-    const at = { name: "traefik_x", routesDir: "/root/.kamal/proxy/traefik" };
+    const at = { name: "traefik_x", dirs: traefikDirs("/root") };
     for (const cmd of [trialTraefik(cfg, at), bridgeTraefik(cfg, at)]) {
       expect(cmd).not.toMatch(/--publish|-p /);
       expect(cmd).toContain("--memory 256m");

@@ -69,11 +69,14 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     logging: [undefined, { driver: "local" }],
     traefik: [true, false],
     routeHosts: [undefined, ["app.example.com"]],
+    proxy: [undefined, { responseTimeout: 30 }],
+    maintenance: [undefined, { message: "back at noon" }],
     appPort: [80, 3000],
     "healthcheck.path": ["/up", "/health"],
     "healthcheck.port": [80, 3000],
     "healthcheck.cmd": [undefined, "/app probe http://127.0.0.1/up"],
     "healthcheck.interval": [1, 2],
+    "healthcheck.timeout": [5, 2],
     "healthcheck.retries": [3, 5],
     "healthcheck.deadline": [60, 30],
     stopWaitTime: [30, 10],
@@ -90,6 +93,8 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     hostPort: [80, 8080],
     apiPort: [8080, 0],
     args: [undefined, { accesslog: true }],
+    tls: [undefined, { acme: { email: "ops@example.com" } }],
+    forwardedHeaders: [undefined, ["10.0.0.0/8"]],
     labels: [undefined, { a: "b" }],
     options: [undefined, { init: true }],
     env: [undefined, { A: "1" }],
@@ -174,7 +179,7 @@ describe("every schema field's declared effect", () => {
 
   it("no effect is left undeclared: each kind acts in its own way", () => {
     const effects = (k: Kind) => new Set([...declaredEffects(schemas[k]).values()]);
-    expect([...effects("app")].sort()).toEqual<Effect[]>(["record", "replace", "swap"]);
+    expect([...effects("app")].sort()).toEqual<Effect[]>(["record", "replace", "reroute", "swap"]);
     expect([...effects("traefik")].sort()).toEqual<Effect[]>(["record", "replace", "restart"]);
     expect([...effects("accessory")].sort()).toEqual<Effect[]>(["reboot", "record", "replace"]);
     expect([...effects("envFile")].sort()).toEqual<Effect[]>(["record", "replace", "rewrite"]);

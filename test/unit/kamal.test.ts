@@ -179,7 +179,7 @@ describe("Kamal config: every supported key", () => {
   it("reads the shorthand forms: a host list for web, a flat env; Kamal 2's defaults unless a Kamal 1 key says otherwise", () => {
     const c = normalizeKamalConfig({ ...minimal, env: { A: 1 } });
     expect(c.kamal).toBe(2);
-    expect(c.roles.map((r) => [r.name, r.traefik, r.appPort, r.healthcheck])).toEqual([["web", true, 80, { path: "/up", port: 80, interval: 1, deadline: 30 }]]);
+    expect(c.roles.map((r) => [r.name, r.traefik, r.appPort, r.healthcheck])).toEqual([["web", true, 80, { path: "/up", port: 80, interval: 1, timeout: 5, deadline: 30 }]]);
     expect(c.env).toEqual({ clear: { A: "1" }, secret: [] });
     expect(c.traefik?.image).toBe("traefik:v2.10");
     expect(c.registry).toBeUndefined();
@@ -243,11 +243,11 @@ describe("Kamal config: every supported key", () => {
     expect(normalizeKamalConfig({ ...minimal, traefik: {}, healthcheck: { cord: false } }).roles[0].healthcheck?.path).toBe("/up");
   });
 
-  it("maps the basics of Kamal 2's proxy to Traefik, and warns about the rest by name", () => {
+  it("maps Kamal 2's proxy to Traefik: hosts, HTTPS from Let's Encrypt, timeouts, health check; warns about the rest by name", () => {
     const c = normalizeKamalConfig({
       ...minimal,
       servers: { web: ["10.0.0.1"], jobs: { hosts: ["10.0.0.1"], cmd: "bin/jobs", proxy: false } },
-      proxy: { app_port: 3000, hosts: ["a.example.com", "b.example.com"], ssl: true, healthcheck: { path: "/ready", interval: 2, timeout: 5 }, response_timeout: 30 },
+      proxy: { app_port: 3000, hosts: ["a.example.com", "b.example.com"], ssl: true, healthcheck: { path: "/ready", interval: 2, timeout: 3 }, response_timeout: 10, logging: { request_headers: ["X-Id"] } },
       deploy_timeout: 40,
       drain_timeout: 15,
       builder: { arch: "amd64" },
@@ -257,18 +257,62 @@ describe("Kamal config: every supported key", () => {
     const [web, jobs] = c.roles;
     expect(web.traefik).toBe(true);
     expect(web.appPort).toBe(3000);
-    expect(web.healthcheck).toEqual({ path: "/ready", port: 3000, interval: 2, deadline: 40 });
+    expect(web.healthcheck).toEqual({ path: "/ready", port: 3000, interval: 2, timeout: 3, deadline: 40 });
     expect(web.routeHosts).toEqual(["a.example.com", "b.example.com"]);
+    // kamal-proxy's defaults: headers not forwarded with ssl, redirect (unset: the Service's default, true).
+    expect(web.route).toEqual({ ssl: true, sslRedirect: undefined, pathPrefixes: [], stripPathPrefix: undefined, responseTimeout: 10, buffering: undefined, forwardHeaders: false });
+    expect(c.traefik?.tls).toEqual({ acme: {} });
+    expect(c.traefik?.forwardedHeaders).toBeUndefined();
     expect(jobs.traefik).toBe(false);
+    expect(jobs.route).toBeUndefined();
     expect(c.stopWaitTime).toBe(15);
     expect(c.warnings).toEqual([
       "builder: not used (build and push images yourself; this deploys an existing image)",
       "aliases: not used (kamal CLI aliases have no Pulumi equivalent)",
       "asset_path: not used (asset bridging between versions is not supported: old fingerprinted assets may 404 during a swap)",
-      "proxy.ssl: not applied yet (Traefik here does not do it; configure Traefik args and labels)",
-      "proxy.response_timeout: not applied yet (Traefik here does not do it; configure Traefik args and labels)",
-      "proxy.healthcheck.timeout: not used",
+      "proxy.logging: not applied (Traefik's access log is configured on Traefik: its args)",
     ]);
+  });
+
+  it("maps a certificate from secrets, path prefixes, buffering and forwarded headers; a Traefik that trusts them", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      servers: { web: ["10.0.0.1", "10.0.0.2"], api: { hosts: ["10.0.0.3"], proxy: { host: "api.example.com", path_prefix: "/api,/oauth", strip_path_prefix: false, buffering: { requests: true, max_request_body: "40_000_000", memory: 2_000_000 } } } },
+      proxy: { host: "a.example.com,b.example.com", ssl: { certificate_pem: "CERT_PEM", private_key_pem: "KEY_PEM" }, ssl_redirect: false },
+    });
+    const [web, api] = c.roles;
+    expect(web.routeHosts).toEqual(["a.example.com", "b.example.com"]);
+    expect(web.route).toEqual({ ssl: { certificatePem: "CERT_PEM", privateKeyPem: "KEY_PEM" }, sslRedirect: false, pathPrefixes: [], stripPathPrefix: undefined, responseTimeout: 30, buffering: undefined, forwardHeaders: false });
+    // A role's settings over the top-level ones, as Kamal merges them.
+    expect(api.route).toEqual({
+      ssl: { certificatePem: "CERT_PEM", privateKeyPem: "KEY_PEM" }, sslRedirect: false, pathPrefixes: ["/api", "/oauth"], stripPathPrefix: false, responseTimeout: 30,
+      buffering: { maxRequestBody: 40_000_000, maxResponseBody: undefined, memory: 2_000_000 }, forwardHeaders: false,
+    });
+    expect(c.secretNames).toEqual(["CERT_PEM", "KEY_PEM"]);
+    expect(c.traefik?.tls).toEqual({});
+    expect(c.warnings).toContain("servers.api.proxy.buffering: Traefik buffers requests and responses together: both are buffered");
+    const plain = normalizeKamalConfig({ ...minimal, proxy: { host: "a.example.com" } });
+    expect([plain.roles[0].route?.forwardHeaders, plain.traefik?.forwardedHeaders, plain.traefik?.tls]).toEqual([true, true, undefined]);
+  });
+
+  it("refuses what Kamal refuses about ssl, with Kamal's messages", () => {
+    const problems = (doc: Record<string, unknown>) => {
+      try {
+        normalizeKamalConfig({ ...minimal, ...doc });
+        return "";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(problems({ servers: ["10.0.0.1", "10.0.0.2"], proxy: { host: "a.example.com", ssl: true } })).toBe(
+      "proxy.ssl: SSL is only supported on a single server unless you provide custom certificates, found 2 servers for role web",
+    );
+    expect(problems({ proxy: { ssl: true } })).toBe("proxy: Must set a host to enable automatic SSL");
+    expect(problems({ proxy: { host: "a", hosts: ["b"] } })).toBe("proxy: Specify one of 'host' or 'hosts', not both");
+    expect(problems({ proxy: { host: "a", ssl: { certificate_pem: "C" } } })).toBe("proxy.ssl: Missing private_key_pem setting (required when certificate_pem is present)");
+    expect(problems({ servers: { web: { hosts: ["10.0.0.1"] }, api: { hosts: ["10.0.0.3"], proxy: { host: "a.example.com" } } }, proxy: { host: "a.example.com", ssl: true } })).toBe(
+      "proxy: Different roles can't share the same host for SSL: a.example.com",
+    );
   });
 
   it("reads accessory files and directories in both of Kamal's forms, with mount options and modes; an empty registry password is missing", () => {
@@ -319,7 +363,7 @@ describe("Kamal config: every supported key", () => {
       accessories: { db: { service: "hey-db", image: "postgres:17", hosts: ["10.0.0.4"] } },
       kamal_version: 2,
       destination: undefined,
-      proxy_roles: [{ role: "web", hosts: ["10.0.0.1", "10.0.0.2"], app_port: 80, route_hosts: ["hey.example.com"], healthcheck: { path: "/up", port: 80, interval: 1, deadline: 30 } }],
+      proxy_roles: [{ role: "web", hosts: ["10.0.0.1", "10.0.0.2"], app_port: 80, route_hosts: ["hey.example.com"], healthcheck: { path: "/up", port: 80, interval: 1, timeout: 5, deadline: 30 } }],
     });
   });
 

@@ -1,7 +1,12 @@
 /**
- * Hosts as outputs of another stack: the addresses are not known when this program starts
- * (they are Outputs), yet each host is its own resource with a stable name, so preview
- * shows per-host changes and a new server is just one more entry.
+ * An app stack on hosts that another stack exports: the addresses are not known when this
+ * program starts (they are Outputs), yet each host is its own resource with a stable name,
+ * so preview shows per-host changes and a new server is just one more entry. The proxy on
+ * those hosts belongs to the infrastructure stack; this stack only names the host name its
+ * requests come by, so several app stacks share it.
+ *
+ *   pulumi config set infraStack organization/kamal-infra/prod
+ *   pulumi config set service shop && pulumi config set routeHost shop.example.com
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as kamal from "../../..";
@@ -21,15 +26,15 @@ const registry = {
   password: config.requireSecret("registryPassword"),
 };
 
-const traefik = new kamal.Traefik("traefik", { hosts, ssh, image: config.require("traefikImage"), registry });
-const app = new kamal.Service("composed", {
+const app = new kamal.Service(config.get("service") ?? "composed", {
   image: config.require("image"),
   version: config.require("version"),
   registry,
   ssh,
+  proxy: { host: config.get("routeHost") ?? "composed.example.test" },
   roles: { web: { hosts } },
   healthcheck: { path: "/up", cmd: config.get("healthcheckCmd") },
-}, { dependsOn: [traefik] });
+});
 
 export const urls = addresses.apply((a) => a.map((h) => `http://${h}/`));
 export const containers = app.containers;
