@@ -17,6 +17,7 @@ import { startLoad, type Load, type LoadResult } from "../test/helpers/load";
 import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
 import { FAULTS, FaultRig, failedOn, totalOn, WEB as FAULT_HOSTS, type Fault } from "../test/helpers/faults";
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+import { makeCertificate } from "../test/helpers/tls";
 
 const quick = process.argv.includes("--quick");
 const fleetMode = process.argv.includes("--fleet");
@@ -256,19 +257,6 @@ async function waitHealthy(conn: SshConnection, name: string, ms: number): Promi
     await sleep(100);
   }
   return false;
-}
-
-/** A CA and a certificate it signed for `name`, made for this run (never committed). */
-function makeCertificate(name: string): { ca: string; certFile: string; keyFile: string; servername: string } {
-  const d = path.join(repoRoot, "test/.work/bench-tls");
-  mkdirSync(d, { recursive: true });
-  const f = (n: string) => path.join(d, n);
-  const ssl = (args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
-  ssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=kp bench CA", "-keyout", f("ca.key"), "-out", f("ca.pem")]);
-  ssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${name}`, "-keyout", f("key.pem"), "-out", f("req.csr")]);
-  writeFileSync(f("ext.cnf"), `subjectAltName=DNS:${name}\n`);
-  ssl(["x509", "-req", "-in", f("req.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", f("ext.cnf"), "-out", f("cert.pem")]);
-  return { ca: readFileSync(f("ca.pem"), "utf8"), certFile: f("cert.pem"), keyFile: f("key.pem"), servername: name };
 }
 
 async function startTraefikDirect(hosts: string[]) {
@@ -682,13 +670,13 @@ async function main() {
   // 1a. The same swap over HTTPS (a certificate of the app's own on both hosts), with HTTPS
   // load: keep-alive and new TLS connections.
   log("zero downtime: ours over HTTPS on app1+app2");
-  const tls = makeCertificate("bench.kp.test");
+  const tls = makeCertificate(path.join(repoRoot, "test/.work/bench-tls"), "bench.kp.test", "bench", 2);
   const https = await benchProject("bench-https");
   await set(https, "hosts", JSON.stringify(WEB));
   await set(https, "version", "v1");
   await set(https, "token", "first", true);
   await set(https, "deadline", "10");
-  await set(https, "sslHost", tls.servername);
+  await set(https, "sslHost", tls.name);
   await set(https, "certFile", tls.certFile);
   await set(https, "keyFile", tls.keyFile);
   await timedUp(https);
@@ -698,7 +686,7 @@ async function main() {
     const r = await timedUp(https);
     httpsSwapMs = r.ms;
     return r.code === 0;
-  }, { ca: tls.ca, servername: tls.servername });
+  }, { ca: tls.ca, servername: tls.name });
   results.swapTime = { httpMs: Math.round(httpSwapMs), httpsMs: Math.round(httpsSwapMs) };
   if ((await https.destroy()).code !== 0) throw new Error("destroy failed");
 

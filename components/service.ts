@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { routeRule } from "../provider/commands/app";
+import { fullRule } from "../provider/commands/proxy";
 import type { HealthcheckInput, LoggingInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/schemas";
 import { AppContainer, EnvFileResource, type AppContainerInputs, type ResourceInputs } from "../provider/resources";
 import {
@@ -190,7 +191,7 @@ export class Service extends pulumi.ComponentResource {
             options: r.options ?? {},
             logging: r.logging ?? args.logging,
             traefik,
-            routeHosts: traefik ? routeHostsOf(r.proxy ?? args.proxy) : undefined,
+            routeHosts: traefik ? routeHostsOf(hostsFrom(args.proxy, r.proxy)) : undefined,
             proxy: traefik ? routeOptionsOf(args.proxy, r.proxy) : undefined,
             maintenance: traefik ? maintenanceOf(args.maintenance) : undefined,
             appPort: r.appPort ?? args.appPort,
@@ -230,6 +231,12 @@ function batchSizeOf(limit: ServiceArgs["bootLimit"], hosts: number): number {
   if (limit === undefined) return Math.max(1, hosts);
   if (typeof limit === "string") return Math.max(1, Math.ceil((hosts * parseFloat(limit)) / 100));
   return Math.max(1, limit);
+}
+
+/** The role's own host names when it names any, else the service's (Kamal merges a role's
+ * proxy settings over the top-level ones). */
+function hostsFrom(service: ProxyRouteArgs | undefined, role: ProxyRouteArgs | undefined): ProxyRouteArgs | undefined {
+  return role?.host || role?.hosts?.length ? role : service;
 }
 
 function routeHostsOf(p: ProxyRouteArgs | undefined): string[] {
@@ -294,7 +301,10 @@ export function validateShape(name: string, args: ServiceArgs): void {
   for (const role of roles) {
     const r = args.roles[role];
     if (!(r.traefik ?? role === "web")) continue;
-    const route = routeRule(routeHostsOf(r.proxy ?? args.proxy));
+    // Path prefixes (when given as plain values) make routes on one host name distinct.
+    const merged = { ...(args.proxy ?? {}), ...(r.proxy ?? {}) };
+    const prefixes = typeof merged.pathPrefix === "string" ? merged.pathPrefix.split(",").map((x) => x.trim()) : Array.isArray(merged.pathPrefixes) ? (merged.pathPrefixes as string[]) : [];
+    const route = fullRule(routeRule(routeHostsOf(hostsFrom(args.proxy, r.proxy))), prefixes);
     for (const h of r.hosts) {
       const key = `${resolveHost(h).name} ${route}`;
       const other = claims.get(key);

@@ -4,7 +4,7 @@
 #
 #   npm run sandbox -- up [--hosts N] | down | status [--json]
 #   npm run sandbox -- fault HOST ssh|net|docker|api stop|start
-#   npm run sandbox -- fault registry stop|start
+#   npm run sandbox -- fault registry|registry2 stop|start
 #
 # Each host is a network namespace (own address on the kpbr0 bridge) plus a persistent
 # mount namespace (own /root, /home, /tmp, /run, /var/lib/docker), running its own sshd and
@@ -20,6 +20,12 @@ NET_PREFIX="${KP_SANDBOX_NET:-10.213.0}"
 BRIDGE=kpbr0
 REGISTRY_NS=kp-registry
 REGISTRY_ADDR="$NET_PREFIX.2:5000"
+# The same registry (same storage) on a second port, for a test lane of its own: stopping
+# one does not stop the other (test/helpers/lane.ts).
+REGISTRY2_ADDR="$NET_PREFIX.2:5001"
+# Bumped when what the hosts are started with changes: a sandbox of another layout is
+# started again.
+LAYOUT=2
 # Pebble (an ACME CA) and its DNS server, which answers the test names with sandbox hosts.
 ACME_NS=kp-acme
 ACME_IP="$NET_PREFIX.3"
@@ -141,6 +147,15 @@ EOF
   wait_for "registry" 30 curl -fs -o /dev/null -u "$(cat "$d/username"):$(cat "$d/password")" "http://$REGISTRY_ADDR/v2/"
 }
 registry_down() { pid_alive "$S/registry/pid" && kill "$(cat "$S/registry/pid")"; rm -f "$S/registry/pid"; }
+registry2_up() {
+  local d="$S/registry"
+  sed "s/addr: $REGISTRY_ADDR/addr: $REGISTRY2_ADDR/" "$d/config.yml" >"$d/config2.yml"
+  nsenter --net="/var/run/netns/$REGISTRY_NS" -- setsid docker-registry serve "$d/config2.yml" \
+    >>"$d/registry2.log" 2>&1 </dev/null &
+  echo $! >"$d/pid2"
+  wait_for "registry (second port)" 30 curl -fs -o /dev/null -u "$(cat "$d/username"):$(cat "$d/password")" "http://$REGISTRY2_ADDR/v2/"
+}
+registry2_down() { pid_alive "$S/registry/pid2" && kill "$(cat "$S/registry/pid2")"; rm -f "$S/registry/pid2"; }
 
 # ---------------------------------------------------------------- ACME CA
 # Pebble serves ACME on :14000 (HTTPS, with a certificate for its address made here) and
@@ -235,7 +250,7 @@ dockerd_start() {
   local h="$1" d="$S/hosts/$1"
   in_host "$h" setsid dockerd \
     --host unix:///run/docker.sock --data-root /var/lib/docker --exec-root /run/docker \
-    --pidfile /run/docker.pid --insecure-registry "$REGISTRY_ADDR" \
+    --pidfile /run/docker.pid --insecure-registry "$REGISTRY_ADDR" --insecure-registry "$REGISTRY2_ADDR" \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/kp-$h" \
     --storage-driver overlay2 --log-level warn \
     >>"$d/log/dockerd.log" 2>&1 </dev/null &
@@ -357,7 +372,8 @@ images_hash() { # what the registry's images are built from
 
 healthy() { # every process the sandbox needs is alive and answering
   [ -f "$S/ready" ] || return 1
-  pid_alive "$S/registry/pid" || return 1
+  [ "$(cat "$S/layout" 2>/dev/null)" = "$LAYOUT" ] || return 1
+  pid_alive "$S/registry/pid" && pid_alive "$S/registry/pid2" || return 1
   pid_alive "$S/acme/pebble.pid" && pid_alive "$S/acme/challtestsrv.pid" || return 1
   for h in "${HOSTS[@]}"; do
     pid_alive "$S/hosts/$h/run/sshd.pid" && pid_alive "$S/hosts/$h/run/docker.pid" || return 1
@@ -366,16 +382,18 @@ healthy() { # every process the sandbox needs is alive and answering
 
 # ---------------------------------------------------------------- commands
 up() {
-  local want=2
+  # Without --hosts: as many app hosts as are up (2 for a new sandbox); with it, exactly N.
+  local want=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --hosts) want="${2:-}"; shift 2 ;;
       *) die "usage: sandbox up [--hosts N]" ;;
     esac
   done
-  [[ "$want" =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] && [ "$want" -le 40 ] || die "--hosts takes a number of app hosts from 1 to 40"
   local current=2 # a sandbox started before hosts.list existed had app1 and app2
   [ -f "$S/hosts.list" ] && current="$(grep -c '^app' "$S/hosts.list")"
+  [ -n "$want" ] || { healthy && want="$current" || want=2; }
+  [[ "$want" =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] && [ "$want" -le 40 ] || die "--hosts takes a number of app hosts from 1 to 40"
   if healthy && [ "$current" != "$want" ]; then
     kp_log "sandbox is up with other hosts: starting it again with $want app hosts"
     down
@@ -405,6 +423,7 @@ up() {
   ensure_bridge
   attach_ns "$REGISTRY_NS" kp-registry "${REGISTRY_ADDR%:*}"
   registry_up
+  registry2_up
   attach_ns "$ACME_NS" kp-acme "$ACME_IP"
   acme_up
   : >"$S/known_hosts"
@@ -421,6 +440,7 @@ up() {
   images_hash >"$S/images.hash"
   printf '%s\n' "${HOSTS[@]}" >"$S/hosts.list"
   write_state
+  echo "$LAYOUT" >"$S/layout"
   touch "$S/ready"
   kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR + ACME CA $ACME_IP"
 }
@@ -448,6 +468,11 @@ fault() {
   if [ "$target" = registry ]; then
     case "$what" in stop) registry_down ;; start) pid_alive "$S/registry/pid" || registry_up ;;
       *) die "usage: fault registry stop|start" ;; esac
+    return
+  fi
+  if [ "$target" = registry2 ]; then
+    case "$what" in stop) registry2_down ;; start) pid_alive "$S/registry/pid2" || registry2_up ;;
+      *) die "usage: fault registry2 stop|start" ;; esac
     return
   fi
   [ -n "${HOST_IP[$target]:-}" ] || die "unknown host '$target' (hosts: ${HOSTS[*]})"

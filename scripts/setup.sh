@@ -38,7 +38,9 @@ fi
 ln -sfn .. node_modules/pulumi-kamal
 env_file="$(bash scripts/toolchain/install.sh)"
 source "$env_file"
-bash scripts/sandbox.sh up >&2
+# KP_SANDBOX_HOSTS: the number of app hosts (npm test runs the fault scenarios on app3 and
+# app4 beside the rest); unset, whatever is up.
+bash scripts/sandbox.sh up ${KP_SANDBOX_HOSTS:+--hosts "$KP_SANDBOX_HOSTS"} >&2
 kp_log "compiling the provider (dist/)"
 npm run --silent build >&2
 echo "$env_file"

@@ -35,6 +35,7 @@ import {
   wantsLabelRouting,
 } from "../commands/app";
 import * as docker from "../commands/docker";
+import { fullRule } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
 import type { SshConnection } from "../ssh/executor";
 import { tail } from "../ssh/redact";
@@ -153,7 +154,11 @@ export async function claimConflicts(
   const prefix = serviceRole(cfg);
   const routing = await TraefikRouting.discover(conn, prefix);
   const fileRules = routing ? await routing.routeRules() : new Map<string, string>();
-  const routes = new Set(cfg.traefik ? routesOf(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : []);
+  // The route we claim: a route file's rule includes its path prefixes, so two services on
+  // one host name under different prefixes (Kamal 2's path-based routing) do not collide.
+  const routes = new Set(
+    !cfg.traefik ? [] : wantsLabelRouting(cfg as AppContainerConfig) ? routesOf(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : [`* ${fullRule(routeRule(cfg.routeHosts), cfg.proxy?.pathPrefixes)}`],
+  );
   const problems = new Set<string>();
   // What the host's Traefik cannot do for this route, said at preview.
   if (cfg.traefik && routing) for (const p of routeProblems(cfg as AppContainerConfig, routing)) problems.add(p);

@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { SshTarget } from "../../provider/ssh/executor";
+import { currentLane, inLane, physicalHost } from "./lane";
 
 export const repoRoot = path.resolve(__dirname, "../..");
 
@@ -30,10 +31,9 @@ export interface Sandbox {
 
 let cached: Sandbox | undefined;
 
+/** The sandbox, as this process's test lane sees it (see lane.ts). */
 export function sandbox(): Sandbox {
-  cached ??= JSON.parse(
-    execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" }),
-  ) as Sandbox;
+  cached ??= inLane(JSON.parse(execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" })) as Sandbox);
   return cached;
 }
 
@@ -58,13 +58,14 @@ export function target(name: string, user?: string): SshTarget {
 }
 
 export function fault(hostName: string, what: "ssh" | "net" | "docker" | "api", action: "stop" | "start"): void {
-  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", hostName, what, action], {
+  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", physicalHost(hostName), what, action], {
     stdio: "inherit",
   });
 }
 
+/** Stops or starts the registry this lane pulls from. */
 export function registryFault(action: "stop" | "start"): void {
-  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", "registry", action], {
+  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", currentLane() ? "registry2" : "registry", action], {
     stdio: "inherit",
   });
 }

@@ -6,8 +6,7 @@
  * failed deploy, rollback and destroy leaving the other untouched; maintenance on and off;
  * every route setting shown by a request; Traefik's arguments and image changed under load.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
@@ -15,6 +14,7 @@ import { eventually, request, type RequestOptions } from "../helpers/http";
 import { startLoad, type Load, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
 import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { makeCertificate } from "../helpers/tls";
 
 const pool = new SshPool();
 const SHOP = "shop.kp.test";
@@ -78,16 +78,6 @@ async function containerIdsOf(service: string): Promise<string[]> {
   return [...(await onHost("app1", `docker ps -q --no-trunc --filter label=service=${service}`)).split("\n"), ...(await onHost("app2", `docker ps -q --no-trunc --filter label=service=${service}`)).split("\n")].filter(Boolean).sort();
 }
 
-/** A CA and a certificate for BLOG that it signed, made here (nothing secret is committed). */
-function makeCertificate(dirPath: string, stack: string): string {
-  const f = (n: string) => path.join(dirPath, n);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", "/CN=kp blog CA", "-keyout", f("ca.key"), "-out", f("ca.pem")], { stdio: "pipe" });
-  execFileSync("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${BLOG}`, "-keyout", f(`${stack}.key.pem`), "-out", f("blog.csr")], { stdio: "pipe" });
-  writeFileSync(f("ext.cnf"), `subjectAltName=DNS:${BLOG}\n`);
-  execFileSync("openssl", ["x509", "-req", "-in", f("blog.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "30", "-extfile", f("ext.cnf"), "-out", f(`${stack}.cert.pem`)], { stdio: "pipe" });
-  return readFileSync(f("ca.pem"), "utf8");
-}
-
 beforeAll(async () => {
   for (const h of ["app1", "app2"]) await onHost(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/ptest");
   // Pebble's DNS answers the test names with the sandbox hosts (Let's Encrypt would ask real DNS).
@@ -103,7 +93,8 @@ beforeAll(async () => {
     "package.json": JSON.stringify({ name: "kp-proxy", main: "index.ts" }),
     "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/proxy"))};\n`,
   });
-  blogCa = makeCertificate(dir, "blog");
+  // The program reads <stack>.cert.pem and <stack>.key.pem.
+  blogCa = makeCertificate(dir, BLOG, "blog").ca;
   for (const s of ["infra", "shop", "blog"] as const) {
     stacks[s] = new PulumiProject(dir, s);
     await stacks[s].ensureStack();

@@ -30,10 +30,13 @@ async function health(conn: SshConnection, container: string): Promise<string> {
 const probe = ["--health-cmd", "/app probe http://127.0.0.1/up", "--health-interval", "1s", "--health-retries", "2"];
 
 describe("sandbox hosts over SSH", () => {
-  it("lists three hosts, a registry and the images", () => {
+  it("lists its hosts (app1…appN and db1; npm test starts four app hosts), registries, the ACME CA and the images", () => {
     const s = sandbox();
-    expect(s.hosts.map((h) => h.name)).toEqual(["app1", "app2", "db1"]);
-    expect(new Set(s.hosts.map((h) => h.address)).size).toBe(3);
+    const names = s.hosts.map((h) => h.name);
+    expect(names.filter((n) => !n.startsWith("app"))).toEqual(["db1"]);
+    expect(names.filter((n) => n.startsWith("app"))).toEqual(Array.from({ length: names.length - 1 }, (_, i) => `app${i + 1}`));
+    expect(new Set(s.hosts.map((h) => h.address)).size).toBe(names.length);
+    expect(s.acme.directory).toMatch(/^https:\/\/[\d.]+:14000\/dir$/);
     expect(s.images.app.v1).toBe(`${s.registry.address}/kp/testapp:v1`);
     expect(s.images.traefik).toMatch(new RegExp(`^${s.registry.address}/kp/traefik:v3\\.`));
   });

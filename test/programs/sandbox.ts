@@ -4,11 +4,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import type { SshArgs } from "../..";
+import { inLane } from "../helpers/lane";
 
 const root = path.resolve(__dirname, "../..");
-export const sandbox = JSON.parse(
+// As the test lane that runs this program sees it (test/helpers/lane.ts).
+export const sandbox = inLane(JSON.parse(
   execFileSync("bash", [path.join(root, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" }),
-) as {
+)) as {
   hosts: { name: string; address: string; privateKeyPath: string; knownHostsPath: string }[];
   registry: { address: string; username: string; password: string };
   acme: { directory: string; caCertificatesPath: string; roots: string; dns: string };

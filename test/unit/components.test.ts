@@ -96,6 +96,49 @@ describe("Service", () => {
   });
 });
 
+describe("Service route settings", () => {
+  const KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+  const CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  it("passes the service's proxy settings to every role behind Traefik, a role's over them; the key a secret; maintenance on", async () => {
+    const { Service } = await import("../../components");
+    registered.length = 0;
+    new Service("shop", {
+      image: "ghcr.io/acme/shop",
+      version: "v1",
+      ssh: {},
+      proxy: { host: "shop.example.com", ssl: { certificatePem: CERT, privateKeyPem: KEY }, responseTimeout: 30 },
+      maintenance: { message: "soon" },
+      roles: {
+        web: { hosts: ["a", "b"] },
+        api: { hosts: ["a"], traefik: true, proxy: { pathPrefix: "/api,/oauth", stripPathPrefix: false } },
+        jobs: { hosts: ["b"], cmd: "bin/jobs" },
+      },
+    });
+    await settle();
+    const web = registered.find((r) => r.name === "shop-web-a")!.inputs;
+    expect(web).toMatchObject({ routeHosts: ["shop.example.com"], proxy: { ssl: { certificatePem: CERT, privateKeyPem: KEY }, responseTimeout: 30 }, maintenance: { message: "soon" } });
+    const api = registered.find((r) => r.name === "shop-api-a")!.inputs;
+    // The role names no host: the service's; its prefixes split as Kamal's path_prefix.
+    expect(api).toMatchObject({ routeHosts: ["shop.example.com"], proxy: { pathPrefixes: ["/api", "/oauth"], stripPathPrefix: false, responseTimeout: 30 } });
+    const jobs = registered.find((r) => r.name === "shop-jobs-b")!.inputs;
+    expect([jobs.proxy, jobs.maintenance, jobs.routeHosts]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("refuses ssl from the ACME CA on a role with several hosts, and lets two roles share a host name under different prefixes", async () => {
+    const { Service } = await import("../../components");
+    expect(() => new Service("one", { image: "i", version: "v1", ssh: {}, proxy: { host: "x.example.com", ssl: true }, roles: { web: { hosts: ["a", "b"] } } })).toThrow(
+      'Service "one": roles.web.proxy.ssl: a certificate from the ACME CA serves one host, and the role has 2: give the role its own certificate (ssl: { certificatePem, privateKeyPem }) to serve it from several',
+    );
+    expect(
+      () => new Service("two", { image: "i", version: "v1", ssh: {}, proxy: { host: "x.example.com" }, roles: { web: { hosts: ["a"] }, api: { hosts: ["a"], traefik: true, proxy: { pathPrefix: "/api" } } } }),
+    ).not.toThrow();
+    expect(() => new Service("three", { image: "i", version: "v1", ssh: {}, proxy: { host: "x.example.com" }, roles: { web: { hosts: ["a"] }, api: { hosts: ["a"], traefik: true } } })).toThrow(
+      'Service "three": roles.api.proxy: claims the route Host(`x.example.com`) on host "a" as role "web" does: give one its own proxy host',
+    );
+    await settle();
+  });
+});
+
 describe("Traefik, Accessory and KamalApp", () => {
   it("creates Traefik per host and an accessory with its env file", async () => {
     const { Accessory, Traefik } = await import("../../components");
