@@ -2,10 +2,11 @@
 # `npm test`: sets up the toolchain and the sandbox (idempotent), then runs every test,
 # unit and integration, against the real hosts and the real Pulumi engine.
 #
-# The fault scenarios (test/integration/faults.test.ts, mostly waiting out network cuts) run
-# in a lane of their own beside the rest: on app3 and app4 and the registry's second port
-# (test/helpers/lane.ts), so that no fault they inject reaches another test. With arguments
-# (`npm test -- test/unit`), only vitest with those arguments runs, in the main lane.
+# The fault scenarios (mostly waiting out network cuts) and the proxy tests run in a second
+# lane beside the rest: on app3 and app4 and the registry's second port (test/helpers/lane.ts),
+# so that nothing they inject reaches another test, and the two lanes take about as long.
+# With arguments (`npm test -- test/unit`), only vitest with those arguments runs, in the
+# main lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KP_SANDBOX_HOSTS="${KP_SANDBOX_HOSTS:-4}"
@@ -18,18 +19,19 @@ report=test/.work/vitest-report.json
 reports=("$report")
 set +e
 if [ $# -eq 0 ]; then
-  lane_report=test/.work/vitest-report-faults.json
-  lane_log=test/.work/faults-lane.log
+  lane_files=(test/integration/faults.test.ts test/integration/proxy.test.ts)
+  lane_report=test/.work/vitest-report-lane2.json
+  lane_log=test/.work/lane2.log
   reports+=("$lane_report")
   rm -f "$lane_report"
-  KP_LANE=faults npx vitest run test/integration/faults.test.ts --reporter=default --reporter=json --outputFile="$lane_report" >"$lane_log" 2>&1 &
+  KP_LANE=two npx vitest run "${lane_files[@]}" --reporter=default --reporter=json --outputFile="$lane_report" >"$lane_log" 2>&1 &
   lane=$!
-  npx vitest run --exclude test/integration/faults.test.ts --reporter=default --reporter=json --outputFile="$report"
+  npx vitest run $(printf -- '--exclude %s ' "${lane_files[@]}") --reporter=default --reporter=json --outputFile="$report"
   code=$?
   wait "$lane"
   lane_code=$?
   echo
-  echo "--- the fault scenarios' lane (app3, app4, registry port 5001): $lane_log ---"
+  echo "--- the second lane (${lane_files[*]}; app3, app4, registry port 5001): $lane_log ---"
   cat "$lane_log"
   [ "$code" -eq 0 ] && code=$lane_code
 else

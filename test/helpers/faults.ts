@@ -376,9 +376,10 @@ export const FAULTS = {
       // whichever swapped last shows on app1.
       const secondVersion = rig.version;
       await rig.set(second, { hosts: '["app1"]', version: secondVersion, token: TOKEN, deadline: "20", healthyAfter: "2", traefik: "false" });
-      // The main stack's new container answers after 20 s; the second starts while the main
-      // one holds the lock (its engine needs a few seconds to get there).
-      await rig.set(rig.main, { healthyAfter: "20", deadline: "40" });
+      // The main stack's new container answers after 40 s; the second starts while the main
+      // one holds the lock (its engine needs a few seconds to get there, more than 20 on a
+      // machine busy with other tests).
+      await rig.set(rig.main, { healthyAfter: "40", deadline: "60" });
       let secondUp: Promise<PulumiRun> | undefined;
       const played = await rig.swapUnderLoad({ when: STARTING_ON_APP1, at: () => (secondUp = second.up()) });
       const secondRun = await secondUp!;

@@ -1,9 +1,9 @@
 /**
- * Test lanes: one test file run on other sandbox hosts and another registry port than the
- * rest, so that a slow file (the fault scenarios, mostly waiting out network cuts) runs beside
- * the others instead of after them. `KP_LANE=faults` maps the hosts the file names (app1,
- * app2) to app3 and app4, and the registry to its second port, whose faults (stopped,
- * started) touch nothing the other lane uses. The hosts keep the names the file uses: its
+ * Test lanes: test files run on other sandbox hosts and another registry port than the rest,
+ * so that slow files (the fault scenarios, mostly waiting out network cuts; the proxy tests)
+ * run beside the others instead of after them. `KP_LANE=two` maps the hosts the files name
+ * (app1, app2) to app3 and app4, and the registry to its second port, whose faults (stopped,
+ * started) touch nothing the other lane uses. The hosts keep the names the files use: their
  * expected messages name app1 and app2. Read by the tests and by the programs they run.
  */
 export interface Lane {
@@ -14,7 +14,7 @@ export interface Lane {
 }
 
 export const LANES: Record<string, Lane> = {
-  faults: { hosts: { app1: "app3", app2: "app4" }, registryPort: 5001 },
+  two: { hosts: { app1: "app3", app2: "app4" }, registryPort: 5001 },
 };
 
 export function currentLane(): Lane | undefined {

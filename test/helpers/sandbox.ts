@@ -69,3 +69,12 @@ export function registryFault(action: "stop" | "start"): void {
     stdio: "inherit",
   });
 }
+
+/** Makes the ACME CA's DNS answer `name` with `address` only (its records otherwise add up). */
+export async function pointName(name: string, address: string): Promise<void> {
+  const dns = sandbox().acme.dns;
+  for (const [what, body] of [["clear-a", { host: name }], ["add-a", { host: name, addresses: [address] }]] as const) {
+    const r = await fetch(`${dns}/${what}`, { method: "POST", body: JSON.stringify(body) });
+    if (!r.ok) throw new Error(`${dns}/${what}: HTTP ${r.status}`);
+  }
+}

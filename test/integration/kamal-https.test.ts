@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
 import { eventually, request } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, pointName, repoRoot, sandbox, target } from "../helpers/sandbox";
 import { makeCertificate } from "../helpers/tls";
 
 const pool = new SshPool();
@@ -63,8 +63,7 @@ beforeAll(async () => {
     await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; rm -rf /root/.kamal; true");
   }
   const s = sandbox();
-  const r = await fetch(`${s.acme.dns}/add-a`, { method: "POST", body: JSON.stringify({ host: ADMIN, addresses: [host("app1").address] }) });
-  expect(r.ok).toBe(true);
+  await pointName(ADMIN, host("app1").address);
   pebbleRoot = (await request(s.acme.roots, { ca: readFileSync(s.acme.caCertificatesPath, "utf8") })).body;
   dir = scratchProject("kamal-https", {
     "Pulumi.yaml": "name: kp-kamal-https\nruntime: nodejs\n",

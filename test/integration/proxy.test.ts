@@ -13,7 +13,7 @@ import { SshPool } from "../../provider/ssh/executor";
 import { eventually, request, type RequestOptions } from "../helpers/http";
 import { startLoad, type Load, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, pointName, repoRoot, sandbox, target } from "../helpers/sandbox";
 import { makeCertificate } from "../helpers/tls";
 
 const pool = new SshPool();
@@ -81,10 +81,8 @@ async function containerIdsOf(service: string): Promise<string[]> {
 beforeAll(async () => {
   for (const h of ["app1", "app2"]) await onHost(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/ptest");
   // Pebble's DNS answers the test names with the sandbox hosts (Let's Encrypt would ask real DNS).
-  for (const [name, address] of [[SHOP, app1()], [BLOG, app2()]]) {
-    const r = await fetch(`${sandbox().acme.dns}/add-a`, { method: "POST", body: JSON.stringify({ host: name, addresses: [address] }) });
-    expect(r.ok).toBe(true);
-  }
+  await pointName(SHOP, app1());
+  await pointName(BLOG, app2());
   const pebbleTls = readFileSync(sandbox().acme.caCertificatesPath, "utf8");
   pebbleRoot = (await request(sandbox().acme.roots, { ca: pebbleTls })).body;
   expect(pebbleRoot).toContain("BEGIN CERTIFICATE");
