@@ -17,7 +17,8 @@ function sandboxState() {
 
 function configure(dir, stack, version = "v1", env = process.env) {
   const sb = sandboxState();
-  const [app1, app2, db1] = sb.hosts;
+  const byName = (n) => sb.hosts.find((h) => h.name === n);
+  const [app1, app2, db1] = ["app1", "app2", "db1"].map(byName);
   const pulumiYaml = readFileSync(path.join(dir, "Pulumi.yaml"), "utf8");
   const project = pulumiYaml.match(/^name:\s*(\S+)/m)[1];
   const backend = pulumiYaml.match(/url:\s*file:\/\/(\S+)/);

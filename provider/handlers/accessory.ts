@@ -155,7 +155,9 @@ async function waitUp(conn: SshConnection, cfg: AccessoryContainerConfig, name: 
     const [status, health, restarts] = (await conn.run(docker.containerState(name))).stdout.trim().split(" ");
     if (status !== "running" || Number(restarts) > 0) {
       const logs = await lastLogs(conn, name, secrets, envFile);
-      throw new Error(`accessory ${name} is ${status} after booting\n--- last log lines ---\n${logs}`);
+      // Docker's restart policy may already have started it again: say so, not "running".
+      const what = Number(restarts) > 0 ? `restarted ${restarts} time(s)` : `is ${status}`;
+      throw new Error(`accessory ${name} ${what} after booting\n--- last log lines ---\n${logs}`);
     }
     const elapsed = Date.now() - started;
     if (elapsed >= 2000 && (health === "-" || health === "healthy")) return;

@@ -69,7 +69,8 @@ export function describeIncumbent(i: Incumbent): string {
 /** kamal-proxy's services, written as route files so that Traefik serves them exactly as
  * kamal-proxy does (the same names as this provider's scopes: `service-role[-destination]`).
  * A Service of this stack then moves its scope to its new container as usual. Refused
- * before anything changes: an HTTPS service (not served here yet) or one in maintenance. */
+ * before anything changes: an HTTPS service (its certificates are in kamal-proxy's own
+ * store) or one in maintenance. */
 export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikContainerConfig, routesDir: string): Promise<string[]> {
   const listed = await conn.run(kamalProxyList());
   if (listed.code !== 0) throw new Error(`\`kamal-proxy list\` failed (exit ${listed.code}): ${listed.stderr.trim()}; kamal-proxy was left serving`);
@@ -77,7 +78,9 @@ export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikCon
   const joins = ["bridge", ...cfg.networks];
   const files: { name: string; content: string }[] = [];
   for (const s of services) {
-    if (s.tls) throw new Error(`kamal-proxy serves ${s.name} over HTTPS (proxy.ssl), which Traefik here does not serve yet; kamal-proxy was left serving`);
+    if (s.tls) {
+      throw new Error(`kamal-proxy serves ${s.name} over HTTPS (proxy.ssl) with certificates in its own store, which Traefik does not read: taken over now, HTTPS clients would get Traefik's default certificate until it had its own; kamal-proxy was left serving (serve ${s.name} over plain HTTP for the takeover, then turn ssl on)`);
+    }
     if (s.state !== "running") throw new Error(`kamal-proxy has ${s.name} ${s.state} (maintenance mode): run \`kamal app live\` first; kamal-proxy was left serving`);
     const servers: string[] = [];
     for (const t of s.targets) {

@@ -40,7 +40,6 @@ interface State {
  * host), images and registry on the lane's port. */
 export function inLane<S extends State>(state: S, lane = currentLane()): S {
   if (!lane) return state;
-  const mapped = new Set(Object.values(lane.hosts));
   const byName = new Map(state.hosts.map((h) => [h.name, h]));
   const hosts = [
     ...Object.entries(lane.hosts).map(([name, physical]) => {
@@ -48,7 +47,8 @@ export function inLane<S extends State>(state: S, lane = currentLane()): S {
       if (!h) throw new Error(`test lane: the sandbox has no host ${physical} (npm run sandbox -- up --hosts 4)`);
       return { ...h, name };
     }),
-    ...state.hosts.filter((h) => !mapped.has(h.name) && !(h.name in lane.hosts) && !h.name.startsWith("app")),
+    // The other hosts (db1) are shared: no lane's files fault them.
+    ...state.hosts.filter((h) => !h.name.startsWith("app")),
   ];
   const from = state.registry.address;
   const to = `${from.split(":")[0]}:${lane.registryPort}`;
