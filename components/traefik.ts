@@ -51,7 +51,10 @@ export class Traefik extends pulumi.ComponentResource {
       const envFile = secretEnvFile(this, `${name}-env-${hostKeyName(host)}`, args.ssh, host, ".kamal/env/traefik/traefik.env", args.env?.secret);
       this.resources[host.name] = new TraefikContainer(
         `${name}-${hostKeyName(host)}`,
-        dropUnset({
+        {
+          // `tls: {}` (HTTPS with certificates of the roles' own) is a setting, not "unset".
+          ...(args.tls !== undefined ? { tls: args.tls } : {}),
+          ...dropUnset({
           hostName: host.name,
           connection: connectionFor(args.ssh, host),
           image: args.image,
@@ -59,7 +62,6 @@ export class Traefik extends pulumi.ComponentResource {
           hostPort: args.hostPort,
           apiPort: args.apiPort,
           args: args.args,
-          tls: args.tls,
           forwardedHeaders: args.forwardedHeaders,
           labels: args.labels,
           options: args.options,
@@ -69,7 +71,8 @@ export class Traefik extends pulumi.ComponentResource {
           lockService: args.lockService,
           destination: args.destination,
           lockWait: args.lockWait,
-        }) as ResourceInputs<TraefikContainerInputs>,
+          }),
+        } as ResourceInputs<TraefikContainerInputs>,
         { parent: this, dependsOn: envFile ? [envFile] : [] },
       );
     }

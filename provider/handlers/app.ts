@@ -111,12 +111,12 @@ export async function check(olds: Inputs, news: Inputs) {
   ]);
   return {
     inputs: news,
+    // A route problem names its own setting ("proxy.ssl: …"); a claim is about the hosts. No
+    // property is named: the engine would print its value (a certificate's key) beside it.
     failures: conflicts.map((reason) => {
-      // A route problem names its own setting ("proxy.ssl: …"); a claim is about the hosts.
       const own = /^(proxy\.\w+|maintenance): (.*)$/s.exec(reason);
-      return own
-        ? { property: own[1].split(".")[0], reason: `${pathOf(cfg.role)(own[1].split(".")[0])}${own[1].includes(".") ? own[1].slice(own[1].indexOf(".")) : ""}: ${own[2]}` }
-        : { property: "routeHosts", reason: `${pathOf(cfg.role)("routeHosts")}: ${reason}` };
+      const [key, ...rest] = own ? own[1].split(".") : ["routeHosts"];
+      return { property: "", reason: `${[pathOf(cfg.role)(key), ...rest].join(".")}: ${own ? own[2] : reason}` };
     }),
   };
 }

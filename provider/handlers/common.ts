@@ -184,7 +184,9 @@ export function validate<S extends z.ZodType>(
     for (const e of expanded) {
       const prefix = e.head === undefined ? "" : pathOf(e.head);
       const problems = e.key !== undefined ? [{ path: prefix, message: "is not a supported key" }] : problemsFrom([e.issue as never], prefix);
-      for (const p of problems) failures.push({ property: e.head ?? "", reason: `${p.path}: ${p.message}` });
+      // No property named: the engine would print that property's whole value beside the
+      // reason, secrets included (a connection's key). The reason starts with the path.
+      for (const p of problems) failures.push({ property: "", reason: `${p.path}: ${p.message}` });
     }
   }
   return { failures };

@@ -6,7 +6,7 @@
  * failed deploy, rollback and destroy leaving the other untouched; maintenance on and off;
  * every route setting shown by a request; Traefik's arguments and image changed under load.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
@@ -133,8 +133,18 @@ describe("HTTPS, many apps per host, maintenance and route settings on one Traef
   });
 
   it("serves an app on two hosts with its own certificate (the key never in state or output)", async () => {
-    const r = await up(stacks.blog);
     const key = readFileSync(path.join(dir, "blog.key.pem"), "utf8");
+    // A certificate that is not PEM is refused at preview, by path, and the key beside it is
+    // not printed (the engine prints a named property's whole value: none is named).
+    const certFile = path.join(dir, "blog.cert.pem");
+    const cert = readFileSync(certFile, "utf8");
+    writeFileSync(certFile, "not a certificate");
+    const refused = await stacks.blog.preview();
+    writeFileSync(certFile, cert);
+    expect(refused.code).not.toBe(0);
+    expect(out(refused)).toContain("roles.web.proxy.ssl.certificatePem: must be PEM text (-----BEGIN CERTIFICATE-----)");
+    expect(out(refused)).not.toContain(key.split("\n")[1]);
+    const r = await up(stacks.blog);
     expect(out(r)).not.toContain(key.split("\n")[1]);
     const exported = await stacks.blog.run(["stack", "export", "--stack", "blog"]);
     expect(exported.stdout).not.toContain(key.split("\n")[1]);

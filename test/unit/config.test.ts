@@ -28,6 +28,11 @@ describe("config errors name the path and never the value", () => {
     expect(reasons(base)).toEqual([]);
   });
 
+  it("names no property to the engine, which would print its whole value (a key) beside the reason", () => {
+    const { failures } = validate(appContainer, { ...base, connection: { host: "10.0.0.1", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----x", connectTimeout: "soon" } }, pathOf);
+    expect(failures).toEqual([{ property: "", reason: 'ssh.connectTimeout: must be a number of seconds or a duration like "10s", "500ms", "2m"' }]);
+  });
+
   it("reports each problem with its path", () => {
     expect(
       reasons({
