@@ -68,6 +68,10 @@ function loadOn(hosts: string[], tls?: { ca: string; servername: string }): { st
     non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
     errors: rs.reduce((n, r) => n + r.errors, 0),
     retried: rs.reduce((n, r) => n + r.retried, 0),
+    failedBy: rs.reduce<Record<string, number>>((by, r) => {
+      for (const [k, n] of Object.entries(r.failedBy)) by[k] = (by[k] ?? 0) + n;
+      return by;
+    }, {}),
     timeouts: rs.reduce((n, r) => n + r.timeouts, 0),
     p50: Math.max(...rs.map((r) => r.p50)),
     p99: Math.max(...rs.map((r) => r.p99)),

@@ -1,7 +1,7 @@
 export { Accessory, type AccessoryArgs, type AccessoryFileArgs } from "./accessory";
 export { type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 export { EnvFile, type EnvFileArgs } from "./envFile";
-export { Service, type DeployedContainer, type HealthcheckArgs, type MaintenanceArgs, type ProxyRouteArgs, type RoleArgs, type ServiceArgs } from "./service";
+export { Service, type CanaryArgs, type DeployedContainer, type HealthcheckArgs, type MaintenanceArgs, type ProxyRouteArgs, type ReleaseArgs, type RoleArgs, type ServiceArgs } from "./service";
 export { Traefik, type TraefikArgs } from "./traefik";
 export { KamalApp, type KamalAppArgs } from "./kamal";
 export { loadKamalConfig, normalizeKamalConfig, type KamalConfig } from "../kamal/config";

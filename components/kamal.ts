@@ -8,7 +8,7 @@ import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
 import { dropUndefined, type EnvArgs, type HostArg, type SshArgs } from "./common";
-import { Service, type ProxyRouteArgs, type RoleArgs } from "./service";
+import { Service, type ProxyRouteArgs, type RoleArgs, type ServiceArgs } from "./service";
 import { Traefik } from "./traefik";
 
 export interface KamalAppArgs {
@@ -51,6 +51,11 @@ export interface KamalAppArgs {
    * is error_pages_path's 503.html when the app has one. False or unset: live
    * (`kamal app live`). */
   readonly maintenance?: pulumi.Input<boolean | { message?: string }>;
+  /** What Kamal has no key for, as the Service's: a release command (migrations), the watch
+   * window after each switch, a canary. */
+  readonly release?: ServiceArgs["release"];
+  readonly watch?: ServiceArgs["watch"];
+  readonly canary?: ServiceArgs["canary"];
 }
 
 /**
@@ -169,6 +174,9 @@ export class KamalApp extends pulumi.ComponentResource {
       bootLimit: cfg.boot.limit as number | `${number}%` | undefined,
       bootWait: cfg.boot.wait,
       readinessDelay: cfg.readinessDelay,
+      release: args.release,
+      watch: args.watch,
+      canary: args.canary,
       maintenance: args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) =>
         m === false ? false : { ...(typeof m === "object" && m.message ? { message: m.message } : {}), ...(cfg.maintenancePage ? { page: cfg.maintenancePage } : {}) }),
     }, { parent: this, dependsOn });

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { routeRule } from "../provider/commands/app";
 import { fullRule } from "../provider/commands/proxy";
 import type { HealthcheckInput, LoggingInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/schemas";
-import { AppContainer, EnvFileResource, type AppContainerInputs, type ResourceInputs } from "../provider/resources";
+import { AppContainer, EnvFileResource, ReleaseCommand, type AppContainerInputs, type ReleaseInputs, type ResourceInputs } from "../provider/resources";
 import {
   configError,
   connectionFor,
@@ -64,6 +64,37 @@ export interface RoleArgs {
   readonly logging?: pulumi.Input<LoggingInput>;
   /** Host names routed to this role, over the service's `proxy`. */
   readonly proxy?: ProxyRouteArgs;
+  /** The role never runs two containers at once (a scheduler, a singleton consumer): each
+   * host stops the old container before starting the new one (and starts it again if the new
+   * one fails). Said in the preview. */
+  readonly exclusive?: boolean;
+  /** This role's watch window, over the service's `watch`. */
+  readonly watch?: pulumi.Input<number | string>;
+}
+
+/** A release command, run once per new version (and again when the command or the role's
+ * env changes) in a one-off container of the new image, on the role's first host, with that
+ * role's env, secret env file, volumes and options, before any container is swapped. Its
+ * output streams as progress lines; a failure stops the deploy before anything changes. A
+ * no-op `up` does not run it. */
+export interface ReleaseArgs {
+  /** The command, one string (split like a shell would, never interpreted) or argv. */
+  readonly cmd: pulumi.Input<string | string[]>;
+  /** The role it runs as (default: the primary role). */
+  readonly role?: string;
+  /** How long it may run, seconds or "10m" (default 600). */
+  readonly timeout?: pulumi.Input<number | string>;
+}
+
+/** A canary: the new version goes to the first `hosts` hosts of the primary role, is
+ * watched there, and only then goes to the rest. A canary that fails its watch is swapped
+ * back to the previous version, and no other host ever runs the new one. */
+export interface CanaryArgs {
+  /** How many hosts of the primary role (its first ones) take the new version first. */
+  readonly hosts: number;
+  /** Seconds (or "60s") the canaries must stay healthy before the rest follow (default: the
+   * service's `watch`, else 60). */
+  readonly watch?: pulumi.Input<number | string>;
 }
 
 export interface ServiceArgs {
@@ -102,6 +133,15 @@ export interface ServiceArgs {
   readonly bootLimit?: number | `${number}%`;
   /** Seconds to wait between batches (default 0). */
   readonly bootWait?: pulumi.Input<number>;
+  /** After the switch on each host, the new container must stay healthy, without a restart,
+   * this long (seconds or "30s"); if not, that host goes back to the previous version (kept
+   * running meanwhile, no pull) and the deploy fails with the reason and the container's
+   * logs. Later batches wait for the watch. Default 0: no watch. */
+  readonly watch?: pulumi.Input<number | string>;
+  /** The new version goes to the primary role's first hosts first: see CanaryArgs. */
+  readonly canary?: CanaryArgs;
+  /** A release command (database migrations): see ReleaseArgs. */
+  readonly release?: ReleaseArgs;
   /** A role without a health check counts as started once its container has kept running
    * this long, in seconds (default 2; Kamal 2's `readiness_delay`). */
   readonly readinessDelay?: pulumi.Input<number | string>;
@@ -141,6 +181,8 @@ export class Service extends pulumi.ComponentResource {
   public readonly resources: Record<string, Record<string, AppContainer>>;
   /** Env files, by role then host name (only for roles with secret env). */
   public readonly envFiles: Record<string, Record<string, EnvFileResource>>;
+  /** The release command's resource, when the service has one. */
+  public readonly release?: ReleaseCommand;
 
   constructor(name: string, args: ServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kamal:index:Service", name, {}, opts);
@@ -152,26 +194,64 @@ export class Service extends pulumi.ComponentResource {
     this.envFiles = {};
 
     const ordered = [primary, ...roleNames.filter((r) => r !== primary)];
+    const secretEnvOf = (role: string, host: ResolvedHost) => ({ ...(args.env?.secret ?? {}), ...(args.roles[role].env?.secret ?? {}), ...(host.env?.secret ?? {}) });
+    const clearEnvOf = (role: string, host: ResolvedHost) => ({ ...(args.env?.clear ?? {}), ...(args.roles[role].env?.clear ?? {}), ...(host.env?.clear ?? {}) });
+    for (const role of ordered) {
+      this.envFiles[role] = {};
+      for (const host of args.roles[role].hosts.map(resolveHost)) {
+        const envFile = secretEnvFile(this, `${name}-env-${role}-${hostKeyName(host)}`, args.ssh, host,
+          `.kamal/env/roles/${[service, role, args.destination].filter(Boolean).join("-")}.env`, secretEnvOf(role, host));
+        if (envFile) this.envFiles[role][host.name] = envFile;
+      }
+    }
+
+    // The release command runs before any container of any role is swapped.
+    if (args.release) {
+      const role = args.release.role ?? primary;
+      const host = resolveHost(args.roles[role].hosts[0]);
+      const r = args.roles[role];
+      const envFile = this.envFiles[role][host.name];
+      this.release = new ReleaseCommand(
+        `${name}-release`,
+        dropUnset({
+          hostName: host.name,
+          connection: connectionFor(args.ssh, host),
+          service,
+          role,
+          destination: args.destination,
+          image: args.image,
+          version: args.version,
+          registry: registryInput(args.registry),
+          cmd: args.release.cmd,
+          env: clearEnvOf(role, host),
+          envFile: envFileRef(envFile),
+          volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])],
+          options: r.options ?? {},
+          timeout: args.release.timeout,
+          lockWait: args.lockWait,
+        }) as ResourceInputs<ReleaseInputs>,
+        { parent: this, dependsOn: envFile ? [envFile] : [] },
+      );
+    }
+
     const primaries: AppContainer[] = [];
     for (const role of ordered) {
       const r = args.roles[role];
       const hosts = r.hosts.map(resolveHost);
       const traefik = r.traefik ?? role === "web";
       this.resources[role] = {};
-      this.envFiles[role] = {};
-      const batchSize = batchSizeOf(args.bootLimit, hosts.length);
+      const canary = role === primary ? args.canary : undefined;
+      const batchOf = batchesOf(args.bootLimit, hosts.length, canary?.hosts ?? 0);
       let previousBatch: AppContainer[] = [];
       let batch: AppContainer[] = [];
       hosts.forEach((host, i) => {
-        if (i > 0 && i % batchSize === 0) {
+        if (i > 0 && batchOf(i) !== batchOf(i - 1)) {
           previousBatch = batch;
           batch = [];
         }
-        const secretEnv = { ...(args.env?.secret ?? {}), ...(r.env?.secret ?? {}), ...(host.env?.secret ?? {}) };
-        const envFile = secretEnvFile(this, `${name}-env-${role}-${hostKeyName(host)}`, args.ssh, host,
-          `.kamal/env/roles/${[service, role, args.destination].filter(Boolean).join("-")}.env`, secretEnv);
-        if (envFile) this.envFiles[role][host.name] = envFile;
-        const dependsOn = [...(role === primary ? [] : primaries), ...previousBatch];
+        const isCanary = !!canary && batchOf(i) === 0;
+        const envFile = this.envFiles[role][host.name];
+        const dependsOn = [...(role === primary ? [] : primaries), ...previousBatch, ...(this.release ? [this.release] : [])];
         const res = new AppContainer(
           `${name}-${role}-${hostKeyName(host)}`,
           dropUnset({
@@ -184,7 +264,7 @@ export class Service extends pulumi.ComponentResource {
             version: args.version,
             registry: registryInput(args.registry),
             cmd: r.cmd,
-            env: { ...(args.env?.clear ?? {}), ...(r.env?.clear ?? {}), ...(host.env?.clear ?? {}) },
+            env: clearEnvOf(role, host),
             envFile: envFileRef(envFile),
             labels: { ...(args.labels ?? {}), ...(r.labels ?? {}) },
             volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])],
@@ -198,7 +278,9 @@ export class Service extends pulumi.ComponentResource {
             healthcheck: healthcheckFor(args, r, traefik),
             stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
             retain: args.retainContainers,
-            bootDelay: i >= batchSize && args.bootWait ? args.bootWait : undefined,
+            bootDelay: batchOf(i) > 0 && args.bootWait ? args.bootWait : undefined,
+            watch: isCanary ? (canary.watch ?? args.watch ?? 60) : (r.watch ?? args.watch),
+            exclusive: r.exclusive,
             readinessDelay: args.readinessDelay,
             lockWait: args.lockWait,
           }) as ResourceInputs<AppContainerInputs>,
@@ -231,6 +313,13 @@ function batchSizeOf(limit: ServiceArgs["bootLimit"], hosts: number): number {
   if (limit === undefined) return Math.max(1, hosts);
   if (typeof limit === "string") return Math.max(1, Math.ceil((hosts * parseFloat(limit)) / 100));
   return Math.max(1, limit);
+}
+
+/** The boot batch of each host (by index): the canaries first when there are any, then the
+ * rest in batches of `bootLimit`. */
+export function batchesOf(limit: ServiceArgs["bootLimit"], hosts: number, canaries: number): (i: number) => number {
+  const size = batchSizeOf(limit, hosts);
+  return (i) => (canaries > 0 ? (i < canaries ? 0 : 1 + Math.floor((i - canaries) / size)) : Math.floor(i / size));
 }
 
 /** The role's own host names when it names any, else the service's (Kamal merges a role's
@@ -316,6 +405,16 @@ export function validateShape(name: string, args: ServiceArgs): void {
   }
   if (args.primaryRole !== undefined && !roles.includes(args.primaryRole)) {
     throw configError("Service", name, "primaryRole", `names no role (roles: ${roles.join(", ")})`);
+  }
+  if (args.release?.role !== undefined && !roles.includes(args.release.role)) {
+    throw configError("Service", name, "release.role", `names no role (roles: ${roles.join(", ")})`);
+  }
+  if (args.canary !== undefined) {
+    const n = args.canary.hosts;
+    const primary = args.primaryRole ?? (roles.includes("web") ? "web" : roles[0]);
+    const count = args.roles[primary]?.hosts.length ?? 0;
+    if (!Number.isInteger(n) || n < 1) throw configError("Service", name, "canary.hosts", "must be a positive integer");
+    if (n >= count) throw configError("Service", name, "canary.hosts", `must be fewer than the primary role's hosts (role "${primary}" has ${count}): the canaries go first, the rest after them`);
   }
   const limit = args.bootLimit;
   if (limit !== undefined && !(typeof limit === "string" ? /^\d+(\.\d+)?%$/.test(limit) && parseFloat(limit) > 0 : Number.isInteger(limit) && limit >= 1)) {

@@ -15,6 +15,7 @@ import {
   type AccessoryContainerInput,
   type AppContainerInput,
   type EnvFileInput,
+  type ReleaseInput,
   type TraefikContainerInput,
 } from "./config/schemas";
 import type { Kind } from "./runtime";
@@ -84,6 +85,7 @@ export type AppContainerInputs = AppContainerInput;
 export type TraefikContainerInputs = TraefikContainerInput;
 export type EnvFileInputs = EnvFileInput;
 export type AccessoryContainerInputs = AccessoryContainerInput;
+export type ReleaseInputs = ReleaseInput;
 
 /** One role of a service on one host (the swap happens here). */
 export class AppContainer extends KamalResource {
@@ -132,5 +134,17 @@ export class AccessoryContainer extends KamalResource {
 
   constructor(name: string, args: ResourceInputs<AccessoryContainerInputs>, opts?: pulumi.CustomResourceOptions) {
     super("accessory", "AccessoryContainer", name, { ...args, containerId: undefined, status: undefined, dataDir: undefined }, opts);
+  }
+}
+
+/** A service's release command: its update is the run (see handlers/release.ts). */
+export class ReleaseCommand extends KamalResource {
+  /** The version it last ran for. */
+  declare readonly ranVersion: pulumi.Output<string>;
+  declare readonly ranAt: pulumi.Output<string>;
+  declare readonly ranOn: pulumi.Output<string>;
+
+  constructor(name: string, args: ResourceInputs<ReleaseInputs>, opts?: pulumi.CustomResourceOptions) {
+    super("release", "Release", name, { ...args, ranVersion: undefined, ranAt: undefined, ranOn: undefined }, opts);
   }
 }

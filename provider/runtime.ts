@@ -6,6 +6,7 @@
 import * as accessory from "./handlers/accessory";
 import * as app from "./handlers/app";
 import * as envFile from "./handlers/envFile";
+import * as release from "./handlers/release";
 import * as traefik from "./handlers/traefik";
 import { appendFileSync } from "node:fs";
 import { pool } from "./handlers/common";
@@ -44,6 +45,7 @@ export const providers = {
   traefik: asProvider("traefik", traefik as unknown as Handlers),
   envFile: asProvider("envFile", envFile as unknown as Handlers),
   accessory: asProvider("accessory", accessory as unknown as Handlers),
+  release: asProvider("release", release as unknown as Handlers),
 };
 
 export type Kind = keyof typeof providers;

@@ -4,7 +4,7 @@
 #
 #   npm run sandbox -- up [--hosts N] | down | status [--json]
 #   npm run sandbox -- fault HOST ssh|net|docker|api stop|start
-#   npm run sandbox -- fault registry|registry2 stop|start
+#   npm run sandbox -- fault registry|registry2|registry3 stop|start
 #
 # Each host is a network namespace (own address on the kpbr0 bridge) plus a persistent
 # mount namespace (own /root, /home, /tmp, /run, /var/lib/docker), running its own sshd and
@@ -20,12 +20,10 @@ NET_PREFIX="${KP_SANDBOX_NET:-10.213.0}"
 BRIDGE=kpbr0
 REGISTRY_NS=kp-registry
 REGISTRY_ADDR="$NET_PREFIX.2:5000"
-# The same registry (same storage) on a second port, for a test lane of its own: stopping
-# one does not stop the other (test/helpers/lane.ts).
-REGISTRY2_ADDR="$NET_PREFIX.2:5001"
+# The same registry (same storage) also listens on a port per test lane: REGISTRY_PORTS.
 # Bumped when what the hosts are started with changes: a sandbox of another layout is
 # started again.
-LAYOUT=2
+LAYOUT=4
 # Pebble (an ACME CA) and its DNS server, which answers the test names with sandbox hosts.
 ACME_NS=kp-acme
 ACME_IP="$NET_PREFIX.3"
@@ -126,36 +124,35 @@ attach_ns() { # netns, veth name, address
 }
 
 # ---------------------------------------------------------------- registry
-registry_up() {
-  local d="$S/registry"
+# One port per test lane (test/helpers/lane.ts), all serving the same storage: a lane's
+# registry faults stop only its own port. Fault names: registry (5000), registry2, registry3.
+REGISTRY_PORTS=(5000 5001 5002)
+registry_pidfile() { if [ "$1" = 5000 ]; then echo "$S/registry/pid"; else echo "$S/registry/pid-$1"; fi; }
+registry_up() { # [port]
+  local port="${1:-5000}" d="$S/registry"
+  local addr="${REGISTRY_ADDR%:*}:$port"
   mkdir -p "$d/data"
   htpasswd -Bbc "$d/htpasswd" "$(cat "$d/username")" "$(cat "$d/password")" 2>/dev/null
-  cat >"$d/config.yml" <<EOF
+  cat >"$d/config-$port.yml" <<EOF
 version: 0.1
 log: { level: warn }
 storage:
   filesystem: { rootdirectory: $d/data }
   delete: { enabled: true }
 http:
-  addr: $REGISTRY_ADDR
+  addr: $addr
 auth:
   htpasswd: { realm: kp-sandbox, path: $d/htpasswd }
 EOF
-  nsenter --net="/var/run/netns/$REGISTRY_NS" -- setsid docker-registry serve "$d/config.yml" \
-    >>"$d/registry.log" 2>&1 </dev/null &
-  echo $! >"$d/pid"
-  wait_for "registry" 30 curl -fs -o /dev/null -u "$(cat "$d/username"):$(cat "$d/password")" "http://$REGISTRY_ADDR/v2/"
+  nsenter --net="/var/run/netns/$REGISTRY_NS" -- setsid docker-registry serve "$d/config-$port.yml" \
+    >>"$d/registry-$port.log" 2>&1 </dev/null &
+  echo $! >"$(registry_pidfile "$port")"
+  wait_for "registry on port $port" 30 curl -fs -o /dev/null -u "$(cat "$d/username"):$(cat "$d/password")" "http://$addr/v2/"
 }
-registry_down() { pid_alive "$S/registry/pid" && kill "$(cat "$S/registry/pid")"; rm -f "$S/registry/pid"; }
-registry2_up() {
-  local d="$S/registry"
-  sed "s/addr: $REGISTRY_ADDR/addr: $REGISTRY2_ADDR/" "$d/config.yml" >"$d/config2.yml"
-  nsenter --net="/var/run/netns/$REGISTRY_NS" -- setsid docker-registry serve "$d/config2.yml" \
-    >>"$d/registry2.log" 2>&1 </dev/null &
-  echo $! >"$d/pid2"
-  wait_for "registry (second port)" 30 curl -fs -o /dev/null -u "$(cat "$d/username"):$(cat "$d/password")" "http://$REGISTRY2_ADDR/v2/"
+registry_down() { # [port]
+  local f; f="$(registry_pidfile "${1:-5000}")"
+  pid_alive "$f" && kill "$(cat "$f")"; rm -f "$f"
 }
-registry2_down() { pid_alive "$S/registry/pid2" && kill "$(cat "$S/registry/pid2")"; rm -f "$S/registry/pid2"; }
 
 # ---------------------------------------------------------------- ACME CA
 # Pebble serves ACME on :14000 (HTTPS, with a certificate for its address made here) and
@@ -250,7 +247,7 @@ dockerd_start() {
   local h="$1" d="$S/hosts/$1"
   in_host "$h" setsid dockerd \
     --host unix:///run/docker.sock --data-root /var/lib/docker --exec-root /run/docker \
-    --pidfile /run/docker.pid --insecure-registry "$REGISTRY_ADDR" --insecure-registry "$REGISTRY2_ADDR" \
+    --pidfile /run/docker.pid $(printf -- "--insecure-registry ${REGISTRY_ADDR%:*}:%s " "${REGISTRY_PORTS[@]}") \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/kp-$h" \
     --storage-driver overlay2 --log-level warn \
     >>"$d/log/dockerd.log" 2>&1 </dev/null &
@@ -308,7 +305,9 @@ build_images() {
   local tag mode
   for spec in v1:healthy v2:healthy broken:unhealthy; do
     tag="${spec%%:*}" mode="${spec#*:}"
-    rm -rf "$b/app-$tag" && mkdir -p "$b/app-$tag/bin" "$b/app-$tag/tmp" "$b/app-$tag/data"
+    rm -rf "$b/app-$tag" && mkdir -p "$b/app-$tag/bin" "$b/app-$tag/tmp" "$b/app-$tag/data" "$b/app-$tag/public/assets"
+    # A fingerprinted asset of this version only, as a Rails app's (asset bridging).
+    printf '/* testapp %s */\nbody { --version: "%s"; }\n' "$tag" "$tag" >"$b/app-$tag/public/assets/app-$tag.css"
     (cd "$KP_ROOT/testapp" && CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X main.version=$tag -X main.defaultMode=$mode" -o "$b/app-$tag/app" .)
     cp /bin/busybox "$b/app-$tag/bin/busybox"
@@ -367,13 +366,13 @@ EOF
 }
 
 images_hash() { # what the registry's images are built from
-  { cat "$KP_ROOT"/testapp/*.go "$KP_ROOT/testapp/go.mod"; echo "$KP_TRAEFIK_VERSION $KP_KAMAL_PROXY_VERSION alt"; } | sha256sum | cut -d' ' -f1
+  { cat "$KP_ROOT"/testapp/*.go "$KP_ROOT/testapp/go.mod"; echo "$KP_TRAEFIK_VERSION $KP_KAMAL_PROXY_VERSION alt assets"; } | sha256sum | cut -d' ' -f1
 }
 
 healthy() { # every process the sandbox needs is alive and answering
   [ -f "$S/ready" ] || return 1
   [ "$(cat "$S/layout" 2>/dev/null)" = "$LAYOUT" ] || return 1
-  pid_alive "$S/registry/pid" && pid_alive "$S/registry/pid2" || return 1
+  for port in "${REGISTRY_PORTS[@]}"; do pid_alive "$(registry_pidfile "$port")" || return 1; done
   pid_alive "$S/acme/pebble.pid" && pid_alive "$S/acme/challtestsrv.pid" || return 1
   for h in "${HOSTS[@]}"; do
     pid_alive "$S/hosts/$h/run/sshd.pid" && pid_alive "$S/hosts/$h/run/docker.pid" || return 1
@@ -422,8 +421,7 @@ up() {
 
   ensure_bridge
   attach_ns "$REGISTRY_NS" kp-registry "${REGISTRY_ADDR%:*}"
-  registry_up
-  registry2_up
+  for port in "${REGISTRY_PORTS[@]}"; do registry_up "$port"; done
   attach_ns "$ACME_NS" kp-acme "$ACME_IP"
   acme_up
   : >"$S/known_hosts"
@@ -465,14 +463,10 @@ status() {
 
 fault() {
   local target="${1:-}" what="${2:-}" action="${3:-}"
-  if [ "$target" = registry ]; then
-    case "$what" in stop) registry_down ;; start) pid_alive "$S/registry/pid" || registry_up ;;
-      *) die "usage: fault registry stop|start" ;; esac
-    return
-  fi
-  if [ "$target" = registry2 ]; then
-    case "$what" in stop) registry2_down ;; start) pid_alive "$S/registry/pid2" || registry2_up ;;
-      *) die "usage: fault registry2 stop|start" ;; esac
+  if [[ "$target" =~ ^registry([23]?)$ ]]; then
+    local port="${REGISTRY_PORTS[$(( ${BASH_REMATCH[1]:-1} - 1 ))]}"
+    case "$what" in stop) registry_down "$port" ;; start) pid_alive "$(registry_pidfile "$port")" || registry_up "$port" ;;
+      *) die "usage: fault $target stop|start" ;; esac
     return
   fi
   [ -n "${HOST_IP[$target]:-}" ] || die "unknown host '$target' (hosts: ${HOSTS[*]})"

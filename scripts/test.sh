@@ -3,13 +3,14 @@
 # unit and integration, against the real hosts and the real Pulumi engine.
 #
 # The fault scenarios (mostly waiting out network cuts) and the proxy tests run in a second
-# lane beside the rest: on app3 and app4 and the registry's second port (test/helpers/lane.ts),
-# so that nothing they inject reaches another test, and the two lanes take about as long.
+# lane beside the rest, on app3 and app4 and the registry's second port; the release-safety
+# tests (mostly watch windows) in a third, on app5-app7 and its third port (test/helpers/
+# lane.ts): nothing one lane injects reaches another, and the lanes take about as long.
 # With arguments (`npm test -- test/unit`), only vitest with those arguments runs, in the
 # main lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export KP_SANDBOX_HOSTS="${KP_SANDBOX_HOSTS:-4}"
+export KP_SANDBOX_HOSTS="${KP_SANDBOX_HOSTS:-7}"
 source "$(bash scripts/setup.sh)"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-sandbox}"
 # Types of everything (provider, components, tests, examples, bench) before any test runs.
@@ -19,21 +20,29 @@ report=test/.work/vitest-report.json
 reports=("$report")
 set +e
 if [ $# -eq 0 ]; then
-  lane_files=(test/integration/faults.test.ts test/integration/proxy.test.ts)
-  lane_report=test/.work/vitest-report-lane2.json
-  lane_log=test/.work/lane2.log
-  reports+=("$lane_report")
-  rm -f "$lane_report"
-  KP_LANE=two npx vitest run "${lane_files[@]}" --reporter=default --reporter=json --outputFile="$lane_report" >"$lane_log" 2>&1 &
-  lane=$!
-  npx vitest run $(printf -- '--exclude %s ' "${lane_files[@]}") --reporter=default --reporter=json --outputFile="$report"
+  # Lanes beside the main one: name, then its files.
+  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts")
+  excluded=() pids=() logs=()
+  for spec in "${lanes[@]}"; do
+    read -r name files <<<"$spec"
+    lane_report="test/.work/vitest-report-lane-$name.json" lane_log="test/.work/lane-$name.log"
+    rm -f "$lane_report"
+    reports+=("$lane_report") logs+=("$lane_log")
+    for f in $files; do excluded+=(--exclude "$f"); done
+    # shellcheck disable=SC2086
+    KP_LANE=$name npx vitest run $files --reporter=default --reporter=json --outputFile="$lane_report" >"$lane_log" 2>&1 &
+    pids+=($!)
+  done
+  npx vitest run "${excluded[@]}" --reporter=default --reporter=json --outputFile="$report"
   code=$?
-  wait "$lane"
-  lane_code=$?
-  echo
-  echo "--- the second lane (${lane_files[*]}; app3, app4, registry port 5001): $lane_log ---"
-  cat "$lane_log"
-  [ "$code" -eq 0 ] && code=$lane_code
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"
+    lane_code=$?
+    echo
+    echo "--- lane ${lanes[$i]} (its own hosts and registry port, test/helpers/lane.ts): ${logs[$i]} ---"
+    cat "${logs[$i]}"
+    [ "$code" -eq 0 ] && code=$lane_code
+  done
 else
   npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
   code=$?

@@ -8,7 +8,15 @@
 //	.../headers JSON: the path the app received, its request headers, the peer address
 //	/upload     POST: the number of body bytes received
 //
+//	/assets/... static files under TESTAPP_ASSETS_DIR (default /public/assets; the image has
+//	            app-<version>.css there, as a Rails app's fingerprinted assets)
+//	/page       HTML that links this version's asset
+//
 // TESTAPP_UP_DELAY_MS delays every /up answer (a slow health check).
+// TESTAPP_FAIL_AFTER=N: N seconds after /up first answered 200, every answer is a 500 (and
+// /up a 503): a version that passes its health check, then breaks.
+// TESTAPP_CRASH_AFTER=N: N seconds after /up first answered 200, the process exits (code 4).
+// Every answer carries X-Testapp-Version, so a client can tell who answered a failure.
 //
 // "testapp probe URL" is the image's own health-probe command: exit 0 on a 2xx answer.
 package main
@@ -24,6 +32,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -74,10 +83,36 @@ func serve() int {
 	port := env("PORT", "80")
 	healthyAfter, _ := strconv.ParseFloat(env("TESTAPP_HEALTHY_AFTER", "0"), 64)
 	upDelay, _ := strconv.Atoi(env("TESTAPP_UP_DELAY_MS", "0"))
+	failAfter, _ := strconv.ParseFloat(env("TESTAPP_FAIL_AFTER", "-1"), 64)
+	crashAfter, _ := strconv.ParseFloat(env("TESTAPP_CRASH_AFTER", "-1"), 64)
 	started := time.Now()
 	name := env("KAMAL_CONTAINER_NAME", env("HOSTNAME", "unknown"))
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(os.Stdout, time.Now().UTC().Format(time.RFC3339)+" testapp "+ver+": "+format+"\n", a...)
+	}
+	// When /up first answered 200: the clock of TESTAPP_FAIL_AFTER and TESTAPP_CRASH_AFTER.
+	var healthyOnce sync.Once
+	var mu sync.Mutex
+	var healthySince time.Time
+	turnedHealthy := func() {
+		healthyOnce.Do(func() {
+			mu.Lock()
+			healthySince = time.Now()
+			mu.Unlock()
+			logf("healthy")
+			if crashAfter >= 0 {
+				go func() {
+					time.Sleep(time.Duration(crashAfter * float64(time.Second)))
+					logf("TESTAPP_CRASH_AFTER=%v: crashing", crashAfter)
+					os.Exit(4)
+				}()
+			}
+		})
+	}
+	failing := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failAfter >= 0 && !healthySince.IsZero() && time.Since(healthySince).Seconds() >= failAfter
 	}
 
 	// Deliberately leaks a variable into the logs, so tests can prove errors redact it.
@@ -92,10 +127,11 @@ func serve() int {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/up", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Duration(upDelay) * time.Millisecond)
-		if mode == "unhealthy" || time.Since(started).Seconds() < healthyAfter {
+		if mode == "unhealthy" || time.Since(started).Seconds() < healthyAfter || failing() {
 			http.Error(w, "not healthy", http.StatusServiceUnavailable)
 			return
 		}
+		turnedHealthy()
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +203,12 @@ func serve() int {
 		}
 		fmt.Fprintf(w, "%d\n", n)
 	})
+	assets := env("TESTAPP_ASSETS_DIR", "/public/assets")
+	mux.Handle("/assets/", http.StripPrefix("/assets/", http.FileServer(http.Dir(assets))))
+	mux.HandleFunc("/page", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, "<!doctype html><link rel=stylesheet href=\"/assets/app-%s.css\"><p>%s</p>\n", ver, ver)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// Any path ending in /headers: what the app received (path prefixes, forwarded headers).
 		if strings.HasSuffix(r.URL.Path, "/headers") {
@@ -177,7 +219,15 @@ func serve() int {
 		fmt.Fprintf(w, "%s %s\n", ver, name)
 	})
 
-	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Testapp-Version", ver)
+		if r.URL.Path != "/up" && failing() {
+			http.Error(w, ver+" is failing (TESTAPP_FAIL_AFTER)", http.StatusInternalServerError)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Addr: ":" + port, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	logf("listening on :%s as %s (mode %s)", port, name, mode)

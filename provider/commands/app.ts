@@ -238,7 +238,14 @@ export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): s
     name: at.name,
     image: `${cfg.image}:${cfg.version}`,
     restart: "unless-stopped",
-    env: { ...cfg.env, KAMAL_CONTAINER_NAME: at.name, KAMAL_VERSION: cfg.version },
+    // Kamal 2's container env, before the role's (a role's own value wins, as in Kamal).
+    env: {
+      KAMAL_CONTAINER_NAME: at.name,
+      KAMAL_VERSION: cfg.version,
+      KAMAL_HOST: cfg.connection.host,
+      ...(cfg.destination ? { KAMAL_DESTINATION: cfg.destination } : {}),
+      ...cfg.env,
+    },
     envFile: at.envFile,
     volumes: [...(at.cordDir ? [`${at.cordDir}:${CORD_IN_CONTAINER}`] : []), ...cfg.volumes],
     labels: appLabels(cfg, at.routing),

@@ -120,6 +120,16 @@ export function containerLogs(name: string, lines = 30): string {
   return `${shellJoin(["docker", "logs", "--tail", String(lines), name])} 2>&1`;
 }
 
+/** Follows a container's output (both streams) until it exits. */
+export function followLogs(name: string): string {
+  return shellJoin(["docker", "logs", "--follow", name]);
+}
+
+/** Waits for a container to exit; prints its exit code. */
+export function waitContainer(name: string): string {
+  return shellJoin(["docker", "wait", name]);
+}
+
 export function containerIp(name: string): string {
   return inspectContainer(name, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}");
 }
@@ -276,7 +286,7 @@ export type { CommandPolicy };
 /** The docker CLI could not reach dockerd: nothing happened. */
 export const ENGINE_DOWN = /Cannot connect to the Docker daemon|Is the docker daemon running\?/;
 
-const READ_COMMAND = /^(docker (container inspect|image inspect|network inspect|inspect|ps|images|logs|exec)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
+const READ_COMMAND = /^(docker (container inspect|image inspect|network inspect|inspect|ps|images|logs|exec|wait)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
 // `docker network create` and `connect` are only built inside an existence check.
 const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login|network create|network connect)|mkdir -p|rm|touch|mv -f|umask \d+)\b/;
 

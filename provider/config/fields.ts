@@ -106,7 +106,7 @@ function nestedEffects(s: Schema, inherited: Effect): Effect[] {
   });
 }
 
-const ORDER: Effect[] = ["record", "rewrite", "reroute", "swap", "restart", "reboot", "replace"];
+const ORDER: Effect[] = ["record", "rewrite", "rerun", "reroute", "swap", "restart", "reboot", "replace"];
 function strongest(a: Effect | undefined, b: Effect): Effect {
   return a === undefined || ORDER.indexOf(b) > ORDER.indexOf(a) ? b : a;
 }

@@ -18,9 +18,10 @@ import { z } from "zod";
  * - restart: Traefik is restarted with the new settings;
  * - reboot: the accessory container is replaced, its data kept;
  * - rewrite: the file is written again;
+ * - rerun: the release command runs again (in a one-off container of the image);
  * - record: nothing runs; the new value is only recorded in the state.
  */
-export type Effect = "replace" | "swap" | "restart" | "reboot" | "reroute" | "rewrite" | "record";
+export type Effect = "replace" | "swap" | "restart" | "reboot" | "reroute" | "rerun" | "rewrite" | "record";
 
 export interface FieldMeta {
   /** What a change does; a field without one takes its parent's. */
@@ -44,6 +45,7 @@ const replace = <T extends z.ZodType>(s: T) => field(s, { effect: "replace" });
 const restart = <T extends z.ZodType>(s: T) => field(s, { effect: "restart" });
 const reboot = <T extends z.ZodType>(s: T) => field(s, { effect: "reboot" });
 const reroute = <T extends z.ZodType>(s: T) => field(s, { effect: "reroute" });
+const rerun = <T extends z.ZodType>(s: T) => field(s, { effect: "rerun" });
 const secret = <T extends z.ZodType>(s: T) => field(s, { secret: true });
 
 /** Seconds, from a number or "500ms" / "10s" / "2m" (Kamal writes both). */
@@ -222,6 +224,8 @@ export const sshConnection = z.strictObject({
   proxyCommand: z.string().min(1).optional(),
 });
 export type SshConnectionConfig = z.output<typeof sshConnection>;
+/** The same connection where the address moves nothing (what runs there is not kept). */
+const sshConnectionAnywhere = sshConnection.extend({ host: z.string().min(1) });
 export type SshConnectionInput = z.input<typeof sshConnection>;
 export type SshBastionInput = z.input<typeof sshBastion>;
 
@@ -316,6 +320,15 @@ export const appContainer = z
     ),
     /** Seconds to wait before swapping (a later boot batch). */
     bootDelay: record(duration.default(0)),
+    /** After it takes traffic, the new container must stay healthy, without a restart, this
+     * long (seconds or "30s"; 0, the default, is no watch). If it does not, the previous
+     * container, kept running out of rotation meanwhile, is swapped back in (no pull) and the
+     * update fails with the reason and the new container's logs. */
+    watch: record(duration.default(0)),
+    /** The role never runs two containers at once (a scheduler, a singleton consumer): the
+     * old container is stopped before the new one starts, and started again if the new one
+     * fails. */
+    exclusive: record(z.boolean().default(false)),
     /** A role without a health check counts as started once its container has kept running
      * this many seconds (Kamal 2's `readiness_delay`, whose default there is 7). */
     readinessDelay: record(duration.default(2)),
@@ -499,10 +512,43 @@ export const accessoryContainer = z.strictObject({
 export type AccessoryContainerConfig = z.output<typeof accessoryContainer>;
 export type AccessoryContainerInput = z.input<typeof accessoryContainer>;
 
+/**
+ * A release command (database migrations and the like): run once per new version, and again
+ * when the command or the role's env changes, in a one-off container of the new image on one
+ * host of a role, with that role's env, secret env file, volumes and options, before any
+ * container is swapped. A no-op `up` does not run it; a failure stops the deploy.
+ */
+export const release = z.strictObject({
+  hostName: record(z.string().min(1)),
+  /** Which host runs it does not matter to what it does: a new one does not run it again. */
+  connection: record(sshConnectionAnywhere),
+  service: rerun(name),
+  /** The role whose env, env file, volumes and options it runs with. */
+  role: rerun(name),
+  destination: rerun(name.optional()),
+  image: rerun(imageName),
+  version: rerun(version),
+  registry: record(registry.optional()),
+  /** The command, as one string (split like a shell would, never interpreted) or argv. */
+  cmd: rerun(cmd),
+  env: rerun(envMap.default({})),
+  envFile: rerun(envFileRef.optional()),
+  volumes: rerun(z.array(volume).default([])),
+  options: rerun(dockerOptions.default({})),
+  /** How long it may run, seconds or "10m" (default 600): past it the container is removed
+   * and the deploy fails. */
+  timeout: record(duration.default(600)),
+  /** Seconds to wait for the deploy lock another deploy holds before refusing (default 120). */
+  lockWait: record(duration.default(120)),
+});
+export type ReleaseConfig = z.output<typeof release>;
+export type ReleaseInput = z.input<typeof release>;
+
 /** Every resource kind's schema, by the kind name the provider uses. */
 export const schemas = {
   app: appContainer,
   traefik: traefikContainer,
   envFile,
   accessory: accessoryContainer,
+  release,
 } as const;

@@ -96,8 +96,9 @@ const CLAIM_FIELDS = ["hostName", "connection", "service", "role", "destination"
 const claimSchema = z.object(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, appContainer.shape[k]])));
 
 export async function check(olds: Inputs, news: Inputs) {
-  const { failures } = validate(appContainer, news, pathOf(news.role));
+  const { value, failures } = validate(appContainer, news, pathOf(news.role));
   if (failures.length) return { inputs: news, failures };
+  if (value) sayPlanned(value, olds, news);
   const claim = claimSchema.safeParse(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, news[k]])));
   if (!claim.success || CLAIM_FIELDS.some((k) => containsUnknown(news[k]))) return { inputs: news, failures };
   const { changed } = plan(appContainer, olds, news);
@@ -119,6 +120,17 @@ export async function check(olds: Inputs, news: Inputs) {
       return { property: "", reason: `${[pathOf(cfg.role)(key), ...rest].join(".")}: ${own ? own[2] : reason}` };
     }),
   };
+}
+
+/** What an update will do that a user must know before it runs, said at preview. */
+function sayPlanned(cfg: AppContainerConfig, olds: Inputs, news: Inputs) {
+  if (Object.keys(olds).length === 0 || containsUnknown(news.hostName)) return;
+  const effect = plan(appContainer, olds, news).effect;
+  if (effect !== "swap" && !(effect === "reroute" && olds.status !== "running")) return;
+  if (cfg.exclusive) {
+    progress(cfg.hostName, `stops the running ${serviceRole(cfg)} container before starting the new one (exclusive: never two at once)${cfg.traefik ? "; its requests fail until the new one is healthy" : ""}`);
+  }
+  if (cfg.watch > 0) progress(cfg.hostName, `watches the new ${serviceRole(cfg)} container for ${cfg.watch}s after it takes traffic, and goes back to the previous one if it fails`);
 }
 
 function safeStored(props: Inputs): AppContainerConfig | undefined {
@@ -364,6 +376,16 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
         if (existing.running) old = [...old, aside];
       }
 
+      // An exclusive role never runs two containers at once: the old ones stop first (and
+      // start again if the new one fails).
+      let stoppedFirst: string[] = [];
+      if (cfg.exclusive && old.length) {
+        progress(host, `stopping ${old.join(", ")} before starting ${name} (exclusive: the role never runs twice at once)`);
+        await step(host, `stopping ${old.join(", ")} (exclusive)`, () => Promise.all(old.map((o) => retire(conn, cfg, o, routing))));
+        stoppedFirst = old;
+        old = [];
+      }
+
       // Kamal 1's cord: only a container routed by its labels needs one to leave rotation.
       const cord = cfg.traefik && !byRoutes ? `${home}/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
       if (cord) await step(host, "tying the cord", () => conn.exec(docker.tieCord(cord)));
@@ -397,13 +419,19 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
         } else {
           await step(host, `waiting for ${name} to be healthy`, () => waitHealthy(conn, cfg, name));
           if (routing) await step(host, `waiting for Traefik to route to ${name}`, () => routing.waitLabelRouted(name, true));
+          switched = !!routing;
         }
+        // The watch window: the old containers keep running (out of rotation when routed by
+        // route file) until the new one has stayed healthy for it.
+        if (cfg.watch > 0) await step(host, `watching ${name} (${cfg.watch}s)`, () => watchServing(conn, cfg, name, byRoutes, old));
       } catch (e) {
         if (connectionLost(e)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched, routed: !!routing });
         // Traffic goes back to the containers that served before (if it had moved at all).
         if (byRoutes) await restoreRoute(conn, cfg, routing!, route!, old, switched).catch(() => undefined);
         try {
-          await conn.run(docker.stopContainer(name, 1));
+          // One that took traffic leaves rotation and finishes its in-flight requests first.
+          if (switched && !byRoutes) await retire(conn, cfg, name, routing);
+          else await conn.run(docker.stopContainer(name, switched ? Math.min(cfg.stopWaitTime, 10) : 1));
           if (cord) await conn.run(docker.cutCord(cord));
           const more = await failureDetails(conn, name, secrets, envFile);
           // The failed container is kept (the newest failed one only) for its logs, under a
@@ -413,7 +441,13 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
           await conn.run(docker.renameContainer(name, failed));
           if (aside) await conn.run(docker.renameContainer(aside, name));
           await pruneFailed(conn, cfg, failed);
-          const serving = old.length ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving` : "no earlier container was running";
+          const back = stoppedFirst.map((o) => (o === aside ? name : o));
+          if (back.length) await restartStopped(conn, cfg, back, byRoutes ? { routing: routing!, route: route! } : undefined);
+          const serving = back.length
+            ? `${back.join(", ")} was started again and serves`
+            : old.length
+              ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving${switched ? " (traffic went back to it)" : ""}`
+              : "no earlier container was running";
           throw new StepError(host, (e as StepError).step ?? "booting", e as Error, `${rootMessage(e)}; it was stopped and kept as ${failed} for its logs, ${serving}.\n${more}`);
         } catch (cleanup) {
           if (cleanup instanceof StepError && cleanup.cause === e) throw cleanup;
@@ -554,6 +588,71 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
     }
     await sleep(100);
   }
+}
+
+/**
+ * The watch window after the switch: the container must keep running, without a restart,
+ * and keep passing its health check (Docker's, or the HTTP path probed as at boot: `retries`
+ * failures in a row fail it) for `watch` seconds. Time the host could not be reached does
+ * not count.
+ */
+async function watchServing(conn: SshConnection, cfg: AppContainerConfig, name: string, byRoutes: boolean, old: string[]): Promise<void> {
+  const hc = cfg.healthcheck;
+  const window = cfg.watch * 1000;
+  const since = conn.stopwatch();
+  const probeHttp = byRoutes && hc && !hc.cmd;
+  const every = Math.min(1000, Math.max(250, (hc?.interval ?? 1) * 1000));
+  const at = () => `${(since() / 1000).toFixed(1)}s after it took traffic`;
+  progress(cfg.hostName, `watching ${name} for ${cfg.watch}s: it must stay healthy without a restart${old.length ? `; ${old.join(", ")} kept running${byRoutes ? " out of rotation" : ""} meanwhile` : ""}`);
+  let ip: string | undefined;
+  let failures = 0;
+  let lastAnswer = "";
+  let lastReport = 0;
+  for (;;) {
+    const r = await conn.run(docker.containerState(name));
+    const [status, health, restarts] = r.stdout.trim().split(" ");
+    if (r.code !== 0) throw new Error(`container ${name} disappeared ${at()}`);
+    if (status !== "running" || Number(restarts) > 0) {
+      throw new Error(`container ${name} ${status === "running" ? "restarted" : status} ${at()}, inside its ${cfg.watch}s watch`);
+    }
+    if (health === "unhealthy") throw new Error(`container ${name} turned unhealthy ${at()}, inside its ${cfg.watch}s watch`);
+    if (probeHttp) {
+      ip ??= (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
+      try {
+        const answer = await conn.httpGet(ip, hc.port, hc.path, hc.timeout * 1000);
+        const ok = answer.status >= 200 && answer.status < 300;
+        failures = ok ? 0 : failures + 1;
+        lastAnswer = `HTTP ${answer.status}`;
+      } catch (e) {
+        failures++;
+        lastAnswer = (e as Error).message;
+      }
+      if (failures >= hc.retries) {
+        throw new Error(`container ${name} failed its health check (${hc.path}) ${failures} times in a row ${at()}, inside its ${cfg.watch}s watch (last: ${lastAnswer})`);
+      }
+    }
+    const elapsed = since();
+    if (elapsed >= window) {
+      progress(cfg.hostName, `${name} stayed healthy for its ${cfg.watch}s watch`);
+      return;
+    }
+    if (elapsed - lastReport >= 5000) {
+      lastReport = elapsed;
+      progress(cfg.hostName, `watching ${name}: healthy for ${Math.round(elapsed / 1000)}s of ${cfg.watch}s`);
+    }
+    await sleep(every);
+  }
+}
+
+/** After a failed deploy of an exclusive role: the containers stopped before it start again,
+ * and serve again once ready (the route names them again, at their addresses now). */
+async function restartStopped(conn: SshConnection, cfg: AppContainerConfig, names: string[], routed?: { routing: TraefikRouting; route: ReturnType<typeof routeOf> }) {
+  progress(cfg.hostName, `starting ${names.join(", ")} again`);
+  for (const n of names) {
+    await conn.exec(docker.startContainer(n));
+    await (routed ? waitReady(conn, cfg, n) : waitHealthy(conn, cfg, n));
+  }
+  if (routed) await restoreRoute(conn, cfg, routed.routing, routed.route, names, true);
 }
 
 /** Polls Docker until the container is healthy (or, without a health check, has stayed

@@ -25,6 +25,9 @@ export interface LoadResult {
   skipped: number;
   /** Requests sent again after a reused connection closed under them (retryOnStaleConnection). */
   retried: number;
+  /** Failed requests by who failed them: the app version that answered (its X-Testapp-Version
+   * header), else "proxy HTTP <status>", "error" or "timeout". */
+  failedBy: Record<string, number>;
 }
 
 export interface LoadOptions {
@@ -60,7 +63,7 @@ export function startLoad(opts: LoadOptions): Load {
     : secure
       ? new https.Agent({ keepAlive: true, maxSockets: opts.connections ?? 4, ...tlsOptions })
       : new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 4 });
-  const result: LoadResult = { total: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0, p50: 0, p99: 0, samples: [], skipped: 0, retried: 0 };
+  const result: LoadResult = { total: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0, p50: 0, p99: 0, samples: [], skipped: 0, retried: 0, failedBy: {} };
   const latencies: number[] = [];
   const inflight = new Set<Promise<void>>();
   const note = (what: string) => {
@@ -72,10 +75,14 @@ export function startLoad(opts: LoadOptions): Load {
     const started = performance.now();
     const p = new Promise<void>((resolve) => {
       let settled = false;
-      const settle = (outcome: "ok" | "non2xx" | "errors" | "timeouts", detail?: string) => {
+      const settle = (outcome: "ok" | "non2xx" | "errors" | "timeouts", detail?: string, by?: string) => {
         if (settled) return;
         settled = true;
         result[outcome]++;
+        if (outcome !== "ok") {
+          const who = by ?? (outcome === "errors" ? "error" : outcome === "timeouts" ? "timeout" : "unknown");
+          result.failedBy[who] = (result.failedBy[who] ?? 0) + 1;
+        }
         if (detail) note(detail);
         resolve();
       };
@@ -88,8 +95,9 @@ export function startLoad(opts: LoadOptions): Load {
           res.on("end", () => {
             latencies.push(performance.now() - started);
             const status = res.statusCode ?? 0;
+            const version = res.headers["x-testapp-version"];
             if (status >= 200 && status < 300) settle("ok");
-            else settle("non2xx", `HTTP ${status}`);
+            else settle("non2xx", `HTTP ${status}`, typeof version === "string" ? version : `proxy HTTP ${status}`);
           });
           res.on("error", (e) => settle("errors", e.message));
         });

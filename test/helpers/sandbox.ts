@@ -65,7 +65,8 @@ export function fault(hostName: string, what: "ssh" | "net" | "docker" | "api", 
 
 /** Stops or starts the registry this lane pulls from. */
 export function registryFault(action: "stop" | "start"): void {
-  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", currentLane() ? "registry2" : "registry", action], {
+  const port = currentLane()?.registryPort ?? 5000;
+  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fault", port === 5000 ? "registry" : `registry${port - 4999}`, action], {
     stdio: "inherit",
   });
 }

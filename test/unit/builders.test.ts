@@ -5,7 +5,8 @@ import { runAccessory } from "../../provider/commands/accessory";
 import * as docker from "../../provider/commands/docker";
 import * as lock from "../../provider/commands/lock";
 import { createTraefik, traefikDirs } from "../../provider/commands/traefik";
-import { accessoryContainer, traefikContainer } from "../../provider/config/schemas";
+import { accessoryContainer, release, traefikContainer } from "../../provider/config/schemas";
+import { releaseContainerName, runRelease } from "../../provider/commands/release";
 
 const connection = { host: "10.0.0.1" };
 
@@ -49,7 +50,7 @@ describe("app container commands", () => {
       }),
     ).toBe(
       "docker run --detach --restart unless-stopped --name hey-web-abc123" +
-        " --env KAMAL_CONTAINER_NAME=hey-web-abc123 --env KAMAL_VERSION=abc123 --env RAILS_ENV=production --env WEB_CONCURRENCY=2" +
+        " --env KAMAL_CONTAINER_NAME=hey-web-abc123 --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=abc123 --env RAILS_ENV=production --env WEB_CONCURRENCY=2" +
         " --env-file /home/deploy/.kamal/env/roles/hey-web.env" +
         " --volume /home/deploy/.kamal/cords/hey-web-abc123-0a1b2c3d:/tmp/kamal-cord --volume /data/storage:/rails/storage" +
         " --label destination= --label role=web --label service=hey --label team=core --label traefik.enable=true" +
@@ -74,10 +75,46 @@ describe("app container commands", () => {
     });
     expect(runAppContainer(worker, { name: "hey-workers-v1" })).toBe(
       "docker run --detach --restart unless-stopped --name hey-workers-v1" +
-        " --env KAMAL_CONTAINER_NAME=hey-workers-v1 --env KAMAL_VERSION=v1" +
+        " --env KAMAL_CONTAINER_NAME=hey-workers-v1 --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=v1" +
         " --label destination= --label role=workers --label service=hey --label traefik.enable=false --label version=v1" +
         " --log-opt max-size=10m hey:v1 bin/jobs --queues default,mail '$HOME;' rm -rf /",
     );
+  });
+});
+
+describe("Kamal 2's container env and the release command", () => {
+  it("gives a destination's container KAMAL_DESTINATION; a role's own value wins", () => {
+    const worker = appContainer.parse({
+      hostName: "web-1", connection, service: "hey", role: "workers", destination: "staging", image: "hey", version: "v1",
+      env: { KAMAL_HOST: "web-1.internal" },
+    });
+    expect(runAppContainer(worker, { name: "hey-workers-staging-v1" })).toBe(
+      "docker run --detach --restart unless-stopped --name hey-workers-staging-v1" +
+        " --env KAMAL_CONTAINER_NAME=hey-workers-staging-v1 --env KAMAL_DESTINATION=staging --env KAMAL_HOST=web-1.internal --env KAMAL_VERSION=v1" +
+        " --label destination=staging --label role=workers --label service=hey --label traefik.enable=false --label version=v1" +
+        " --log-opt max-size=10m hey:v1",
+    );
+  });
+
+  it("runs the release command detached in a one-off container of the new image, with the role's env, env file, volumes and options", () => {
+    const cfg = release.parse({
+      hostName: "web-1", connection, service: "hey", role: "web", destination: "production", image: "registry.example.com/hey", version: "v2",
+      cmd: "bin/rails db:migrate", env: { RAILS_ENV: "production" }, envFile: { path: ".kamal/env/roles/hey-web-production.env", hash: "h" },
+      volumes: ["/data/storage:/rails/storage"], options: { network: "kamal" },
+    });
+    expect(releaseContainerName(cfg)).toBe("hey-web-production-release-v2");
+    expect(runRelease(cfg, { name: "hey-web-production-release-v2", envFile: "/home/deploy/.kamal/env/roles/hey-web-production.env" })).toBe(
+      "{ docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done;" +
+        " docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; } &&" +
+        " docker run --detach --name hey-web-production-release-v2" +
+        " --env KAMAL_CONTAINER_NAME=hey-web-production-release-v2 --env KAMAL_DESTINATION=production --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=v2 --env RAILS_ENV=production" +
+        " --env-file /home/deploy/.kamal/env/roles/hey-web-production.env --volume /data/storage:/rails/storage" +
+        " --label destination=production --label kamal.release=v2 --label service=hey" +
+        " --log-opt max-size=10m --network kamal registry.example.com/hey:v2 bin/rails db:migrate",
+    );
+    expect(docker.followLogs("hey-web-production-release-v2")).toBe("docker logs --follow hey-web-production-release-v2");
+    expect(docker.waitContainer("hey-web-production-release-v2")).toBe("docker wait hey-web-production-release-v2");
+    expect(docker.commandPolicy(docker.waitContainer("x"))).toMatchObject({ repeatable: true, deadline: "read" });
   });
 });
 
@@ -258,7 +295,7 @@ describe("routing by route files", () => {
     });
     expect(runAppContainer(web, { name: "hey-web-v1", routing: "routes" })).toBe(
       "docker run --detach --restart unless-stopped --name hey-web-v1" +
-        " --env KAMAL_CONTAINER_NAME=hey-web-v1 --env KAMAL_VERSION=v1" +
+        " --env KAMAL_CONTAINER_NAME=hey-web-v1 --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=v1" +
         " --label destination= --label role=web --label service=hey --label traefik.enable=false --label version=v1" +
         " --health-cmd '/app probe' --health-interval 1s --health-retries 3 --log-opt max-size=10m hey:v1",
     );

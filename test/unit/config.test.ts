@@ -119,6 +119,22 @@ describe("Service shape", () => {
     );
     expect(svc({ web: { hosts: ["a"] }, api: { hosts: ["a"], traefik: true, proxy: { host: "api.example.com" } } })).not.toThrow();
     expect(svc({ web: { hosts: ["a"] } }, { bootLimit: 0 })).toThrow('Service "hey": bootLimit: must be a positive integer or a percentage like "25%"');
+    expect(svc({ web: { hosts: ["a"] } }, { release: { cmd: "bin/migrate", role: "jobs" } })).toThrow('Service "hey": release.role: names no role (roles: web)');
+    expect(svc({ web: { hosts: ["a", "b"] } }, { canary: { hosts: 0 } })).toThrow('Service "hey": canary.hosts: must be a positive integer');
+    expect(svc({ web: { hosts: ["a", "b"] } }, { canary: { hosts: 2 } })).toThrow(
+      `Service "hey": canary.hosts: must be fewer than the primary role's hosts (role "web" has 2): the canaries go first, the rest after them`,
+    );
+    expect(svc({ web: { hosts: ["a", "b"] } }, { canary: { hosts: 1 } })).not.toThrow();
+  });
+
+  it("boots the canaries first, then the rest in bootLimit batches", async () => {
+    const { batchesOf } = await import("../../components/service");
+    const of = (limit: number | `${number}%` | undefined, hosts: number, canaries: number) => Array.from({ length: hosts }, (_, i) => batchesOf(limit, hosts, canaries)(i));
+    expect(of(undefined, 4, 0)).toEqual([0, 0, 0, 0]);
+    expect(of(2, 5, 0)).toEqual([0, 0, 1, 1, 2]);
+    expect(of(undefined, 4, 1)).toEqual([0, 1, 1, 1]);
+    expect(of(1, 3, 1)).toEqual([0, 1, 2]);
+    expect(of("50%", 5, 2)).toEqual([0, 0, 1, 1, 1]);
   });
 });
 

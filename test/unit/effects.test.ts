@@ -10,6 +10,7 @@ import * as accessory from "../../provider/handlers/accessory";
 import * as app from "../../provider/handlers/app";
 import { mustAct, plan } from "../../provider/handlers/common";
 import * as envFile from "../../provider/handlers/envFile";
+import * as release from "../../provider/handlers/release";
 import * as traefik from "../../provider/handlers/traefik";
 
 type Kind = keyof typeof schemas;
@@ -25,6 +26,7 @@ const BASE: Record<Kind, Record<string, unknown>> = {
   traefik: { hostName: "web-1", connection, image: "traefik:v3.6" },
   envFile: { hostName: "web-1", connection, path: ".kamal/env/roles/hey-web.env", env: { A: "1" } },
   accessory: { hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17" },
+  release: { hostName: "web-1", connection, service: "hey", role: "web", image: "registry.example.com/hey", version: "v1", cmd: "bin/rails db:migrate" },
 };
 
 const CONNECTION_ROWS: Record<string, Row> = {
@@ -83,6 +85,8 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     lockWait: [120, 10],
     retain: [5, 2],
     bootDelay: [0, 5],
+    watch: [0, "30s"],
+    exclusive: [false, true],
     readinessDelay: [2, 7],
   },
   traefik: {
@@ -133,9 +137,27 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     destination: [undefined, "staging"],
     lockWait: [120, 10],
   },
+  release: {
+    // No field of the connection moves it (not even the address): one row for all.
+    connection: [connection, { ...connection, host: "10.0.0.2" }],
+    hostName: ["web-1", "web-one"],
+    service: ["hey", "hey2"],
+    role: ["web", "api"],
+    destination: [undefined, "staging"],
+    image: ["registry.example.com/hey", "registry.example.com/other"],
+    version: ["v1", "v2"],
+    registry: REGISTRY,
+    cmd: ["bin/rails db:migrate", ["bin/rails", "db:prepare"]],
+    env: [undefined, { A: "1" }],
+    envFile: [undefined, { path: "/e", hash: "h1" }],
+    volumes: [undefined, ["/a:/b"]],
+    options: [undefined, { network: "kamal" }],
+    timeout: [600, "15m"],
+    lockWait: [120, 10],
+  },
 };
 
-const HANDLERS = { app, traefik, envFile, accessory };
+const HANDLERS = { app, traefik, envFile, accessory, release };
 
 function withField(base: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
   const [head, ...rest] = path.split(".");
@@ -183,6 +205,8 @@ describe("every schema field's declared effect", () => {
     expect([...effects("traefik")].sort()).toEqual<Effect[]>(["record", "replace", "restart"]);
     expect([...effects("accessory")].sort()).toEqual<Effect[]>(["reboot", "record", "replace"]);
     expect([...effects("envFile")].sort()).toEqual<Effect[]>(["record", "replace", "rewrite"]);
+    // Where a release command runs moves nothing: no field replaces it.
+    expect([...effects("release")].sort()).toEqual<Effect[]>(["record", "rerun"]);
   });
 });
 

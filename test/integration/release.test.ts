@@ -1,0 +1,219 @@
+/**
+ * Release safety with the real Pulumi engine, under load: the release command (once per
+ * version, before any swap; a failure changes nothing), Kamal 2's container env, the watch
+ * window (a version that breaks after turning healthy is swapped back on every host), the
+ * canary (a failing canary leaves every other host untouched) and an exclusive role (never two
+ * of its containers at once). Runs in lane three (test/helpers/lane.ts).
+ */
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SshPool } from "../../provider/ssh/executor";
+import { httpGet } from "../helpers/http";
+import { startLoad, type LoadResult } from "../helpers/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
+import { host, repoRoot, target } from "../helpers/sandbox";
+
+const pool = new SshPool();
+const web = ["app1", "app2"];
+const SECRET = "rel-secret-5d0c2b9e";
+const PASSING = ["sh", "-c", 'echo "migrating to $KAMAL_VERSION on $KAMAL_HOST"; echo "secret is $RELEASE_SECRET"; echo "$KAMAL_VERSION" >> /shared/releases.log'];
+const FAILING = ["sh", "-c", 'echo "step one of two"; echo "secret is $RELEASE_SECRET"; echo "migration 42 failed" >&2; exit 3'];
+let p: PulumiProject;
+
+const out = (r: PulumiRun) => r.stdout + r.stderr;
+
+async function set(key: string, value: string, secret = false) {
+  const r = await p.run(["config", "set", secret ? "--secret" : "--plaintext", "--stack", p.stack, key, value]);
+  expect(r.code, r.stderr).toBe(0);
+}
+async function unset(key: string) {
+  await p.run(["config", "rm", "--stack", p.stack, key]);
+}
+
+async function sh(h: string, command: string): Promise<string> {
+  return (await (await pool.connect(target(h))).exec(command)).stdout.trim();
+}
+
+async function served(h: string): Promise<{ version: string; container: string; env?: Record<string, string> }> {
+  const r = await httpGet(`http://${host(h).address}/version`);
+  expect(r.status, `${h}: ${r.body}`).toBe(200);
+  return JSON.parse(r.body);
+}
+
+/** Every container of the service on a host (but a failed release's, kept for its logs), id
+ * and name: what "untouched" compares. */
+const containers = (h: string) => sh(h, "docker ps -a --filter label=service=rel --format '{{.ID}} {{.Names}} {{.State}}' | grep -v -- -release- | sort");
+const releases = () => sh("app1", "cat /root/kp-rel/releases.log 2>/dev/null || true").then((s) => s.split("\n").filter(Boolean));
+
+async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; load: LoadResult[] }> {
+  const loads = web.flatMap((h) => [
+    startLoad({ url: `http://${host(h).address}/version`, rate: 60, connections: 3 }),
+    startLoad({ url: `http://${host(h).address}/version`, rate: 20, newConnections: true }),
+  ]);
+  await new Promise((r) => setTimeout(r, 300));
+  const result = await fn();
+  await new Promise((r) => setTimeout(r, 300));
+  return { result, load: await Promise.all(loads.map((l) => l.stop())) };
+}
+
+/** Failed requests by who failed them, over every load. */
+function failedBy(load: LoadResult[]): Record<string, number> {
+  const by: Record<string, number> = {};
+  for (const l of load) for (const [k, n] of Object.entries(l.failedBy)) by[k] = (by[k] ?? 0) + n;
+  return by;
+}
+const total = (load: LoadResult[]) => load.reduce((n, l) => n + l.total, 0);
+
+beforeAll(async () => {
+  for (const h of web) await sh(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kp-rel");
+  const dir = scratchProject("release", {
+    "Pulumi.yaml": "name: kp-release\nruntime: nodejs\n",
+    "package.json": JSON.stringify({ name: "kp-release", main: "index.ts" }),
+    "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/release"))};\n`,
+  });
+  p = new PulumiProject(dir, "test");
+  await p.ensureStack();
+  await set("version", "v1");
+  await set("releaseSecret", SECRET, true);
+  await set("releaseCmd", JSON.stringify(PASSING));
+});
+
+afterAll(async () => {
+  await p?.destroy();
+  pool.closeAll();
+});
+
+describe("the release command", () => {
+  it("runs before the first deploy, with Kamal's env and the role's secret env (redacted in its output)", async () => {
+    const up = await p.up();
+    expect(up.code, out(up)).toBe(0);
+    expect(out(up)).toContain(`release: migrating to v1 on ${host("app1").address}`);
+    expect(out(up)).toContain("release: secret is [REDACTED]");
+    expect(out(up)).not.toContain(SECRET);
+    expect(await releases()).toEqual(["v1"]);
+    for (const h of web) {
+      const s = await served(h);
+      expect(s).toMatchObject({ version: "v1", container: "rel-web-prod-v1", env: { KAMAL_HOST: host(h).address } });
+    }
+    expect(await sh("app1", "docker exec rel-web-prod-v1 sh -c 'echo $KAMAL_DESTINATION $KAMAL_VERSION $KAMAL_CONTAINER_NAME'")).toBe("prod v1 rel-web-prod-v1");
+  });
+
+  it("a preview says it will run, and that the exclusive role stops its container first", async () => {
+    await set("version", "v2");
+    const preview = await p.preview();
+    expect(preview.code, out(preview)).toBe(0);
+    // The Release resource's own entry (up to the next resource) shows the version it runs for.
+    expect(out(preview)).toMatch(/kamal:Release: \(update\)(\n(?!\s+[~+-] pulumi).*)*\n\s+~ version\s+: "v1" => "v2"/);
+    expect(out(preview)).toContain("stops the running rel-workers-prod container before starting the new one (exclusive: never two at once)");
+    expect(await releases()).toEqual(["v1"]);
+  });
+
+  it("a failing one stops the deploy with its output; no container changed, state keeps the previous version", async () => {
+    const before = await Promise.all(web.map(containers));
+    await set("releaseCmd", JSON.stringify(FAILING));
+    const { result: up, load } = await underLoad(() => p.up());
+    expect(up.code, out(up)).not.toBe(0);
+    const text = out(up);
+    expect(text).toContain("app1: running the release command: it exited with code 3");
+    expect(text).toContain("no container was swapped");
+    expect(text).toMatch(/--- last output of rel-web-prod-release-v2 ---\n(.*\n)*.*step one of two/);
+    expect(text).toContain("migration 42 failed");
+    expect(text).toContain("secret is [REDACTED]");
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toMatch(/starting rel-(web|workers)-prod-v2/);
+    expect(await Promise.all(web.map(containers))).toEqual(before);
+    expect(await sh("app1", "docker ps -a --filter label=kamal.release=v2 --format '{{.Names}} {{.State}}'")).toBe("rel-web-prod-release-v2 exited");
+    expect(failedBy(load)).toEqual({});
+    expect(total(load)).toBeGreaterThan(100);
+    const outputs = JSON.parse((await p.run(["stack", "output", "--json", "--stack", p.stack])).stdout);
+    expect(outputs).toMatchObject({ versions: { app1: "v1", app2: "v1" }, releasedVersion: "v1" });
+  });
+
+  it("a passing one runs exactly once per version across three ups, before any swap; the exclusive role never runs twice", async () => {
+    await set("releaseCmd", JSON.stringify(PASSING));
+    // How many workers run at once, sampled through the whole deploy.
+    let most = 0;
+    let sampling = true;
+    const conn = await pool.connect(target("app1"));
+    const sampler = (async () => {
+      while (sampling) {
+        const n = Number((await conn.exec("docker ps -q --filter label=service=rel --filter label=role=workers | wc -l")).stdout.trim());
+        most = Math.max(most, n);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const { result: up, load } = await underLoad(() => p.up());
+    sampling = false;
+    await sampler;
+    expect(up.code, out(up)).toBe(0);
+    const text = out(up);
+    expect(text.indexOf("release: done for v2")).toBeGreaterThan(0);
+    expect(text.indexOf("release: done for v2")).toBeLessThan(text.indexOf("starting rel-web-prod-v2"));
+    expect(text).toContain("stopping rel-workers-prod-v1 before starting rel-workers-prod-v2 (exclusive");
+    expect(most).toBe(1);
+    expect(failedBy(load)).toEqual({});
+    for (const h of web) expect((await served(h)).version).toBe("v2");
+
+    const again = await p.up();
+    expect(again.code, out(again)).toBe(0);
+    expect(out(again)).not.toContain("release:");
+    // A change that only records (the stop wait time) runs nothing either.
+    await set("stopWaitTime", "4");
+    const third = await p.up();
+    expect(third.code, out(third)).toBe(0);
+    expect(out(third)).not.toContain("release:");
+    expect(await releases()).toEqual(["v1", "v2"]);
+  });
+});
+
+describe("the watch window", () => {
+  it("a version that fails 6 s after turning healthy goes back to the previous one on every host, inside its watch", async () => {
+    await set("version", "v1");
+    await set("env", JSON.stringify({ TESTAPP_FAIL_AFTER: "6" }));
+    await set("watch", "25s");
+    const { result: up, load } = await underLoad(() => p.up());
+    expect(up.code, out(up)).not.toBe(0);
+    const text = out(up);
+    for (const h of web) {
+      expect(text).toMatch(new RegExp(`${h}: watching rel-web-prod-v1 \\(25s\\): container rel-web-prod-v1 failed its health check \\(/up\\) 3 times in a row [0-9.]+s after it took traffic, inside its 25s watch`));
+      expect((await served(h)).version).toBe("v2");
+    }
+    expect(text).toContain("rel-web-prod-v2 keeps serving (traffic went back to it)");
+    expect(text).toContain("--- last log lines of rel-web-prod-v1 ---");
+    const outputs = JSON.parse((await p.run(["stack", "output", "--json", "--stack", p.stack])).stdout);
+    expect(outputs.versions).toEqual({ app1: "v2", app2: "v2" });
+    // Only the failing version itself failed requests: none failed on the way back.
+    const by = failedBy(load);
+    expect(Object.keys(by).filter((k) => k !== "v1"), JSON.stringify(by)).toEqual([]);
+    expect(total(load)).toBeGreaterThan(500);
+    await unset("watch");
+  });
+});
+
+describe("a canary", () => {
+  it("that fails is swapped back, and no other host ever runs the new version", async () => {
+    const app2Before = await containers("app2");
+    await set("canaryHosts", "1");
+    await set("canaryWatch", "20s");
+    await set("env", JSON.stringify({ TESTAPP_FAIL_AFTER: "4" }));
+    const { result: up, load } = await underLoad(() => p.up());
+    expect(up.code, out(up)).not.toBe(0);
+    expect(out(up)).toMatch(/app1: watching rel-web-prod-v1 \(20s\): container rel-web-prod-v1 failed its health check/);
+    expect(out(up)).not.toMatch(/app2: (starting|pulling)/);
+    expect(await containers("app2")).toBe(app2Before);
+    for (const h of web) expect((await served(h)).version).toBe("v2");
+    expect(Object.keys(failedBy(load)).filter((k) => k !== "v1")).toEqual([]);
+  });
+
+  it("that stays healthy for its watch is followed by the rest", async () => {
+    await unset("env");
+    await set("canaryWatch", "6s");
+    const { result: up, load } = await underLoad(() => p.up());
+    expect(up.code, out(up)).toBe(0);
+    expect(out(up)).toContain("app1: rel-web-prod-v1 stayed healthy for its 6s watch");
+    const created = await Promise.all(web.map((h) => sh(h, "docker inspect --format '{{.Created}}' rel-web-prod-v1").then((t) => Date.parse(t))));
+    expect(created[1] - created[0]).toBeGreaterThan(6000);
+    expect(failedBy(load)).toEqual({});
+    for (const h of web) expect((await served(h)).version).toBe("v1");
+  });
+});
