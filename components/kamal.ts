@@ -56,6 +56,7 @@ export interface KamalAppArgs {
   readonly release?: ServiceArgs["release"];
   readonly watch?: ServiceArgs["watch"];
   readonly canary?: ServiceArgs["canary"];
+  readonly onFailure?: ServiceArgs["onFailure"];
 }
 
 /**
@@ -177,6 +178,7 @@ export class KamalApp extends pulumi.ComponentResource {
       release: args.release,
       watch: args.watch,
       canary: args.canary,
+      onFailure: args.onFailure,
       maintenance: args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) =>
         m === false ? false : { ...(typeof m === "object" && m.message ? { message: m.message } : {}), ...(cfg.maintenancePage ? { page: cfg.maintenancePage } : {}) }),
     }, { parent: this, dependsOn });

@@ -142,6 +142,13 @@ export interface ServiceArgs {
   readonly canary?: CanaryArgs;
   /** A release command (database migrations): see ReleaseArgs. */
   readonly release?: ReleaseArgs;
+  /** When a host fails its swap (or its watch): "stop" (default, as Kamal) keeps the hosts
+   * that already switched on the new version and deploys no more; "revert" swaps every host
+   * that switched back to the previous version (kept running until the whole rollout has
+   * passed, so going back is a route switch: no pull, no failed request), so the fleet is
+   * never mixed. With "revert" the hosts take their turns (canaries, boot batches, then the
+   * other roles) inside one rollout rather than as dependent resources. */
+  readonly onFailure?: "stop" | "revert";
   /** A role without a health check counts as started once its container has kept running
    * this long, in seconds (default 2; Kamal 2's `readiness_delay`). */
   readonly readinessDelay?: pulumi.Input<number | string>;
@@ -235,6 +242,22 @@ export class Service extends pulumi.ComponentResource {
     }
 
     const primaries: AppContainer[] = [];
+    // onFailure "revert": every host is one member of a rollout, its phase its turn: the
+    // primary role's batches (canaries first), then the other roles' batches.
+    const revert = args.onFailure === "revert";
+    const phases = new Map<string, number>();
+    {
+      let next = 0;
+      for (const role of ordered) {
+        const n = args.roles[role].hosts.length;
+        const of = batchesOf(args.bootLimit, n, role === primary ? (args.canary?.hosts ?? 0) : 0);
+        args.roles[role].hosts.forEach((h, i) => phases.set(`${role}/${resolveHost(h).name}`, next + of(i)));
+        next += of(n - 1) + 1;
+      }
+    }
+    const rollout = revert
+      ? { group: [service, args.destination].filter(Boolean).join("-"), members: [...phases].map(([k, p]) => `${k}@${p}`) }
+      : undefined;
     for (const role of ordered) {
       const r = args.roles[role];
       const hosts = r.hosts.map(resolveHost);
@@ -251,7 +274,9 @@ export class Service extends pulumi.ComponentResource {
         }
         const isCanary = !!canary && batchOf(i) === 0;
         const envFile = this.envFiles[role][host.name];
-        const dependsOn = [...(role === primary ? [] : primaries), ...previousBatch, ...(this.release ? [this.release] : [])];
+        // Batches and roles follow one another as dependent resources, or, in a rollout, by
+        // taking their turns (the resources are updated at once).
+        const dependsOn = [...(revert ? [] : [...(role === primary ? [] : primaries), ...previousBatch]), ...(this.release ? [this.release] : [])];
         const res = new AppContainer(
           `${name}-${role}-${hostKeyName(host)}`,
           dropUnset({
@@ -281,6 +306,7 @@ export class Service extends pulumi.ComponentResource {
             bootDelay: batchOf(i) > 0 && args.bootWait ? args.bootWait : undefined,
             watch: isCanary ? (canary.watch ?? args.watch ?? 60) : (r.watch ?? args.watch),
             exclusive: r.exclusive,
+            rollout,
             readinessDelay: args.readinessDelay,
             lockWait: args.lockWait,
           }) as ResourceInputs<AppContainerInputs>,
@@ -405,6 +431,9 @@ export function validateShape(name: string, args: ServiceArgs): void {
   }
   if (args.primaryRole !== undefined && !roles.includes(args.primaryRole)) {
     throw configError("Service", name, "primaryRole", `names no role (roles: ${roles.join(", ")})`);
+  }
+  if (args.onFailure !== undefined && args.onFailure !== "stop" && args.onFailure !== "revert") {
+    throw configError("Service", name, "onFailure", 'must be "stop" or "revert"');
   }
   if (args.release?.role !== undefined && !roles.includes(args.release.role)) {
     throw configError("Service", name, "release.role", `names no role (roles: ${roles.join(", ")})`);

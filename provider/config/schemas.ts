@@ -325,6 +325,10 @@ export const appContainer = z
      * container, kept running out of rotation meanwhile, is swapped back in (no pull) and the
      * update fails with the reason and the new container's logs. */
     watch: record(duration.default(0)),
+    /** Set by the Service with `onFailure: "revert"`: the rollout this host's swap is part of
+     * (the service, and every host resource with its phase), so that the hosts take turns
+     * and, when one fails, every host that switched goes back (handlers/rollout.ts). */
+    rollout: record(z.strictObject({ group: z.string().min(1), members: z.array(z.string().regex(/^[^/@]+\/[^@]+@\d+$/)).min(1) }).optional()),
     /** The role never runs two containers at once (a scheduler, a singleton consumer): the
      * old container is stopped before the new one starts, and started again if the new one
      * fails. */

@@ -62,6 +62,7 @@ import {
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 import { TraefikRouting } from "./routing";
+import { RolloutFailed, RolloutMember } from "./rollout";
 
 type Inputs = Record<string, unknown>;
 
@@ -99,6 +100,7 @@ export async function check(olds: Inputs, news: Inputs) {
   const { value, failures } = validate(appContainer, news, pathOf(news.role));
   if (failures.length) return { inputs: news, failures };
   if (value) sayPlanned(value, olds, news);
+  if (value && Object.keys(olds).length === 0) memberOf(value)?.expect(true);
   const claim = claimSchema.safeParse(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, news[k]])));
   if (!claim.success || CLAIM_FIELDS.some((k) => containsUnknown(news[k]))) return { inputs: news, failures };
   const { changed } = plan(appContainer, olds, news);
@@ -197,25 +199,46 @@ export async function claimConflicts(
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  return diffResource(appContainer, olds, news);
+  const d = diffResource(appContainer, olds, news);
+  // The rollout learns which of its hosts the engine will update.
+  if (!containsUnknown(news.rollout) && !containsUnknown(news.role) && !containsUnknown(news.hostName)) {
+    const parsed = appContainer.shape.rollout.safeParse(news.rollout);
+    if (parsed.success && parsed.data) new RolloutMember(parsed.data, `${String(news.role)}/${String(news.hostName)}`).expect(d.changes);
+  }
+  return d;
+}
+
+/** This host resource's part in its service's rollout (`onFailure: "revert"`), if any. */
+function memberOf(cfg: Pick<AppContainerConfig, "rollout" | "role" | "hostName">): RolloutMember | undefined {
+  return cfg.rollout ? new RolloutMember(cfg.rollout, `${cfg.role}/${cfg.hostName}`) : undefined;
 }
 
 export async function create(news: Inputs) {
   const cfg = parseInputs(appContainer, news);
-  const outs = await deploy(cfg, news);
+  const outs = await deploy(cfg, news, memberOf(cfg));
   return { id: `${cfg.hostName}/${serviceRole(cfg)}`, outs };
 }
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
   const cfg = parseInputs(appContainer, news);
-  if (!mustAct(appContainer, olds, news)) return { outs: { ...news, ...pickRuntime(olds) } };
+  const member = memberOf(cfg);
+  if (!mustAct(appContainer, olds, news)) {
+    member?.skip();
+    return { outs: { ...news, ...pickRuntime(olds) } };
+  }
   // Only the route changed (host names, HTTPS, timeouts, maintenance…): the route file is
   // rewritten for the containers that serve now, unless this host routes by labels.
   if (plan(appContainer, olds, news).effect === "reroute" && olds.status === "running") {
-    const rerouted = await reroute(cfg);
-    if (rerouted) return { outs: { ...news, ...pickRuntime(olds) } };
+    const rerouted = await reroute(cfg).catch((e) => {
+      member?.fail((e as Error).message);
+      throw e;
+    });
+    if (rerouted) {
+      member?.skip();
+      return { outs: { ...news, ...pickRuntime(olds) } };
+    }
   }
-  const outs = await deploy(cfg, news);
+  const outs = await deploy(cfg, news, member);
   // A new service, destination or role name: the old scope's containers are retired in
   // the same update, drained like any old container.
   const previous = safeStored(olds);
@@ -335,7 +358,18 @@ async function backendOf(conn: SshConnection, cfg: AppContainerConfig, name: str
 
 /** The swap on one host. Returns the outputs to record; throws, leaving the old container
  * serving, when the new one does not become healthy. */
-export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<AppOutputs> {
+export async function deploy(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMember): Promise<AppOutputs> {
+  member?.join();
+  try {
+    return await swap(cfg, inputs, member);
+  } catch (e) {
+    // The other hosts of the rollout go back (this one already has).
+    if (!(rootCause(e) instanceof RolloutFailed)) member?.fail(failureOf(e));
+    throw e;
+  }
+}
+
+async function swap(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMember): Promise<AppOutputs> {
   const secrets = new Secrets(appContainer, cfg);
   return secrets.guard(async () => {
     const host = cfg.hostName;
@@ -343,7 +377,7 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
     const image = `${cfg.image}:${cfg.version}`;
     const t0 = Date.now();
     const took = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
-    if (cfg.bootDelay > 0) {
+    if (cfg.bootDelay > 0 && !member) {
       progress(host, `waiting ${cfg.bootDelay}s before this boot batch`);
       await sleep(cfg.bootDelay * 1000);
     }
@@ -363,6 +397,15 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
             return byRoutes ? routeOf(cfg, routing) : undefined;
           })
         : undefined;
+      // A rollout's later phases start once every earlier host has switched and passed.
+      if (member && member.phase > 0) {
+        progress(host, `waiting for the hosts of earlier boot batches (rollout phase ${member.phase})`);
+        await step(host, "waiting for its turn in the rollout", () => member.turn());
+        if (cfg.bootDelay > 0) {
+          progress(host, `waiting ${cfg.bootDelay}s before this boot batch`);
+          await sleep(cfg.bootDelay * 1000);
+        }
+      }
       let old = containers.filter((c) => c.running && c.name !== name).map((c) => c.name);
       // Same version again (an env change, a repair, a rollback to a retained version): the
       // existing copy steps aside under a new name; if it is serving, it is swapped out like
@@ -424,6 +467,12 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
         // The watch window: the old containers keep running (out of rotation when routed by
         // route file) until the new one has stayed healthy for it.
         if (cfg.watch > 0) await step(host, `watching ${name} (${cfg.watch}s)`, () => watchServing(conn, cfg, name, byRoutes, old));
+        // The rollout: this host stays ready to go back until every host has passed.
+        if (member) {
+          member.passed();
+          if (!member.failure) progress(host, `${name} passed; waiting for the rest of the rollout before stopping ${old.join(", ") || "nothing"}`);
+          await step(host, "waiting for the rest of the rollout", () => member.settled());
+        }
       } catch (e) {
         if (connectionLost(e)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched, routed: !!routing });
         // Traffic goes back to the containers that served before (if it had moved at all).
@@ -437,6 +486,8 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
           // The failed container is kept (the newest failed one only) for its logs, under a
           // name that no retention or rollback counts; the copy that stepped aside gets its
           // name back.
+          const reverted = rootCause(e) instanceof RolloutFailed;
+          if (!reverted) member?.fail(failureOf(e));
           const failed = failedName(name, randomBytes(4).toString("hex"));
           await conn.run(docker.renameContainer(name, failed));
           if (aside) await conn.run(docker.renameContainer(aside, name));
@@ -448,6 +499,9 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
             : old.length
               ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving${switched ? " (traffic went back to it)" : ""}`
               : "no earlier container was running";
+          if (reverted) {
+            throw new StepError(host, "reverting (onFailure: revert)", e as Error, `${rootMessage(e)}, so this host went back: ${name} was stopped and kept as ${failed}, ${serving}`);
+          }
           throw new StepError(host, (e as StepError).step ?? "booting", e as Error, `${rootMessage(e)}; it was stopped and kept as ${failed} for its logs, ${serving}.\n${more}`);
         } catch (cleanup) {
           if (cleanup instanceof StepError && cleanup.cause === e) throw cleanup;
@@ -494,6 +548,11 @@ export async function deploy(cfg: AppContainerConfig, inputs: Inputs): Promise<A
 /** The deploy lock of the scope's service and destination on its host. */
 function lockOf(cfg: AppContainerConfig) {
   return { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait };
+}
+
+/** What failed, for the other hosts of a rollout: the step and its innermost message. */
+function failureOf(e: unknown): string {
+  return e instanceof StepError ? `${e.step}: ${rootMessage(e)}` : rootMessage(e);
 }
 
 /** The innermost message, without the executor's "ssh <address>: " (the step names the host). */

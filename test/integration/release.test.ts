@@ -14,7 +14,7 @@ import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi
 import { host, repoRoot, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
-const web = ["app1", "app2"];
+let web = ["app1", "app2"];
 const SECRET = "rel-secret-5d0c2b9e";
 const PASSING = ["sh", "-c", 'echo "migrating to $KAMAL_VERSION on $KAMAL_HOST"; echo "secret is $RELEASE_SECRET"; echo "$KAMAL_VERSION" >> /shared/releases.log'];
 const FAILING = ["sh", "-c", 'echo "step one of two"; echo "secret is $RELEASE_SECRET"; echo "migration 42 failed" >&2; exit 3'];
@@ -215,5 +215,59 @@ describe("a canary", () => {
     expect(created[1] - created[0]).toBeGreaterThan(6000);
     expect(failedBy(load)).toEqual({});
     for (const h of web) expect((await served(h)).version).toBe("v1");
+  });
+});
+
+describe("onFailure: revert, on three hosts with bootLimit 1", () => {
+  const ids = (h: string) => sh(h, "docker ps --filter label=service=rel --filter label=role=web --format '{{.ID}} {{.Names}}'");
+
+  it("a third host joins the rollout", async () => {
+    await unset("canaryHosts");
+    await unset("canaryWatch");
+    await set("threeHosts", "true");
+    await set("bootLimit", "1");
+    await set("onFailure", "revert");
+    await set("deadline", "8");
+    const up = await p.up();
+    expect(up.code, out(up)).toBe(0);
+    web = ["app1", "app2", "app3"];
+    for (const h of web) expect((await served(h)).version).toBe("v1");
+  });
+
+  it("a failure on host 3 brings hosts 1 and 2 back: the same containers, no pull, 0 failed requests", async () => {
+    const before = await Promise.all(web.map(ids));
+    await set("version", "v2");
+    await set("failHost", "app3");
+    const { result: up, load } = await underLoad(() => p.up());
+    expect(up.code, out(up)).not.toBe(0);
+    const text = out(up);
+    // In turn: app2 starts once app1 passed, app3 once app2 did.
+    expect(text.indexOf("app1: rel-web-prod-v2 passed")).toBeGreaterThan(0);
+    expect(text.indexOf("app1: rel-web-prod-v2 passed")).toBeLessThan(text.indexOf("app2: starting rel-web-prod-v2"));
+    expect(text.indexOf("app2: rel-web-prod-v2 passed")).toBeLessThan(text.indexOf("app3: starting rel-web-prod-v2"));
+    expect(text).toContain("app3: waiting for rel-web-prod-v2 to answer its health check: container rel-web-prod-v2 did not become healthy within 8s");
+    for (const h of ["app1", "app2"]) {
+      expect(text).toContain(`${h}: reverting (onFailure: revert): app3 failed (waiting for rel-web-prod-v2 to answer its health check: container rel-web-prod-v2 did not become healthy within 8s`);
+      expect(text).toMatch(new RegExp(`${h}: reverting \\(onFailure: revert\\): .*, so this host went back: rel-web-prod-v2 was stopped and kept as rel-web-prod-v2_failed_[0-9a-f]+, rel-web-prod-v1 keeps serving \\(traffic went back to it\\)`));
+    }
+    // The workers' turn never came: nothing of theirs changed.
+    expect(text).not.toContain("starting rel-workers-prod-v2");
+    expect(text).toContain("app1: waiting for its turn in the rollout: app3 failed");
+    expect(await Promise.all(web.map(ids))).toEqual(before);
+    for (const h of web) expect((await served(h)).version).toBe("v1");
+    expect(failedBy(load)).toEqual({});
+    expect(total(load)).toBeGreaterThan(1000);
+    const outputs = JSON.parse((await p.run(["stack", "output", "--json", "--stack", p.stack])).stdout);
+    expect(outputs.versions).toEqual({ app1: "v1", app2: "v1", app3: "v1" });
+  });
+
+  it("a rollout that passes everywhere moves every host, in turn, with 0 failed requests", async () => {
+    await unset("failHost");
+    const { result: up, load } = await underLoad(() => p.up());
+    expect(up.code, out(up)).toBe(0);
+    for (const h of web) expect((await served(h)).version).toBe("v2");
+    expect(failedBy(load)).toEqual({});
+    const outputs = JSON.parse((await p.run(["stack", "output", "--json", "--stack", p.stack])).stdout);
+    expect(outputs.versions).toEqual({ app1: "v2", app2: "v2", app3: "v2" });
   });
 });

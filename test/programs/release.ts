@@ -4,7 +4,9 @@
  *
  * Config: version; env (JSON of clear env for the web role, e.g. TESTAPP_FAIL_AFTER);
  * releaseCmd (JSON argv, or unset for none); watch; canaryHosts, canaryWatch; workerEnv
- * (JSON); stopWaitTime. Secret: releaseSecret (in the role's secret env file).
+ * (JSON); stopWaitTime; threeHosts (web on app1-app3 too), bootLimit, onFailure, failHost
+ * (that host's web container is unhealthy), deadline. Secret: releaseSecret (in the role's
+ * secret env file).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as kamal from "../..";
@@ -14,9 +16,11 @@ const cfg = new pulumi.Config();
 const json = <T>(key: string): T | undefined => (cfg.get(key) ? (JSON.parse(cfg.get(key)!) as T) : undefined);
 const app1 = host("app1");
 const app2 = host("app2");
+const webHosts = cfg.getBoolean("threeHosts") ? [app1, app2, host("app3")] : [app1, app2];
+const failHost = cfg.get("failHost");
 
 const traefik = new kamal.Traefik("traefik", {
-  hosts: [app1, app2],
+  hosts: webHosts,
   ssh: ssh(),
   image: sandbox.images.traefik,
   registry,
@@ -34,19 +38,19 @@ const app = new kamal.Service("rel", {
   env: { secret: { RELEASE_SECRET: cfg.requireSecret("releaseSecret") } },
   // The release command and the web containers share the host directory /root/kp-rel.
   volumes: ["/root/kp-rel:/shared"],
-  healthcheck: { path: "/up", interval: 1, deadline: 20 },
+  healthcheck: { path: "/up", interval: 1, deadline: cfg.getNumber("deadline") ?? 20 },
   stopWaitTime: cfg.getNumber("stopWaitTime") ?? 5,
   retainContainers: 3,
   watch: cfg.get("watch"),
   canary: canaryHosts ? { hosts: canaryHosts, watch: cfg.get("canaryWatch") } : undefined,
   release: releaseCmd ? { cmd: releaseCmd, timeout: 60 } : undefined,
+  bootLimit: cfg.getNumber("bootLimit"),
+  onFailure: cfg.get("onFailure") as "stop" | "revert" | undefined,
   roles: {
-    web: { hosts: [app1, app2], env: { clear: { TESTAPP_ECHO_ENV: "KAMAL_HOST", ...(json<Record<string, string>>("env") ?? {}) } } },
+    web: { hosts: webHosts.map((h) => (h.name === failHost ? { ...h, env: { clear: { TESTAPP_MODE: "unhealthy" } } } : h)), env: { clear: { TESTAPP_ECHO_ENV: "KAMAL_HOST", ...(json<Record<string, string>>("env") ?? {}) } } },
     workers: { hosts: [app1], exclusive: true, cmd: ["/app"], env: { clear: { PORT: "8081", ...(json<Record<string, string>>("workerEnv") ?? {}) } } },
   },
 }, { dependsOn: [traefik] });
 
-export const versions = pulumi
-  .all([app.resources.web.app1.runningVersion, app.resources.web.app2.runningVersion])
-  .apply(([a, b]) => ({ app1: a, app2: b }));
+export const versions = pulumi.all(Object.fromEntries(Object.entries(app.resources.web).map(([h, r]) => [h, r.runningVersion])));
 export const releasedVersion = app.release?.ranVersion;

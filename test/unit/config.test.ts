@@ -125,6 +125,7 @@ describe("Service shape", () => {
       `Service "hey": canary.hosts: must be fewer than the primary role's hosts (role "web" has 2): the canaries go first, the rest after them`,
     );
     expect(svc({ web: { hosts: ["a", "b"] } }, { canary: { hosts: 1 } })).not.toThrow();
+    expect(svc({ web: { hosts: ["a"] } }, { onFailure: "rollback" })).toThrow('Service "hey": onFailure: must be "stop" or "revert"');
   });
 
   it("boots the canaries first, then the rest in bootLimit batches", async () => {

@@ -86,6 +86,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     retain: [5, 2],
     bootDelay: [0, 5],
     watch: [0, "30s"],
+    rollout: [undefined, { group: "hey", members: ["web/web-1@0", "web/web-2@1"] }],
     exclusive: [false, true],
     readinessDelay: [2, 7],
   },
