@@ -1,9 +1,11 @@
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { kamalConfigView, loadKamalConfig, secretEnvName, type KamalAccessory, type KamalConfig, type KamalEnv, type KamalRoute, type ValueRef } from "../kamal/config";
 import type { AcmeInput } from "../provider/config/schemas";
-import type { ResourceInputs } from "../provider/resources";
+import { Hook, type ResourceInputs } from "../provider/resources";
 import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
@@ -80,7 +82,9 @@ export class KamalApp extends pulumi.ComponentResource {
     this.kamalConfig = pulumi.output(args.version).apply((v) => kamalConfigView(cfg, v));
     for (const w of cfg.warnings) pulumi.log.warn(`${path.basename(args.configFile)}: ${w}`, this);
 
-    const secret = secretResolver(args, cfg);
+    const { resolve: secret, names: secretsInFiles } = secretResolver(args, cfg);
+    const appRoot = path.dirname(path.dirname(path.resolve(args.configFile)));
+    const hooks = new KamalHooks(this, name, args, cfg, appRoot, secret, secretsInFiles);
     const ssh = sshOf(cfg, args);
     const credentials = (r: NonNullable<KamalConfig["registry"]>) =>
       pulumi.secret(pulumi.all([valueOf(r.username, secret), valueOf(r.password, secret)]).apply(([username, password]) => ({ server: r.server, username, password })));
@@ -95,6 +99,10 @@ export class KamalApp extends pulumi.ComponentResource {
     });
 
     const dependsOn: pulumi.Resource[] = [];
+    // Kamal's order: pre-connect before any host is reached, pre-deploy before the proxy and
+    // the app change; accessories are not part of a deploy.
+    const preConnect = hooks.make("pre-connect", [], { lock: false, secrets: true });
+    const preDeploy = hooks.make("pre-deploy", [preConnect], { lock: true, secrets: true });
     if (cfg.traefik) {
       const hosts = [...new Set(cfg.roles.filter((r) => r.traefik).flatMap((r) => r.hosts.map((h) => h.address)))];
       const image = args.traefikImage ?? cfg.traefik.image;
@@ -113,7 +121,7 @@ export class KamalApp extends pulumi.ComponentResource {
         forwardedHeaders: cfg.traefik.forwardedHeaders,
         lockService: cfg.service,
         destination: cfg.destination,
-      }, { parent: this });
+      }, { parent: this, dependsOn: present(preConnect, preDeploy) });
       dependsOn.push(this.traefik);
     }
 
@@ -140,7 +148,7 @@ export class KamalApp extends pulumi.ComponentResource {
         volumes: a.volumes,
         options: a.options,
         labels: a.labels,
-      }, { parent: this });
+      }, { parent: this, dependsOn: present(preConnect) });
       dependsOn.push(this.accessories[a.name]);
     }
 
@@ -181,7 +189,9 @@ export class KamalApp extends pulumi.ComponentResource {
       onFailure: args.onFailure,
       maintenance: args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) =>
         m === false ? false : { ...(typeof m === "object" && m.message ? { message: m.message } : {}), ...(cfg.maintenancePage ? { page: cfg.maintenancePage } : {}) }),
-    }, { parent: this, dependsOn });
+    }, { parent: this, dependsOn: [...dependsOn, ...present(preConnect, preDeploy, hooks.make("pre-app-boot", [...dependsOn, ...present(preConnect, preDeploy)], { lock: true, secrets: false, hosts: "app" }))] });
+    const postAppBoot = hooks.make("post-app-boot", [this.service], { lock: true, secrets: false, hosts: "app" });
+    hooks.make("post-deploy", [this.service, ...present(postAppBoot)], { lock: false, secrets: true });
     this.registerOutputs({ containers: this.service.containers });
   }
 }
@@ -201,10 +211,78 @@ function routeArgs(r: KamalRoute, secret: Resolve): ProxyRouteArgs {
   });
 }
 
+const present = (...rs: (pulumi.Resource | undefined)[]) => rs.filter((r): r is pulumi.Resource => r !== undefined);
+
+/** Kamal hooks Kamal runs outside a deploy, or around a build this project does not do. */
+const HOOKS_NOT_RUN: Record<string, string> = {
+  "pre-build": "this deploys an existing image: there is no build",
+  "docker-setup": "Kamal runs it after `kamal server bootstrap`",
+  "pre-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
+  "post-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
+};
+
+/**
+ * The project's Kamal hooks (`<hooks_path>/<name>`, default .kamal/hooks) as Hook resources,
+ * in Kamal's order around the deploy, with Kamal's env. Each runs when the deploy changes (its
+ * trigger: the version and everything the config deploys, secrets included) or its file does;
+ * a missing file is no hook, as in Kamal.
+ */
+class KamalHooks {
+  private readonly trigger: pulumi.Output<string>;
+  private readonly env: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  private readonly dir: string;
+
+  constructor(
+    private readonly parent: pulumi.Resource,
+    private readonly name: string,
+    args: KamalAppArgs,
+    private readonly cfg: KamalConfig,
+    private readonly appRoot: string,
+    private readonly secret: Resolve,
+    private readonly secretsInFiles: () => string[],
+  ) {
+    this.dir = path.resolve(appRoot, cfg.hooksPath);
+    const shown = JSON.stringify(cfg);
+    this.trigger = pulumi.secret(
+      pulumi.all([args.version, ...cfg.secretNames.map((n) => secret(n, "env.secret"))]).apply((values) => createHash("sha256").update(JSON.stringify([shown, values])).digest("hex")),
+    );
+    const version = pulumi.output(args.version);
+    this.env = {
+      KAMAL_SERVICE: cfg.service,
+      KAMAL_VERSION: version,
+      KAMAL_SERVICE_VERSION: version.apply((v) => `${cfg.service}@${v.includes("_") ? v : v.slice(0, 7)}`),
+      ...(cfg.destination ? { KAMAL_DESTINATION: cfg.destination } : {}),
+      KAMAL_COMMAND: "deploy",
+    };
+    for (const [hook, why] of Object.entries(HOOKS_NOT_RUN)) {
+      if (existsSync(path.join(this.dir, hook))) pulumi.log.warn(`${cfg.hooksPath}/${hook}: not run (${why})`, parent);
+    }
+  }
+
+  /** The hook's resource, when the project has the file. `hosts`: every host of the app
+   * (roles and accessories), or only those of its roles (app boot). */
+  make(hook: string, dependsOn: (pulumi.Resource | undefined)[], opts: { lock: boolean; secrets: boolean; hosts?: "app" }): Hook | undefined {
+    const file = path.join(this.dir, hook);
+    if (!existsSync(file)) return undefined;
+    const apps = this.cfg.roles.flatMap((r) => r.hosts.map((h) => h.address));
+    const hosts = [...new Set(opts.hosts === "app" ? apps : [...apps, ...this.cfg.accessories.flatMap((a) => a.hosts)])];
+    const secretEnv = opts.secrets ? pulumi.secret(pulumi.all(Object.fromEntries(this.secretsInFiles().map((n) => [n, this.secret(n, `${this.cfg.hooksPath}/${hook}`)])))) : undefined;
+    return new Hook(`${this.name}-hook-${hook}`, {
+      name: hook,
+      path: file,
+      contentHash: createHash("sha256").update(readFileSync(file)).digest("hex"),
+      cwd: this.appRoot,
+      trigger: this.trigger,
+      env: pulumi.output(this.env).apply((env) => ({ ...env, KAMAL_HOSTS: hosts.join(","), KAMAL_LOCK: String(opts.lock) })),
+      ...(secretEnv ? { secretEnv } : {}),
+    }, { parent: this.parent, dependsOn: present(...dependsOn) });
+  }
+}
+
 /** Finds each named secret: explicit values, Pulumi config secrets, then the secrets files
  * (evaluated only then). A missing one fails before anything is deployed, naming it (never a
- * value). */
-function secretResolver(args: KamalAppArgs, cfg: KamalConfig): Resolve {
+ * value). Also: every name the secrets files set (what Kamal gives its hooks). */
+function secretResolver(args: KamalAppArgs, cfg: KamalConfig): { resolve: Resolve; names: () => string[] } {
   const appRoot = path.dirname(path.dirname(path.resolve(args.configFile)));
   let files: SecretsFiles;
   try {
@@ -213,7 +291,7 @@ function secretResolver(args: KamalAppArgs, cfg: KamalConfig): Resolve {
     throw new Error(`KamalApp: ${(e as Error).message}`);
   }
   const config = new pulumi.Config();
-  return (key, at) => {
+  const resolve: Resolve = (key, at) => {
     const explicit = args.secrets?.[key];
     if (explicit !== undefined) return pulumi.secret(explicit);
     const fromConfig = config.getSecret(key);
@@ -228,6 +306,7 @@ function secretResolver(args: KamalAppArgs, cfg: KamalConfig): Resolve {
     const where = files.candidates.length ? `or put it in ${files.candidates.join(" or ")}` : "or name a secrets file in secretsFiles";
     throw new Error(`KamalApp: ${at}: secret ${key} has no value: set it with \`pulumi config set --secret ${key} …\`, pass it in secrets, ${where}`);
   };
+  return { resolve, names: () => files.keys() };
 }
 
 /** An accessory's `.erb` file, rendered as Kamal renders it: ERB with the accessory's clear

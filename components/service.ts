@@ -2,7 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { routeRule } from "../provider/commands/app";
 import { fullRule } from "../provider/commands/proxy";
 import type { HealthcheckInput, LoggingInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/schemas";
-import { AppContainer, EnvFileResource, ReleaseCommand, type AppContainerInputs, type ReleaseInputs, type ResourceInputs } from "../provider/resources";
+import { createHash } from "node:crypto";
+import { AppContainer, EnvFileResource, Hook, ReleaseCommand, type AppContainerInputs, type ReleaseInputs, type ResourceInputs } from "../provider/resources";
 import {
   configError,
   connectionFor,
@@ -149,6 +150,12 @@ export interface ServiceArgs {
    * never mixed. With "revert" the hosts take their turns (canaries, boot batches, then the
    * other roles) inside one rollout rather than as dependent resources. */
   readonly onFailure?: "stop" | "revert";
+  /** Local commands around each deploy (Kamal's pre-deploy and post-deploy hooks), run on the
+   * machine running Pulumi with /bin/sh -c in the program's directory and Kamal's KAMAL_*
+   * env: `beforeDeploy` before any host changes (a failure stops the deploy there),
+   * `afterDeploy` once every host has switched. Each runs once per deploy: when the version
+   * or anything the containers run changes, not on a no-op `up`. */
+  readonly hooks?: { readonly beforeDeploy?: pulumi.Input<string>; readonly afterDeploy?: pulumi.Input<string> };
   /** A role without a health check counts as started once its container has kept running
    * this long, in seconds (default 2; Kamal 2's `readiness_delay`). */
   readonly readinessDelay?: pulumi.Input<number | string>;
@@ -212,6 +219,33 @@ export class Service extends pulumi.ComponentResource {
       }
     }
 
+    // Hooks: what a deploy is, for them: everything the containers run (not how to reach the
+    // hosts, not maintenance, which only reroutes).
+    const hook = (which: "pre-deploy" | "post-deploy", command: pulumi.Input<string> | undefined, dependsOn: pulumi.Resource[]) => {
+      if (command === undefined) return undefined;
+      const { ssh: _ssh, hooks: _hooks, maintenance: _m, ...deployed } = args;
+      const version = pulumi.output(args.version);
+      const hosts = [...new Set(Object.values(args.roles).flatMap((r) => r.hosts.map((h) => resolveHost(h).address)))];
+      return new Hook(`${name}-hook-${which}`, {
+        name: which,
+        path: "/bin/sh",
+        args: pulumi.output(command).apply((c) => ["-c", c]),
+        contentHash: pulumi.output(command).apply((c) => createHash("sha256").update(c).digest("hex")),
+        cwd: process.cwd(),
+        trigger: pulumi.secret(pulumi.output(deployed as Record<string, unknown>).apply((d) => createHash("sha256").update(JSON.stringify(d)).digest("hex"))),
+        env: {
+          KAMAL_SERVICE: service,
+          KAMAL_VERSION: version,
+          KAMAL_SERVICE_VERSION: version.apply((v) => `${service}@${v.includes("_") ? v : v.slice(0, 7)}`),
+          ...(args.destination ? { KAMAL_DESTINATION: args.destination } : {}),
+          KAMAL_HOSTS: hosts.join(","),
+          KAMAL_COMMAND: "deploy",
+          KAMAL_LOCK: "false",
+        },
+      }, { parent: this, dependsOn });
+    };
+    const before = hook("pre-deploy", args.hooks?.beforeDeploy, []);
+
     // The release command runs before any container of any role is swapped.
     if (args.release) {
       const role = args.release.role ?? primary;
@@ -237,11 +271,12 @@ export class Service extends pulumi.ComponentResource {
           timeout: args.release.timeout,
           lockWait: args.lockWait,
         }) as ResourceInputs<ReleaseInputs>,
-        { parent: this, dependsOn: envFile ? [envFile] : [] },
+        { parent: this, dependsOn: [...(envFile ? [envFile] : []), ...(before ? [before] : [])] },
       );
     }
 
     const primaries: AppContainer[] = [];
+    const all: AppContainer[] = [];
     // onFailure "revert": every host is one member of a rollout, its phase its turn: the
     // primary role's batches (canaries first), then the other roles' batches.
     const revert = args.onFailure === "revert";
@@ -276,7 +311,7 @@ export class Service extends pulumi.ComponentResource {
         const envFile = this.envFiles[role][host.name];
         // Batches and roles follow one another as dependent resources, or, in a rollout, by
         // taking their turns (the resources are updated at once).
-        const dependsOn = [...(revert ? [] : [...(role === primary ? [] : primaries), ...previousBatch]), ...(this.release ? [this.release] : [])];
+        const dependsOn = [...(revert ? [] : [...(role === primary ? [] : primaries), ...previousBatch]), ...(this.release ? [this.release] : []), ...(before ? [before] : [])];
         const res = new AppContainer(
           `${name}-${role}-${hostKeyName(host)}`,
           dropUnset({
@@ -313,10 +348,13 @@ export class Service extends pulumi.ComponentResource {
           { parent: this, dependsOn: [...dependsOn, ...(envFile ? [envFile] : [])] },
         );
         this.resources[role][host.name] = res;
+        all.push(res);
         batch.push(res);
         if (role === primary) primaries.push(res);
       });
     }
+
+    hook("post-deploy", args.hooks?.afterDeploy, all);
 
     this.containers = pulumi.output(
       Object.fromEntries(

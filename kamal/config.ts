@@ -146,9 +146,8 @@ const NOT_USED: Record<string, string> = {
   aliases: "kamal CLI aliases have no Pulumi equivalent",
   minimum_version: "kamal CLI version check",
   require_destination: "choose the destination in the program",
-  hooks_path: "kamal hooks are not run; use Pulumi resources for pre/post steps",
   sshkit: "SSHKit settings do not apply (ssh2 is used)",
-  hooks_output: "kamal hooks are not run",
+  hooks_output: "a hook's output is always shown, as progress lines",
   output: "kamal CLI output settings",
   run_directory: "the provider keeps its files in ~/.kamal",
   asset_path: "asset bridging between versions is not supported: old fingerprinted assets may 404 during a swap",
@@ -206,6 +205,7 @@ const root = z.strictObject({
   accessories: z.record(z.string(), accessory).optional(),
   secrets_path: z.string().optional(),
   error_pages_path: z.string().optional(),
+  hooks_path: z.string().optional(),
   allow_empty_roles: z.boolean().optional(),
   ...Object.fromEntries(Object.keys(NOT_USED).map((k) => [k, z.unknown().optional()])),
 });
@@ -322,6 +322,8 @@ export interface KamalConfig {
   };
   /** Kamal 2's error_pages_path: its 503.html is the maintenance page. */
   maintenancePage?: string;
+  /** Where the hooks are, relative to the app root (hooks_path, default .kamal/hooks). */
+  hooksPath: string;
   accessories: KamalAccessory[];
   boot: { limit?: number | string; wait?: number };
   stopWaitTime?: number;
@@ -561,6 +563,7 @@ export function normalizeKamalConfig(
     labels: raw.labels ?? {},
     traefik,
     maintenancePage,
+    hooksPath: raw.hooks_path ?? ".kamal/hooks",
     accessories,
     boot: { limit: raw.boot?.limit, wait: raw.boot?.wait },
     stopWaitTime: isKamal2 ? raw.stop_timeout ?? raw.drain_timeout : raw.stop_wait_time ?? raw.drain_timeout,

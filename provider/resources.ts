@@ -16,6 +16,7 @@ import {
   type AppContainerInput,
   type EnvFileInput,
   type ReleaseInput,
+  type HookInput,
   type TraefikContainerInput,
 } from "./config/schemas";
 import type { Kind } from "./runtime";
@@ -86,6 +87,7 @@ export type TraefikContainerInputs = TraefikContainerInput;
 export type EnvFileInputs = EnvFileInput;
 export type AccessoryContainerInputs = AccessoryContainerInput;
 export type ReleaseInputs = ReleaseInput;
+export type HookInputs = HookInput;
 
 /** One role of a service on one host (the swap happens here). */
 export class AppContainer extends KamalResource {
@@ -146,5 +148,14 @@ export class ReleaseCommand extends KamalResource {
 
   constructor(name: string, args: ResourceInputs<ReleaseInputs>, opts?: pulumi.CustomResourceOptions) {
     super("release", "Release", name, { ...args, ranVersion: undefined, ranAt: undefined, ranOn: undefined }, opts);
+  }
+}
+
+/** A local hook (Kamal's .kamal/hooks/<name>): its update is the run (see handlers/hook.ts). */
+export class Hook extends KamalResource {
+  declare readonly ranAt: pulumi.Output<string>;
+
+  constructor(name: string, args: ResourceInputs<HookInputs>, opts?: pulumi.CustomResourceOptions) {
+    super("hook", "Hook", name, { ...args, ranAt: undefined }, opts);
   }
 }

@@ -7,6 +7,7 @@ import * as accessory from "./handlers/accessory";
 import * as app from "./handlers/app";
 import * as envFile from "./handlers/envFile";
 import * as release from "./handlers/release";
+import * as hook from "./handlers/hook";
 import * as traefik from "./handlers/traefik";
 import { appendFileSync } from "node:fs";
 import { pool } from "./handlers/common";
@@ -46,6 +47,7 @@ export const providers = {
   envFile: asProvider("envFile", envFile as unknown as Handlers),
   accessory: asProvider("accessory", accessory as unknown as Handlers),
   release: asProvider("release", release as unknown as Handlers),
+  hook: asProvider("hook", hook as unknown as Handlers),
 };
 
 export type Kind = keyof typeof providers;

@@ -548,6 +548,35 @@ export const release = z.strictObject({
 export type ReleaseConfig = z.output<typeof release>;
 export type ReleaseInput = z.input<typeof release>;
 
+/**
+ * A hook: an executable on the machine running Pulumi (Kamal's `.kamal/hooks/<name>`), run
+ * when what it is for changes (a new deploy: its trigger) or the file does, with Kamal's
+ * KAMAL_* env; a failure fails the resource, so whatever depends on it does not change.
+ */
+export const hook = z.strictObject({
+  /** Kamal's hook name: pre-connect, pre-deploy, pre-app-boot, post-app-boot, post-deploy… */
+  name: rerun(z.string().regex(/^[a-z][a-z0-9-]*$/, { message: "must be a hook name like pre-deploy" })),
+  /** Absolute path of the executable. */
+  path: record(z.string().startsWith("/", { message: "must be an absolute path" })),
+  /** Its arguments (a Service's hook command runs as /bin/sh -c <command>). */
+  args: rerun(z.array(z.string()).default([])),
+  /** sha256 of the file: an edited hook runs again. */
+  contentHash: rerun(z.string().min(1)),
+  /** Working directory (the app's root, where Kamal runs from). */
+  cwd: record(z.string().startsWith("/", { message: "must be an absolute path" })),
+  /** What the run is for (a fingerprint of the deploy): a new one runs the hook again. */
+  trigger: field(z.string().min(1), { effect: "rerun", secret: true }),
+  /** Env besides the inherited one: Kamal's KAMAL_* variables. KAMAL_RECORDED_AT,
+   * KAMAL_PERFORMER (and KAMAL_RUNTIME for post-deploy) are set when it runs. */
+  env: record(envMap.default({})),
+  /** The app's secrets, by name, as Kamal gives pre-connect, pre-deploy and post-deploy. */
+  secretEnv: field(envMap.default({}), { effect: "record", secret: true }),
+  /** How long it may run, seconds or "5m" (default 600). */
+  timeout: record(duration.default(600)),
+});
+export type HookConfig = z.output<typeof hook>;
+export type HookInput = z.input<typeof hook>;
+
 /** Every resource kind's schema, by the kind name the provider uses. */
 export const schemas = {
   app: appContainer,
@@ -555,4 +584,5 @@ export const schemas = {
   envFile,
   accessory: accessoryContainer,
   release,
+  hook,
 } as const;

@@ -2,7 +2,7 @@
  * Every example runs against the sandbox with the real engine, and the Kamal example makes
  * the same containers as the same deployment written with the components.
  */
-import { rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
@@ -158,6 +158,59 @@ describe("examples on the sandbox", () => {
     expect(fromKamal.find((c) => c.host === "app2" && c.name === "hello-web-v1")!.env).toContain("CANARY=true");
     expect(fromKamal.find((c) => c.host === "app1" && c.name === "hello-web-v1")!.env).not.toContain("CANARY=true");
     expect(fromComponents).toEqual(fromKamal);
+  });
+
+  it("kamal: the project's hooks run in Kamal's order with Kamal's env, once per deploy; a failing pre-deploy stops it before any host changes", async () => {
+    const log = path.join(repoRoot, "test/.work/kamal-hooks.log");
+    rmSync(log, { force: true });
+    process.env.KAMAL_EXAMPLE_HOOKS_LOG = log;
+    const lines = () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : []);
+    const names = (from = 0) => lines().slice(from).map((l) => l.split(" ")[0]);
+    const running = async () => (await (await pool.connect(target("app1"))).exec("docker ps --format '{{.Names}}' | sort")).stdout.trim();
+    try {
+      const p = await example("kamal");
+      const up = await p.up();
+      expect(up.code, up.stdout + up.stderr).toBe(0);
+      expect(names()).toEqual(["pre-connect", "pre-deploy", "pre-app-boot", "post-app-boot", "post-deploy"]);
+      const all = "10.213.0.11,10.213.0.12,10.213.0.13";
+      const apps = "10.213.0.11,10.213.0.12";
+      const [connect, deploy, appBoot, , post] = lines();
+      expect(connect).toMatch(new RegExp(`^pre-connect version=v1 service_version=hello@v1 service=hello hosts=${all} command=deploy lock=false performer=set recorded_at=\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ runtime=- cwd=kamal$`));
+      expect(deploy).toContain(`pre-deploy version=v1 service_version=hello@v1 service=hello hosts=${all} command=deploy lock=true`);
+      expect(appBoot).toContain(`pre-app-boot version=v1 service_version=hello@v1 service=hello hosts=${apps} command=deploy lock=true`);
+      expect(post).toMatch(new RegExp(`^post-deploy version=v1 .* hosts=${all} command=deploy lock=false performer=set recorded_at=\\S+ runtime=\\d+ cwd=kamal$`));
+      // A hook runs after what it follows: post-app-boot once the app serves.
+      // (The first time each line shows: the summary at the end repeats them.)
+      const servedAt = ["10.213.0.11: hello-web-v1 is serving", "10.213.0.12: hello-web-v1 is serving", "10.213.0.12: hello-workers-v1 is serving"].map((l) => up.stdout.indexOf(l));
+      expect(Math.min(...servedAt)).toBeGreaterThan(up.stdout.indexOf("local: pre-app-boot hook done"));
+      expect(up.stdout.indexOf("local: running the post-app-boot hook")).toBeGreaterThan(Math.max(...servedAt));
+
+      const again = await p.up();
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(lines()).toHaveLength(5);
+
+      const before = await running();
+      await p.run(["config", "set", "--stack", p.stack, "version", "v2"]);
+      process.env.KAMAL_EXAMPLE_FAIL_HOOK = "pre-deploy";
+      const failed = await p.up();
+      expect(failed.code, failed.stdout + failed.stderr).not.toBe(0);
+      expect(failed.stdout + failed.stderr).toContain("local: running the pre-deploy hook: it failed with exit code 1; nothing was deployed after it");
+      expect(failed.stdout + failed.stderr).toContain("pre-deploy: refusing to deploy v2 (KAMAL_EXAMPLE_FAIL_HOOK)");
+      expect(names(5)).toEqual(["pre-connect", "pre-deploy"]);
+      expect(await running()).toBe(before);
+
+      delete process.env.KAMAL_EXAMPLE_FAIL_HOOK;
+      const up2 = await p.up();
+      expect(up2.code, up2.stdout + up2.stderr).toBe(0);
+      // pre-connect already ran for this deploy; the rest run now, in order.
+      expect(names(7)).toEqual(["pre-deploy", "pre-app-boot", "post-app-boot", "post-deploy"]);
+      expect(lines()[7]).toContain("version=v2 service_version=hello@v2");
+      expect(await running()).toContain("hello-web-v2");
+      expect((await p.destroy()).code).toBe(0);
+    } finally {
+      delete process.env.KAMAL_EXAMPLE_HOOKS_LOG;
+      delete process.env.KAMAL_EXAMPLE_FAIL_HOOK;
+    }
   });
 
   it("kamal2: a Kamal 2 deploy.yml; the app reaches its accessory by name on the kamal network; a curl-less image probed from outside; secrets from .kamal/secrets", async () => {

@@ -5,6 +5,7 @@
  * canary (a failing canary leaves every other host untouched) and an exclusive role (never two
  * of its containers at once). Runs in lane three (test/helpers/lane.ts).
  */
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
@@ -21,6 +22,8 @@ const FAILING = ["sh", "-c", 'echo "step one of two"; echo "secret is $RELEASE_S
 let p: PulumiProject;
 
 const out = (r: PulumiRun) => r.stdout + r.stderr;
+const HOOKS_LOG = path.join(repoRoot, "test/.work/release-hooks.log");
+const hookRuns = () => (existsSync(HOOKS_LOG) ? readFileSync(HOOKS_LOG, "utf8").split("\n").filter(Boolean) : []);
 
 async function set(key: string, value: string, secret = false) {
   const r = await p.run(["config", "set", secret ? "--secret" : "--plaintext", "--stack", p.stack, key, value]);
@@ -76,6 +79,9 @@ beforeAll(async () => {
   await set("version", "v1");
   await set("releaseSecret", SECRET, true);
   await set("releaseCmd", JSON.stringify(PASSING));
+  rmSync(HOOKS_LOG, { force: true });
+  await set("beforeDeploy", `echo "before $KAMAL_SERVICE_VERSION $KAMAL_HOSTS lock=$KAMAL_LOCK" >> ${HOOKS_LOG}`);
+  await set("afterDeploy", `echo "after $KAMAL_SERVICE_VERSION runtime=$KAMAL_RUNTIME" >> ${HOOKS_LOG}`);
 });
 
 afterAll(async () => {
@@ -96,6 +102,12 @@ describe("the release command", () => {
       expect(s).toMatchObject({ version: "v1", container: "rel-web-prod-v1", env: { KAMAL_HOST: host(h).address } });
     }
     expect(await sh("app1", "docker exec rel-web-prod-v1 sh -c 'echo $KAMAL_DESTINATION $KAMAL_VERSION $KAMAL_CONTAINER_NAME'")).toBe("prod v1 rel-web-prod-v1");
+    // The Service's local hooks ran around the deploy.
+    const [before, after] = hookRuns();
+    expect(before).toBe(`before rel@v1 ${host("app1").address},${host("app2").address} lock=false`);
+    expect(after).toMatch(/^after rel@v1 runtime=\d+$/);
+    expect(out(up).indexOf("local: pre-deploy hook done")).toBeLessThan(out(up).indexOf("release: migrating"));
+    expect(out(up).indexOf("local: running the post-deploy hook")).toBeGreaterThan(out(up).indexOf("app2: rel-web-prod-v1 is serving"));
   });
 
   it("a preview says it will run, and that the exclusive role stops its container first", async () => {
@@ -154,9 +166,12 @@ describe("the release command", () => {
     expect(failedBy(load)).toEqual({});
     for (const h of web) expect((await served(h)).version).toBe("v2");
 
+    expect(hookRuns().filter((l) => l.startsWith("after"))).toEqual([expect.stringMatching(/^after rel@v1 /), expect.stringMatching(/^after rel@v2 /)]);
+    const runs = hookRuns().length;
     const again = await p.up();
     expect(again.code, out(again)).toBe(0);
     expect(out(again)).not.toContain("release:");
+    expect(hookRuns()).toHaveLength(runs);
     // A change that only records (the stop wait time) runs nothing either.
     await set("stopWaitTime", "4");
     const third = await p.up();

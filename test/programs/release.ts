@@ -5,7 +5,8 @@
  * Config: version; env (JSON of clear env for the web role, e.g. TESTAPP_FAIL_AFTER);
  * releaseCmd (JSON argv, or unset for none); watch; canaryHosts, canaryWatch; workerEnv
  * (JSON); stopWaitTime; threeHosts (web on app1-app3 too), bootLimit, onFailure, failHost
- * (that host's web container is unhealthy), deadline. Secret: releaseSecret (in the role's
+ * (that host's web container is unhealthy), deadline; beforeDeploy, afterDeploy (local
+ * commands). Secret: releaseSecret (in the role's
  * secret env file).
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -46,6 +47,7 @@ const app = new kamal.Service("rel", {
   release: releaseCmd ? { cmd: releaseCmd, timeout: 60 } : undefined,
   bootLimit: cfg.getNumber("bootLimit"),
   onFailure: cfg.get("onFailure") as "stop" | "revert" | undefined,
+  hooks: { beforeDeploy: cfg.get("beforeDeploy"), afterDeploy: cfg.get("afterDeploy") },
   roles: {
     web: { hosts: webHosts.map((h) => (h.name === failHost ? { ...h, env: { clear: { TESTAPP_MODE: "unhealthy" } } } : h)), env: { clear: { TESTAPP_ECHO_ENV: "KAMAL_HOST", ...(json<Record<string, string>>("env") ?? {}) } } },
     workers: { hosts: [app1], exclusive: true, cmd: ["/app"], env: { clear: { PORT: "8081", ...(json<Record<string, string>>("workerEnv") ?? {}) } } },

@@ -11,6 +11,7 @@ import * as app from "../../provider/handlers/app";
 import { mustAct, plan } from "../../provider/handlers/common";
 import * as envFile from "../../provider/handlers/envFile";
 import * as release from "../../provider/handlers/release";
+import * as hook from "../../provider/handlers/hook";
 import * as traefik from "../../provider/handlers/traefik";
 
 type Kind = keyof typeof schemas;
@@ -27,6 +28,7 @@ const BASE: Record<Kind, Record<string, unknown>> = {
   envFile: { hostName: "web-1", connection, path: ".kamal/env/roles/hey-web.env", env: { A: "1" } },
   accessory: { hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17" },
   release: { hostName: "web-1", connection, service: "hey", role: "web", image: "registry.example.com/hey", version: "v1", cmd: "bin/rails db:migrate" },
+  hook: { name: "pre-deploy", path: "/app/.kamal/hooks/pre-deploy", contentHash: "c1", cwd: "/app", trigger: "t1" },
 };
 
 const CONNECTION_ROWS: Record<string, Row> = {
@@ -156,9 +158,20 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     timeout: [600, "15m"],
     lockWait: [120, 10],
   },
+  hook: {
+    name: ["pre-deploy", "post-deploy"],
+    path: ["/app/.kamal/hooks/pre-deploy", "/srv/app/.kamal/hooks/pre-deploy"],
+    args: [undefined, ["-c", "bin/notify"]],
+    contentHash: ["c1", "c2"],
+    cwd: ["/app", "/srv/app"],
+    trigger: ["t1", "t2"],
+    env: [undefined, { KAMAL_VERSION: "v1" }],
+    secretEnv: [undefined, { API_TOKEN: "x" }],
+    timeout: [600, "5m"],
+  },
 };
 
-const HANDLERS = { app, traefik, envFile, accessory, release };
+const HANDLERS = { app, traefik, envFile, accessory, release, hook };
 
 function withField(base: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
   const [head, ...rest] = path.split(".");
@@ -208,6 +221,7 @@ describe("every schema field's declared effect", () => {
     expect([...effects("envFile")].sort()).toEqual<Effect[]>(["record", "replace", "rewrite"]);
     // Where a release command runs moves nothing: no field replaces it.
     expect([...effects("release")].sort()).toEqual<Effect[]>(["record", "rerun"]);
+    expect([...effects("hook")].sort()).toEqual<Effect[]>(["record", "rerun"]);
   });
 });
 
