@@ -194,9 +194,19 @@ describe("Traefik, Accessory and KamalApp", () => {
       "pulumi-nodejs:dynamic/kamal:EnvFile hello-env-web-10.213.0.12",
       "pulumi-nodejs:dynamic/kamal:EnvFile hello-env-workers-10.213.0.12",
       "pulumi-nodejs:dynamic/kamal:EnvFile hello-store-env-10.213.0.13",
+      // The example's .kamal/hooks.
+      "pulumi-nodejs:dynamic/kamal:Hook hello-hook-post-app-boot",
+      "pulumi-nodejs:dynamic/kamal:Hook hello-hook-post-deploy",
+      "pulumi-nodejs:dynamic/kamal:Hook hello-hook-pre-app-boot",
+      "pulumi-nodejs:dynamic/kamal:Hook hello-hook-pre-connect",
+      "pulumi-nodejs:dynamic/kamal:Hook hello-hook-pre-deploy",
       "pulumi-nodejs:dynamic/kamal:TraefikContainer hello-traefik-10.213.0.11",
       "pulumi-nodejs:dynamic/kamal:TraefikContainer hello-traefik-10.213.0.12",
     ]);
+    expect(registered.find((r) => r.name === "hello-hook-pre-deploy")!.inputs).toMatchObject({
+      name: "pre-deploy",
+      env: { KAMAL_SERVICE: "hello", KAMAL_VERSION: "v1", KAMAL_SERVICE_VERSION: "hello@v1", KAMAL_HOSTS: "10.213.0.11,10.213.0.12,10.213.0.13", KAMAL_COMMAND: "deploy", KAMAL_LOCK: "true" },
+    });
     expect(registered.find((r) => r.name === "hello-web-10.213.0.12")!.inputs).toMatchObject({
       image: "10.213.0.2:5000/kp/testapp",
       env: { TESTAPP_ECHO_ENV: "API_TOKEN", TESTAPP_UPSTREAM: "http://10.213.0.13:9000", CANARY: "true" },
