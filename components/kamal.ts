@@ -157,6 +157,7 @@ export class KamalApp extends pulumi.ComponentResource {
       roles[r.name] = {
         // Role and tag env are already merged per host by the loader.
         hosts: r.hosts.map((h) => host(h.address, h.env)),
+        assetPath: r.assetPath,
         cmd: r.cmd,
         labels: r.labels,
         options: r.options,

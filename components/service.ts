@@ -71,6 +71,8 @@ export interface RoleArgs {
   readonly exclusive?: boolean;
   /** This role's watch window, over the service's `watch`. */
   readonly watch?: pulumi.Input<number | string>;
+  /** Kamal's asset_path for this role, over the service's `assetPath`. */
+  readonly assetPath?: pulumi.Input<string>;
 }
 
 /** A release command, run once per new version (and again when the command or the role's
@@ -139,6 +141,11 @@ export interface ServiceArgs {
    * running meanwhile, no pull) and the deploy fails with the reason and the container's
    * logs. Later batches wait for the watch. Default 0: no watch. */
   readonly watch?: pulumi.Input<number | string>;
+  /** Kamal's asset_path, for the roles behind Traefik: where the image keeps its
+   * fingerprinted assets (e.g. "/rails/public/assets"). During a swap, either container
+   * serves both versions' assets, so a client holding the old page still gets the old
+   * assets (and the old container the new ones). */
+  readonly assetPath?: pulumi.Input<string>;
   /** The new version goes to the primary role's first hosts first: see CanaryArgs. */
   readonly canary?: CanaryArgs;
   /** A release command (database migrations): see ReleaseArgs. */
@@ -335,6 +342,7 @@ export class Service extends pulumi.ComponentResource {
             proxy: traefik ? routeOptionsOf(args.proxy, r.proxy) : undefined,
             maintenance: traefik ? maintenanceOf(args.maintenance) : undefined,
             appPort: r.appPort ?? args.appPort,
+            assetPath: traefik ? (r.assetPath ?? args.assetPath) : undefined,
             healthcheck: healthcheckFor(args, r, traefik),
             stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
             retain: args.retainContainers,

@@ -150,7 +150,6 @@ const NOT_USED: Record<string, string> = {
   hooks_output: "a hook's output is always shown, as progress lines",
   output: "kamal CLI output settings",
   run_directory: "the provider keeps its files in ~/.kamal",
-  asset_path: "asset bridging between versions is not supported: old fingerprinted assets may 404 during a swap",
 };
 
 const root = z.strictObject({
@@ -206,6 +205,7 @@ const root = z.strictObject({
   secrets_path: z.string().optional(),
   error_pages_path: z.string().optional(),
   hooks_path: z.string().optional(),
+  asset_path: z.string().optional(),
   allow_empty_roles: z.boolean().optional(),
   ...Object.fromEntries(Object.keys(NOT_USED).map((k) => [k, z.unknown().optional()])),
 });
@@ -245,6 +245,8 @@ export interface KamalRole {
   /** Kamal 2's role stop_timeout. */
   stopWaitTime?: number;
   logging?: { driver?: string; options?: Record<string, string> };
+  /** asset_path (the role's, else the top-level one), for a role behind the proxy. */
+  assetPath?: string;
 }
 
 /** How a Kamal 2 role is served (its proxy settings, with Kamal's defaults applied). */
@@ -761,7 +763,9 @@ function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, globalEnv: Ka
     // when it says so (true, or settings).
     const traefik = isKamal2 ? (primary ? r.proxy !== false : !!r.proxy) : primary ? r.traefik !== false : !!r.traefik;
     if (isPlain(r.traefik)) warnings.push(`${at}.traefik: role-level Traefik settings are not used; put labels under ${at}.labels`);
-    if (r.asset_path !== undefined) warnings.push(`${at}.asset_path: not used (${NOT_USED.asset_path})`);
+    // Kamal bridges assets only for a role behind its proxy.
+    const assetPath = r.asset_path ?? raw.asset_path;
+    if (r.asset_path !== undefined && !traefik) warnings.push(`${at}.asset_path: not used (assets are bridged only for a role behind the proxy, as in Kamal)`);
 
     const hc = { ...(raw.healthcheck ?? {}), ...(r.healthcheck ?? {}) };
     if (typeof hc.cord === "string" && hc.cord !== "/tmp/kamal-cord") warnings.push(`${at}.healthcheck.cord: a custom cord path is not supported (/tmp/kamal-cord is used)`);
@@ -797,6 +801,7 @@ function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, globalEnv: Ka
       route: p ? routeOf(p, `${isPlain(r.proxy) ? `${at}.proxy` : "proxy"}`, name, hosts.length, routeHosts, problems) : undefined,
       stopWaitTime: r.stop_timeout,
       logging: r.logging ?? raw.logging,
+      assetPath: traefik ? assetPath : undefined,
     });
   }
   return out;

@@ -230,6 +230,8 @@ export interface AppRunPlacement {
   envFile?: string;
   /** How the host's Traefik routes it (default: labels, Kamal 1's way). */
   routing?: Routing;
+  /** The host directory mounted at the role's assetPath (asset bridging). */
+  assetVolume?: string;
 }
 
 export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): string {
@@ -247,11 +249,58 @@ export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): s
       ...cfg.env,
     },
     envFile: at.envFile,
-    volumes: [...(at.cordDir ? [`${at.cordDir}:${CORD_IN_CONTAINER}`] : []), ...cfg.volumes],
+    volumes: [...(at.cordDir ? [`${at.cordDir}:${CORD_IN_CONTAINER}`] : []), ...cfg.volumes, ...(at.assetVolume && cfg.assetPath ? [`${at.assetVolume}:${cfg.assetPath}`] : [])],
     labels: appLabels(cfg, at.routing),
     health: health ? { cmd: health, interval: cfg.healthcheck!.interval, retries: cfg.healthcheck!.retries } : undefined,
     logging: cfg.logging,
     options: cfg.options,
     cmd: cfg.cmd,
   });
+}
+
+/**
+ * Asset bridging, in Kamal's layout: `.kamal/apps/<service[-destination]>/assets/extracted/
+ * <role>-<version>` holds what the image has at assetPath; `.../volumes/<role>-<version>` is
+ * what that version's container mounts there.
+ */
+export function assetDirs(home: string, cfg: Pick<AppContainerConfig, "service" | "role" | "destination">, version: string) {
+  const base = `${home}/.kamal/apps/${[cfg.service, cfg.destination].filter(Boolean).join("-")}/assets`;
+  return { base, extracted: `${base}/extracted/${cfg.role}-${version}`, volume: `${base}/volumes/${cfg.role}-${version}` };
+}
+
+/** Copies the image's assets out through a created (never started) container. */
+export function extractAssets(cfg: AppContainerConfig, home: string): string {
+  const name = `${serviceRole(cfg)}-assets`;
+  const { extracted } = assetDirs(home, cfg, cfg.version);
+  const from = cfg.assetPath!.split(":")[0];
+  return [
+    `${shellJoin(["docker", "container", "rm", "--force", name])} >/dev/null 2>&1;`,
+    shellJoin(["mkdir", "-p", extracted]),
+    "&&", `${shellJoin(["docker", "container", "create", "--name", name, `${cfg.image}:${cfg.version}`])} >/dev/null`,
+    "&&", shellJoin(["docker", "container", "cp", "-L", `${name}:${from}/.`, extracted]),
+    "&&", `${shellJoin(["docker", "container", "rm", name])} >/dev/null`,
+  ].join(" ");
+}
+
+/** The new version's volume: its own assets, then the previous version's where absent; and
+ * the previous version's volume gets the new ones (Kamal's `cp -rnT`; the previous version's
+ * may not exist, as after a first deploy with assetPath). */
+export function syncAssetVolumes(cfg: AppContainerConfig, home: string, previous?: string): string {
+  const now = assetDirs(home, cfg, cfg.version);
+  const parts = [`${shellJoin(["mkdir", "-p", now.volume])} && ${shellJoin(["cp", "-rT", now.extracted, now.volume])}`];
+  if (previous && previous !== cfg.version) {
+    const before = assetDirs(home, cfg, previous);
+    parts.push(`{ ${shellJoin(["cp", "-rnT", before.extracted, now.volume])} 2>/dev/null || true; }`);
+    parts.push(`{ ${shellJoin(["cp", "-rnT", now.extracted, before.volume])} 2>/dev/null || true; }`);
+  }
+  return parts.join(" && ");
+}
+
+/** Once only the new version serves: every other version's asset directories of the role. */
+export function cleanUpAssets(cfg: AppContainerConfig, home: string): string {
+  const now = assetDirs(home, cfg, cfg.version);
+  const keep = `${cfg.role}-${cfg.version}`;
+  return ["extracted", "volumes"]
+    .map((d) => `{ ${shellJoin(["find", `${now.base}/${d}`, "-mindepth", "1", "-maxdepth", "1", "-name", `${cfg.role}-*`, "!", "-name", keep, "-exec", "rm", "-rf", "{}", "+"])} 2>/dev/null || true; }`)
+    .join("; ");
 }

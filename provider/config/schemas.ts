@@ -311,6 +311,11 @@ export const appContainer = z
     maintenance: reroute(maintenance.optional()),
     /** Port the app listens on inside the container (default 80). */
     appPort: swap(port.default(80)),
+    /** Kamal's asset_path: the directory of the image's (fingerprinted) assets, e.g.
+     * "/rails/public/assets" (":ro" etc. for mount options). During a swap both versions'
+     * assets are served by either container: each new container mounts a host directory with
+     * its own assets and the previous version's, and the previous one gets the new ones. */
+    assetPath: swap(z.string().regex(/^\/[^:]*(:[a-z,]+)?$/, { message: 'must be an absolute path in the container, e.g. "/rails/public/assets"' }).optional()),
     healthcheck: swap(healthcheck.optional()),
     /** Seconds an old container gets to finish requests after SIGTERM (default 30). */
     stopWaitTime: record(duration.default(30)),

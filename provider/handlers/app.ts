@@ -16,6 +16,10 @@ import { appContainer, type AppContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
 import {
   appLabels,
+  assetDirs,
+  cleanUpAssets,
+  extractAssets,
+  syncAssetVolumes,
   containerName,
   copyKind,
   describeScope,
@@ -433,11 +437,21 @@ async function swap(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMem
       const cord = cfg.traefik && !byRoutes ? `${home}/.kamal/cords/${name}-${randomBytes(4).toString("hex")}` : undefined;
       if (cord) await step(host, "tying the cord", () => conn.exec(docker.tieCord(cord)));
       const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
+      // Asset bridging: the new container mounts its assets and the previous version's; the
+      // previous version's container gets the new ones, before any request can ask for them.
+      let assetVolume: string | undefined;
+      if (cfg.assetPath) {
+        const previous = containers.find((c) => c.running && c.version !== cfg.version)?.version;
+        progress(host, `bridging the assets of ${previous ?? "no earlier version"} and ${cfg.version}: either container serves both`);
+        await step(host, `extracting the assets of ${image}`, () => conn.exec(extractAssets(cfg, home), { repeatable: true }));
+        await step(host, `bridging the assets of ${previous ?? "no earlier version"} and ${cfg.version}`, () => conn.exec(syncAssetVolumes(cfg, home, previous), { repeatable: true }));
+        assetVolume = assetDirs(home, cfg, cfg.version).volume;
+      }
 
       progress(host, `starting ${name} (${image})${old.length ? ` beside ${old.join(", ")}` : ""} (${took()})`);
       try {
         await step(host, `starting ${name}`, () =>
-          changeOnce(conn, runAppContainer(cfg, { name, cordDir: cord, envFile, routing: byRoutes ? "routes" : "labels" }), async () => {
+          changeOnce(conn, runAppContainer(cfg, { name, cordDir: cord, envFile, routing: byRoutes ? "routes" : "labels", assetVolume }), async () => {
             const state = await containerStatus(conn, name);
             if (state === "created") await conn.exec(docker.startContainer(name));
             return state !== undefined;
@@ -521,6 +535,8 @@ async function swap(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMem
           ),
         ),
       ]);
+      // Only this version serves now: the other versions' asset directories go (Kamal's way).
+      if (cfg.assetPath) await step(host, "removing earlier versions' assets", () => conn.exec(cleanUpAssets(cfg, home), { repeatable: true }));
       const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
       const digest = digestOut.stdout.trim().split(" ");
       progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""} (${took()})`);

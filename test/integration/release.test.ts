@@ -48,10 +48,10 @@ async function served(h: string): Promise<{ version: string; container: string; 
 const containers = (h: string) => sh(h, "docker ps -a --filter label=service=rel --format '{{.ID}} {{.Names}} {{.State}}' | grep -v -- -release- | sort");
 const releases = () => sh("app1", "cat /root/kp-rel/releases.log 2>/dev/null || true").then((s) => s.split("\n").filter(Boolean));
 
-async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; load: LoadResult[] }> {
+async function underLoad<T>(fn: () => Promise<T>, path = "/version"): Promise<{ result: T; load: LoadResult[] }> {
   const loads = web.flatMap((h) => [
-    startLoad({ url: `http://${host(h).address}/version`, rate: 60, connections: 3 }),
-    startLoad({ url: `http://${host(h).address}/version`, rate: 20, newConnections: true }),
+    startLoad({ url: `http://${host(h).address}${path}`, rate: 60, connections: 3 }),
+    startLoad({ url: `http://${host(h).address}${path}`, rate: 20, newConnections: true }),
   ]);
   await new Promise((r) => setTimeout(r, 300));
   const result = await fn();
@@ -68,7 +68,7 @@ function failedBy(load: LoadResult[]): Record<string, number> {
 const total = (load: LoadResult[]) => load.reduce((n, l) => n + l.total, 0);
 
 beforeAll(async () => {
-  for (const h of web) await sh(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kp-rel");
+  for (const h of ["app1", "app2", "app3"]) await sh(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kp-rel");
   const dir = scratchProject("release", {
     "Pulumi.yaml": "name: kp-release\nruntime: nodejs\n",
     "package.json": JSON.stringify({ name: "kp-release", main: "index.ts" }),
@@ -284,5 +284,37 @@ describe("onFailure: revert, on three hosts with bootLimit 1", () => {
     expect(failedBy(load)).toEqual({});
     const outputs = JSON.parse((await p.run(["stack", "output", "--json", "--stack", p.stack])).stdout);
     expect(outputs.versions).toEqual({ app1: "v2", app2: "v2", app3: "v2" });
+  });
+});
+
+describe("asset bridging (asset_path)", () => {
+  const asset = async (h: string, v: string) => (await httpGet(`http://${host(h).address}/assets/app-${v}.css`)).status;
+
+  it("during a swap, a client holding the old version's page loads its assets from either container with 0 failures", async () => {
+    await set("assetPath", "/public/assets");
+    await set("version", "v1");
+    const first = await p.up();
+    expect(first.code, out(first)).toBe(0);
+    for (const h of web) {
+      expect((await served(h)).version).toBe("v1");
+      expect(await asset(h, "v1")).toBe(200);
+      // Not in this image, and the previous version's were never extracted.
+      expect(await asset(h, "v2")).toBe(404);
+    }
+    // The old page's asset, requested all through the swap to v2.
+    await set("version", "v2");
+    const { result: up, load } = await underLoad(() => p.up(), "/assets/app-v1.css");
+    expect(up.code, out(up)).toBe(0);
+    expect(out(up)).toContain("bridging the assets of v1 and v2");
+    expect(failedBy(load)).toEqual({});
+    expect(total(load)).toBeGreaterThan(1000);
+    for (const h of web) {
+      expect((await served(h)).version).toBe("v2");
+      expect([await asset(h, "v1"), await asset(h, "v2")]).toEqual([200, 200]);
+      // Kamal's layout; only the serving version's directories are left.
+      expect(await sh(h, "ls /root/.kamal/apps/rel-prod/assets/extracted /root/.kamal/apps/rel-prod/assets/volumes")).toBe(
+        "/root/.kamal/apps/rel-prod/assets/extracted:\nweb-v2\n\n/root/.kamal/apps/rel-prod/assets/volumes:\nweb-v2",
+      );
+    }
   });
 });

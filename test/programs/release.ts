@@ -6,7 +6,7 @@
  * releaseCmd (JSON argv, or unset for none); watch; canaryHosts, canaryWatch; workerEnv
  * (JSON); stopWaitTime; threeHosts (web on app1-app3 too), bootLimit, onFailure, failHost
  * (that host's web container is unhealthy), deadline; beforeDeploy, afterDeploy (local
- * commands). Secret: releaseSecret (in the role's
+ * commands); assetPath. Secret: releaseSecret (in the role's
  * secret env file).
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -48,6 +48,7 @@ const app = new kamal.Service("rel", {
   bootLimit: cfg.getNumber("bootLimit"),
   onFailure: cfg.get("onFailure") as "stop" | "revert" | undefined,
   hooks: { beforeDeploy: cfg.get("beforeDeploy"), afterDeploy: cfg.get("afterDeploy") },
+  assetPath: cfg.get("assetPath"),
   roles: {
     web: { hosts: webHosts.map((h) => (h.name === failHost ? { ...h, env: { clear: { TESTAPP_MODE: "unhealthy" } } } : h)), env: { clear: { TESTAPP_ECHO_ENV: "KAMAL_HOST", ...(json<Record<string, string>>("env") ?? {}) } } },
     workers: { hosts: [app1], exclusive: true, cmd: ["/app"], env: { clear: { PORT: "8081", ...(json<Record<string, string>>("workerEnv") ?? {}) } } },

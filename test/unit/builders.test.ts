@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { appContainer } from "../../provider/config/schemas";
-import { containerName, healthCommand, runAppContainer } from "../../provider/commands/app";
+import { cleanUpAssets, containerName, extractAssets, healthCommand, runAppContainer, syncAssetVolumes } from "../../provider/commands/app";
 import { runAccessory } from "../../provider/commands/accessory";
 import * as docker from "../../provider/commands/docker";
 import * as lock from "../../provider/commands/lock";
@@ -115,6 +115,38 @@ describe("Kamal 2's container env and the release command", () => {
     expect(docker.followLogs("hey-web-production-release-v2")).toBe("docker logs --follow hey-web-production-release-v2");
     expect(docker.waitContainer("hey-web-production-release-v2")).toBe("docker wait hey-web-production-release-v2");
     expect(docker.commandPolicy(docker.waitContainer("x"))).toMatchObject({ repeatable: true, deadline: "read" });
+  });
+});
+
+describe("asset bridging, in Kamal's layout", () => {
+  const web = appContainer.parse({
+    hostName: "web-1", connection, service: "hey", role: "web", destination: "production", image: "r.example.com/hey", version: "v2",
+    traefik: true, healthcheck: { path: "/up" }, assetPath: "/rails/public/assets",
+  });
+  const base = "/home/deploy/.kamal/apps/hey-production/assets";
+  it("extracts the new image's assets through a created container", () => {
+    expect(extractAssets(web, "/home/deploy")).toBe(
+      "docker container rm --force hey-web-production-assets >/dev/null 2>&1;" +
+        ` mkdir -p ${base}/extracted/web-v2` +
+        " && docker container create --name hey-web-production-assets r.example.com/hey:v2 >/dev/null" +
+        ` && docker container cp -L hey-web-production-assets:/rails/public/assets/. ${base}/extracted/web-v2` +
+        " && docker container rm hey-web-production-assets >/dev/null",
+    );
+  });
+  it("gives the new volume both versions' assets and the previous volume the new ones; then removes the other versions'", () => {
+    expect(syncAssetVolumes(web, "/home/deploy", "v1")).toBe(
+      `mkdir -p ${base}/volumes/web-v2 && cp -rT ${base}/extracted/web-v2 ${base}/volumes/web-v2` +
+        ` && { cp -rnT ${base}/extracted/web-v1 ${base}/volumes/web-v2 2>/dev/null || true; }` +
+        ` && { cp -rnT ${base}/extracted/web-v2 ${base}/volumes/web-v1 2>/dev/null || true; }`,
+    );
+    expect(syncAssetVolumes(web, "/home/deploy")).toBe(`mkdir -p ${base}/volumes/web-v2 && cp -rT ${base}/extracted/web-v2 ${base}/volumes/web-v2`);
+    expect(cleanUpAssets(web, "/home/deploy")).toBe(
+      `{ find ${base}/extracted -mindepth 1 -maxdepth 1 -name 'web-*' '!' -name web-v2 -exec rm -rf '{}' + 2>/dev/null || true; };` +
+        ` { find ${base}/volumes -mindepth 1 -maxdepth 1 -name 'web-*' '!' -name web-v2 -exec rm -rf '{}' + 2>/dev/null || true; }`,
+    );
+    expect(runAppContainer(web, { name: "hey-web-production-v2", routing: "routes", assetVolume: `${base}/volumes/web-v2` })).toContain(
+      ` --volume ${base}/volumes/web-v2:/rails/public/assets --label`,
+    );
   });
 });
 

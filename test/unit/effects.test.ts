@@ -76,6 +76,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     proxy: [undefined, { responseTimeout: 30 }],
     maintenance: [undefined, { message: "back at noon" }],
     appPort: [80, 3000],
+    assetPath: [undefined, "/rails/public/assets"],
     "healthcheck.path": ["/up", "/health"],
     "healthcheck.port": [80, 3000],
     "healthcheck.cmd": [undefined, "/app probe http://127.0.0.1/up"],

@@ -265,11 +265,13 @@ describe("Kamal config: every supported key", () => {
     expect(c.traefik?.forwardedHeaders).toBeUndefined();
     expect(jobs.traefik).toBe(false);
     expect(jobs.route).toBeUndefined();
+    // asset_path: bridged for the role behind the proxy only, as in Kamal.
+    expect(web.assetPath).toBe("/rails/public/assets");
+    expect(jobs.assetPath).toBeUndefined();
     expect(c.stopWaitTime).toBe(15);
     expect(c.warnings).toEqual([
       "builder: not used (build and push images yourself; this deploys an existing image)",
       "aliases: not used (kamal CLI aliases have no Pulumi equivalent)",
-      "asset_path: not used (asset bridging between versions is not supported: old fingerprinted assets may 404 during a swap)",
       "proxy.logging: not applied (Traefik's access log is configured on Traefik: its args)",
     ]);
   });
