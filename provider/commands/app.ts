@@ -234,20 +234,24 @@ export interface AppRunPlacement {
   assetVolume?: string;
 }
 
+/** Kamal 2's container env, under the role's own (a role's value wins, as in Kamal). */
+export function kamalEnv(cfg: Pick<AppContainerConfig, "version" | "connection" | "destination" | "env">, name: string): Record<string, string> {
+  return {
+    KAMAL_CONTAINER_NAME: name,
+    KAMAL_VERSION: cfg.version,
+    KAMAL_HOST: cfg.connection.host,
+    ...(cfg.destination ? { KAMAL_DESTINATION: cfg.destination } : {}),
+    ...cfg.env,
+  };
+}
+
 export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): string {
   const health = healthCommand(cfg, at.routing);
   return runContainer({
     name: at.name,
     image: `${cfg.image}:${cfg.version}`,
     restart: "unless-stopped",
-    // Kamal 2's container env, before the role's (a role's own value wins, as in Kamal).
-    env: {
-      KAMAL_CONTAINER_NAME: at.name,
-      KAMAL_VERSION: cfg.version,
-      KAMAL_HOST: cfg.connection.host,
-      ...(cfg.destination ? { KAMAL_DESTINATION: cfg.destination } : {}),
-      ...cfg.env,
-    },
+    env: kamalEnv(cfg, at.name),
     envFile: at.envFile,
     volumes: [...(at.cordDir ? [`${at.cordDir}:${CORD_IN_CONTAINER}`] : []), ...cfg.volumes, ...(at.assetVolume && cfg.assetPath ? [`${at.assetVolume}:${cfg.assetPath}`] : [])],
     labels: appLabels(cfg, at.routing),

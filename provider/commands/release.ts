@@ -4,7 +4,7 @@
  * it (the next attempt finds it by name and waits for it).
  */
 import type { ReleaseConfig } from "../config/schemas";
-import { serviceRole } from "./app";
+import { kamalEnv, serviceRole } from "./app";
 import { runContainer } from "./docker";
 
 /** `service-role[-destination]-release-version`: one per scope and version at a time. */
@@ -22,13 +22,7 @@ export function runRelease(cfg: ReleaseConfig, at: { name: string; envFile?: str
   return runContainer({
     name: at.name,
     image: `${cfg.image}:${cfg.version}`,
-    env: {
-      KAMAL_CONTAINER_NAME: at.name,
-      KAMAL_VERSION: cfg.version,
-      KAMAL_HOST: cfg.connection.host,
-      ...(cfg.destination ? { KAMAL_DESTINATION: cfg.destination } : {}),
-      ...cfg.env,
-    },
+    env: kamalEnv(cfg, at.name),
     envFile: at.envFile,
     volumes: cfg.volumes,
     labels: releaseLabels(cfg),
