@@ -188,8 +188,8 @@ export class KamalApp extends pulumi.ComponentResource {
       watch: args.watch,
       canary: args.canary,
       onFailure: args.onFailure,
-      maintenance: args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) =>
-        m === false ? false : { ...(typeof m === "object" && m.message ? { message: m.message } : {}), ...(cfg.maintenancePage ? { page: cfg.maintenancePage } : {}) }),
+      maintenance: args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) => (m === false ? false : typeof m === "object" && m.message ? { message: m.message } : true)),
+      maintenancePage: cfg.maintenancePage,
     }, { parent: this, dependsOn: [...dependsOn, ...present(preConnect, preDeploy, hooks.make("pre-app-boot", [...dependsOn, ...present(preConnect, preDeploy)], { lock: true, secrets: false, hosts: "app" }))] });
     const postAppBoot = hooks.make("post-app-boot", [this.service], { lock: true, secrets: false, hosts: "app" });
     hooks.make("post-deploy", [this.service, ...present(postAppBoot)], { lock: false, secrets: true });

@@ -179,6 +179,10 @@ export interface ServiceArgs {
    * 503 and a page while the containers keep running; false (or unset) is live. Changing it
    * only rewrites the route files: on and off within a second. */
   readonly maintenance?: pulumi.Input<MaintenanceArgs>;
+  /** The page maintenance mode shows, whether it comes from `maintenance` or from the
+   * operator's `pulumi-kamal maintenance` (Kamal 2's error_pages_path 503.html); `{{ .Message }}`
+   * in it is replaced by the message. */
+  readonly maintenancePage?: pulumi.Input<string>;
 }
 
 /** What runs on one host for one role. */
@@ -209,6 +213,8 @@ export class Service extends pulumi.ComponentResource {
     super("kamal:index:Service", name, {}, opts);
     const service = args.service ?? name;
     validateShape(name, args);
+    // `pulumi-kamal maintenance` / `live`: the operator's switch in the stack's config wins.
+    const operated = operatorMaintenance(service);
     const roleNames = Object.keys(args.roles);
     const primary = args.primaryRole ?? (roleNames.includes("web") ? "web" : roleNames[0]);
     this.resources = {};
@@ -340,7 +346,7 @@ export class Service extends pulumi.ComponentResource {
             traefik,
             routeHosts: traefik ? routeHostsOf(hostsFrom(args.proxy, r.proxy)) : undefined,
             proxy: traefik ? routeOptionsOf(args.proxy, r.proxy) : undefined,
-            maintenance: traefik ? maintenanceOf(args.maintenance) : undefined,
+            maintenance: traefik ? maintenanceOf(operated ?? args.maintenance, args.maintenancePage) : undefined,
             appPort: r.appPort ?? args.appPort,
             assetPath: traefik ? (r.assetPath ?? args.assetPath) : undefined,
             healthcheck: healthcheckFor(args, r, traefik),
@@ -417,9 +423,35 @@ function routeOptionsOf(service: ProxyRouteArgs | undefined, role: ProxyRouteArg
   });
 }
 
-function maintenanceOf(m: pulumi.Input<MaintenanceArgs> | undefined): pulumi.Input<MaintenanceInput | undefined> | undefined {
+/** The stack config key `pulumi-kamal maintenance` and `live` set: a JSON object of services
+ * in maintenance, each `{ "message"?: string }`. In the config (not only on the hosts), so
+ * every later `pulumi up`, from any machine, keeps the service where the operator put it. */
+export const MAINTENANCE_CONFIG = "pulumi-kamal:maintenance";
+
+/** Parses the key's value: services in maintenance, by name. */
+export function parseOperatorMaintenance(text: string | undefined): Record<string, { message?: string }> {
+  if (!text) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error(`stack config ${MAINTENANCE_CONFIG}: is not JSON (pulumi-kamal maintenance writes it; \`pulumi-kamal live\` or \`pulumi config rm ${MAINTENANCE_CONFIG}\` clears it)`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v) || Object.values(v).some((m) => !m || typeof m !== "object" || ("message" in m && typeof (m as { message: unknown }).message !== "string"))) {
+    throw new Error(`stack config ${MAINTENANCE_CONFIG}: must be an object of services, e.g. {"shop":{"message":"Back at 10:00"}}`);
+  }
+  return v as Record<string, { message?: string }>;
+}
+
+function operatorMaintenance(service: string): MaintenanceArgs | undefined {
+  const [ns, key] = MAINTENANCE_CONFIG.split(":");
+  const m = parseOperatorMaintenance(new pulumi.Config(ns).get(key))[service];
+  return m ? { ...(m.message ? { message: m.message } : {}) } : undefined;
+}
+
+function maintenanceOf(m: pulumi.Input<MaintenanceArgs> | undefined, page: pulumi.Input<string> | undefined): pulumi.Input<MaintenanceInput | undefined> | undefined {
   if (m === undefined || m === false) return undefined;
-  return pulumi.output(m).apply((v) => (v === false ? undefined : v === true ? {} : dropUndefined(v as MaintenanceInput)));
+  return pulumi.all([m, page]).apply(([v, p]) => (v === false ? undefined : dropUndefined({ ...(p ? { page: p } : {}), ...(v === true ? {} : (v as MaintenanceInput)) })));
 }
 
 function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pulumi.Input<HealthcheckInput> | undefined {

@@ -36,6 +36,8 @@ fi
 # Programs and the provider find this package by name, as a user's project does (the
 # provider text in the state names no path): the repository's own node_modules links it.
 ln -sfn .. node_modules/pulumi-kamal
+# And its command, as `npx pulumi-kamal` finds it in such a project.
+mkdir -p node_modules/.bin && ln -sfn ../../dist/cli/main.js node_modules/.bin/pulumi-kamal
 env_file="$(bash scripts/toolchain/install.sh)"
 source "$env_file"
 # KP_SANDBOX_HOSTS: the number of app hosts (npm test runs the fault scenarios on app3 and

@@ -7,6 +7,7 @@
 //	/upstream   GET of TESTAPP_UPSTREAM + the request's ?path= (the app reaching an accessory)
 //	.../headers JSON: the path the app received, its request headers, the peer address
 //	/upload     POST: the number of body bytes received
+//	/log?line=T writes "log: T" to the container's output (what `logs --follow` shows)
 //
 //	/assets/... static files under TESTAPP_ASSETS_DIR (default /public/assets; the image has
 //	            app-<version>.css there, as a Rails app's fingerprinted assets)
@@ -145,6 +146,10 @@ func serve() int {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(body)
+	})
+	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) {
+		logf("log: %s", r.URL.Query().Get("line"))
+		fmt.Fprintln(w, "logged")
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))

@@ -158,6 +158,26 @@ export function routeRouters(text: string): string[] {
   }
 }
 
+/** The rules of a route file's routers. */
+export function routeRules(text: string): string[] {
+  try {
+    const routers = (JSON.parse(text) as { http?: { routers?: Record<string, { rule?: unknown }> } }).http?.routers ?? {};
+    return Object.values(routers).flatMap((r) => (typeof r?.rule === "string" ? [r.rule] : []));
+  } catch {
+    return [];
+  }
+}
+
+/** The host names a Traefik rule matches by name: `Host(\`a\`, \`b\`)` (Traefik 2) and
+ * `Host(\`a\`) || Host(\`b\`)` (Traefik 3); not regexps. */
+export function ruleHosts(rule: string): string[] {
+  const out: string[] = [];
+  for (const m of rule.matchAll(/\bHost\(([^)]*)\)/g)) {
+    for (const n of m[1].matchAll(/[`"]([^`"]+)[`"]/g)) out.push(n[1].toLowerCase());
+  }
+  return out;
+}
+
 /** The servers a route file's spec writes (a maintenance without the plugin writes none). */
 export function writtenServers(spec: Pick<RouteSpec, "servers" | "maintenance">): string[] {
   return spec.maintenance && !spec.maintenance.plugin ? [] : spec.servers;

@@ -11,7 +11,7 @@ import { accessoryMounts, accessoryName, runAccessory } from "../commands/access
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
 import { randomBytes } from "node:crypto";
-import { absolute, connect, lastLogs, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
+import { audit, absolute, connect, lastLogs, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 
@@ -116,6 +116,7 @@ async function bootLocked(conn: SshConnection, cfg: AccessoryContainerConfig, se
     });
   }
   const facts = await containerFacts(conn, name);
+  await audit(conn, cfg.hostName, { service: cfg.service }, `Booted ${name} accessory (${cfg.image})`);
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };
 }
 

@@ -45,6 +45,7 @@ import type { SshConnection } from "../ssh/executor";
 import { tail } from "../ssh/redact";
 import {
   absolute,
+  audit,
   connect,
   containerFacts,
   containsUnknown,
@@ -285,6 +286,11 @@ async function scopeContainers(conn: SshConnection, cfg: AppContainerConfig): Pr
   });
 }
 
+/** The audit log a scope's lines go to, and their role tag. */
+function auditScope(cfg: AppContainerConfig) {
+  return { service: cfg.service, destination: cfg.destination, role: cfg.role };
+}
+
 /** Drains and removes every container of a scope (a deleted role or host, a renamed scope). */
 async function retireScope(cfg: AppContainerConfig): Promise<void> {
   const secrets = new Secrets(appContainer, cfg);
@@ -306,6 +312,7 @@ async function retireContainers(conn: SshConnection, cfg: AppContainerConfig): P
     if (names.length) {
       progress(cfg.hostName, `removing ${names.join(", ")}`);
       await conn.exec(docker.removeContainers(names, true));
+      await audit(conn, cfg.hostName, auditScope(cfg), `Removed app containers (${names.join(", ")})`);
     }
     await pruneImages(conn, cfg);
   }
@@ -513,6 +520,7 @@ async function swap(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMem
             : old.length
               ? `${old.map((o) => (o === aside ? name : o)).join(", ")} keeps serving${switched ? " (traffic went back to it)" : ""}`
               : "no earlier container was running";
+          await audit(conn, host, auditScope(cfg), `${reverted ? "Reverted" : "Failed to start"} app version ${cfg.version} (${reverted ? "onFailure: revert" : ((e as StepError).step ?? "booting")}); ${serving}`);
           if (reverted) {
             throw new StepError(host, "reverting (onFailure: revert)", e as Error, `${rootMessage(e)}, so this host went back: ${name} was stopped and kept as ${failed}, ${serving}`);
           }
@@ -540,6 +548,9 @@ async function swap(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMem
       const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
       const digest = digestOut.stdout.trim().split(" ");
       progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""} (${took()})`);
+      const was = containers.find((c) => c.running && c.name !== name)?.version ?? (existing?.running ? cfg.version : undefined);
+      const rolledBack = existing && !existing.running;
+      await audit(conn, host, auditScope(cfg), `${rolledBack ? "Rolled back app to" : "Started app"} version ${cfg.version}${was ? ` (was ${was})` : ""}`);
       return {
         ...inputs,
         containerName: name,

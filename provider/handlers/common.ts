@@ -3,10 +3,16 @@ import type { z } from "zod";
 import { problemsFrom } from "../config/errors";
 import { changes, containsUnknown, effectOf, secretsIn, UNKNOWN } from "../config/fields";
 import type { Effect, SshConnectionConfig } from "../config/schemas";
+import { spawnSync } from "node:child_process";
+import os from "node:os";
+import { auditFile, auditLine, auditTime, recordAudit } from "../commands/audit";
 import { commandPolicy, containerLogs, containerSummary } from "../commands/docker";
 import { shellJoin } from "../commands/shell";
 import { ConnectionLostError, SshPool, type ExecOptions, type SshConnection, type SshTarget } from "../ssh/executor";
 import { redact } from "../ssh/redact";
+import { toTarget } from "../ssh/target";
+
+export { toTarget };
 
 export { containsUnknown, UNKNOWN };
 
@@ -15,39 +21,30 @@ export function progress(host: string, message: string): void {
   console.log(`[kamal] ${host}: ${message}`);
 }
 
+/** Kamal's performer: the git user's email (in `cwd`), else the login name. */
+export function performer(cwd = process.cwd()): string {
+  const git = spawnSync("git", ["config", "user.email"], { cwd, encoding: "utf8" });
+  return (git.status === 0 && git.stdout.trim()) || os.userInfo().username;
+}
+
+let performerHere: string | undefined;
+
+/** Appends a line to the host's audit log of the service (Kamal's `kamal audit`). Never
+ * fails what it records: a line that cannot be written is said as a progress line. */
+export async function audit(
+  conn: SshConnection,
+  host: string,
+  scope: { service: string; destination?: string; role?: string },
+  message: string,
+): Promise<void> {
+  performerHere ??= performer();
+  const line = auditLine({ recordedAt: auditTime(), performer: performerHere, destination: scope.destination, role: scope.role }, message);
+  const r = await conn.run(recordAudit(auditFile(scope.service, scope.destination), line)).catch((e: Error) => ({ code: 1, stderr: e.message }));
+  if (r.code !== 0) progress(host, `could not append to the audit log: ${r.stderr.trim()}`);
+}
+
 /** One pool per provider process: one connection per host, shared by all resources. */
 export const pool = new SshPool((m) => console.log(`[kamal] ${m}`), commandPolicy);
-
-type Bastion = Omit<SshConnectionConfig, "proxy" | "deadlines">;
-
-export function toTarget(c: Bastion & { proxy?: Bastion; proxyCommand?: string; deadlines?: SshConnectionConfig["deadlines"] }): SshTarget {
-  return {
-    host: c.host,
-    port: c.port,
-    user: c.user,
-    privateKey: c.privateKey,
-    privateKeyPath: c.privateKeyPath,
-    passphrase: c.passphrase,
-    password: c.password,
-    agent: c.agent,
-    knownHosts: c.knownHosts,
-    knownHostsPath: c.knownHostsPath,
-    hostKey: c.hostKey,
-    insecureIgnoreHostKey: c.insecureIgnoreHostKey,
-    proxy: c.proxy ? toTarget(c.proxy) : undefined,
-    proxyCommand: c.proxyCommand,
-    connectTimeoutMs: c.connectTimeout * 1000,
-    keepaliveIntervalMs: c.keepaliveInterval * 1000,
-    dialAttempts: c.dialAttempts,
-    maxChannels: c.maxChannels,
-    deadlines: c.deadlines && {
-      read: c.deadlines.read * 1000,
-      change: c.deadlines.change * 1000,
-      pull: c.deadlines.pull * 1000,
-      reconnect: c.deadlines.reconnect * 1000,
-    },
-  };
-}
 
 export function connect(c: SshConnectionConfig): Promise<SshConnection> {
   return pool.connect(toTarget(c));

@@ -19,7 +19,7 @@ import { routeRule } from "../commands/app";
 import * as docker from "../commands/docker";
 import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedirect, type Redirect } from "../commands/handover";
 import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
-import { routeConfig, routeFile, routeRouters, ROUTES_IN_TRAEFIK } from "../commands/proxy";
+import { routeConfig, routeFile, routeRouters, routeRules, ruleHosts, ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { shellJoin } from "../commands/shell";
 import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, knowsKeepAliveMax, replaceKamalProxy, replaceTraefik, trafficPorts, TRAEFIK_NAME, type TraefikDirs } from "../commands/traefik";
 import type { TraefikContainerConfig } from "../config/schemas";
@@ -106,14 +106,17 @@ export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikCon
 
 /** The routers Traefik must list before it may take traffic: one per route file, and one
  * per router label of every running container that its Docker provider routes (healthy
- * or without a health check, not `traefik.enable=false`). */
-async function expectedRouters(conn: SshConnection, routesDir: string): Promise<string[]> {
+ * or without a health check, not `traefik.enable=false`); and the host names their rules
+ * name. */
+async function expectedRouters(conn: SshConnection, routesDir: string): Promise<{ routers: string[]; names: string[] }> {
   const out: string[] = [];
+  const rules: string[] = [];
   // Every router of every route file (a scope with ssl has two); certificate files have none.
   const files = await conn.run(shellJoin(["find", routesDir, "-maxdepth", "1", "-name", "*.yml", "!", "-name", "*@*"]));
   for (const f of lines(files.stdout)) {
     const text = (await conn.run(shellJoin(["cat", f]))).stdout;
     const routers = routeRouters(text);
+    rules.push(...routeRules(text));
     const scope = f.slice(f.lastIndexOf("/") + 1).replace(/\.yml$/, "");
     out.push(...(routers.length ? routers : [scope]).map((r) => `${r}@file`));
   }
@@ -127,9 +130,49 @@ async function expectedRouters(conn: SshConnection, routesDir: string): Promise<
       continue;
     }
     if (labels["traefik.enable"] === "false") continue;
-    for (const key of Object.keys(labels)) {
+    for (const [key, value] of Object.entries(labels)) {
       const m = /^traefik\.http\.routers\.([^.]+)\.rule$/.exec(key);
-      if (m) out.push(`${m[1]}@docker`);
+      if (m) {
+        out.push(`${m[1]}@docker`);
+        rules.push(value);
+      }
+    }
+  }
+  return { routers: out, names: [...new Set(rules.flatMap(ruleHosts))] };
+}
+
+/** The subject of the certificate Traefik makes up when it has none for a name. */
+const TRAEFIK_DEFAULT_CERT = "TRAEFIK DEFAULT CERT";
+
+/** A (port, name) pair whose real certificate a Traefik must present before it takes traffic. */
+export interface ServedCertificate {
+  /** The host port clients use (the key between the incumbent and its successors). */
+  hostPort: string;
+  name: string;
+}
+
+/** The names for which the incumbent presents a certificate of its own (not Traefik's
+ * made-up one) on each traffic port: its successor must present one too before it takes
+ * traffic, or HTTPS clients would meet the made-up one while it loads its store. */
+async function servedCertificates(conn: SshConnection, incumbent: string, ports: { host: string }[], names: string[]): Promise<ServedCertificate[]> {
+  if (!names.length) return [];
+  const ip = (await conn.run(docker.containerIp(incumbent))).stdout.trim().split(" ")[0];
+  const bindings = (await conn.run(shellJoin(["docker", "container", "inspect", "--format", "{{json .HostConfig.PortBindings}}", incumbent]))).stdout.trim();
+  let bound: Record<string, { HostIp?: string; HostPort?: string }[] | null> = {};
+  try {
+    bound = (JSON.parse(bindings || "{}") as typeof bound) ?? {};
+  } catch {
+    return [];
+  }
+  if (!ip) return [];
+  const out: ServedCertificate[] = [];
+  for (const p of ports) {
+    const hostPort = p.host.slice(p.host.lastIndexOf(":") + 1);
+    const containerPort = Object.entries(bound).find(([, bs]) => (bs ?? []).some((b) => b.HostPort === hostPort))?.[0];
+    if (!containerPort || !containerPort.endsWith("/tcp")) continue;
+    for (const name of names) {
+      const cert = await conn.tlsPeer(ip, Number(containerPort.replace("/tcp", "")), name);
+      if (cert && cert.subject !== TRAEFIK_DEFAULT_CERT) out.push({ hostPort: p.host, name });
     }
   }
   return out;
@@ -138,28 +181,50 @@ async function expectedRouters(conn: SshConnection, routesDir: string): Promise<
 const SERVING_DEADLINE_MS = 30_000;
 
 /** Waits until the Traefik in `container` lists every router the host has (asked through
- * its API at its own address; without an API, once it has started its providers). */
-async function waitServing(conn: SshConnection, container: string, routesDir: string, api: boolean): Promise<void> {
+ * its API at its own address; without an API, once it has started its providers) and
+ * presents a certificate of its own for every name in `certs`. */
+async function waitServing(
+  conn: SshConnection,
+  container: string,
+  routesDir: string,
+  api: boolean,
+  certs: { container: number; name: string }[] = [],
+): Promise<void> {
   const t0 = Date.now();
   const ip = (await conn.exec(docker.containerIp(container))).stdout.trim().split(" ")[0];
   let missing: string[] = [];
+  let madeUp: string[] = [];
+  let routed = false;
   for (;;) {
-    if (api && ip) {
-      const expected = await expectedRouters(conn, routesDir);
+    if (!routed && api && ip) {
+      const { routers: expected } = await expectedRouters(conn, routesDir);
       const answer = await conn.httpGet(ip, TRAEFIK_API_CONTAINER_PORT, "/api/http/routers?per_page=10000", 2000).catch(() => undefined);
       if (answer?.status === 200) {
         const names = new Set((JSON.parse(answer.body) as { name: string }[]).map((r) => r.name));
         missing = expected.filter((n) => !names.has(n));
-        if (!missing.length) return;
+        routed = !missing.length;
       }
-    } else if (/Starting provider/.test((await conn.run(docker.containerLogs(container, 50))).stdout)) {
+    } else if (!routed && !api && /Starting provider/.test((await conn.run(docker.containerLogs(container, 50))).stdout)) {
       await sleep(1000);
-      return;
+      routed = true;
+    }
+    if (routed && ip) {
+      madeUp = [];
+      for (const c of certs) {
+        const cert = await conn.tlsPeer(ip, c.container, c.name);
+        if (!cert || cert.subject === TRAEFIK_DEFAULT_CERT) madeUp.push(c.name);
+      }
+      if (!madeUp.length) return;
     }
     const [status] = (await conn.run(docker.containerState(container))).stdout.trim().split(" ");
     if (status !== "running") throw new Error(`${container} is ${status || "gone"}`);
     if (Date.now() - t0 > SERVING_DEADLINE_MS) {
-      throw new Error(`${container} did not ${missing.length ? `load the routes ${missing.join(", ")}` : "answer on its API"} within ${SERVING_DEADLINE_MS / 1000}s`);
+      const what = !routed
+        ? missing.length
+          ? `load the routes ${missing.join(", ")}`
+          : "answer on its API"
+        : `present the certificate the previous proxy serves for ${[...new Set(madeUp)].join(", ")} (it presented Traefik's default one)`;
+      throw new Error(`${container} did not ${what} within ${SERVING_DEADLINE_MS / 1000}s`);
     }
     await sleep(200);
   }
@@ -227,10 +292,15 @@ export async function handOver(
   }
 
   await clearLeftovers(conn, sudo, host);
+  const ports = trafficPorts(cfg);
+  // The certificates HTTPS clients get now: the bridge and the new Traefik present them too
+  // before any client reaches them (the ACME store loads after the routes do).
+  const served = await servedCertificates(conn, incumbent.name, ports, (await expectedRouters(conn, at.dirs.routes)).names);
+  const certs = served.flatMap((c) => ports.filter((p) => p.host === c.hostPort).map((p) => ({ container: p.container, name: c.name })));
   const bridge = `${TRAEFIK_NAME}_handover_${at.hex}`;
   try {
     await conn.exec(bridgeTraefik(cfg, { name: bridge, envFile: at.envFile, dirs: at.dirs }));
-    await waitServing(conn, bridge, at.dirs.routes, api);
+    await waitServing(conn, bridge, at.dirs.routes, api, certs);
   } catch (e) {
     await conn.run(docker.removeContainers([bridge, at.next], true));
     throw new Error(`the bridge Traefik did not serve (${(e as Error).message}); nothing serving was touched`);
@@ -238,7 +308,7 @@ export async function handOver(
   const nets = (await conn.exec(docker.containerNetworks(bridge))).stdout.trim().split(/\s+/).map((p) => p.split("="));
   const ip = (nets.find(([n]) => n === "bridge") ?? nets[0])?.[1];
   // Every port Traefik takes traffic on (80, and 443 in Kamal 1's Let's Encrypt recipe).
-  const redirects: Redirect[] = trafficPorts(cfg).map((p) => ({ hostPort: p.host, to: ip, toPort: p.container, id: at.hex }));
+  const redirects: Redirect[] = ports.map((p) => ({ hostPort: p.host, to: ip, toPort: p.container, id: at.hex }));
   for (const r of redirects) await conn.exec(addRedirect(r, sudo));
   progress(host, `new connections go to a bridge Traefik while ${incumbent.name} finishes its requests`);
   // Our previous Traefik tells each keep-alive client to reconnect after its next response:
@@ -247,7 +317,7 @@ export async function handOver(
   try {
     const r = await conn.run(replace);
     if (r.code !== 0) throw new Error(`the new Traefik did not start: ${r.stderr.trim()}`);
-    await waitServing(conn, TRAEFIK_NAME, at.dirs.routes, api);
+    await waitServing(conn, TRAEFIK_NAME, at.dirs.routes, api, certs);
   } catch (e) {
     // The bridge still takes new connections: the incumbent comes back, then they return to it.
     await putBack(conn, incumbent, retired, at.next);

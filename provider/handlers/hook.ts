@@ -5,11 +5,10 @@
  * progress lines, secrets redacted; a failure (non-zero exit, or past its timeout) fails the
  * resource, so nothing that depends on it changes. A no-op `up` runs nothing.
  */
-import { spawn, spawnSync } from "node:child_process";
-import os from "node:os";
+import { spawn } from "node:child_process";
 import { hook, type HookConfig } from "../config/schemas";
 import { parseInputs } from "../config/fields";
-import { diffResource, mustAct, progress, Secrets, StepError, validate } from "./common";
+import { diffResource, mustAct, performer, progress, Secrets, StepError, validate } from "./common";
 
 type Inputs = Record<string, unknown>;
 
@@ -40,12 +39,6 @@ export async function read(id: string, props: Inputs) {
 }
 
 export async function remove(): Promise<void> {}
-
-/** Kamal's performer: the git user's email, else the login name. */
-function performer(cwd: string): string {
-  const git = spawnSync("git", ["config", "user.email"], { cwd, encoding: "utf8" });
-  return (git.status === 0 && git.stdout.trim()) || os.userInfo().username;
-}
 
 async function run(cfg: HookConfig): Promise<{ ranAt: string }> {
   const secrets = new Secrets(hook, cfg);

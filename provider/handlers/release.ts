@@ -13,7 +13,7 @@ import * as docker from "../commands/docker";
 import { releaseContainerName, runRelease } from "../commands/release";
 import { shellJoin } from "../commands/shell";
 import { DeadlineError } from "../ssh/executor";
-import { absolute, changeOnce, connect, diffResource, mustAct, progress, remoteHome, rootCause, Secrets, step, StepError, validate } from "./common";
+import { audit, absolute, changeOnce, connect, diffResource, mustAct, progress, remoteHome, rootCause, Secrets, step, StepError, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 
@@ -107,6 +107,7 @@ async function run(cfg: ReleaseConfig): Promise<{ ranVersion: string; ranAt: str
       const code = Number(waited.stdout.trim());
       // Kept when it failed, for its logs (removed by the next attempt); removed when done.
       if (code === 0) await conn.run(docker.removeContainers([name], true));
+      await audit(conn, host, { service: cfg.service, destination: cfg.destination, role: cfg.role }, `Ran the release command for version ${cfg.version}: ${code === 0 ? "done" : `exit ${code}`} in ${took}`);
       if (code !== 0) {
         throw new StepError(host, "running the release command", new Error(`exit ${code}`), `it exited with code ${code} after ${took}; no container was swapped (the container ${name} is kept for its logs)${output}`);
       }

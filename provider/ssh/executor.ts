@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Duplex } from "node:stream";
 import http from "node:http";
+import tls from "node:tls";
 import type { Socket } from "node:net";
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from "ssh2";
 import { parseKnownHosts, verifyHostKey, type KnownHostEntry } from "./knownHosts";
@@ -566,6 +567,106 @@ export class SshConnection {
     } finally {
       this.slots.release();
     }
+  }
+
+  /**
+   * The certificate a TLS server at an address as seen from the host presents for a name
+   * (SNI), through an SSH channel; not verified (what is asked is which one it serves).
+   * Undefined when nothing there completes a TLS handshake within the timeout.
+   */
+  async tlsPeer(host: string, port: number, servername: string, timeoutMs = 2000): Promise<{ subject: string; fingerprint: string } | undefined> {
+    await this.ready(`TLS ${host}:${port}`);
+    await this.slots.acquire();
+    try {
+      this.stats.commands++;
+      const channel = await Promise.race([
+        this.forwardOut(host, port),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no channel")), timeoutMs)),
+      ]).catch(() => undefined);
+      if (!channel) return undefined;
+      return await new Promise((resolve) => {
+        const socket = tls.connect({ socket: channel as unknown as Duplex, servername, rejectUnauthorized: false });
+        const done = (v: { subject: string; fingerprint: string } | undefined) => {
+          clearTimeout(timer);
+          socket.destroy();
+          channel.close();
+          resolve(v);
+        };
+        const timer = setTimeout(() => done(undefined), timeoutMs);
+        socket.on("secureConnect", () => {
+          const c = socket.getPeerCertificate();
+          done(c && c.fingerprint256 ? { subject: String(c.subject?.CN ?? ""), fingerprint: c.fingerprint256 } : undefined);
+        });
+        socket.on("error", () => done(undefined));
+      });
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  /**
+   * A command whose output is passed through as it comes, for as long as it runs: no
+   * deadline, no retry after a drop, nothing kept in memory (`logs -f`, a console). With
+   * `pty`, the remote side gets a terminal (its stdout and stderr arrive as one stream) and
+   * `input` is its keyboard; a closed `signal` ends the command (the channel closes, and with
+   * a terminal the remote process gets SIGHUP).
+   */
+  async session(
+    command: string,
+    opts: {
+      pty?: { rows: number; cols: number; term?: string };
+      input?: NodeJS.ReadableStream;
+      onStdout: (chunk: Buffer) => void;
+      onStderr?: (chunk: Buffer) => void;
+      signal?: AbortSignal;
+    },
+  ): Promise<{ code: number; signal?: string }> {
+    await this.ready(command);
+    this.stats.commands++;
+    const stream = await new Promise<ClientChannel>((resolve, reject) => {
+      const done = (err: Error | undefined, ch: ClientChannel) => (err ? reject(new Error(`ssh ${this.name}: could not start the command (${err.message})`)) : resolve(ch));
+      if (opts.pty) this.client.exec(command, { pty: { rows: opts.pty.rows, cols: opts.pty.cols, term: opts.pty.term ?? "xterm-256color" } }, done);
+      else this.client.exec(command, done);
+    });
+    return new Promise((resolve, reject) => {
+      let exit: { code: number; signal?: string } | undefined;
+      // Ended from this side: the channel closes (sshd then closes the command's terminal,
+      // which hangs it up, or its pipes) and the session is over now, whatever the remote
+      // side still does.
+      const onAbort = () => {
+        try {
+          stream.signal?.("INT");
+          stream.close();
+        } catch {
+          /* already gone */
+        }
+        opts.input?.off("data", onInput);
+        resolve({ code: 130, signal: "INT" });
+      };
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      const onData = (c: Buffer) => {
+        this.stats.bytesReceived += c.length;
+        opts.onStdout(c);
+      };
+      const onInput = (c: Buffer | string) => stream.write(c);
+      stream.on("data", onData);
+      stream.stderr.on("data", (c: Buffer) => (opts.onStderr ?? opts.onStdout)(c));
+      stream.on("exit", (code: number | null, signal?: string) => (exit = { code: code ?? (signal ? 128 : -1), signal: signal ?? undefined }));
+      if (opts.input) {
+        opts.input.on("data", onInput);
+        opts.input.once("end", () => stream.end());
+      } else {
+        stream.end();
+      }
+      stream.once("error", reject);
+      stream.once("close", () => {
+        opts.input?.off("data", onInput);
+        opts.signal?.removeEventListener("abort", onAbort);
+        if (exit) resolve(exit);
+        else if (opts.signal?.aborted) resolve({ code: 130, signal: "INT" });
+        else reject(new ConnectionLostError(this.name, command, true, "while the command ran"));
+      });
+    });
   }
 
   /** The underlying client, for tunnelling through this host as a bastion. */

@@ -182,15 +182,18 @@ describe("the release command", () => {
 });
 
 describe("the watch window", () => {
-  it("a version that fails 6 s after turning healthy goes back to the previous one on every host, inside its watch", async () => {
+  // Whatever a test here asserts, the later ones run without a watch.
+  afterAll(() => unset("watch"));
+
+  it("a version that fails 10 s after turning healthy goes back to the previous one on every host, inside its watch", async () => {
     await set("version", "v1");
-    await set("env", JSON.stringify({ TESTAPP_FAIL_AFTER: "6" }));
-    await set("watch", "25s");
+    await set("env", JSON.stringify({ TESTAPP_FAIL_AFTER: "10" }));
+    await set("watch", "30s");
     const { result: up, load } = await underLoad(() => p.up());
     expect(up.code, out(up)).not.toBe(0);
     const text = out(up);
     for (const h of web) {
-      expect(text).toMatch(new RegExp(`${h}: watching rel-web-prod-v1 \\(25s\\): container rel-web-prod-v1 failed its health check \\(/up\\) 3 times in a row [0-9.]+s after it took traffic, inside its 25s watch`));
+      expect(text).toMatch(new RegExp(`${h}: watching rel-web-prod-v1 \\(30s\\): container rel-web-prod-v1 failed its health check \\(/up\\) 3 times in a row [0-9.]+s after it took traffic, inside its 30s watch`));
       expect((await served(h)).version).toBe("v2");
     }
     expect(text).toContain("rel-web-prod-v2 keeps serving (traffic went back to it)");
@@ -201,7 +204,23 @@ describe("the watch window", () => {
     const by = failedBy(load);
     expect(Object.keys(by).filter((k) => k !== "v1"), JSON.stringify(by)).toEqual([]);
     expect(total(load)).toBeGreaterThan(500);
-    await unset("watch");
+  });
+
+  it("a version that crashes 8 s after turning healthy (the engine restarts it) goes back too", async () => {
+    await set("env", JSON.stringify({ TESTAPP_CRASH_AFTER: "8" }));
+    const { result: up, load } = await underLoad(() => p.up());
+    expect(up.code, out(up)).not.toBe(0);
+    const text = out(up);
+    expect(text).toMatch(/app[12]: watching rel-web-prod-v1 \(30s\): container rel-web-prod-v1 (restarted|exited|restarting) [0-9.]+s after it took traffic, inside its 30s watch/);
+    for (const h of web) expect((await served(h)).version).toBe("v2");
+    const outputs = JSON.parse((await p.run(["stack", "output", "--json", "--stack", p.stack])).stdout);
+    expect(outputs.versions).toEqual({ app1: "v2", app2: "v2" });
+    // What failed is what the crash cut short (a request it was answering, one the proxy
+    // sent it as it died): a few, and none once the previous version is back.
+    const failed = Object.values(failedBy(load)).reduce((n, k) => n + k, 0);
+    expect(failed, JSON.stringify(failedBy(load))).toBeLessThan(total(load) * 0.02);
+    const { load: after } = await underLoad(() => new Promise((r) => setTimeout(r, 3000)));
+    expect(failedBy(after)).toEqual({});
   });
 });
 

@@ -7,6 +7,8 @@ import * as lock from "../../provider/commands/lock";
 import { createTraefik, traefikDirs } from "../../provider/commands/traefik";
 import { accessoryContainer, release, traefikContainer } from "../../provider/config/schemas";
 import { releaseContainerName, runRelease } from "../../provider/commands/release";
+import * as ops from "../../provider/commands/ops";
+import * as audit from "../../provider/commands/audit";
 
 const connection = { host: "10.0.0.1" };
 
@@ -564,5 +566,47 @@ describe("the ports a Traefik takes traffic on", () => {
       expect(cmd).not.toMatch(/--publish|-p /);
       expect(cmd).toContain("--memory 256m");
     }
+  });
+});
+
+describe("the operator's commands (pulumi-kamal details, logs, exec) and the audit log", () => {
+  const cfg = appContainer.parse({
+    hostName: "web-1", connection, service: "hey", role: "web", destination: "production", image: "r.example.com/hey", version: "v2",
+    env: { RAILS_ENV: "production" }, volumes: ["/data/storage:/rails/storage"], options: { network: "kamal", publish: "8080:80", memory: "1g" },
+  });
+
+  it("runs a one-off container of the deployed version with the role's env file, or inside the running one", () => {
+    expect(ops.execContainerName(cfg, "a1b2c3")).toBe("hey-web-production-exec-v2-a1b2c3");
+    expect(ops.execCommand(cfg, ["bin/rails", "runner", "puts 'hi there'"], { name: "hey-web-production-exec-v2-a1b2c3", envFile: ".kamal/apps/hey-production/env/roles/web.env" })).toBe(
+      "{ docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done;" +
+        " docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; } &&" +
+        " docker run --name hey-web-production-exec-v2-a1b2c3" +
+        " --env KAMAL_CONTAINER_NAME=hey-web-production-exec-v2-a1b2c3 --env KAMAL_DESTINATION=production --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=v2 --env RAILS_ENV=production" +
+        " --env-file .kamal/apps/hey-production/env/roles/web.env --volume /data/storage:/rails/storage" +
+        " --label destination=production --label kamal.exec=v2 --label service=hey" +
+        " --log-opt max-size=10m --memory 1g --network kamal --rm r.example.com/hey:v2 bin/rails runner 'puts '\\''hi there'\\'''",
+    );
+    expect(ops.execCommand(cfg, ["bin/rails", "console"], { name: "x", interactive: true, reuse: "hey-web-production-v2" })).toBe("docker exec --interactive --tty hey-web-production-v2 bin/rails console");
+    expect(ops.execCommand(cfg, ["sh"], { name: "n", interactive: true })).toMatch(/ --log-opt max-size=10m --interactive --memory 1g --network kamal --rm --tty r\.example\.com\/hey:v2 sh$/);
+  });
+
+  it("reads logs with timestamps, and describes containers in one inspect", () => {
+    expect(ops.logs("hey-web-production-v2")).toBe("docker logs --timestamps hey-web-production-v2 2>&1");
+    expect(ops.logs("hey-web-production-v2", { follow: true, since: "10m", lines: 10 })).toBe("docker logs --timestamps --since 10m --tail 10 --follow hey-web-production-v2 2>&1");
+    expect(ops.describeContainers(["hey-web-production-v2", "traefik"])).toBe(
+      "docker container inspect --format '{{.Name}}\t{{.State.Status}}\t{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.State.StartedAt}}\t{{.Image}}\t{{.Config.Image}}\t{{index .Config.Labels \"version\"}}\t{{.RestartCount}}' hey-web-production-v2 traefik 2>/dev/null",
+    );
+    expect(ops.repoDigests("sha256:abc")).toBe("docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' sha256:abc");
+  });
+
+  it("appends Kamal's audit line, quoted, and reads the tail", () => {
+    const line = audit.auditLine({ recordedAt: "2026-12-02T10:00:00Z", performer: "ops@example.com", destination: "production", role: "web" }, "Started app version v2 (was v1)\nsecond line");
+    expect(line).toBe("[2026-12-02T10:00:00Z] [ops@example.com] [production] [web] Started app version v2 (was v1) second line");
+    expect(audit.auditLine({ recordedAt: "2026-12-02T10:00:00Z", performer: "ci" }, "Booted hey-db accessory")).toBe("[2026-12-02T10:00:00Z] [ci] Booted hey-db accessory");
+    expect(audit.auditFile("hey", "production")).toBe(".kamal/hey-production-audit.log");
+    expect(audit.auditFile("hey")).toBe(".kamal/hey-audit.log");
+    expect(audit.recordAudit(".kamal/hey-audit.log", "[t] [it's me] x")).toBe("mkdir -p .kamal && printf '%s\\n' '[t] [it'\\''s me] x' >> .kamal/hey-audit.log");
+    expect(audit.revealAudit(".kamal/hey-audit.log", 50)).toBe("if [ -f .kamal/hey-audit.log ]; then tail -n 50 .kamal/hey-audit.log; fi");
+    expect(audit.auditTime(new Date("2026-12-02T10:00:00.123Z"))).toBe("2026-12-02T10:00:00Z");
   });
 });

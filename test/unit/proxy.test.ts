@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { routeOnlySettings, routeSpec } from "../../provider/commands/app";
 import { commandPolicy } from "../../provider/commands/docker";
 import { PLUGIN_MODULE, traefikPluginFiles } from "../../provider/commands/traefikPlugin";
-import { DEFAULT_MAINTENANCE_PAGE, fullRule, maintenancePage, routeConfig, routeRouters, tlsConfig, tlsFile, writtenServers } from "../../provider/commands/proxy";
+import { DEFAULT_MAINTENANCE_PAGE, fullRule, maintenancePage, routeConfig, routeRouters, routeRules, ruleHosts, tlsConfig, tlsFile, writtenServers } from "../../provider/commands/proxy";
 import { ensureAcmeStore, traefikArgs, traefikCapabilities, traefikDirs, traefikPublish, trafficPorts, trialTraefik, createTraefik } from "../../provider/commands/traefik";
 import { parseInputs } from "../../provider/config/fields";
 import { appContainer, bytes, traefikContainer } from "../../provider/config/schemas";
@@ -46,6 +46,16 @@ describe("a route file", () => {
       },
     });
     expect(routeRouters(JSON.stringify(config))).toEqual(["shop-web", "shop-web-https"]);
+  });
+
+  it("names the hosts its rules route by name, which a Traefik taking over must hold certificates for", () => {
+    const text = routeConfig({ name: "shop-web", rule: "Host(`Shop.example.com`) || Host(`www.example.com`)", servers: ["http://172.17.0.5:80"], https: { web: "web", secure: "websecure", redirect: true } });
+    expect(routeRules(text)).toEqual(["Host(`Shop.example.com`) || Host(`www.example.com`)", "Host(`Shop.example.com`) || Host(`www.example.com`)"]);
+    expect([...new Set(routeRules(text).flatMap(ruleHosts))]).toEqual(["shop.example.com", "www.example.com"]);
+    // Traefik 2's list form and a label's rule; a regexp names no host.
+    expect(ruleHosts("Host(`a.test`, `b.test`) && PathPrefix(`/x`)")).toEqual(["a.test", "b.test"]);
+    expect(ruleHosts("HostRegexp(`^[^.]+\\.example\\.com$`)")).toEqual([]);
+    expect(routeRules("not json")).toEqual([]);
   });
 
   it("without the redirect, serves the app on both; a certificate of its own comes from the store", () => {

@@ -1,0 +1,251 @@
+#!/usr/bin/env node
+/**
+ * `pulumi-kamal`: day-two commands on a deployed stack, as Kamal users know them (`kamal
+ * details`, `app logs`, `app exec`, `audit`, `lock`). Hosts, roles, containers and SSH
+ * settings come from the stack's state; the provider's own SSH executor, host-key policy
+ * and redaction do the rest.
+ *
+ * Exit codes: 0 done; 1 a host failed (the message names it and the step); 2 a usage or
+ * setup problem; 3 the deploy lock is held; `exec` exits with the command's own code.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { details, formatDetails } from "./details";
+import { execInteractive, execOn } from "./exec";
+import { streamLogs, type LogSource } from "./logs";
+import { auditTail, formatLock, lockAcquire, LockRefused, lockRelease, lockStatus } from "./lock";
+import { closeAll, type HostError } from "./remote";
+import { primaryRole, scopesOnHosts, selectAccessories, selectApps } from "./select";
+import { loadDeployed, UsageError, type Deployed } from "./stack";
+
+const GLOBAL = `Stack options (every command):
+  -s, --stack NAME     the stack (default: the project's selected stack)
+  -C, --cwd DIR        the Pulumi project's directory (default: this one)
+      --service NAME   one service, when the stack has several
+  -h, --help           this help`;
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run: (values: Record<string, string | boolean | string[] | undefined>, positionals: string[]) => Promise<number>;
+}
+
+const stackOptions = {
+  stack: { type: "string", short: "s" },
+  cwd: { type: "string", short: "C" },
+  service: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+
+function load(values: Record<string, unknown>): Promise<Deployed> {
+  return loadDeployed({ cwd: str(values.cwd), stack: str(values.stack) });
+}
+
+/** Failures on some hosts: each said on its own line; exit 1. */
+function reportErrors(errors: HostError[]): number {
+  for (const e of errors) process.stderr.write(`error: ${e.message}\n`);
+  return errors.length ? 1 : 0;
+}
+
+function intOption(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, e.g. --${name} 100`);
+  return n;
+}
+
+/** Ctrl-C ends a follow or a command cleanly (the remote side gets SIGINT, then the channel closes). */
+function interrupt(): AbortSignal {
+  const ac = new AbortController();
+  process.once("SIGINT", () => ac.abort());
+  process.once("SIGTERM", () => ac.abort());
+  return ac.signal;
+}
+
+const COMMANDS: Record<string, Command> = {
+  details: {
+    summary: "what runs where: per role and host the version, container, status, health, uptime and image digest; accessories; Traefik",
+    usage: "pulumi-kamal details [--host H] [--json]",
+    options: { host: { type: "string" }, json: { type: "boolean" } },
+    async run(v) {
+      const d = await load(v);
+      const scoped = { ...d, apps: v.service ? selectApps(d, { service: str(v.service) }) : d.apps, accessories: v.service ? d.accessories.filter((a) => a.cfg.service === v.service) : d.accessories };
+      const { rows, errors } = await details(scoped, { host: str(v.host) });
+      out(v.json ? JSON.stringify({ stack: d.stack, containers: rows }, null, 2) : formatDetails(d, rows));
+      return reportErrors(errors);
+    },
+  },
+  logs: {
+    summary: "the containers' output from every host at once, each line prefixed with its host",
+    usage: `pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]
+  ROLE             one role's containers (default: every role's)
+  ACCESSORY        an accessory by name; traefik: each host's Traefik
+  -f, --follow     keep following until Ctrl-C
+      --since T    from this time on: "10m", "2h", "2026-12-02T10:00:00Z"
+  -n, --lines N    the last N lines of each (default 100; 10 with --follow)
+      --grep RE    only lines matching this regular expression`,
+    options: { host: { type: "string" }, follow: { type: "boolean", short: "f" }, since: { type: "string" }, lines: { type: "string", short: "n" }, grep: { type: "string" } },
+    async run(v, pos) {
+      if (pos.length > 1) throw new UsageError(`logs takes one role, accessory or "traefik", not ${pos.join(" ")}`);
+      const d = await load(v);
+      const what = pos[0];
+      const host = str(v.host);
+      let sources: LogSource[];
+      if (what === "traefik") {
+        sources = d.traefiks.filter((t) => !host || t.cfg.hostName === host || t.cfg.connection.host === host).map((t) => ({ cfg: t.cfg, container: t.container, label: "traefik" }));
+      } else if (what && selectAccessories(d, what).length) {
+        sources = selectAccessories(d, what, host).map((a) => ({ cfg: a.cfg, container: a.container, label: a.cfg.name }));
+      } else {
+        const apps = selectApps(d, { service: str(v.service), role: what, host });
+        const labelled = new Set(apps.map((a) => `${a.cfg.service}/${a.cfg.role}`)).size > 1;
+        sources = apps.map((a) => ({ cfg: a.cfg, container: a.container, label: labelled ? a.cfg.role : undefined }));
+      }
+      if (!sources.length) throw new UsageError(`nothing of stack ${d.stack} matches${what ? ` ${what}` : ""}${host ? ` on ${host}` : ""}`);
+      let grep: RegExp | undefined;
+      try {
+        grep = str(v.grep) !== undefined ? new RegExp(str(v.grep)!) : undefined;
+      } catch (e) {
+        throw new UsageError(`--grep is not a regular expression: ${(e as Error).message}`);
+      }
+      const follow = !!v.follow;
+      const errors = await streamLogs(sources, { follow, since: str(v.since), lines: intOption(v.lines, "lines") ?? (follow ? 10 : str(v.since) ? undefined : 100), grep, signal: follow ? interrupt() : undefined }, out);
+      return reportErrors(errors);
+    },
+  },
+  exec: {
+    summary: "a command in a one-off container of the deployed version (the role's env and secrets), or in the running one",
+    usage: `pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] -- CMD [ARG...]
+  --role R           the role (default: web, else the first)
+  --host H           one host (default: every host of the role; with -i, the first)
+  -i, --interactive  a terminal: a console, a shell
+      --reuse        inside the running container (docker exec) instead of a new one`,
+    options: { role: { type: "string" }, host: { type: "string" }, interactive: { type: "boolean", short: "i" }, reuse: { type: "boolean" } },
+    async run(v, pos) {
+      if (!pos.length) throw new UsageError("exec needs a command: pulumi-kamal exec -- bin/rails console");
+      const d = await load(v);
+      const inService = selectApps(d, { service: str(v.service) });
+      const role = str(v.role) ?? primaryRole(inService);
+      let apps = selectApps(d, { service: str(v.service), role, host: str(v.host) });
+      if (new Set(apps.map((a) => a.cfg.service)).size > 1) throw new UsageError(`stack ${d.stack} has several services with a ${role} role: give --service`);
+      const signal = interrupt();
+      if (v.interactive) {
+        apps = apps.slice(0, 1);
+        return await execInteractive(apps[0], { cmd: pos, reuse: !!v.reuse, signal });
+      }
+      const r = await execOn(apps, { cmd: pos, reuse: !!v.reuse, signal }, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+      return reportErrors(r.errors) || r.code;
+    },
+  },
+  audit: {
+    summary: "the last lines of each host's audit log (deploys, rollbacks, releases, locks, execs)",
+    usage: "pulumi-kamal audit [--host H] [-n N]\n  -n, --lines N   lines per host (default 50)",
+    options: { host: { type: "string" }, lines: { type: "string", short: "n" } },
+    async run(v) {
+      const d = await load(v);
+      const scopes = scopesOnHosts(selectApps(d, { service: str(v.service), host: str(v.host) }));
+      const r = await auditTail(scopes, intOption(v.lines, "lines") ?? 50);
+      if (r.lines.length) out(r.lines.join("\n"));
+      return reportErrors(r.errors);
+    },
+  },
+  lock: {
+    summary: "the deploy lock on the service's hosts: status, acquire -m MSG, release",
+    usage: `pulumi-kamal lock status | acquire -m MSG | release [--host H]
+  status           who holds it on each host, since when, why
+  acquire -m MSG   take it on every host (or on none): deploys wait, then refuse
+  release          remove it wherever it is held`,
+    options: { host: { type: "string" }, message: { type: "string", short: "m" } },
+    async run(v, pos) {
+      const [sub, ...rest] = pos;
+      if (!sub || rest.length || !["status", "acquire", "release"].includes(sub)) throw new UsageError("lock needs one of: status, acquire -m MSG, release");
+      const d = await load(v);
+      const scopes = scopesOnHosts(selectApps(d, { service: str(v.service), host: str(v.host) }));
+      if (!scopes.length) throw new UsageError(`stack ${d.stack} has no app containers, so no deploy lock`);
+      if (sub === "status") {
+        const r = await lockStatus(scopes);
+        out(r.states.map(formatLock).join("\n"));
+        return reportErrors(r.errors);
+      }
+      if (sub === "acquire") {
+        const message = str(v.message);
+        if (!message) throw new UsageError('lock acquire needs a message: -m "reason"');
+        const taken = await lockAcquire(scopes, message);
+        out(taken.map((s) => `${s.host}: acquired the deploy lock (${s.dir})`).join("\n"));
+        return 0;
+      }
+      const r = await lockRelease(scopes);
+      out(r.released.length ? r.released.map((h) => `${h}: released the deploy lock`).join("\n") : "There is no deploy lock");
+      return reportErrors(r.errors);
+    },
+  },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    "pulumi-kamal: day-two commands on a stack deployed with pulumi-kamal",
+    "",
+    "Usage: pulumi-kamal COMMAND [options]",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+    "",
+    GLOBAL,
+    "",
+    "pulumi-kamal COMMAND --help shows a command's options.",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    out(help());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`pulumi-kamal: no command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")}); pulumi-kamal --help\n`);
+    return 2;
+  }
+  try {
+    // Everything after "--" is the remote command's, untouched.
+    const dash = args.indexOf("--");
+    const own = dash >= 0 ? args.slice(0, dash) : args;
+    const parsed = parseArgs({ args: own, options: { ...stackOptions, ...command.options }, allowPositionals: true, strict: true });
+    if (parsed.values.help) {
+      out(`${command.usage}\n\n${command.summary}\n\n${GLOBAL}`);
+      return 0;
+    }
+    const positionals = dash >= 0 ? [...parsed.positionals, ...args.slice(dash + 1)] : parsed.positionals;
+    return await command.run(parsed.values as Record<string, string | boolean | undefined>, positionals);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (e instanceof UsageError || err.code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
+      return 2;
+    }
+    if (e instanceof LockRefused) {
+      process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
+      return 3;
+    }
+    process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
+    return 1;
+  } finally {
+    closeAll();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`pulumi-kamal: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

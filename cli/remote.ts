@@ -1,0 +1,41 @@
+/**
+ * The hosts, through the provider's own SSH executor: the same host-key policy (the stack's
+ * known hosts or pinned keys), deadlines and reconnects. One connection per host.
+ */
+import { commandPolicy } from "../provider/commands/docker";
+import type { SshConnectionConfig } from "../provider/config/schemas";
+import { SshPool, type SshConnection } from "../provider/ssh/executor";
+import { toTarget } from "../provider/ssh/target";
+
+const pool = new SshPool((m) => process.stderr.write(`${m}\n`), commandPolicy);
+
+export function connect(c: SshConnectionConfig): Promise<SshConnection> {
+  return pool.connect(toTarget(c));
+}
+
+export function closeAll(): void {
+  pool.closeAll();
+}
+
+/** A failure on one host, named by it. */
+export class HostError extends Error {
+  constructor(
+    readonly host: string,
+    readonly step: string,
+    cause: unknown,
+  ) {
+    super(`${host}: ${step}: ${(cause as Error).message ?? String(cause)}`);
+  }
+}
+
+/** Runs `fn` for every item at once; the failures are collected (each naming its host). */
+export async function eachHost<T extends { cfg: { hostName: string } }, R>(items: T[], step: string, fn: (item: T) => Promise<R>): Promise<{ results: (R | undefined)[]; errors: HostError[] }> {
+  const settled = await Promise.allSettled(items.map((i) => fn(i)));
+  const errors: HostError[] = [];
+  const results = settled.map((s, k) => {
+    if (s.status === "fulfilled") return s.value;
+    errors.push(s.reason instanceof HostError ? s.reason : new HostError(items[k].cfg.hostName, step, s.reason));
+    return undefined;
+  });
+  return { results, errors };
+}

@@ -1,0 +1,135 @@
+/**
+ * What a stack runs where, read from its state through the Automation API (`pulumi stack
+ * export --show-secrets`: secrets decrypted in this process's memory only, never printed):
+ * every app container, accessory and Traefik with its host's SSH settings, parsed with the
+ * provider's own schemas (parseStored: any earlier version's state reads).
+ */
+import path from "node:path";
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { parseStored } from "../provider/config/fields";
+import { accessoryContainer, appContainer, traefikContainer, type AccessoryContainerConfig, type AppContainerConfig, type TraefikContainerConfig } from "../provider/config/schemas";
+import { containerName } from "../provider/commands/app";
+import { accessoryName } from "../provider/commands/accessory";
+
+export interface AppOnHost {
+  kind: "app";
+  /** The resource's name in the program. */
+  resource: string;
+  cfg: AppContainerConfig;
+  /** The container the state says serves. */
+  container: string;
+  status: string;
+  imageDigest?: string;
+}
+
+export interface AccessoryOnHost {
+  kind: "accessory";
+  resource: string;
+  cfg: AccessoryContainerConfig;
+  container: string;
+  status: string;
+}
+
+export interface TraefikOnHost {
+  kind: "traefik";
+  resource: string;
+  cfg: TraefikContainerConfig;
+  container: string;
+  status: string;
+}
+
+export interface Deployed {
+  stack: string;
+  dir: string;
+  apps: AppOnHost[];
+  accessories: AccessoryOnHost[];
+  traefiks: TraefikOnHost[];
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** A value of `stack export --show-secrets` with every secret replaced by its plaintext. */
+export function unwrapSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(unwrapSecrets);
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") {
+      if (typeof o.plaintext !== "string") throw new Error("the stack's secrets are still encrypted (the export did not decrypt them)");
+      return unwrapSecrets(JSON.parse(o.plaintext));
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
+interface StateResource {
+  urn: string;
+  type: string;
+  outputs?: Record<string, unknown>;
+  delete?: boolean;
+}
+
+const TYPE = "pulumi-nodejs:dynamic/kamal:";
+
+/** The resources of an exported deployment (`deployment.resources`), as this CLI sees them. */
+export function deployedFrom(stack: string, dir: string, deployment: { resources?: StateResource[] }): Deployed {
+  const out: Deployed = { stack, dir, apps: [], accessories: [], traefiks: [] };
+  for (const r of deployment.resources ?? []) {
+    if (!r.type.startsWith(TYPE) || r.delete || !r.outputs) continue;
+    const outputs = unwrapSecrets(r.outputs) as Record<string, unknown>;
+    const resource = r.urn.slice(r.urn.lastIndexOf("::") + 2);
+    const status = String(outputs.status ?? "unknown");
+    switch (r.type.slice(TYPE.length)) {
+      case "AppContainer": {
+        const cfg = parseStored(appContainer, outputs);
+        out.apps.push({ kind: "app", resource, cfg, container: String(outputs.containerName || containerName(cfg)), status, imageDigest: outputs.imageDigest ? String(outputs.imageDigest) : undefined });
+        break;
+      }
+      case "AccessoryContainer": {
+        const cfg = parseStored(accessoryContainer, outputs);
+        out.accessories.push({ kind: "accessory", resource, cfg, container: accessoryName(cfg), status });
+        break;
+      }
+      case "TraefikContainer": {
+        const cfg = parseStored(traefikContainer, outputs);
+        out.traefiks.push({ kind: "traefik", resource, cfg, container: "traefik", status });
+        break;
+      }
+    }
+  }
+  const byHost = <T extends { cfg: { hostName: string } }>(a: T, b: T) => a.cfg.hostName.localeCompare(b.cfg.hostName);
+  out.apps.sort((a, b) => a.cfg.service.localeCompare(b.cfg.service) || a.cfg.role.localeCompare(b.cfg.role) || byHost(a, b));
+  out.accessories.sort(byHost);
+  out.traefiks.sort(byHost);
+  return out;
+}
+
+/** A usage or setup problem: said as one paragraph, exit code 2. */
+export class UsageError extends Error {}
+
+/** The stack's state: `stack` or the project's selected one, in the project at `cwd`. */
+export async function loadDeployed(opts: { cwd?: string; stack?: string }): Promise<Deployed> {
+  const dir = path.resolve(opts.cwd ?? process.cwd());
+  let ws: LocalWorkspace;
+  try {
+    ws = await LocalWorkspace.create({ workDir: dir });
+  } catch (e) {
+    throw new UsageError(`no Pulumi project in ${dir} (${firstLine(e)}): run this in the project's directory or give --cwd`);
+  }
+  const stack = opts.stack ?? (await ws.stack().catch(() => undefined))?.name;
+  if (!stack) throw new UsageError(`no stack is selected in ${dir}: give --stack NAME (pulumi stack ls lists them)`);
+  let deployment: { deployment?: { resources?: StateResource[] } };
+  try {
+    deployment = (await ws.exportStack(stack)) as typeof deployment;
+  } catch (e) {
+    throw new UsageError(`cannot read the state of stack ${stack} in ${dir}: ${firstLine(e)}`);
+  }
+  return deployedFrom(stack, dir, deployment.deployment ?? {});
+}
+
+/** The Pulumi CLI's message, without the Automation API's command dump and stack trace. */
+export function firstLine(e: unknown): string {
+  const text = String((e as { stderr?: string }).stderr || (e as Error).message || e);
+  const err = text.split("\n").find((l) => /^error: /.test(l.trim()));
+  return (err ?? text.split("\n").find((l) => l.trim()) ?? "").trim().replace(/^error: /, "");
+}

@@ -1,0 +1,42 @@
+/**
+ * Kamal's audit log, in its place and format (`kamal audit`): `.kamal/<service>[-<destination>]-audit.log`
+ * in the SSH user's home, one line per event, tags in brackets then the message:
+ *
+ *     [2026-12-02T10:00:00Z] [ops@example.com] [production] [web] Started app version v2 (was v1)
+ *
+ * Kamal's tags are the time, the performer (git email, else the login name), the
+ * destination, and the role where there is one; a host's log is shared with `kamal` runs.
+ */
+import { shellJoin, shellQuote } from "./shell";
+
+export function auditFile(service: string, destination?: string): string {
+  return `.kamal/${[service, destination, "audit.log"].filter(Boolean).join("-")}`;
+}
+
+export interface AuditTags {
+  recordedAt: string;
+  performer: string;
+  destination?: string;
+  role?: string;
+}
+
+/** One line: no newline inside (a message's own line breaks become spaces). */
+export function auditLine(tags: AuditTags, message: string): string {
+  const shown = [tags.recordedAt, tags.performer, tags.destination, tags.role].filter((t): t is string => !!t).map((t) => `[${t}]`);
+  return `${shown.join(" ")} ${message}`.replace(/[\r\n]+/g, " ");
+}
+
+/** Appends a line to the log (its directory made first). */
+export function recordAudit(file: string, line: string): string {
+  return `${shellJoin(["mkdir", "-p", ".kamal"])} && ${shellJoin(["printf", "%s\\n", line])} >> ${shellQuote(file)}`;
+}
+
+/** The last `lines` lines (nothing, and exit 0, when there is no log yet). */
+export function revealAudit(file: string, lines = 50): string {
+  return `if [ -f ${shellQuote(file)} ]; then ${shellJoin(["tail", "-n", String(lines), file])}; fi`;
+}
+
+/** The time as Kamal writes it: ISO 8601 in UTC, to the second. */
+export function auditTime(d = new Date()): string {
+  return d.toISOString().replace(/\.\d+Z$/, "Z");
+}

@@ -1,0 +1,72 @@
+/**
+ * What the operator's commands (`pulumi-kamal details | logs | exec`) run on a host: pure
+ * builders, every word quoted by shellJoin.
+ */
+import type { AppContainerConfig } from "../config/schemas";
+import { kamalEnv, serviceRole } from "./app";
+import { runContainer, type DockerOptionValue } from "./docker";
+import { shellJoin } from "./shell";
+
+/** One line per container of a scope: name, state, health, start time, image, version. */
+export function describeContainers(names: readonly string[]): string {
+  return `${shellJoin([
+    "docker", "container", "inspect", "--format",
+    '{{.Name}}\t{{.State.Status}}\t{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.State.StartedAt}}\t{{.Image}}\t{{.Config.Image}}\t{{index .Config.Labels "version"}}\t{{.RestartCount}}',
+    ...names,
+  ])} 2>/dev/null`;
+}
+
+/** An image's repository digests ("repo@sha256:…"), space-separated. */
+export function repoDigests(imageId: string): string {
+  return shellJoin(["docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{.}} {{end}}", imageId]);
+}
+
+export interface LogsOptions {
+  follow?: boolean;
+  /** Docker's --since: "10m", "2026-12-02T10:00:00Z"… */
+  since?: string;
+  lines?: number;
+}
+
+/** A container's output, both streams, each line with Docker's timestamp. The filter by
+ * regexp is applied by the caller, on the operator's side (no pattern reaches a shell). */
+export function logs(name: string, o: LogsOptions = {}): string {
+  const argv = ["docker", "logs", "--timestamps"];
+  if (o.since) argv.push("--since", o.since);
+  if (o.lines !== undefined) argv.push("--tail", String(o.lines));
+  if (o.follow) argv.push("--follow");
+  argv.push(name);
+  return `${shellJoin(argv)} 2>&1`;
+}
+
+/** `service-role[-destination]-exec-<version>-<hex>`: a one-off container's name. */
+export function execContainerName(cfg: Pick<AppContainerConfig, "service" | "role" | "destination" | "version">, hex: string): string {
+  return `${serviceRole(cfg)}-exec-${cfg.version}-${hex}`;
+}
+
+/**
+ * Kamal's `kamal app exec`: a one-off container of the deployed version with the role's env,
+ * secret env file, volumes and options (removed when it exits), or, with `reuse`, the command
+ * inside the running container (`docker exec`, which has its env already). `interactive`
+ * attaches a terminal (the caller opens the session with one).
+ */
+export function execCommand(
+  cfg: Pick<AppContainerConfig, "service" | "role" | "destination" | "version" | "image" | "connection" | "env" | "volumes" | "options">,
+  cmd: readonly string[],
+  at: { name: string; envFile?: string; reuse?: string; interactive?: boolean },
+): string {
+  if (at.reuse) return shellJoin(["docker", "exec", ...(at.interactive ? ["--interactive", "--tty"] : []), at.reuse, ...cmd]);
+  const { detach: _d, restart: _r, publish: _p, p: _p2, name: _n, ...options } = cfg.options as Record<string, DockerOptionValue>;
+  return runContainer({
+    name: at.name,
+    image: `${cfg.image}:${cfg.version}`,
+    detach: false,
+    env: kamalEnv(cfg, at.name),
+    envFile: at.envFile,
+    volumes: cfg.volumes,
+    // Its service and destination, no role: no scope counts it as one of its containers.
+    labels: { service: cfg.service, destination: cfg.destination ?? "", "kamal.exec": cfg.version },
+    options: { ...options, rm: true, ...(at.interactive ? { interactive: true, tty: true } : {}) },
+    cmd,
+  });
+}

@@ -1,0 +1,167 @@
+/**
+ * The CLI's pure parts: the state it reads (secrets unwrapped in memory, each resource
+ * parsed with the provider's schemas), the choice of what a command acts on (exact
+ * messages), the details table, log line splitting, and the command line (exit codes).
+ */
+import { describe, expect, it } from "vitest";
+import { formatDetails, parseInspect, table, uptime, type ContainerRow } from "../../cli/details";
+import { LineSplitter } from "../../cli/logs";
+import { main } from "../../cli/main";
+import { primaryRole, scopesOnHosts, selectApps } from "../../cli/select";
+import { deployedFrom, firstLine, unwrapSecrets } from "../../cli/stack";
+
+const secret = (v: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify(v) });
+const app = (hostName: string, address: string, role: string, extra: Record<string, unknown> = {}) => ({
+  urn: `urn:pulumi:prod::shop::kamal:Service$pulumi-nodejs:dynamic/kamal:AppContainer::shop-${role}-${hostName}`,
+  type: "pulumi-nodejs:dynamic/kamal:AppContainer",
+  outputs: {
+    hostName, service: "shop", role, destination: "production", image: "r.example.com/shop", version: "v2",
+    connection: { host: address, user: "deploy", privateKey: secret("-----BEGIN KEY-----") },
+    env: { A: "1" }, envFile: { path: ".kamal/apps/shop-production/env/roles/web.env", hash: secret("abc") },
+    containerName: `shop-${role}-production-v2`, status: "running", imageDigest: "sha256:0123", __provider: "exports.handler = …", ...extra,
+  },
+});
+const deployment = {
+  resources: [
+    { urn: "urn:pulumi:prod::shop::pulumi:pulumi:Stack::shop-prod", type: "pulumi:pulumi:Stack", outputs: {} },
+    app("web-2", "10.0.0.2", "web"),
+    app("web-1", "10.0.0.1", "web"),
+    app("web-1", "10.0.0.1", "jobs"),
+    { ...app("web-3", "10.0.0.3", "web"), delete: true },
+    {
+      urn: "urn:pulumi:prod::shop::kamal:Accessory$pulumi-nodejs:dynamic/kamal:AccessoryContainer::db-db-1",
+      type: "pulumi-nodejs:dynamic/kamal:AccessoryContainer",
+      outputs: { hostName: "db-1", connection: { host: "10.0.0.9" }, service: "shop", name: "db", image: "mysql:8", status: "running" },
+    },
+  ],
+};
+
+describe("the stack it reads", () => {
+  it("unwraps secrets (decrypted by the export) in memory, at any depth", () => {
+    expect(unwrapSecrets({ a: [secret({ b: secret("c") })], d: 1 })).toEqual({ a: [{ b: "c" }], d: 1 });
+    expect(() => unwrapSecrets({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", ciphertext: "v1:xyz" })).toThrow("the stack's secrets are still encrypted (the export did not decrypt them)");
+  });
+
+  it("parses each container resource with the provider's schema, skipping deleted ones, sorted by service, role and host", () => {
+    const d = deployedFrom("prod", "/p", deployment);
+    expect(d.apps.map((a) => `${a.cfg.role}@${a.cfg.hostName} ${a.container}`)).toEqual(["jobs@web-1 shop-jobs-production-v2", "web@web-1 shop-web-production-v2", "web@web-2 shop-web-production-v2"]);
+    expect(d.apps[1].cfg.connection).toMatchObject({ host: "10.0.0.1", user: "deploy", port: 22, privateKey: "-----BEGIN KEY-----" });
+    expect(d.apps[1].resource).toBe("shop-web-web-1");
+    expect(d.accessories.map((a) => [a.cfg.name, a.container, a.cfg.hostName])).toEqual([["db", "shop-db", "db-1"]]);
+  });
+
+  it("says the Pulumi CLI's error in one line", () => {
+    expect(firstLine({ stderr: "some preamble\nerror: no stack named 'nope' found\n    at x (y.js:1)" })).toBe("no stack named 'nope' found");
+    expect(firstLine(new Error("spawn pulumi ENOENT"))).toBe("spawn pulumi ENOENT");
+  });
+});
+
+describe("what a command acts on", () => {
+  const d = deployedFrom("prod", "/p", deployment);
+
+  it("selects by role and host (name or address); refuses names the stack does not have", () => {
+    expect(selectApps(d, { role: "web", host: "10.0.0.2" }).map((a) => a.cfg.hostName)).toEqual(["web-2"]);
+    expect(() => selectApps(d, { role: "api" })).toThrow("stack prod has no role api (roles: jobs, web)");
+    expect(() => selectApps(d, { service: "blog" })).toThrow("stack prod has no service blog (it has shop)");
+    expect(() => selectApps(d, { role: "jobs", host: "web-2" })).toThrow("no jobs container of stack prod runs on web-2 (hosts: web-1)");
+    expect(primaryRole(d.apps)).toBe("web");
+    expect(primaryRole(selectApps(d, { role: "jobs" }))).toBe("jobs");
+  });
+
+  it("finds each (host, service, destination) once: where a lock and an audit log are", () => {
+    expect(scopesOnHosts(d.apps).map((a) => a.cfg.hostName)).toEqual(["web-1", "web-2"]);
+  });
+});
+
+describe("details", () => {
+  it("reads docker inspect's line, and says uptime as a person would", () => {
+    expect(parseInspect("/shop-web-production-v2\trunning\thealthy\t2026-12-02T10:00:00.5Z\tsha256:ab\tr.example.com/shop:v2\tv2\t1")).toEqual({
+      status: "running", health: "healthy", startedAt: "2026-12-02T10:00:00.5Z", imageId: "sha256:ab", image: "r.example.com/shop:v2", version: "v2", restarts: 1,
+    });
+    expect(parseInspect("/traefik\trunning\t\tT\tsha256:cd\ttraefik:v3\t<no value>\t0")).toMatchObject({ health: "-", version: "" });
+    expect(parseInspect("")).toBeUndefined();
+    const t0 = Date.parse("2026-12-02T10:00:00Z");
+    expect([12_000, 250_000, 7_500_000, 280_000_000].map((ms) => uptime("2026-12-02T10:00:00Z", t0 + ms))).toEqual(["12s", "4m 10s", "2h 5m", "3d 5h"]);
+  });
+
+  it("prints one table per kind, a drifted version next to the state's", () => {
+    const rows: ContainerRow[] = [
+      { kind: "app", service: "shop", role: "web", destination: "production", host: "web-1", address: "10.0.0.1", container: "shop-web-production-v2", version: "v1", stateVersion: "v2", status: "running", health: "healthy", uptime: "4m 10s", restarts: 0, image: "r/shop:v1", digest: "sha256:0123456789abcdef" },
+      { kind: "accessory", name: "db", host: "db-1", address: "10.0.0.9", container: "shop-db", status: "exited", health: "-", uptime: "-", image: "mysql:8" },
+    ];
+    expect(formatDetails(deployedFrom("prod", "/p", deployment), rows)).toBe(
+      [
+        "Stack prod",
+        "",
+        "Apps",
+        "SERVICE            ROLE  HOST              VERSION         CONTAINER               STATUS   HEALTH   UPTIME  RESTARTS  DIGEST",
+        "shop (production)  web   web-1 (10.0.0.1)  v1 (state: v2)  shop-web-production-v2  running  healthy  4m 10s  0         0123456789ab",
+        "",
+        "Accessories",
+        "NAME  HOST             CONTAINER  IMAGE    STATUS  HEALTH  UPTIME",
+        "db    db-1 (10.0.0.9)  shop-db    mysql:8  exited  -       -",
+      ].join("\n"),
+    );
+    expect(table([["A", "B"], ["long cell", "x"]])).toBe("A          B\nlong cell  x");
+  });
+});
+
+describe("logs", () => {
+  it("splits chunks into whole lines (a terminal's \\r\\n too), the last partial one at the end", () => {
+    const got: string[] = [];
+    const s = new LineSplitter((l) => got.push(l));
+    s.push("one\ntw");
+    s.push("o\r\nthree");
+    expect(got).toEqual(["one", "two"]);
+    s.end();
+    expect(got).toEqual(["one", "two", "three"]);
+  });
+});
+
+describe("the command line", () => {
+  const run = async (argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const [o, e] = [process.stdout.write, process.stderr.write];
+    process.stdout.write = ((c: string) => (out.push(String(c)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((c: string) => (err.push(String(c)), true)) as typeof process.stderr.write;
+    try {
+      const code = await main(argv);
+      return { code, stdout: out.join(""), stderr: err.join("") };
+    } finally {
+      process.stdout.write = o;
+      process.stderr.write = e;
+    }
+  };
+
+  it("exits 2 on a usage error, with one line naming the command and the fix", async () => {
+    expect(await run([])).toMatchObject({ code: 2 });
+    expect(await run(["help"])).toMatchObject({ code: 0 });
+    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await run(["exec", "--role", "web"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
+    expect(await run(["lock", "steal"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal lock: lock needs one of: status, acquire -m MSG, release\n" });
+    expect(await run(["logs", "--lines"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal logs: Option '-n, --lines <value>' argument missing\n$/) });
+    expect(await run(["details", "--colour"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal details: Unknown option '--colour'/) });
+  });
+
+  it("shows each command's usage with --help, and passes everything after -- to the remote command", async () => {
+    const h = await run(["exec", "--help"]);
+    expect(h.code).toBe(0);
+    expect(h.stdout.split("\n")[0]).toBe("pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] -- CMD [ARG...]");
+    // "--help" after "--" is the remote command's: the stack is read (and here, is missing).
+    const r = await run(["exec", "--cwd", "/nonexistent-dir", "--", "ls", "--help"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^pulumi-kamal exec: no Pulumi project in \/nonexistent-dir/);
+  });
+});
+
+describe("the operator's maintenance switch (stack config pulumi-kamal:maintenance)", () => {
+  it("reads services in maintenance, and refuses anything else naming the key, never the value", async () => {
+    const { parseOperatorMaintenance } = await import("../../components/service");
+    expect(parseOperatorMaintenance(undefined)).toEqual({});
+    expect(parseOperatorMaintenance('{"shop":{"message":"Back at 10:00"},"blog":{}}')).toEqual({ shop: { message: "Back at 10:00" }, blog: {} });
+    expect(() => parseOperatorMaintenance("{oops")).toThrow("stack config pulumi-kamal:maintenance: is not JSON (pulumi-kamal maintenance writes it; `pulumi-kamal live` or `pulumi config rm pulumi-kamal:maintenance` clears it)");
+    expect(() => parseOperatorMaintenance('{"shop":{"message":42}}')).toThrow('stack config pulumi-kamal:maintenance: must be an object of services, e.g. {"shop":{"message":"Back at 10:00"}}');
+    expect(() => parseOperatorMaintenance('["shop"]')).toThrow("must be an object of services");
+  });
+});
