@@ -10,6 +10,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { details, formatDetails } from "./details";
+import { deploy, EngineError, maintenance, preview, redeploy, rollback } from "./engine";
+import { init, terminalAsk } from "./init";
 import { execInteractive, execOn } from "./exec";
 import { streamLogs, type LogSource } from "./logs";
 import { auditTail, formatLock, lockAcquire, LockRefused, lockRelease, lockStatus } from "./lock";
@@ -65,7 +67,93 @@ function interrupt(): AbortSignal {
   return ac.signal;
 }
 
+const engineOf = async (v: Record<string, unknown>) => {
+  const d = await load(v);
+  return { d, o: { dir: d.dir, stack: d.stack, write: (l: string) => out(l) } };
+};
+const versionOptions = { version: { type: "string" }, "version-key": { type: "string" } } as const;
+const VERSION_HELP = `      --version V        the version (image tag) to run (default: the git commit, as Kamal's)
+      --version-key K    the stack config key the program reads it from (default: version)`;
+
+/** The services a maintenance switch applies to: --service, else every one in the stack. */
+function servicesOf(d: Deployed, v: Record<string, unknown>): string[] {
+  return [...new Set(selectApps(d, { service: str(v.service) }).map((a) => a.cfg.service))];
+}
+
 const COMMANDS: Record<string, Command> = {
+  init: {
+    summary: "make this Kamal project (config/deploy.yml, destinations, .kamal/secrets) a Pulumi project: Pulumi.yaml, a KamalApp program, a stack per destination",
+    usage: `pulumi-kamal init [--known-hosts FILE | --yes] [--ssh-key PATH]
+      --known-hosts FILE  take the hosts' keys from this file (verified out of band)
+      --yes               trust the keys the hosts present (printed) without asking
+      --ssh-key PATH      the private key to log in with (default: the ssh-agent, else ~/.ssh/id_ed25519)`,
+    options: { "known-hosts": { type: "string" }, yes: { type: "boolean", short: "y" }, "ssh-key": { type: "string" } },
+    async run(v) {
+      await init({ dir: str(v.cwd) ?? process.cwd(), knownHosts: str(v["known-hosts"]), yes: !!v.yes, sshKey: str(v["ssh-key"]), write: out, ask: terminalAsk() });
+      return 0;
+    },
+  },
+  deploy: {
+    summary: "pulumi up with Kamal-like progress: the new version on every host, health-gated, zero downtime",
+    usage: `pulumi-kamal deploy [--version V]\n${VERSION_HELP}`,
+    options: versionOptions,
+    async run(v) {
+      const { o } = await engineOf(v);
+      await deploy(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      return 0;
+    },
+  },
+  redeploy: {
+    summary: "deploy the apps only (containers, env files, release, hooks): not accessories or Traefik",
+    usage: `pulumi-kamal redeploy [--version V]\n${VERSION_HELP}`,
+    options: versionOptions,
+    async run(v) {
+      const { o } = await engineOf(v);
+      await redeploy(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      return 0;
+    },
+  },
+  rollback: {
+    summary: "back to VERSION, whose stopped containers the hosts kept (no pull)",
+    usage: "pulumi-kamal rollback VERSION [--version-key K]",
+    options: { "version-key": { type: "string" } },
+    async run(v, pos) {
+      if (pos.length !== 1) throw new UsageError("rollback needs the version to go back to: pulumi-kamal rollback VERSION (pulumi-kamal details shows what runs)");
+      const { d, o } = await engineOf(v);
+      await rollback(o, d, pos[0], { versionKey: str(v["version-key"]) });
+      return 0;
+    },
+  },
+  preview: {
+    summary: "pulumi preview --diff: what a deploy would change, on which host",
+    usage: `pulumi-kamal preview [--version V]\n${VERSION_HELP}`,
+    options: versionOptions,
+    async run(v) {
+      const { o } = await engineOf(v);
+      await preview(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      return 0;
+    },
+  },
+  maintenance: {
+    summary: "Traefik answers 503 with the maintenance page; the containers keep running (live undoes it)",
+    usage: "pulumi-kamal maintenance [--message M] [--service S]\n  -m, --message M   shown on the page",
+    options: { message: { type: "string", short: "m" } },
+    async run(v) {
+      const { d, o } = await engineOf(v);
+      await maintenance(o, d, servicesOf(d, v), { message: str(v.message) });
+      return 0;
+    },
+  },
+  live: {
+    summary: "out of maintenance mode: Traefik routes to the containers again",
+    usage: "pulumi-kamal live [--service S]",
+    options: {},
+    async run(v) {
+      const { d, o } = await engineOf(v);
+      await maintenance(o, d, servicesOf(d, v), false);
+      return 0;
+    },
+  },
   details: {
     summary: "what runs where: per role and host the version, container, status, health, uptime and image digest; accessories; Traefik",
     usage: "pulumi-kamal details [--host H] [--json]",
@@ -226,6 +314,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError || err.code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
       return 2;
+    }
+    if (e instanceof EngineError) {
+      process.stderr.write(`pulumi-kamal ${name}: failed:\n${err.message}\n`);
+      return 1;
     }
     if (e instanceof LockRefused) {
       process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);

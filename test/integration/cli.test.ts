@@ -5,14 +5,15 @@
  * rollback, the lock refusing while held), and `exec -i` and `logs -f` in a real terminal
  * (tmux, reading its screen). Runs in lane three, after release.test.ts (test/helpers/lane.ts).
  */
-import { spawn, execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, target } from "../helpers/sandbox";
+import { startLoad } from "../helpers/load";
+import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const SECRET = "ops-secret-7f3a91c2";
@@ -30,10 +31,12 @@ async function sh(h: string, command: string): Promise<string> {
   return (await (await pool.connect(target(h))).exec(command)).stdout.trim();
 }
 
+afterAll(() => pool.closeAll());
+
 /** Runs the CLI as a user would, in the project's directory. */
-function cli(args: string[]): Promise<PulumiRun> {
+function cli(args: string[], project: { dir: string; env: NodeJS.ProcessEnv } = p): Promise<PulumiRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: p.dir, env: p.env });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: project.dir, env: project.env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -86,38 +89,37 @@ class Terminal {
   }
 }
 
-beforeAll(async () => {
-  for (const h of ["app1", "app2"]) await sh(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
-  const dir = scratchProject("cli", {
-    "Pulumi.yaml": "name: kp-cli\nruntime: nodejs\n",
-    "package.json": JSON.stringify({ name: "kp-cli", main: "index.ts" }),
-    "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/cli"))};\n`,
-  });
-  p = new PulumiProject(dir, "test");
-  await p.ensureStack();
-  await set("opsSecret", SECRET, true);
-  await set("version", "v1");
-  const first = await p.up();
-  expect(first.code, out(first)).toBe(0);
-  await set("version", "v2");
-  const second = await p.up();
-  expect(second.code, out(second)).toBe(0);
-});
-
-afterAll(async () => {
-  for (const t of ["kp-exec", "kp-logs"]) new Terminal(t).kill();
-  await p?.destroy();
-  pool.closeAll();
-});
-
 describe("pulumi-kamal", () => {
+  beforeAll(async () => {
+    for (const h of ["app1", "app2"]) await sh(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+    const dir = scratchProject("cli", {
+      "Pulumi.yaml": "name: kp-cli\nruntime: nodejs\n",
+      "package.json": JSON.stringify({ name: "kp-cli", main: "index.ts" }),
+      "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/cli"))};\n`,
+    });
+    p = new PulumiProject(dir, "test");
+    await p.ensureStack();
+    await set("opsSecret", SECRET, true);
+    await set("version", "v1");
+    const first = await p.up();
+    expect(first.code, out(first)).toBe(0);
+    await set("version", "v2");
+    const second = await p.up();
+    expect(second.code, out(second)).toBe(0);
+  });
+
+  afterAll(async () => {
+    for (const t of ["kp-exec", "kp-logs"]) new Terminal(t).kill();
+    await p?.destroy();
+  });
+
   it("says how to use it, and refuses a bad command line before reading any stack (exit 2)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const c of ["details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+    for (const c of ["init", "deploy", "redeploy", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     const logsHelp = await cli(["logs", "--help"]);
     expect(logsHelp.stdout).toContain("pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]");
-    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
     expect(await cli(["exec"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect((await cli(["logs", "--bogus"])).code).toBe(2);
     const noStack = await cli(["details", "--stack", "nope"]);
@@ -241,5 +243,146 @@ describe("pulumi-kamal", () => {
     expect(r.stdout).not.toContain(SECRET);
     // The file is Kamal's: `kamal audit` reads the same lines.
     expect(await sh("app1", "grep -c 'Rolled back app to version v1 (was v2)' .kamal/ops-staging-audit.log")).toBe("2");
+  });
+});
+
+describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driven by its own commands", () => {
+  let k: { dir: string; env: NodeJS.ProcessEnv };
+  const sb = sandbox();
+  const knownHostsPath = sb.hosts[0].knownHostsPath;
+  const keyPath = sb.hosts[0].privateKeyPath;
+
+  /** examples/kamal, copied as a user's Kamal project on this lane's hosts, registry and a
+   * service name of its own; secrets in .env, as Kamal 1 reads them. */
+  function kamalProject(name: string): string {
+    const dir = mkdtempSync(path.join(repoRoot, `test/.work/${name}-`));
+    cpSync(path.join(repoRoot, "examples/kamal/config"), path.join(dir, "config"), { recursive: true });
+    const main = sandboxHosts();
+    let yml = readFileSync(path.join(dir, "config/deploy.yml"), "utf8")
+      .replace("service: hello", "service: kpinit")
+      .replaceAll(main.registry, sb.registry.address)
+      .replaceAll(`${main.app1}\n`, `${host("app1").address}\n`)
+      .replaceAll(`${main.app2}`, host("app2").address)
+      .replaceAll(`http://${main.db1}:9000`, `http://${host("app3").address}:9100`)
+      .replace(`host: ${main.db1}`, `host: ${host("app3").address}`)
+      .replace('port: "9000:80"', 'port: "9100:80"');
+    yml = yml.replace(`- ${main.app1}:`, `- ${host("app1").address}:`);
+    writeFileSync(path.join(dir, "config/deploy.yml"), yml);
+    // A Kamal 1 config: its secrets in .env (Kamal 2's would be in .kamal/secrets).
+    writeFileSync(path.join(dir, ".env"), `KAMAL_REGISTRY_PASSWORD=${sb.registry.password}\nAPI_TOKEN=init-api-token\nSTORE_PASSWORD=init-store-password\n`);
+    execFileSync("git", ["init", "-q"], { cwd: dir });
+    return dir;
+  }
+
+  /** The hosts and registry examples/kamal names (the main lane's). */
+  function sandboxHosts() {
+    const all = JSON.parse(execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" })) as { hosts: { name: string; address: string }[]; registry: { address: string } };
+    const a = (n: string) => all.hosts.find((h) => h.name === n)!.address;
+    return { app1: a("app1"), app2: a("app2"), db1: a("db1"), registry: all.registry.address };
+  }
+
+  beforeAll(async () => {
+    for (const h of ["app1", "app2", "app3"]) await sh(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+    const dir = kamalProject("cli-init");
+    const { PULUMI_BACKEND_URL: _b, ...env } = new PulumiProject(dir).env;
+    k = { dir, env: { ...env, TRAEFIK_IMAGE: sb.images.traefik } };
+  });
+
+  afterAll(async () => {
+    if (!k) return;
+    const r = spawnSync("pulumi", ["destroy", "--yes", "--skip-preview", "--non-interactive", "--stack", "production"], { cwd: k.dir, env: k.env, encoding: "utf8" });
+    if (r.status !== 0) console.error(r.stdout + r.stderr);
+  });
+
+  it("init: Pulumi.yaml with a file backend, a KamalApp program, a stack with the host keys from a verified file", async () => {
+    const r = await cli(["init", "--known-hosts", knownHostsPath, "--ssh-key", keyPath], k);
+    expect(r.code, out(r)).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        `Host keys of ${host("app1").address}, ${host("app2").address}, ${host("app3").address} taken from ${knownHostsPath}`,
+        "Wrote Pulumi.yaml and .kamal/pulumi/index.ts (state in .kamal/pulumi/state/, kept out of git)",
+        `Stack production: ${host("app1").address}, ${host("app2").address}, ${host("app3").address}`,
+        "Next: pulumi-kamal deploy (the version defaults to the git commit), then pulumi-kamal details",
+        "",
+      ].join("\n"),
+    );
+    expect(readFileSync(path.join(k.dir, "Pulumi.yaml"), "utf8")).toContain("    tsconfig: .kamal/pulumi/tsconfig.json\nmain: .kamal/pulumi/index.ts\nbackend:\n  url: file://./.kamal/pulumi/state\n");
+    const known = spawnSync("pulumi", ["config", "get", "knownHosts", "--stack", "production"], { cwd: k.dir, env: k.env, encoding: "utf8" }).stdout;
+    for (const h of ["app1", "app2", "app3"]) expect(known).toContain(`${host(h).address} ssh-ed25519 `);
+    // A second init refuses: it is a Pulumi project now.
+    expect((await cli(["init"], k)).stderr).toMatch(/already has a Pulumi.yaml/);
+  });
+
+  it("init without a known_hosts file prints the keys the hosts present, as ssh-keygen -l does, and asks", async () => {
+    const dir = kamalProject("cli-init-scan");
+    const env = { ...k.env };
+    const refused = await cli(["init"], { dir, env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("confirm the host keys: run init in a terminal, or give --yes (trust what the hosts present) or --known-hosts FILE (keys verified out of band)");
+    expect(existsSync(path.join(dir, "Pulumi.yaml"))).toBe(false);
+    const fp = (h: string) => execFileSync("ssh-keygen", ["-lf", "-"], { input: readFileSync(knownHostsPath, "utf8").split("\n").filter((l) => l.startsWith(`${host(h).address} ssh-ed25519`)).join("\n") }).toString().split(" ")[1];
+    for (const h of ["app1", "app2", "app3"]) expect(refused.stdout).toContain(`  ${host(h).address}  ssh-ed25519  ${fp(h)}`);
+    const yes = await cli(["init", "--yes", "--ssh-key", keyPath], { dir, env });
+    expect(yes.code, out(yes)).toBe(0);
+  });
+
+  it("preview, deploy v1, deploy v2 and rollback v1 with Kamal-like progress; 0 failed requests under load", async () => {
+    const preview = await cli(["preview", "--version", "v1"], k);
+    expect(preview.code, out(preview)).toBe(0);
+    expect(preview.stdout).toMatch(/\+ pulumi-nodejs:dynamic\/kamal:AppContainer/);
+    const first = await cli(["deploy", "--version", "v1"], k);
+    expect(first.code, out(first)).toBe(0);
+    expect(first.stdout.split("\n")[0]).toBe("Deploying version v1 (stack production, config version)");
+    expect(first.stdout).toContain(`\n  ${host("app1").address}: kpinit-web-v1 is serving`);
+    expect(first.stdout).toMatch(/^Finished all in [0-9.]+ seconds$/m);
+    const url = `http://${host("app1").address}/version`;
+    const swap = async (args: string[]) => {
+      const loads = [startLoad({ url, rate: 50, connections: 3 }), startLoad({ url, rate: 20, newConnections: true })];
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await cli(args, k);
+      const load = await Promise.all(loads.map((l) => l.stop()));
+      return { r, failed: load.reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0), total: load.reduce((n, l) => n + l.total, 0) };
+    };
+    const second = await swap(["deploy", "--version", "v2"]);
+    expect(second.r.code, out(second.r)).toBe(0);
+    expect(second.failed).toBe(0);
+    expect(JSON.parse((await httpGet(url)).body).version).toBe("v2");
+    // A version the hosts no longer have is refused before anything changes.
+    const gone = await cli(["rollback", "v0"], k);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain(`the app version v0 is not available as a container on ${host("app1").address}, ${host("app2").address}`);
+    const back = await swap(["rollback", "v1"]);
+    expect(back.r.code, out(back.r)).toBe(0);
+    expect(back.r.stdout.split("\n")[0]).toBe("Rolling back to version v1 (stack production, config version)");
+    expect(back.r.stdout).not.toMatch(/pulling/);
+    expect(back.failed).toBe(0);
+    expect(back.total).toBeGreaterThan(100);
+    expect(JSON.parse((await httpGet(url)).body).version).toBe("v1");
+    const audit = await cli(["audit", "--host", host("app1").address], k);
+    expect(audit.stdout).toMatch(/\[web\] Rolled back app to version v1 \(was v2\)$/m);
+  });
+
+  it("maintenance and live: 503 with the message while the containers run, then back; a failure is the engine's error, not a trace", async () => {
+    const url = `http://${host("app2").address}/version`;
+    const on = await cli(["maintenance", "--message", "Back at ten"], k);
+    expect(on.code, out(on)).toBe(0);
+    expect(on.stdout.split("\n")[0]).toBe("Maintenance mode for kpinit (\"Back at ten\") (stack config pulumi-kamal:maintenance)");
+    const page = await httpGet(url);
+    expect(page.status).toBe(503);
+    expect(page.body).toContain("Back at ten");
+    // The operator's switch is in the stack config: a plain deploy keeps it.
+    const again = await cli(["deploy"], k);
+    expect(again.code, out(again)).toBe(0);
+    expect((await httpGet(url)).status).toBe(503);
+    const live = await cli(["live"], k);
+    expect(live.code, out(live)).toBe(0);
+    expect((await httpGet(url)).status).toBe(200);
+    const broken = await cli(["deploy", "--version", "no-such-tag"], k);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr.startsWith("pulumi-kamal deploy: failed:\n")).toBe(true);
+    expect(broken.stderr).toMatch(new RegExp(`^${host("app1").address.replace(/\./g, "\\.")}: pulling \\S+:no-such-tag: command failed with exit code 1`, "m"));
+    expect(broken.stderr).toContain("(the stack's version config is back to v1: the next `pulumi up` keeps every host on it, or puts it back)");
+    expect(broken.stderr).not.toMatch(/\n\s+at /);
+    expect(JSON.parse((await httpGet(url)).body).version).toBe("v1");
   });
 });

@@ -137,7 +137,7 @@ describe("the command line", () => {
   it("exits 2 on a usage error, with one line naming the command and the fix", async () => {
     expect(await run([])).toMatchObject({ code: 2 });
     expect(await run(["help"])).toMatchObject({ code: 0 });
-    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
     expect(await run(["exec", "--role", "web"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect(await run(["lock", "steal"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal lock: lock needs one of: status, acquire -m MSG, release\n" });
     expect(await run(["logs", "--lines"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal logs: Option '-n, --lines <value>' argument missing\n$/) });
@@ -163,5 +163,53 @@ describe("the operator's maintenance switch (stack config pulumi-kamal:maintenan
     expect(() => parseOperatorMaintenance("{oops")).toThrow("stack config pulumi-kamal:maintenance: is not JSON (pulumi-kamal maintenance writes it; `pulumi-kamal live` or `pulumi config rm pulumi-kamal:maintenance` clears it)");
     expect(() => parseOperatorMaintenance('{"shop":{"message":42}}')).toThrow('stack config pulumi-kamal:maintenance: must be an object of services, e.g. {"shop":{"message":"Back at 10:00"}}');
     expect(() => parseOperatorMaintenance('["shop"]')).toThrow("must be an object of services");
+  });
+});
+
+describe("the Kamal-like front end", () => {
+  it("keeps the provider's progress and the summary of the engine's output, nothing else", async () => {
+    const { progressLine } = await import("../../cli/engine");
+    expect(progressLine("    pulumi:pulumi:Stack kpinit-production running [kamal] 10.0.0.1: kpinit-web-v2 is serving (4.1s)")).toBe("  10.0.0.1: kpinit-web-v2 is serving (4.1s)");
+    expect(progressLine(" ~  pulumi-nodejs:dynamic/kamal:AppContainer kpinit-web-10.0.0.1 updating (3s)")).toBeUndefined();
+    expect(progressLine("Resources:")).toBe("Resources:");
+    expect(progressLine("    ~ 2 updated")).toBe("  ~ 2 updated");
+    expect(progressLine("    9 unchanged")).toBe("  9 unchanged");
+    expect(progressLine("Duration: 12s")).toBe("Duration: 12s");
+  });
+
+  it("takes Kamal's version default: the git commit, marked when the tree has uncommitted changes", async () => {
+    const { gitVersion } = await import("../../cli/engine");
+    const { execFileSync } = await import("node:child_process");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kp-git-"));
+    expect(() => gitVersion(dir)).toThrow(`no version given and ${dir} is not in a git repository with a commit: give --version V`);
+    const git = (...a: string[]) => execFileSync("git", ["-c", "user.email=t@example.com", "-c", "user.name=t", ...a], { cwd: dir, encoding: "utf8" }).trim();
+    git("init", "-q");
+    writeFileSync(path.join(dir, "a"), "1");
+    git("add", "a");
+    git("commit", "-qm", "one");
+    const head = git("rev-parse", "HEAD");
+    expect(gitVersion(dir)).toBe(head);
+    writeFileSync(path.join(dir, "a"), "2");
+    expect(gitVersion(dir)).toMatch(new RegExp(`^${head}_uncommitted_[0-9a-f]+$`));
+  });
+
+  it("init writes a project with a file backend and a stack per destination", async () => {
+    const { destinationsOf, pulumiYaml, program, stackNames } = await import("../../cli/init");
+    const { mkdirSync, mkdtempSync, writeFileSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kp-init-"));
+    mkdirSync(path.join(dir, "config"));
+    for (const f of ["deploy.yml", "deploy.staging.yml", "deploy.production.yml", "deploy.yml.bak"]) writeFileSync(path.join(dir, "config", f), "");
+    expect(destinationsOf(dir)).toEqual(["production", "staging"]);
+    expect(stackNames(["production", "staging"])).toEqual([{ stack: "production", destination: "production" }, { stack: "staging", destination: "staging" }]);
+    expect(stackNames([])).toEqual([{ stack: "production" }]);
+    expect(pulumiYaml("shop")).toBe(
+      "name: shop\ndescription: shop, deployed from config/deploy.yml by pulumi-kamal (pulumi-kamal init)\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n    tsconfig: .kamal/pulumi/tsconfig.json\nmain: .kamal/pulumi/index.ts\nbackend:\n  url: file://./.kamal/pulumi/state\n",
+    );
+    expect(program("shop")).toContain('const app = new KamalApp("shop", {\n  configFile: path.join(root, "config/deploy.yml"),');
   });
 });
