@@ -274,7 +274,7 @@ const COMMANDS: Record<string, Command> = {
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   return [
-    "pulumi-kamal: day-two commands on a stack deployed with pulumi-kamal",
+    "pulumi-kamal: Kamal's commands (init, deploy, rollback, details, logs, exec, lock…) over the Pulumi engine and a stack's state",
     "",
     "Usage: pulumi-kamal COMMAND [options]",
     "",

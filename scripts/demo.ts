@@ -5,11 +5,13 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { startLoad } from "../test/helpers/load";
+import { demoHints } from "./demoHints";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { configure, sandboxState } = require("./sandbox-config.js");
 
-const dir = path.resolve(__dirname, "../examples/basic");
+// The repository root's Pulumi.yaml runs examples/basic (its config and state stay there).
+const dir = path.resolve(__dirname, "..");
 const stack = "sandbox";
 const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
 
@@ -43,7 +45,7 @@ async function main() {
   const host = sandboxState().hosts[0].address as string;
   const url = `http://${host}/`;
 
-  console.log(bold(`==> Configuring examples/basic (stack "${stack}") for sandbox host ${host}`));
+  console.log(bold(`==> Configuring the demo (examples/basic, run by the root Pulumi.yaml; stack "${stack}") for sandbox host ${host}`));
   configure(dir, stack, "v1");
   // Progress lines from the provider ([kamal] …) and the engine's resource lines.
   // The engine's step lines, the provider's progress ([kamal] …) as it happens, the summary.
@@ -83,9 +85,8 @@ async function main() {
   const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
   console.log(bold(`==> Serving ${url}: version ${await version(url)}`));
   console.log(bold(`==> ${total} requests during the swap, ${failed} failed (non-2xx, socket errors or timeouts)`));
-  console.log(`\nTry: cd examples/basic && pulumi stack history --stack ${stack}   (PULUMI_CONFIG_PASSPHRASE=${process.env.PULUMI_CONFIG_PASSPHRASE})`);
-  console.log(`     pulumi config set version v1 --stack ${stack} && pulumi up --stack ${stack}   # roll back, no pull`);
-  console.log(`     pulumi destroy --stack ${stack}`);
+  console.log(`\nTry, in any shell (the sandbox stack's passphrase first):`);
+  for (const line of demoHints(dir, stack, process.env.PULUMI_CONFIG_PASSPHRASE ?? "")) console.log(`  ${line}`);
   if (failed > 0) process.exitCode = 1;
 }
 

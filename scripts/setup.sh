@@ -40,6 +40,20 @@ ln -sfn .. node_modules/pulumi-kamal
 mkdir -p node_modules/.bin && ln -sfn ../../dist/cli/main.js node_modules/.bin/pulumi-kamal
 env_file="$(bash scripts/toolchain/install.sh)"
 source "$env_file"
+# A new shell finds the same tools (the demo's closing hints, `pulumi preview` at the root):
+# commands in /usr/local/bin that take this toolchain's settings, then run the real thing.
+# One that is not ours is left alone.
+link_command() {
+  local name="$1" target="$2" wrapper="/usr/local/bin/$1"
+  [ -e "$wrapper" ] && ! grep -q "kamal-pulumi toolchain" "$wrapper" 2>/dev/null && return 0
+  printf '#!/usr/bin/env bash\n# kamal-pulumi toolchain (written by %s/scripts/setup.sh)\nsource %q\nexec %s "$@"\n' \
+    "$PWD" "$env_file" "$target" >"$wrapper.tmp" && chmod +x "$wrapper.tmp" && mv -f "$wrapper.tmp" "$wrapper"
+}
+if [ -w /usr/local/bin ]; then
+  link_command pulumi "$(printf %q "$(command -v pulumi)")"
+  # The project's own pulumi-kamal (node_modules/.bin, as npx finds it), else this checkout's.
+  link_command pulumi-kamal "node \"\$(d=\$PWD; while [ \"\$d\" != / ] && [ ! -e \"\$d/node_modules/.bin/pulumi-kamal\" ]; do d=\$(dirname \"\$d\"); done; [ -e \"\$d/node_modules/.bin/pulumi-kamal\" ] && readlink -f \"\$d/node_modules/.bin/pulumi-kamal\" || echo $(printf %q "$PWD/dist/cli/main.js"))\""
+fi
 # KP_SANDBOX_HOSTS: the number of app hosts (npm test runs the fault scenarios on app3 and
 # app4 beside the rest); unset, whatever is up.
 bash scripts/sandbox.sh up ${KP_SANDBOX_HOSTS:+--hosts "$KP_SANDBOX_HOSTS"} >&2

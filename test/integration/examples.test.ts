@@ -2,6 +2,7 @@
  * Every example runs against the sandbox with the real engine, and the Kamal example makes
  * the same containers as the same deployment written with the components.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +10,7 @@ import { SshPool } from "../../provider/ssh/executor";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject } from "../helpers/pulumi";
 import { host, repoRoot, target } from "../helpers/sandbox";
+import { demoHints } from "../../scripts/demoHints";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { configure } = require("../../scripts/sandbox-config.js") as {
@@ -111,6 +113,47 @@ describe("examples on the sandbox", () => {
     expect(preview.stdout).toMatch(/AppContainer::hello-web-10\.213\.0\.11\][\s\S]*~ version *: "v1" => "v2"/);
     expect(preview.stdout).toMatch(/~ 1 to update/);
     expect((await p.destroy()).code).toBe(0);
+  });
+
+  it("the repository root is the demo's project: after a deploy there, the demo's closing hints work as typed in a new shell", async () => {
+    const stack = "newcomer";
+    const p = new PulumiProject(repoRoot, stack, { projectBackend: true });
+    await p.run(["stack", "rm", "--yes", "--force", stack]);
+    rmSync(path.join(repoRoot, `examples/basic/Pulumi.${stack}.yaml`), { force: true });
+    try {
+      configure(repoRoot, stack, "v1", p.env);
+      expect(existsSync(path.join(repoRoot, `examples/basic/Pulumi.${stack}.yaml`))).toBe(true);
+      for (const v of ["v1", "v2"]) {
+        expect((await p.run(["config", "set", "--stack", stack, "version", v])).code).toBe(0);
+        const up = await p.up();
+        expect(up.code, up.stdout + up.stderr).toBe(0);
+      }
+      // A new shell: nothing of the test's environment, only the system's PATH.
+      const hints = demoHints(repoRoot, stack, p.env.PULUMI_CONFIG_PASSPHRASE!);
+      const typed = hints.filter((h) => !/ logs -f | destroy /.test(h)).map((h) => h.replace(/\s+#.*$/, ""));
+      const shell = spawnSync("bash", ["-c", typed.map((h) => `echo "$ ${h.replace(/"/g, '\\"')}"; ${h} || exit $?`).join("\n")], {
+        env: { HOME: process.env.HOME!, PATH: "/usr/local/bin:/usr/bin:/bin", TERM: "dumb" },
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const said = shell.stdout + shell.stderr;
+      expect(shell.status, said).toBe(0);
+      expect(said).toMatch(/\$ pulumi stack history --stack newcomer\n[\s\S]*UpdateKind: update/);
+      expect(said).toMatch(/hello\s+web\s+10\.213\.0\.11 \(10\.213\.0\.11\)\s+v2\s+hello-web-v2\s+running\s+healthy/);
+      expect(said).toContain("Rolling back to version v1 (stack newcomer, config version)");
+      expect(said).not.toMatch(/pulling/);
+      expect(said).toMatch(/\$ pulumi preview --stack newcomer\n[\s\S]*\d+ unchanged/);
+      expect(said).not.toMatch(/Unknown (env|user) config/);
+      expect(JSON.parse((await httpGet(`http://${host("app1").address}/version`)).body).version).toBe("v1");
+      // The last hint, with the answer the prompt would get.
+      const destroy = hints.find((h) => / destroy /.test(h))!;
+      const down = spawnSync("bash", ["-c", `export PULUMI_CONFIG_PASSPHRASE=${p.env.PULUMI_CONFIG_PASSPHRASE}; cd ${repoRoot}; ${destroy} --yes`], { env: { HOME: process.env.HOME!, PATH: "/usr/local/bin:/usr/bin:/bin" }, encoding: "utf8" });
+      expect(down.status, down.stdout + down.stderr).toBe(0);
+    } finally {
+      await p.destroy();
+      await p.run(["stack", "rm", "--yes", "--force", stack]);
+      rmSync(path.join(repoRoot, `examples/basic/Pulumi.${stack}.yaml`), { force: true });
+    }
   });
 
   it("full: web on two hosts, a worker, an accessory, secrets, Traefik args", async () => {
