@@ -4,9 +4,9 @@
 #
 # The fault scenarios (mostly waiting out network cuts) and the proxy tests run in a second
 # lane beside the rest, on app3 and app4 and the registry's second port; the release-safety
-# tests (mostly watch windows) and the pulumi-kamal CLI in a third, on app5-app7 and its
-# third port (test/helpers/lane.ts): nothing one lane injects reaches another, and the lanes
-# take about as long.
+# tests (mostly watch windows), the pulumi-kamal CLI, the takeovers and KamalApp over HTTPS in
+# a third, on app5-app7 and its third port (test/helpers/lane.ts): nothing one lane injects
+# reaches another, and the lanes take about as long.
 # With arguments (`npm test -- test/unit`), only vitest with those arguments runs, in the
 # main lane.
 set -euo pipefail
@@ -22,7 +22,7 @@ reports=("$report")
 set +e
 if [ $# -eq 0 ]; then
   # Lanes beside the main one: name, then its files.
-  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts")
+  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts test/integration/takeover.test.ts test/integration/kamal-https.test.ts")
   excluded=() pids=() logs=()
   for spec in "${lanes[@]}"; do
     read -r name files <<<"$spec"

@@ -3,8 +3,8 @@
  * so that slow files (the fault scenarios, mostly waiting out network cuts; the proxy tests)
  * run beside the others instead of after them. `KP_LANE=two` maps the hosts the files name
  * (app1, app2) to app3 and app4, and the registry to its second port, whose faults (stopped,
- * started) touch nothing the other lane uses; `KP_LANE=three` (the release-safety and CLI tests,
- * mostly watch windows) maps app1-app3 to app5-app7 and the registry to its third port. The
+ * started) touch nothing the other lane uses; `KP_LANE=three` (release safety, the CLI,
+ * the takeovers, KamalApp over HTTPS) maps app1-app3 to app5-app7 and the registry to its third port. The
  * hosts keep the names the files use: their expected messages name app1 and app2. Read by
  * the tests and by the programs they run.
  */

@@ -4,7 +4,7 @@
  * package from an `npm pack` tarball, as a CI runner and a user would. The provider text in
  * the state names no path, so each finds the implementation in its own node_modules.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -153,6 +153,10 @@ describe("a stack used from any checkout", () => {
     const up = await c.up();
     expect(up.code, out(up)).toBe(0);
     expect(await runningOn()).toBe("kpport-jobs-v1");
+    // The package's command, as `npx` finds it in a project that depends on the package.
+    const details = spawnSync("npx", ["--no-install", "pulumi-kamal", "details", "--stack", "test"], { cwd: projectDir, env: c.env, encoding: "utf8" });
+    expect(details.status, details.stdout + details.stderr).toBe(0);
+    expect(details.stdout).toMatch(/kpport\s+jobs\s+.*\s+v1\s+kpport-jobs-v1\s+running/);
     const destroy = await c.destroy();
     expect(destroy.code, out(destroy)).toBe(0);
     const conn = await pool.connect(target("app1"));
