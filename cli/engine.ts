@@ -11,6 +11,7 @@ import { containerName } from "../provider/commands/app";
 import { shellJoin } from "../provider/commands/shell";
 import { LineSplitter } from "./logs";
 import { connect } from "./remote";
+import { primaryRole } from "./select";
 import type { Deployed } from "./stack";
 import { firstLine, UsageError } from "./stack";
 
@@ -140,7 +141,8 @@ export function appTargets(state: { resources?: { urn: string; type: string }[] 
  * retained), so no pull. Refused when a host of the primary role no longer has it.
  */
 export async function rollback(o: EngineOptions, d: Deployed, version: string, opts: { versionKey?: string }): Promise<void> {
-  const primary = d.apps.filter((a) => a.cfg.role === (d.apps.some((x) => x.cfg.role === "web") ? "web" : d.apps[0]?.cfg.role));
+  const role = primaryRole(d.apps);
+  const primary = d.apps.filter((a) => a.cfg.role === role);
   if (!primary.length) throw new UsageError(`stack ${o.stack} has no app containers to roll back`);
   const missing: string[] = [];
   for (const a of primary) {

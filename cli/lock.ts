@@ -3,7 +3,7 @@
  * (Kamal 2's `.kamal/lock-<service>[-<destination>]`, on every host of the service), and
  * `pulumi-kamal audit`: the tail of each host's audit log.
  */
-import { auditFile, revealAudit } from "../provider/commands/audit";
+import { auditFile, kamalTime, revealAudit } from "../provider/commands/audit";
 import { acquireLock, breakLock, lockDir, parseLockDetails, readLock, type LockDetails } from "../provider/commands/lock";
 import { audit, lines, performer } from "../provider/handlers/common";
 import { connect, eachHost, HostError } from "./remote";
@@ -41,7 +41,7 @@ export class LockRefused extends Error {}
 /** Takes the lock on every host, or on none: if one host refuses (held), the ones taken are
  * given back and the holder is named. */
 export async function lockAcquire(scopes: AppOnHost[], message: string): Promise<LockState[]> {
-  const details = (a: AppOnHost): LockDetails => ({ holder: performer(), at: new Date().toISOString().replace(/\.\d+Z$/, "Z"), version: a.cfg.version, message });
+  const details = (a: AppOnHost): LockDetails => ({ holder: performer(), at: kamalTime(), version: a.cfg.version, message });
   const taken: { a: AppOnHost; d: LockDetails }[] = [];
   const refused: string[] = [];
   const { errors } = await eachHost(scopes, "taking the deploy lock", async (a) => {

@@ -36,7 +36,8 @@ export function revealAudit(file: string, lines = 50): string {
   return `if [ -f ${shellQuote(file)} ]; then ${shellJoin(["tail", "-n", String(lines), file])}; fi`;
 }
 
-/** The time as Kamal writes it: ISO 8601 in UTC, to the second. */
-export function auditTime(d = new Date()): string {
+/** The time as Kamal writes it (audit lines, lock details, KAMAL_RECORDED_AT): ISO 8601
+ * in UTC, to the second. */
+export function kamalTime(d = new Date()): string {
   return d.toISOString().replace(/\.\d+Z$/, "Z");
 }

@@ -5,7 +5,7 @@ import { changes, containsUnknown, effectOf, secretsIn, UNKNOWN } from "../confi
 import type { Effect, SshConnectionConfig } from "../config/schemas";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
-import { auditFile, auditLine, auditTime, recordAudit } from "../commands/audit";
+import { auditFile, auditLine, kamalTime, recordAudit } from "../commands/audit";
 import { commandPolicy, containerLogs, containerSummary } from "../commands/docker";
 import { shellJoin } from "../commands/shell";
 import { ConnectionLostError, SshPool, type ExecOptions, type SshConnection, type SshTarget } from "../ssh/executor";
@@ -38,7 +38,7 @@ export async function audit(
   message: string,
 ): Promise<void> {
   performerHere ??= performer();
-  const line = auditLine({ recordedAt: auditTime(), performer: performerHere, destination: scope.destination, role: scope.role }, message);
+  const line = auditLine({ recordedAt: kamalTime(), performer: performerHere, destination: scope.destination, role: scope.role }, message);
   const r = await conn.run(recordAudit(auditFile(scope.service, scope.destination), line)).catch((e: Error) => ({ code: 1, stderr: e.message }));
   if (r.code !== 0) progress(host, `could not append to the audit log: ${r.stderr.trim()}`);
 }

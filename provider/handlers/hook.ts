@@ -6,6 +6,7 @@
  * resource, so nothing that depends on it changes. A no-op `up` runs nothing.
  */
 import { spawn } from "node:child_process";
+import { kamalTime } from "../commands/audit";
 import { hook, type HookConfig } from "../config/schemas";
 import { parseInputs } from "../config/fields";
 import { diffResource, mustAct, performer, progress, Secrets, StepError, validate } from "./common";
@@ -44,7 +45,7 @@ async function run(cfg: HookConfig): Promise<{ ranAt: string }> {
   const secrets = new Secrets(hook, cfg);
   const where = "local";
   const at = `running the ${cfg.name} hook`;
-  const recordedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const recordedAt = kamalTime();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...cfg.env,

@@ -13,6 +13,7 @@
  */
 import os from "node:os";
 import { acquireLock, AUTOMATIC_LOCK_MESSAGE, breakLock, lockDir, parseLockDetails, readLock, releaseLock, type LockDetails } from "../commands/lock";
+import { kamalTime } from "../commands/audit";
 import { RemoteCommandError, type SshConnection } from "../ssh/executor";
 import { changeOnce, progress, sleep, step } from "./common";
 
@@ -110,7 +111,7 @@ export async function withLock<T, L = undefined>(
   if (entry) {
     entry.count++;
   } else {
-    const details: LockDetails = { holder: holderName(), at: new Date().toISOString().replace(/\.\d+Z$/, "Z"), version: lock.version, message: AUTOMATIC_LOCK_MESSAGE };
+    const details: LockDetails = { holder: holderName(), at: kamalTime(), version: lock.version, message: AUTOMATIC_LOCK_MESSAGE };
     entry = { count: 1, details, conn, dir, host: lock.host, taking: step(lock.host, `taking the deploy lock ${dir}`, () => take(conn, lock.host, dir, details, lock.waitSeconds)) };
     held.set(key, entry);
   }

@@ -12,6 +12,7 @@ import { parseInputs } from "../config/fields";
 import * as docker from "../commands/docker";
 import { releaseContainerName, runRelease } from "../commands/release";
 import { shellJoin } from "../commands/shell";
+import { kamalTime } from "../commands/audit";
 import { DeadlineError } from "../ssh/executor";
 import { audit, absolute, changeOnce, connect, diffResource, mustAct, progress, remoteHome, rootCause, Secrets, step, StepError, validate } from "./common";
 import { ensureImage } from "./images";
@@ -112,7 +113,7 @@ async function run(cfg: ReleaseConfig): Promise<{ ranVersion: string; ranAt: str
         throw new StepError(host, "running the release command", new Error(`exit ${code}`), `it exited with code ${code} after ${took}; no container was swapped (the container ${name} is kept for its logs)${output}`);
       }
       progress(host, `release: done for ${cfg.version} (${took})`);
-      return { ranVersion: cfg.version, ranAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"), ranOn: host };
+      return { ranVersion: cfg.version, ranAt: kamalTime(), ranOn: host };
     }, () => Promise.all([step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry)), step(host, "reading the home directory", () => remoteHome(conn))]));
   });
 }

@@ -71,6 +71,12 @@ class Terminal {
   exitStatus(): number | undefined {
     return existsSync(this.statusFile) && readFileSync(this.statusFile, "utf8").trim() ? Number(readFileSync(this.statusFile, "utf8").trim()) : undefined;
   }
+  /** The exit status, once the command ended within `ms` (else undefined). */
+  async exited(ms: number): Promise<number | undefined> {
+    const t0 = Date.now();
+    while (this.exitStatus() === undefined && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 200));
+    return this.exitStatus();
+  }
   async waitFor(test: (screen: string) => boolean, what: string, ms = 30_000): Promise<string> {
     const t0 = Date.now();
     for (;;) {
@@ -182,9 +188,7 @@ describe("pulumi-kamal", () => {
       const screen = await t.waitFor((s) => /in ops-web-staging-exec-v2-[0-9a-f]{6} at 42/.test(s), "the command's answer");
       expect(screen).not.toContain(SECRET);
       t.keys("exit 5", "Enter");
-      const t0 = Date.now();
-      while (t.exitStatus() === undefined && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 200));
-      expect(t.exitStatus()).toBe(5);
+      expect(await t.exited(20_000)).toBe(5);
     } finally {
       t.kill();
     }
@@ -197,9 +201,7 @@ describe("pulumi-kamal", () => {
       for (const h of ["app1", "app2"]) await httpGet(`http://${host(h).address}/log?line=hello-from-${h}`);
       await t.waitFor((s) => ["app1", "app2"].every((h) => new RegExp(`^${h} \\| \\S+ \\S+ testapp v2: log: hello-from-${h}$`, "m").test(s)), "the new lines");
       t.keys("C-c");
-      const t0 = Date.now();
-      while (t.exitStatus() === undefined && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 200));
-      expect(t.exitStatus()).toBe(0);
+      expect(await t.exited(10_000)).toBe(0);
     } finally {
       t.kill();
     }

@@ -607,6 +607,6 @@ describe("the operator's commands (pulumi-kamal details, logs, exec) and the aud
     expect(audit.auditFile("hey")).toBe(".kamal/hey-audit.log");
     expect(audit.recordAudit(".kamal/hey-audit.log", "[t] [it's me] x")).toBe("mkdir -p .kamal && printf '%s\\n' '[t] [it'\\''s me] x' >> .kamal/hey-audit.log");
     expect(audit.revealAudit(".kamal/hey-audit.log", 50)).toBe("if [ -f .kamal/hey-audit.log ]; then tail -n 50 .kamal/hey-audit.log; fi");
-    expect(audit.auditTime(new Date("2026-12-02T10:00:00.123Z"))).toBe("2026-12-02T10:00:00Z");
+    expect(audit.kamalTime(new Date("2026-12-02T10:00:00.123Z"))).toBe("2026-12-02T10:00:00Z");
   });
 });
