@@ -9,6 +9,7 @@ import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/service";
 import { containerName } from "../provider/commands/app";
 import { shellJoin } from "../provider/commands/shell";
+import { STACK_CONFIG } from "./init";
 import { LineSplitter } from "./logs";
 import { connect } from "./remote";
 import { primaryRole } from "./select";
@@ -96,7 +97,7 @@ export async function deploy(o: EngineOptions, opts: { version?: string; version
     // the next `pulumi up` (anyone's) does not retry this one unasked.
     if (!(e instanceof EngineError)) throw e;
     const previous = await restore();
-    throw new EngineError(`${e.message}\n(the stack's ${opts.versionKey ?? "version"} config is back to ${previous ?? "unset"}: the next \`pulumi up\` keeps every host on it, or puts it back)`);
+    throw new EngineError(`${e.message}\n(the stack's ${opts.versionKey ?? STACK_CONFIG.version} config is back to ${previous ?? "unset"}: the next \`pulumi up\` keeps every host on it, or puts it back)`);
   }
 }
 
@@ -118,7 +119,7 @@ export async function preview(o: EngineOptions, opts: { version?: string; versio
 /** Sets the version config when one is given or none is set yet (then the git commit);
  * resolves with a function that puts the previous value back. */
 async function setVersion(o: EngineOptions, stack: Stack, opts: { version?: string; versionKey?: string }, what: string): Promise<() => Promise<string | undefined>> {
-  const key = opts.versionKey ?? "version";
+  const key = opts.versionKey ?? STACK_CONFIG.version;
   const current = (await stack.getConfig(key).catch(() => undefined))?.value;
   const version = opts.version ?? current ?? gitVersion(o.dir);
   if (version !== current) await stack.setConfig(key, { value: version });

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
- * `pulumi-kamal`: day-two commands on a deployed stack, as Kamal users know them (`kamal
- * details`, `app logs`, `app exec`, `audit`, `lock`). Hosts, roles, containers and SSH
- * settings come from the stack's state; the provider's own SSH executor, host-key policy
- * and redaction do the rest.
+ * `pulumi-kamal`: Kamal's commands over the Pulumi engine and a stack's state, as Kamal
+ * users know them (`kamal init`, `server bootstrap`, `deploy`, `rollback`, `details`, `app
+ * logs`, `app exec`, `audit`, `lock`). Hosts, roles, containers and SSH settings come from
+ * the stack's state (and, for a Kamal project's hosts not deployed yet, from deploy.yml); the
+ * provider's own SSH executor, host-key policy and redaction do the rest.
  *
  * Exit codes: 0 done; 1 a host failed (the message names it and the step); 2 a usage or
  * setup problem; 3 the deploy lock is held; `exec` exits with the command's own code.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { bootstrap, bootstrapHosts, formatBootstrap } from "./bootstrap";
 import { details, formatDetails } from "./details";
 import { deploy, EngineError, maintenance, preview, redeploy, rollback } from "./engine";
 import { init, terminalAsk } from "./init";
@@ -91,6 +93,23 @@ const COMMANDS: Record<string, Command> = {
     async run(v) {
       await init({ dir: str(v.cwd) ?? process.cwd(), knownHosts: str(v["known-hosts"]), yes: !!v.yes, sshKey: str(v["ssh-key"]), write: out, ask: terminalAsk() });
       return 0;
+    },
+  },
+  bootstrap: {
+    summary: "make new servers ready: Docker installed (the distribution's package) and running, the SSH user in the docker group, the networks, ~/.kamal",
+    usage: `pulumi-kamal bootstrap [--host H] [--json]
+  --host H   one host (default: every host of the stack: deploy.yml's, else the deployed ones)
+  --json     the report for scripts`,
+    options: { host: { type: "string" }, json: { type: "boolean" } },
+    async run(v) {
+      const { stack, from, hosts } = await bootstrapHosts({ cwd: str(v.cwd), stack: str(v.stack) });
+      const host = str(v.host);
+      const chosen = hosts.filter((h) => !host || h.name === host || h.cfg.connection.host === host);
+      if (!chosen.length) throw new UsageError(`stack ${stack} has no host ${host} (hosts: ${hosts.map((h) => h.name).join(", ")})`);
+      if (!v.json) out(`Bootstrapping ${chosen.map((h) => h.name).join(", ")} (stack ${stack}, hosts from ${from})`);
+      const { reports, errors } = await bootstrap(chosen, v.json ? () => {} : out);
+      if (reports.length) out(v.json ? JSON.stringify({ stack, hosts: reports }, null, 2) : formatBootstrap(reports));
+      return reportErrors(errors);
     },
   },
   deploy: {

@@ -54,48 +54,51 @@ export function hostKeyName(h: ResolvedHost): string {
 
 const SSH_SECRET_KEYS = secretFields(sshConnection).filter((k) => k !== "proxy");
 
+/** SshArgs with plain values (no Inputs): what the CLI reads from a stack's config. */
+export type PlainSshArgs = pulumi.Unwrap<SshArgs>;
+
+/** The provider's connection input for one host, from plain values. A bastion uses the
+ * same identity and known_hosts unless told otherwise, as OpenSSH's ProxyJump does. */
+export function connectionInput(ssh: PlainSshArgs, host: { address: string; port?: number; hostKey?: string }): SshConnectionInput {
+  const proxy = ssh.proxy
+    ? dropUndefined({
+        user: ssh.user,
+        privateKey: ssh.privateKey,
+        privateKeyPath: ssh.privateKeyPath,
+        knownHosts: ssh.knownHosts,
+        knownHostsPath: ssh.knownHostsPath,
+        insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
+        ...dropUndefined(ssh.proxy),
+      })
+    : undefined;
+  return dropUndefined({
+    host: host.address,
+    port: host.port ?? ssh.port,
+    user: ssh.user,
+    privateKey: ssh.privateKey,
+    privateKeyPath: ssh.privateKeyPath,
+    passphrase: ssh.passphrase,
+    password: ssh.password,
+    agent: ssh.agent,
+    knownHosts: ssh.knownHosts,
+    knownHostsPath: ssh.knownHostsPath,
+    hostKey: host.hostKey,
+    insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
+    proxy,
+    proxyCommand: ssh.proxyCommand,
+    connectTimeout: ssh.connectTimeout,
+    keepaliveInterval: ssh.keepaliveInterval,
+    dialAttempts: ssh.dialAttempts,
+    maxChannels: ssh.maxChannels,
+  }) as SshConnectionInput;
+}
+
 /** The provider's connection input for one host: a Pulumi secret as a whole when it
  * carries a key, passphrase or password (the schema says which fields those are). */
 export function connectionFor(ssh: SshArgs, host: ResolvedHost): pulumi.Output<SshConnectionInput> {
-  // A bastion uses the same identity and known_hosts unless told otherwise, as OpenSSH's
-  // ProxyJump does.
-  const proxy = ssh.proxy
-    ? pulumi.output(ssh.proxy).apply((p) =>
-        pulumi
-          .output({
-            user: ssh.user,
-            privateKey: ssh.privateKey,
-            privateKeyPath: ssh.privateKeyPath,
-            knownHosts: ssh.knownHosts,
-            knownHostsPath: ssh.knownHostsPath,
-            insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
-            ...dropUndefined(p),
-          })
-          .apply(dropUndefined),
-      )
-    : undefined;
   const conn = pulumi
-    .output({
-      host: host.address,
-      port: host.port ?? ssh.port,
-      user: ssh.user,
-      privateKey: ssh.privateKey,
-      privateKeyPath: ssh.privateKeyPath,
-      passphrase: ssh.passphrase,
-      password: ssh.password,
-      agent: ssh.agent,
-      knownHosts: ssh.knownHosts,
-      knownHostsPath: ssh.knownHostsPath,
-      hostKey: host.hostKey,
-      insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
-      proxy,
-      proxyCommand: ssh.proxyCommand,
-      connectTimeout: ssh.connectTimeout,
-      keepaliveInterval: ssh.keepaliveInterval,
-      dialAttempts: ssh.dialAttempts,
-      maxChannels: ssh.maxChannels,
-    })
-    .apply(dropUndefined) as pulumi.Output<SshConnectionInput>;
+    .output({ ssh, address: host.address, port: host.port, hostKey: host.hostKey })
+    .apply(({ ssh: plain, address, port, hostKey }) => connectionInput(plain as PlainSshArgs, { address, port, hostKey }));
   return conn.apply((c) => {
     const carriesSecret = (o: Record<string, unknown> | undefined) => !!o && SSH_SECRET_KEYS.some((k) => o[k] !== undefined);
     return carriesSecret(c as Record<string, unknown>) || carriesSecret(c.proxy as Record<string, unknown> | undefined) ? pulumi.secret(c) : c;

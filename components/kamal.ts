@@ -342,16 +342,21 @@ function expandHome(p: string): string {
   return p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
-function sshOf(cfg: KamalConfig, args: KamalAppArgs): SshArgs {
-  // key_data holds private keys themselves (usually from ERB's ENV): a secret from here on.
-  const keyData = cfg.ssh.keyData[0];
-  return {
+/** How deploy.yml says to reach its hosts, as plain SSH settings (the CLI's bootstrap reads
+ * them too). `key_data` is key material: callers keep it secret. */
+export function kamalSsh(cfg: KamalConfig): { user?: string; port?: number; privateKeyPath?: string; privateKey?: string; proxy?: KamalConfig["ssh"]["proxy"]; proxyCommand?: string } {
+  return dropUndefined({
     user: cfg.ssh.user,
     port: cfg.ssh.port,
     privateKeyPath: cfg.ssh.keyPaths[0] ? expandHome(cfg.ssh.keyPaths[0]) : undefined,
-    privateKey: keyData ? pulumi.secret(keyData.reveal()) : undefined,
+    privateKey: cfg.ssh.keyData[0]?.reveal(),
     proxy: cfg.ssh.proxy,
     proxyCommand: cfg.ssh.proxyCommand,
-    ...dropUndefined(args.ssh ?? {}),
-  };
+  });
+}
+
+function sshOf(cfg: KamalConfig, args: KamalAppArgs): SshArgs {
+  const { privateKey, ...rest } = kamalSsh(cfg);
+  // key_data holds private keys themselves (usually from ERB's ENV): a secret from here on.
+  return { ...rest, privateKey: privateKey !== undefined ? pulumi.secret(privateKey) : undefined, ...dropUndefined(args.ssh ?? {}) };
 }

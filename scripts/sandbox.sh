@@ -5,12 +5,20 @@
 #   npm run sandbox -- up [--hosts N] | down | status [--json]
 #   npm run sandbox -- fault HOST ssh|net|docker|api stop|start
 #   npm run sandbox -- fault registry|registry2|registry3 stop|start
+#   npm run sandbox -- fresh fresh1      (back to a new server's state, for bootstrap tests)
 #
 # Each host is a network namespace (own address on the kpbr0 bridge) plus a persistent
 # mount namespace (own /root, /home, /tmp, /run, /var/lib/docker), running its own sshd and
 # its own dockerd. dockerd and sshd share the host's mount namespace, so a path the provider
 # writes over SSH is the path dockerd bind-mounts into containers. A password-protected
 # registry runs in a namespace of its own and holds Traefik and the test-app images.
+#
+# fresh1 is a host as a new server is before `pulumi-kamal bootstrap`: its own copy of /etc
+# and its own /usr and package state (overlays on this machine's, so what is changed there
+# stays there), where Docker is not installed (apt-get installs Debian's docker.io from a
+# local repository of that one package), the deploy user may sudo without a password but is
+# not in the docker group, and Debian's init script starts the engine (`service docker
+# start`, with this host's options in /etc/default/docker).
 set -euo pipefail
 source "$(dirname "$0")/toolchain/lib.sh"
 KP_STEP=sandbox
@@ -23,17 +31,17 @@ REGISTRY_ADDR="$NET_PREFIX.2:5000"
 # The same registry (same storage) also listens on a port per test lane: REGISTRY_PORTS.
 # Bumped when what the hosts are started with changes: a sandbox of another layout is
 # started again.
-LAYOUT=4
+LAYOUT=6
 # Pebble (an ACME CA) and its DNS server, which answers the test names with sandbox hosts.
 ACME_NS=kp-acme
 ACME_IP="$NET_PREFIX.3"
 # N app hosts (app1..appN, default 2) and db1. app1, app2 and db1 keep the addresses they
 # have always had (.11-.13); app3.. take .23 upwards. The list of a sandbox that is up is
 # kept in $S/hosts.list, so that status, fault and down know it.
-host_ip() { case "$1" in app1) echo "$NET_PREFIX.11" ;; app2) echo "$NET_PREFIX.12" ;; db1) echo "$NET_PREFIX.13" ;;
+host_ip() { case "$1" in app1) echo "$NET_PREFIX.11" ;; app2) echo "$NET_PREFIX.12" ;; db1) echo "$NET_PREFIX.13" ;; fresh1) echo "$NET_PREFIX.14" ;;
   app*) echo "$NET_PREFIX.$((20 + ${1#app}))" ;; esac; }
 set_hosts() { # number of app hosts
-  HOSTS=(); for i in $(seq 1 "$1"); do HOSTS+=("app$i"); done; HOSTS+=(db1)
+  HOSTS=(); for i in $(seq 1 "$1"); do HOSTS+=("app$i"); done; HOSTS+=(db1 fresh1)
   HOST_IP=(); for h in "${HOSTS[@]}"; do HOST_IP[$h]="$(host_ip "$h")"; done
 }
 declare -A HOST_IP
@@ -44,6 +52,7 @@ die() { kp_log "error: $*"; exit 1; }
 ns_of() { echo "kp-$1"; }
 in_host() { local h="$1"; shift; nsenter --net="/var/run/netns/$(ns_of "$h")" --mount="$S/ns/$h" -- "$@"; }
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+is_fresh() { [ "$1" = fresh1 ]; }
 
 # ---------------------------------------------------------------- prerequisites
 ensure_packages() {
@@ -56,6 +65,7 @@ ensure_packages() {
   command -v curl >/dev/null || missing+=(curl)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
   command -v iptables >/dev/null || missing+=(iptables)
+  command -v sudo >/dev/null || missing+=(sudo)
   command -v ip >/dev/null || missing+=(iproute2)
   if [ ${#missing[@]} -gt 0 ]; then
     kp_log "installing Debian packages: ${missing[*]}"
@@ -217,6 +227,66 @@ host_mount_ns() { # host: a persistent mount namespace with the host's own files
     mount --bind '$d/run' /run
     mkdir -p /var/lib/docker && mount --bind '$d/docker' /var/lib/docker
   "
+  is_fresh "$h" || return 0
+  rm -rf "$d/etc-root" && cp -a /etc "$d/etc-root"
+  printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$DEPLOY_USER" >"$d/etc-root/sudoers.d/kp-sandbox"
+  chmod 440 "$d/etc-root/sudoers.d/kp-sandbox"
+  # This machine caps open files and processes below what Debian's init script asks for, even
+  # for root (no CAP_SYS_RESOURCE), and the script stops there (set -e): the copy asks, then
+  # goes on with the machine's limits.
+  sed -i -E 's/^([[:space:]]*ulimit .*)$/\1 || true/' "$d/etc-root/init.d/docker"
+  cat >>"$d/etc-root/default/docker" <<EOF
+
+# This sandbox host's engine (scripts/sandbox.sh): what dockerd_start gives the other hosts.
+DOCKER_OPTS="$(dockerd_options "$h")"
+DOCKER_LOGFILE=$d/log/dockerd.log
+EOF
+  # apt reads only the sandbox's repository (the machine's own sources are not reachable
+  # from a host's network).
+  echo "deb [trusted=yes] file:$S/apt ./" >"$d/etc-root/apt/sources.list"
+  rm -f "$d/etc-root/apt/sources.list.d/"*
+  nsenter --mount="$S/ns/$h" -- sh -ec "
+    mount --bind '$d/etc-root' /etc
+    for dir in /usr /var/lib/dpkg /var/lib/apt /var/cache/apt /var/log; do
+      o='$d/overlay'/\$(echo \$dir | tr / _)
+      mkdir -p \$o/upper \$o/work
+      mount -t overlay overlay -o lowerdir=\$dir,upperdir=\$o/upper,workdir=\$o/work \$dir
+    done
+  "
+  fresh_reset "$h"
+}
+
+# The one package a fresh host installs, Debian's docker.io at the version this machine has
+# (its dependencies are installed already), as a flat apt repository in $S/apt; the .deb is
+# cached by version under $KP_CACHE/debs.
+apt_repo() {
+  local v cache="$KP_CACHE/debs" f
+  v="$(dpkg-query -W -f='${Version}' docker.io)"
+  mkdir -p "$cache" "$S/apt"
+  find_deb() { find "$cache" -maxdepth 1 -name 'docker.io_*.deb' | grep -F "_${v#*:}_" | head -1 || true; }
+  f="$(find_deb)"
+  if [ -z "$f" ]; then
+    (cd "$cache" && { apt-get download -q "docker.io=$v" >/dev/null 2>&1 || { apt-get update -qq && apt-get download -q "docker.io=$v" >/dev/null 2>&1; }; }) ||
+      die "could not download Debian's docker.io $v (the fresh host's bootstrap installs it)"
+    f="$(find_deb)"
+  fi
+  cp -l "$f" "$S/apt/" 2>/dev/null || cp "$f" "$S/apt/"
+  { dpkg-deb -f "$f"; echo "Filename: ./$(basename "$f")"; echo "Size: $(stat -c %s "$f")"; echo "SHA256: $(sha256sum "$f" | cut -d' ' -f1)"; echo; } >"$S/apt/Packages"
+}
+
+# A new server's state again: no Docker (removed as a package, its configuration kept),
+# no engine data, the deploy user out of the docker group, no ~/.kamal.
+fresh_reset() {
+  local h="$1" d="$S/hosts/$1"
+  is_fresh "$h" || die "$h is not a fresh host (fresh1 is)"
+  dockerd_stop "$h"
+  in_host "$h" sh -c "
+    if dpkg-query -W -f='\${Status}' docker.io 2>/dev/null | grep -q ' installed'; then DEBIAN_FRONTEND=noninteractive dpkg --remove docker.io >/dev/null 2>&1; fi
+    rm -f /usr/local/bin/docker
+    if id -nG '$DEPLOY_USER' | tr ' ' '\n' | grep -qx docker; then gpasswd -d '$DEPLOY_USER' docker >/dev/null; fi
+    rm -rf /home/'$DEPLOY_USER'/.kamal /root/.kamal /run/docker /run/docker-ssd.pid /run/containerd
+    find /var/lib/docker -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null || true
+  "
 }
 
 sshd_start() {
@@ -243,14 +313,20 @@ EOF
 }
 sshd_stop() { local h="$1"; in_host "$h" sh -c 'kill $(cat /run/sshd.pid) 2>/dev/null; rm -f /run/sshd.pid' || true; }
 
+dockerd_options() { # host
+  printf -- "--host unix:///run/docker.sock --data-root /var/lib/docker --exec-root /run/docker"
+  printf -- " --insecure-registry ${REGISTRY_ADDR%:*}:%s" "${REGISTRY_PORTS[@]}"
+  printf -- " --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent /kp-%s --storage-driver overlay2 --log-level warn" "$1"
+}
 dockerd_start() {
   local h="$1" d="$S/hosts/$1"
-  in_host "$h" setsid dockerd \
-    --host unix:///run/docker.sock --data-root /var/lib/docker --exec-root /run/docker \
-    --pidfile /run/docker.pid $(printf -- "--insecure-registry ${REGISTRY_ADDR%:*}:%s " "${REGISTRY_PORTS[@]}") \
-    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/kp-$h" \
-    --storage-driver overlay2 --log-level warn \
-    >>"$d/log/dockerd.log" 2>&1 </dev/null &
+  if is_fresh "$h"; then
+    in_host "$h" service docker start >>"$d/log/dockerd.log" 2>&1
+  else
+    # shellcheck disable=SC2046
+    in_host "$h" setsid dockerd --pidfile /run/docker.pid $(dockerd_options "$h") \
+      >>"$d/log/dockerd.log" 2>&1 </dev/null &
+  fi
   wait_for "dockerd on $h" 60 env DOCKER_HOST="unix://$d/run/docker.sock" docker version
 }
 dockerd_stop() {
@@ -335,7 +411,7 @@ write_state() {
 const fs = require("fs");
 const [S, registry, traefikVersion, kamalProxyVersion, deployUser, ...hosts] = process.argv.slice(2);
 const net = registry.split(":")[0].split(".").slice(0, 3).join(".");
-const ips = Object.fromEntries(hosts.map((h) => [h, h === "db1" ? "13" : /^app[12]$/.test(h) ? String(10 + Number(h.slice(3))) : String(20 + Number(h.slice(3)))]));
+const ips = Object.fromEntries(hosts.map((h) => [h, h === "db1" ? "13" : h === "fresh1" ? "14" : /^app[12]$/.test(h) ? String(10 + Number(h.slice(3))) : String(20 + Number(h.slice(3)))]));
 const read = (f) => fs.readFileSync(`${S}/${f}`, "utf8").trim();
 const state = {
   dir: S,
@@ -343,7 +419,7 @@ const state = {
     name, address: `${net}.${ips[name]}`, port: 22, user: "root", deployUser,
     privateKeyPath: `${S}/id_ed25519`, knownHostsPath: `${S}/known_hosts`,
     dockerHost: `unix://${S}/hosts/${name}/run/docker.sock`,
-    role: name.startsWith("db") ? "accessories" : "apps",
+    role: name.startsWith("db") ? "accessories" : name.startsWith("fresh") ? "fresh" : "apps",
   })),
   registry: { address: registry, username: read("registry/username"), password: read("registry/password") },
   acme: {
@@ -375,7 +451,8 @@ healthy() { # every process the sandbox needs is alive and answering
   for port in "${REGISTRY_PORTS[@]}"; do pid_alive "$(registry_pidfile "$port")" || return 1; done
   pid_alive "$S/acme/pebble.pid" && pid_alive "$S/acme/challtestsrv.pid" || return 1
   for h in "${HOSTS[@]}"; do
-    pid_alive "$S/hosts/$h/run/sshd.pid" && pid_alive "$S/hosts/$h/run/docker.pid" || return 1
+    pid_alive "$S/hosts/$h/run/sshd.pid" || return 1
+    is_fresh "$h" || pid_alive "$S/hosts/$h/run/docker.pid" || return 1
   done
 }
 
@@ -424,6 +501,7 @@ up() {
   for port in "${REGISTRY_PORTS[@]}"; do registry_up "$port"; done
   attach_ns "$ACME_NS" kp-acme "$ACME_IP"
   acme_up
+  apt_repo
   : >"$S/known_hosts"
   for h in "${HOSTS[@]}"; do
     kp_log "starting host $h (${HOST_IP[$h]})"
@@ -431,7 +509,7 @@ up() {
     attach_ns "$(ns_of "$h")" "kp-$h" "${HOST_IP[$h]}"
     host_mount_ns "$h"
     sshd_start "$h"
-    dockerd_start "$h"
+    is_fresh "$h" || dockerd_start "$h"
     echo "${HOST_IP[$h]} $(cut -d' ' -f1,2 "$S/hosts/$h/etc/ssh_host_ed25519_key.pub")" >>"$S/known_hosts"
   done
   build_images
@@ -455,9 +533,9 @@ status() {
   printf '  registry  %s  pid %s\n' "$REGISTRY_ADDR" "$(cat "$S/registry/pid")"
   for h in "${HOSTS[@]}"; do
     local containers
-    containers="$(DOCKER_HOST="unix://$S/hosts/$h/run/docker.sock" docker ps -q 2>/dev/null | wc -l)"
+    containers="$(DOCKER_HOST="unix://$S/hosts/$h/run/docker.sock" docker ps -q 2>/dev/null | wc -l || true)"
     printf '  %-8s  %s  sshd %s  dockerd %s  %s running containers\n' "$h" "${HOST_IP[$h]}" \
-      "$(cat "$S/hosts/$h/run/sshd.pid")" "$(cat "$S/hosts/$h/run/docker.pid")" "$containers"
+      "$(cat "$S/hosts/$h/run/sshd.pid")" "$(pid_alive "$S/hosts/$h/run/docker.pid" && cat "$S/hosts/$h/run/docker.pid" || echo stopped)" "$containers"
   done
 }
 
@@ -490,5 +568,6 @@ case "$cmd" in
   down) down; kp_log "sandbox down" ;;
   status) status "$@" ;;
   fault) fault "$@" ;;
-  *) die "usage: sandbox up | down | status [--json] | fault ..." ;;
+  fresh) fresh_reset "${1:-fresh1}" ;;
+  *) die "usage: sandbox up | down | status [--json] | fault ... | fresh HOST" ;;
 esac

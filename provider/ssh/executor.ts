@@ -100,6 +100,9 @@ export class HostKeyError extends Error {
     readonly host: string,
     readonly reason: "unknown" | "mismatch" | "revoked",
     readonly fingerprint: string,
+    /** The key the host presented, and the port it was dialled on (what `init` shows the
+     * user to confirm; a public key, never secret). */
+    readonly presented?: { key: Buffer; port: number },
   ) {
     const what = {
       unknown: "is not in known_hosts",
@@ -138,6 +141,16 @@ export class DeadlineError extends Error {
   constructor(readonly host: string, readonly command: string, readonly ms: number) {
     super(`ssh ${host}: no answer within ${Math.round(ms / 1000)}s (the connection is up; is the Docker engine answering?): ${command}`);
     this.name = "DeadlineError";
+  }
+}
+
+/** The service a command needs (dockerd) did not answer within the reconnect window: the
+ * command did nothing. Not an answer such as "no such container": a caller reading the host
+ * must not take it for one. */
+export class EngineDownError extends Error {
+  constructor(readonly host: string, readonly command: string, detail: string, ms: number) {
+    super(`ssh ${host}: the Docker engine did not answer for ${Math.round(ms / 1000)}s (${detail}): is it running? (pulumi-kamal bootstrap starts it): ${command}`);
+    this.name = "EngineDownError";
   }
 }
 
@@ -333,6 +346,7 @@ export class SshConnection {
             await new Promise((r) => setTimeout(r, 1000));
             continue;
           }
+          throw new EngineDownError(this.name, shown, tail(result.stderr, 1).trim(), Date.now() - notReachedSince);
         }
         if (notReachedSince !== undefined && result.code === 0) this.log(`ssh ${this.name}: answering again after ${((Date.now() - notReachedSince) / 1000).toFixed(1)}s`);
         return result;
@@ -781,7 +795,7 @@ export class SshPool {
       config.hostVerifier = (key: Buffer) => {
         const verdict = verifyHostKey(entries, target.host, port, key);
         if (verdict.ok) return true;
-        refusal = new HostKeyError(target.host, verdict.reason, verdict.presented);
+        refusal = new HostKeyError(target.host, verdict.reason, verdict.presented, { key: Buffer.from(key), port });
         return false;
       };
     } else {

@@ -16,7 +16,7 @@ export interface SandboxHost {
   privateKeyPath: string;
   knownHostsPath: string;
   dockerHost: string;
-  role: "apps" | "accessories";
+  role: "apps" | "accessories" | "fresh";
 }
 
 export interface Sandbox {

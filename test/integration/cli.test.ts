@@ -13,7 +13,7 @@ import { SshPool } from "../../provider/ssh/executor";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
 import { startLoad } from "../helpers/load";
-import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { fault, host, repoRoot, sandbox, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const SECRET = "ops-secret-7f3a91c2";
@@ -122,10 +122,10 @@ describe("pulumi-kamal", () => {
   it("says how to use it, and refuses a bad command line before reading any stack (exit 2)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const c of ["init", "deploy", "redeploy", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+    for (const c of ["init", "bootstrap", "deploy", "redeploy", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     const logsHelp = await cli(["logs", "--help"]);
     expect(logsHelp.stdout).toContain("pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]");
-    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
     expect(await cli(["exec"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect((await cli(["logs", "--bogus"])).code).toBe(2);
     const noStack = await cli(["details", "--stack", "nope"]);
@@ -205,6 +205,20 @@ describe("pulumi-kamal", () => {
     } finally {
       t.kill();
     }
+  });
+
+  it("bootstrap on a deployed stack: its hosts from the state, already ready, nothing changed", async () => {
+    const r = await cli(["bootstrap"]);
+    expect(r.code, out(r)).toBe(0);
+    const a1 = host("app1").address;
+    const a2 = host("app2").address;
+    expect(r.stdout.split("\n")[0]).toBe(`Bootstrapping app1, app2 (stack ${p.stack}, hosts from the state of stack ${p.stack})`);
+    for (const h of ["app1", "app2"]) {
+      expect(r.stdout).toContain(`\n${h} (root): ready, nothing to change\n`);
+    }
+    expect(r.stdout).toMatch(/^  = docker group +not needed \(root\)$/m);
+    expect(r.stdout).not.toContain(a1);
+    expect(r.stdout).not.toContain(a2);
   });
 
   it("lock: acquire holds every host; a second acquire and a deploy are refused naming the holder; release frees it", async () => {
@@ -328,6 +342,24 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     expect(yes.code, out(yes)).toBe(0);
   });
 
+  it("init reads the keys through deploy.yml's jump host (ssh.proxy), the jump host's too; bootstrap then reaches the hosts through it", async () => {
+    const dir = kamalProject("cli-init-jump");
+    const jump = host("db1").address;
+    writeFileSync(path.join(dir, "config/deploy.yml"), `${readFileSync(path.join(dir, "config/deploy.yml"), "utf8")}\nssh:\n  proxy: root@${jump}\n`);
+    const env = { ...k.env };
+    const r = await cli(["init", "--yes", "--ssh-key", keyPath], { dir, env });
+    expect(r.code, out(r)).toBe(0);
+    const fp = (h: string) => execFileSync("ssh-keygen", ["-lf", "-"], { input: readFileSync(knownHostsPath, "utf8").split("\n").filter((l) => l.startsWith(`${host(h).address} ssh-ed25519`)).join("\n") }).toString().split(" ")[1];
+    expect(r.stdout).toContain(`\n  ${jump}  ssh-ed25519  ${fp("db1")}  (jump host)\n`);
+    for (const h of ["app1", "app2", "app3"]) expect(r.stdout).toContain(`\n  ${host(h).address}  ssh-ed25519  ${fp(h)}\n`);
+    const known = spawnSync("pulumi", ["config", "get", "--stack", "production", "knownHosts"], { cwd: dir, env, encoding: "utf8" });
+    expect(known.stdout.split("\n").filter(Boolean).map((l) => l.split(" ")[0]).sort()).toEqual([host("app1").address, host("app2").address, host("app3").address, jump].sort());
+    const boot = await cli(["bootstrap"], { dir, env });
+    expect(boot.code, out(boot)).toBe(0);
+    expect(boot.stdout.split("\n")[0]).toBe(`Bootstrapping ${host("app1").address}, ${host("app2").address}, ${host("app3").address} (stack production, hosts from config/deploy.yml)`);
+    for (const h of ["app1", "app2", "app3"]) expect(boot.stdout).toContain(`\n${host(h).address} (root): `);
+  });
+
   it("preview, deploy v1, deploy v2 and rollback v1 with Kamal-like progress; 0 failed requests under load", async () => {
     const preview = await cli(["preview", "--version", "v1"], k);
     expect(preview.code, out(preview)).toBe(0);
@@ -386,5 +418,149 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     expect(broken.stderr).toContain("(the stack's version config is back to v1: the next `pulumi up` keeps every host on it, or puts it back)");
     expect(broken.stderr).not.toMatch(/\n\s+at /);
     expect(JSON.parse((await httpGet(url)).body).version).toBe("v1");
+  });
+});
+
+describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", () => {
+  let b: { dir: string; env: NodeJS.ProcessEnv };
+  const sb = sandbox();
+  const fresh = host("fresh1");
+  const freshState = () => execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "fresh", "fresh1"], { stdio: "inherit" });
+  /** As the deploy user, in a new login (its groups as they are now). */
+  async function asDeploy(command: string) {
+    const p2 = new SshPool();
+    try {
+      return await (await p2.connect(target("fresh1", fresh.deployUser))).run(command);
+    } finally {
+      p2.closeAll();
+    }
+  }
+
+  beforeAll(() => {
+    // The engine stopped and its data gone, the deploy user out of the docker group.
+    freshState();
+    const dir = mkdtempSync(path.join(repoRoot, "test/.work/cli-bootstrap-"));
+    mkdirSync(path.join(dir, "config"));
+    mkdirSync(path.join(dir, ".kamal"));
+    writeFileSync(
+      path.join(dir, "config/deploy.yml"),
+      [
+        "service: kpboot",
+        "image: kp/testapp",
+        "servers:",
+        "  web:",
+        `    - ${fresh.address}`,
+        "ssh:",
+        `  user: ${fresh.deployUser}`,
+        "proxy:",
+        "  app_port: 80",
+        "  healthcheck:",
+        "    path: /up",
+        "    interval: 1",
+        "registry:",
+        `  server: ${sb.registry.address}`,
+        `  username: ${sb.registry.username}`,
+        "  password:",
+        "    - KAMAL_REGISTRY_PASSWORD",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(path.join(dir, ".kamal/secrets"), `KAMAL_REGISTRY_PASSWORD=${sb.registry.password}\n`);
+    execFileSync("git", ["init", "-q"], { cwd: dir });
+    const { PULUMI_BACKEND_URL: _b, ...env } = new PulumiProject(dir).env;
+    b = { dir, env };
+  });
+
+  afterAll(async () => {
+    if (!b) return;
+    const r = spawnSync("pulumi", ["destroy", "--yes", "--skip-preview", "--non-interactive", "--stack", "production"], { cwd: b.dir, env: b.env, encoding: "utf8" });
+    if (r.status !== 0) console.error(r.stdout + r.stderr);
+    freshState();
+  });
+
+  it("installs Docker, starts the engine, adds the SSH user to the docker group, creates the network and ~/.kamal; a second run changes nothing; a deploy then serves", async () => {
+    const init = await cli(["init", "--known-hosts", fresh.knownHostsPath, "--ssh-key", fresh.privateKeyPath], b);
+    expect(init.code, out(init)).toBe(0);
+    const set = spawnSync("pulumi", ["config", "set", "--stack", "production", "traefikImage", sb.images.traefik], { cwd: b.dir, env: b.env, encoding: "utf8" });
+    expect(set.status, set.stderr).toBe(0);
+    // A new server: no Docker, and the deploy user in no group of its own.
+    expect((await asDeploy("id -nG")).stdout.trim()).toBe(fresh.deployUser);
+    expect((await asDeploy("command -v docker")).code).not.toBe(0);
+
+    const r = await cli(["bootstrap"], b);
+    expect(r.code, out(r)).toBe(0);
+    const engine = (await asDeploy("docker version --format '{{.Server.Version}}'")).stdout.trim();
+    expect(engine).toMatch(/^\d+\.\d+/);
+    expect(r.stdout).toBe(
+      [
+        `Bootstrapping ${fresh.address} (stack production, hosts from config/deploy.yml)`,
+        `${fresh.address}: installing Docker (apt-get)…`,
+        `${fresh.address}: starting the Docker engine (service docker start)…`,
+        `${fresh.address} (${fresh.deployUser}): 5 changes`,
+        "  + Docker                  installed by apt-get",
+        `  + engine                  started (service docker start): Docker ${engine}`,
+        `  + docker group            ${fresh.deployUser} added (logged in again)`,
+        "  + network kamal           created",
+        "  + run directory ~/.kamal  created",
+        "",
+      ].join("\n"),
+    );
+    // Debian's package, by apt.
+    expect((await asDeploy("dpkg-query -W -f '${Status}' docker.io")).stdout).toBe("install ok installed");
+    expect((await asDeploy("id -nG")).stdout.trim().split(" ")).toContain("docker");
+    expect((await asDeploy("docker network inspect --format '{{.Name}}' kamal")).stdout.trim()).toBe("kamal");
+
+    const again = await cli(["bootstrap", "--json"], b);
+    expect(again.code, out(again)).toBe(0);
+    const report = JSON.parse(again.stdout) as { stack: string; hosts: { host: string; user: string; steps: { what: string; changed: boolean; detail: string }[] }[] };
+    expect(report).toEqual({
+      stack: "production",
+      hosts: [
+        {
+          host: fresh.address,
+          user: fresh.deployUser,
+          steps: [
+            { what: "Docker", changed: false, detail: "installed" },
+            { what: "engine", changed: false, detail: `running: Docker ${engine}` },
+            { what: "docker group", changed: false, detail: `${fresh.deployUser} is in it` },
+            { what: "network kamal", changed: false, detail: "present" },
+            { what: "run directory ~/.kamal", changed: false, detail: "present" },
+          ],
+        },
+      ],
+    });
+    const text = await cli(["bootstrap", "--host", fresh.address], b);
+    expect(text.stdout).toContain(`${fresh.address} (${fresh.deployUser}): ready, nothing to change\n`);
+    expect((await cli(["bootstrap", "--host", "nowhere"], b)).stderr).toBe(`pulumi-kamal bootstrap: stack production has no host nowhere (hosts: ${fresh.address})\n`);
+
+    // The engine stopped and the user out of the group again: a deploy fails naming the host,
+    // the step and the cause (after the wait a restarting engine gets), not with a registry
+    // error from a CLI with no engine behind it; bootstrap puts both back.
+    fault("fresh1", "docker", "stop");
+    expect((await (await pool.connect(target("fresh1"))).run(`gpasswd -d ${fresh.deployUser} docker`)).code).toBe(0);
+    const early = await cli(["deploy", "--version", "v1"], b);
+    expect(early.code).toBe(1);
+    const addr = fresh.address.replace(/\./g, "\\.");
+    expect(early.stderr).toMatch(new RegExp(`^${addr}: pulling \\S+: the Docker engine did not answer for 6\\ds \\(Cannot connect to the Docker daemon at unix:///var/run/docker.sock\\. Is the docker daemon running\\?\\): is it running\\? \\(pulumi-kamal bootstrap starts it\\): docker image inspect `, "m"));
+    const back = await cli(["bootstrap"], b);
+    expect(back.code, out(back)).toBe(0);
+    expect(back.stdout).toContain(
+      [
+        `${fresh.address} (${fresh.deployUser}): 2 changes`,
+        "  = Docker                  installed",
+        `  + engine                  started (service docker start): Docker ${engine}`,
+        `  + docker group            ${fresh.deployUser} added (logged in again)`,
+        "  = network kamal           present",
+        "  = run directory ~/.kamal  present",
+      ].join("\n"),
+    );
+
+    const deploy = await cli(["deploy", "--version", "v1"], b);
+    expect(deploy.code, out(deploy)).toBe(0);
+    const served = await httpGet(`http://${fresh.address}/version`);
+    expect(served.status).toBe(200);
+    expect(JSON.parse(served.body).version).toBe("v1");
+    // Everything ran as the deploy user, without sudo.
+    expect((await asDeploy("docker ps --format '{{.Names}}' | sort")).stdout.trim().split("\n")).toEqual(["kpboot-web-v1", "traefik"]);
   });
 });

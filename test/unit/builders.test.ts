@@ -9,6 +9,7 @@ import { accessoryContainer, release, traefikContainer } from "../../provider/co
 import { releaseContainerName, runRelease } from "../../provider/commands/release";
 import * as ops from "../../provider/commands/ops";
 import * as audit from "../../provider/commands/audit";
+import * as boot from "../../provider/commands/bootstrap";
 
 const connection = { host: "10.0.0.1" };
 
@@ -608,5 +609,68 @@ describe("the operator's commands (pulumi-kamal details, logs, exec) and the aud
     expect(audit.recordAudit(".kamal/hey-audit.log", "[t] [it's me] x")).toBe("mkdir -p .kamal && printf '%s\\n' '[t] [it'\\''s me] x' >> .kamal/hey-audit.log");
     expect(audit.revealAudit(".kamal/hey-audit.log", 50)).toBe("if [ -f .kamal/hey-audit.log ]; then tail -n 50 .kamal/hey-audit.log; fi");
     expect(audit.kamalTime(new Date("2026-12-02T10:00:00.123Z"))).toBe("2026-12-02T10:00:00Z");
+  });
+});
+
+describe("bootstrap builders", () => {
+  const facts = (o: Partial<boot.HostFacts> = {}): boot.HostFacts => ({ uid: 1001, user: "deploy", dockerCli: true, superuser: "sudo", inDockerGroup: false, init: "systemd", packageManager: "apt-get", os: "debian", runDir: false, ...o });
+
+  it("probes with one read-only script and parses what it prints", () => {
+    expect(boot.probeHost()).toBe(
+      [
+        'echo "uid=$(id -u)"',
+        'echo "user=$(id -un)"',
+        "if command -v docker >/dev/null 2>&1; then echo cli=yes; fi",
+        "if v=$(docker version --format '{{.Server.Version}}' 2>/dev/null); then echo \"engine=$v\"; fi",
+        'if [ "$(id -u)" = 0 ]; then echo super=root;',
+        "elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then echo super=sudo; if v=$(sudo -n docker version --format '{{.Server.Version}}' 2>/dev/null); then echo \"rootEngine=$v\"; fi;",
+        "else echo super=none; fi",
+        "if id -nG 2>/dev/null | tr ' ' '\\n' | grep -qx docker; then echo group=yes; fi",
+        "if [ -d /run/systemd/system ]; then echo init=systemd; elif command -v rc-service >/dev/null 2>&1; then echo init=openrc; else echo init=sysv; fi",
+        'for m in apt-get dnf yum zypper apk pacman; do if command -v $m >/dev/null 2>&1; then echo "pm=$m"; break; fi; done',
+        '(if [ -r /etc/os-release ]; then . /etc/os-release && echo "os=$ID"; fi)',
+        "if [ -d .kamal ]; then echo rundir=yes; fi",
+      ].join("\n"),
+    );
+    expect(boot.parseFacts("uid=1001\nuser=deploy\ncli=yes\nsuper=sudo\nrootEngine=27.5.1\ninit=sysv\npm=apt-get\nos=debian\n")).toEqual(facts({ rootEngine: "27.5.1", init: "sysv" }));
+    // Root: the engine it reaches is root's.
+    expect(boot.parseFacts("uid=0\nuser=root\ncli=yes\nengine=27.5.1\nsuper=root\ngroup=yes\ninit=systemd\npm=dnf\nos=fedora\nrundir=yes\n")).toEqual(
+      facts({ uid: 0, user: "root", engine: "27.5.1", rootEngine: "27.5.1", superuser: "root", inDockerGroup: true, packageManager: "dnf", os: "fedora", runDir: true }),
+    );
+    expect(boot.parseFacts("uid=1001\nuser=deploy\nsuper=none\ninit=openrc\npm=brew\n")).toEqual(facts({ dockerCli: false, superuser: "none", init: "openrc", packageManager: undefined, os: undefined }));
+    expect(() => boot.parseFacts("Welcome!\n")).toThrow("the host did not say who the SSH user is (id -u, id -un)");
+  });
+
+  it("runs root's steps as root, through sudo -n, or refuses naming the user", () => {
+    expect(boot.asRoot(facts({ superuser: "root", user: "root" }), "service docker start")).toBe("service docker start");
+    expect(boot.asRoot(facts(), "usermod -aG docker deploy")).toBe("sudo -n sh -c 'usermod -aG docker deploy'");
+    expect(boot.asRoot(facts(), "echo 'a'")).toBe("sudo -n sh -c 'echo '\\''a'\\'''");
+    expect(() => boot.asRoot(facts({ superuser: "none" }), "service docker start")).toThrow(
+      "deploy is not root and cannot run sudo without a password: install Docker as root, or allow deploy passwordless sudo, and run bootstrap again",
+    );
+  });
+
+  it("installs the distribution's own Docker package, or says there is none", () => {
+    expect(boot.installDocker(facts())).toBe("DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io");
+    expect(boot.installDocker(facts({ packageManager: "dnf", os: "fedora" }))).toBe("dnf install -y moby-engine");
+    expect(boot.installDocker(facts({ packageManager: "dnf", os: "amzn" }))).toBe("dnf install -y docker");
+    expect(boot.installDocker(facts({ packageManager: "yum", os: "amzn" }))).toBe("yum install -y docker");
+    expect(boot.installDocker(facts({ packageManager: "zypper", os: "opensuse-leap" }))).toBe("zypper --non-interactive install docker");
+    expect(boot.installDocker(facts({ packageManager: "apk", os: "alpine" }))).toBe("apk add --no-cache docker");
+    expect(boot.installDocker(facts({ packageManager: "pacman", os: "arch" }))).toBe("pacman -S --noconfirm --needed docker");
+    expect(boot.installDocker(facts({ packageManager: "dnf", os: "rocky" }))).toBeUndefined();
+    expect(boot.installDocker(facts({ packageManager: undefined }))).toBeUndefined();
+  });
+
+  it("starts the engine by the init system and waits for it; joins the group; creates the network and the run directory", () => {
+    const wait = " && i=0 && until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 300 ]; then echo 'dockerd did not answer within 60 s' >&2; exit 1; fi; sleep 0.2; done";
+    expect(boot.startDocker("systemd")).toBe(`systemctl enable --now docker${wait}`);
+    expect(boot.startDocker("openrc")).toBe(`rc-update add docker default && rc-service docker start${wait}`);
+    expect(boot.startDocker("sysv")).toBe(`service docker start${wait}`);
+    expect(boot.joinDockerGroup("deploy")).toBe("{ getent group docker >/dev/null || groupadd docker; } && if command -v usermod >/dev/null 2>&1; then usermod -aG docker deploy; else addgroup deploy docker; fi");
+    expect(boot.joinDockerGroup("a b")).toContain("usermod -aG docker 'a b'; else addgroup 'a b' docker;");
+    expect(boot.networkExists("kamal")).toBe("docker network inspect kamal >/dev/null 2>&1");
+    expect(boot.createNetwork("kamal")).toBe(docker.ensureNetwork("kamal"));
+    expect(boot.createRunDir()).toBe("mkdir -p .kamal");
   });
 });

@@ -137,7 +137,7 @@ describe("the command line", () => {
   it("exits 2 on a usage error, with one line naming the command and the fix", async () => {
     expect(await run([])).toMatchObject({ code: 2 });
     expect(await run(["help"])).toMatchObject({ code: 0 });
-    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, bootstrap, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
     expect(await run(["exec", "--role", "web"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect(await run(["lock", "steal"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal lock: lock needs one of: status, acquire -m MSG, release\n" });
     expect(await run(["logs", "--lines"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal logs: Option '-n, --lines <value>' argument missing\n$/) });
@@ -210,6 +210,29 @@ describe("the Kamal-like front end", () => {
     expect(pulumiYaml("shop")).toBe(
       "name: shop\ndescription: shop, deployed from config/deploy.yml by pulumi-kamal (pulumi-kamal init)\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n    tsconfig: .kamal/pulumi/tsconfig.json\nmain: .kamal/pulumi/index.ts\nbackend:\n  url: file://./.kamal/pulumi/state\n",
     );
-    expect(program("shop")).toContain('const app = new KamalApp("shop", {\n  configFile: path.join(root, "config/deploy.yml"),');
+    expect(program("shop")).toContain(
+      'const app = new KamalApp("shop", {\n  configFile: path.join(root, "config/deploy.yml"),\n  destination: config.get("destination"),\n  version: config.require("version"),\n  traefikImage: config.get("traefikImage"),\n' +
+        '  ssh: {\n    knownHosts: config.require("knownHosts"),\n    privateKeyPath: config.get("sshKeyPath"),\n    agent: config.getBoolean("sshAgent") ? true : undefined,\n  },\n});',
+    );
+  });
+
+  it("bootstrap reports what changed on each host, then what was there", async () => {
+    const { formatBootstrap } = await import("../../cli/bootstrap");
+    expect(
+      formatBootstrap([
+        { host: "web-1", user: "deploy", steps: [{ what: "Docker", changed: true, detail: "installed by apt-get" }, { what: "engine", changed: false, detail: "running: Docker 27.5.1" }, { what: "network kamal", changed: true, detail: "created" }] },
+        { host: "web-2", user: "root", steps: [{ what: "Docker", changed: false, detail: "installed" }, { what: "docker group", changed: false, detail: "not needed (root)" }] },
+      ]),
+    ).toBe(
+      [
+        "web-1 (deploy): 2 changes",
+        "  + Docker         installed by apt-get",
+        "  = engine         running: Docker 27.5.1",
+        "  + network kamal  created",
+        "web-2 (root): ready, nothing to change",
+        "  = Docker         installed",
+        "  = docker group   not needed (root)",
+      ].join("\n"),
+    );
   });
 });
