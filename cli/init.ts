@@ -12,7 +12,7 @@ import { createInterface } from "node:readline/promises";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { loadKamalConfig } from "../kamal/config";
 import { entriesFor, fingerprint, keyTypeOf, knownHostsName, parseKnownHosts } from "../provider/ssh/knownHosts";
-import { kamalConnections, knownHostsLines, presentedKeys, type PresentedKey } from "./kamalHosts";
+import { kamalConnections, kamalHostNames, knownHostsLines, presentedKeys, type PresentedKey } from "./kamalHosts";
 import { firstLine, UsageError } from "./stack";
 
 export interface InitOptions {
@@ -137,8 +137,7 @@ export async function init(o: InitOptions): Promise<{ stacks: string[] }> {
   const service = configs[0].cfg.service;
   const hostsOf = (cfg: (typeof configs)[number]["cfg"]) => {
     const port = cfg.ssh.port ?? 22;
-    const addresses = [...cfg.roles.flatMap((r) => r.hosts.map((h) => h.address)), ...cfg.accessories.flatMap((a) => a.hosts)];
-    return [...new Set(addresses.map((a) => cfg.ssh.hostNames[a] ?? a))].map((address) => ({ address, port }));
+    return [...new Set(kamalHostNames(cfg).map((a) => cfg.ssh.hostNames[a] ?? a))].map((address) => ({ address, port }));
   };
 
   const key = o.sshKey ? { sshKeyPath: path.resolve(o.sshKey) } : defaultKey();

@@ -77,6 +77,17 @@ const versionOptions = { version: { type: "string" }, "version-key": { type: "st
 const VERSION_HELP = `      --version V        the version (image tag) to run (default: the git commit, as Kamal's)
       --version-key K    the stack config key the program reads it from (default: version)`;
 
+/** Bootstraps the stack's hosts (or one), reporting per host; exit 1 if one failed. */
+async function runBootstrap(v: Record<string, unknown>, o: { host?: string; json?: boolean }): Promise<number> {
+  const { stack, from, hosts } = await bootstrapHosts({ cwd: str(v.cwd), stack: str(v.stack) });
+  const chosen = hosts.filter((h) => !o.host || h.name === o.host || h.cfg.connection.host === o.host);
+  if (!chosen.length) throw new UsageError(`stack ${stack} has no host ${o.host} (hosts: ${hosts.map((h) => h.name).join(", ")})`);
+  if (!o.json) out(`Bootstrapping ${chosen.map((h) => h.name).join(", ")} (stack ${stack}, hosts from ${from})`);
+  const { reports, errors } = await bootstrap(chosen, o.json ? () => {} : out);
+  if (reports.length) out(o.json ? JSON.stringify({ stack, hosts: reports }, null, 2) : formatBootstrap(reports));
+  return reportErrors(errors);
+}
+
 /** The services a maintenance switch applies to: --service, else every one in the stack. */
 function servicesOf(d: Deployed, v: Record<string, unknown>): string[] {
   return [...new Set(selectApps(d, { service: str(v.service) }).map((a) => a.cfg.service))];
@@ -101,15 +112,18 @@ const COMMANDS: Record<string, Command> = {
   --host H   one host (default: every host of the stack: deploy.yml's, else the deployed ones)
   --json     the report for scripts`,
     options: { host: { type: "string" }, json: { type: "boolean" } },
+    run: (v) => runBootstrap(v, { host: str(v.host), json: !!v.json }),
+  },
+  setup: {
+    summary: "kamal setup: bootstrap the hosts, then deploy (accessories, Traefik and the apps)",
+    usage: `pulumi-kamal setup [--version V]\n${VERSION_HELP}`,
+    options: versionOptions,
     async run(v) {
-      const { stack, from, hosts } = await bootstrapHosts({ cwd: str(v.cwd), stack: str(v.stack) });
-      const host = str(v.host);
-      const chosen = hosts.filter((h) => !host || h.name === host || h.cfg.connection.host === host);
-      if (!chosen.length) throw new UsageError(`stack ${stack} has no host ${host} (hosts: ${hosts.map((h) => h.name).join(", ")})`);
-      if (!v.json) out(`Bootstrapping ${chosen.map((h) => h.name).join(", ")} (stack ${stack}, hosts from ${from})`);
-      const { reports, errors } = await bootstrap(chosen, v.json ? () => {} : out);
-      if (reports.length) out(v.json ? JSON.stringify({ stack, hosts: reports }, null, 2) : formatBootstrap(reports));
-      return reportErrors(errors);
+      const boot = await runBootstrap(v, {});
+      if (boot) return boot;
+      const { o } = await engineOf(v);
+      await deploy(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      return 0;
     },
   },
   deploy: {

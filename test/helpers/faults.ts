@@ -376,10 +376,10 @@ export const FAULTS = {
       // whichever swapped last shows on app1.
       const secondVersion = rig.version;
       await rig.set(second, { hosts: '["app1"]', version: secondVersion, token: TOKEN, deadline: "20", healthyAfter: "2", traefik: "false" });
-      // The main stack's new container answers after 40 s; the second starts while the main
-      // one holds the lock (its engine needs a few seconds to get there, more than 20 on a
-      // machine busy with other tests).
-      await rig.set(rig.main, { healthyAfter: "40", deadline: "60" });
+      // The main stack's new container answers after 75 s; the second starts while the main
+      // one holds the lock (its engine needs a few seconds to get there: 37 s once, in a CI
+      // run with three test lanes busy on two cores, when the main one held it for 40 s).
+      await rig.set(rig.main, { healthyAfter: "75", deadline: "100" });
       let secondUp: Promise<PulumiRun> | undefined;
       const played = await rig.swapUnderLoad({ when: STARTING_ON_APP1, at: () => (secondUp = second.up()) });
       const secondRun = await secondUp!;

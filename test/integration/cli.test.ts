@@ -122,10 +122,10 @@ describe("pulumi-kamal", () => {
   it("says how to use it, and refuses a bad command line before reading any stack (exit 2)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const c of ["init", "bootstrap", "deploy", "redeploy", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     const logsHelp = await cli(["logs", "--help"]);
     expect(logsHelp.stdout).toContain("pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]");
-    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
     expect(await cli(["exec"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect((await cli(["logs", "--bogus"])).code).toBe(2);
     const noStack = await cli(["details", "--stack", "nope"]);
@@ -555,8 +555,12 @@ describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", ()
       ].join("\n"),
     );
 
-    const deploy = await cli(["deploy", "--version", "v1"], b);
+    // kamal setup: bootstrap (nothing left to do), then the deploy.
+    const deploy = await cli(["setup", "--version", "v1"], b);
     expect(deploy.code, out(deploy)).toBe(0);
+    const lines = deploy.stdout.split("\n");
+    expect(lines.slice(0, 2)).toEqual([`Bootstrapping ${fresh.address} (stack production, hosts from config/deploy.yml)`, `${fresh.address} (${fresh.deployUser}): ready, nothing to change`]);
+    expect(lines).toContain("Deploying version v1 (stack production, config version)");
     const served = await httpGet(`http://${fresh.address}/version`);
     expect(served.status).toBe(200);
     expect(JSON.parse(served.body).version).toBe("v1");

@@ -30,11 +30,12 @@ async function health(conn: SshConnection, container: string): Promise<string> {
 const probe = ["--health-cmd", "/app probe http://127.0.0.1/up", "--health-interval", "1s", "--health-retries", "2"];
 
 describe("sandbox hosts over SSH", () => {
-  it("lists its hosts (app1…appN and db1; npm test starts four app hosts), registries, the ACME CA and the images", () => {
+  it("lists its hosts (app1…appN, db1 and fresh1; npm test starts seven app hosts), registries, the ACME CA and the images", () => {
     const s = sandbox();
     const names = s.hosts.map((h) => h.name);
-    expect(names.filter((n) => !n.startsWith("app"))).toEqual(["db1"]);
-    expect(names.filter((n) => n.startsWith("app"))).toEqual(Array.from({ length: names.length - 1 }, (_, i) => `app${i + 1}`));
+    expect(names.filter((n) => !n.startsWith("app"))).toEqual(["db1", "fresh1"]);
+    expect(s.hosts.find((h) => h.name === "fresh1")?.role).toBe("fresh");
+    expect(names.filter((n) => n.startsWith("app"))).toEqual(Array.from({ length: names.length - 2 }, (_, i) => `app${i + 1}`));
     expect(new Set(s.hosts.map((h) => h.address)).size).toBe(names.length);
     expect(s.acme.directory).toMatch(/^https:\/\/[\d.]+:14000\/dir$/);
     expect(s.images.app.v1).toBe(`${s.registry.address}/kp/testapp:v1`);

@@ -137,7 +137,7 @@ describe("the command line", () => {
   it("exits 2 on a usage error, with one line naming the command and the fix", async () => {
     expect(await run([])).toMatchObject({ code: 2 });
     expect(await run(["help"])).toMatchObject({ code: 0 });
-    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, bootstrap, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, bootstrap, setup, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
     expect(await run(["exec", "--role", "web"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect(await run(["lock", "steal"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal lock: lock needs one of: status, acquire -m MSG, release\n" });
     expect(await run(["logs", "--lines"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal logs: Option '-n, --lines <value>' argument missing\n$/) });
@@ -214,6 +214,32 @@ describe("the Kamal-like front end", () => {
       'const app = new KamalApp("shop", {\n  configFile: path.join(root, "config/deploy.yml"),\n  destination: config.get("destination"),\n  version: config.require("version"),\n  traefikImage: config.get("traefikImage"),\n' +
         '  ssh: {\n    knownHosts: config.require("knownHosts"),\n    privateKeyPath: config.get("sshKeyPath"),\n    agent: config.getBoolean("sshAgent") ? true : undefined,\n  },\n});',
     );
+  });
+
+  it("reaches deploy.yml's hosts as KamalApp does: its user, port and jump host, the stack's keys and key file", async () => {
+    const { kamalConnections, kamalHostNames } = await import("../../cli/kamalHosts");
+    const { loadKamalConfig } = await import("../../kamal/config");
+    const { mkdirSync, mkdtempSync, writeFileSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kp-hosts-"));
+    mkdirSync(path.join(dir, "config"));
+    writeFileSync(
+      path.join(dir, "config/deploy.yml"),
+      "service: shop\nimage: acme/shop\nservers:\n  web: [10.0.0.1, 10.0.0.2]\n  jobs: [10.0.0.2]\naccessories:\n  db:\n    image: postgres:17\n    host: 10.0.0.3\nssh:\n  user: deploy\n  port: 2222\n  proxy: bastion@10.0.0.9\nregistry:\n  server: ghcr.io\n  username: acme\n  password: [KAMAL_REGISTRY_PASSWORD]\n",
+    );
+    const cfg = loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), env: { KAMAL_REGISTRY_PASSWORD: "x" } });
+    expect(kamalHostNames(cfg)).toEqual(["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    const c = kamalConnections(cfg, { knownHosts: "10.0.0.1 ssh-ed25519 AAAA", privateKeyPath: "/keys/id" });
+    expect(c.map((x) => x.name)).toEqual(["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    expect(c[0].connection).toMatchObject({
+      host: "10.0.0.1",
+      port: 2222,
+      user: "deploy",
+      privateKeyPath: "/keys/id",
+      knownHosts: "10.0.0.1 ssh-ed25519 AAAA",
+      proxy: { host: "10.0.0.9", user: "bastion", privateKeyPath: "/keys/id", knownHosts: "10.0.0.1 ssh-ed25519 AAAA" },
+    });
   });
 
   it("bootstrap reports what changed on each host, then what was there", async () => {
