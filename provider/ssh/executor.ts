@@ -117,6 +117,12 @@ export class HostKeyError extends Error {
   }
 }
 
+/** What a failure says about a host that is not ready for deploys, and what fixes it. */
+const NOT_READY: [RegExp, string][] = [
+  [/\bdocker: (command )?not found/, "Docker is not installed on this host (or not on the SSH user's PATH): pulumi-kamal bootstrap installs it"],
+  [/permission denied while trying to connect to the Docker daemon socket/, "the SSH user may not use the Docker engine: pulumi-kamal bootstrap adds it to the docker group"],
+];
+
 export class RemoteCommandError extends Error {
   constructor(
     readonly host: string,
@@ -127,9 +133,11 @@ export class RemoteCommandError extends Error {
     readonly stdoutTail: string,
   ) {
     const status = exitCode === null ? `signal ${signal ?? "unknown"}` : `exit code ${exitCode}`;
+    const hint = NOT_READY.find(([re]) => re.test(stderrTail))?.[1];
     super(
       `ssh ${host}: command failed with ${status}: ${command}` +
-        (stderrTail ? `\n--- stderr (tail) ---\n${stderrTail}` : ""),
+        (stderrTail ? `\n--- stderr (tail) ---\n${stderrTail}` : "") +
+        (hint ? `\n(${hint})` : ""),
     );
     this.name = "RemoteCommandError";
   }

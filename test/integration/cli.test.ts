@@ -486,6 +486,12 @@ describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", ()
     // A new server: no Docker, and the deploy user in no group of its own.
     expect((await asDeploy("id -nG")).stdout.trim()).toBe(fresh.deployUser);
     expect((await asDeploy("command -v docker")).code).not.toBe(0);
+    // A deploy there fails at once, naming the host and the step, and what fixes it.
+    const none = await cli(["deploy", "--version", "v1"], b);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(new RegExp(`^${fresh.address.replace(/\./g, "\\.")}: [^\n]+: command failed with exit code 127: `, "m"));
+    expect(none.stderr).toContain("(Docker is not installed on this host (or not on the SSH user's PATH): pulumi-kamal bootstrap installs it)");
+    freshState();
 
     const r = await cli(["bootstrap"], b);
     expect(r.code, out(r)).toBe(0);

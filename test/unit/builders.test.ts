@@ -674,3 +674,16 @@ describe("bootstrap builders", () => {
     expect(boot.createRunDir()).toBe("mkdir -p .kamal");
   });
 });
+
+describe("a host that is not ready for deploys", () => {
+  it("says which bootstrap step fixes it, after the command's own error", async () => {
+    const { RemoteCommandError } = await import("../../provider/ssh/executor");
+    expect(new RemoteCommandError("web-1", "docker login r.example.com", 127, undefined, "sh: 1: docker: not found", "").message).toBe(
+      "ssh web-1: command failed with exit code 127: docker login r.example.com\n--- stderr (tail) ---\nsh: 1: docker: not found\n(Docker is not installed on this host (or not on the SSH user's PATH): pulumi-kamal bootstrap installs it)",
+    );
+    expect(new RemoteCommandError("web-1", "docker ps", 1, undefined, "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get …", "").message).toMatch(
+      /\n\(the SSH user may not use the Docker engine: pulumi-kamal bootstrap adds it to the docker group\)$/,
+    );
+    expect(new RemoteCommandError("web-1", "docker ps", 1, undefined, "Error: No such container: x", "").message).toBe("ssh web-1: command failed with exit code 1: docker ps\n--- stderr (tail) ---\nError: No such container: x");
+  });
+});
