@@ -6,10 +6,11 @@
  * effect), the networks the deploy uses, and the run directory ~/.kamal. The builders are
  * provider/commands/bootstrap.ts; the SSH executor and host-key policy are the provider's.
  *
- * The hosts: in a Kamal project (config/deploy.yml beside Pulumi.yaml, as `init` makes it)
- * every host of the stack's destination, reached as its KamalApp reaches them (deploy.yml's
- * ssh settings and the stack config init wrote), so a stack can be bootstrapped before its
- * first deploy; otherwise the hosts of what the stack has deployed.
+ * The hosts: those the stack has deployed, reached as the provider reaches them (from the
+ * state); in a Kamal project (config/deploy.yml beside Pulumi.yaml, as `init` makes it) also
+ * every host of the stack's destination not deployed yet, reached as its KamalApp will reach
+ * them (deploy.yml's ssh settings and the stack config init wrote), so a stack can be
+ * bootstrapped before its first deploy.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";

@@ -113,19 +113,22 @@ export function installDocker(f: Pick<HostFacts, "packageManager" | "os">): stri
   }
 }
 
+/** Per init system: how the engine is enabled at boot, then started now. */
+const START: Record<InitSystem, { enable?: string; start: string }> = {
+  systemd: { start: "systemctl enable --now docker" },
+  openrc: { enable: "rc-update add docker default", start: "rc-service docker start" },
+  sysv: { start: "service docker start" },
+};
+
 /** Starts the engine now and at every boot, then waits (60 s at most) until it answers. */
 export function startDocker(init: InitSystem): string {
-  const start = {
-    systemd: "systemctl enable --now docker",
-    openrc: "rc-update add docker default && rc-service docker start",
-    sysv: "service docker start",
-  }[init];
-  return `${start} && i=0 && until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 300 ]; then echo 'dockerd did not answer within 60 s' >&2; exit 1; fi; sleep 0.2; done`;
+  const { enable, start } = START[init];
+  return `${enable ? `${enable} && ` : ""}${start} && i=0 && until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 300 ]; then echo 'dockerd did not answer within 60 s' >&2; exit 1; fi; sleep 0.2; done`;
 }
 
 /** The word a report shows for how the engine was started. */
 export function startWord(init: InitSystem): string {
-  return { systemd: "systemctl enable --now docker", openrc: "rc-service docker start", sysv: "service docker start" }[init];
+  return START[init].start;
 }
 
 /** The SSH user into the docker group (created if the package did not). Takes effect on the
