@@ -20,6 +20,7 @@ import {
   type ResolvedHost,
   type SshArgs,
 } from "./common";
+import { Image } from "./image";
 
 /** Health check of a role: the provider's health-check fields, each a Pulumi Input. */
 export type HealthcheckArgs = ResourceInputs<HealthcheckInput>;
@@ -103,10 +104,12 @@ export interface CanaryArgs {
 export interface ServiceArgs {
   /** Service name: container names and labels start with it. Defaults to the component name. */
   readonly service?: string;
-  /** Image without tag, e.g. "registry.example.com/app". */
-  readonly image: pulumi.Input<string>;
-  /** The version (image tag) to run. Changing it is a deploy; setting an earlier one, a rollback. */
-  readonly version: pulumi.Input<string>;
+  /** Image without tag, e.g. "registry.example.com/app"; or an Image built in this program,
+   * whose version and digest are then deployed (hosts pull exactly that digest). */
+  readonly image: pulumi.Input<string> | Image;
+  /** The version (image tag) to run. Changing it is a deploy; setting an earlier one, a
+   * rollback. Required unless `image` is an Image (its version is the one built). */
+  readonly version?: pulumi.Input<string>;
   /** Kamal destination (staging, production…): part of names and labels when set. */
   readonly destination?: string;
   /** Registry credentials; hosts log in before pulling (password through stdin). */
@@ -213,6 +216,10 @@ export class Service extends pulumi.ComponentResource {
     super("kamal:index:Service", name, {}, opts);
     const service = args.service ?? name;
     validateShape(name, args);
+    const built = args.image instanceof Image ? args.image : undefined;
+    const image: pulumi.Input<string> = built ? built.repository : (args.image as pulumi.Input<string>);
+    const version: pulumi.Input<string> = built ? built.version : args.version!;
+    const digest = built?.digest;
     // `pulumi-kamal maintenance` / `live`: the operator's switch in the stack's config wins.
     const operated = operatorMaintenance(service);
     const roleNames = Object.keys(args.roles);
@@ -236,8 +243,9 @@ export class Service extends pulumi.ComponentResource {
     // hosts, not maintenance, which only reroutes).
     const hook = (which: "pre-deploy" | "post-deploy", command: pulumi.Input<string> | undefined, dependsOn: pulumi.Resource[]) => {
       if (command === undefined) return undefined;
-      const { ssh: _ssh, hooks: _hooks, maintenance: _m, ...deployed } = args;
-      const version = pulumi.output(args.version);
+      const { ssh: _ssh, hooks: _hooks, maintenance: _m, image: _i, ...rest } = args;
+      const deployed = { ...rest, image, version, digest };
+      const hookVersion = pulumi.output(version);
       const hosts = [...new Set(Object.values(args.roles).flatMap((r) => r.hosts.map((h) => resolveHost(h).address)))];
       return new Hook(`${name}-hook-${which}`, {
         name: which,
@@ -248,8 +256,8 @@ export class Service extends pulumi.ComponentResource {
         trigger: pulumi.secret(pulumi.output(deployed as Record<string, unknown>).apply((d) => createHash("sha256").update(JSON.stringify(d)).digest("hex"))),
         env: {
           KAMAL_SERVICE: service,
-          KAMAL_VERSION: version,
-          KAMAL_SERVICE_VERSION: version.apply((v) => `${service}@${v.includes("_") ? v : v.slice(0, 7)}`),
+          KAMAL_VERSION: hookVersion,
+          KAMAL_SERVICE_VERSION: hookVersion.apply((v) => `${service}@${v.includes("_") ? v : v.slice(0, 7)}`),
           ...(args.destination ? { KAMAL_DESTINATION: args.destination } : {}),
           KAMAL_HOSTS: hosts.join(","),
           KAMAL_COMMAND: "deploy",
@@ -273,8 +281,9 @@ export class Service extends pulumi.ComponentResource {
           service,
           role,
           destination: args.destination,
-          image: args.image,
-          version: args.version,
+          image,
+          version,
+          digest,
           registry: registryInput(args.registry),
           cmd: args.release.cmd,
           env: clearEnvOf(role, host),
@@ -333,8 +342,9 @@ export class Service extends pulumi.ComponentResource {
             service,
             role,
             destination: args.destination,
-            image: args.image,
-            version: args.version,
+            image,
+            version,
+            digest,
             registry: registryInput(args.registry),
             cmd: r.cmd,
             env: clearEnvOf(role, host),
@@ -466,6 +476,11 @@ function healthcheckFor(args: ServiceArgs, role: RoleArgs, traefik: boolean): pu
 export function validateShape(name: string, args: ServiceArgs): void {
   const roles = Object.keys(args.roles ?? {});
   if (roles.length === 0) throw configError("Service", name, "roles", "must define at least one role");
+  if (args.image instanceof Image) {
+    if (args.version !== undefined) throw configError("Service", name, "version", "comes from the image when it is an Image (the version it built): leave it out");
+  } else if (args.version === undefined) {
+    throw configError("Service", name, "version", "is required (or give an Image as the image)");
+  }
   for (const role of roles) {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(role)) {
       throw configError("Service", name, `roles.${role}`, "role names may contain only letters, digits, '_', '.', '-'");

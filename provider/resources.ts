@@ -10,8 +10,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { secretFields } from "./config/fields";
+import { schemas } from "./config/kinds";
+import type { ImageBuildInput } from "./config/image";
 import {
-  schemas,
   type AccessoryContainerInput,
   type AppContainerInput,
   type EnvFileInput,
@@ -88,6 +89,7 @@ export type EnvFileInputs = EnvFileInput;
 export type AccessoryContainerInputs = AccessoryContainerInput;
 export type ReleaseInputs = ReleaseInput;
 export type HookInputs = HookInput;
+export type ImageBuildInputs = ImageBuildInput;
 
 /** One role of a service on one host (the swap happens here). */
 export class AppContainer extends KamalResource {
@@ -157,5 +159,19 @@ export class Hook extends KamalResource {
 
   constructor(name: string, args: ResourceInputs<HookInputs>, opts?: pulumi.CustomResourceOptions) {
     super("hook", "Hook", name, { ...args, ranAt: undefined }, opts);
+  }
+}
+
+/** An image build and push (see handlers/image.ts): its update is the build. */
+export class ImageBuild extends KamalResource {
+  /** "sha256:…" of what was pushed: hosts pull exactly this. */
+  declare readonly digest: pulumi.Output<string>;
+  /** `<repository>@<digest>`. */
+  declare readonly ref: pulumi.Output<string>;
+  declare readonly platformsBuilt: pulumi.Output<string[]>;
+  declare readonly builtAt: pulumi.Output<string>;
+
+  constructor(name: string, args: ResourceInputs<ImageBuildInputs>, opts?: pulumi.CustomResourceOptions) {
+    super("image", "Image", name, { ...args, digest: undefined, ref: undefined, platformsBuilt: undefined, builtAt: undefined }, opts);
   }
 }

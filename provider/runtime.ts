@@ -8,6 +8,7 @@ import * as app from "./handlers/app";
 import * as envFile from "./handlers/envFile";
 import * as release from "./handlers/release";
 import * as hook from "./handlers/hook";
+import * as image from "./handlers/image";
 import * as traefik from "./handlers/traefik";
 import { appendFileSync } from "node:fs";
 import { pool } from "./handlers/common";
@@ -48,6 +49,7 @@ export const providers = {
   accessory: asProvider("accessory", accessory as unknown as Handlers),
   release: asProvider("release", release as unknown as Handlers),
   hook: asProvider("hook", hook as unknown as Handlers),
+  image: asProvider("image", image as unknown as Handlers),
 };
 
 export type Kind = keyof typeof providers;

@@ -13,6 +13,12 @@
 # writes over SSH is the path dockerd bind-mounts into containers. A password-protected
 # registry runs in a namespace of its own and holds Traefik and the test-app images.
 #
+# The deploying machine's own Docker engine (where `pulumi up` builds images, as on a
+# developer's laptop) runs in this machine's network namespace with its socket at
+# $S/deployer/run/docker.sock (DOCKER_HOST; the machine's default socket is left alone), on
+# its own bridge, without touching this machine's iptables. It has `registry:3` (Debian's
+# registry server), the image Kamal 2's local registry runs.
+#
 # fresh1 is a host as a new server is before `pulumi-kamal bootstrap`: its own copy of /etc
 # and its own /usr and package state (overlays on this machine's, so what is changed there
 # stays there), where Docker is not installed (apt-get installs Debian's docker.io from a
@@ -31,7 +37,7 @@ REGISTRY_ADDR="$NET_PREFIX.2:5000"
 # The same registry (same storage) also listens on a port per test lane: REGISTRY_PORTS.
 # Bumped when what the hosts are started with changes: a sandbox of another layout is
 # started again.
-LAYOUT=6
+LAYOUT=7
 # Pebble (an ACME CA) and its DNS server, which answers the test names with sandbox hosts.
 ACME_NS=kp-acme
 ACME_IP="$NET_PREFIX.3"
@@ -108,12 +114,59 @@ down() {
   fi
   ip link del kp-acme 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
+  deployer_down
   if [ -d "$S" ]; then
     mountpoint -q "$S/ns" 2>/dev/null && { umount "$S/ns" 2>/dev/null || umount -l "$S/ns"; }
     # Mounts left in the root namespace by a crashed run (none in a clean run).
     grep " $S/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     rm -rf "$S"
   fi
+}
+
+# ---------------------------------------------------------------- the deploying machine's engine
+DEPLOYER_BRIDGE=kpdocker0
+DEPLOYER_NET="${KP_DEPLOYER_NET:-10.214.0}"
+deployer_up() {
+  local d="$S/deployer"
+  mkdir -p "$d/docker" "$d/run" "$d/log"
+  ip link show "$DEPLOYER_BRIDGE" >/dev/null 2>&1 || {
+    ip link add "$DEPLOYER_BRIDGE" type bridge
+    ip addr add "$DEPLOYER_NET.1/24" dev "$DEPLOYER_BRIDGE"
+    ip link set "$DEPLOYER_BRIDGE" up
+  }
+  # No iptables changes, no forwarding: this machine's network stays as it is. Published
+  # ports (the local registry on 127.0.0.1) go through Docker's userland proxy.
+  setsid dockerd --host "unix://$d/run/docker.sock" --data-root "$d/docker" --exec-root "$d/run/exec" \
+    --pidfile "$d/run/docker.pid" --bridge "$DEPLOYER_BRIDGE" --iptables=false --ip-forward=false --ip-masq=false \
+    $(printf -- " --insecure-registry ${REGISTRY_ADDR%:*}:%s" "${REGISTRY_PORTS[@]}") \
+    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent /kp-deployer --storage-driver overlay2 --log-level warn \
+    >>"$d/log/dockerd.log" 2>&1 </dev/null &
+  wait_for "the deploying machine's dockerd" 60 env DOCKER_HOST="unix://$d/run/docker.sock" docker version
+  # registry:3 as Kamal 2's local registry runs it, made from Debian's registry server (it
+  # needs only the C library); its configuration where registry:3 keeps it.
+  if ! DOCKER_HOST="unix://$d/run/docker.sock" docker image inspect registry:3 >/dev/null 2>&1; then
+    local b="$S/build/registry" bin; bin="$(command -v docker-registry)"
+    rm -rf "$b" && mkdir -p "$b/bin" "$b/etc/distribution" "$b/var/lib/registry" "$b/tmp"
+    cp "$bin" "$b/bin/registry"
+    for lib in $(ldd "$bin" | grep -oE '/[^ ]+\.so[^ ]*'); do mkdir -p "$b$(dirname "$lib")" && cp -L "$lib" "$b$lib"; done
+    printf 'version: 0.1\nlog: { level: warn }\nstorage:\n  filesystem: { rootdirectory: /var/lib/registry }\n  delete: { enabled: true }\nhttp:\n  addr: :5000\n' >"$b/etc/distribution/config.yml"
+    chmod 1777 "$b/tmp"
+    tar -C "$b" -c . | DOCKER_HOST="unix://$d/run/docker.sock" docker import \
+      --change 'ENTRYPOINT ["/bin/registry"]' --change 'CMD ["serve", "/etc/distribution/config.yml"]' \
+      --change 'EXPOSE 5000' --change 'VOLUME ["/var/lib/registry"]' - registry:3 >/dev/null
+    kp_log "made registry:3 for the deploying machine's engine"
+  fi
+}
+deployer_down() {
+  local d="$S/deployer"
+  if pid_alive "$d/run/docker.pid"; then
+    local pid; pid="$(cat "$d/run/docker.pid")"
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  pkill -f "containerd-shim.*$d/run/exec" 2>/dev/null || true
+  ip link del "$DEPLOYER_BRIDGE" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- network
@@ -422,6 +475,8 @@ const state = {
     role: name.startsWith("db") ? "accessories" : name.startsWith("fresh") ? "fresh" : "apps",
   })),
   registry: { address: registry, username: read("registry/username"), password: read("registry/password") },
+  // The deploying machine's Docker engine: image builds (DOCKER_HOST).
+  deployer: { dockerHost: `unix://${S}/deployer/run/docker.sock` },
   acme: {
     directory: `https://${net}.3:14000/dir`,
     // Pebble's own HTTPS certificate (what Traefik's ACME client must trust), its roots, and
@@ -450,6 +505,7 @@ healthy() { # every process the sandbox needs is alive and answering
   [ "$(cat "$S/layout" 2>/dev/null)" = "$LAYOUT" ] || return 1
   for port in "${REGISTRY_PORTS[@]}"; do pid_alive "$(registry_pidfile "$port")" || return 1; done
   pid_alive "$S/acme/pebble.pid" && pid_alive "$S/acme/challtestsrv.pid" || return 1
+  pid_alive "$S/deployer/run/docker.pid" || return 1
   for h in "${HOSTS[@]}"; do
     pid_alive "$S/hosts/$h/run/sshd.pid" || return 1
     is_fresh "$h" || pid_alive "$S/hosts/$h/run/docker.pid" || return 1
@@ -512,6 +568,7 @@ up() {
     is_fresh "$h" || dockerd_start "$h"
     echo "${HOST_IP[$h]} $(cut -d' ' -f1,2 "$S/hosts/$h/etc/ssh_host_ed25519_key.pub")" >>"$S/known_hosts"
   done
+  deployer_up
   build_images
   images_hash >"$S/images.hash"
   printf '%s\n' "${HOSTS[@]}" >"$S/hosts.list"

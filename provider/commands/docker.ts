@@ -61,6 +61,11 @@ export function pullImage(ref: string): string {
   return shellJoin(["docker", "pull", "--quiet", ref]);
 }
 
+/** Another name for an image (a digest's image tagged as its version). */
+export function tagImage(source: string, target: string): string {
+  return shellJoin(["docker", "image", "tag", source, target]);
+}
+
 export function imageDigest(ref: string): string {
   return shellJoin(["docker", "image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", ref]);
 }
@@ -288,7 +293,7 @@ export const ENGINE_DOWN = /Cannot connect to the Docker daemon|Is the docker da
 
 const READ_COMMAND = /^(docker (container inspect|image inspect|network inspect|inspect|ps|images|logs|exec|wait)|cat|sha256sum|find|printf|stat|test|true|base64)\b/;
 // `docker network create` and `connect` are only built inside an existence check.
-const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login|network create|network connect)|mkdir -p|rm|touch|mv -f|umask \d+)\b/;
+const REPEATABLE_CHANGE = /^(docker (stop|start|rm|rmi|kill|pull|login|image tag|network create|network connect)|mkdir -p|rm|touch|mv -f|umask \d+)\b/;
 
 /**
  * The policy of a command built here, from its leading words: reads and repeatable changes

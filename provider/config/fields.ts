@@ -68,6 +68,7 @@ export function changes(schema: Schema, olds: Record<string, unknown>, news: Rec
     const effect = fieldMeta.get(fs)?.effect ?? inherited;
     const o = olds?.[key];
     const n = news?.[key];
+    if (fieldMeta.get(fs)?.unsetKeeps && unset(n) === undefined) continue;
     if (hasNestedMeta(fs)) {
       if (n === UNKNOWN) {
         for (const e of nestedEffects(fs, effect)) out.set(key, strongest(out.get(key), e));
@@ -106,7 +107,7 @@ function nestedEffects(s: Schema, inherited: Effect): Effect[] {
   });
 }
 
-const ORDER: Effect[] = ["record", "rewrite", "rerun", "reroute", "swap", "restart", "reboot", "replace"];
+const ORDER: Effect[] = ["record", "rewrite", "rerun", "build", "reroute", "swap", "restart", "reboot", "replace"];
 function strongest(a: Effect | undefined, b: Effect): Effect {
   return a === undefined || ORDER.indexOf(b) > ORDER.indexOf(a) ? b : a;
 }

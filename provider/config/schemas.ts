@@ -19,22 +19,26 @@ import { z } from "zod";
  * - reboot: the accessory container is replaced, its data kept;
  * - rewrite: the file is written again;
  * - rerun: the release command runs again (in a one-off container of the image);
+ * - build: the image is built and pushed again;
  * - record: nothing runs; the new value is only recorded in the state.
  */
-export type Effect = "replace" | "swap" | "restart" | "reboot" | "reroute" | "rerun" | "rewrite" | "record";
+export type Effect = "replace" | "swap" | "restart" | "reboot" | "reroute" | "rerun" | "rewrite" | "build" | "record";
 
 export interface FieldMeta {
   /** What a change does; a field without one takes its parent's. */
   effect?: Effect;
   /** Every string under this field is a secret: wrapped by components, redacted from errors. */
   secret?: true;
+  /** A value taken away is no change: the host keeps what it runs (an image digest no
+   * longer pinned still names the image that runs). */
+  unsetKeeps?: true;
 }
 
 /** Field metadata, keyed by the exact schema instance that sits in an object's shape. */
 export const fieldMeta = z.registry<FieldMeta>();
 
 /** Declares a field: a copy of `schema` that carries its metadata. */
-function field<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
+export function field<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
   const own = schema.clone() as T;
   fieldMeta.add(own, meta);
   return own;
@@ -46,7 +50,7 @@ const restart = <T extends z.ZodType>(s: T) => field(s, { effect: "restart" });
 const reboot = <T extends z.ZodType>(s: T) => field(s, { effect: "reboot" });
 const reroute = <T extends z.ZodType>(s: T) => field(s, { effect: "reroute" });
 const rerun = <T extends z.ZodType>(s: T) => field(s, { effect: "rerun" });
-const secret = <T extends z.ZodType>(s: T) => field(s, { secret: true });
+export const secret = <T extends z.ZodType>(s: T) => field(s, { secret: true });
 
 /** Seconds, from a number or "500ms" / "10s" / "2m" (Kamal writes both). */
 export const duration = z.union([
@@ -72,6 +76,9 @@ export const imageName = z
   // A colon after the last "/" is a tag; one before it is a registry port.
   .refine((s) => !/:[^/]*$/.test(s), { message: "must not include a tag: set the version separately" });
 
+/** An image's content digest, as a registry names it. */
+export const imageDigest = z.string().regex(/^sha256:[0-9a-f]{64}$/, { message: 'must be an image digest, "sha256:" and 64 hex digits' });
+
 /** A Docker tag. */
 export const version = z
   .string()
@@ -85,7 +92,7 @@ export const envMap = z.record(
   z.string().refine((v) => !/[\r\n\0]/.test(v), { message: "must not contain a newline or NUL" }),
 );
 
-const port = z.number().int().min(1).max(65535);
+export const port = z.number().int().min(1).max(65535);
 
 /** A host name Traefik routes by (Kamal 2's proxy.host). */
 const routeHost = z
@@ -225,7 +232,7 @@ export const sshConnection = z.strictObject({
 });
 export type SshConnectionConfig = z.output<typeof sshConnection>;
 /** The same connection where the address moves nothing (what runs there is not kept). */
-const sshConnectionAnywhere = sshConnection.extend({ host: z.string().min(1) });
+export const sshConnectionAnywhere = sshConnection.extend({ host: z.string().min(1) });
 export type SshConnectionInput = z.input<typeof sshConnection>;
 export type SshBastionInput = z.input<typeof sshBastion>;
 
@@ -290,6 +297,10 @@ export const appContainer = z
     image: swap(imageName),
     /** The version (image tag) to run. */
     version: swap(version),
+    /** The image's digest (an Image build's): hosts pull exactly it and tag it as the
+     * version, so a tag moved in the registry never changes what runs. Unset later: the host
+     * keeps what it runs. */
+    digest: field(imageDigest.optional(), { effect: "swap", unsetKeeps: true }),
     registry: record(registry.optional()),
     /** Command, as one string (split like a shell would, never interpreted) or argv. */
     cmd: swap(cmd.optional()),
@@ -537,6 +548,8 @@ export const release = z.strictObject({
   destination: rerun(name.optional()),
   image: rerun(imageName),
   version: rerun(version),
+  /** The image's digest, pulled exactly (see the app container's). */
+  digest: field(imageDigest.optional(), { effect: "rerun", unsetKeeps: true }),
   registry: record(registry.optional()),
   /** The command, as one string (split like a shell would, never interpreted) or argv. */
   cmd: rerun(cmd),
@@ -581,13 +594,3 @@ export const hook = z.strictObject({
 });
 export type HookConfig = z.output<typeof hook>;
 export type HookInput = z.input<typeof hook>;
-
-/** Every resource kind's schema, by the kind name the provider uses. */
-export const schemas = {
-  app: appContainer,
-  traefik: traefikContainer,
-  envFile,
-  accessory: accessoryContainer,
-  release,
-  hook,
-} as const;

@@ -83,7 +83,7 @@ export interface AppOutputs extends Inputs {
 
 /** Where a provider input comes from in the Service's arguments. */
 const SERVICE_PATHS: Record<string, string> = {
-  service: "service", image: "image", version: "version", registry: "registry", destination: "destination",
+  service: "service", image: "image", digest: "image", version: "version", registry: "registry", destination: "destination",
   connection: "ssh", retain: "retainContainers", bootDelay: "bootWait",
 };
 
@@ -563,7 +563,7 @@ async function swap(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMem
       };
     }, () =>
       Promise.all([
-        step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry)),
+        step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry, cfg.digest)),
         step(host, "listing the scope's containers", () => scopeContainers(conn, cfg)),
         step(host, "reading the home directory", () => remoteHome(conn)),
         step(host, "inspecting Traefik", () => (cfg.traefik ? TraefikRouting.discover(conn, serviceRole(cfg)) : Promise.resolve(undefined))),

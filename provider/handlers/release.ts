@@ -20,7 +20,7 @@ import { withLock } from "./lock";
 
 type Inputs = Record<string, unknown>;
 
-const PATHS: Record<string, string> = { connection: "ssh", hostName: "release.role", registry: "registry", image: "image", version: "version", service: "service", destination: "destination" };
+const PATHS: Record<string, string> = { connection: "ssh", hostName: "release.role", registry: "registry", image: "image", digest: "image", version: "version", service: "service", destination: "destination" };
 const pathOf = (key: string) => PATHS[key] ?? `release.${key}`;
 
 /** Lines of output kept for the error of a failed run. */
@@ -114,6 +114,6 @@ async function run(cfg: ReleaseConfig): Promise<{ ranVersion: string; ranAt: str
       }
       progress(host, `release: done for ${cfg.version} (${took})`);
       return { ranVersion: cfg.version, ranAt: kamalTime(), ranOn: host };
-    }, () => Promise.all([step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry)), step(host, "reading the home directory", () => remoteHome(conn))]));
+    }, () => Promise.all([step(host, `pulling ${image}`, () => ensureImage(conn, image, host, cfg.registry, cfg.digest)), step(host, "reading the home directory", () => remoteHome(conn))]));
   });
 }

@@ -691,6 +691,12 @@ export class SshConnection {
     });
   }
 
+  /** The open client (dialled again first if it dropped), for tunnels (tunnel.ts). */
+  async tunnelClient(): Promise<Client> {
+    await this.ready("opening a tunnel");
+    return this.client;
+  }
+
   /** The underlying client, for tunnelling through this host as a bastion. */
   forwardOut(host: string, port: number): Promise<ClientChannel> {
     return new Promise((resolve, reject) =>

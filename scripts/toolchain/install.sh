@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or finds in the cache) every tool the project runs on: Node.js, the Pulumi CLI
-# with its Node.js language host and dynamic-provider launcher, Traefik, and Pebble (the
-# sandbox's ACME CA). Idempotent.
+# with its Node.js language host and dynamic-provider launcher, Traefik, Pebble (the
+# sandbox's ACME CA) and the buildx plugin (image builds). Idempotent.
 # Writes the environment to use them to $KP_CACHE/env.sh and prints its path.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -10,6 +10,7 @@ export PATH="$node_bin:$PATH"
 pulumi_bin="$(bash "$(dirname "$0")/pulumi.sh")"
 bash "$(dirname "$0")/traefik.sh" >/dev/null
 bash "$(dirname "$0")/pebble.sh" >/dev/null
+bash "$(dirname "$0")/buildx.sh" >/dev/null
 mkdir -p "$KP_CACHE"
 cat >"$KP_CACHE/env.sh" <<ENV
 export PATH="$pulumi_bin:$node_bin:\$PATH"

@@ -7,6 +7,8 @@ KP_TRAEFIK_VERSION="${KP_TRAEFIK_VERSION:-v3.6.12}"
 KP_KAMAL_PROXY_VERSION="${KP_KAMAL_PROXY_VERSION:-v0.9.2}"
 # Let's Encrypt's ACME test server, for the HTTPS tests (see ../shared/TESTBED.md).
 KP_PEBBLE_VERSION="${KP_PEBBLE_VERSION:-v2.10.1}"
+# Docker buildx (image builds, as Kamal 2 runs them), built from Go modules.
+KP_BUILDX_VERSION="${KP_BUILDX_VERSION:-v0.38.2}"
 # The nodejs language host stopped being part of the sdk/v3 module after v3.68.0 and
 # its own module is not served by the module proxy reachable here (see README, Sandbox).
 KP_LANGHOST_SDK_VERSION="${KP_LANGHOST_SDK_VERSION:-v3.68.0}"

@@ -5,13 +5,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { declaredEffects } from "../../provider/config/fields";
-import { schemas, type Effect } from "../../provider/config/schemas";
+import { type Effect } from "../../provider/config/schemas";
+import { schemas } from "../../provider/config/kinds";
 import * as accessory from "../../provider/handlers/accessory";
 import * as app from "../../provider/handlers/app";
 import { mustAct, plan } from "../../provider/handlers/common";
 import * as envFile from "../../provider/handlers/envFile";
 import * as release from "../../provider/handlers/release";
 import * as hook from "../../provider/handlers/hook";
+import * as image from "../../provider/handlers/image";
 import * as traefik from "../../provider/handlers/traefik";
 
 type Kind = keyof typeof schemas;
@@ -29,7 +31,14 @@ const BASE: Record<Kind, Record<string, unknown>> = {
   accessory: { hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17" },
   release: { hostName: "web-1", connection, service: "hey", role: "web", image: "registry.example.com/hey", version: "v1", cmd: "bin/rails db:migrate" },
   hook: { name: "pre-deploy", path: "/app/.kamal/hooks/pre-deploy", contentHash: "c1", cwd: "/app", trigger: "t1" },
+  image: {
+    repository: "registry.example.com/hey", version: "v1", service: "hey", dockerfileHash: "git-blob:1",
+    context: { source: "git", path: "/src/hey", commit: "a".repeat(40), hash: "git-tree:1" },
+    remote: { connection },
+  },
 };
+
+const DIGEST = (c: string) => `sha256:${c.repeat(64)}`;
 
 const CONNECTION_ROWS: Record<string, Row> = {
   "connection.host": ["10.0.0.1", "10.0.0.2"],
@@ -63,6 +72,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     destination: [undefined, "staging"],
     image: ["registry.example.com/hey", "registry.example.com/other"],
     version: ["v1", "v2"],
+    digest: [undefined, DIGEST("a")],
     registry: REGISTRY,
     cmd: [undefined, "bin/web"],
     env: [undefined, { A: "1" }],
@@ -150,6 +160,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     destination: [undefined, "staging"],
     image: ["registry.example.com/hey", "registry.example.com/other"],
     version: ["v1", "v2"],
+    digest: [undefined, DIGEST("b")],
     registry: REGISTRY,
     cmd: ["bin/rails db:migrate", ["bin/rails", "db:prepare"]],
     env: [undefined, { A: "1" }],
@@ -170,9 +181,40 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     secretEnv: [undefined, { API_TOKEN: "x" }],
     timeout: [600, "5m"],
   },
+  image: {
+    repository: ["registry.example.com/hey", "registry.example.com/other"],
+    version: ["v1", "v2"],
+    tags: [undefined, ["latest"]],
+    service: ["hey", "hey2"],
+    labels: [undefined, { team: "ops" }],
+    // Where the sources are on this machine, and which commit holds them, build nothing new:
+    // the content does.
+    "context.source": ["git", "dir"],
+    "context.path": ["/src/hey", "/home/ci/hey"],
+    "context.commit": ["a".repeat(40), "b".repeat(40)],
+    "context.subdir": [undefined, "apps/web"],
+    "context.hash": ["git-tree:1", "git-tree:2"],
+    dockerfile: ["Dockerfile", "Dockerfile.production"],
+    dockerfileHash: ["git-blob:1", "git-blob:2"],
+    target: [undefined, "production"],
+    args: [undefined, { RUBY_VERSION: "3.4" }],
+    secrets: [undefined, { GITHUB_TOKEN: "t" }],
+    ssh: [undefined, ["default"]],
+    platforms: [undefined, ["linux/amd64"]],
+    provenance: [undefined, "mode=max"],
+    sbom: [undefined, true],
+    push: [true, false],
+    driver: ["docker", "docker-container"],
+    remote: [{ connection }, { connection: { ...connection, host: "10.0.0.2" } }],
+    local: [true, false],
+    cache: [undefined, { type: "inline" }],
+    noCache: [false, true],
+    registry: REGISTRY,
+    timeout: [1800, "10m"],
+  },
 };
 
-const HANDLERS = { app, traefik, envFile, accessory, release, hook };
+const HANDLERS = { app, traefik, envFile, accessory, release, hook, image };
 
 function withField(base: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
   const [head, ...rest] = path.split(".");
@@ -223,6 +265,14 @@ describe("every schema field's declared effect", () => {
     // Where a release command runs moves nothing: no field replaces it.
     expect([...effects("release")].sort()).toEqual<Effect[]>(["record", "rerun"]);
     expect([...effects("hook")].sort()).toEqual<Effect[]>(["record", "rerun"]);
+    // Nothing about an image build touches a host: it builds, or only records.
+    expect([...effects("image")].sort()).toEqual<Effect[]>(["build", "record"]);
+  });
+
+  it("a digest no longer given is no change: the host keeps the image it runs", () => {
+    const pinned = { ...BASE.app, digest: DIGEST("a"), status: "running" };
+    expect(app.diff("id", pinned, { ...BASE.app }).changes).toBe(false);
+    expect([...plan(schemas.app, pinned, { ...BASE.app, digest: DIGEST("b") }).changed]).toEqual([["digest", "swap"]]);
   });
 });
 
