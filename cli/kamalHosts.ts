@@ -36,6 +36,15 @@ export function kamalConnections(cfg: KamalConfig, extra: StackSsh): { name: str
   });
 }
 
+/** The remote builder's connection (deploy.yml's builder.remote), as the build reaches it. */
+export function kamalBuilderConnection(cfg: KamalConfig, extra: StackSsh): { name: string; connection: SshConnectionConfig }[] {
+  const remote = cfg.builder.remote;
+  if (!remote) return [];
+  const ssh = { ...kamalSsh(cfg), ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)), user: remote.user, ...(remote.port ? { port: remote.port } : {}) };
+  const parsed = sshConnection.safeParse(connectionInput(ssh, { address: cfg.ssh.hostNames[remote.host] ?? remote.host }));
+  return parsed.success ? [{ name: remote.host, connection: parsed.data }] : [];
+}
+
 export interface PresentedKey {
   host: string;
   port: number;

@@ -11,6 +11,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { bootstrap, bootstrapHosts, formatBootstrap } from "./bootstrap";
+import { buildDetails, buildPull, buildPush } from "./build";
 import { details, formatDetails } from "./details";
 import { deploy, EngineError, maintenance, preview, redeploy, rollback } from "./engine";
 import { init, terminalAsk } from "./init";
@@ -73,9 +74,11 @@ const engineOf = async (v: Record<string, unknown>) => {
   const d = await load(v);
   return { d, o: { dir: d.dir, stack: d.stack, write: (l: string) => out(l) } };
 };
-const versionOptions = { version: { type: "string" }, "version-key": { type: "string" } } as const;
+const versionOptions = { version: { type: "string" }, "version-key": { type: "string" }, "skip-push": { type: "boolean", short: "P" } } as const;
 const VERSION_HELP = `      --version V        the version (image tag) to run (default: the git commit, as Kamal's)
-      --version-key K    the stack config key the program reads it from (default: version)`;
+      --version-key K    the stack config key the program reads it from (default: version)
+  -P, --skip-push        no build: deploy the image the registry has for the version (Kamal's --skip-push)`;
+const deployOptions = (v: Record<string, unknown>) => ({ version: str(v.version), versionKey: str(v["version-key"]), skipPush: !!v["skip-push"] });
 
 /** Bootstraps the stack's hosts (or one), reporting per host; exit 1 if one failed. */
 async function runBootstrap(v: Record<string, unknown>, o: { host?: string; json?: boolean }): Promise<number> {
@@ -116,33 +119,53 @@ const COMMANDS: Record<string, Command> = {
   },
   setup: {
     summary: "kamal setup: bootstrap the hosts, then deploy (accessories, Traefik and the apps)",
-    usage: `pulumi-kamal setup [--version V]\n${VERSION_HELP}`,
+    usage: `pulumi-kamal setup [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
       const boot = await runBootstrap(v, {});
       if (boot) return boot;
       const { o } = await engineOf(v);
-      await deploy(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      await deploy(o, deployOptions(v));
       return 0;
     },
   },
   deploy: {
-    summary: "pulumi up with Kamal-like progress: the new version on every host, health-gated, zero downtime",
-    usage: `pulumi-kamal deploy [--version V]\n${VERSION_HELP}`,
+    summary: "kamal deploy: the image built from the current commit and pushed, then on every host, health-gated, zero downtime",
+    usage: `pulumi-kamal deploy [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
       const { o } = await engineOf(v);
-      await deploy(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      await deploy(o, deployOptions(v));
       return 0;
     },
   },
   redeploy: {
-    summary: "deploy the apps only (containers, env files, release, hooks): not accessories or Traefik",
-    usage: `pulumi-kamal redeploy [--version V]\n${VERSION_HELP}`,
+    summary: "deploy the apps only (the image built and pushed, containers, env files, release, hooks): not accessories or Traefik",
+    usage: `pulumi-kamal redeploy [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
       const { o } = await engineOf(v);
-      await redeploy(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      await redeploy(o, deployOptions(v));
+      return 0;
+    },
+  },
+  build: {
+    summary: "kamal build: push (build the current commit's image and push it), pull (onto every app host, by digest), details (the builder)",
+    usage: `pulumi-kamal build push [--version V] | pull | details
+  push       the stack's image built from the commit (or --version) and pushed; nothing deployed
+  pull       the built image pulled onto every app host, by its digest
+  details    which builder builds it; Docker's contexts and buildx builders`,
+    options: { version: { type: "string" }, "version-key": { type: "string" } },
+    async run(v, pos) {
+      const [sub, ...rest] = pos;
+      if (!sub || rest.length || !["push", "pull", "details"].includes(sub)) throw new UsageError("build needs one of: push, pull, details");
+      const { d, o } = await engineOf(v);
+      if (sub === "push") {
+        await buildPush(o, d, { version: str(v.version), versionKey: str(v["version-key"]), service: str(v.service) });
+        return 0;
+      }
+      if (sub === "pull") return reportErrors((await buildPull(d, out)).errors);
+      await buildDetails(d, out);
       return 0;
     },
   },
@@ -159,11 +182,11 @@ const COMMANDS: Record<string, Command> = {
   },
   preview: {
     summary: "pulumi preview --diff: what a deploy would change, on which host",
-    usage: `pulumi-kamal preview [--version V]\n${VERSION_HELP}`,
+    usage: `pulumi-kamal preview [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
       const { o } = await engineOf(v);
-      await preview(o, { version: str(v.version), versionKey: str(v["version-key"]) });
+      await preview(o, deployOptions(v));
       return 0;
     },
   },

@@ -8,6 +8,7 @@ import path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { parseStored } from "../provider/config/fields";
 import { accessoryContainer, appContainer, traefikContainer, type AccessoryContainerConfig, type AppContainerConfig, type TraefikContainerConfig } from "../provider/config/schemas";
+import { imageBuild, type ImageBuildConfig } from "../provider/config/image";
 import { containerName } from "../provider/commands/app";
 import { accessoryName } from "../provider/commands/accessory";
 
@@ -38,12 +39,23 @@ export interface TraefikOnHost {
   status: string;
 }
 
+/** An image the stack built (an Image resource): what was pushed, and from what. */
+export interface ImageInState {
+  kind: "image";
+  resource: string;
+  urn: string;
+  cfg: ImageBuildConfig;
+  digest?: string;
+  builtAt?: string;
+}
+
 export interface Deployed {
   stack: string;
   dir: string;
   apps: AppOnHost[];
   accessories: AccessoryOnHost[];
   traefiks: TraefikOnHost[];
+  images: ImageInState[];
 }
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -73,7 +85,7 @@ const TYPE = "pulumi-nodejs:dynamic/kamal:";
 
 /** The resources of an exported deployment (`deployment.resources`), as this CLI sees them. */
 export function deployedFrom(stack: string, dir: string, deployment: { resources?: StateResource[] }): Deployed {
-  const out: Deployed = { stack, dir, apps: [], accessories: [], traefiks: [] };
+  const out: Deployed = { stack, dir, apps: [], accessories: [], traefiks: [], images: [] };
   for (const r of deployment.resources ?? []) {
     if (!r.type.startsWith(TYPE) || r.delete || !r.outputs) continue;
     const outputs = unwrapSecrets(r.outputs) as Record<string, unknown>;
@@ -93,6 +105,11 @@ export function deployedFrom(stack: string, dir: string, deployment: { resources
       case "TraefikContainer": {
         const cfg = parseStored(traefikContainer, outputs);
         out.traefiks.push({ kind: "traefik", resource, cfg, container: "traefik", status });
+        break;
+      }
+      case "Image": {
+        const cfg = parseStored(imageBuild, outputs);
+        out.images.push({ kind: "image", resource, urn: r.urn, cfg, digest: outputs.digest ? String(outputs.digest) : undefined, builtAt: outputs.builtAt ? String(outputs.builtAt) : undefined });
         break;
       }
     }

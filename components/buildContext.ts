@@ -112,7 +112,7 @@ export function dockerfileHash(context: ContextInput, dockerfile: string): strin
  */
 export function kamalVersion(appRoot: string, o: { contextDir?: string }): string {
   const state = gitState(appRoot);
-  if (!state) throw new Error(`no version given and ${appRoot} is not in a git repository with a commit (Kamal uses the commit): give a version`);
+  if (!state) throw new Error(`no version given and ${appRoot} is not in a git repository with a commit: give a version`);
   if (!o.contextDir || !state.uncommitted) return state.head;
   const content = dirContext(o.contextDir).hash;
   return `${state.head}_uncommitted_${createHash("sha256").update(content).digest("hex").slice(0, 16)}`;

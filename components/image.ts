@@ -143,7 +143,8 @@ export class Image extends pulumi.ComponentResource {
         registry: registryInput(args.registry),
         timeout: args.timeout,
       }) as ResourceInputs<ImageBuildInput>,
-      { parent: this },
+      // Kept as built (KamalApp's build "keep"): the build resource ignores the program too.
+      { parent: this, ...(opts?.ignoreChanges ? { ignoreChanges: opts.ignoreChanges } : {}) },
     );
     this.version = version;
     this.digest = this.build.digest;

@@ -9,7 +9,9 @@ import { Hook, type ResourceInputs } from "../provider/resources";
 import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
-import { dropUndefined, type EnvArgs, type HostArg, type SshArgs } from "./common";
+import { Image } from "./image";
+import { kamalVersion } from "./buildContext";
+import { dropUndefined, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 import { Service, type ProxyRouteArgs, type RoleArgs, type ServiceArgs } from "./service";
 import { Traefik } from "./traefik";
 
@@ -18,8 +20,16 @@ export interface KamalAppArgs {
   readonly configFile: string;
   /** Kamal destination: deploy.<destination>.yml is merged over deploy.yml. */
   readonly destination?: string;
-  /** The version (image tag) to deploy; Kamal uses the git commit. */
-  readonly version: pulumi.Input<string>;
+  /** The version (image tag) to deploy; Kamal uses the git commit (with `build`, that is the
+   * default: the commit, or Kamal's `_uncommitted_` version for a builder context). */
+  readonly version?: pulumi.Input<string>;
+  /** Build the image from the app's sources (deploy.yml's `builder`) and push it in the same
+   * update, as `kamal deploy` does: hosts then run exactly the pushed digest, and an
+   * unchanged commit builds nothing. false (default): deploy `image:version` as the registry
+   * has it, as `kamal deploy --skip-push`. "keep": the same, for a stack that has built
+   * before: its image stays recorded as it is (declared, never built or changed), so that an
+   * update of some resources only (a rollback) finds every resource where it was. */
+  readonly build?: boolean | "keep";
   /** SSH settings over the file's `ssh` (user, port and proxy come from the file). Host
    * keys must be given here (knownHosts, knownHostsPath, or per-host keys). */
   readonly ssh?: SshArgs;
@@ -72,6 +82,8 @@ export class KamalApp extends pulumi.ComponentResource {
    * the proxy here: export it to compare the two. */
   public readonly kamalConfig: pulumi.Output<ReturnType<typeof kamalConfigView>>;
   public readonly service: Service;
+  /** The image built from the app's sources, with `build`. */
+  public readonly image?: Image;
   public readonly traefik?: Traefik;
   public readonly accessories: Record<string, Accessory> = {};
 
@@ -79,12 +91,14 @@ export class KamalApp extends pulumi.ComponentResource {
     super("kamal:index:KamalApp", name, {}, opts);
     const cfg = loadKamalConfig({ file: args.configFile, destination: args.destination, allowShellInErb: args.allowShellInErb, kamal: args.kamalVersion, erb: args.erb });
     this.config = cfg;
-    this.kamalConfig = pulumi.output(args.version).apply((v) => kamalConfigView(cfg, v));
+    const appRoot = path.dirname(path.dirname(path.resolve(args.configFile)));
+    const version = versionOf(name, args, cfg, appRoot);
+    this.kamalConfig = pulumi.output(version).apply((v) => kamalConfigView(cfg, v));
     for (const w of cfg.warnings) pulumi.log.warn(`${path.basename(args.configFile)}: ${w}`, this);
 
     const { resolve: secret, names: secretsInFiles } = secretResolver(args, cfg);
-    const appRoot = path.dirname(path.dirname(path.resolve(args.configFile)));
-    const hooks = new KamalHooks(this, name, args, cfg, appRoot, secret, secretsInFiles);
+    const hooks = new KamalHooks(this, name, { ...args, version }, cfg, appRoot, secret, secretsInFiles);
+    const dependsOn: pulumi.Resource[] = [];
     const ssh = sshOf(cfg, args);
     const credentials = (r: NonNullable<KamalConfig["registry"]>) =>
       pulumi.secret(pulumi.all([valueOf(r.username, secret), valueOf(r.password, secret)]).apply(([username, password]) => ({ server: r.server, username, password })));
@@ -98,11 +112,17 @@ export class KamalApp extends pulumi.ComponentResource {
       env: env ? envArgs(env, secret) : undefined,
     });
 
-    const dependsOn: pulumi.Resource[] = [];
     // Kamal's order: pre-connect before any host is reached, pre-deploy before the proxy and
     // the app change; accessories are not part of a deploy.
     const preConnect = hooks.make("pre-connect", [], { lock: false, secrets: true });
-    const preDeploy = hooks.make("pre-deploy", [preConnect], { lock: true, secrets: true });
+    // Kamal's `kamal build push`: pre-build, then the build, before anything on a host changes.
+    if (args.build) {
+      const keep = args.build === "keep";
+      const preBuild = hooks.make("pre-build", [preConnect], { lock: false, secrets: false, keep });
+      this.image = buildImage(this, name, cfg, { version, appRoot, ssh, secret, registry, host, hostKeys: args.hostKeys, keep }, present(preConnect, preBuild));
+      dependsOn.push(this.image);
+    }
+    const preDeploy = hooks.make("pre-deploy", [preConnect, ...dependsOn], { lock: true, secrets: true });
     if (cfg.traefik) {
       const hosts = [...new Set(cfg.roles.filter((r) => r.traefik).flatMap((r) => r.hosts.map((h) => h.address)))];
       const image = args.traefikImage ?? cfg.traefik.image;
@@ -121,7 +141,7 @@ export class KamalApp extends pulumi.ComponentResource {
         forwardedHeaders: cfg.traefik.forwardedHeaders,
         lockService: cfg.service,
         destination: cfg.destination,
-      }, { parent: this, dependsOn: present(preConnect, preDeploy) });
+      }, { parent: this, dependsOn: [...dependsOn, ...present(preConnect, preDeploy)] });
       dependsOn.push(this.traefik);
     }
 
@@ -148,7 +168,7 @@ export class KamalApp extends pulumi.ComponentResource {
         volumes: a.volumes,
         options: a.options,
         labels: a.labels,
-      }, { parent: this, dependsOn: present(preConnect) });
+      }, { parent: this, dependsOn: [...(this.image ? [this.image] : []), ...present(preConnect)] });
       dependsOn.push(this.accessories[a.name]);
     }
 
@@ -171,8 +191,7 @@ export class KamalApp extends pulumi.ComponentResource {
     }
     this.service = new Service(name, {
       service: cfg.service,
-      image: cfg.image,
-      version: args.version,
+      ...(this.image && args.build !== "keep" ? { image: this.image } : { image: cfg.image, version }),
       destination: cfg.destination,
       registry,
       ssh,
@@ -199,6 +218,54 @@ export class KamalApp extends pulumi.ComponentResource {
 
 type Resolve = (name: string, at: string) => pulumi.Output<string>;
 
+/** The version to deploy: the one given, else (when building) Kamal's: the commit, with
+ * `_uncommitted_` for a builder context over uncommitted changes. */
+function versionOf(name: string, args: KamalAppArgs, cfg: KamalConfig, appRoot: string): pulumi.Input<string> {
+  if (args.version !== undefined) return args.version;
+  if (!args.build) throw new Error(`KamalApp "${name}": version: is required unless the image is built (build: true)`);
+  try {
+    return kamalVersion(appRoot, { contextDir: cfg.builder.context !== undefined ? path.resolve(appRoot, cfg.builder.context) : undefined });
+  } catch (e) {
+    throw new Error(`KamalApp "${name}": version: ${(e as Error).message}`);
+  }
+}
+
+/** deploy.yml's builder as an Image: the service's repository, tagged with the version and
+ * Kamal's latest tag, built by the builder Kamal would use; the remote builder reached with
+ * the deploy's SSH settings (its user and port from the URI). */
+function buildImage(
+  parent: pulumi.Resource,
+  name: string,
+  cfg: KamalConfig,
+  o: { version: pulumi.Input<string>; appRoot: string; ssh: SshArgs; secret: Resolve; registry?: pulumi.Input<RegistryArgs>; host: (address: string) => HostArg; hostKeys?: KamalAppArgs["hostKeys"]; keep: boolean },
+  dependsOn: pulumi.Resource[],
+): Image {
+  const b = cfg.builder;
+  const local = cfg.image.startsWith("localhost:");
+  return new Image(`${name}-image`, {
+    repository: cfg.image,
+    version: o.version,
+    service: cfg.service,
+    destination: cfg.destination,
+    appRoot: o.appRoot,
+    context: b.context,
+    dockerfile: b.dockerfile,
+    target: b.target,
+    args: b.args,
+    secrets: Object.fromEntries(b.secrets.map((n) => [n, o.secret(n, "builder.secrets")])),
+    ssh: b.ssh,
+    platforms: b.platforms,
+    driver: b.driver,
+    remote: b.remote ? { host: o.host(b.remote.host), ssh: { ...o.ssh, user: b.remote.user, ...(b.remote.port ? { port: b.remote.port } : {}) } } : undefined,
+    local: b.local,
+    cache: b.cache,
+    provenance: b.provenance,
+    sbom: b.sbom,
+    registry: local ? undefined : o.registry,
+    // Kept: recorded as the last build left it, whatever the program says now.
+  }, { parent, dependsOn, ...(o.keep ? { ignoreChanges: ["*"] } : {}) });
+}
+
 /** A role's Kamal 2 proxy settings as the Service's; a certificate and key from their secrets. */
 function routeArgs(r: KamalRoute, secret: Resolve): ProxyRouteArgs {
   return dropUndefined({
@@ -214,9 +281,9 @@ function routeArgs(r: KamalRoute, secret: Resolve): ProxyRouteArgs {
 
 const present = (...rs: (pulumi.Resource | undefined)[]) => rs.filter((r): r is pulumi.Resource => r !== undefined);
 
-/** Kamal hooks Kamal runs outside a deploy, or around a build this project does not do. */
+/** Kamal hooks Kamal runs outside a deploy (pre-build: only when the deploy builds). */
 const HOOKS_NOT_RUN: Record<string, string> = {
-  "pre-build": "this deploys an existing image: there is no build",
+  "pre-build": "this deploy does not build the image (KamalApp's build is off: pulumi-kamal deploy --skip-push, or a rollback)",
   "docker-setup": "Kamal runs it after `kamal server bootstrap`",
   "pre-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
   "post-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
@@ -236,7 +303,7 @@ class KamalHooks {
   constructor(
     private readonly parent: pulumi.Resource,
     private readonly name: string,
-    args: KamalAppArgs,
+    args: KamalAppArgs & { version: pulumi.Input<string> },
     private readonly cfg: KamalConfig,
     private readonly appRoot: string,
     private readonly secret: Resolve,
@@ -256,13 +323,14 @@ class KamalHooks {
       KAMAL_COMMAND: "deploy",
     };
     for (const [hook, why] of Object.entries(HOOKS_NOT_RUN)) {
+      if (hook === "pre-build" && args.build === true) continue;
       if (existsSync(path.join(this.dir, hook))) pulumi.log.warn(`${cfg.hooksPath}/${hook}: not run (${why})`, parent);
     }
   }
 
   /** The hook's resource, when the project has the file. `hosts`: every host of the app
    * (roles and accessories), or only those of its roles (app boot). */
-  make(hook: string, dependsOn: (pulumi.Resource | undefined)[], opts: { lock: boolean; secrets: boolean; hosts?: "app" }): Hook | undefined {
+  make(hook: string, dependsOn: (pulumi.Resource | undefined)[], opts: { lock: boolean; secrets: boolean; hosts?: "app"; keep?: boolean }): Hook | undefined {
     const file = path.join(this.dir, hook);
     if (!existsSync(file)) return undefined;
     const apps = this.cfg.roles.flatMap((r) => r.hosts.map((h) => h.address));
@@ -276,7 +344,7 @@ class KamalHooks {
       trigger: this.trigger,
       env: pulumi.output(this.env).apply((env) => ({ ...env, KAMAL_HOSTS: hosts.join(","), KAMAL_LOCK: String(opts.lock) })),
       ...(secretEnv ? { secretEnv } : {}),
-    }, { parent: this.parent, dependsOn: present(...dependsOn) });
+    }, { parent: this.parent, dependsOn: present(...dependsOn), ...(opts.keep ? { ignoreChanges: ["*"] } : {}) });
   }
 }
 

@@ -15,6 +15,7 @@ import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { ConfigError, problemsFrom, type ConfigProblem } from "../provider/config/errors";
+import { builderKamalVersion, builderOf, builderSchema, type KamalBuilder } from "./builder";
 import { renderErb } from "./erb";
 import { SecretsFiles } from "./secrets";
 import { readSshConfig, sshConfigFiles, sshHostConfig, type SshHostConfig } from "./sshConfig";
@@ -142,7 +143,6 @@ const accessory = z.strictObject({
 
 /** Kamal keys about building images or driving the kamal CLI: they change nothing here. */
 const NOT_USED: Record<string, string> = {
-  builder: "build and push images yourself; this deploys an existing image",
   aliases: "kamal CLI aliases have no Pulumi equivalent",
   minimum_version: "kamal CLI version check",
   require_destination: "choose the destination in the program",
@@ -207,6 +207,7 @@ const root = z.strictObject({
   hooks_path: z.string().optional(),
   asset_path: z.string().optional(),
   allow_empty_roles: z.boolean().optional(),
+  builder: builderSchema.optional(),
   ...Object.fromEntries(Object.keys(NOT_USED).map((k) => [k, z.unknown().optional()])),
 });
 
@@ -300,6 +301,8 @@ export interface KamalConfig {
   };
   roles: KamalRole[];
   primaryRole: string;
+  /** How the image is built (`builder`), for a deploy that builds it (KamalApp's `build`). */
+  builder: KamalBuilder;
   /** The Kamal major version the file is written for (see kamalVersionOf). */
   kamal: 1 | 2;
   /** Kamal 2's secrets_path (default .kamal/secrets). */
@@ -536,6 +539,8 @@ export function normalizeKamalConfig(
     if (reg) for (const r of [reg.username, reg.password]) if ("secret" in r) secretNames.add(r.secret);
   }
 
+  const builder = builderOf(raw.builder, kamal, problems);
+  for (const name of builder.secrets) secretNames.add(name);
   const fromSshConfig = sshConfigOf(raw, roles, accessories, ctx.sshConfig, problems);
   if (problems.length) throw new ConfigError(problems);
   // Kamal's jump host user defaults to root, whatever ssh.user is.
@@ -558,6 +563,7 @@ export function normalizeKamalConfig(
     },
     roles,
     primaryRole,
+    builder,
     kamal,
     secretsPath: raw.secrets_path,
     env: globalEnv,
@@ -617,9 +623,10 @@ const KAMAL1_ONLY = Object.keys(KAMAL1_TO_2) as (keyof typeof KAMAL1_TO_2)[];
 /**
  * Kamal 1 or 2, by the keys the file uses: any Kamal 2 construct (proxy at the top, on a role
  * or an accessory; secrets_path, stop_timeout, readiness_delay, error_pages_path,
- * hooks_output, boot.parallel_roles, a secret alias, a role's stop_timeout) makes it Kamal 2;
- * else any Kamal 1 key (traefik at the top or on a role, healthcheck, primary_web_role,
- * stop_wait_time) makes it Kamal 1; a file with neither is Kamal 2, the current release.
+ * hooks_output, boot.parallel_roles, a secret alias, a role's stop_timeout, Kamal 2's builder
+ * keys) makes it Kamal 2; else any Kamal 1 key (traefik at the top or on a role, healthcheck,
+ * primary_web_role, stop_wait_time, builder.multiarch or a local/remote builder object) makes
+ * it Kamal 1; a file with neither is Kamal 2, the current release.
  */
 export function kamalVersionOf(raw: Raw): 1 | 2 {
   const roles = Array.isArray(raw.servers) ? [] : Object.values(raw.servers).filter((r): r is z.output<typeof role> => !Array.isArray(r));
@@ -630,9 +637,10 @@ export function kamalVersionOf(raw: Raw): 1 | 2 {
     Object.values(raw.accessories ?? {}).some((a) => a.proxy !== undefined) ||
     ["secrets_path", "stop_timeout", "readiness_delay", "error_pages_path", "hooks_output"].some((k) => (raw as Record<string, unknown>)[k] !== undefined) ||
     raw.boot?.parallel_roles !== undefined ||
+    builderKamalVersion(raw.builder) === 2 ||
     envs.some((e) => isEnvBlock(e) && (e.secret ?? []).some((x) => x.includes(":")));
   if (k2) return 2;
-  const k1 = KAMAL1_ONLY.some((k) => raw[k] !== undefined) || roles.some((r) => r.traefik !== undefined);
+  const k1 = KAMAL1_ONLY.some((k) => raw[k] !== undefined) || roles.some((r) => r.traefik !== undefined) || builderKamalVersion(raw.builder) === 1;
   return k1 ? 1 : 2;
 }
 

@@ -92,6 +92,14 @@ export function buildImage(
   );
 }
 
+/** Docker's contexts and buildx's builders, as `kamal build details` shows them. */
+export function listContexts(): LocalCommand {
+  return docker("context", "ls");
+}
+export function listBuilders(): LocalCommand {
+  return docker("buildx", "ls");
+}
+
 /** Whether a buildx builder exists, and its nodes' platforms. */
 export function inspectBuilder(name?: string): LocalCommand {
   return docker("buildx", "inspect", ...(name ? [name] : []));

@@ -129,7 +129,7 @@ async function buildAndPush(cfg: ImageBuildConfig): Promise<ImageOutputs> {
           onLine: (l) => {
             lastLines.push(l);
             if (lastLines.length > 40) lastLines.shift();
-            if (/^#\d+ \[|^#\d+ (ERROR|pushing|exporting to image)|^ERROR/.test(l)) progress(where, l);
+            if (/^#\d+ \[|^#\d+ (ERROR|pushing \S+ with|exporting to image$)|^ERROR/.test(l)) progress(where, l);
           },
         }).catch((e) => {
           if (e instanceof LocalCommandError) throw new LocalCommandError(e.command, e.exitCode, secrets.redact(lastLines.slice(-20).join("\n")), e.timedOut);

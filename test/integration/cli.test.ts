@@ -317,6 +317,7 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
       [
         `Host keys of ${host("app1").address}, ${host("app2").address}, ${host("app3").address} taken from ${knownHostsPath}`,
         "Wrote Pulumi.yaml and .kamal/pulumi/index.ts (state in .kamal/pulumi/state/, kept out of git)",
+        `.kamal/pulumi/package.json: the program runs with pulumi-kamal from ${repoRoot} (linked in .kamal/pulumi/node_modules; npm install --prefix .kamal/pulumi installs it on another machine)`,
         `Stack production: ${host("app1").address}, ${host("app2").address}, ${host("app3").address}`,
         "Next: pulumi-kamal deploy (the version defaults to the git commit), then pulumi-kamal details",
         "",
@@ -361,10 +362,10 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
   });
 
   it("preview, deploy v1, deploy v2 and rollback v1 with Kamal-like progress; 0 failed requests under load", async () => {
-    const preview = await cli(["preview", "--version", "v1"], k);
+    const preview = await cli(["preview", "--version", "v1", "--skip-push"], k);
     expect(preview.code, out(preview)).toBe(0);
     expect(preview.stdout).toMatch(/\+ pulumi-nodejs:dynamic\/kamal:AppContainer/);
-    const first = await cli(["deploy", "--version", "v1"], k);
+    const first = await cli(["deploy", "--version", "v1", "--skip-push"], k);
     expect(first.code, out(first)).toBe(0);
     expect(first.stdout.split("\n")[0]).toBe("Deploying version v1 (stack production, config version)");
     expect(first.stdout).toContain(`\n  ${host("app1").address}: kpinit-web-v1 is serving`);
@@ -377,7 +378,7 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
       const load = await Promise.all(loads.map((l) => l.stop()));
       return { r, failed: load.reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0), total: load.reduce((n, l) => n + l.total, 0) };
     };
-    const second = await swap(["deploy", "--version", "v2"]);
+    const second = await swap(["deploy", "--version", "v2", "--skip-push"]);
     expect(second.r.code, out(second.r)).toBe(0);
     expect(second.failed).toBe(0);
     expect(JSON.parse((await httpGet(url)).body).version).toBe("v2");
@@ -404,14 +405,14 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     const page = await httpGet(url);
     expect(page.status).toBe(503);
     expect(page.body).toContain("Back at ten");
-    // The operator's switch is in the stack config: a plain deploy keeps it.
-    const again = await cli(["deploy"], k);
+    // The operator's switch is in the stack config: a deploy keeps it.
+    const again = await cli(["deploy", "--version", "v1", "--skip-push"], k);
     expect(again.code, out(again)).toBe(0);
     expect((await httpGet(url)).status).toBe(503);
     const live = await cli(["live"], k);
     expect(live.code, out(live)).toBe(0);
     expect((await httpGet(url)).status).toBe(200);
-    const broken = await cli(["deploy", "--version", "no-such-tag"], k);
+    const broken = await cli(["deploy", "--version", "no-such-tag", "--skip-push"], k);
     expect(broken.code).toBe(1);
     expect(broken.stderr.startsWith("pulumi-kamal deploy: failed:\n")).toBe(true);
     expect(broken.stderr).toMatch(new RegExp(`^${host("app1").address.replace(/\./g, "\\.")}: pulling \\S+:no-such-tag: command failed with exit code 1`, "m"));
@@ -487,7 +488,7 @@ describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", ()
     expect((await asDeploy("id -nG")).stdout.trim()).toBe(fresh.deployUser);
     expect((await asDeploy("command -v docker")).code).not.toBe(0);
     // A deploy there fails at once, naming the host and the step, and what fixes it.
-    const none = await cli(["deploy", "--version", "v1"], b);
+    const none = await cli(["deploy", "--version", "v1", "--skip-push"], b);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(new RegExp(`^${fresh.address.replace(/\./g, "\\.")}: [^\n]+: command failed with exit code 127: `, "m"));
     expect(none.stderr).toContain("(Docker is not installed on this host (or not on the SSH user's PATH): pulumi-kamal bootstrap installs it)");
@@ -544,7 +545,7 @@ describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", ()
     // error from a CLI with no engine behind it; bootstrap puts both back.
     fault("fresh1", "docker", "stop");
     expect((await (await pool.connect(target("fresh1"))).run(`gpasswd -d ${fresh.deployUser} docker`)).code).toBe(0);
-    const early = await cli(["deploy", "--version", "v1"], b);
+    const early = await cli(["deploy", "--version", "v1", "--skip-push"], b);
     expect(early.code).toBe(1);
     const addr = fresh.address.replace(/\./g, "\\.");
     expect(early.stderr).toMatch(new RegExp(`^${addr}: pulling \\S+: the Docker engine did not answer for 6\\ds \\(Cannot connect to the Docker daemon at unix:///var/run/docker.sock\\. Is the docker daemon running\\?\\): is it running\\? \\(pulumi-kamal bootstrap starts it\\): docker image inspect `, "m"));
@@ -562,7 +563,7 @@ describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", ()
     );
 
     // kamal setup: bootstrap (nothing left to do), then the deploy.
-    const deploy = await cli(["setup", "--version", "v1"], b);
+    const deploy = await cli(["setup", "--version", "v1", "--skip-push"], b);
     expect(deploy.code, out(deploy)).toBe(0);
     const lines = deploy.stdout.split("\n");
     expect(lines.slice(0, 2)).toEqual([`Bootstrapping ${fresh.address} (stack production, hosts from config/deploy.yml)`, `${fresh.address} (${fresh.deployUser}): ready, nothing to change`]);

@@ -177,8 +177,8 @@ describe("the Kamal-like front end", () => {
     expect(progressLine("Duration: 12s")).toBe("Duration: 12s");
   });
 
-  it("takes Kamal's version default: the git commit, marked when the tree has uncommitted changes", async () => {
-    const { gitVersion } = await import("../../cli/engine");
+  it("takes Kamal's version default: the git commit, marked exactly when Kamal marks it (a builder context over uncommitted changes)", async () => {
+    const { deployVersion: gitVersion } = await import("../../cli/engine");
     const { execFileSync } = await import("node:child_process");
     const { mkdtempSync, writeFileSync } = await import("node:fs");
     const os = await import("node:os");
@@ -193,7 +193,16 @@ describe("the Kamal-like front end", () => {
     const head = git("rev-parse", "HEAD");
     expect(gitVersion(dir)).toBe(head);
     writeFileSync(path.join(dir, "a"), "2");
-    expect(gitVersion(dir)).toMatch(new RegExp(`^${head}_uncommitted_[0-9a-f]+$`));
+    // Kamal 2 builds a clean clone of the commit by default: the version is the commit.
+    expect(gitVersion(dir)).toBe(head);
+    // With a builder context the working directory is built: Kamal's _uncommitted_ suffix.
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(path.join(dir, "config"));
+    writeFileSync(path.join(dir, "config/deploy.yml"), "service: s\nimage: i\nservers: [h]\nbuilder: { arch: amd64, context: . }\n");
+    expect(gitVersion(dir)).toMatch(new RegExp(`^${head}_uncommitted_[0-9a-f]{16}$`));
+    git("add", "-A");
+    git("commit", "-qm", "two");
+    expect(gitVersion(dir)).toBe(git("rev-parse", "HEAD"));
   });
 
   it("init writes a project with a file backend and a stack per destination", async () => {

@@ -45,6 +45,7 @@ function summary(c: KamalConfig) {
     ...(c.traefik?.forwardedHeaders ? { proxyTrustsForwardedHeaders: true } : {}),
     ...(c.maintenancePage ? { maintenancePage: c.maintenancePage.length } : {}),
     accessories: c.accessories.map((a) => ({ name: a.name, container: a.containerName, image: a.image, hosts: a.hosts, files: a.files.map((f) => f.target) })),
+    ...(c.builder ? { builder: JSON.parse(JSON.stringify(c.builder)) } : {}),
     secretNames: c.secretNames,
     stopWaitTime: c.stopWaitTime,
     warnings: c.warnings,

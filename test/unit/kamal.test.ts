@@ -269,8 +269,9 @@ describe("Kamal config: every supported key", () => {
     expect(web.assetPath).toBe("/rails/public/assets");
     expect(jobs.assetPath).toBeUndefined();
     expect(c.stopWaitTime).toBe(15);
+    // The builder is read (KamalApp builds with it when asked): Kamal 2's default driver.
+    expect(c.builder).toEqual({ platforms: ["linux/amd64"], driver: "docker-container", local: true, dockerfile: "Dockerfile", args: {}, secrets: [] });
     expect(c.warnings).toEqual([
-      "builder: not used (build and push images yourself; this deploys an existing image)",
       "aliases: not used (kamal CLI aliases have no Pulumi equivalent)",
       "proxy.logging: not applied (Traefik's access log is configured on Traefik: its args)",
     ]);
