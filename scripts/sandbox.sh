@@ -4,7 +4,7 @@
 #
 #   npm run sandbox -- up [--hosts N] | down | status [--json]
 #   npm run sandbox -- fault HOST ssh|net|docker|api stop|start
-#   npm run sandbox -- fault registry|registry2|registry3 stop|start
+#   npm run sandbox -- fault registry|registry2|registry3|registry4 stop|start
 #   npm run sandbox -- fresh fresh1      (back to a new server's state, for bootstrap tests)
 #
 # Each host is a network namespace (own address on the kpbr0 bridge) plus a persistent
@@ -188,8 +188,8 @@ attach_ns() { # netns, veth name, address
 
 # ---------------------------------------------------------------- registry
 # One port per test lane (test/helpers/lane.ts), all serving the same storage: a lane's
-# registry faults stop only its own port. Fault names: registry (5000), registry2, registry3.
-REGISTRY_PORTS=(5000 5001 5002)
+# registry faults stop only its own port. Fault names: registry (5000), registry2, registry3, registry4.
+REGISTRY_PORTS=(5000 5001 5002 5003)
 registry_pidfile() { if [ "$1" = 5000 ]; then echo "$S/registry/pid"; else echo "$S/registry/pid-$1"; fi; }
 registry_up() { # [port]
   local port="${1:-5000}" d="$S/registry"
@@ -598,7 +598,7 @@ status() {
 
 fault() {
   local target="${1:-}" what="${2:-}" action="${3:-}"
-  if [[ "$target" =~ ^registry([23]?)$ ]]; then
+  if [[ "$target" =~ ^registry([234]?)$ ]]; then
     local port="${REGISTRY_PORTS[$(( ${BASH_REMATCH[1]:-1} - 1 ))]}"
     case "$what" in stop) registry_down "$port" ;; start) pid_alive "$(registry_pidfile "$port")" || registry_up "$port" ;;
       *) die "usage: fault $target stop|start" ;; esac

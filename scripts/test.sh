@@ -5,13 +5,14 @@
 # The fault scenarios (mostly waiting out network cuts) and the proxy tests run in a second
 # lane beside the rest, on app3 and app4 and the registry's second port; the release-safety
 # tests (mostly watch windows), the pulumi-kamal CLI, the takeovers and KamalApp over HTTPS in
-# a third, on app5-app7 and its third port (test/helpers/lane.ts): nothing one lane injects
-# reaches another, and the lanes take about as long.
+# a third, on app5-app7 and its third port; image builds (the deploying machine's engine, a
+# remote builder, the local registry) in a fourth, on app8 and app9 and its fourth port
+# (test/helpers/lane.ts): nothing one lane injects reaches another.
 # With arguments (`npm test -- test/unit`), only vitest with those arguments runs, in the
 # main lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export KP_SANDBOX_HOSTS="${KP_SANDBOX_HOSTS:-7}"
+export KP_SANDBOX_HOSTS="${KP_SANDBOX_HOSTS:-9}"
 source "$(bash scripts/setup.sh)"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-sandbox}"
 # Types of everything (provider, components, tests, examples, bench) before any test runs.
@@ -22,7 +23,7 @@ reports=("$report")
 set +e
 if [ $# -eq 0 ]; then
   # Lanes beside the main one: name, then its files.
-  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts test/integration/takeover.test.ts test/integration/kamal-https.test.ts")
+  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts test/integration/takeover.test.ts test/integration/kamal-https.test.ts" "four test/integration/build.test.ts")
   excluded=() pids=() logs=()
   for spec in "${lanes[@]}"; do
     read -r name files <<<"$spec"

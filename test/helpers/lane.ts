@@ -4,7 +4,8 @@
  * run beside the others instead of after them. `KP_LANE=two` maps the hosts the files name
  * (app1, app2) to app3 and app4, and the registry to its second port, whose faults (stopped,
  * started) touch nothing the other lane uses; `KP_LANE=three` (release safety, the CLI,
- * the takeovers, KamalApp over HTTPS) maps app1-app3 to app5-app7 and the registry to its third port. The
+ * the takeovers, KamalApp over HTTPS) maps app1-app3 to app5-app7 and the registry to its third port;
+ * `KP_LANE=four` (image builds) app1 and app2 to app8 and app9, and the registry's fourth port. The
  * hosts keep the names the files use: their expected messages name app1 and app2. Read by
  * the tests and by the programs they run.
  */
@@ -18,6 +19,7 @@ export interface Lane {
 export const LANES: Record<string, Lane> = {
   two: { hosts: { app1: "app3", app2: "app4" }, registryPort: 5001 },
   three: { hosts: { app1: "app5", app2: "app6", app3: "app7" }, registryPort: 5002 },
+  four: { hosts: { app1: "app8", app2: "app9" }, registryPort: 5003 },
 };
 
 export function currentLane(): Lane | undefined {

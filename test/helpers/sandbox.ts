@@ -27,6 +27,8 @@ export interface Sandbox {
    * current root (which issued certificates chain to), and its DNS server's management API. */
   acme: { directory: string; caCertificatesPath: string; roots: string; dns: string };
   images: { traefik: string; traefikAlt: string; kamalProxy: string; app: { v1: string; v2: string; broken: string } };
+  /** The deploying machine's Docker engine (image builds): its DOCKER_HOST. */
+  deployer: { dockerHost: string };
 }
 
 let cached: Sandbox | undefined;
