@@ -18,6 +18,7 @@ import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
 import { FAULTS, FaultRig, failedOn, totalOn, WEB as FAULT_HOSTS, type Fault } from "../test/helpers/faults";
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
 import { makeCertificate } from "../test/helpers/tls";
+import { makeBuildApp } from "../test/helpers/buildApp";
 
 const quick = process.argv.includes("--quick");
 const fleetMode = process.argv.includes("--fleet");
@@ -230,6 +231,44 @@ async function previewAndNoop(p: PulumiProject, noop = true) {
     noops.push(performance.now() - t0);
   }
   return { preview: timing(previews), noopUp: noop ? timing(noops) : undefined };
+}
+
+// ------------------------------------------------------------------------- build + deploy
+/** `pulumi up` of a program that builds the app (Image) and deploys it (Service), after a
+ * one-line commit: REPS times with BuildKit's cache as the last build left it, REPS times
+ * with it emptied first (the layers are still in the registry: what a CI runner sees). */
+async function buildAndDeploy(): Promise<{ warm: ReturnType<typeof timing>; cold: ReturnType<typeof timing> }> {
+  process.env.DOCKER_HOST = sandbox().deployer.dockerHost;
+  const app = makeBuildApp("bench-build", { secret: "bench-build-secret" });
+  const p = new PulumiProject(
+    scratchProject("bench-build", {
+      "Pulumi.yaml": "name: kp-bench-build\nruntime: nodejs\n",
+      "package.json": JSON.stringify({ name: "kp-bench-build", main: "index.ts" }),
+      "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/build"))};\n`,
+    }),
+    "bench",
+  );
+  await p.ensureStack();
+  await set(p, "appRoot", app.dir);
+  await set(p, "buildSecret", "bench-build-secret", true);
+  try {
+    await timedUp(p);
+    const warm: number[] = [];
+    const cold: number[] = [];
+    for (let i = 0; i < REPS; i++) {
+      app.commit(`warm-${i}`);
+      warm.push((await timedUp(p)).ms);
+    }
+    for (let i = 0; i < REPS; i++) {
+      execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
+      app.commit(`cold-${i}`);
+      cold.push((await timedUp(p)).ms);
+    }
+    return { warm: timing(warm), cold: timing(cold) };
+  } finally {
+    await p.destroy();
+    delete process.env.DOCKER_HOST;
+  }
 }
 
 // ------------------------------------------------------------------------- naive baseline
@@ -771,6 +810,11 @@ async function main() {
   results.ssh = ssh;
   results.memory = memory;
 
+  // 2a. Build and deploy in one update: a one-line change to the app (a new commit), with
+  // the builder's cache warm, and cold (emptied before each build), beside the deploy alone.
+  log("build + deploy: a one-line change on app1+app2, warm and cold builder cache");
+  results.build = { ...(await buildAndDeploy()), deployAlone: (speed["2"] as { up: unknown }).up };
+
   // 2b. The floor: the raw Docker sequence on one host over one connection.
   log("floor: raw docker sequence on app1");
   await cleanHosts();
@@ -867,6 +911,12 @@ function report(r: Record<string, unknown>): string {
   rows.push(`| no-op up, deployed vs empty program | ${preview.deployed.noopUp.median} vs ${preview.empty.noopUp.median} ms = ${nr.toFixed(2)}x | ≤ 1.2x | ${mark(nr <= 1.2)} |`);
   const one = preview.oneTrivialDynamicResource;
   rows.push(`| reference: one trivial dynamic resource (plugin start only) | preview ${one.preview.median} ms, no-op up ${one.noopUp.median} ms | | |`);
+  const b = r.build as { warm: { median: number; min: number }; cold: { median: number; min: number }; deployAlone: { median: number } } | undefined;
+  if (b) {
+    rows.push(`| build + deploy of a one-line change, 2 hosts: warm builder cache | min ${b.warm.min} ms, median ${b.warm.median} ms (${(b.warm.median / b.deployAlone.median).toFixed(2)}x the deploy alone) | | |`);
+    rows.push(`| build + deploy of a one-line change, 2 hosts: cold builder cache | min ${b.cold.min} ms, median ${b.cold.median} ms (${(b.cold.median / b.deployAlone.median).toFixed(2)}x the deploy alone) | | |`);
+    rows.push(`| deploy alone: version change of a built image, 2 hosts | median ${b.deployAlone.median} ms | | |`);
+  }
   const rb = r.rollback as { ms: number; pulled: string };
   rows.push(`| rollback one version (registry stopped) | ${rb.ms} ms, pulled: ${rb.pulled} | no pull | ${mark(!rb.pulled.includes("true"))} |`);
   const mem = r.memory as { providerPeakRssMiB: number; programPeakRssMiB: number };

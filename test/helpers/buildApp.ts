@@ -31,8 +31,10 @@ export function dockerfile(label: string, secretSha256: string): string {
   ].join("\n");
 }
 
-export function makeBuildApp(name: string, o: { secret: string; label?: string }): BuildApp {
-  const base = path.join(repoRoot, "test/.work");
+/** `base`: where the app's directory goes (default test/.work; a directory outside this
+ * repository for a user's project that must not see the repository's node_modules). */
+export function makeBuildApp(name: string, o: { secret: string; label?: string; base?: string }): BuildApp {
+  const base = o.base ?? path.join(repoRoot, "test/.work");
   mkdirSync(base, { recursive: true });
   const dir = mkdtempSync(path.join(base, `${name}-`));
   const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, encoding: "utf8" }).trim();

@@ -181,6 +181,14 @@ describe("an Image built and deployed by pulumi up (a program with Image and Ser
     expect(deployerDocker(["history", "--no-trunc", ref]) as string).not.toContain(SECRET);
   });
 
+  it("a platform the local builder cannot produce is refused at preview, with the reason", async () => {
+    await set("platforms", JSON.stringify(["linux/arm64"]));
+    const preview = await p.preview();
+    expect(preview.code).not.toBe(0);
+    expect(out(preview)).toContain("platforms: linux/arm64 cannot be built by the local Docker engine's builder (it builds linux/amd64, linux/386): name a remote builder of that architecture, or register QEMU (binfmt) with the engine and use the docker-container driver");
+    await p.run(["config", "rm", "platforms", "--stack", p.stack]);
+  });
+
   it("builds on a remote builder: a sandbox host's Docker engine over SSH", async () => {
     await set("remoteBuilder", "app1");
     app.commit("remote");
@@ -315,6 +323,20 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
     for (const h of web) expect(await version(h, HOST)).toBe("k-two");
   });
 
+  it("build push builds and pushes the commit without deploying it; the deploy then builds nothing", async () => {
+    const head = app.commit("k-pushed");
+    const push = await cli(["build", "push"]);
+    expect(push.code, out(push)).toBe(0);
+    expect(push.stdout.split("\n")[0]).toBe(`Building version ${head} (stack production, config version)`);
+    expect(push.stdout).toMatch(new RegExp(`  local builder: pushed \\S+/kp/kpk2:${head} sha256:[0-9a-f]{64}`));
+    expect(push.stdout).not.toMatch(/is serving/);
+    for (const h of web) expect(await version(h, HOST)).toBe("k-two");
+    const deploy = await cli(["deploy"]);
+    expect(deploy.code, out(deploy)).toBe(0);
+    expect(deploy.stdout).not.toMatch(/building/);
+    for (const h of web) expect(await version(h, HOST)).toBe("k-pushed");
+  });
+
   it("build details, build pull; --skip-push deploys the registry's image of the version without building", async () => {
     const details = await cli(["build", "details"]);
     expect(details.code, out(details)).toBe(0);
@@ -330,6 +352,6 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
     expect(skipped.code).toBe(1);
     expect(skipped.stdout).not.toMatch(/building/);
     expect(skipped.stderr).toMatch(/: pulling \S+:no-such-version: command failed/);
-    for (const h of web) expect(await version(h, HOST)).toBe("k-two");
+    for (const h of web) expect(await version(h, HOST)).toBe("k-pushed");
   });
 });

@@ -122,10 +122,10 @@ describe("pulumi-kamal", () => {
   it("says how to use it, and refuses a bad command line before reading any stack (exit 2)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "build", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     const logsHelp = await cli(["logs", "--help"]);
     expect(logsHelp.stdout).toContain("pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]");
-    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
+    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock); pulumi-kamal --help\n' });
     expect(await cli(["exec"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect((await cli(["logs", "--bogus"])).code).toBe(2);
     const noStack = await cli(["details", "--stack", "nope"]);
@@ -316,14 +316,14 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     expect(r.stdout).toBe(
       [
         `Host keys of ${host("app1").address}, ${host("app2").address}, ${host("app3").address} taken from ${knownHostsPath}`,
-        "Wrote Pulumi.yaml and .kamal/pulumi/index.ts (state in .kamal/pulumi/state/, kept out of git)",
+        "Wrote Pulumi.yaml and .kamal/pulumi/index.js (state in .kamal/pulumi/state/, kept out of git)",
         `.kamal/pulumi/package.json: the program runs with pulumi-kamal from ${repoRoot} (linked in .kamal/pulumi/node_modules; npm install --prefix .kamal/pulumi installs it on another machine)`,
         `Stack production: ${host("app1").address}, ${host("app2").address}, ${host("app3").address}`,
         "Next: pulumi-kamal deploy (the version defaults to the git commit), then pulumi-kamal details",
         "",
       ].join("\n"),
     );
-    expect(readFileSync(path.join(k.dir, "Pulumi.yaml"), "utf8")).toContain("    tsconfig: .kamal/pulumi/tsconfig.json\nmain: .kamal/pulumi/index.ts\nbackend:\n  url: file://./.kamal/pulumi/state\n");
+    expect(readFileSync(path.join(k.dir, "Pulumi.yaml"), "utf8")).toContain("runtime: nodejs\nmain: .kamal/pulumi/index.js\nbackend:\n  url: file://./.kamal/pulumi/state\n");
     const known = spawnSync("pulumi", ["config", "get", "knownHosts", "--stack", "production"], { cwd: k.dir, env: k.env, encoding: "utf8" }).stdout;
     for (const h of ["app1", "app2", "app3"]) expect(known).toContain(`${host(h).address} ssh-ed25519 `);
     // A second init refuses: it is a Pulumi project now.

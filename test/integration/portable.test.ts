@@ -5,13 +5,15 @@
  * the state names no path, so each finds the implementation in its own node_modules.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/executor";
+import { makeBuildApp } from "../helpers/buildApp";
+import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const out = (r: PulumiRun) => r.stdout + r.stderr;
@@ -35,6 +37,20 @@ const svc = new kamal.Service("kpport", {
 });
 exports.version = svc.resources.jobs.app1.runningVersion;
 `;
+}
+
+/** A user's project with the package installed from its `npm pack` tarball (made once). */
+let packedDir: string | undefined;
+function packedProject(): string {
+  if (packedDir) return packedDir;
+  const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", tmp], { cwd: repoRoot, encoding: "utf8" }).trim().split("\n").pop()!;
+  const projectDir = path.join(tmp, "user-project");
+  mkdirSync(projectDir);
+  for (const [f, c] of Object.entries(FILES("kp-portable-c"))) writeFileSync(path.join(projectDir, f), c);
+  writeFileSync(path.join(projectDir, "package.json"), JSON.stringify({ name: "kp-portable-c", main: "index.js", dependencies: { "pulumi-kamal": `file:${path.join(tmp, packed)}` } }));
+  execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: projectDir, stdio: "inherit" });
+  packedDir = projectDir;
+  return projectDir;
 }
 
 const FILES = (name: string) => ({
@@ -132,15 +148,7 @@ describe("a stack used from any checkout", () => {
   });
 
   it("refreshes, updates and destroys from a project that installs the package from its npm pack tarball", async () => {
-    const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", tmp], { cwd: repoRoot, encoding: "utf8" }).trim().split("\n").pop()!;
-    const projectDir = path.join(tmp, "user-project");
-    mkdirSync(projectDir);
-    for (const [f, c] of Object.entries(FILES("kp-portable-c"))) writeFileSync(path.join(projectDir, f), c);
-    writeFileSync(
-      path.join(projectDir, "package.json"),
-      JSON.stringify({ name: "kp-portable-c", main: "index.js", dependencies: { "pulumi-kamal": `file:${path.join(tmp, packed)}` } }),
-    );
-    execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: projectDir, stdio: "inherit" });
+    const projectDir = packedProject();
     const c = elsewhere(projectDir);
     // A's stack settings, brought up to the version the second checkout deployed.
     expect((await c.run(["config", "set", "--stack", "test", "version", "v2"])).code).toBe(0);
@@ -161,5 +169,39 @@ describe("a stack used from any checkout", () => {
     expect(destroy.code, out(destroy)).toBe(0);
     const conn = await pool.connect(target("app1"));
     expect((await conn.exec("docker ps -a --filter label=service=kpport --format '{{.Names}}'")).stdout.trim()).toBe("");
+  });
+
+  it("init on a Kamal project that has no package.json, with pulumi-kamal from its tarball, then deploy: built and served", async () => {
+    const bin = path.join(packedProject(), "node_modules/.bin/pulumi-kamal");
+    const sb = sandbox();
+    const secret = "portable-build-secret-0d1e";
+    const app = makeBuildApp("kamal-app", { secret, label: "portable", base: tmp });
+    mkdirSync(path.join(app.dir, "config"));
+    mkdirSync(path.join(app.dir, ".kamal"));
+    writeFileSync(
+      path.join(app.dir, "config/deploy.yml"),
+      `service: kpportk\nimage: kp/kpportk\nservers:\n  web:\n    - ${host("app1").address}\nproxy:\n  host: kpportk.example.test\n  healthcheck: { path: /up, interval: 1 }\n` +
+        `registry:\n  server: ${sb.registry.address}\n  username: ${sb.registry.username}\n  password: [KAMAL_REGISTRY_PASSWORD]\nbuilder:\n  arch: amd64\n  driver: docker\n  secrets: [BUILD_TOKEN]\n`,
+    );
+    writeFileSync(path.join(app.dir, ".kamal/secrets"), `KAMAL_REGISTRY_PASSWORD=${sb.registry.password}\nBUILD_TOKEN=${secret}\n`);
+    app.commit("portable");
+    const { PULUMI_BACKEND_URL: _b, ...inherited } = new PulumiProject(app.dir).env;
+    const env = { ...inherited, DOCKER_HOST: sb.deployer.dockerHost };
+    const run = (args: string[]) => spawnSync(bin, args, { cwd: app.dir, env, encoding: "utf8" });
+    const init = run(["init", "--known-hosts", sb.hosts[0].knownHostsPath, "--ssh-key", sb.hosts[0].privateKeyPath]);
+    expect(init.status, init.stdout + init.stderr).toBe(0);
+    expect(existsSync(path.join(app.dir, "package.json"))).toBe(false);
+    const set = spawnSync("pulumi", ["config", "set", "--stack", "production", "traefikImage", sb.images.traefik], { cwd: app.dir, env, encoding: "utf8" });
+    expect(set.status, set.stderr).toBe(0);
+    try {
+      const deploy = run(["deploy"]);
+      expect(deploy.status, deploy.stdout + deploy.stderr).toBe(0);
+      expect(deploy.stdout).toMatch(/local builder: pushed \S+\/kp\/kpportk:[0-9a-f]{40} sha256:/);
+      const served = await httpGet(`http://${host("app1").address}/version`, { host: "kpportk.example.test" });
+      expect(JSON.parse(served.body).version).toBe("portable");
+    } finally {
+      const destroy = spawnSync("pulumi", ["destroy", "--yes", "--skip-preview", "--non-interactive", "--stack", "production"], { cwd: app.dir, env, encoding: "utf8" });
+      expect(destroy.status, destroy.stdout + destroy.stderr).toBe(0);
+    }
   });
 });
