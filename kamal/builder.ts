@@ -16,13 +16,8 @@ const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]).transfor
 const cache = z.strictObject({ type: stringish.optional(), options: stringish.optional(), image: stringish.optional() });
 const attestation = z.union([z.boolean(), z.string()]);
 
-/** Kamal 2's builder (lib/kamal/configuration/docs/builder.yml). */
-const kamal2 = z.strictObject({
-  arch: z.union([stringish, z.array(stringish)]).optional(),
-  remote: stringish.optional(),
-  local: z.boolean().optional(),
-  driver: stringish.optional(),
-  pack: z.strictObject({ builder: stringish.optional(), buildpacks: z.array(stringish).optional() }).optional(),
+/** What both Kamal majors' builders take alike. */
+const shared = {
   cache: cache.optional(),
   context: stringish.optional(),
   dockerfile: stringish.optional(),
@@ -30,22 +25,26 @@ const kamal2 = z.strictObject({
   args: z.record(z.string(), scalar).optional(),
   secrets: z.array(z.string()).optional(),
   ssh: stringish.optional(),
+};
+
+/** Kamal 2's builder (lib/kamal/configuration/docs/builder.yml). */
+const kamal2 = z.strictObject({
+  ...shared,
+  arch: z.union([stringish, z.array(stringish)]).optional(),
+  remote: stringish.optional(),
+  local: z.boolean().optional(),
+  driver: stringish.optional(),
+  pack: z.strictObject({ builder: stringish.optional(), buildpacks: z.array(stringish).optional() }).optional(),
   provenance: attestation.optional(),
   sbom: attestation.optional(),
 });
 
 /** Kamal 1.9's builder. */
 const kamal1 = z.strictObject({
+  ...shared,
   multiarch: z.boolean().optional(),
   local: z.strictObject({ arch: stringish.optional(), host: stringish.optional() }).optional(),
   remote: z.strictObject({ arch: stringish.optional(), host: stringish.optional() }).optional(),
-  cache: cache.optional(),
-  context: stringish.optional(),
-  dockerfile: stringish.optional(),
-  target: stringish.optional(),
-  args: z.record(z.string(), scalar).optional(),
-  secrets: z.array(z.string()).optional(),
-  ssh: stringish.optional(),
 });
 
 export const builderSchema = z.record(z.string(), z.unknown());

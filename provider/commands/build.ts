@@ -105,16 +105,16 @@ export function inspectBuilder(name?: string): LocalCommand {
   return docker("buildx", "inspect", ...(name ? [name] : []));
 }
 
-/** Creates Kamal's builder (or appends a node to it: a hybrid's remote half). `endpoint`: a
- * Docker endpoint (the remote engine); `network=host` lets a builder container reach a
- * registry on this machine's localhost. */
-export function createBuilder(name: string, o: { driver: "docker-container" | "docker"; platforms?: string[]; endpoint?: string; append?: boolean; localRegistry?: boolean }): LocalCommand {
+/** Creates Kamal's builder, a buildx builder container (or appends a node to it: a hybrid's
+ * remote half). `endpoint`: a Docker endpoint (the remote engine); `network=host` lets the
+ * builder container reach a registry on this machine's localhost. */
+export function createBuilder(name: string, o: { platforms?: string[]; endpoint?: string; append?: boolean; localRegistry?: boolean } = {}): LocalCommand {
   return docker(
     "buildx", "create",
     ...(o.platforms?.length ? ["--platform", o.platforms.join(",")] : []),
     ...(o.append ? ["--append"] : []),
     "--name", name,
-    ...(o.endpoint && !o.append && o.driver === "docker" ? [] : [`--driver=${o.driver === "docker" ? "docker-container" : o.driver}`]),
+    "--driver=docker-container",
     ...(o.localRegistry ? ["--driver-opt", "network=host"] : []),
     ...(o.endpoint ? [o.endpoint] : []),
   );

@@ -188,7 +188,9 @@ async function prepareRegistry(cfg: ImageBuildConfig): Promise<void> {
 async function remoteEndpoint(cfg: ImageBuildConfig, plan: BuilderPlan, tunnels: Tunnel[]): Promise<string | undefined> {
   if (!plan.remote || !cfg.remote) return undefined;
   const conn = await connect(cfg.remote.connection);
-  const socket = path.join(os.tmpdir(), "kamal-pulumi-builders", `${plan.remote.name ?? "engine"}-${process.pid}.sock`);
+  // A builder container on the remote engine is created with this endpoint: the same path on
+  // every build keeps it (and its cache); the engine's own builder needs none for long.
+  const socket = path.join(os.tmpdir(), "kamal-pulumi-builders", plan.builder ? `${plan.builder}.sock` : `engine-${process.pid}.sock`);
   tunnels.push(await forwardToRemoteSocket(conn, socket, cfg.remote.socket));
   const local = build.localRegistryPort(cfg.repository);
   if (local !== undefined) tunnels.push(await forwardFromRemotePort(conn, local));
@@ -206,32 +208,31 @@ async function ensureBuilder(cfg: ImageBuildConfig, plan: BuilderPlan, endpoint:
   if (inspect.code === 0) await runLocal(build.removeBuilder(name));
   const localRegistry = build.localRegistryPort(cfg.repository) !== undefined;
   if (plan.local && plan.remote) {
-    await execLocal(build.createBuilder(name, { driver: cfg.driver, platforms: plan.local.platforms, localRegistry }));
-    await execLocal(build.createBuilder(name, { driver: cfg.driver, platforms: plan.remote.platforms, endpoint, append: true, localRegistry }));
+    await execLocal(build.createBuilder(name, { platforms: plan.local.platforms, localRegistry }));
+    await execLocal(build.createBuilder(name, { platforms: plan.remote.platforms, endpoint, append: true, localRegistry }));
   } else {
-    await execLocal(build.createBuilder(name, { driver: cfg.driver, endpoint, localRegistry }));
+    await execLocal(build.createBuilder(name, { endpoint, localRegistry }));
   }
   return name;
 }
 
-/** The pushed digest: buildx's metadata for a builder container; for the engine's own
- * builder, the repository digest the engine recorded when it pushed. The platform built is
- * checked against the one asked for: never another architecture in silence. */
+/** The pushed digest: buildx's metadata (the manifest it pushed); for the engine's own builder
+ * it is checked against the repository digests the engine recorded when it pushed, and the
+ * platform built against the one asked for: never another architecture in silence. */
 async function pushedDigest(cfg: ImageBuildConfig, metadataFile: string, endpoint: string | undefined, plan: BuilderPlan): Promise<Omit<ImageOutputs, "ref" | "builtAt">> {
   const meta = existsSync(metadataFile) ? (JSON.parse(readFileSync(metadataFile, "utf8")) as Record<string, unknown>) : {};
-  const env = endpoint ? { DOCKER_HOST: endpoint } : undefined;
+  const reported = String(meta["containerimage.digest"] ?? "");
   if (cfg.driver === "docker") {
-    const r = await execLocal(build.repoDigests(`${cfg.repository}:${cfg.version}`), { env });
+    const r = await execLocal(build.repoDigests(`${cfg.repository}:${cfg.version}`), { env: endpoint ? { DOCKER_HOST: endpoint } : undefined });
     const [json, platform] = r.stdout.trim().split(" ");
-    const digests = (JSON.parse(json) as string[]).filter((d) => d.startsWith(`${cfg.repository}@`));
-    const digest = digests[0]?.split("@")[1] ?? (cfg.push ? undefined : String(meta["containerimage.config.digest"] ?? ""));
+    const recorded = (JSON.parse(json) as string[]).filter((d) => d.startsWith(`${cfg.repository}@`)).map((d) => d.split("@")[1]);
+    const digest = !cfg.push ? String(meta["containerimage.config.digest"] ?? reported) : recorded.includes(reported) ? reported : recorded[0];
     if (!digest) throw new Error(`the engine recorded no digest of ${cfg.repository} after the push`);
     if (plan.platforms.length && !plan.platforms.includes(platform)) {
       throw new Error(`the builder made ${platform}, not ${plan.platforms.join(", ")}: nothing deploys it`);
     }
     return { digest, platformsBuilt: [platform] };
   }
-  const digest = String(meta["containerimage.digest"] ?? "");
-  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error("buildx reported no image digest");
-  return { digest, platformsBuilt: plan.platforms };
+  if (!/^sha256:[0-9a-f]{64}$/.test(reported)) throw new Error("buildx reported no image digest");
+  return { digest: reported, platformsBuilt: plan.platforms };
 }

@@ -64,11 +64,11 @@ describe("build commands", () => {
     expect(builderName(cfg({ driver: "docker-container", repository: "localhost:5555/app" }))).toBe("kamal-local-registry-docker-container");
     expect(builderName(cfg({ driver: "docker-container" }), { remote: "ssh://docker@builder", local: false })).toBe("kamal-remote-ssh---docker-builder");
     expect(builderName(cfg({ driver: "docker-container" }), { remote: "ssh://docker@builder", local: true })).toBe("kamal-hybrid-docker-container-ssh---docker-builder");
-    expect(line(createBuilder("kamal-local-docker-container", { driver: "docker-container" }))).toBe("docker buildx create --name kamal-local-docker-container --driver=docker-container");
-    expect(line(createBuilder("h", { driver: "docker-container", platforms: ["linux/arm64"], endpoint: "unix:///tmp/b.sock", append: true }))).toBe(
+    expect(line(createBuilder("kamal-local-docker-container"))).toBe("docker buildx create --name kamal-local-docker-container --driver=docker-container");
+    expect(line(createBuilder("h", { platforms: ["linux/arm64"], endpoint: "unix:///tmp/b.sock", append: true }))).toBe(
       "docker buildx create --platform linux/arm64 --append --name h --driver=docker-container unix:///tmp/b.sock",
     );
-    expect(line(createBuilder("kamal-local-registry-docker-container", { driver: "docker-container", localRegistry: true }))).toBe(
+    expect(line(createBuilder("kamal-local-registry-docker-container", { localRegistry: true }))).toBe(
       "docker buildx create --name kamal-local-registry-docker-container --driver=docker-container --driver-opt network=host",
     );
   });
