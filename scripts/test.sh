@@ -50,15 +50,27 @@ else
   code=$?
 fi
 set -e
-# A plain closing line that any CI can read, over every lane.
+# A plain closing line that any CI can read, over every lane; before it, the slowest tests
+# against their limit (vitest.config.ts's testTimeout), so that one creeping towards its
+# limit shows long before it fails.
 node -e '
+  const limit = 300000;
   let passed = 0, failed = 0, skipped = 0;
+  const times = [];
   for (const f of process.argv.slice(1)) {
     try {
       const r = require(f);
       passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+      for (const file of r.testResults) for (const t of file.assertionResults) {
+        if (typeof t.duration === "number") times.push({ ms: t.duration, name: `${file.name.replace(process.cwd() + "/", "")} > ${t.title}` });
+      }
     } catch { console.log(`(no report: ${f})`); failed++; }
   }
+  times.sort((a, b) => b.ms - a.ms);
+  console.log("Slowest tests (time / limit):");
+  for (const t of times.slice(0, 10)) console.log(`  ${(t.ms / 1000).toFixed(0).padStart(4)} s / ${limit / 1000} s (${Math.round((100 * t.ms) / limit)}%)  ${t.name}`);
+  const over = times.filter((t) => t.ms > limit / 2);
+  if (over.length) console.log(`${over.length} test(s) used more than half of their limit`);
   console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "${reports[@]/#/$PWD/}" || true
 exit $code

@@ -48,11 +48,23 @@ export async function ensureImage(conn: SshConnection, ref: string, host: string
   const port = localRegistryPort(repository);
   if (registry && port === undefined) await registryLogin(conn, registry);
   progress(host, `pulling ${pinned ?? ref}${port !== undefined ? " from the local registry (through SSH)" : ""}`);
-  const tunnel = port !== undefined ? await forwardFromRemotePort(conn, port) : undefined;
-  try {
+  if (port === undefined) {
     await conn.exec(docker.pullImage(pinned ?? ref));
-  } finally {
-    await tunnel?.close();
+  } else {
+    // The port is forwarded over the connection the pull runs on: when the connection drops
+    // and the pull is run again on a new one, the forwarding is made again for it.
+    for (let attempt = 1; ; attempt++) {
+      const tunnel = await forwardFromRemotePort(conn, port);
+      try {
+        await conn.exec(docker.pullImage(pinned ?? ref));
+        break;
+      } catch (e) {
+        if (attempt >= 2) throw e;
+        progress(host, `the pull from the local registry failed (${(e as Error).message.split("\n")[0]}); forwarding the port again and pulling once more`);
+      } finally {
+        await tunnel.close();
+      }
+    }
   }
   if (pinned) await conn.exec(docker.tagImage(pinned, ref));
   return { pulled: true };
