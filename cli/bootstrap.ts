@@ -14,16 +14,17 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { loadKamalConfig } from "../kamal/config";
 import { asRoot, createNetwork, createRunDir, installDocker, joinDockerGroup, networkExists, parseFacts, probeHost, startDocker, startWord, type HostFacts } from "../provider/commands/bootstrap";
 import { userNetwork } from "../provider/commands/docker";
 import type { SshConnectionConfig } from "../provider/config/schemas";
 import type { SshConnection } from "../provider/ssh/executor";
-import { STACK_CONFIG } from "./init";
+import { STACK_CONFIG } from "./programConfig";
 import { kamalConnections, kamalHostNames } from "./kamalHosts";
 import { connect, eachHost, HostError } from "./remote";
-import { firstLine, loadDeployed, UsageError } from "./stack";
+import { projectOf, stackConfig } from "./pulumi";
+import { loadDeployed } from "./stack";
+import { UsageError } from "./usage";
 
 export interface BootHost {
   /** The host as the config names it. */
@@ -68,15 +69,10 @@ export async function bootstrapHosts(opts: { cwd?: string; stack?: string }): Pr
   }
 
   // deploy.yml's hosts, reached as the program init wrote reaches them.
-  const ws = await LocalWorkspace.create({ workDir: dir });
-  const project = (await ws.projectSettings()).name;
-  let config: Record<string, { value: string }>;
-  try {
-    config = await ws.getAllConfig(d.stack);
-  } catch (e) {
-    throw new UsageError(`cannot read the config of stack ${d.stack}: ${firstLine(e)}`);
-  }
-  const get = (k: string) => config[`${project}:${k}`]?.value;
+  const project = projectOf(dir);
+  if (!project) throw new UsageError(`no Pulumi project in ${dir}`);
+  const config = stackConfig(dir, project, d.stack);
+  const get = (k: string) => config[k];
   const cfg = loadKamalConfig({ file: deployYml, destination: get(STACK_CONFIG.destination) });
   const networks = [...new Set([...networksOf([...cfg.roles.map((r) => r.options), ...cfg.accessories.map((a) => a.options)]), ...(cfg.traefik?.networks ?? [])])].sort();
   const knownHosts = get(STACK_CONFIG.knownHosts);

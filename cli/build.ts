@@ -4,15 +4,16 @@
  * - pull: the built image pulled onto every app host, by its digest (tagged as its version);
  * - details: which builder builds it, and what Docker's contexts and buildx builders are.
  */
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { ensureImage } from "../provider/handlers/images";
 import { builderName, listBuilders, listContexts, localRegistryPort } from "../provider/commands/build";
 import { runLocal } from "../provider/local/run";
 import { planBuilders } from "../provider/handlers/builders";
 import { dockerArch } from "../provider/handlers/image";
 import { deploy, type EngineOptions } from "./engine";
+import { projectOf } from "./pulumi";
 import { connect, eachHost, type HostError } from "./remote";
-import { UsageError, type Deployed, type ImageInState } from "./stack";
+import type { Deployed, ImageInState } from "./stack";
+import { UsageError } from "./usage";
 
 /** The stack's built image (one per stack, as a KamalApp builds it). */
 function theImage(d: Deployed): ImageInState {
@@ -27,8 +28,8 @@ async function imageTargets(o: EngineOptions, d: Deployed, service?: string): Pr
   const found = d.images.filter((i) => !service || i.cfg.service === service);
   if (found.length) return found.map((i) => i.urn);
   // Not built yet: the Image the program init wrote declares (KamalApp "<service>").
-  const ws = await LocalWorkspace.create({ workDir: o.dir });
-  const project = (await ws.projectSettings()).name;
+  const project = projectOf(o.dir)?.name;
+  if (!project) throw new UsageError(`no Pulumi project in ${o.dir}`);
   const name = service ?? project;
   const prefix = `urn:pulumi:${o.stack}::${project}::kamal:index:KamalApp`;
   return [`${prefix}::${name}`, `${prefix}$kamal:index:Image::${name}-image`, `${prefix}$kamal:index:Image$pulumi-nodejs:dynamic/kamal:Image::${name}-image`];

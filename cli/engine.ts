@@ -1,23 +1,22 @@
 /**
- * The Kamal-like front end over the Pulumi engine (Automation API, the project's own
+ * The Kamal-like front end over the Pulumi engine (the Pulumi CLI on the project's own
  * program): `deploy`, `redeploy`, `rollback`, `preview`, `maintenance`, `live`. Each says what
  * it does in Kamal's terms, streams the provider's progress lines as they happen, and ends
- * with the engine's summary; a failure is the engine's error lines, not a stack trace.
+ * with the engine's summary; a failure is the engine's error lines, not a stack trace. An
+ * update is one `pulumi up` (the version config set by the same command); nothing runs before
+ * it that the update does not need, nor after it.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
-import { kamalVersion } from "../components/buildContext";
-import { loadKamalConfig } from "../kamal/config";
-import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/service";
-import { containerName } from "../provider/commands/app";
-import { shellJoin } from "../provider/commands/shell";
-import { STACK_CONFIG } from "./init";
-import { LineSplitter } from "./logs";
-import { connect } from "./remote";
-import { primaryRole } from "./select";
+import { gitState, kamalVersion } from "../components/buildContext";
+import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/maintenanceConfig";
+import { LineSplitter } from "./lines";
+import { STACK_CONFIG } from "./programConfig";
+import { exportStack, firstError, localCheckpoint, projectOf, pulumi, stackConfig, type Project } from "./pulumi";
 import type { Deployed } from "./stack";
-import { firstLine, UsageError } from "./stack";
+import { EngineError, UsageError } from "./usage";
+
+export { EngineError };
 
 export interface EngineOptions {
   dir: string;
@@ -31,15 +30,12 @@ export interface EngineOptions {
  * apps must find every resource and dependency where the last update left them). */
 export const BUILD_ENV = "PULUMI_KAMAL_BUILD";
 
-/** A deploy the engine refused or that failed: its error lines. */
-export class EngineError extends Error {}
+type StateResources = { resources?: { urn: string; type: string }[] };
 
-async function open(o: EngineOptions, env: { build?: "skip" | "keep" } = {}): Promise<Stack> {
-  try {
-    return await LocalWorkspace.selectStack({ stackName: o.stack, workDir: o.dir }, { envVars: { [BUILD_ENV]: env.build ?? "" } });
-  } catch (e) {
-    throw new UsageError(`cannot select stack ${o.stack} in ${o.dir}: ${firstLine(e)}`);
-  }
+function project(o: EngineOptions): Project {
+  const p = projectOf(o.dir);
+  if (!p) throw new UsageError(`no Pulumi project in ${o.dir}: run this in the project's directory or give --cwd`);
+  return p;
 }
 
 /** The engine's output as Kamal-like lines: the provider's progress (`host: message`), the
@@ -52,17 +48,29 @@ export function progressLine(line: string): string | undefined {
   return undefined;
 }
 
+interface RunOptions {
+  target?: string[];
+  exclude?: string[];
+  /** Stack config set by the update itself (`--config`: saved to the stack's file). */
+  config?: Record<string, string>;
+  /** The build left out: "keep" when the stack has built before. */
+  build?: "skip" | "keep";
+  message: string;
+}
+
 /** Runs `up` (or a preview) streaming Kamal-like lines; throws the engine's error lines. */
-async function run(o: EngineOptions, what: "up" | "preview", opts: { target?: string[]; exclude?: string[]; skipPush?: boolean; message: string }): Promise<void> {
-  const first = await open(o);
-  const built = opts.skipPush ? imageUrns(((await first.exportStack()) as StateExport).deployment ?? {}).length > 0 : false;
-  const stack = opts.skipPush ? await open(o, { build: built ? "keep" : "skip" }) : first;
+async function run(o: EngineOptions, what: "up" | "preview", opts: RunOptions): Promise<void> {
   // An error of the engine's Diagnostics, with the lines indented under it (a program's
   // exception, a command's output).
   const errors: string[] = [];
   let inError = false;
+  // The engine says each progress line as it happens and again in its closing Diagnostics:
+  // once is enough.
+  let inDiagnostics = false;
   const split = new LineSplitter((raw) => {
     const l = raw.replace(/\x1b\[[0-9;]*m/g, "");
+    if (/^Diagnostics:/.test(l)) inDiagnostics = true;
+    else if (/^(Resources:|Outputs:|Duration:)/.test(l)) inDiagnostics = false;
     const err = /^\s*error: (.*)$/.exec(l);
     if (err) {
       errors.push(err[1]);
@@ -74,30 +82,38 @@ async function run(o: EngineOptions, what: "up" | "preview", opts: { target?: st
     } else {
       inError = false;
     }
+    if (inDiagnostics && what === "up" && /\[kamal\] /.test(l)) return;
     const shown = what === "preview" ? l : progressLine(l);
     if (shown !== undefined && !err) o.write(shown);
   });
+  const args = [
+    what,
+    "--stack", o.stack,
+    "--message", opts.message,
+    "--color", "never",
+    ...(what === "up" ? ["--yes", "--skip-preview"] : ["--diff"]),
+    ...Object.entries(opts.config ?? {}).flatMap(([k, v]) => ["--config", `${k}=${v}`]),
+    ...(opts.target ?? []).flatMap((t) => ["--target", t]),
+    ...(opts.exclude ?? []).flatMap((t) => ["--exclude", t]),
+  ];
   const t0 = Date.now();
-  try {
-    const scope = { target: opts.target, ...(opts.exclude?.length ? { exclude: opts.exclude } : {}) };
-    if (what === "up") await stack.up({ onOutput: (c) => split.push(c), ...scope, color: "never", message: opts.message });
-    else await stack.preview({ onOutput: (c) => split.push(c), ...scope, diff: true, color: "never", message: opts.message });
-    split.end();
-  } catch (e) {
-    split.end();
-    const said = [...new Set(errors)].filter((l) => !/^update failed$/.test(l));
-    throw new EngineError(said.length ? said.join("\n") : firstLine(e));
+  const r = await pulumi(o.dir, args, { env: { [BUILD_ENV]: opts.build ?? "" }, onOutput: (c) => split.push(c) });
+  split.end();
+  if (r.code !== 0) {
+    const said = [...new Set(errors)].filter((l) => !/^update failed$|^preview failed$/.test(l));
+    throw new EngineError(said.length ? said.join("\n") : firstError(r.stderr || r.stdout));
   }
   if (what === "up") o.write(`Finished all in ${((Date.now() - t0) / 1000).toFixed(1)} seconds`);
 }
 
 /** Kamal's version for a deploy from the project: the git commit, with `_uncommitted_` when
  * deploy.yml's builder builds the working directory (a context) and it has uncommitted
- * changes, exactly when Kamal adds it. */
-export function deployVersion(dir: string, destination?: string): string {
+ * changes, exactly when Kamal adds it. deploy.yml is read only then. */
+export async function deployVersion(dir: string, destination?: string): Promise<string> {
   let contextDir: string | undefined;
   const deployYml = path.join(dir, "config/deploy.yml");
-  if (existsSync(deployYml)) {
+  if (existsSync(deployYml) && gitState(dir)?.uncommitted) {
+    const { loadKamalConfig } = await import("../kamal/config");
     const context = loadKamalConfig({ file: deployYml, destination }).builder.context;
     if (context !== undefined) contextDir = path.resolve(dir, context);
   }
@@ -115,66 +131,74 @@ export interface DeployOptions {
   what?: string;
   /** Leave the build out (Kamal's --skip-push): the registry's `image:version` deploys. */
   skipPush?: boolean;
+  /** The stack's resources, when the caller has read them already. */
+  state?: StateResources;
 }
 
+/** The version to set, and what the stack's config said before (to put back on failure). */
+async function versionFor(o: EngineOptions, opts: { version?: string; versionKey?: string }): Promise<{ key: string; version: string; current?: string }> {
+  const p = project(o);
+  const config = stackConfig(o.dir, p, o.stack);
+  const key = opts.versionKey ?? STACK_CONFIG.version;
+  const current = config[key.startsWith(`${p.name}:`) ? key.slice(p.name.length + 1) : key];
+  return { key, current, version: opts.version ?? (await deployVersion(o.dir, config[STACK_CONFIG.destination])) };
+}
+
+/** Whether the stack has built an image (its build is then kept as it is when skipped): from
+ * the state given, else the local checkpoint's text, else the exported state. */
+async function buildMode(o: EngineOptions, opts: { skipPush?: boolean; state?: StateResources }): Promise<"skip" | "keep" | undefined> {
+  if (!opts.skipPush) return undefined;
+  if (!opts.state) {
+    const checkpoint = localCheckpoint(o.dir, project(o), o.stack);
+    if (checkpoint !== undefined) return checkpoint.includes(`"${IMAGE_TYPE}"`) ? "keep" : "skip";
+  }
+  const state = opts.state ?? (await exportStack(o.dir, o.stack).catch(() => ({ deployment: {} }))).deployment ?? {};
+  return imageUrns(state).length ? "keep" : "skip";
+}
+
+const IMAGE_TYPE = "pulumi-nodejs:dynamic/kamal:Image";
+
 export async function deploy(o: EngineOptions, opts: DeployOptions): Promise<void> {
-  const stack = await open(o);
-  const restore = await setVersion(o, stack, opts, opts.what ?? "Deploying");
+  const { key, version, current } = await versionFor(o, opts);
+  o.write(`${opts.what ?? "Deploying"} version ${version} (stack ${o.stack}, config ${key})`);
   try {
-    await run(o, "up", { target: opts.target, skipPush: opts.skipPush, message: `pulumi-kamal ${(opts.what ?? "deploy").toLowerCase()}` });
+    await run(o, "up", { target: opts.target, config: { [key]: version }, build: await buildMode(o, opts), message: `pulumi-kamal ${(opts.what ?? "deploy").toLowerCase()}` });
   } catch (e) {
     // A failed deploy leaves the previous version serving: the config says so again, so that
     // the next `pulumi up` (anyone's) does not retry this one unasked.
     if (!(e instanceof EngineError)) throw e;
-    const previous = await restore();
-    throw new EngineError(`${e.message}\n(the stack's ${opts.versionKey ?? STACK_CONFIG.version} config is back to ${previous ?? "unset"}: the next \`pulumi up\` keeps every host on it, or puts it back)`);
+    if (version !== current) {
+      const r = await pulumi(o.dir, current === undefined ? ["config", "rm", key, "--stack", o.stack] : ["config", "set", key, current, "--stack", o.stack]);
+      if (r.code !== 0) throw new EngineError(`${e.message}\n(the stack's ${key} config could not be put back to ${current ?? "unset"}: ${firstError(r.stderr)})`);
+    }
+    throw new EngineError(`${e.message}\n(the stack's ${key} config is back to ${current ?? "unset"}: the next \`pulumi up\` keeps every host on it, or puts it back)`);
   }
 }
 
-/** Kamal's redeploy: the apps only (containers, env files, release command, hooks), not the
- * accessories or Traefik. */
+/** Kamal's redeploy: the image and the apps only (containers, env files, release command,
+ * hooks), not the accessories or Traefik. */
 export async function redeploy(o: EngineOptions, opts: { version?: string; versionKey?: string; skipPush?: boolean }): Promise<void> {
-  const stack = await open(o);
-  const state = ((await stack.exportStack()) as StateExport).deployment ?? {};
+  const state = (await exportStack(o.dir, o.stack)).deployment ?? {};
   const target = appTargets(state);
   if (!target.length) throw new UsageError(`stack ${o.stack} has no apps deployed yet: run pulumi-kamal deploy first`);
   // Kamal's redeploy builds too, unless --skip-push.
-  await deploy(o, { ...opts, target: opts.skipPush ? target : [...target, ...imageUrns(state)], what: "Redeploying" });
+  await deploy(o, { ...opts, state, target: opts.skipPush ? target : [...target, ...imageUrns(state)], what: "Redeploying" });
 }
 
-type StateExport = { deployment?: { resources?: { urn: string; type: string }[] } };
-
 /** The images the stack built (Image resources). */
-export function imageUrns(state: { resources?: { urn: string; type: string }[] }): string[] {
-  return (state.resources ?? []).filter((r) => r.type === "pulumi-nodejs:dynamic/kamal:Image").map((r) => r.urn);
+export function imageUrns(state: StateResources): string[] {
+  return (state.resources ?? []).filter((r) => r.type === IMAGE_TYPE).map((r) => r.urn);
 }
 
 /** What a deploy of that version would change (the version recorded as deploy records it). */
 export async function preview(o: EngineOptions, opts: { version?: string; versionKey?: string; skipPush?: boolean } = {}): Promise<void> {
-  await setVersion(o, await open(o), opts, "Previewing");
-  await run(o, "preview", { skipPush: opts.skipPush, message: "pulumi-kamal preview" });
-}
-
-/** Sets the version config: the one given, else the project's current commit (Kamal's
- * version, as `kamal deploy` takes it), whatever the stack ran before; resolves with a
- * function that puts the previous value back. */
-async function setVersion(o: EngineOptions, stack: Stack, opts: { version?: string; versionKey?: string }, what: string): Promise<() => Promise<string | undefined>> {
-  const key = opts.versionKey ?? STACK_CONFIG.version;
-  const current = (await stack.getConfig(key).catch(() => undefined))?.value;
-  const destination = opts.version === undefined ? (await stack.getConfig(STACK_CONFIG.destination).catch(() => undefined))?.value : undefined;
-  const version = opts.version ?? deployVersion(o.dir, destination);
-  if (version !== current) await stack.setConfig(key, { value: version });
-  o.write(`${what} version ${version} (stack ${o.stack}, config ${key})`);
-  return async () => {
-    if (version === current) return current;
-    if (current === undefined) await stack.removeConfig(key);
-    else await stack.setConfig(key, { value: current });
-    return current;
-  };
+  const { key, version } = await versionFor(o, opts);
+  o.write(`Previewing version ${version} (stack ${o.stack}, config ${key})`);
+  await run(o, "preview", { config: { [key]: version }, build: await buildMode(o, opts), message: "pulumi-kamal preview" });
 }
 
 /** The resources of the apps (containers, env files, release, hooks): what a redeploy moves. */
-export function appTargets(state: { resources?: { urn: string; type: string }[] }): string[] {
+export function appTargets(state: StateResources): string[] {
   // Not the pre-build hook: a rollback builds nothing.
   return (state.resources ?? []).filter((r) => /^pulumi-nodejs:dynamic\/kamal:(AppContainer|EnvFile|Release|Hook)$/.test(r.type) && !r.urn.endsWith("-hook-pre-build")).map((r) => r.urn);
 }
@@ -184,6 +208,7 @@ export function appTargets(state: { resources?: { urn: string; type: string }[] 
  * retained), so no pull. Refused when a host of the primary role no longer has it.
  */
 export async function rollback(o: EngineOptions, d: Deployed, version: string, opts: { versionKey?: string }): Promise<void> {
+  const [{ primaryRole }, { connect }, { containerName }, { shellJoin }] = await Promise.all([import("./select"), import("./remote"), import("../provider/commands/app"), import("../provider/commands/shell")]);
   const role = primaryRole(d.apps);
   const primary = d.apps.filter((a) => a.cfg.role === role);
   if (!primary.length) throw new UsageError(`stack ${o.stack} has no app containers to roll back`);
@@ -198,25 +223,26 @@ export async function rollback(o: EngineOptions, d: Deployed, version: string, o
   }
   // Kamal's rollback boots the apps only, from what the hosts kept: no build, no pull; the
   // stack's built image stays as it is (the next deploy of it builds nothing).
-  await deploy(o, { version, versionKey: opts.versionKey, what: "Rolling back to", target: appTargets(((await (await open(o)).exportStack()) as StateExport).deployment ?? {}), skipPush: true });
+  await deploy(o, { version, versionKey: opts.versionKey, what: "Rolling back to", target: appTargets(d), state: d, skipPush: true });
 }
 
 /** `maintenance` / `live`: the operator's switch in the stack's config, then an update of the
  * service's routed containers only (their route files: seconds, no container changes). */
 export async function maintenance(o: EngineOptions, d: Deployed, services: string[], on: { message?: string } | false): Promise<void> {
-  const stack = await open(o);
-  const current = parseOperatorMaintenance((await stack.getConfig(MAINTENANCE_CONFIG).catch(() => undefined))?.value);
+  const current = parseOperatorMaintenance(stackConfig(o.dir, project(o), o.stack)[MAINTENANCE_CONFIG]);
   for (const s of services) {
     if (on) current[s] = on.message ? { message: on.message } : {};
     else delete current[s];
   }
-  if (Object.keys(current).length) await stack.setConfig(MAINTENANCE_CONFIG, { value: JSON.stringify(current) });
-  else await stack.removeConfig(MAINTENANCE_CONFIG);
   const routed = d.apps.filter((a) => services.includes(a.cfg.service) && a.cfg.traefik);
   if (!routed.length) throw new UsageError(`no role of ${services.join(", ")} is behind Traefik: maintenance mode is Traefik's answer`);
   o.write(`${on ? `Maintenance mode for ${services.join(", ")}${on.message ? ` ("${on.message}")` : ""}` : `Live again: ${services.join(", ")}`} (stack config ${MAINTENANCE_CONFIG})`);
-  const state = (await stack.exportStack()) as { deployment?: { resources?: { urn: string; type: string }[] } };
+  const config = Object.keys(current).length ? { [MAINTENANCE_CONFIG]: JSON.stringify(current) } : undefined;
+  if (!config) {
+    const r = await pulumi(o.dir, ["config", "rm", MAINTENANCE_CONFIG, "--stack", o.stack]);
+    if (r.code !== 0) throw new EngineError(firstError(r.stderr || r.stdout));
+  }
   const names = new Set(routed.map((a) => a.resource));
-  const target = (state.deployment?.resources ?? []).filter((r) => r.type.endsWith(":AppContainer") && names.has(r.urn.slice(r.urn.lastIndexOf("::") + 2))).map((r) => r.urn);
-  await run(o, "up", { target, skipPush: true, message: on ? "pulumi-kamal maintenance" : "pulumi-kamal live" });
+  const target = (d.resources ?? []).filter((r) => r.type.endsWith(":AppContainer") && names.has(r.urn.slice(r.urn.lastIndexOf("::") + 2))).map((r) => r.urn);
+  await run(o, "up", { target, config, build: (await buildMode(o, { skipPush: true, state: d })) ?? "skip", message: on ? "pulumi-kamal maintenance" : "pulumi-kamal live" });
 }

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { execCommand, execContainerName } from "../provider/commands/ops";
 import { audit } from "../provider/handlers/common";
-import { LineSplitter } from "./logs";
+import { LineSplitter } from "./lines";
 import { connect, eachHost, type HostError } from "./remote";
 import type { AppOnHost } from "./stack";
 

@@ -13,7 +13,11 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { loadKamalConfig } from "../kamal/config";
 import { entriesFor, fingerprint, keyTypeOf, knownHostsName, parseKnownHosts } from "../provider/ssh/knownHosts";
 import { kamalBuilderConnection, kamalConnections, kamalHostNames, knownHostsLines, presentedKeys, type PresentedKey } from "./kamalHosts";
-import { firstLine, UsageError } from "./stack";
+import { PROGRAM_DIR, STACK_CONFIG } from "./programConfig";
+import { firstLine } from "./stack";
+import { UsageError } from "./usage";
+
+export { PROGRAM_DIR, STACK_CONFIG };
 
 export interface InitOptions {
   dir: string;
@@ -28,16 +32,6 @@ export interface InitOptions {
   ask?: (question: string) => Promise<string>;
 }
 
-export const PROGRAM_DIR = ".kamal/pulumi";
-/** The stack config keys the generated program reads (and bootstrap, to reach the hosts). */
-export const STACK_CONFIG = {
-  version: "version",
-  destination: "destination",
-  knownHosts: "knownHosts",
-  sshKeyPath: "sshKeyPath",
-  sshAgent: "sshAgent",
-  traefikImage: "traefikImage",
-} as const;
 export const STATE_DIR = ".kamal/pulumi/state";
 
 /** The destinations Kamal knows: config/deploy.<destination>.yml. */
@@ -59,7 +53,11 @@ export function pulumiYaml(service: string): string {
   return [
     `name: ${service}`,
     `description: ${service}, deployed from config/deploy.yml by pulumi-kamal (pulumi-kamal init)`,
-    "runtime: nodejs",
+    "runtime:",
+    "  name: nodejs",
+    "  options:",
+    // The program is JavaScript: TypeScript is not loaded to run it.
+    "    typescript: false",
     `main: ${PROGRAM_DIR}/index.js`,
     "backend:",
     `  url: file://./${STATE_DIR}`,

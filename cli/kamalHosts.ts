@@ -12,7 +12,7 @@ import { sshConnection, type SshConnectionConfig } from "../provider/config/sche
 import { HostKeyError, SshPool } from "../provider/ssh/executor";
 import { knownHostsName, keyTypeOf } from "../provider/ssh/knownHosts";
 import { toTarget } from "../provider/ssh/target";
-import { UsageError } from "./stack";
+import { UsageError } from "./usage";
 
 export interface StackSsh {
   knownHosts?: string;

@@ -8,6 +8,7 @@ import { acquireLock, breakLock, lockDir, parseLockDetails, readLock, type LockD
 import { audit, lines, performer } from "../provider/handlers/common";
 import { connect, eachHost, HostError } from "./remote";
 import type { AppOnHost } from "./stack";
+import { LockRefused } from "./usage";
 
 export interface LockState {
   host: string;
@@ -36,7 +37,7 @@ export function formatLock(s: LockState): string {
   return `${s.host}: ${s.dir}\n  Locked by: ${s.details.holder} at ${s.details.at}\n  Version: ${s.details.version}\n  Message: ${s.details.message}`;
 }
 
-export class LockRefused extends Error {}
+export { LockRefused };
 
 /** Takes the lock on every host, or on none: if one host refuses (held), the ones taken are
  * given back and the holder is named. */

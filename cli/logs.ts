@@ -4,6 +4,9 @@
  * on the operator's side: no pattern reaches a remote shell.
  */
 import { logs as logsCommand, type LogsOptions } from "../provider/commands/ops";
+import { LineSplitter } from "./lines";
+
+export { LineSplitter };
 import { connect, eachHost, HostError } from "./remote";
 
 export interface LogSource {
@@ -11,21 +14,6 @@ export interface LogSource {
   container: string;
   /** The prefix's second part (the role, an accessory's name), when several kinds show. */
   label?: string;
-}
-
-/** Splits a stream into whole lines, keeping a partial last one for the next chunk. */
-export class LineSplitter {
-  private rest = "";
-  constructor(private readonly emit: (line: string) => void) {}
-  push(chunk: Buffer | string): void {
-    const parts = (this.rest + chunk.toString()).split("\n");
-    this.rest = parts.pop() ?? "";
-    for (const p of parts) this.emit(p.replace(/\r$/, ""));
-  }
-  end(): void {
-    if (this.rest) this.emit(this.rest);
-    this.rest = "";
-  }
 }
 
 export async function streamLogs(

@@ -10,17 +10,16 @@
  * setup problem; 3 the deploy lock is held; `exec` exits with the command's own code.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { bootstrap, bootstrapHosts, formatBootstrap } from "./bootstrap";
-import { buildDetails, buildPull, buildPush } from "./build";
-import { details, formatDetails } from "./details";
-import { deploy, EngineError, maintenance, preview, redeploy, rollback } from "./engine";
-import { init, terminalAsk } from "./init";
-import { execInteractive, execOn } from "./exec";
-import { streamLogs, type LogSource } from "./logs";
-import { auditTail, formatLock, lockAcquire, LockRefused, lockRelease, lockStatus } from "./lock";
-import { closeAll, type HostError } from "./remote";
-import { primaryRole, scopesOnHosts, selectAccessories, selectApps } from "./select";
-import { loadDeployed, UsageError, type Deployed } from "./stack";
+import type { LogSource } from "./logs";
+import type { HostError } from "./remote";
+import type { Deployed } from "./stack";
+import { opened } from "./lifecycle";
+import { EngineError, LockRefused, UsageError } from "./usage";
+
+// Each command loads only the modules it uses (every module costs start-up time): a deploy
+// starts without the SSH client, deploy.yml's loader or the Automation API.
+const engine = () => import("./engine");
+const select = () => import("./select");
 
 const GLOBAL = `Stack options (every command):
   -s, --stack NAME     the stack (default: the project's selected stack)
@@ -45,8 +44,8 @@ const stackOptions = {
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 
-function load(values: Record<string, unknown>): Promise<Deployed> {
-  return loadDeployed({ cwd: str(values.cwd), stack: str(values.stack) });
+async function load(values: Record<string, unknown>): Promise<Deployed> {
+  return (await import("./stack")).loadDeployed({ cwd: str(values.cwd), stack: str(values.stack) });
 }
 
 /** Failures on some hosts: each said on its own line; exit 1. */
@@ -70,9 +69,10 @@ function interrupt(): AbortSignal {
   return ac.signal;
 }
 
+/** Where an update runs: the project and stack, without reading the state. */
 const engineOf = async (v: Record<string, unknown>) => {
-  const d = await load(v);
-  return { d, o: { dir: d.dir, stack: d.stack, write: (l: string) => out(l) } };
+  const { dir, stack } = await (await import("./stack")).stackOf({ cwd: str(v.cwd), stack: str(v.stack) });
+  return { dir, stack, write: (l: string) => out(l) };
 };
 const versionOptions = { version: { type: "string" }, "version-key": { type: "string" }, "skip-push": { type: "boolean", short: "P" } } as const;
 const VERSION_HELP = `      --version V        the version (image tag) to run (default: the git commit, as Kamal's)
@@ -82,6 +82,7 @@ const deployOptions = (v: Record<string, unknown>) => ({ version: str(v.version)
 
 /** Bootstraps the stack's hosts (or one), reporting per host; exit 1 if one failed. */
 async function runBootstrap(v: Record<string, unknown>, o: { host?: string; json?: boolean }): Promise<number> {
+  const { bootstrap, bootstrapHosts, formatBootstrap } = await import("./bootstrap");
   const { stack, from, hosts } = await bootstrapHosts({ cwd: str(v.cwd), stack: str(v.stack) });
   const chosen = hosts.filter((h) => !o.host || h.name === o.host || h.cfg.connection.host === o.host);
   if (!chosen.length) throw new UsageError(`stack ${stack} has no host ${o.host} (hosts: ${hosts.map((h) => h.name).join(", ")})`);
@@ -92,7 +93,8 @@ async function runBootstrap(v: Record<string, unknown>, o: { host?: string; json
 }
 
 /** The services a maintenance switch applies to: --service, else every one in the stack. */
-function servicesOf(d: Deployed, v: Record<string, unknown>): string[] {
+async function servicesOf(d: Deployed, v: Record<string, unknown>): Promise<string[]> {
+  const { selectApps } = await select();
   return [...new Set(selectApps(d, { service: str(v.service) }).map((a) => a.cfg.service))];
 }
 
@@ -105,6 +107,7 @@ const COMMANDS: Record<string, Command> = {
       --ssh-key PATH      the private key to log in with (default: the ssh-agent, else ~/.ssh/id_ed25519)`,
     options: { "known-hosts": { type: "string" }, yes: { type: "boolean", short: "y" }, "ssh-key": { type: "string" } },
     async run(v) {
+      const { init, terminalAsk } = await import("./init");
       await init({ dir: str(v.cwd) ?? process.cwd(), knownHosts: str(v["known-hosts"]), yes: !!v.yes, sshKey: str(v["ssh-key"]), write: out, ask: terminalAsk() });
       return 0;
     },
@@ -124,8 +127,7 @@ const COMMANDS: Record<string, Command> = {
     async run(v) {
       const boot = await runBootstrap(v, {});
       if (boot) return boot;
-      const { o } = await engineOf(v);
-      await deploy(o, deployOptions(v));
+      await (await engine()).deploy(await engineOf(v), deployOptions(v));
       return 0;
     },
   },
@@ -134,8 +136,7 @@ const COMMANDS: Record<string, Command> = {
     usage: `pulumi-kamal deploy [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
-      const { o } = await engineOf(v);
-      await deploy(o, deployOptions(v));
+      await (await engine()).deploy(await engineOf(v), deployOptions(v));
       return 0;
     },
   },
@@ -144,8 +145,7 @@ const COMMANDS: Record<string, Command> = {
     usage: `pulumi-kamal redeploy [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
-      const { o } = await engineOf(v);
-      await redeploy(o, deployOptions(v));
+      await (await engine()).redeploy(await engineOf(v), deployOptions(v));
       return 0;
     },
   },
@@ -159,7 +159,7 @@ const COMMANDS: Record<string, Command> = {
     async run(v, pos) {
       const [sub, ...rest] = pos;
       if (!sub || rest.length || !["push", "pull", "details"].includes(sub)) throw new UsageError("build needs one of: push, pull, details");
-      const { d, o } = await engineOf(v);
+      const [o, d, { buildDetails, buildPull, buildPush }] = await Promise.all([engineOf(v), load(v), import("./build")]);
       if (sub === "push") {
         await buildPush(o, d, { version: str(v.version), versionKey: str(v["version-key"]), service: str(v.service) });
         return 0;
@@ -175,8 +175,8 @@ const COMMANDS: Record<string, Command> = {
     options: { "version-key": { type: "string" } },
     async run(v, pos) {
       if (pos.length !== 1) throw new UsageError("rollback needs the version to go back to: pulumi-kamal rollback VERSION (pulumi-kamal details shows what runs)");
-      const { d, o } = await engineOf(v);
-      await rollback(o, d, pos[0], { versionKey: str(v["version-key"]) });
+      const [o, d] = await Promise.all([engineOf(v), load(v)]);
+      await (await engine()).rollback(o, d, pos[0], { versionKey: str(v["version-key"]) });
       return 0;
     },
   },
@@ -185,8 +185,7 @@ const COMMANDS: Record<string, Command> = {
     usage: `pulumi-kamal preview [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
-      const { o } = await engineOf(v);
-      await preview(o, deployOptions(v));
+      await (await engine()).preview(await engineOf(v), deployOptions(v));
       return 0;
     },
   },
@@ -195,8 +194,8 @@ const COMMANDS: Record<string, Command> = {
     usage: "pulumi-kamal maintenance [--message M] [--service S]\n  -m, --message M   shown on the page",
     options: { message: { type: "string", short: "m" } },
     async run(v) {
-      const { d, o } = await engineOf(v);
-      await maintenance(o, d, servicesOf(d, v), { message: str(v.message) });
+      const [o, d] = await Promise.all([engineOf(v), load(v)]);
+      await (await engine()).maintenance(o, d, await servicesOf(d, v), { message: str(v.message) });
       return 0;
     },
   },
@@ -205,8 +204,8 @@ const COMMANDS: Record<string, Command> = {
     usage: "pulumi-kamal live [--service S]",
     options: {},
     async run(v) {
-      const { d, o } = await engineOf(v);
-      await maintenance(o, d, servicesOf(d, v), false);
+      const [o, d] = await Promise.all([engineOf(v), load(v)]);
+      await (await engine()).maintenance(o, d, await servicesOf(d, v), false);
       return 0;
     },
   },
@@ -215,7 +214,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "pulumi-kamal details [--host H] [--json]",
     options: { host: { type: "string" }, json: { type: "boolean" } },
     async run(v) {
-      const d = await load(v);
+      const [d, { selectApps }, { details, formatDetails }] = await Promise.all([load(v), select(), import("./details")]);
       const scoped = { ...d, apps: v.service ? selectApps(d, { service: str(v.service) }) : d.apps, accessories: v.service ? d.accessories.filter((a) => a.cfg.service === v.service) : d.accessories };
       const { rows, errors } = await details(scoped, { host: str(v.host) });
       out(v.json ? JSON.stringify({ stack: d.stack, containers: rows }, null, 2) : formatDetails(d, rows));
@@ -234,7 +233,7 @@ const COMMANDS: Record<string, Command> = {
     options: { host: { type: "string" }, follow: { type: "boolean", short: "f" }, since: { type: "string" }, lines: { type: "string", short: "n" }, grep: { type: "string" } },
     async run(v, pos) {
       if (pos.length > 1) throw new UsageError(`logs takes one role, accessory or "traefik", not ${pos.join(" ")}`);
-      const d = await load(v);
+      const [d, { selectAccessories, selectApps }, { streamLogs }] = await Promise.all([load(v), select(), import("./logs")]);
       const what = pos[0];
       const host = str(v.host);
       let sources: LogSource[];
@@ -269,7 +268,7 @@ const COMMANDS: Record<string, Command> = {
     options: { role: { type: "string" }, host: { type: "string" }, interactive: { type: "boolean", short: "i" }, reuse: { type: "boolean" } },
     async run(v, pos) {
       if (!pos.length) throw new UsageError("exec needs a command: pulumi-kamal exec -- bin/rails console");
-      const d = await load(v);
+      const [d, { primaryRole, selectApps }, { execInteractive, execOn }] = await Promise.all([load(v), select(), import("./exec")]);
       const inService = selectApps(d, { service: str(v.service) });
       const role = str(v.role) ?? primaryRole(inService);
       let apps = selectApps(d, { service: str(v.service), role, host: str(v.host) });
@@ -288,7 +287,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "pulumi-kamal audit [--host H] [-n N]\n  -n, --lines N   lines per host (default 50)",
     options: { host: { type: "string" }, lines: { type: "string", short: "n" } },
     async run(v) {
-      const d = await load(v);
+      const [d, { scopesOnHosts, selectApps }, { auditTail }] = await Promise.all([load(v), select(), import("./lock")]);
       const scopes = scopesOnHosts(selectApps(d, { service: str(v.service), host: str(v.host) }));
       const r = await auditTail(scopes, intOption(v.lines, "lines") ?? 50);
       if (r.lines.length) out(r.lines.join("\n"));
@@ -305,7 +304,7 @@ const COMMANDS: Record<string, Command> = {
     async run(v, pos) {
       const [sub, ...rest] = pos;
       if (!sub || rest.length || !["status", "acquire", "release"].includes(sub)) throw new UsageError("lock needs one of: status, acquire -m MSG, release");
-      const d = await load(v);
+      const [d, { scopesOnHosts, selectApps }, { formatLock, lockAcquire, lockRelease, lockStatus }] = await Promise.all([load(v), select(), import("./lock")]);
       const scopes = scopesOnHosts(selectApps(d, { service: str(v.service), host: str(v.host) }));
       if (!scopes.length) throw new UsageError(`stack ${d.stack} has no app containers, so no deploy lock`);
       if (sub === "status") {
@@ -382,7 +381,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
     return 1;
   } finally {
-    closeAll();
+    if (opened.ssh) (await import("./remote")).closeAll();
   }
 }
 

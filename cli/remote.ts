@@ -6,10 +6,12 @@ import { commandPolicy } from "../provider/commands/docker";
 import type { SshConnectionConfig } from "../provider/config/schemas";
 import { SshPool, type SshConnection } from "../provider/ssh/executor";
 import { toTarget } from "../provider/ssh/target";
+import { opened } from "./lifecycle";
 
 const pool = new SshPool((m) => process.stderr.write(`${m}\n`), commandPolicy);
 
 export function connect(c: SshConnectionConfig): Promise<SshConnection> {
+  opened.ssh = true;
   return pool.connect(toTarget(c));
 }
 

@@ -1,6 +1,6 @@
 /** Choosing what a command acts on: by service, role, accessory and host. */
 import type { AccessoryOnHost, AppOnHost, Deployed } from "./stack";
-import { UsageError } from "./stack";
+import { UsageError } from "./usage";
 
 export interface Filters {
   service?: string;

@@ -5,12 +5,13 @@
  * provider's own schemas (parseStored: any earlier version's state reads).
  */
 import path from "node:path";
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { parseStored } from "../provider/config/fields";
 import { accessoryContainer, appContainer, traefikContainer, type AccessoryContainerConfig, type AppContainerConfig, type TraefikContainerConfig } from "../provider/config/schemas";
 import { imageBuild, type ImageBuildConfig } from "../provider/config/image";
 import { containerName } from "../provider/commands/app";
 import { accessoryName } from "../provider/commands/accessory";
+import { exportStack, pulumi, projectOf, selectedStack } from "./pulumi";
+import { UsageError } from "./usage";
 
 export interface AppOnHost {
   kind: "app";
@@ -56,6 +57,8 @@ export interface Deployed {
   accessories: AccessoryOnHost[];
   traefiks: TraefikOnHost[];
   images: ImageInState[];
+  /** Every resource of the state, by URN and type (what a targeted update names). */
+  resources: { urn: string; type: string }[];
 }
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -85,7 +88,7 @@ const TYPE = "pulumi-nodejs:dynamic/kamal:";
 
 /** The resources of an exported deployment (`deployment.resources`), as this CLI sees them. */
 export function deployedFrom(stack: string, dir: string, deployment: { resources?: StateResource[] }): Deployed {
-  const out: Deployed = { stack, dir, apps: [], accessories: [], traefiks: [], images: [] };
+  const out: Deployed = { stack, dir, apps: [], accessories: [], traefiks: [], images: [], resources: (deployment.resources ?? []).map((r) => ({ urn: r.urn, type: r.type })) };
   for (const r of deployment.resources ?? []) {
     if (!r.type.startsWith(TYPE) || r.delete || !r.outputs) continue;
     const outputs = unwrapSecrets(r.outputs) as Record<string, unknown>;
@@ -121,25 +124,30 @@ export function deployedFrom(stack: string, dir: string, deployment: { resources
   return out;
 }
 
-/** A usage or setup problem: said as one paragraph, exit code 2. */
-export class UsageError extends Error {}
+export { UsageError };
+
+/** The project's directory and stack (`stack`, else the project's selected one). */
+export async function stackOf(opts: { cwd?: string; stack?: string }): Promise<{ dir: string; stack: string }> {
+  const dir = path.resolve(opts.cwd ?? process.cwd());
+  const project = projectOf(dir);
+  if (!project) throw new UsageError(`no Pulumi project in ${dir} (no Pulumi.yaml): run this in the project's directory or give --cwd`);
+  let stack = opts.stack ?? selectedStack(project);
+  if (!stack) {
+    const r = await pulumi(dir, ["stack", "--show-name"]);
+    stack = r.code === 0 ? r.stdout.trim() : undefined;
+  }
+  if (!stack) throw new UsageError(`no stack is selected in ${dir}: give --stack NAME (pulumi stack ls lists them)`);
+  return { dir, stack };
+}
 
 /** The stack's state: `stack` or the project's selected one, in the project at `cwd`. */
 export async function loadDeployed(opts: { cwd?: string; stack?: string }): Promise<Deployed> {
-  const dir = path.resolve(opts.cwd ?? process.cwd());
-  let ws: LocalWorkspace;
-  try {
-    ws = await LocalWorkspace.create({ workDir: dir });
-  } catch (e) {
-    throw new UsageError(`no Pulumi project in ${dir} (${firstLine(e)}): run this in the project's directory or give --cwd`);
-  }
-  const stack = opts.stack ?? (await ws.stack().catch(() => undefined))?.name;
-  if (!stack) throw new UsageError(`no stack is selected in ${dir}: give --stack NAME (pulumi stack ls lists them)`);
+  const { dir, stack } = await stackOf(opts);
   let deployment: { deployment?: { resources?: StateResource[] } };
   try {
-    deployment = (await ws.exportStack(stack)) as typeof deployment;
+    deployment = await exportStack(dir, stack);
   } catch (e) {
-    throw new UsageError(`cannot read the state of stack ${stack} in ${dir}: ${firstLine(e)}`);
+    throw new UsageError(`cannot read the state of stack ${stack} in ${dir}: ${(e as Error).message}`);
   }
   return deployedFrom(stack, dir, deployment.deployment ?? {});
 }

@@ -10,7 +10,7 @@
  * lines is left alone by the subset (it cannot change the config).
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { SecretsFiles } from "./secrets";
@@ -38,15 +38,17 @@ export interface ErbContext {
 }
 
 let rubyFound: boolean | undefined;
+/** Whether `ruby` is on PATH: looked up, not run (a deploy renders deploy.yml every time; one
+ * process less). ERB is in Ruby's standard library. */
 export function rubyInstalled(): boolean {
-  if (rubyFound === undefined) {
+  rubyFound ??= (process.env.PATH ?? "").split(path.delimiter).some((d) => {
     try {
-      execFileSync("ruby", ["-rerb", "-e", ""], { stdio: "ignore" });
-      rubyFound = true;
+      accessSync(path.join(d || ".", "ruby"), constants.X_OK);
+      return true;
     } catch {
-      rubyFound = false;
+      return false;
     }
-  }
+  });
   return rubyFound;
 }
 

@@ -323,7 +323,7 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
         "",
       ].join("\n"),
     );
-    expect(readFileSync(path.join(k.dir, "Pulumi.yaml"), "utf8")).toContain("runtime: nodejs\nmain: .kamal/pulumi/index.js\nbackend:\n  url: file://./.kamal/pulumi/state\n");
+    expect(readFileSync(path.join(k.dir, "Pulumi.yaml"), "utf8")).toContain("    typescript: false\nmain: .kamal/pulumi/index.js\nbackend:\n  url: file://./.kamal/pulumi/state\n");
     const known = spawnSync("pulumi", ["config", "get", "knownHosts", "--stack", "production"], { cwd: k.dir, env: k.env, encoding: "utf8" }).stdout;
     for (const h of ["app1", "app2", "app3"]) expect(known).toContain(`${host(h).address} ssh-ed25519 `);
     // A second init refuses: it is a Pulumi project now.

@@ -184,25 +184,25 @@ describe("the Kamal-like front end", () => {
     const os = await import("node:os");
     const path = await import("node:path");
     const dir = mkdtempSync(path.join(os.tmpdir(), "kp-git-"));
-    expect(() => gitVersion(dir)).toThrow(`no version given and ${dir} is not in a git repository with a commit: give --version V`);
+    await expect(gitVersion(dir)).rejects.toThrow(`no version given and ${dir} is not in a git repository with a commit: give --version V`);
     const git = (...a: string[]) => execFileSync("git", ["-c", "user.email=t@example.com", "-c", "user.name=t", ...a], { cwd: dir, encoding: "utf8" }).trim();
     git("init", "-q");
     writeFileSync(path.join(dir, "a"), "1");
     git("add", "a");
     git("commit", "-qm", "one");
     const head = git("rev-parse", "HEAD");
-    expect(gitVersion(dir)).toBe(head);
+    expect(await gitVersion(dir)).toBe(head);
     writeFileSync(path.join(dir, "a"), "2");
     // Kamal 2 builds a clean clone of the commit by default: the version is the commit.
-    expect(gitVersion(dir)).toBe(head);
+    expect(await gitVersion(dir)).toBe(head);
     // With a builder context the working directory is built: Kamal's _uncommitted_ suffix.
     const { mkdirSync } = await import("node:fs");
     mkdirSync(path.join(dir, "config"));
     writeFileSync(path.join(dir, "config/deploy.yml"), "service: s\nimage: i\nservers: [h]\nbuilder: { arch: amd64, context: . }\n");
-    expect(gitVersion(dir)).toMatch(new RegExp(`^${head}_uncommitted_[0-9a-f]{16}$`));
+    expect(await gitVersion(dir)).toMatch(new RegExp(`^${head}_uncommitted_[0-9a-f]{16}$`));
     git("add", "-A");
     git("commit", "-qm", "two");
-    expect(gitVersion(dir)).toBe(git("rev-parse", "HEAD"));
+    expect(await gitVersion(dir)).toBe(git("rev-parse", "HEAD"));
   });
 
   it("init writes a project with a file backend and a stack per destination", async () => {
@@ -217,7 +217,7 @@ describe("the Kamal-like front end", () => {
     expect(stackNames(["production", "staging"])).toEqual([{ stack: "production", destination: "production" }, { stack: "staging", destination: "staging" }]);
     expect(stackNames([])).toEqual([{ stack: "production" }]);
     expect(pulumiYaml("shop")).toBe(
-      "name: shop\ndescription: shop, deployed from config/deploy.yml by pulumi-kamal (pulumi-kamal init)\nruntime: nodejs\nmain: .kamal/pulumi/index.js\nbackend:\n  url: file://./.kamal/pulumi/state\n",
+      "name: shop\ndescription: shop, deployed from config/deploy.yml by pulumi-kamal (pulumi-kamal init)\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: .kamal/pulumi/index.js\nbackend:\n  url: file://./.kamal/pulumi/state\n",
     );
     expect(program("shop")).toContain(
       'const app = new KamalApp("shop", {\n  configFile: path.join(root, "config/deploy.yml"),\n  destination: config.get("destination"),\n  version: config.get("version"),\n' +

@@ -1,0 +1,12 @@
+/** Where `init` puts the program, and the stack config keys it reads (the CLI sets and reads
+ * them too). */
+export const PROGRAM_DIR = ".kamal/pulumi";
+/** The stack config keys the generated program reads (and bootstrap, to reach the hosts). */
+export const STACK_CONFIG = {
+  version: "version",
+  destination: "destination",
+  knownHosts: "knownHosts",
+  sshKeyPath: "sshKeyPath",
+  sshAgent: "sshAgent",
+  traefikImage: "traefikImage",
+} as const;
