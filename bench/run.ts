@@ -19,6 +19,7 @@ import { FAULTS, FaultRig, failedOn, totalOn, WEB as FAULT_HOSTS, type Fault } f
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
 import { makeCertificate } from "../test/helpers/tls";
 import { makeBuildApp } from "../test/helpers/buildApp";
+import { cliPath, cliReport, twoHostFloor, type CliFigures } from "./cli";
 
 const quick = process.argv.includes("--quick");
 const fleetMode = process.argv.includes("--fleet");
@@ -810,6 +811,23 @@ async function main() {
   results.ssh = ssh;
   results.memory = memory;
 
+  // 2a'. The path Kamal users take: pulumi-kamal on a project made by init, under load.
+  log("the CLI path: pulumi-kamal deploy, no-op, preview, rollback on a project made by init (app1+app2)");
+  await cleanHosts();
+  const cliFloor = await twoHostFloor(pool, REPS);
+  results.cli = {
+    ...(await cliPath({
+      reps: REPS,
+      log,
+      underLoad: async (action) => {
+        const l = await underLoad(WEB, action);
+        return { failed: failedOf(l), total: l.keepAlive.total + l.newConnections.total };
+      },
+    })),
+    twoHostFloor: cliFloor,
+  };
+  await cleanHosts();
+
   // 2a. Build and deploy in one update: a one-line change to the app (a new commit), with
   // the builder's cache warm, and cold (emptied before each build), beside the deploy alone.
   log("build + deploy: a one-line change on app1+app2, warm and cold builder cache");
@@ -911,6 +929,11 @@ function report(r: Record<string, unknown>): string {
   rows.push(`| no-op up, deployed vs empty program | ${preview.deployed.noopUp.median} vs ${preview.empty.noopUp.median} ms = ${nr.toFixed(2)}x | ≤ 1.2x | ${mark(nr <= 1.2)} |`);
   const one = preview.oneTrivialDynamicResource;
   rows.push(`| reference: one trivial dynamic resource (plugin start only) | preview ${one.preview.median} ms, no-op up ${one.noopUp.median} ms | | |`);
+  const c = r.cli as (CliFigures & { twoHostFloor: { median: number; min: number } }) | undefined;
+  if (c) {
+    rows.push(`| floor: a version change on 2 hosts at once (start, probe until it answers, stop the old; plain SSH) | min ${c.twoHostFloor.min} ms, median ${c.twoHostFloor.median} ms | | |`);
+    rows.push(...cliReport(c, { floorMs: c.twoHostFloor.median, trivialNoopMs: preview.oneTrivialDynamicResource.noopUp.median }));
+  }
   const b = r.build as { warm: { median: number; min: number }; cold: { median: number; min: number }; deployAlone: { median: number } } | undefined;
   if (b) {
     rows.push(`| build + deploy of a one-line change, 2 hosts: warm builder cache | min ${b.warm.min} ms, median ${b.warm.median} ms (${(b.warm.median / b.deployAlone.median).toFixed(2)}x the deploy alone) | | |`);

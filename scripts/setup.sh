@@ -11,7 +11,7 @@ KP_STEP=setup
 
 need=()
 for pair in dockerd:docker.io docker-registry:docker-registry sshd:openssh-server htpasswd:apache2-utils \
-            iptables:iptables ip:iproute2 curl:curl git:git ruby:ruby; do
+            iptables:iptables ip:iproute2 curl:curl git:git ruby:ruby strace:strace; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)

@@ -1,0 +1,230 @@
+/**
+ * The path Kamal users take, measured as they take it: `pulumi-kamal` on a Kamal 2 project
+ * made by `pulumi-kamal init` (examples/kamal2's deploy.yml, on app1 and app2, the sandbox's
+ * images: `--skip-push`), beside `pulumi up` of the same program and the engine's own floor.
+ * Version changes under load (0 failed requests required), a no-op deploy, a preview, a
+ * rollback with the registry stopped, and where one deploy's time goes: each process the
+ * deploy starts, timed (strace), grouped into the phases a reader can act on.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { shellJoin } from "../provider/commands/shell";
+import type { SshPool } from "../provider/ssh/executor";
+import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+
+type Timing = { runs: number[]; min: number; median: number };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const timing = (xs: number[]): Timing => ({ runs: xs.map(Math.round), min: Math.round(Math.min(...xs)), median: Math.round(median(xs)) });
+
+export interface CliFigures {
+  versionChange: Timing;
+  versionChangeFailed: number;
+  versionChangeRequests: number;
+  pulumiUpVersionChange: Timing;
+  noop: Timing;
+  preview: Timing;
+  rollback: Timing & { failed: number; pulled: boolean };
+  /** One version change, by phase (ms). */
+  breakdown: Record<string, number>;
+}
+
+/** A Kamal 2 project as a user has it, made a Pulumi project by `pulumi-kamal init`. */
+function kamalProject(): { dir: string; env: NodeJS.ProcessEnv } {
+  const s = sandbox();
+  const dir = mkdtempSync(path.join(repoRoot, "test/.work/bench-cli-"));
+  cpSync(path.join(repoRoot, "examples/kamal2/config"), path.join(dir, "config"), { recursive: true });
+  cpSync(path.join(repoRoot, "examples/kamal2/.kamal"), path.join(dir, ".kamal"), { recursive: true });
+  // Every request the hosts get is the app's (no host name to route by): the load needs none.
+  const yml = readFileSync(path.join(dir, "config/deploy.yml"), "utf8").replace("service: hello2", "service: kpcli").replaceAll("hello2", "kpcli").replace(/^  host: .*\n/m, "");
+  writeFileSync(path.join(dir, "config/deploy.yml"), yml.replaceAll("10.213.0.11", host("app1").address).replaceAll("10.213.0.12", host("app2").address));
+  execFileSync("git", ["init", "-q"], { cwd: dir });
+  execFileSync("git", ["-c", "user.email=bench@example.test", "-c", "user.name=bench", "commit", "-qm", "app", "--allow-empty"], { cwd: dir });
+  const { PULUMI_BACKEND_URL: _b, ...env } = process.env;
+  return { dir, env: { ...env, KAMAL_REGISTRY_PASSWORD: s.registry.password } };
+}
+
+function cli(p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]): Promise<{ code: number; out: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repoRoot, "dist/cli/main.js"), ...args], { cwd: p.dir, env: p.env });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, out, ms: performance.now() - t0 }));
+  });
+}
+
+async function ok(p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]): Promise<number> {
+  const r = await cli(p, args);
+  if (r.code !== 0) throw new Error(`pulumi-kamal ${args.join(" ")} failed:\n${r.out}`);
+  return r.ms;
+}
+
+/**
+ * Where one deploy's time goes, from the processes it starts (strace): the CLI's own start
+ * until its first child, the Pulumi CLI calls before the update, the engine's start (until
+ * the program runs), the program until the provider starts, the provider's life (checks,
+ * the swap, state), and what follows until the CLI exits.
+ */
+function breakdown(p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]): Record<string, number> {
+  const trace = path.join(p.dir, "deploy.strace");
+  const r = spawnSync("strace", ["--seccomp-bpf", "-f", "-qq", "-e", "trace=execve,exit_group", "-e", "signal=none", "-ttt", "-o", trace, process.execPath, path.join(repoRoot, "dist/cli/main.js"), ...args], { cwd: p.dir, env: p.env, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`traced deploy failed:\n${r.stdout}${r.stderr}`);
+  const events = readFileSync(trace, "utf8").split("\n").flatMap((l) => {
+    const m = /^(\d+) (\d+\.\d+) (execve|exit_group)\((.*)$/.exec(l);
+    if (!m || l.includes("ENOENT")) return [];
+    return [{ pid: m[1], t: Number(m[2]) * 1000, call: m[3], args: m[4] }];
+  });
+  rmSync(trace, { force: true });
+  const t0 = events[0].t;
+  const first = (re: RegExp) => events.find((e) => e.call === "execve" && re.test(e.args));
+  const exitOf = (pid?: string) => events.find((e) => e.call === "exit_group" && e.pid === pid)?.t;
+  const up = first(/"pulumi", "(up|preview)"/);
+  const program = first(/@pulumi\/pulumi\/cmd\/run|cmd\/run"/) ?? first(/--monitor/);
+  const provider = first(/dynamic-provider/) ?? first(/pulumi-resource-pulumi-nodejs/);
+  const firstChild = events.find((e) => e.call === "execve" && e !== events[0]);
+  const end = events[events.length - 1].t;
+  const upEnd = exitOf(up?.pid) ?? end;
+  const providerEnd = exitOf(provider?.pid) ?? upEnd;
+  const round = (x: number) => Math.round(x);
+  return {
+    "CLI start": round((firstChild?.t ?? end) - t0),
+    "Pulumi CLI calls before the update": round((up?.t ?? end) - (firstChild?.t ?? end)),
+    "engine start (until the program runs)": round((program?.t ?? upEnd) - (up?.t ?? end)),
+    "program: SDK, deploy.yml, secrets (until the provider starts)": round((provider?.t ?? upEnd) - (program?.t ?? upEnd)),
+    "provider: checks, diffs, the swap on the hosts, state": round(providerEnd - (provider?.t ?? upEnd)),
+    "engine end and after the update": round(end - providerEnd),
+    total: round(end - t0),
+  };
+}
+
+export async function cliPath(opts: { reps: number; underLoad: (action: () => Promise<unknown>) => Promise<{ failed: number; total: number }>; log: (m: string) => void }): Promise<CliFigures> {
+  const p = kamalProject();
+  const s = sandbox();
+  const init = await cli(p, ["init", "--known-hosts", s.hosts[0].knownHostsPath, "--ssh-key", s.hosts[0].privateKeyPath]);
+  if (init.code !== 0) throw new Error(`init failed:\n${init.out}`);
+  execFileSync("pulumi", ["config", "set", "--stack", "production", "traefikImage", s.images.traefik], { cwd: p.dir, env: p.env, stdio: "ignore" });
+  try {
+    await ok(p, ["deploy", "--skip-push", "--version", "v1"]);
+    const changes: number[] = [];
+    let failed = 0;
+    let requests = 0;
+    let version = "v1";
+    for (let i = 0; i < opts.reps; i++) {
+      version = version === "v1" ? "v2" : "v1";
+      const v = version;
+      const l = await opts.underLoad(async () => changes.push(await ok(p, ["deploy", "--skip-push", "--version", v])));
+      failed += l.failed;
+      requests += l.total;
+    }
+    opts.log(`  pulumi-kamal deploy, version change: ${changes.map(Math.round).join(", ")} ms`);
+    // The same program through `pulumi up` (the version set by --config too): what the CLI adds.
+    const ups: number[] = [];
+    for (let i = 0; i < opts.reps; i++) {
+      version = version === "v1" ? "v2" : "v1";
+      const t0 = performance.now();
+      const r = spawnSync("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", "production", "--config", `version=${version}`], { cwd: p.dir, env: { ...p.env, PULUMI_KAMAL_BUILD: "skip" }, encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`pulumi up failed:\n${r.stdout}${r.stderr}`);
+      ups.push(performance.now() - t0);
+    }
+    const noops: number[] = [];
+    const previews: number[] = [];
+    for (let i = 0; i < opts.reps; i++) {
+      noops.push(await ok(p, ["deploy", "--skip-push", "--version", version]));
+      previews.push(await ok(p, ["preview", "--skip-push", "--version", version]));
+    }
+    const trace = breakdown(p, ["deploy", "--skip-push", "--version", version === "v1" ? "v2" : "v1"]);
+    version = version === "v1" ? "v2" : "v1";
+    // Rollback to the other version, the registry stopped: no pull.
+    const rollbacks: number[] = [];
+    let rollbackFailed = 0;
+    let pulled = false;
+    registryFault("stop");
+    try {
+      for (let i = 0; i < opts.reps; i++) {
+        version = version === "v1" ? "v2" : "v1";
+        const v = version;
+        const l = await opts.underLoad(async () => {
+          const r = await cli(p, ["rollback", v]);
+          if (r.code !== 0) throw new Error(`rollback failed:\n${r.out}`);
+          if (/pulling/.test(r.out)) pulled = true;
+          rollbacks.push(r.ms);
+        });
+        rollbackFailed += l.failed;
+      }
+    } finally {
+      registryFault("start");
+    }
+    return {
+      versionChange: timing(changes),
+      versionChangeFailed: failed,
+      versionChangeRequests: requests,
+      pulumiUpVersionChange: timing(ups),
+      noop: timing(noops),
+      preview: timing(previews),
+      rollback: { ...timing(rollbacks), failed: rollbackFailed, pulled },
+      breakdown: trace,
+    };
+  } finally {
+    spawnSync("pulumi", ["destroy", "--yes", "--skip-preview", "--non-interactive", "--stack", "production"], { cwd: p.dir, env: { ...p.env, PULUMI_KAMAL_BUILD: "skip" }, stdio: "ignore" });
+  }
+}
+
+/**
+ * The floor of a version change on two hosts (issue 24's): on both hosts at once, over one
+ * plain SSH session each: start the new container, probe it until it answers, stop the old
+ * one. No proxy, no cord, no Pulumi.
+ */
+export async function twoHostFloor(pool: SshPool, reps: number): Promise<Timing> {
+  const s = sandbox();
+  const hosts = ["app1", "app2"];
+  const conns = await Promise.all(hosts.map((h) => pool.connect(target(h))));
+  const name = (v: string) => `floor2-${v}`;
+  const start = (v: string) => shellJoin(["docker", "run", "--detach", "--name", name(v), s.images.app[v as "v1" | "v2"]]);
+  for (const c of conns) {
+    await c.exec(`docker rm -f ${name("v1")} ${name("v2")} >/dev/null 2>&1; true`);
+    for (const v of ["v1", "v2"]) await c.exec(shellJoin(["docker", "pull", "-q", s.images.app[v as "v1" | "v2"]]));
+    await c.exec(start("v1"));
+  }
+  const runs: number[] = [];
+  let from = "v1";
+  for (let i = 0; i < reps; i++) {
+    const to = from === "v1" ? "v2" : "v1";
+    const t0 = performance.now();
+    await Promise.all(
+      conns.map(async (c) => {
+        await c.exec(start(to));
+        for (;;) {
+          if ((await c.run(shellJoin(["docker", "exec", name(to), "/app", "probe", "http://127.0.0.1/up"]))).code === 0) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await c.exec(shellJoin(["docker", "stop", "--time", "10", name(from)]));
+      }),
+    );
+    runs.push(performance.now() - t0);
+    for (const c of conns) await c.exec(shellJoin(["docker", "rm", name(from)]));
+    from = to;
+  }
+  for (const c of conns) await c.exec(`docker rm -f ${name("v1")} ${name("v2")} >/dev/null 2>&1; true`);
+  return timing(runs);
+}
+
+/** Rows of the bench's table: each figure beside its goal (issue 24's). */
+export function cliReport(c: CliFigures, ref: { floorMs: number; trivialNoopMs: number }): string[] {
+  const mark = (ok: boolean) => (ok ? "met" : "**MISSED**");
+  const floorGoal = ref.floorMs + 1500;
+  const rows = [
+    `| pulumi-kamal deploy, version change, 2 hosts (project made by init, under load) | min ${c.versionChange.min} ms, median ${c.versionChange.median} ms; ${c.versionChangeFailed} failed of ${c.versionChangeRequests} | ≤ floor + 1.5 s (${floorGoal} ms); 0 failed | ${mark(c.versionChange.median <= floorGoal && c.versionChangeFailed === 0)} |`,
+    `| … beside pulumi up of the same program | median ${c.pulumiUpVersionChange.median} ms = ${(c.versionChange.median / c.pulumiUpVersionChange.median).toFixed(2)}x | ≤ 1.2x | ${mark(c.versionChange.median <= 1.2 * c.pulumiUpVersionChange.median)} |`,
+    `| pulumi-kamal deploy, no change | median ${c.noop.median} ms = ${(c.noop.median / ref.trivialNoopMs).toFixed(2)}x one trivial dynamic resource's no-op up (${ref.trivialNoopMs} ms) | ≤ 1.2x | ${mark(c.noop.median <= 1.2 * ref.trivialNoopMs)} |`,
+    `| pulumi-kamal preview | median ${c.preview.median} ms = ${(c.preview.median / ref.trivialNoopMs).toFixed(2)}x | ≤ 1.2x | ${mark(c.preview.median <= 1.2 * ref.trivialNoopMs)} |`,
+    `| pulumi-kamal rollback, registry stopped, under load | median ${c.rollback.median} ms; ${c.rollback.failed} failed; pulled: ${c.rollback.pulled} | ≤ floor + 1.5 s; no pull | ${mark(c.rollback.median <= floorGoal && !c.rollback.pulled && c.rollback.failed === 0)} |`,
+    `| one version change by phase (strace of the processes it starts) | ${Object.entries(c.breakdown).map(([k, v]) => `${k} ${v} ms`).join("; ")} | | |`,
+  ];
+  return rows;
+}
