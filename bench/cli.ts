@@ -90,11 +90,12 @@ function breakdown(p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]): 
   const r = spawnSync("strace", ["--seccomp-bpf", "-f", "-qq", "-e", "trace=execve,exit_group", "-e", "signal=none", "-ttt", "-o", trace, process.execPath, path.join(repoRoot, "dist/cli/main.js"), ...args], { cwd: p.dir, env: p.env, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`traced deploy failed:\n${r.stdout}${r.stderr}`);
   const events = readFileSync(trace, "utf8").split("\n").flatMap((l) => {
-    const m = /^(\d+) (\d+\.\d+) (execve|exit_group)\((.*)$/.exec(l);
+    const m = /^(\d+)\s+(\d+\.\d+) (execve|exit_group)\((.*)$/.exec(l);
     if (!m || l.includes("ENOENT")) return [];
     return [{ pid: m[1], t: Number(m[2]) * 1000, call: m[3], args: m[4] }];
   });
   rmSync(trace, { force: true });
+  if (!events.length) throw new Error("the traced deploy left no trace of its processes");
   const t0 = events[0].t;
   const first = (re: RegExp) => events.find((e) => e.call === "execve" && re.test(e.args));
   const exitOf = (pid?: string) => events.find((e) => e.call === "exit_group" && e.pid === pid)?.t;

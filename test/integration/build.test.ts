@@ -337,6 +337,16 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
     for (const h of web) expect(await version(h, HOST)).toBe("k-pushed");
   });
 
+  it("redeploy builds the new commit too, and moves the apps only", async () => {
+    const head = app.commit("k-redeployed");
+    const r = await cli(["redeploy"]);
+    expect(r.code, out(r)).toBe(0);
+    expect(r.stdout.split("\n")[0]).toBe(`Redeploying version ${head} (stack production, config version)`);
+    expect(r.stdout).toMatch(new RegExp(`  local builder: pushed \\S+/kp/kpk2:${head} sha256:[0-9a-f]{64}`));
+    expect(r.stdout).not.toMatch(/Traefik replaced|bridge Traefik/);
+    for (const h of web) expect(await version(h, HOST)).toBe("k-redeployed");
+  });
+
   it("build details, build pull; --skip-push deploys the registry's image of the version without building", async () => {
     const details = await cli(["build", "details"]);
     expect(details.code, out(details)).toBe(0);
@@ -352,6 +362,6 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
     expect(skipped.code).toBe(1);
     expect(skipped.stdout).not.toMatch(/building/);
     expect(skipped.stderr).toMatch(/: pulling \S+:no-such-version: command failed/);
-    for (const h of web) expect(await version(h, HOST)).toBe("k-pushed");
+    for (const h of web) expect(await version(h, HOST)).toBe("k-redeployed");
   });
 });
