@@ -12,13 +12,8 @@ import path from "node:path";
 import { shellJoin } from "../provider/commands/shell";
 import type { SshPool } from "../provider/ssh/executor";
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+import { timing, type Timing } from "./stats";
 
-type Timing = { runs: number[]; min: number; median: number };
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const timing = (xs: number[]): Timing => ({ runs: xs.map(Math.round), min: Math.round(Math.min(...xs)), median: Math.round(median(xs)) });
 
 export interface CliFigures {
   versionChange: Timing;

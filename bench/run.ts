@@ -18,7 +18,8 @@ import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
 import { FAULTS, FaultRig, failedOn, totalOn, WEB as FAULT_HOSTS, type Fault } from "../test/helpers/faults";
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
 import { makeCertificate } from "../test/helpers/tls";
-import { makeBuildApp } from "../test/helpers/buildApp";
+import { buildAndDeploy } from "./build";
+import { median, min, timing } from "./stats";
 import { cliPath, cliReport, twoHostFloor, type CliFigures } from "./cli";
 
 const quick = process.argv.includes("--quick");
@@ -33,12 +34,6 @@ const statsFile = path.join(repoRoot, "test/.work/bench-ssh-stats.jsonl");
 
 const log = (m: string) => console.error(`[bench] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const min = (xs: number[]) => Math.min(...xs);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const timing = (xs: number[]) => ({ runs: xs.map((x) => Math.round(x)), min: Math.round(min(xs)), median: Math.round(median(xs)) });
 
 async function cleanHosts() {
   for (const h of ALL) {
@@ -232,44 +227,6 @@ async function previewAndNoop(p: PulumiProject, noop = true) {
     noops.push(performance.now() - t0);
   }
   return { preview: timing(previews), noopUp: noop ? timing(noops) : undefined };
-}
-
-// ------------------------------------------------------------------------- build + deploy
-/** `pulumi up` of a program that builds the app (Image) and deploys it (Service), after a
- * one-line commit: REPS times with BuildKit's cache as the last build left it, REPS times
- * with it emptied first (the layers are still in the registry: what a CI runner sees). */
-async function buildAndDeploy(): Promise<{ warm: ReturnType<typeof timing>; cold: ReturnType<typeof timing> }> {
-  process.env.DOCKER_HOST = sandbox().deployer.dockerHost;
-  const app = makeBuildApp("bench-build", { secret: "bench-build-secret" });
-  const p = new PulumiProject(
-    scratchProject("bench-build", {
-      "Pulumi.yaml": "name: kp-bench-build\nruntime: nodejs\n",
-      "package.json": JSON.stringify({ name: "kp-bench-build", main: "index.ts" }),
-      "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/build"))};\n`,
-    }),
-    "bench",
-  );
-  await p.ensureStack();
-  await set(p, "appRoot", app.dir);
-  await set(p, "buildSecret", "bench-build-secret", true);
-  try {
-    await timedUp(p);
-    const warm: number[] = [];
-    const cold: number[] = [];
-    for (let i = 0; i < REPS; i++) {
-      app.commit(`warm-${i}`);
-      warm.push((await timedUp(p)).ms);
-    }
-    for (let i = 0; i < REPS; i++) {
-      execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
-      app.commit(`cold-${i}`);
-      cold.push((await timedUp(p)).ms);
-    }
-    return { warm: timing(warm), cold: timing(cold) };
-  } finally {
-    await p.destroy();
-    delete process.env.DOCKER_HOST;
-  }
 }
 
 // ------------------------------------------------------------------------- naive baseline
@@ -831,7 +788,7 @@ async function main() {
   // 2a. Build and deploy in one update: a one-line change to the app (a new commit), with
   // the builder's cache warm, and cold (emptied before each build), beside the deploy alone.
   log("build + deploy: a one-line change on app1+app2, warm and cold builder cache");
-  results.build = { ...(await buildAndDeploy()), deployAlone: (speed["2"] as { up: unknown }).up };
+  results.build = { ...(await buildAndDeploy({ reps: REPS, timedUp, set })), deployAlone: (speed["2"] as { up: unknown }).up };
 
   // 2b. The floor: the raw Docker sequence on one host over one connection.
   log("floor: raw docker sequence on app1");
