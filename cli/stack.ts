@@ -10,7 +10,7 @@ import { accessoryContainer, appContainer, traefikContainer, type AccessoryConta
 import { imageBuild, type ImageBuildConfig } from "../provider/config/image";
 import { containerName } from "../provider/commands/app";
 import { accessoryName } from "../provider/commands/accessory";
-import { exportStack, pulumi, projectOf, selectedStack } from "./pulumi";
+import { exportStack, firstError, pulumi, projectOf, selectedStack } from "./pulumi";
 import { UsageError } from "./usage";
 
 export interface AppOnHost {
@@ -154,7 +154,5 @@ export async function loadDeployed(opts: { cwd?: string; stack?: string }): Prom
 
 /** The Pulumi CLI's message, without the Automation API's command dump and stack trace. */
 export function firstLine(e: unknown): string {
-  const text = String((e as { stderr?: string }).stderr || (e as Error).message || e);
-  const err = text.split("\n").find((l) => /^error: /.test(l.trim()));
-  return (err ?? text.split("\n").find((l) => l.trim()) ?? "").trim().replace(/^error: /, "");
+  return firstError(String((e as { stderr?: string }).stderr || (e as Error).message || e));
 }

@@ -539,8 +539,9 @@ export function normalizeKamalConfig(
     if (reg) for (const r of [reg.username, reg.password]) if ("secret" in r) secretNames.add(r.secret);
   }
 
+  // Build secrets stay the builder's (builder.secrets): needed only when the image is built,
+  // never to deploy one (a --skip-push deploy has no reason to know them).
   const builder = builderOf(raw.builder, kamal, problems);
-  for (const name of builder.secrets) secretNames.add(name);
   const fromSshConfig = sshConfigOf(raw, roles, accessories, ctx.sshConfig, problems);
   if (problems.length) throw new ConfigError(problems);
   // Kamal's jump host user defaults to root, whatever ssh.user is.

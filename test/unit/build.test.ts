@@ -153,7 +153,13 @@ describe("deploy.yml's builder", () => {
     expect(of({ remote: { arch: "arm64", host: "ssh://root@192.168.0.1" } }, 1).b).toMatchObject({ platforms: ["linux/arm64"], local: false });
     expect(of({ arch: "amd64" }, 1).problems).toEqual(["builder.arch: unknown key in Kamal 1's builder"]);
   });
-  it("decides Kamal 1 or 2 when nothing else does", () => {
+  it("build secrets are the builder's: a deploy that does not build never needs them", () => {
+    const c = normalizeKamalConfig({ service: "s", image: "i", servers: ["h"], env: { secret: ["API_TOKEN"] }, builder: { arch: "amd64", secrets: ["GITHUB_TOKEN"] } });
+    expect(c.builder.secrets).toEqual(["GITHUB_TOKEN"]);
+    expect(c.secretNames).toEqual(["API_TOKEN"]);
+  });
+
+    it("decides Kamal 1 or 2 when nothing else does", () => {
     const minimal = { service: "s", image: "i", servers: ["h"] };
     expect(normalizeKamalConfig({ ...minimal, builder: { multiarch: false } }).kamal).toBe(1);
     expect(normalizeKamalConfig({ ...minimal, builder: { arch: "amd64" } }).kamal).toBe(2);
