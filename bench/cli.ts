@@ -3,7 +3,8 @@
  * made by `pulumi-kamal init` (examples/kamal2's deploy.yml, on app1 and app2, the sandbox's
  * images: `--skip-push`), beside `pulumi up` of the same program and the engine's own floor.
  * Version changes under load (0 failed requests required), a no-op deploy, a preview, a
- * rollback with the registry stopped, and where one deploy's time goes: each process the
+ * rollback with the registry stopped, a version that never passes its health check (time to
+ * the error against its deadline), and where one deploy's time goes: each process the
  * deploy starts, timed (strace), grouped into the phases a reader can act on.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -23,6 +24,10 @@ export interface CliFigures {
   noop: Timing;
   preview: Timing;
   rollback: Timing & { failed: number; pulled: boolean };
+  /** A version whose health check never passes (the sandbox's `broken` image), under load:
+   * the whole command until its error, and from the new containers' start (when the
+   * deadline starts counting) until then. */
+  broken: { deadlineS: number; toError: Timing; fromStart: Timing; failed: number };
   /** One version change, by phase (ms). */
   breakdown: Record<string, number>;
 }
@@ -42,15 +47,21 @@ function kamalProject(): { dir: string; env: NodeJS.ProcessEnv } {
   return { dir, env: { ...env, KAMAL_REGISTRY_PASSWORD: s.registry.password } };
 }
 
-function cli(p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]): Promise<{ code: number; out: string; ms: number }> {
+/** One CLI run: its output, its time, and when each output line arrived (ms from start). */
+function cli(p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]): Promise<{ code: number; out: string; ms: number; lines: { ms: number; text: string }[] }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(repoRoot, "dist/cli/main.js"), ...args], { cwd: p.dir, env: p.env });
     let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const lines: { ms: number; text: string }[] = [];
+    const take = (d: Buffer) => {
+      out += d.toString();
+      for (const text of d.toString().split("\n")) if (text.trim()) lines.push({ ms: performance.now() - t0, text });
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, out, ms: performance.now() - t0 }));
+    child.on("close", (code) => resolve({ code: code ?? -1, out, ms: performance.now() - t0, lines }));
   });
 }
 
@@ -166,7 +177,24 @@ export async function cliPath(opts: { reps: number; underLoad: (action: () => Pr
     } finally {
       registryFault("start");
     }
+    // A broken version: deploy.yml's deploy_timeout (Kamal's default, 30 s) is the deadline;
+    // the error comes within it plus 2 s of the containers' start, the old version serving.
+    const toError: number[] = [];
+    const fromStart: number[] = [];
+    let brokenFailed = 0;
+    for (let i = 0; i < Math.min(opts.reps, 2); i++) {
+      const l = await opts.underLoad(async () => {
+        const r = await cli(p, ["deploy", "--skip-push", "--version", "broken"]);
+        if (r.code === 0 || !/did not become healthy within 30s/.test(r.out)) throw new Error(`the broken version did not fail at its health check:\n${r.out}`);
+        const started = r.lines.find((l) => /starting \S+-web-broken/.test(l.text));
+        if (!started) throw new Error(`no container of the broken version was started:\n${r.out}`);
+        toError.push(r.ms);
+        fromStart.push(r.ms - started.ms);
+      });
+      brokenFailed += l.failed;
+    }
     return {
+      broken: { deadlineS: 30, toError: timing(toError), fromStart: timing(fromStart), failed: brokenFailed },
       versionChange: timing(changes),
       versionChangeFailed: failed,
       versionChangeRequests: requests,
@@ -230,6 +258,7 @@ export function cliReport(c: CliFigures, ref: { floorMs: number; trivialNoopMs: 
     `| pulumi-kamal deploy, no change | median ${c.noop.median} ms = ${(c.noop.median / ref.trivialNoopMs).toFixed(2)}x one trivial dynamic resource's no-op up (${ref.trivialNoopMs} ms) | ≤ 1.2x | ${mark(c.noop.median <= 1.2 * ref.trivialNoopMs)} |`,
     `| pulumi-kamal preview | median ${c.preview.median} ms = ${(c.preview.median / ref.trivialNoopMs).toFixed(2)}x | ≤ 1.2x | ${mark(c.preview.median <= 1.2 * ref.trivialNoopMs)} |`,
     `| pulumi-kamal rollback, registry stopped, under load | median ${c.rollback.median} ms; ${c.rollback.failed} failed; pulled: ${c.rollback.pulled} | ≤ floor + 1.5 s; no pull | ${mark(c.rollback.median <= floorGoal && !c.rollback.pulled && c.rollback.failed === 0)} |`,
+    `| pulumi-kamal deploy of a version that never passes its health check (deadline ${c.broken.deadlineS} s), under load | median ${c.broken.toError.median} ms to the error (Kamal 2: 35.4 s); ${c.broken.fromStart.median} ms from the containers' start; ${c.broken.failed} failed | ≤ deadline + 2 s from the start; 0 failed | ${mark(c.broken.fromStart.median <= (c.broken.deadlineS + 2) * 1000 && c.broken.failed === 0)} |`,
     `| one version change by phase (strace of the processes it starts) | ${Object.entries(c.breakdown).map(([k, v]) => `${k} ${v} ms`).join("; ")} | | |`,
   ];
   return rows;

@@ -212,12 +212,14 @@ export async function rollback(o: EngineOptions, d: Deployed, version: string, o
   const role = primaryRole(d.apps);
   const primary = d.apps.filter((a) => a.cfg.role === role);
   if (!primary.length) throw new UsageError(`stack ${o.stack} has no app containers to roll back`);
-  const missing: string[] = [];
-  for (const a of primary) {
-    const name = containerName({ ...a.cfg, version });
-    const r = await (await connect(a.cfg.connection)).run(shellJoin(["docker", "container", "inspect", "--format", "{{.Name}}", name]));
-    if (r.code !== 0) missing.push(a.cfg.hostName);
-  }
+  // Every host at once: the check costs one round trip, not one per host.
+  const kept = await Promise.all(
+    primary.map(async (a) => {
+      const name = containerName({ ...a.cfg, version });
+      return (await (await connect(a.cfg.connection)).run(shellJoin(["docker", "container", "inspect", "--format", "{{.Name}}", name]))).code === 0;
+    }),
+  );
+  const missing = primary.filter((_, i) => !kept[i]).map((a) => a.cfg.hostName);
   if (missing.length) {
     throw new UsageError(`the app version ${version} is not available as a container on ${missing.join(", ")} (\`pulumi-kamal details\` shows what runs; \`pulumi stack history\` lists what was deployed); \`pulumi-kamal deploy --version ${version}\` deploys it anyway, pulling its image`);
   }

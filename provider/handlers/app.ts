@@ -496,23 +496,36 @@ async function swap(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutMem
         }
       } catch (e) {
         if (connectionLost(e)) throw lostMidSwap(e as Error, { name, old, byRoutes, switched, routed: !!routing });
-        // Traffic goes back to the containers that served before (if it had moved at all).
-        if (byRoutes) await restoreRoute(conn, cfg, routing!, route!, old, switched).catch(() => undefined);
+        // Traffic goes back to the containers that served before (if it had moved at all):
+        // first when it had; beside the cleanup when it had not (the route is only checked).
+        const restored = byRoutes ? restoreRoute(conn, cfg, routing!, route!, old, switched).catch(() => undefined) : undefined;
+        if (switched) await restored;
         try {
           // One that took traffic leaves rotation and finishes its in-flight requests first.
-          if (switched && !byRoutes) await retire(conn, cfg, name, routing);
-          else await conn.run(docker.stopContainer(name, switched ? Math.min(cfg.stopWaitTime, 10) : 1));
-          if (cord) await conn.run(docker.cutCord(cord));
-          const more = await failureDetails(conn, name, secrets, envFile);
+          // What the report shows is read meanwhile: a failed deploy ends soon after its
+          // deadline (the steps that follow run side by side where they can).
+          const [, more] = await Promise.all([
+            (async () => {
+              if (switched && !byRoutes) await retire(conn, cfg, name, routing);
+              else await conn.run(docker.stopContainer(name, switched ? Math.min(cfg.stopWaitTime, 10) : 1));
+              if (cord) await conn.run(docker.cutCord(cord));
+            })(),
+            failureDetails(conn, name, secrets, envFile),
+            restored,
+          ]);
           // The failed container is kept (the newest failed one only) for its logs, under a
           // name that no retention or rollback counts; the copy that stepped aside gets its
           // name back.
           const reverted = rootCause(e) instanceof RolloutFailed;
           if (!reverted) member?.fail(failureOf(e));
           const failed = failedName(name, randomBytes(4).toString("hex"));
-          await conn.run(docker.renameContainer(name, failed));
-          if (aside) await conn.run(docker.renameContainer(aside, name));
-          await pruneFailed(conn, cfg, failed);
+          await Promise.all([
+            (async () => {
+              await conn.run(docker.renameContainer(name, failed));
+              if (aside) await conn.run(docker.renameContainer(aside, name));
+            })(),
+            pruneFailed(conn, cfg, failed),
+          ]);
           const back = stoppedFirst.map((o) => (o === aside ? name : o));
           if (back.length) await restartStopped(conn, cfg, back, byRoutes ? { routing: routing!, route: route! } : undefined);
           const serving = back.length
@@ -640,6 +653,7 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
   let ip: string | undefined;
   let lastReport = 0;
   let forwarding = true;
+  let last = "";
   for (let attempt = 1; ; attempt++) {
     const r = await conn.run(docker.containerState(name));
     const [status, health, restarts] = r.stdout.trim().split(" ");
@@ -648,14 +662,20 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
       throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting (health ${health})`);
     }
     if (health === "healthy") return;
+    // A probe never outlasts the deadline: a hanging app fails at it, not a timeout later.
+    const timeout = Math.max(200, Math.min(hc.timeout * 1000, deadline - since()));
     if (hc.cmd) {
-      if ((await conn.run(docker.execInContainer(name, hc.cmd))).code === 0) return;
+      const probe = await conn.run(docker.execInContainer(name, hc.cmd));
+      if (probe.code === 0) return;
+      last = `${hc.cmd} exited ${probe.code}`;
     } else if (forwarding) {
       ip ??= (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
       try {
-        const answer = await conn.httpGet(ip, hc.port, hc.path, hc.timeout * 1000);
+        const answer = await conn.httpGet(ip, hc.port, hc.path, timeout);
         if (answer.status >= 200 && answer.status < 300) return;
+        last = `GET ${hc.path} answered HTTP ${answer.status}`;
       } catch (e) {
+        last = (e as Error).message.split("\n")[0].slice(0, 160);
         // A server that refuses forwarding: Docker's own health schedule decides instead,
         // when the container has one.
         if (/prohibited|open failed/i.test((e as Error).message)) {
@@ -667,7 +687,7 @@ async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: str
       }
     }
     const elapsed = since();
-    if (elapsed > deadline) throw new Error(`container ${name} did not become healthy within ${hc.deadline}s (health ${health})`);
+    if (elapsed > deadline) throw new Error(`container ${name} did not become healthy within ${hc.deadline}s (${health !== "-" || !last ? `health ${health}` : `last probe: ${last}`})`);
     if (elapsed - lastReport >= 3000) {
       lastReport = elapsed;
       progress(cfg.hostName, `waiting for ${name} to be healthy (attempt ${attempt}, ${Math.round(elapsed / 1000)}s of ${hc.deadline}s)`);
@@ -834,9 +854,14 @@ async function pruneImages(conn: SshConnection, cfg: AppContainerConfig) {
 /** Health log and last log lines of a failed container; the env file's values become
  * secrets of the operation, so the report can never show them. */
 async function failureDetails(conn: SshConnection, name: string, secrets: Secrets, envFile?: string): Promise<string> {
-  if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
-  const healthJson = (await conn.run(docker.containerHealthLog(name))).stdout.trim();
-  let health = "(no health check)";
+  const [env, healthOut, logsOut] = await Promise.all([
+    envFile ? conn.run(shellJoin(["cat", envFile])) : undefined,
+    conn.run(docker.containerHealthLog(name)),
+    conn.run(docker.containerLogs(name, 30)),
+  ]);
+  if (env) secrets.addEnvFile(env.stdout);
+  const healthJson = healthOut.stdout.trim();
+  let health = "";
   try {
     const parsed = JSON.parse(healthJson) as { Log?: { ExitCode: number; Output: string }[] } | null;
     if (parsed?.Log?.length) {
@@ -847,7 +872,8 @@ async function failureDetails(conn: SshConnection, name: string, secrets: Secret
   } catch {
     /* not JSON: no health log */
   }
-  const logs = tail((await conn.run(docker.containerLogs(name, 30))).stdout, 30) || "(no output)";
-  return `--- health check log (last 5) ---\n${health}\n--- last log lines of ${name} ---\n${logs}`;
+  const logs = tail(logsOut.stdout, 30) || "(no output)";
+  // Docker's own health log, when the container has a health check Docker runs.
+  return `${health ? `--- health check log (last 5) ---\n${health}\n` : ""}--- last log lines of ${name} ---\n${logs}`;
 }
 

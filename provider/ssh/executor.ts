@@ -576,13 +576,18 @@ export class SshConnection {
         );
         // The whole exchange is bounded: a channel is no socket, so http's idle timeout may
         // never fire on it (a health check slower than its timeout must fail).
-        const timer = setTimeout(() => req.destroy(new Error(`GET http://${host}:${port}${path} timed out after ${timeoutMs}ms`)), timeoutMs);
+        // Destroyed for its timeout, the request may report the closed channel ("socket hang
+        // up") rather than the reason: the reason is what the caller gets.
+        const timedOut = new Error(`GET http://${host}:${port}${path} timed out after ${timeoutMs}ms`);
+        let late = false;
+        const expire = () => ((late = true), req.destroy(timedOut));
+        const timer = setTimeout(expire, timeoutMs);
         req.on("close", () => clearTimeout(timer));
-        req.on("timeout", () => req.destroy(new Error(`GET http://${host}:${port}${path} timed out after ${timeoutMs}ms`)));
+        req.on("timeout", expire);
         req.on("error", (e) => {
           clearTimeout(timer);
           channel.close();
-          reject(e);
+          reject(late ? timedOut : e);
         });
         req.end();
       });
