@@ -5,7 +5,7 @@
  * the state names no path, so each finds the implementation in its own node_modules.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -47,7 +47,10 @@ function packedProject(): string {
   const projectDir = path.join(tmp, "user-project");
   mkdirSync(projectDir);
   for (const [f, c] of Object.entries(FILES("kp-portable-c"))) writeFileSync(path.join(projectDir, f), c);
-  writeFileSync(path.join(projectDir, "package.json"), JSON.stringify({ name: "kp-portable-c", main: "index.js", dependencies: { "pulumi-kamal": `file:${path.join(tmp, packed)}` } }));
+  // A Pulumi project has its own @pulumi/pulumi (a range, as `pulumi new` writes it); the
+  // package's is a peer dependency, so the project's is the one both use.
+  const sdk = (JSON.parse(readFileSync(path.join(repoRoot, "node_modules/@pulumi/pulumi/package.json"), "utf8")) as { version: string }).version;
+  writeFileSync(path.join(projectDir, "package.json"), JSON.stringify({ name: "kp-portable-c", main: "index.js", dependencies: { "@pulumi/pulumi": `^${sdk}`, "pulumi-kamal": `file:${path.join(tmp, packed)}` } }));
   execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: projectDir, stdio: "inherit" });
   packedDir = projectDir;
   return projectDir;
@@ -149,6 +152,14 @@ describe("a stack used from any checkout", () => {
 
   it("refreshes, updates and destroys from a project that installs the package from its npm pack tarball", async () => {
     const projectDir = packedProject();
+    // One copy of the SDK in the user's project: the program's resources and the package's
+    // components register through the same one.
+    const sdks = execFileSync("find", ["node_modules", "-path", "*/@pulumi/pulumi/package.json"], { cwd: projectDir, encoding: "utf8" }).trim().split("\n");
+    expect(sdks).toEqual(["node_modules/@pulumi/pulumi/package.json"]);
+    // Only the public entry points: the components, and the provider the engine loads.
+    const exported = (JSON.parse(readFileSync(path.join(projectDir, "node_modules/pulumi-kamal/package.json"), "utf8")) as { exports: Record<string, unknown> }).exports;
+    expect(Object.keys(exported)).toEqual([".", "./provider", "./package.json"]);
+    expect(existsSync(path.join(projectDir, "node_modules/pulumi-kamal/LICENSE"))).toBe(true);
     const c = elsewhere(projectDir);
     // A's stack settings, brought up to the version the second checkout deployed.
     expect((await c.run(["config", "set", "--stack", "test", "version", "v2"])).code).toBe(0);
