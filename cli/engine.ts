@@ -12,7 +12,7 @@ import { gitState, kamalVersion } from "../components/buildContext";
 import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/maintenanceConfig";
 import { LineSplitter } from "./lines";
 import { STACK_CONFIG } from "./programConfig";
-import { exportStack, firstError, localCheckpoint, projectOf, pulumi, stackConfig, type Project } from "./pulumi";
+import { exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
 import type { Deployed } from "./stack";
 import { EngineError, UsageError } from "./usage";
 
@@ -161,13 +161,14 @@ const IMAGE_TYPE = "pulumi-nodejs:dynamic/kamal:Image";
 export async function deploy(o: EngineOptions, opts: DeployOptions): Promise<void> {
   const { key, version, current } = await versionFor(o, opts);
   o.write(`${opts.what ?? "Deploying"} version ${version} (stack ${o.stack}, config ${key})`);
+  const settings = stackConfigText(o.dir, o.stack);
   try {
     await run(o, "up", { target: opts.target, config: { [key]: version }, build: await buildMode(o, opts), message: `pulumi-kamal ${(opts.what ?? "deploy").toLowerCase()}` });
   } catch (e) {
     // A failed deploy leaves the previous version serving: the config says so again, so that
     // the next `pulumi up` (anyone's) does not retry this one unasked.
     if (!(e instanceof EngineError)) throw e;
-    if (version !== current) {
+    if (version !== current && !restoreConfigFile(o.dir, project(o), o.stack, key, settings)) {
       const r = await pulumi(o.dir, current === undefined ? ["config", "rm", key, "--stack", o.stack] : ["config", "set", key, current, "--stack", o.stack]);
       if (r.code !== 0) throw new EngineError(`${e.message}\n(the stack's ${key} config could not be put back to ${current ?? "unset"}: ${firstError(r.stderr)})`);
     }

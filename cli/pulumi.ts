@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import os from "node:os";
 import path from "node:path";
@@ -92,6 +92,38 @@ export function stackConfig(dir: string, project: Project, stack: string): Recor
   return Object.fromEntries(
     Object.entries(doc.config ?? {}).map(([k, v]) => [k.startsWith(`${project.name}:`) ? k.slice(project.name.length + 1) : k, typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : undefined]),
   );
+}
+
+/**
+ * Puts one config key back by restoring the stack's settings file as it was before an update
+ * set it (`pulumi up --config` writes the file), when nothing else in it changed since: a
+ * file write instead of a `pulumi config` call. False when the file is not as expected (the
+ * caller then asks the Pulumi CLI).
+ */
+export function restoreConfigFile(dir: string, project: Project, stack: string, key: string, before: string | undefined): boolean {
+  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  if (before === undefined || !existsSync(file)) return false;
+  const bare = (k: string) => (k.startsWith(`${project.name}:`) ? k.slice(project.name.length + 1) : k);
+  const others = (text: string) => {
+    const doc = (YAML.parse(text) ?? {}) as { config?: Record<string, unknown> };
+    // Compared in key order: what matters is what the file says, not how Pulumi laid it out.
+    const sorted = (o: Record<string, unknown>) => Object.entries(o).sort(([a], [b]) => a.localeCompare(b));
+    const config = sorted(doc.config ?? {}).filter(([k]) => bare(k) !== bare(key));
+    return JSON.stringify([sorted({ ...doc, config: undefined }), config]);
+  };
+  try {
+    if (others(readFileSync(file, "utf8")) !== others(before)) return false;
+    writeFileSync(file, before);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The text of the stack's settings file, if it has one. */
+export function stackConfigText(dir: string, stack: string): string | undefined {
+  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  return existsSync(file) ? readFileSync(file, "utf8") : undefined;
 }
 
 /** The text of the stack's checkpoint when the backend is a local directory (`file://`), as

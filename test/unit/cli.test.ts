@@ -3,10 +3,14 @@
  * parsed with the provider's schemas), the choice of what a command acts on (exact
  * messages), the details table, log line splitting, and the command line (exit codes).
  */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatDetails, parseInspect, table, uptime, type ContainerRow } from "../../cli/details";
 import { LineSplitter } from "../../cli/logs";
 import { main } from "../../cli/main";
+import { restoreConfigFile } from "../../cli/pulumi";
 import { primaryRole, scopesOnHosts, selectApps } from "../../cli/select";
 import { deployedFrom, firstLine, unwrapSecrets } from "../../cli/stack";
 
@@ -271,5 +275,30 @@ describe("the Kamal-like front end", () => {
         "  = docker group   not needed (root)",
       ].join("\n"),
     );
+  });
+});
+
+describe("putting the version config back after a failed deploy", () => {
+  const project = { name: "kpexp", file: "Pulumi.yaml" };
+  const before = "encryptionsalt: v1:abc\nconfig:\n  kpexp:version: v1\n  kpexp:knownHosts: |\n    h ssh-ed25519 AAAA\n";
+  const scratch = () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kp-restore-"));
+    return { dir, file: path.join(dir, "Pulumi.production.yaml") };
+  };
+
+  it("restores the file as it was when only the version changed (whatever Pulumi's layout)", () => {
+    const { dir, file } = scratch();
+    writeFileSync(file, "config:\n  kpexp:knownHosts: |\n    h ssh-ed25519 AAAA\n  kpexp:version: broken\nencryptionsalt: v1:abc\n");
+    expect(restoreConfigFile(dir, project, "production", "version", before)).toBe(true);
+    expect(readFileSync(file, "utf8")).toBe(before);
+  });
+
+  it("leaves the file to the Pulumi CLI when anything else changed, or there was none", () => {
+    const { dir, file } = scratch();
+    const changed = "encryptionsalt: v1:abc\nconfig:\n  kpexp:version: broken\n  kpexp:knownHosts: |\n    other ssh-ed25519 BBBB\n";
+    writeFileSync(file, changed);
+    expect(restoreConfigFile(dir, project, "production", "version", before)).toBe(false);
+    expect(readFileSync(file, "utf8")).toBe(changed);
+    expect(restoreConfigFile(dir, project, "production", "version", undefined)).toBe(false);
   });
 });
