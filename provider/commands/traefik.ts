@@ -128,6 +128,10 @@ export function traefikArgs(cfg: Pick<TraefikContainerConfig, "apiPort" | "args"
     // Apply a changed route file or health status within 50ms instead of Traefik's 2s: a
     // swap waits for it.
     "providers.providersThrottleDuration": "50ms",
+    // Traefik closes a connection to an app container once it has been idle 1s (Go's
+    // default is 90s): a connection it opened but never used keeps a Go app's graceful
+    // shutdown waiting 5s, so the old container of a swap would stop that much later.
+    "serverstransport.forwardingtimeouts.idleconntimeout": "1s",
     ...(web.ours ? { "entrypoints.http.address": ":80" } : {}),
     ...(knowsKeepAliveMax(cfg.image) ? { [`entrypoints.${web.name}.transport.keepAliveMaxTime`]: `${KEEPALIVE_MAX_SECONDS}s` } : {}),
     ...tls,

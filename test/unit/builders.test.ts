@@ -188,7 +188,7 @@ describe("Traefik and accessory commands", () => {
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label 'traefik.http.routers.dashboard.rule=Host(`t.example.com`)' --log-opt max-size=10m traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
-        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
+        " --providers.providersThrottleDuration=50ms --serverstransport.forwardingtimeouts.idleconntimeout=1s --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
         " --api.insecure --entrypoints.traefik.address=:8080" +
         " --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin" +
         " --log.level=ERROR --accesslog",
@@ -210,7 +210,7 @@ describe("Traefik and accessory commands", () => {
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label traefik.enable=false --log-opt max-size=10m --network none traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
-        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
+        " --providers.providersThrottleDuration=50ms --serverstransport.forwardingtimeouts.idleconntimeout=1s --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
         " --api.insecure --entrypoints.traefik.address=:8080 --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin --log.level=INFO --no-such-option=1",
     );
   });
@@ -478,7 +478,7 @@ describe("handing a port from one proxy to another", () => {
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label traefik.enable=false --log-opt max-size=10m traefik:v3.6" +
         " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
-        " --providers.providersThrottleDuration=50ms --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
+        " --providers.providersThrottleDuration=50ms --serverstransport.forwardingtimeouts.idleconntimeout=1s --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
         " --api.insecure --entrypoints.traefik.address=:8080" +
         " --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin --log.level=INFO" +
         " && { docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; }" +
@@ -525,7 +525,7 @@ describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80",
     expect(webEntrypoint({ "entryPoints.websecure.address": ":443" })).toEqual({ name: "http", ours: true });
     expect(traefikArgs({ image: "traefik:v2.11", apiPort: 8080, args })).toEqual([
       "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
-      "--providers.providersThrottleDuration=50ms", "--entrypoints.web.transport.keepAliveMaxTime=2s",
+      "--providers.providersThrottleDuration=50ms", "--serverstransport.forwardingtimeouts.idleconntimeout=1s", "--entrypoints.web.transport.keepAliveMaxTime=2s",
       "--entrypoints.websecure.transport.keepAliveMaxTime=2s", "--api.insecure", "--entrypoints.traefik.address=:8080",
       "--experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin", "--log.level=INFO",
       "--entryPoints.web.address=:80", "--entryPoints.websecure.address=:443",
@@ -539,7 +539,7 @@ describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80",
     expect(["traefik:v2.11", "traefik:v3.6", "traefik:latest", "traefik", "registry.example.com:5000/traefik", "traefik:v3.6@sha256:abc"].map(knowsKeepAliveMax)).toEqual([true, true, true, true, true, true]);
     expect(traefikArgs({ image: "traefik:v2.10", apiPort: 0, args: {} })).toEqual([
       "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
-      "--providers.providersThrottleDuration=50ms", "--entrypoints.http.address=:80",
+      "--providers.providersThrottleDuration=50ms", "--serverstransport.forwardingtimeouts.idleconntimeout=1s", "--entrypoints.http.address=:80",
       "--experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin", "--log.level=INFO",
     ]);
   });

@@ -155,7 +155,7 @@ describe("Traefik with HTTPS", () => {
       tls: { redirect: true, acme: { email: "ops@example.com", caServer: "https://10.213.0.3:14000/dir", caCertificates: "PEM", challenge: "tls-alpn" } },
     });
     expect(traefikArgs(cfg)).toEqual([
-      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch", "--providers.providersThrottleDuration=50ms",
+      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch", "--providers.providersThrottleDuration=50ms", "--serverstransport.forwardingtimeouts.idleconntimeout=1s",
       "--entrypoints.http.address=:80", "--entrypoints.http.transport.keepAliveMaxTime=2s",
       "--entrypoints.https.address=:443", "--entrypoints.https.transport.keepAliveMaxTime=2s",
       "--entrypoints.http.http.redirections.entrypoint.to=https", "--entrypoints.http.http.redirections.entrypoint.scheme=https", "--entrypoints.http.http.redirections.entrypoint.permanent",
@@ -178,7 +178,7 @@ describe("Traefik with HTTPS", () => {
   it("uses HTTP-01 on the web entrypoint by default, Let's Encrypt's directory, and trusts forwarded headers when told", () => {
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", apiPort: 0, tls: { acme: {} }, forwardedHeaders: ["10.0.0.0/8", "192.168.1.1"] });
     expect(traefikArgs(cfg)).toEqual([
-      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch", "--providers.providersThrottleDuration=50ms",
+      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch", "--providers.providersThrottleDuration=50ms", "--serverstransport.forwardingtimeouts.idleconntimeout=1s",
       "--entrypoints.http.address=:80", "--entrypoints.http.transport.keepAliveMaxTime=2s",
       "--entrypoints.https.address=:443", "--entrypoints.https.transport.keepAliveMaxTime=2s",
       "--certificatesresolvers.letsencrypt.acme.storage=/etc/traefik/acme/acme.json", "--certificatesresolvers.letsencrypt.acme.caserver=https://acme-v02.api.letsencrypt.org/directory",
