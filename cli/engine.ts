@@ -12,7 +12,7 @@ import { gitState, kamalVersion } from "../components/buildContext";
 import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/maintenanceConfig";
 import { LineSplitter } from "./lines";
 import { STACK_CONFIG } from "./programConfig";
-import { exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
+import { bareConfigKey, exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
 import type { Deployed } from "./stack";
 import { EngineError, UsageError } from "./usage";
 
@@ -140,7 +140,7 @@ async function versionFor(o: EngineOptions, opts: { version?: string; versionKey
   const p = project(o);
   const config = stackConfig(o.dir, p, o.stack);
   const key = opts.versionKey ?? STACK_CONFIG.version;
-  const current = config[key.startsWith(`${p.name}:`) ? key.slice(p.name.length + 1) : key];
+  const current = config[bareConfigKey(p, key)];
   return { key, current, version: opts.version ?? (await deployVersion(o.dir, config[STACK_CONFIG.destination])) };
 }
 

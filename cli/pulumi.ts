@@ -83,14 +83,24 @@ export function selectedStack(project: Project): string | undefined {
   }
 }
 
+/** The stack's settings file (`Pulumi.<stack>.yaml`) in the project's directory. */
+export function stackConfigFile(dir: string, stack: string): string {
+  return path.join(dir, `Pulumi.${stack}.yaml`);
+}
+
+/** A config key without the project's namespace (`app:version` is `version`). */
+export function bareConfigKey(project: Project, key: string): string {
+  return key.startsWith(`${project.name}:`) ? key.slice(project.name.length + 1) : key;
+}
+
 /** The stack's plain (not secret) config values, from Pulumi.<stack>.yaml, by key without
  * the project's namespace; a secret value reads as undefined. */
 export function stackConfig(dir: string, project: Project, stack: string): Record<string, string | undefined> {
-  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  const file = stackConfigFile(dir, stack);
   if (!existsSync(file)) return {};
   const doc = (YAML.parse(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
   return Object.fromEntries(
-    Object.entries(doc.config ?? {}).map(([k, v]) => [k.startsWith(`${project.name}:`) ? k.slice(project.name.length + 1) : k, typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : undefined]),
+    Object.entries(doc.config ?? {}).map(([k, v]) => [bareConfigKey(project, k), typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : undefined]),
   );
 }
 
@@ -101,14 +111,13 @@ export function stackConfig(dir: string, project: Project, stack: string): Recor
  * caller then asks the Pulumi CLI).
  */
 export function restoreConfigFile(dir: string, project: Project, stack: string, key: string, before: string | undefined): boolean {
-  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  const file = stackConfigFile(dir, stack);
   if (before === undefined || !existsSync(file)) return false;
-  const bare = (k: string) => (k.startsWith(`${project.name}:`) ? k.slice(project.name.length + 1) : k);
   const others = (text: string) => {
     const doc = (YAML.parse(text) ?? {}) as { config?: Record<string, unknown> };
     // Compared in key order: what matters is what the file says, not how Pulumi laid it out.
     const sorted = (o: Record<string, unknown>) => Object.entries(o).sort(([a], [b]) => a.localeCompare(b));
-    const config = sorted(doc.config ?? {}).filter(([k]) => bare(k) !== bare(key));
+    const config = sorted(doc.config ?? {}).filter(([k]) => bareConfigKey(project, k) !== bareConfigKey(project, key));
     return JSON.stringify([sorted({ ...doc, config: undefined }), config]);
   };
   try {
@@ -122,7 +131,7 @@ export function restoreConfigFile(dir: string, project: Project, stack: string, 
 
 /** The text of the stack's settings file, if it has one. */
 export function stackConfigText(dir: string, stack: string): string | undefined {
-  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  const file = stackConfigFile(dir, stack);
   return existsSync(file) ? readFileSync(file, "utf8") : undefined;
 }
 
