@@ -40,7 +40,7 @@ export interface TraefikArgs {
 }
 
 /** Traefik on each host, reading the route files the swaps write and container labels. A
- * change restarts it, handing its ports over without refusing a connection (see README). */
+ * change restarts it, handing its ports over without refusing a connection (see docs/components/traefik.md). */
 export class Traefik extends pulumi.ComponentResource {
   public readonly resources: Record<string, TraefikContainer> = {};
 

@@ -10,7 +10,7 @@ KP_PEBBLE_VERSION="${KP_PEBBLE_VERSION:-v2.10.1}"
 # Docker buildx (image builds, as Kamal 2 runs them), built from Go modules.
 KP_BUILDX_VERSION="${KP_BUILDX_VERSION:-v0.38.2}"
 # The nodejs language host stopped being part of the sdk/v3 module after v3.68.0 and
-# its own module is not served by the module proxy reachable here (see README, Sandbox).
+# its own module is not served by the module proxy reachable here (see docs/testing.md).
 KP_LANGHOST_SDK_VERSION="${KP_LANGHOST_SDK_VERSION:-v3.68.0}"
 KP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export GOFLAGS="${GOFLAGS:--mod=mod}"
