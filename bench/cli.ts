@@ -11,7 +11,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { shellJoin } from "../provider/commands/shell";
-import type { SshPool } from "../provider/ssh/executor";
+import type { SshPool } from "../provider/ssh/pool";
 import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
 import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
 import { timing, type Timing } from "./stats";

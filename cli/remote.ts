@@ -4,7 +4,8 @@
  */
 import { commandPolicy } from "../provider/commands/docker";
 import type { SshConnectionConfig } from "../provider/config/schemas";
-import { SshPool, type SshConnection } from "../provider/ssh/executor";
+import type { SshConnection } from "../provider/ssh/executor";
+import { SshPool } from "../provider/ssh/pool";
 import { toTarget } from "../provider/ssh/target";
 import { opened } from "./lifecycle";
 

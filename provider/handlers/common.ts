@@ -8,7 +8,9 @@ import os from "node:os";
 import { auditFile, auditLine, kamalTime, recordAudit } from "../commands/audit";
 import { commandPolicy, containerLogs, containerSummary } from "../commands/docker";
 import { shellJoin } from "../commands/shell";
-import { ConnectionLostError, SshPool, type ExecOptions, type SshConnection, type SshTarget } from "../ssh/executor";
+import { ConnectionLostError } from "../ssh/errors";
+import type { ExecOptions, SshConnection } from "../ssh/executor";
+import { SshPool } from "../ssh/pool";
 import { redact } from "../ssh/redact";
 import { toTarget } from "../ssh/target";
 

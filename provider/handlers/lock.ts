@@ -14,7 +14,8 @@
 import os from "node:os";
 import { acquireLock, AUTOMATIC_LOCK_MESSAGE, breakLock, lockDir, parseLockDetails, readLock, releaseLock, type LockDetails } from "../commands/lock";
 import { kamalTime } from "../commands/audit";
-import { RemoteCommandError, type SshConnection } from "../ssh/executor";
+import { RemoteCommandError } from "../ssh/errors";
+import type { SshConnection } from "../ssh/executor";
 import { changeOnce, progress, sleep, step } from "./common";
 
 interface Held {

@@ -13,7 +13,7 @@ import * as docker from "../commands/docker";
 import { releaseContainerName, runRelease } from "../commands/release";
 import { shellJoin } from "../commands/shell";
 import { kamalTime } from "../commands/audit";
-import { DeadlineError } from "../ssh/executor";
+import { DeadlineError } from "../ssh/errors";
 import { audit, absolute, changeOnce, connect, diffResource, mustAct, progress, remoteHome, rootCause, Secrets, step, StepError, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";

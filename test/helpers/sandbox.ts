@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { SshTarget } from "../../provider/ssh/executor";
+import type { SshTarget } from "../../provider/ssh/target";
 import { currentLane, inLane, physicalHost } from "./lane";
 
 export const repoRoot = path.resolve(__dirname, "../..");

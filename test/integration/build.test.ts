@@ -12,7 +12,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshPool } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { makeBuildApp, type BuildApp } from "../helpers/buildApp";
 import { httpGet } from "../helpers/http";
 import { startLoad, type LoadResult } from "../helpers/load";

@@ -7,7 +7,7 @@ import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } fr
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { shellJoin } from "../../provider/commands/shell";
-import { SshPool } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { eventually, httpGet } from "../helpers/http";
 import { startLoad, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshPool } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject } from "../helpers/pulumi";
 import { host, repoRoot, target } from "../helpers/sandbox";

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SshPool } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
 import { repoRoot, sandbox, target } from "../helpers/sandbox";
 

@@ -8,7 +8,7 @@
 import { readFileSync, renameSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshPool } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { eventually, request } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
 import { host, pointName, repoRoot, sandbox, target } from "../helpers/sandbox";

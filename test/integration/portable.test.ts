@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshPool } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { makeBuildApp } from "../helpers/buildApp";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";

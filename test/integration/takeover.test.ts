@@ -7,7 +7,7 @@
 import { writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshPool } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { eventually, httpGet } from "../helpers/http";
 import { leaveAsKamal1, leaveAsKamal2 } from "../helpers/kamalHosts";
 import { startLoad, type LoadResult } from "../helpers/load";

@@ -5,7 +5,9 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { shellJoin } from "../../provider/commands/shell";
-import { HostKeyError, SshConnectError, SshPool, type SshConnection } from "../../provider/ssh/executor";
+import { HostKeyError, SshConnectError } from "../../provider/ssh/errors";
+import type { SshConnection } from "../../provider/ssh/executor";
+import { SshPool } from "../../provider/ssh/pool";
 import { eventually, httpGet } from "../helpers/http";
 import { startLoad } from "../helpers/load";
 import { PulumiProject, scratchProject } from "../helpers/pulumi";

@@ -677,7 +677,7 @@ describe("bootstrap builders", () => {
 
 describe("a host that is not ready for deploys", () => {
   it("says which bootstrap step fixes it, after the command's own error", async () => {
-    const { RemoteCommandError } = await import("../../provider/ssh/executor");
+    const { RemoteCommandError } = await import("../../provider/ssh/errors");
     expect(new RemoteCommandError("web-1", "docker login r.example.com", 127, undefined, "sh: 1: docker: not found", "").message).toBe(
       "ssh web-1: command failed with exit code 127: docker login r.example.com\n--- stderr (tail) ---\nsh: 1: docker: not found\n(Docker is not installed on this host (or not on the SSH user's PATH): pulumi-kamal bootstrap installs it)",
     );
