@@ -7,7 +7,7 @@
  */
 import { connectionInput } from "../components/common";
 import { kamalSsh } from "../components/kamal";
-import type { KamalConfig } from "../kamal/config";
+import type { KamalConfig } from "../kamal/model";
 import { sshConnection, type SshConnectionConfig } from "../provider/config/schemas";
 import { HostKeyError } from "../provider/ssh/errors";
 import { SshPool } from "../provider/ssh/pool";

@@ -5,4 +5,5 @@ export { Service, type CanaryArgs, type DeployedContainer, type HealthcheckArgs,
 export { Traefik, type TraefikArgs } from "./traefik";
 export { Image, type ImageArgs } from "./image";
 export { KamalApp, type KamalAppArgs } from "./kamal";
-export { loadKamalConfig, normalizeKamalConfig, type KamalConfig } from "../kamal/config";
+export { loadKamalConfig, normalizeKamalConfig } from "../kamal/config";
+export { type KamalConfig } from "../kamal/model";

@@ -9,7 +9,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { envNamesRead, loadKamalConfig, type KamalConfig } from "../../kamal/config";
+import { envNamesRead, loadKamalConfig } from "../../kamal/config";
+import { type KamalConfig } from "../../kamal/model";
 
 const corpus = path.resolve(__dirname, "../fixtures/kamal-corpus");
 const sets = readdirSync(corpus).filter((d) => existsSync(path.join(corpus, d, "config/deploy.yml")));

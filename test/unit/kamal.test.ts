@@ -4,7 +4,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { SecretsFiles, substituteCommands } from "../../kamal/secrets";
 import { renderErb } from "../../kamal/erb";
-import { deepMerge, kamalConfigView, loadKamalConfig, normalizeKamalConfig } from "../../kamal/config";
+import { deepMerge, loadKamalConfig, normalizeKamalConfig } from "../../kamal/config";
+import { kamalConfigView } from "../../kamal/model";
 
 const minimal = { service: "hey", image: "acme/hey", servers: ["10.0.0.1"] };
 
