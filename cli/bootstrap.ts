@@ -17,7 +17,7 @@ import path from "node:path";
 import { loadKamalConfig } from "../kamal/config";
 import { asRoot, createNetwork, createRunDir, installDocker, joinDockerGroup, networkExists, parseFacts, probeHost, startDocker, startWord, type HostFacts } from "../provider/commands/bootstrap";
 import { userNetwork } from "../provider/commands/docker";
-import type { SshConnectionConfig } from "../provider/config/schemas";
+import type { SshConnectionConfig } from "../provider/config/values";
 import type { SshConnection } from "../provider/ssh/executor";
 import { STACK_CONFIG } from "./programConfig";
 import { kamalConnections, kamalHostNames } from "./kamalHosts";

@@ -8,7 +8,7 @@
 import { connectionInput } from "../components/common";
 import { kamalSsh } from "../components/kamal";
 import type { KamalConfig } from "../kamal/model";
-import { sshConnection, type SshConnectionConfig } from "../provider/config/schemas";
+import { sshConnection, type SshConnectionConfig } from "../provider/config/values";
 import { HostKeyError } from "../provider/ssh/errors";
 import { SshPool } from "../provider/ssh/pool";
 import { knownHostsName, keyTypeOf } from "../provider/ssh/knownHosts";

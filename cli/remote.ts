@@ -3,7 +3,7 @@
  * known hosts or pinned keys), deadlines and reconnects. One connection per host.
  */
 import { commandPolicy } from "../provider/commands/docker";
-import type { SshConnectionConfig } from "../provider/config/schemas";
+import type { SshConnectionConfig } from "../provider/config/values";
 import type { SshConnection } from "../provider/ssh/executor";
 import { SshPool } from "../provider/ssh/pool";
 import { toTarget } from "../provider/ssh/target";

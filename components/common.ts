@@ -1,12 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretFields } from "../provider/config/fields";
-import {
-  registry as registrySchema,
-  sshConnection,
-  type RegistryInput,
-  type SshBastionInput,
-  type SshConnectionInput,
-} from "../provider/config/schemas";
+import { registry as registrySchema, sshConnection, type RegistryInput, type SshBastionInput, type SshConnectionInput } from "../provider/config/values";
 import { EnvFileResource, type ResourceInputs } from "../provider/resources";
 
 /** How to reach the hosts over SSH (the provider's connection fields, less the host's own

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { routeRule } from "../provider/commands/app";
 import { fullRule } from "../provider/commands/proxy";
-import type { HealthcheckInput, LoggingInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/schemas";
+import type { HealthcheckInput, LoggingInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/values";
 import { createHash } from "node:crypto";
 import { AppContainer, EnvFileResource, Hook, ReleaseCommand, type AppContainerInputs, type ReleaseInputs, type ResourceInputs } from "../provider/resources";
 import {

@@ -12,14 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { secretFields } from "./config/fields";
 import { schemas } from "./config/kinds";
 import type { ImageBuildInput } from "./config/image";
-import {
-  type AccessoryContainerInput,
-  type AppContainerInput,
-  type EnvFileInput,
-  type ReleaseInput,
-  type HookInput,
-  type TraefikContainerInput,
-} from "./config/schemas";
+import { type AccessoryContainerInput, type AppContainerInput, type EnvFileInput, type ReleaseInput, type HookInput, type TraefikContainerInput } from "./config/schemas";
 import type { Kind } from "./runtime";
 
 /** The module the stored provider text loads (package.json `exports`). */

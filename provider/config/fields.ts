@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { ConfigError, problemsFrom } from "./errors";
-import { fieldMeta, type Effect } from "./schemas";
+import { fieldMeta, type Effect } from "./declare";
 
 /** The value the engine puts where an input is not known yet (during preview). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";

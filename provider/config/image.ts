@@ -6,7 +6,8 @@
  * same commit, or another builder, builds nothing new.
  */
 import { z } from "zod";
-import { duration, envKey, field, imageName, name, registry, sshConnectionAnywhere, version } from "./schemas";
+import { field } from "./declare";
+import { duration, envKey, imageName, name, registry, sshConnectionAnywhere, version } from "./values";
 
 const build = <T extends z.ZodType>(s: T) => field(s, { effect: "build" });
 const record = <T extends z.ZodType>(s: T) => field(s, { effect: "record" });

@@ -2,7 +2,8 @@
 import type { z } from "zod";
 import { problemsFrom } from "../config/errors";
 import { changes, containsUnknown, effectOf, secretsIn, UNKNOWN } from "../config/fields";
-import type { Effect, SshConnectionConfig } from "../config/schemas";
+import type { Effect } from "../config/declare";
+import type { SshConnectionConfig } from "../config/values";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { auditFile, auditLine, kamalTime, recordAudit } from "../commands/audit";

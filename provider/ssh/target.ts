@@ -2,7 +2,7 @@
  * How the executor reaches and authenticates to one host (milliseconds), and a
  * connection's config (seconds, as the schema has them) as such a target.
  */
-import type { SshConnectionConfig } from "../config/schemas";
+import type { SshConnectionConfig } from "../config/values";
 
 /** How to reach and authenticate to one host. */
 export interface SshTarget {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { declaredEffects } from "../../provider/config/fields";
-import { type Effect } from "../../provider/config/schemas";
+import { type Effect } from "../../provider/config/declare";
 import { schemas } from "../../provider/config/kinds";
 import * as accessory from "../../provider/handlers/accessory";
 import * as app from "../../provider/handlers/app";

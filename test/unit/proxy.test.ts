@@ -15,7 +15,8 @@ import { PLUGIN_MODULE, traefikPluginFiles } from "../../provider/commands/traef
 import { DEFAULT_MAINTENANCE_PAGE, fullRule, maintenancePage, routeConfig, routeRouters, routeRules, ruleHosts, tlsConfig, tlsFile, writtenServers } from "../../provider/commands/proxy";
 import { ensureAcmeStore, traefikArgs, traefikCapabilities, traefikDirs, traefikPublish, trafficPorts, trialTraefik, createTraefik } from "../../provider/commands/traefik";
 import { parseInputs } from "../../provider/config/fields";
-import { appContainer, bytes, traefikContainer } from "../../provider/config/schemas";
+import { appContainer, traefikContainer } from "../../provider/config/schemas";
+import { bytes } from "../../provider/config/values";
 
 const connection = { host: "10.0.0.1" };
 const PLUGIN_ARG = `--experimental.localplugins.kamal.modulename=${PLUGIN_MODULE}`;
