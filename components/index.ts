@@ -1,7 +1,8 @@
 export { Accessory, type AccessoryArgs, type AccessoryFileArgs } from "./accessory";
 export { type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 export { EnvFile, type EnvFileArgs } from "./envFile";
-export { Service, type CanaryArgs, type DeployedContainer, type HealthcheckArgs, type MaintenanceArgs, type ProxyRouteArgs, type ReleaseArgs, type RoleArgs, type ServiceArgs } from "./service";
+export { Service } from "./service";
+export type { CanaryArgs, DeployedContainer, HealthcheckArgs, MaintenanceArgs, ProxyRouteArgs, ReleaseArgs, RoleArgs, ServiceArgs } from "./serviceArgs";
 export { Traefik, type TraefikArgs } from "./traefik";
 export { Image, type ImageArgs } from "./image";
 export { KamalApp, type KamalAppArgs } from "./kamal";

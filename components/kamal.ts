@@ -13,7 +13,8 @@ import { Accessory } from "./accessory";
 import { Image } from "./image";
 import { kamalVersion } from "./buildContext";
 import { dropUndefined, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
-import { Service, type ProxyRouteArgs, type RoleArgs, type ServiceArgs } from "./service";
+import { Service } from "./service";
+import type { ProxyRouteArgs, RoleArgs, ServiceArgs } from "./serviceArgs";
 import { Traefik } from "./traefik";
 
 export interface KamalAppArgs {
