@@ -1,0 +1,245 @@
+/** `--fleet`: 1, 3 and 10 hosts under load, no-op and version change, beside the engine's own floor with as many resources. */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { shellJoin } from "../provider/commands/shell";
+import * as docker from "../provider/commands/docker";
+import type { SshConnection } from "../provider/ssh/executor";
+import { startLoad } from "../test/helpers/load";
+import { PulumiProject } from "../test/helpers/pulumi";
+import { host, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+import { timing } from "./stats";
+import { REPS, log, pool, sleep, statsFile } from "./context";
+import { benchProject, peakRss, previewAndNoop, referenceProject, set, setUpFlags, sshStats, timedUp, type CpuUse } from "./measure";
+import { login, startTraefikDirect } from "./baseline";
+
+
+export const FLEET_SIZES = [1, 3, 10];
+export const FLEET_RATE = 40; // requests/s per host, for each of keep-alive and new connections
+
+export interface FleetFigures {
+  hosts: number;
+  /** The raw Docker sequence of a swap (run new, probe it, stop and remove old) on every
+   * host at once over plain SSH, no Pulumi: what this machine allows. */
+  floor: ReturnType<typeof timing>;
+  /** CPU during the first version change: machine busy fraction, CPU seconds per process. */
+  cpu: CpuUse;
+  /** No-op preview and up of a program with as many trivial dynamic resources (no SSH):
+   * what the Pulumi engine alone costs at this size. */
+  engineFloor: { resources: number; preview: ReturnType<typeof timing>; noopUp: ReturnType<typeof timing> };
+  swapAllAtOnce: ReturnType<typeof timing>;
+  swapBootLimit1: number;
+  failed: number;
+  requests: number;
+  sshPerHost: { connections: number[]; commands: number[] };
+  noopPreview: ReturnType<typeof timing>;
+  noopUp: ReturnType<typeof timing>;
+  memory: { providerPeakRssMiB: number; programPeakRssMiB: number };
+  brokenImage: { msToError: number; deadlineSeconds: number };
+}
+
+/** One fleet size: N app hosts in the sandbox, Traefik and a web role on every one. */
+export async function fleetSize(n: number): Promise<FleetFigures> {
+  log(`fleet: ${n} app host(s)`);
+  execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "up", "--hosts", String(n)], { stdio: "inherit" });
+  const hosts = Array.from({ length: n }, (_, i) => `app${i + 1}`);
+  const fresh = JSON.parse(execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" }));
+  Object.assign(sandbox(), fresh);
+  pool.closeAll();
+  for (const h of hosts) {
+    const conn = await pool.connect(target(h));
+    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+  }
+  const floor = await fleetFloor(hosts);
+  for (const h of hosts) await (await pool.connect(target(h))).exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+  const p = await benchProject(`fleet-${n}`);
+  await set(p, "hosts", JSON.stringify(hosts));
+  await set(p, "version", "v1");
+  await set(p, "token", "t", true);
+  await set(p, "deadline", "10");
+  await timedUp(p);
+  const loadAll = () => {
+    const ls = hosts.flatMap((h) => [
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, connections: 2 }),
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, newConnections: true }),
+    ]);
+    return async () => Promise.all(ls.map((l) => l.stop()));
+  };
+  const swaps: number[] = [];
+  let failed = 0;
+  let requests = 0;
+  let version = "v1";
+  let memory = { providerPeakRssMiB: 0, programPeakRssMiB: 0 };
+  let cpu: CpuUse | undefined;
+  let sshPerHost = { connections: [] as number[], commands: [] as number[] };
+  for (let i = 0; i < REPS; i++) {
+    version = version === "v1" ? "v2" : "v1";
+    await set(p, "version", version);
+    const stop = loadAll();
+    await sleep(500);
+    rmSync(statsFile, { force: true });
+    const m = await peakRss(() => timedUp(p));
+    await sleep(500);
+    const loads = await stop();
+    swaps.push(m.result.ms);
+    failed += loads.reduce((k, l) => k + l.non2xx + l.errors + l.timeouts, 0);
+    requests += loads.reduce((k, l) => k + l.total, 0);
+    if (i === 0) {
+      memory = { providerPeakRssMiB: m.providerMiB, programPeakRssMiB: m.programMiB };
+      cpu = m.cpu;
+      const stats = Object.values(sshStats());
+      sshPerHost = { connections: stats.map((v) => v.connections), commands: stats.map((v) => v.commands) };
+    }
+  }
+  await set(p, "bootLimit", "1");
+  version = version === "v1" ? "v2" : "v1";
+  await set(p, "version", version);
+  const one = await timedUp(p);
+  await p.run(["config", "rm", "--stack", p.stack, "bootLimit"]);
+  const noop = await previewAndNoop(p);
+  const engineFloor = await engineFloorOf(p, n);
+  await set(p, "version", "broken");
+  const broken = await timedUp(p, false);
+  await set(p, "version", "v1");
+  if ((await p.destroy()).code !== 0) throw new Error("destroy failed");
+  return {
+    hosts: n,
+    floor,
+    cpu: cpu!,
+    engineFloor,
+    swapAllAtOnce: timing(swaps),
+    swapBootLimit1: Math.round(one.ms),
+    failed,
+    requests,
+    sshPerHost,
+    noopPreview: noop.preview,
+    noopUp: noop.noopUp!,
+    memory,
+    brokenImage: { msToError: Math.round(broken.ms), deadlineSeconds: 10 },
+  };
+}
+
+/** The raw swap on every host at once, under the same load, REPS times: `docker run` of
+ * the other version, `docker exec` of the health probe until it answers, `docker stop` and
+ * `docker rm` of the old one; one SSH connection per host, images pulled beforehand. */
+export async function fleetFloor(hosts: string[]): Promise<ReturnType<typeof timing>> {
+  log(`floor: raw docker swap on ${hosts.length} host(s) at once`);
+  const img = (v: string) => sandbox().images.app[v as "v1" | "v2"];
+  const run = (v: string) => shellJoin(["docker", "run", "--detach", "--name", `floor-${v}`, img(v)]);
+  const probe = async (conn: SshConnection, v: string) => {
+    for (const t0 = Date.now(); Date.now() - t0 < 30_000; await sleep(100)) {
+      if ((await conn.run(docker.execInContainer(`floor-${v}`, "/app probe http://127.0.0.1/up"))).code === 0) return;
+    }
+    throw new Error(`floor-${v} did not answer`);
+  };
+  const conns = await Promise.all(hosts.map((h) => pool.connect(target(h))));
+  await startTraefikDirect(hosts);
+  await Promise.all(
+    conns.map(async (c) => {
+      await login(c);
+      for (const v of ["v1", "v2"]) await c.exec(shellJoin(["docker", "pull", "-q", img(v)]));
+      await c.exec(run("v1"));
+      await probe(c, "v1");
+    }),
+  );
+  const stop = (() => {
+    const ls = hosts.flatMap((h) => [
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, connections: 2 }),
+      startLoad({ url: `http://${host(h).address}/version`, rate: FLEET_RATE, newConnections: true }),
+    ]);
+    return () => Promise.all(ls.map((l) => l.stop()));
+  })();
+  const times: number[] = [];
+  let from = "v1";
+  try {
+    for (let i = 0; i < REPS; i++) {
+      const to = from === "v1" ? "v2" : "v1";
+      const t0 = performance.now();
+      await Promise.all(
+        conns.map(async (c) => {
+          await c.exec(run(to));
+          await probe(c, to);
+          await c.exec(docker.stopContainer(`floor-${from}`, 10));
+          await c.exec(docker.removeContainers([`floor-${from}`]));
+        }),
+      );
+      times.push(performance.now() - t0);
+      from = to;
+    }
+  } finally {
+    await stop();
+  }
+  return timing(times);
+}
+
+/** No-op preview and up of a program with as many trivial dynamic resources (and
+ * components) as the deployed stack holds: the engine's own cost at this fleet size. */
+export async function engineFloorOf(p: PulumiProject, n: number): Promise<FleetFigures["engineFloor"]> {
+  const exported = await p.run(["stack", "export", "--stack", p.stack]);
+  const resources = (JSON.parse(exported.stdout).deployment.resources as { type: string }[]).filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).length;
+  log(`engine floor: ${resources} trivial dynamic resources`);
+  const ref = await referenceProject(
+    `fleet-engine-${n}`,
+    [
+      'import * as pulumi from "@pulumi/pulumi";',
+      'const p: pulumi.dynamic.ResourceProvider = { async create() { return { id: "x", outs: {} }; } };',
+      `for (let i = 0; i < ${resources}; i++) new pulumi.dynamic.Resource(p, \`r\${i}\`, { i });`,
+      "",
+    ].join("\n"),
+  );
+  const r = await previewAndNoop(ref);
+  await ref.destroy();
+  return { resources, preview: r.preview, noopUp: r.noopUp! };
+}
+
+export async function fleet() {
+  const started = Date.now();
+  setUpFlags(["--parallel", "64"]);
+  mkdirSync(path.dirname(statsFile), { recursive: true });
+  process.env.KAMAL_SSH_STATS_FILE = statsFile;
+  const sizes: FleetFigures[] = [];
+  try {
+    for (const n of FLEET_SIZES) sizes.push(await fleetSize(n));
+  } finally {
+    // Back to the sandbox the tests use.
+    execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "up"], { stdio: "inherit" });
+  }
+  const machine = `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, ${Math.round(Number(execFileSync("awk", ["/MemTotal/ {print $2}", "/proc/meminfo"], { encoding: "utf8" })) / 1024 / 1024)} GiB`;
+  const results = { fleet: sizes, reps: REPS, ratePerHost: FLEET_RATE, machine, durationSeconds: Math.round((Date.now() - started) / 1000) };
+  const table = fleetReport(results);
+  const dir = path.join(repoRoot, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `fleet-${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify({ ...results, table }, null, 2) + "\n");
+  console.log(table);
+  console.log(`\nResults: ${path.relative(repoRoot, file)}`);
+  pool.closeAll();
+}
+
+export function fleetReport(r: { fleet: FleetFigures[]; machine: string; durationSeconds: number; reps: number }): string {
+  const mark = (ok: boolean) => (ok ? "met" : "**MISSED**");
+  const one = r.fleet.find((f) => f.hosts === 1)!;
+  const rows = ["| hosts | measure | value | goal | |", "|---|---|---|---|---|"];
+  for (const f of r.fleet) {
+    const swapRatio = f.swapAllAtOnce.median / one.swapAllAtOnce.median;
+    const pr = f.noopPreview.median / one.noopPreview.median;
+    const ur = f.noopUp.median / one.noopUp.median;
+    const conns = [...new Set(f.sshPerHost.connections)].join("/");
+    const cmds = `${Math.min(...f.sshPerHost.commands)}–${Math.max(...f.sshPerHost.commands)}`;
+    rows.push(`| ${f.hosts} | version change, all hosts at once (median of ${r.reps}) | ${f.swapAllAtOnce.median} ms (${(swapRatio).toFixed(2)}x one host) | ${f.hosts === 10 ? "≤ 1.3x one host" : ""} | ${f.hosts === 10 ? mark(swapRatio <= 1.3) : ""} |`);
+    const floorRatio = f.floor.median / one.floor.median;
+    rows.push(`| ${f.hosts} | floor: raw docker swap (run, probe, stop, rm), all hosts at once, no Pulumi | ${f.floor.median} ms (${floorRatio.toFixed(2)}x one host) | | |`);
+    rows.push(`| ${f.hosts} | CPU during a version change: machine busy; provider / program / engine CPU | ${Math.round(f.cpu.machineBusy * 100)}% of ${f.cpu.wallS} s; ${f.cpu.providerS} / ${f.cpu.programS} / ${f.cpu.engineS} s | | |`);
+    rows.push(`| ${f.hosts} | version change, bootLimit 1 | ${f.swapBootLimit1} ms | | |`);
+    rows.push(`| ${f.hosts} | failed requests during the swaps, load on every host | ${f.failed} of ${f.requests} | 0 | ${mark(f.failed === 0)} |`);
+    rows.push(`| ${f.hosts} | SSH per host per up: connections, commands | ${conns}, ${cmds} | 1, constant | ${mark(f.sshPerHost.connections.every((c) => c <= 1))} |`);
+    rows.push(`| ${f.hosts} | no-op preview / no-op up | ${f.noopPreview.median} / ${f.noopUp.median} ms (${pr.toFixed(2)}x / ${ur.toFixed(2)}x one host) | ${f.hosts === 10 ? "≤ 1.2x one host" : ""} | ${f.hosts === 10 ? mark(pr <= 1.2 && ur <= 1.2) : ""} |`);
+    const efp = f.engineFloor.preview.median / one.engineFloor.preview.median;
+    const efu = f.engineFloor.noopUp.median / one.engineFloor.noopUp.median;
+    rows.push(`| ${f.hosts} | engine alone: ${f.engineFloor.resources} trivial dynamic resources, no-op preview / up | ${f.engineFloor.preview.median} / ${f.engineFloor.noopUp.median} ms (${efp.toFixed(2)}x / ${efu.toFixed(2)}x) | | |`);
+    rows.push(`| ${f.hosts} | peak RSS provider / program | ${f.memory.providerPeakRssMiB} / ${f.memory.programPeakRssMiB} MiB | | |`);
+    rows.push(`| ${f.hosts} | broken image: up to the error | ${f.brokenImage.msToError} ms (deadline ${f.brokenImage.deadlineSeconds} s) | deadline + engine | |`);
+  }
+  rows.push(`| | machine; bench duration | ${r.machine}; ${r.durationSeconds} s | | |`);
+  return rows.join("\n");
+}
