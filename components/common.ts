@@ -124,7 +124,7 @@ const REGISTRY_HOLDS_SECRET = secretFields(registrySchema).length > 0;
 /** Registry credentials for a resource: a Pulumi secret, since they carry a password. */
 export function registryInput(r: pulumi.Input<RegistryArgs> | undefined): pulumi.Input<RegistryInput> | undefined {
   if (r === undefined) return undefined;
-  const out = pulumi.output(r) as unknown as pulumi.Output<RegistryInput>;
+  const out: pulumi.Output<RegistryInput> = pulumi.output(r);
   return REGISTRY_HOLDS_SECRET ? pulumi.secret(out) : out;
 }
 

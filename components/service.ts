@@ -206,7 +206,7 @@ export class Service extends pulumi.ComponentResource {
 
     hook("post-deploy", args.hooks?.afterDeploy, all);
 
-    this.containers = pulumi.output(
+    const containers: pulumi.Output<Record<string, Record<string, DeployedContainer>>> = pulumi.output(
       Object.fromEntries(
         Object.entries(this.resources).map(([role, byHost]) => [
           role,
@@ -218,7 +218,8 @@ export class Service extends pulumi.ComponentResource {
           ),
         ]),
       ),
-    ) as unknown as pulumi.Output<Record<string, Record<string, DeployedContainer>>>;
+    );
+    this.containers = containers;
     this.registerOutputs({ containers: this.containers });
   }
 }

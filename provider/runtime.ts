@@ -12,11 +12,11 @@ import * as image from "./handlers/image";
 import * as traefik from "./handlers/traefik";
 import { appendFileSync } from "node:fs";
 import { pool } from "./handlers/common";
+import type { Handlers } from "./handlers/handlers";
 import { releaseOnSignals } from "./handlers/lock";
 
 releaseOnSignals();
 
-type Handlers = typeof app;
 
 /** With KAMAL_SSH_STATS_FILE set, each operation appends the pool's cumulative SSH counters
  * (connections, commands, bytes per host) as a JSON line: how benchmarks see SSH cost. */
@@ -31,7 +31,7 @@ function recorded<A extends unknown[], R>(kind: string, op: string, fn: (...a: A
   };
 }
 
-function asProvider(kind: string, h: Pick<Handlers, "check" | "diff" | "create" | "read" | "update" | "remove">) {
+function asProvider<O extends Record<string, unknown>>(kind: string, h: Handlers<O>) {
   return {
     check: h.check,
     diff: h.diff,
@@ -44,12 +44,12 @@ function asProvider(kind: string, h: Pick<Handlers, "check" | "diff" | "create" 
 
 export const providers = {
   app: asProvider("app", app),
-  traefik: asProvider("traefik", traefik as unknown as Handlers),
-  envFile: asProvider("envFile", envFile as unknown as Handlers),
-  accessory: asProvider("accessory", accessory as unknown as Handlers),
-  release: asProvider("release", release as unknown as Handlers),
-  hook: asProvider("hook", hook as unknown as Handlers),
-  image: asProvider("image", image as unknown as Handlers),
+  traefik: asProvider("traefik", traefik),
+  envFile: asProvider("envFile", envFile),
+  accessory: asProvider("accessory", accessory),
+  release: asProvider("release", release),
+  hook: asProvider("hook", hook),
+  image: asProvider("image", image),
 };
 
 export type Kind = keyof typeof providers;

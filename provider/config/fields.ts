@@ -13,7 +13,7 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 type Schema = z.core.$ZodType;
 type Def = { type: string; innerType?: Schema; in?: Schema; getter?: () => Schema; shape?: Record<string, Schema>; element?: Schema; valueType?: Schema; options?: Schema[] };
-const defOf = (s: Schema) => (s as unknown as { _zod: { def: Def } })._zod.def;
+const defOf = (s: Schema): Def => s._zod.def as Def;
 
 /** The schema under optional/default/nullable/pipe/lazy wrappers. */
 export function unwrap(s: Schema): Schema {

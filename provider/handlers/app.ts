@@ -62,7 +62,7 @@ const CLAIM_CHECK_MS = 8000;
 
 /** The inputs a scope's claim on a host depends on: its names and its route. */
 const CLAIM_FIELDS = ["hostName", "connection", "service", "role", "destination", "traefik", "routeHosts", "appPort", "labels", "proxy", "maintenance"] as const;
-const claimSchema = z.object(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, appContainer.shape[k]])));
+const claimSchema = z.object(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, appContainer.shape[k]])) as Pick<typeof appContainer.shape, (typeof CLAIM_FIELDS)[number]>);
 
 export async function check(olds: Inputs, news: Inputs) {
   const { value, failures } = validate(appContainer, news, pathOf(news.role));
@@ -75,7 +75,7 @@ export async function check(olds: Inputs, news: Inputs) {
   const isNew = Object.keys(olds).length === 0;
   if (!isNew && ![...changed.keys()].some((k) => (CLAIM_FIELDS as readonly string[]).includes(k.split(".")[0]))) return { inputs: news, failures };
   const previous = isNew ? undefined : safeStored(olds);
-  const cfg = claim.data as unknown as AppContainerConfig;
+  const cfg = claim.data;
   const conflicts = await Promise.race([
     claimConflicts(cfg, previous).catch(() => [] as string[]),
     sleep(CLAIM_CHECK_MS).then(() => [] as string[]),

@@ -183,7 +183,7 @@ export function validate<S extends z.ZodType>(
         : [{ head: issue.path.map(String)[0], issue: { ...issue, path: issue.path.slice(1) }, key: undefined }];
     for (const e of expanded) {
       const prefix = e.head === undefined ? "" : pathOf(e.head);
-      const problems = e.key !== undefined ? [{ path: prefix, message: "is not a supported key" }] : problemsFrom([e.issue as never], prefix);
+      const problems = e.key !== undefined ? [{ path: prefix, message: "is not a supported key" }] : problemsFrom([e.issue as z.core.$ZodIssue], prefix);
       // No property named: the engine would print that property's whole value beside the
       // reason, secrets included (a connection's key). The reason starts with the path.
       for (const p of problems) failures.push({ property: "", reason: `${p.path}: ${p.message}` });

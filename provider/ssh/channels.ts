@@ -5,8 +5,6 @@
  * bounds the concurrency and counts the bytes.
  */
 import http from "node:http";
-import type { Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { ClientChannel } from "ssh2";
 
@@ -14,7 +12,7 @@ import type { ClientChannel } from "ssh2";
 export function httpOverChannel(channel: ClientChannel, host: string, port: number, path: string, timeoutMs: number, onBytes: (n: number) => void): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host, port, path, method: "GET", createConnection: () => channel as unknown as Socket, headers: { connection: "close" }, timeout: timeoutMs },
+      { host, port, path, method: "GET", createConnection: () => channel, headers: { connection: "close" }, timeout: timeoutMs },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => {
@@ -48,7 +46,7 @@ export function httpOverChannel(channel: ClientChannel, host: string, port: numb
  * undefined when no handshake completes within `timeoutMs`. */
 export function tlsPeerOverChannel(channel: ClientChannel, servername: string, timeoutMs: number): Promise<{ subject: string; fingerprint: string } | undefined> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ socket: channel as unknown as Duplex, servername, rejectUnauthorized: false });
+    const socket = tls.connect({ socket: channel, servername, rejectUnauthorized: false });
     const done = (v: { subject: string; fingerprint: string } | undefined) => {
       clearTimeout(timer);
       socket.destroy();

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Duplex } from "node:stream";
-import { Client, type ConnectConfig } from "ssh2";
+import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
 import { HostKeyError, SshConnectError } from "./errors";
 import { SshConnection, type HostStats, type Logger, type PolicyOf } from "./executor";
 import { parseKnownHosts, verifyHostKey, type KnownHostEntry } from "./knownHosts";
@@ -14,8 +14,8 @@ import type { SshTarget } from "./target";
 const RETRYABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|Not connected/;
 
 /** Host-key algorithms that can present a key of a known_hosts key type. */
-function algorithmsFor(keyType: string): string[] {
-  return keyType === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [keyType];
+function algorithmsFor(keyType: string): ServerHostKeyAlgorithm[] {
+  return keyType === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [keyType as ServerHostKeyAlgorithm];
 }
 
 function targetKey(t: SshTarget): string {
@@ -124,7 +124,7 @@ export class SshPool {
       const applicable = types.length
         ? types
         : ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"];
-      config.algorithms = { serverHostKey: applicable.flatMap(algorithmsFor) as never };
+      config.algorithms = { serverHostKey: applicable.flatMap(algorithmsFor) };
       config.hostVerifier = (key: Buffer) => {
         const verdict = verifyHostKey(entries, target.host, port, key);
         if (verdict.ok) return true;
@@ -150,7 +150,7 @@ export class SshPool {
       const sock = Duplex.from({ readable: proxyProcess.stdout!, writable: proxyProcess.stdin! });
       // The command ending early surfaces as the connection's error, with its stderr.
       sock.on("error", () => undefined);
-      config.sock = sock as never;
+      config.sock = sock;
     } else if (target.proxy) {
       const bastion = await this.connect(target.proxy);
       config.sock = await bastion.forwardOut(target.host, port);
