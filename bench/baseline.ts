@@ -4,7 +4,7 @@ import { traefikContainer } from "../provider/config/schemas";
 import { shellJoin } from "../provider/commands/shell";
 import * as docker from "../provider/commands/docker";
 import type { SshConnection } from "../provider/ssh/executor";
-import { host, sandbox, target } from "../test/helpers/sandbox";
+import { host, sandbox, onHost, target } from "../test/helpers/sandbox";
 import { pool, sleep } from "./context";
 
 
@@ -21,11 +21,11 @@ export async function naiveDeploy(hosts: string[], version: string, token: strin
         "traefik.http.services.naive-web.loadbalancer.server.port=80",
       ].flatMap((l) => ["--label", l]);
       await conn.exec(
-        `docker rm -f naive-web >/dev/null 2>&1; ${shellJoin([
+        onHost(`docker rm -f naive-web >/dev/null 2>&1; ${shellJoin([
           "docker", "run", "--detach", "--name", "naive-web", "--env", `TOKEN=${token}`, ...labels,
           "--health-cmd", "/app probe http://127.0.0.1/up", "--health-interval", "1s",
           `${sandbox().images.app.v1.replace(/:v1$/, "")}:${version}`,
-        ])}`,
+        ])}`),
       );
     }),
   );
@@ -67,13 +67,13 @@ export async function floorSwap(conn: SshConnection, from: string, to: string, i
   const t0 = performance.now();
   await conn.exec(docker.tieCord(cord(to)));
   await conn.exec(
-    shellJoin([
+    onHost(shellJoin([
       "docker", "run", "--detach", "--name", `floor-${to}`, "--volume", `${cord(to)}:/tmp/kamal-cord`,
       "--label", "traefik.enable=true", "--label", "traefik.http.routers.floor.rule=PathPrefix(`/`)",
       "--label", "traefik.http.services.floor.loadbalancer.server.port=80",
       "--health-cmd", "(/app probe http://127.0.0.1/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
       "--health-interval", "1s", "--health-retries", "3", image,
-    ]),
+    ])),
   );
   await waitHealthy(conn, `floor-${to}`, 30_000);
   await conn.exec(docker.cutCord(cord(from)));

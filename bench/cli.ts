@@ -13,7 +13,7 @@ import path from "node:path";
 import { shellJoin } from "../provider/commands/shell";
 import type { SshPool } from "../provider/ssh/pool";
 import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
-import { host, registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+import { host, registryFault, repoRoot, sandbox, onHost, target } from "../test/helpers/sandbox";
 import { timing, type Timing } from "./stats";
 
 
@@ -267,9 +267,9 @@ export async function twoHostFloor(pool: SshPool, reps: number): Promise<Timing>
   const name = (v: string) => `floor2-${v}`;
   const start = (v: string) => shellJoin(["docker", "run", "--detach", "--name", name(v), s.images.app[v as "v1" | "v2"]]);
   for (const c of conns) {
-    await c.exec(`docker rm -f ${name("v1")} ${name("v2")} >/dev/null 2>&1; true`);
-    for (const v of ["v1", "v2"]) await c.exec(shellJoin(["docker", "pull", "-q", s.images.app[v as "v1" | "v2"]]));
-    await c.exec(start("v1"));
+    await c.exec(onHost(`docker rm -f ${name("v1")} ${name("v2")} >/dev/null 2>&1; true`));
+    for (const v of ["v1", "v2"]) await c.exec(onHost(shellJoin(["docker", "pull", "-q", s.images.app[v as "v1" | "v2"]])));
+    await c.exec(onHost(start("v1")));
   }
   const runs: number[] = [];
   let from = "v1";
@@ -278,19 +278,19 @@ export async function twoHostFloor(pool: SshPool, reps: number): Promise<Timing>
     const t0 = performance.now();
     await Promise.all(
       conns.map(async (c) => {
-        await c.exec(start(to));
+        await c.exec(onHost(start(to)));
         for (;;) {
-          if ((await c.run(shellJoin(["docker", "exec", name(to), "/app", "probe", "http://127.0.0.1/up"]))).code === 0) break;
+          if ((await c.run(onHost(shellJoin(["docker", "exec", name(to), "/app", "probe", "http://127.0.0.1/up"])))).code === 0) break;
           await new Promise((r) => setTimeout(r, 50));
         }
-        await c.exec(shellJoin(["docker", "stop", "--time", "10", name(from)]));
+        await c.exec(onHost(shellJoin(["docker", "stop", "--time", "10", name(from)])));
       }),
     );
     runs.push(performance.now() - t0);
-    for (const c of conns) await c.exec(shellJoin(["docker", "rm", name(from)]));
+    for (const c of conns) await c.exec(onHost(shellJoin(["docker", "rm", name(from)])));
     from = to;
   }
-  for (const c of conns) await c.exec(`docker rm -f ${name("v1")} ${name("v2")} >/dev/null 2>&1; true`);
+  for (const c of conns) await c.exec(onHost(`docker rm -f ${name("v1")} ${name("v2")} >/dev/null 2>&1; true`));
   return timing(runs);
 }
 

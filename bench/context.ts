@@ -1,7 +1,7 @@
 /** What every part of `npm run bench` shares: the run's mode and repetitions, the hosts, the SSH pool, logging. */
 import path from "node:path";
 import { SshPool } from "../provider/ssh/pool";
-import { repoRoot, target } from "../test/helpers/sandbox";
+import { repoRoot, onHost, target } from "../test/helpers/sandbox";
 
 
 export const quick = process.argv.includes("--quick");
@@ -20,6 +20,6 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function cleanHosts() {
   for (const h of ALL) {
     const conn = await pool.connect(target(h));
-    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
   }
 }

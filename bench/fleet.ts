@@ -7,7 +7,7 @@ import * as docker from "../provider/commands/docker";
 import type { SshConnection } from "../provider/ssh/executor";
 import { startLoad } from "../test/helpers/load";
 import { PulumiProject } from "../test/helpers/pulumi";
-import { host, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+import { host, repoRoot, sandbox, onHost, target } from "../test/helpers/sandbox";
 import { timing } from "./stats";
 import { REPS, log, pool, sleep, statsFile } from "./context";
 import { benchProject, peakRss, previewAndNoop, referenceProject, set, setUpFlags, sshStats, timedUp, type CpuUse } from "./measure";
@@ -48,10 +48,10 @@ export async function fleetSize(n: number): Promise<FleetFigures> {
   pool.closeAll();
   for (const h of hosts) {
     const conn = await pool.connect(target(h));
-    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
   }
   const floor = await fleetFloor(hosts);
-  for (const h of hosts) await (await pool.connect(target(h))).exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+  for (const h of hosts) await (await pool.connect(target(h))).exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
   const p = await benchProject(`fleet-${n}`);
   await set(p, "hosts", JSON.stringify(hosts));
   await set(p, "version", "v1");
@@ -137,8 +137,8 @@ export async function fleetFloor(hosts: string[]): Promise<ReturnType<typeof tim
   await Promise.all(
     conns.map(async (c) => {
       await login(c);
-      for (const v of ["v1", "v2"]) await c.exec(shellJoin(["docker", "pull", "-q", img(v)]));
-      await c.exec(run("v1"));
+      for (const v of ["v1", "v2"]) await c.exec(onHost(shellJoin(["docker", "pull", "-q", img(v)])));
+      await c.exec(onHost(run("v1")));
       await probe(c, "v1");
     }),
   );
@@ -157,7 +157,7 @@ export async function fleetFloor(hosts: string[]): Promise<ReturnType<typeof tim
       const t0 = performance.now();
       await Promise.all(
         conns.map(async (c) => {
-          await c.exec(run(to));
+          await c.exec(onHost(run(to)));
           await probe(c, to);
           await c.exec(docker.stopContainer(`floor-${from}`, 10));
           await c.exec(docker.removeContainers([`floor-${from}`]));

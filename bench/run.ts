@@ -13,7 +13,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { shellJoin } from "../provider/commands/shell";
 import * as docker from "../provider/commands/docker";
-import { registryFault, repoRoot, sandbox, target } from "../test/helpers/sandbox";
+import { registryFault, repoRoot, sandbox, onHost, target } from "../test/helpers/sandbox";
 import { makeCertificate } from "../test/helpers/tls";
 import { buildAndDeploy } from "./build";
 import { median, timing } from "./stats";
@@ -211,14 +211,14 @@ async function main() {
   const conn = await pool.connect(target("app1"));
   const img = (v: string) => s.images.app[v as "v1" | "v2"];
   await conn.exec(docker.tieCord("/root/.kamal/floor-cords/v1"));
-  await conn.exec(shellJoin(["docker", "pull", "-q", img("v1")]));
-  await conn.exec(shellJoin(["docker", "pull", "-q", img("v2")]));
+  await conn.exec(onHost(shellJoin(["docker", "pull", "-q", img("v1")])));
+  await conn.exec(onHost(shellJoin(["docker", "pull", "-q", img("v2")])));
   await conn.exec(
-    shellJoin([
+    onHost(shellJoin([
       "docker", "run", "--detach", "--name", "floor-v1", "--volume", "/root/.kamal/floor-cords/v1:/tmp/kamal-cord",
       "--health-cmd", "(/app probe http://127.0.0.1/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
       "--health-interval", "1s", "--health-retries", "3", img("v1"),
-    ]),
+    ])),
   );
   await waitHealthy(conn, "floor-v1", 30_000);
   const floors: number[] = [];

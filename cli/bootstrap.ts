@@ -12,6 +12,7 @@
  * them (deploy.yml's ssh settings and the stack config init wrote), so a stack can be
  * bootstrapped before its first deploy.
  */
+import { Command } from "../provider/commands/command";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { loadKamalConfig } from "../kamal/config";
@@ -108,7 +109,7 @@ async function bootstrapHost(h: BootHost, progress: (line: string) => void): Pro
   const probe = async () => parseFacts((await conn.exec(probeHost())).stdout);
   let f: HostFacts = await step("looking at the host", probe);
   const steps: BootStep[] = [];
-  const asRootOn = (command: string) => asRoot(f, command);
+  const asRootOn = (command: Command) => asRoot(f, command);
 
   // Docker, from the distribution's packages.
   if (!f.dockerCli) {

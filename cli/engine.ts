@@ -209,7 +209,7 @@ export function appTargets(state: StateResources): string[] {
  * retained), so no pull. Refused when a host of the primary role no longer has it.
  */
 export async function rollback(o: EngineOptions, d: Deployed, version: string, opts: { versionKey?: string }): Promise<void> {
-  const [{ primaryRole }, { connect }, { containerName }, { shellJoin }] = await Promise.all([import("./select"), import("./remote"), import("../provider/commands/app"), import("../provider/commands/shell")]);
+  const [{ primaryRole }, { connect }, { containerName }, { inspectContainer }] = await Promise.all([import("./select"), import("./remote"), import("../provider/commands/app"), import("../provider/commands/docker")]);
   const role = primaryRole(d.apps);
   const primary = d.apps.filter((a) => a.cfg.role === role);
   if (!primary.length) throw new UsageError(`stack ${o.stack} has no app containers to roll back`);
@@ -217,7 +217,7 @@ export async function rollback(o: EngineOptions, d: Deployed, version: string, o
   const kept = await Promise.all(
     primary.map(async (a) => {
       const name = containerName({ ...a.cfg, version });
-      return (await (await connect(a.cfg.connection)).run(shellJoin(["docker", "container", "inspect", "--format", "{{.Name}}", name]))).code === 0;
+      return (await (await connect(a.cfg.connection)).run(inspectContainer(name, "{{.Name}}"))).code === 0;
     }),
   );
   const missing = primary.filter((_, i) => !kept[i]).map((a) => a.cfg.hostName);

@@ -5,6 +5,7 @@
  * the container through its env file on the host: nothing secret is on the command line,
  * and this command prints only what the container prints.
  */
+import type { Command } from "../provider/commands/command";
 import { randomBytes } from "node:crypto";
 import { execCommand, execContainerName } from "../provider/commands/ops";
 import { audit } from "../provider/handlers/common";
@@ -19,7 +20,7 @@ export interface ExecOptions {
   signal?: AbortSignal;
 }
 
-function commandFor(a: AppOnHost, o: ExecOptions): string {
+function commandFor(a: AppOnHost, o: ExecOptions): Command {
   return execCommand(a.cfg, o.cmd, {
     name: execContainerName(a.cfg, randomBytes(3).toString("hex")),
     envFile: a.cfg.envFile?.path,

@@ -2,14 +2,13 @@
  * The hosts, through the provider's own SSH executor: the same host-key policy (the stack's
  * known hosts or pinned keys), deadlines and reconnects. One connection per host.
  */
-import { commandPolicy } from "../provider/commands/docker";
 import type { SshConnectionConfig } from "../provider/config/values";
 import type { SshConnection } from "../provider/ssh/executor";
 import { SshPool } from "../provider/ssh/pool";
 import { toTarget } from "../provider/ssh/target";
 import { opened } from "./lifecycle";
 
-const pool = new SshPool((m) => process.stderr.write(`${m}\n`), commandPolicy);
+const pool = new SshPool((m) => process.stderr.write(`${m}\n`));
 
 export function connect(c: SshConnectionConfig): Promise<SshConnection> {
   opened.ssh = true;

@@ -1,4 +1,5 @@
 /** Kamal's accessory container: long-lived, its data in the SSH user's home. */
+import { Command } from "./command";
 import type { AccessoryContainerConfig } from "../config/schemas";
 import { runContainer } from "./docker";
 
@@ -32,7 +33,7 @@ export function accessoryMounts(cfg: AccessoryContainerConfig, dataDir: string) 
 
 /** `docker run` of the accessory; with `as` and `createOnly`, a prepared copy under another
  * name (a reboot creates the new container before the old one stops). */
-export function runAccessory(cfg: AccessoryContainerConfig, at: { dataDir: string; envFile?: string; as?: string; createOnly?: boolean }): string {
+export function runAccessory(cfg: AccessoryContainerConfig, at: { dataDir: string; envFile?: string; as?: string; createOnly?: boolean }): Command {
   return runContainer({
     name: at.as ?? accessoryName(cfg),
     createOnly: at.createOnly,

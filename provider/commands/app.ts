@@ -2,6 +2,7 @@
  * Kamal's app conventions as argument fragments: container names, labels, routes, health
  * checks, the cord, and the `docker run` of one role's container.
  */
+import { Command } from "./command";
 import type { AppContainerConfig } from "../config/schemas";
 import { CORD_IN_CONTAINER, runContainer } from "./docker";
 import { maintenancePage, type RouteSpec } from "./proxy";
@@ -245,7 +246,7 @@ export function kamalEnv(cfg: Pick<AppContainerConfig, "version" | "connection" 
   };
 }
 
-export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): string {
+export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): Command {
   const health = healthCommand(cfg, at.routing);
   return runContainer({
     name: at.name,
@@ -273,23 +274,25 @@ export function assetDirs(home: string, cfg: Pick<AppContainerConfig, "service" 
 }
 
 /** Copies the image's assets out through a created (never started) container. */
-export function extractAssets(cfg: AppContainerConfig, home: string): string {
+export function extractAssets(cfg: AppContainerConfig, home: string): Command {
   const name = `${serviceRole(cfg)}-assets`;
   const { extracted } = assetDirs(home, cfg, cfg.version);
   const from = cfg.assetPath!.split(":")[0];
-  return [
+  // Repeatable: the helper container is removed first, the copy overwrites.
+  const text = [
     `${shellJoin(["docker", "container", "rm", "--force", name])} >/dev/null 2>&1;`,
     shellJoin(["mkdir", "-p", extracted]),
     "&&", `${shellJoin(["docker", "container", "create", "--name", name, `${cfg.image}:${cfg.version}`])} >/dev/null`,
     "&&", shellJoin(["docker", "container", "cp", "-L", `${name}:${from}/.`, extracted]),
     "&&", `${shellJoin(["docker", "container", "rm", name])} >/dev/null`,
   ].join(" ");
+  return Command.change(text, { repeatable: true });
 }
 
 /** The new version's volume: its own assets, then the previous version's where absent; and
  * the previous version's volume gets the new ones (Kamal's `cp -rnT`; the previous version's
  * may not exist, as after a first deploy with assetPath). */
-export function syncAssetVolumes(cfg: AppContainerConfig, home: string, previous?: string): string {
+export function syncAssetVolumes(cfg: AppContainerConfig, home: string, previous?: string): Command {
   const now = assetDirs(home, cfg, cfg.version);
   const parts = [`${shellJoin(["mkdir", "-p", now.volume])} && ${shellJoin(["cp", "-rT", now.extracted, now.volume])}`];
   if (previous && previous !== cfg.version) {
@@ -297,14 +300,15 @@ export function syncAssetVolumes(cfg: AppContainerConfig, home: string, previous
     parts.push(`{ ${shellJoin(["cp", "-rnT", before.extracted, now.volume])} 2>/dev/null || true; }`);
     parts.push(`{ ${shellJoin(["cp", "-rnT", now.extracted, before.volume])} 2>/dev/null || true; }`);
   }
-  return parts.join(" && ");
+  return Command.change(parts.join(" && "), { repeatable: true, engine: false });
 }
 
 /** Once only the new version serves: every other version's asset directories of the role. */
-export function cleanUpAssets(cfg: AppContainerConfig, home: string): string {
+export function cleanUpAssets(cfg: AppContainerConfig, home: string): Command {
   const now = assetDirs(home, cfg, cfg.version);
   const keep = `${cfg.role}-${cfg.version}`;
-  return ["extracted", "volumes"]
+  const text = ["extracted", "volumes"]
     .map((d) => `{ ${shellJoin(["find", `${now.base}/${d}`, "-mindepth", "1", "-maxdepth", "1", "-name", `${cfg.role}-*`, "!", "-name", keep, "-exec", "rm", "-rf", "{}", "+"])} 2>/dev/null || true; }`)
     .join("; ");
+  return Command.change(text, { repeatable: true, engine: false });
 }

@@ -7,6 +7,7 @@
  * Kamal's tags are the time, the performer (git email, else the login name), the
  * destination, and the role where there is one; a host's log is shared with `kamal` runs.
  */
+import { Command } from "./command";
 import { shellJoin, shellQuote } from "./shell";
 
 export function auditFile(service: string, destination?: string): string {
@@ -27,13 +28,14 @@ export function auditLine(tags: AuditTags, message: string): string {
 }
 
 /** Appends a line to the log (its directory made first). */
-export function recordAudit(file: string, line: string): string {
-  return `${shellJoin(["mkdir", "-p", ".kamal"])} && ${shellJoin(["printf", "%s\\n", line])} >> ${shellQuote(file)}`;
+export function recordAudit(file: string, line: string): Command {
+  // Run again after a reconnect: a line written twice beats a deploy failed over its log.
+  return Command.change(`${shellJoin(["mkdir", "-p", ".kamal"])} && ${shellJoin(["printf", "%s\\n", line])} >> ${shellQuote(file)}`, { repeatable: true, engine: false });
 }
 
 /** The last `lines` lines (nothing, and exit 0, when there is no log yet). */
-export function revealAudit(file: string, lines = 50): string {
-  return `if [ -f ${shellQuote(file)} ]; then ${shellJoin(["tail", "-n", String(lines), file])}; fi`;
+export function revealAudit(file: string, lines = 50): Command {
+  return Command.read(`if [ -f ${shellQuote(file)} ]; then ${shellJoin(["tail", "-n", String(lines), file])}; fi`, { engine: false });
 }
 
 /** The time as Kamal writes it (audit lines, lock details, KAMAL_RECORDED_AT): ISO 8601

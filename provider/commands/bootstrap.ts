@@ -7,6 +7,7 @@
  * user joins the docker group, then the shared networks and the run directory (~/.kamal).
  * What needs root runs through `sudo -n` when the SSH user is not root: never a password.
  */
+import { Command } from "./command";
 import { ensureNetwork } from "./docker";
 import { shellJoin, shellQuote } from "./shell";
 
@@ -37,8 +38,8 @@ export interface HostFacts {
 const VERSION = "--format '{{.Server.Version}}'";
 
 /** One line per fact, `key=value`; reads only. */
-export function probeHost(): string {
-  return [
+export function probeHost(): Command {
+  const text = [
     'echo "uid=$(id -u)"',
     'echo "user=$(id -un)"',
     "if command -v docker >/dev/null 2>&1; then echo cli=yes; fi",
@@ -52,6 +53,7 @@ export function probeHost(): string {
     '(if [ -r /etc/os-release ]; then . /etc/os-release && echo "os=$ID"; fi)',
     "if [ -d .kamal ]; then echo rundir=yes; fi",
   ].join("\n");
+  return Command.read(text, { engine: false });
 }
 
 const PACKAGE_MANAGERS: readonly string[] = ["apt-get", "dnf", "yum", "zypper", "apk", "pacman"];
@@ -84,15 +86,21 @@ export function parseFacts(stdout: string): HostFacts {
 }
 
 /** A command as root: itself for root, through `sudo -n` (never a password prompt) otherwise. */
-export function asRoot(f: Pick<HostFacts, "superuser" | "user">, command: string): string {
+export function asRoot(f: Pick<HostFacts, "superuser" | "user">, command: Command): Command {
   if (f.superuser === "root") return command;
-  if (f.superuser === "sudo") return shellJoin(["sudo", "-n", "sh", "-c", command]);
+  if (f.superuser === "sudo") return command.map((text) => shellJoin(["sudo", "-n", "sh", "-c", text]));
   throw new Error(`${f.user} is not root and cannot run sudo without a password: install Docker as root, or allow ${f.user} passwordless sudo, and run bootstrap again`);
 }
 
-/** The distribution's Docker package, installed by its package manager; undefined when the
+/** The distribution's Docker package, installed by its package manager (run again after a
+ * reconnect: a package manager installs what is missing only); undefined when the
  * distribution has none (RHEL and its rebuilds ship Podman instead). */
-export function installDocker(f: Pick<HostFacts, "packageManager" | "os">): string | undefined {
+export function installDocker(f: Pick<HostFacts, "packageManager" | "os">): Command | undefined {
+  const text = installText(f);
+  return text === undefined ? undefined : Command.change(text, { repeatable: true, engine: false });
+}
+
+function installText(f: Pick<HostFacts, "packageManager" | "os">): string | undefined {
   switch (f.packageManager) {
     case "apt-get":
       return "DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io";
@@ -121,9 +129,12 @@ const START: Record<InitSystem, { enable?: string; start: string }> = {
 };
 
 /** Starts the engine now and at every boot, then waits (60 s at most) until it answers. */
-export function startDocker(init: InitSystem): string {
+export function startDocker(init: InitSystem): Command {
   const { enable, start } = START[init];
-  return `${enable ? `${enable} && ` : ""}${start} && i=0 && until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 300 ]; then echo 'dockerd did not answer within 60 s' >&2; exit 1; fi; sleep 0.2; done`;
+  return Command.change(
+    `${enable ? `${enable} && ` : ""}${start} && i=0 && until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 300 ]; then echo 'dockerd did not answer within 60 s' >&2; exit 1; fi; sleep 0.2; done`,
+    { repeatable: true, engine: false },
+  );
 }
 
 /** The word a report shows for how the engine was started. */
@@ -133,22 +144,22 @@ export function startWord(init: InitSystem): string {
 
 /** The SSH user into the docker group (created if the package did not). Takes effect on the
  * user's next login: the caller connects again. */
-export function joinDockerGroup(user: string): string {
+export function joinDockerGroup(user: string): Command {
   const u = shellQuote(user);
-  return `{ getent group docker >/dev/null || groupadd docker; } && if command -v usermod >/dev/null 2>&1; then usermod -aG docker ${u}; else addgroup ${u} docker; fi`;
+  return Command.change(`{ getent group docker >/dev/null || groupadd docker; } && if command -v usermod >/dev/null 2>&1; then usermod -aG docker ${u}; else addgroup ${u} docker; fi`, { repeatable: true, engine: false });
 }
 
 /** Whether a network exists, as the SSH user: exit 0 or 1. */
-export function networkExists(name: string): string {
-  return `${shellJoin(["docker", "network", "inspect", name])} >/dev/null 2>&1`;
+export function networkExists(name: string): Command {
+  return Command.read(`${shellJoin(["docker", "network", "inspect", name])} >/dev/null 2>&1`, { engine: false });
 }
 
 /** The network, unless it exists (the same idempotent create the run command uses). */
-export function createNetwork(name: string): string {
+export function createNetwork(name: string): Command {
   return ensureNetwork(name);
 }
 
 /** The SSH user's run directory (locks, audit log, env files, proxy files). */
-export function createRunDir(): string {
-  return shellJoin(["mkdir", "-p", ".kamal"]);
+export function createRunDir(): Command {
+  return Command.change(["mkdir", "-p", ".kamal"], { repeatable: true, engine: false });
 }

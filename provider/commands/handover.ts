@@ -10,6 +10,7 @@
  * Every rule carries the comment `kamal-handover-<id>`, so an interrupted change leaves
  * rules that the next change finds and removes. Pure: command strings only.
  */
+import { Command } from "./command";
 import { allOf, pipe, shellJoin } from "./shell";
 
 export const HANDOVER_TAG = "kamal-handover";
@@ -55,38 +56,40 @@ function rules(r: Redirect): string[][] {
 }
 
 /** Inserts the redirect ahead of Docker's rules: new connections go to `to` from now on. */
-export function addRedirect(r: Redirect, sudo: boolean): string {
-  return allOf(...rules(r).map(([table, chain, ...rule]) => iptables(sudo, ["-t", table, "-I", chain, "1", ...rule])));
+export function addRedirect(r: Redirect, sudo: boolean): Command {
+  // Never twice: a second insert would leave a second copy of each rule.
+  return Command.change(allOf(...rules(r).map(([table, chain, ...rule]) => iptables(sudo, ["-t", table, "-I", chain, "1", ...rule]))), { repeatable: false, engine: false });
 }
 
 /** Removes the redirect's NAT rules (new connections reach Docker's own rules again), or
  * with `all`, the admission rule too (once the bridge proxy has drained). Missing rules
  * are fine. */
-export function removeRedirect(r: Redirect, sudo: boolean, all = false): string {
+export function removeRedirect(r: Redirect, sudo: boolean, all = false): Command {
   const chosen = rules(r).filter(([table]) => all || table === "nat");
-  return chosen.map(([table, chain, ...rule]) => `${iptables(sudo, ["-t", table, "-D", chain, ...rule])} 2>/dev/null; `).join("") + "true";
+  return Command.change(chosen.map(([table, chain, ...rule]) => `${iptables(sudo, ["-t", table, "-D", chain, ...rule])} 2>/dev/null; `).join("") + "true", { repeatable: true, engine: false });
 }
 
 /** Lists the handover rules left on the host (by any change): `-A ...` lines of iptables -S. */
-export function listRedirects(sudo: boolean): string {
-  return ["nat PREROUTING", "nat OUTPUT", "filter DOCKER-USER"]
+export function listRedirects(sudo: boolean): Command {
+  const text = ["nat PREROUTING", "nat OUTPUT", "filter DOCKER-USER"]
     .map((tc) => {
       const [table, chain] = tc.split(" ");
       return pipe(`${iptables(sudo, ["-t", table, "-S", chain])} 2>/dev/null`, shellJoin(["sed", "-n", `s/^/${table} /; /${HANDOVER_TAG}-/p`]));
     })
     .join("; ");
+  return Command.read(text, { engine: false });
 }
 
 /** Whether iptables can be changed here: lists a chain Docker made (needs root or sudo). */
-export function probeIptables(sudo: boolean): string {
-  return iptables(sudo, ["-t", "nat", "-S", "DOCKER"]);
+export function probeIptables(sudo: boolean): Command {
+  return Command.read(iptables(sudo, ["-t", "nat", "-S", "DOCKER"]), { engine: false });
 }
 
 /** One left-over rule (a line of listRedirects) as the command that deletes it. Its words
  * come from iptables itself; each is quoted again. */
-export function deleteListedRule(line: string, sudo: boolean): string | undefined {
+export function deleteListedRule(line: string, sudo: boolean): Command | undefined {
   const words = line.trim().split(/\s+/);
   const [table, op, ...rest] = words;
   if (!["nat", "filter"].includes(table) || op !== "-A" || !rest.length) return undefined;
-  return `${iptables(sudo, ["-t", table, "-D", ...rest.map((w) => w.replace(/^"(.*)"$/, "$1"))])} 2>/dev/null; true`;
+  return Command.change(`${iptables(sudo, ["-t", table, "-D", ...rest.map((w) => w.replace(/^"(.*)"$/, "$1"))])} 2>/dev/null; true`, { repeatable: true, engine: false });
 }

@@ -2,7 +2,7 @@
  * kamal-proxy, the proxy Kamal 2 runs on each host (container `kamal-proxy`, on the `kamal`
  * network, publishing 80 and 443): what a takeover needs to read from it. Pure.
  */
-import { shellJoin } from "./shell";
+import { Command } from "./command";
 
 /** Kamal 2's proxy container name (Kamal::Configuration::Proxy::Boot#container_name). */
 export const KAMAL_PROXY_CONTAINER = "kamal-proxy";
@@ -21,8 +21,8 @@ export interface KamalProxyService {
 }
 
 /** `kamal-proxy list` inside its container: a table of the services it routes. */
-export function kamalProxyList(): string {
-  return shellJoin(["docker", "exec", KAMAL_PROXY_CONTAINER, "kamal-proxy", "list"]);
+export function kamalProxyList(): Command {
+  return Command.read(["docker", "exec", KAMAL_PROXY_CONTAINER, "kamal-proxy", "list"]);
 }
 
 /** Parses `kamal-proxy list` (v0.9): a header row (Service Host Path Target State TLS), each

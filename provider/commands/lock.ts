@@ -10,6 +10,7 @@
  * Kamal takes it on its primary host; this provider takes it on every host it changes, so a
  * concurrent `kamal deploy` (or a second stack) waits or refuses whichever host it reads.
  */
+import { Command } from "./command";
 import { shellJoin, shellQuote } from "./shell";
 
 /** Kamal's message for the lock a deploy takes by itself (not `kamal lock acquire -m`). */
@@ -39,24 +40,25 @@ export function parseLockDetails(text: string): LockDetails | undefined {
 
 /** Takes the lock: fails with mkdir's "File exists" when anyone holds it. Not repeatable
  * (a second run finds its own lock). */
-export function acquireLock(dir: string, details: LockDetails): string {
+export function acquireLock(dir: string, details: LockDetails): Command {
   const encoded = Buffer.from(lockDetailsText(details)).toString("base64");
   const mkdir = `{ ${shellJoin(["mkdir", dir])} 2>/dev/null || { ${shellJoin(["mkdir", "-p", ".kamal"])} && ${shellJoin(["mkdir", dir])}; }; }`;
-  return `${mkdir} && ${shellJoin(["printf", "%s\\n", encoded])} > ${shellQuote(`${dir}/details`)}`;
+  return Command.change(`${mkdir} && ${shellJoin(["printf", "%s\\n", encoded])} > ${shellQuote(`${dir}/details`)}`, { repeatable: false, engine: false });
 }
 
 /** The holder's details, decoded (exit 1 when there is no lock). */
-export function readLock(dir: string): string {
-  return `${shellJoin(["base64", "-d", `${dir}/details`])} 2>/dev/null || ${shellJoin(["test", "-d", dir])}`;
+export function readLock(dir: string): Command {
+  return Command.read(`${shellJoin(["base64", "-d", `${dir}/details`])} 2>/dev/null || ${shellJoin(["test", "-d", dir])}`, { engine: false });
 }
 
-/** Releases the lock only when it still holds exactly these details: never another's. */
-export function releaseLock(dir: string, details: LockDetails): string {
+/** Releases the lock only when it still holds exactly these details: never another's (so
+ * running it again after a reconnect is safe). */
+export function releaseLock(dir: string, details: LockDetails): Command {
   const encoded = Buffer.from(lockDetailsText(details)).toString("base64");
-  return `if [ "$(cat ${shellQuote(`${dir}/details`)} 2>/dev/null)" = ${shellQuote(encoded)} ]; then ${shellJoin(["rm", "-rf", dir])}; fi`;
+  return Command.change(`if [ "$(cat ${shellQuote(`${dir}/details`)} 2>/dev/null)" = ${shellQuote(encoded)} ]; then ${shellJoin(["rm", "-rf", dir])}; fi`, { repeatable: true, engine: false });
 }
 
 /** Removes whatever lock is there (a stale one, on purpose). */
-export function breakLock(dir: string): string {
-  return shellJoin(["rm", "-rf", dir]);
+export function breakLock(dir: string): Command {
+  return Command.change(["rm", "-rf", dir], { repeatable: true, engine: false });
 }

@@ -2,23 +2,24 @@
  * What the operator's commands (`pulumi-kamal details | logs | exec`) run on a host: pure
  * builders, every word quoted by shellJoin.
  */
+import { Command } from "./command";
 import type { AppContainerConfig } from "../config/schemas";
 import { kamalEnv, serviceRole } from "./app";
 import { runContainer, type DockerOptionValue } from "./docker";
 import { shellJoin } from "./shell";
 
 /** One line per container of a scope: name, state, health, start time, image, version. */
-export function describeContainers(names: readonly string[]): string {
-  return `${shellJoin([
+export function describeContainers(names: readonly string[]): Command {
+  return Command.read(`${shellJoin([
     "docker", "container", "inspect", "--format",
     '{{.Name}}\t{{.State.Status}}\t{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.State.StartedAt}}\t{{.Image}}\t{{.Config.Image}}\t{{index .Config.Labels "version"}}\t{{.RestartCount}}',
     ...names,
-  ])} 2>/dev/null`;
+  ])} 2>/dev/null`);
 }
 
 /** An image's repository digests ("repo@sha256:…"), space-separated. */
-export function repoDigests(imageId: string): string {
-  return shellJoin(["docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{.}} {{end}}", imageId]);
+export function repoDigests(imageId: string): Command {
+  return Command.read(["docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{.}} {{end}}", imageId]);
 }
 
 export interface LogsOptions {
@@ -30,13 +31,13 @@ export interface LogsOptions {
 
 /** A container's output, both streams, each line with Docker's timestamp. The filter by
  * regexp is applied by the caller, on the operator's side (no pattern reaches a shell). */
-export function logs(name: string, o: LogsOptions = {}): string {
+export function logs(name: string, o: LogsOptions = {}): Command {
   const argv = ["docker", "logs", "--timestamps"];
   if (o.since) argv.push("--since", o.since);
   if (o.lines !== undefined) argv.push("--tail", String(o.lines));
   if (o.follow) argv.push("--follow");
   argv.push(name);
-  return `${shellJoin(argv)} 2>&1`;
+  return Command.read(`${shellJoin(argv)} 2>&1`);
 }
 
 /** `service-role[-destination]-exec-<version>-<hex>`: a one-off container's name. */
@@ -54,8 +55,9 @@ export function execCommand(
   cfg: Pick<AppContainerConfig, "service" | "role" | "destination" | "version" | "image" | "connection" | "env" | "volumes" | "options">,
   cmd: readonly string[],
   at: { name: string; envFile?: string; reuse?: string; interactive?: boolean },
-): string {
-  if (at.reuse) return shellJoin(["docker", "exec", ...(at.interactive ? ["--interactive", "--tty"] : []), at.reuse, ...cmd]);
+): Command {
+  // The operator's command: whatever it does, it never runs twice.
+  if (at.reuse) return Command.change(["docker", "exec", ...(at.interactive ? ["--interactive", "--tty"] : []), at.reuse, ...cmd], { repeatable: false });
   const { detach: _d, restart: _r, publish: _p, p: _p2, name: _n, ...options } = cfg.options as Record<string, DockerOptionValue>;
   return runContainer({
     name: at.name,

@@ -1,3 +1,4 @@
+import { Command } from "./command";
 import { PLUGIN_NAME } from "./traefikPlugin";
 
 /**
@@ -224,4 +225,14 @@ export function routeServers(text: string, name: string): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The route files in a routes directory (certificate files, `…@…`, left out). */
+export function listRouteFiles(dir: string): Command {
+  return Command.read(["find", dir, "-maxdepth", "1", "-name", "*.yml", "!", "-name", "*@*"], { engine: false });
+}
+
+/** Every route file's `"rule"` lines, each prefixed by its file name (grep -H). */
+export function routeFileRules(dir: string): Command {
+  return Command.read(["find", dir, "-maxdepth", "1", "-name", "*.yml", "-exec", "grep", "-H", '"rule"', "{}", "+"], { engine: false });
 }

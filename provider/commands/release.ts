@@ -3,6 +3,7 @@
  * volumes and options, the new image; detached, so that a dropped connection does not stop
  * it (the next attempt finds it by name and waits for it).
  */
+import { Command } from "./command";
 import type { ReleaseConfig } from "../config/schemas";
 import { kamalEnv, serviceRole } from "./app";
 import { runContainer } from "./docker";
@@ -18,7 +19,7 @@ export function releaseLabels(cfg: Pick<ReleaseConfig, "service" | "destination"
   return { service: cfg.service, destination: cfg.destination ?? "", "kamal.release": cfg.version };
 }
 
-export function runRelease(cfg: ReleaseConfig, at: { name: string; envFile?: string }): string {
+export function runRelease(cfg: ReleaseConfig, at: { name: string; envFile?: string }): Command {
   return runContainer({
     name: at.name,
     image: `${cfg.image}:${cfg.version}`,

@@ -85,18 +85,3 @@ export function shellSplit(command: string): string[] {
   if (inWord) words.push(word);
   return words;
 }
-
-/** What an executor may do with a command when the connection drops or a deadline passes
- * (decided by the builders that know what the command does; see docker.commandPolicy). */
-export interface CommandPolicy {
-  /** Safe to run again after a dropped connection: it only reads, or running it twice
-   * leaves the host as running it once does. Otherwise the caller re-reads the host. */
-  repeatable: boolean;
-  /** Which deadline applies (the connection's `deadlines`). */
-  deadline: "read" | "change" | "pull";
-  /** Seconds on top of the deadline: a stop's wait. */
-  extraSeconds: number;
-  /** Output (stderr) meaning the command never reached the service it talks to (a
-   * restarting dockerd): run again once it answers, within the reconnect window. */
-  notReached?: RegExp;
-}

@@ -1,7 +1,8 @@
 /** Kamal's Traefik container: Docker provider reading container labels. */
+import { Command } from "./command";
 import type { TraefikContainerConfig } from "../config/schemas";
 import { ensureNetwork, renameContainer, runContainer, startContainer, stopContainer } from "./docker";
-import { allOf, shellJoin, shellQuote } from "./shell";
+import { shellJoin, shellQuote } from "./shell";
 import { PLUGIN_MODULE, PLUGIN_NAME, PLUGINS_IN_TRAEFIK, PLUGINS_ON_HOST } from "./traefikPlugin";
 import { ROUTES_IN_TRAEFIK, ROUTES_ON_HOST } from "./proxy";
 
@@ -79,9 +80,9 @@ export const ACME_IN_TRAEFIK = "/etc/traefik/acme";
 
 /** The ACME store's directory (0700) and an empty acme.json (0600, as Traefik demands)
  * unless there is one: created by the SSH user, written by Traefik. */
-export function ensureAcmeStore(dir: string): string {
+export function ensureAcmeStore(dir: string): Command {
   const store = shellQuote(`${dir}/acme.json`);
-  return `${shellJoin(["mkdir", "-p", "-m", "700", dir])} && { test -e ${store} || { umask 077 && touch ${store}; }; }`;
+  return Command.change(`${shellJoin(["mkdir", "-p", "-m", "700", dir])} && { test -e ${store} || { umask 077 && touch ${store}; }; }`, { repeatable: true, engine: false });
 }
 
 /** Whether the image's Traefik knows entrypoint `keepAliveMaxTime` (added in v2.11): any
@@ -186,15 +187,15 @@ export interface TraefikPlacement {
 /** `docker create` of Traefik: the new one is made ready before the old one stops, so the
  * port is free for the shortest time. It joins `networks` too (created if missing), so it
  * reaches apps that run on them (Kamal 2's `kamal`). */
-export function createTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
-  const connect = cfg.networks.map((n) => `${ensureNetwork(n)} && ${shellJoin(["docker", "network", "connect", n, at.name])}`);
-  return [createOnly(cfg, at), ...connect].join(" && ");
+export function createTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): Command {
+  const parts = [createOnly(cfg, at), ...cfg.networks.flatMap((n) => joinNetwork(n, at.name))];
+  return Command.composed(parts.map((p) => p.text).join(" && "), parts);
 }
 
 /** A trial run of the new configuration that touches nothing serving: the same image,
  * arguments, env and mounts, no published port, no network, no restart. A configuration
  * Traefik refuses (an unknown option, a bad address) makes it exit at once. */
-export function trialTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
+export function trialTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): Command {
   // No user labels: the running Traefik reads container labels and must not route to it.
   // The ACME store read only: a trial never writes certificates.
   const spec = traefikSpec(cfg, at, true);
@@ -210,7 +211,7 @@ export const KEEPALIVE_MAX_SECONDS = 2;
 /** The bridge of a handover (see commands/handover.ts): the new configuration, running
  * without a published port (new connections reach it by a redirect), on the same networks
  * as the new Traefik, routed by no other Traefik, not restarted by Docker. */
-export function bridgeTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
+export function bridgeTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): Command {
   const spec = traefikSpec(cfg, at);
   const create = runContainer({
     ...spec,
@@ -219,11 +220,16 @@ export function bridgeTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement)
     labels: { "traefik.enable": "false" },
     options: unpublished(cfg.options),
   });
-  const connect = cfg.networks.map((n) => `${ensureNetwork(n)} && ${shellJoin(["docker", "network", "connect", n, at.name])}`);
-  return [create, ...connect, startContainer(at.name)].join(" && ");
+  const parts = [create, ...cfg.networks.flatMap((n) => joinNetwork(n, at.name)), startContainer(at.name)];
+  return Command.composed(parts.map((p) => p.text).join(" && "), parts);
 }
 
-function createOnly(cfg: TraefikContainerConfig, at: TraefikPlacement): string {
+/** A network (created first if missing) joined by a created container. */
+function joinNetwork(network: string, container: string): Command[] {
+  return [ensureNetwork(network), Command.change(["docker", "network", "connect", network, container], { repeatable: true })];
+}
+
+function createOnly(cfg: TraefikContainerConfig, at: TraefikPlacement): Command {
   return runContainer(traefikSpec(cfg, at));
 }
 
@@ -250,8 +256,8 @@ function traefikSpec(cfg: TraefikContainerConfig, at: TraefikPlacement, trial = 
 
 /** Kamal 2's kamal-proxy stops (draining within `stopWait` seconds) and keeps its name, so
  * that Kamal could start it again; `incoming` becomes the host's Traefik and starts. */
-export function replaceKamalProxy(kamalProxy: string, incoming: string, stopWait: number): string {
-  return allOf(stopContainer(kamalProxy, stopWait), renameContainer(incoming, TRAEFIK_NAME), startContainer(TRAEFIK_NAME));
+export function replaceKamalProxy(kamalProxy: string, incoming: string, stopWait: number): Command {
+  return Command.allOf(stopContainer(kamalProxy, stopWait), renameContainer(incoming, TRAEFIK_NAME), startContainer(TRAEFIK_NAME));
 }
 
 /** The name of the host's Traefik container (Kamal's). */
@@ -260,6 +266,6 @@ export const TRAEFIK_NAME = "traefik";
 /** One remote command (no round trips while the port is closed): the running Traefik
  * (`name`) stops within `stopWait` seconds and steps aside as `aside`; `incoming` takes the
  * name and starts. Used for a change, and to put the previous one back. */
-export function replaceTraefik(name: string, aside: string, incoming: string, stopWait: number): string {
-  return allOf(stopContainer(name, stopWait), renameContainer(name, aside), renameContainer(incoming, name), startContainer(name));
+export function replaceTraefik(name: string, aside: string, incoming: string, stopWait: number): Command {
+  return Command.allOf(stopContainer(name, stopWait), renameContainer(name, aside), renameContainer(incoming, name), startContainer(name));
 }

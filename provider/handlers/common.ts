@@ -1,4 +1,6 @@
 /** What every handler shares: the SSH pool, validation, progress lines, diffs, redaction. */
+import type { Command } from "../commands/command";
+import { homeDirectory, readFile } from "../commands/files";
 import type { z } from "zod";
 import { problemsFrom } from "../config/errors";
 import { changes, containsUnknown, effectOf, secretsIn, UNKNOWN } from "../config/fields";
@@ -7,8 +9,7 @@ import type { SshConnectionConfig } from "../config/values";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { auditFile, auditLine, kamalTime, recordAudit } from "../commands/audit";
-import { commandPolicy, containerLogs, containerSummary } from "../commands/docker";
-import { shellJoin } from "../commands/shell";
+import { containerLogs, containerSummary } from "../commands/docker";
 import { ConnectionLostError } from "../ssh/errors";
 import type { ExecOptions, SshConnection } from "../ssh/executor";
 import { SshPool } from "../ssh/pool";
@@ -47,7 +48,7 @@ export async function audit(
 }
 
 /** One pool per provider process: one connection per host, shared by all resources. */
-export const pool = new SshPool((m) => console.log(`[kamal] ${m}`), commandPolicy);
+export const pool = new SshPool((m) => console.log(`[kamal] ${m}`));
 
 export function connect(c: SshConnectionConfig): Promise<SshConnection> {
   return pool.connect(toTarget(c));
@@ -90,7 +91,7 @@ const homes = new WeakMap<SshConnection, Promise<string>>();
 export function remoteHome(conn: SshConnection): Promise<string> {
   let home = homes.get(conn);
   if (!home) {
-    home = conn.exec('printf %s "$HOME"').then((r) => r.stdout.trim());
+    home = conn.exec(homeDirectory()).then((r) => r.stdout.trim());
     homes.set(conn, home);
   }
   return home;
@@ -283,7 +284,7 @@ export function connectionLost(e: unknown): boolean {
  * was in flight, the host is read again once it is back: `tookEffect` says whether it
  * happened (and may finish it, e.g. start a created container); if not, it runs again.
  */
-export async function changeOnce(conn: SshConnection, command: string, tookEffect: () => Promise<boolean>, opts: ExecOptions = {}): Promise<void> {
+export async function changeOnce(conn: SshConnection, command: Command, tookEffect: () => Promise<boolean>, opts: ExecOptions = {}): Promise<void> {
   try {
     await conn.exec(command, opts);
   } catch (e) {
@@ -297,6 +298,6 @@ export async function changeOnce(conn: SshConnection, command: string, tookEffec
 /** A failed container's last log lines, for an error. Its env file's values are added to the
  * secrets first: an app that logs its env must not put a secret in the error. */
 export async function lastLogs(conn: SshConnection, name: string, secrets: Secrets, envFile?: string, lines = 20): Promise<string> {
-  if (envFile) secrets.addEnvFile((await conn.run(shellJoin(["cat", envFile]))).stdout);
+  if (envFile) secrets.addEnvFile((await conn.run(readFile(envFile))).stdout);
   return (await conn.run(containerLogs(name, lines))).stdout;
 }

@@ -3,10 +3,10 @@
  * SFTP with mode 0600 (never through a command line). Its hash is an input of the
  * containers that read it, so a changed value redeploys them.
  */
+import { fileHash } from "../commands/files";
 import { createHash } from "node:crypto";
 import { envFile, type EnvFileConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
-import { shellJoin } from "../commands/shell";
 import * as docker from "../commands/docker";
 import { absolute, connect, containsUnknown, diffResource, progress, remoteHome, Secrets, step, validate } from "./common";
 
@@ -52,7 +52,7 @@ export async function read(id: string, props: Inputs) {
   return new Secrets(envFile, cfg).guard(async () => {
     const conn = await connect(cfg.connection);
     const path = absolute(await remoteHome(conn), cfg.path);
-    const r = await conn.run(shellJoin(["sha256sum", path]));
+    const r = await conn.run(fileHash(path));
     return { id, props: { ...props, hash: r.code === 0 ? r.stdout.split(" ")[0] : "missing" } };
   });
 }

@@ -15,12 +15,12 @@
  * It needs iptables (root, or passwordless sudo); without it the port changes hands with a
  * short gap (new connections refused), as Kamal's own proxy reboots do, and says so.
  */
+import { readFile } from "../commands/files";
 import { routeRule } from "../commands/app";
 import * as docker from "../commands/docker";
 import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedirect, type Redirect } from "../commands/handover";
 import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
-import { routeConfig, routeFile, routeRouters, routeRules, ruleHosts, ROUTES_IN_TRAEFIK } from "../commands/proxy";
-import { shellJoin } from "../commands/shell";
+import { listRouteFiles, routeConfig, routeFile, routeRouters, routeRules, ruleHosts, ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, knowsKeepAliveMax, replaceKamalProxy, replaceTraefik, trafficPorts, TRAEFIK_NAME, type TraefikDirs } from "../commands/traefik";
 import type { TraefikContainerConfig } from "../config/schemas";
 import type { SshConnection } from "../ssh/executor";
@@ -51,7 +51,7 @@ export async function findIncumbent(conn: SshConnection): Promise<Incumbent | un
     [TRAEFIK_NAME, "traefik"],
     [KAMAL_PROXY_CONTAINER, "kamal-proxy"],
   ] as const) {
-    const r = await conn.run(shellJoin(["docker", "container", "inspect", "--format", format, name]));
+    const r = await conn.run(docker.inspectContainer(name, format));
     if (r.code !== 0) continue;
     const [status, image, ours] = r.stdout.trim().split(" ");
     found.push({ name, kind, running: status === "running", image, ours: ours === "ours" });
@@ -112,9 +112,9 @@ async function expectedRouters(conn: SshConnection, routesDir: string): Promise<
   const out: string[] = [];
   const rules: string[] = [];
   // Every router of every route file (a scope with ssl has two); certificate files have none.
-  const files = await conn.run(shellJoin(["find", routesDir, "-maxdepth", "1", "-name", "*.yml", "!", "-name", "*@*"]));
+  const files = await conn.run(listRouteFiles(routesDir));
   for (const f of lines(files.stdout)) {
-    const text = (await conn.run(shellJoin(["cat", f]))).stdout;
+    const text = (await conn.run(readFile(f))).stdout;
     const routers = routeRouters(text);
     rules.push(...routeRules(text));
     const scope = f.slice(f.lastIndexOf("/") + 1).replace(/\.yml$/, "");
@@ -157,7 +157,7 @@ export interface ServedCertificate {
 async function servedCertificates(conn: SshConnection, incumbent: string, ports: { host: string }[], names: string[]): Promise<ServedCertificate[]> {
   if (!names.length) return [];
   const ip = (await conn.run(docker.containerIp(incumbent))).stdout.trim().split(" ")[0];
-  const bindings = (await conn.run(shellJoin(["docker", "container", "inspect", "--format", "{{json .HostConfig.PortBindings}}", incumbent]))).stdout.trim();
+  const bindings = (await conn.run(docker.inspectContainer(incumbent, "{{json .HostConfig.PortBindings}}"))).stdout.trim();
   let bound: Record<string, { HostIp?: string; HostPort?: string }[] | null> = {};
   try {
     bound = (JSON.parse(bindings || "{}") as typeof bound) ?? {};
@@ -246,7 +246,7 @@ async function clearLeftovers(conn: SshConnection, sudo: boolean, host: string):
     const cmd = deleteListedRule(line, sudo);
     if (cmd) await conn.run(cmd);
   }
-  const bridges = lines((await conn.run(shellJoin(["docker", "ps", "--all", "--format", "{{.Names}}", "--filter", `name=^${TRAEFIK_NAME}_handover_`]))).stdout);
+  const bridges = lines((await conn.run(docker.containerNames(`^${TRAEFIK_NAME}_handover_`))).stdout);
   if (listed.length || bridges.length) progress(host, `removing what an interrupted handover left (${listed.length} rule(s), ${bridges.length} bridge(s))`);
   for (const b of bridges) {
     await conn.run(docker.stopContainer(b, 10));
@@ -339,7 +339,7 @@ export async function handOver(
 
 /** The incumbent serves again under its name, wherever the replacement stopped. */
 async function putBack(conn: SshConnection, incumbent: Incumbent, retired: { name: string; renamed: boolean }, next: string): Promise<void> {
-  const names = new Set(lines((await conn.run("docker ps -a --format '{{.Names}}'")).stdout));
+  const names = new Set(lines((await conn.run(docker.containerNames())).stdout));
   if (retired.renamed && names.has(retired.name)) {
     if (names.has(TRAEFIK_NAME)) await conn.run(docker.removeContainers([TRAEFIK_NAME], true));
     await conn.run(docker.renameContainer(retired.name, TRAEFIK_NAME));

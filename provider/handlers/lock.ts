@@ -130,7 +130,7 @@ export async function withLock<T, L = undefined>(
   } finally {
     if (--entry.count === 0) {
       held.delete(key);
-      await conn.run(releaseLock(dir, entry.details), { repeatable: true }).catch((e) => progress(lock.host, `could not release the deploy lock ${dir}: ${(e as Error).message}`));
+      await conn.run(releaseLock(dir, entry.details)).catch((e) => progress(lock.host, `could not release the deploy lock ${dir}: ${(e as Error).message}`));
     }
   }
 }
@@ -140,7 +140,7 @@ export async function releaseAll(): Promise<void> {
   const all = [...held.values()];
   held.clear();
   await Promise.race([
-    Promise.all(all.map((h) => h.conn.run(releaseLock(h.dir, h.details), { repeatable: true, timeoutMs: 3000 }).catch(() => undefined))),
+    Promise.all(all.map((h) => h.conn.run(releaseLock(h.dir, h.details), { timeoutMs: 3000 }).catch(() => undefined))),
     sleep(5000),
   ]);
 }

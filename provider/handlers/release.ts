@@ -7,6 +7,7 @@
  * The container runs detached and is followed by its logs: a dropped connection does not
  * stop it, and the next attempt finds it by name and waits for it before running again.
  */
+import { readFile } from "../commands/files";
 import { release, type ReleaseConfig } from "../config/schemas";
 import { parseInputs } from "../config/fields";
 import * as docker from "../commands/docker";
@@ -64,7 +65,7 @@ async function run(cfg: ReleaseConfig): Promise<{ ranVersion: string; ranAt: str
       const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
       // The env file's values are secrets of the run: a command that prints one shows
       // [REDACTED] in the progress lines and the error.
-      if (envFile) secrets.addEnvFile((await step(host, "reading the role's env file", () => conn.exec(shellJoin(["cat", envFile])))).stdout);
+      if (envFile) secrets.addEnvFile((await step(host, "reading the role's env file", () => conn.exec(readFile(envFile)))).stdout);
       // An earlier attempt cut short may still be running: it finishes before this one starts.
       const earlier = (await conn.run(docker.containerState(name))).stdout.trim().split(" ")[0];
       if (earlier === "running") {

@@ -13,9 +13,9 @@
  * Traefik's API is reached through the SSH connection (a direct-tcpip channel to its port
  * on the host's loopback): nothing is needed on the host. Only a definite answer counts.
  */
+import { readFile } from "../commands/files";
 import * as docker from "../commands/docker";
-import { routeConfig, routeFile, routeServers, ROUTES_IN_TRAEFIK, tlsConfig, tlsFile, writtenServers, type RouteSpec } from "../commands/proxy";
-import { shellJoin } from "../commands/shell";
+import { routeConfig, routeFile, routeFileRules, routeServers, ROUTES_IN_TRAEFIK, tlsConfig, tlsFile, writtenServers, type RouteSpec } from "../commands/proxy";
 import { traefikCapabilities, TRAEFIK_NAME, type TraefikCapabilities } from "../commands/traefik";
 import type { SshConnection } from "../ssh/executor";
 import { sleep } from "./common";
@@ -37,7 +37,7 @@ interface TraefikFacts {
 
 async function traefikFacts(conn: SshConnection): Promise<TraefikFacts | undefined> {
   const format = `{{range .Mounts}}{{if eq .Destination "${ROUTES_IN_TRAEFIK}"}}{{.Source}}{{end}}{{end}}\t{{json .HostConfig.PortBindings}}\t{{json .Args}}`;
-  const r = await conn.run(shellJoin(["docker", "container", "inspect", "--format", format, TRAEFIK_CONTAINER]));
+  const r = await conn.run(docker.inspectContainer(TRAEFIK_CONTAINER, format));
   if (r.code !== 0) return undefined;
   const [routesDir, bindingsJson, argsJson] = r.stdout.trim().split("\t");
   let apiPort: number | undefined;
@@ -82,7 +82,7 @@ export class TraefikRouting {
     const rules = new Map<string, string>();
     const dir = this.facts.routesDir;
     if (!dir) return rules;
-    const r = await this.conn.run(shellJoin(["find", dir, "-maxdepth", "1", "-name", "*.yml", "-exec", "grep", "-H", '"rule"', "{}", "+"]));
+    const r = await this.conn.run(routeFileRules(dir));
     for (const line of r.stdout.split("\n")) {
       const m = /^(.*)\.yml:\s*"rule":\s*("(?:[^"\\]|\\.)*")/.exec(line);
       if (m) rules.set(m[1].slice(dir.length + 1), JSON.parse(m[2]) as string);
@@ -109,7 +109,7 @@ export class TraefikRouting {
   /** The backends the scope's route file names now ([] when there is none). */
   async fileServers(): Promise<string[] | undefined> {
     if (!this.facts.routesDir) return undefined;
-    const r = await this.conn.run(shellJoin(["cat", routeFile(this.facts.routesDir, this.name)]));
+    const r = await this.conn.run(readFile(routeFile(this.facts.routesDir, this.name)));
     return r.code === 0 ? routeServers(r.stdout, this.name) : [];
   }
 

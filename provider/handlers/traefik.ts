@@ -6,6 +6,7 @@
  * its restart policy restarts it), the old one runs again. The deploy lock named by
  * lockService is held on the host throughout.
  */
+import { Command } from "../commands/command";
 import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
@@ -17,7 +18,6 @@ import { absolute, connect, containsUnknown, lastLogs, sleep, containerFacts, di
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, type Handed } from "./handover";
-import { allOf } from "../commands/shell";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;
@@ -164,7 +164,7 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
       const back = await conn.run(
         retired.renamed
           ? replaceTraefik(TRAEFIK_CONTAINER, failed, retired.name, 1)
-          : allOf(docker.stopContainer(TRAEFIK_CONTAINER, 1), docker.renameContainer(TRAEFIK_CONTAINER, failed), docker.startContainer(retired.name)),
+          : Command.allOf(docker.stopContainer(TRAEFIK_CONTAINER, 1), docker.renameContainer(TRAEFIK_CONTAINER, failed), docker.startContainer(retired.name)),
       );
       const outcome = back.code === 0 ? `the previous proxy (${retired.renamed ? TRAEFIK_CONTAINER : retired.name}) runs again` : `putting the previous proxy back failed too: ${back.stderr.trim()}`;
       throw new Error(`${(e as Error).message}\nthe new Traefik was kept as ${failed} for its logs; ${outcome}`);

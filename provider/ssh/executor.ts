@@ -3,15 +3,12 @@
  * host over concurrent channels. Knows nothing about Docker.
  */
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
-import type { CommandPolicy } from "../commands/shell";
+import type { Command } from "../commands/command";
 import { followSession, httpOverChannel, tlsPeerOverChannel, type SessionOptions } from "./channels";
 import { ConnectionLostError, DeadlineError, Dropped, EngineDownError, HostKeyError, RemoteCommandError } from "./errors";
 import { redact, tail } from "./redact";
 import { DEFAULT_DEADLINES, type Deadlines, type SshTarget } from "./target";
 
-/** What the executor may do with a command (decided by the layer that builds commands). */
-export type PolicyOf = (command: string) => CommandPolicy;
-const UNKNOWN_COMMAND: CommandPolicy = { repeatable: false, deadline: "change", extraSeconds: 0 };
 
 export interface ExecOptions {
   /** Written to the command's stdin, then closed: how secrets reach a command. */
@@ -22,8 +19,6 @@ export interface ExecOptions {
   onLine?: (stream: "stdout" | "stderr", line: string) => void;
   /** Overrides the deadline the command's policy gives. */
   timeoutMs?: number;
-  /** Overrides whether the command may run again after a dropped connection. */
-  repeatable?: boolean;
 }
 
 export interface ExecResult {
@@ -83,7 +78,6 @@ export class SshConnection {
     readonly target: SshTarget,
     private readonly stats: HostStats,
     private readonly dial: () => Promise<Client> = () => Promise.reject(new Error("no dialer")),
-    private readonly policyOf: PolicyOf = () => UNKNOWN_COMMAND,
     private readonly log: Logger = () => {},
   ) {
     this.name = target.host;
@@ -166,13 +160,13 @@ export class SshConnection {
   }
 
   /** Runs a command; resolves on exit code 0, rejects with RemoteCommandError otherwise. */
-  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(command: Command, opts: ExecOptions = {}): Promise<ExecResult> {
     const result = await this.run(command, opts);
     if (result.code !== 0) {
       const secrets = [...(opts.secrets ?? [])];
       throw new RemoteCommandError(
         this.name,
-        redact(command, secrets),
+        redact(command.text, secrets),
         result.signal ? null : result.code,
         result.signal,
         redact(tail(result.stderr), secrets),
@@ -182,19 +176,20 @@ export class SshConnection {
     return { stdout: result.stdout, stderr: result.stderr, code: 0 };
   }
 
-  /** Runs a command and returns its outcome whatever the exit code. */
-  async run(command: string, opts: ExecOptions = {}): Promise<ExecResult & { signal?: string }> {
-    const policy = this.policyOf(command);
-    const repeatable = opts.repeatable ?? policy.repeatable;
+  /** Runs a command and returns its outcome whatever the exit code; what it may do after a
+   * drop or past its deadline is the command's own policy. */
+  async run(command: Command, opts: ExecOptions = {}): Promise<ExecResult & { signal?: string }> {
+    const policy = command.policy;
+    const repeatable = policy.repeatable;
     const timeoutMs = opts.timeoutMs ?? this.deadlines[policy.deadline] + policy.extraSeconds * 1000;
-    const shown = redact(command, opts.secrets);
+    const shown = redact(command.text, opts.secrets);
     let firstLoss: number | undefined;
     let notReachedSince: number | undefined;
     let toldNotReached = false;
     for (;;) {
       await this.ready(shown);
       try {
-        const result = await this.attempt(command, opts, timeoutMs);
+        const result = await this.attempt(command.text, opts, timeoutMs);
         if (result.code !== 0 && policy.notReached?.test(result.stderr)) {
           // The service behind the command (dockerd) is restarting: nothing happened yet.
           notReachedSince ??= Date.now();
@@ -445,18 +440,15 @@ export class SshConnection {
    * `input` is its keyboard; a closed `signal` ends the command (the channel closes, and with
    * a terminal the remote process gets SIGHUP).
    */
-  async session(
-    command: string,
-    opts: SessionOptions,
-  ): Promise<{ code: number; signal?: string }> {
-    await this.ready(command);
+  async session(command: Command, opts: SessionOptions): Promise<{ code: number; signal?: string }> {
+    await this.ready(command.text);
     this.stats.commands++;
     const stream = await new Promise<ClientChannel>((resolve, reject) => {
       const done = (err: Error | undefined, ch: ClientChannel) => (err ? reject(new Error(`ssh ${this.name}: could not start the command (${err.message})`)) : resolve(ch));
-      if (opts.pty) this.client.exec(command, { pty: { rows: opts.pty.rows, cols: opts.pty.cols, term: opts.pty.term ?? "xterm-256color" } }, done);
-      else this.client.exec(command, done);
+      if (opts.pty) this.client.exec(command.text, { pty: { rows: opts.pty.rows, cols: opts.pty.cols, term: opts.pty.term ?? "xterm-256color" } }, done);
+      else this.client.exec(command.text, done);
     });
-    return followSession(stream, opts, (n) => (this.stats.bytesReceived += n), () => new ConnectionLostError(this.name, command, true, "while the command ran"));
+    return followSession(stream, opts, (n) => (this.stats.bytesReceived += n), () => new ConnectionLostError(this.name, command.text, true, "while the command ran"));
   }
 
   /** The open client (dialled again first if it dropped), for tunnels (tunnel.ts). */

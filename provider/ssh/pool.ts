@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { Duplex } from "node:stream";
 import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
 import { HostKeyError, SshConnectError } from "./errors";
-import { SshConnection, type HostStats, type Logger, type PolicyOf } from "./executor";
+import { SshConnection, type HostStats, type Logger } from "./executor";
 import { parseKnownHosts, verifyHostKey, type KnownHostEntry } from "./knownHosts";
 import type { SshTarget } from "./target";
 
@@ -31,8 +31,6 @@ export class SshPool {
 
   constructor(
     private readonly log: Logger = () => {},
-    /** Tells the connections which commands may run again and which deadline applies. */
-    private readonly policyOf?: PolicyOf,
   ) {}
 
   /** Counters per host (user@host:port), for benchmarks and tests. */
@@ -96,7 +94,7 @@ export class SshPool {
       this.statsFor(target).connections++;
       return c;
     };
-    return new SshConnection(client, target, this.statsFor(target), redial, this.policyOf, this.log);
+    return new SshConnection(client, target, this.statsFor(target), redial, this.log);
   }
 
   private async dialClient(target: SshTarget): Promise<Client> {

@@ -13,7 +13,7 @@ import { SshPool } from "../../provider/ssh/pool";
 import { httpGet } from "./http";
 import { startLoad, type Load, type LoadResult } from "./load";
 import { PulumiProject, scratchProject, type PulumiRun } from "./pulumi";
-import { fault, host, registryFault, repoRoot, sandbox, target } from "./sandbox";
+import { fault, host, registryFault, repoRoot, sandbox, onHost, target } from "./sandbox";
 
 export const WEB = ["app1", "app2"];
 const TOKEN = "fault-token-7d1e";
@@ -86,7 +86,7 @@ export class FaultRig {
 
   /** Clean hosts, then v1 on both web hosts with a Traefik on each. */
   async setup() {
-    for (const h of WEB) await (await this.conn(h)).exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+    for (const h of WEB) await (await this.conn(h)).exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
     await this.main.ensureStack();
     this.version = "v1";
     await this.set(this.main, { hosts: JSON.stringify(WEB), traefikHosts: JSON.stringify(WEB), version: this.version, token: TOKEN, deadline: "20", healthyAfter: "2" });
@@ -105,11 +105,11 @@ export class FaultRig {
   }
 
   async running(h: string): Promise<string[]> {
-    return (await (await this.conn(h)).exec("docker ps --filter label=service=bench --format '{{.Names}}'")).stdout.split("\n").filter(Boolean).sort();
+    return (await (await this.conn(h)).exec(onHost("docker ps --filter label=service=bench --format '{{.Names}}'"))).stdout.split("\n").filter(Boolean).sort();
   }
 
   async lockLeft(h: string): Promise<boolean> {
-    return (await (await this.conn(h)).run("test -e .kamal/lock-bench")).code === 0;
+    return (await (await this.conn(h)).run(onHost("test -e .kamal/lock-bench"))).code === 0;
   }
 
   async versionsServed(h: string, n = 20): Promise<string[]> {
@@ -343,7 +343,7 @@ export const FAULTS = {
       const next = other(rig.version);
       // Retained containers keep their images: those of that version go first.
       for (const h of WEB) {
-        await (await rig.conn(h)).exec(`docker ps -aq --filter label=service=bench --filter label=version=${next} | xargs -r docker rm -f >/dev/null; docker rmi ${sandbox().images.app[next as "v1" | "v2"]}`);
+        await (await rig.conn(h)).exec(onHost(`docker ps -aq --filter label=service=bench --filter label=version=${next} | xargs -r docker rm -f >/dev/null; docker rmi ${sandbox().images.app[next as "v1" | "v2"]}`));
       }
       registryFault("stop");
       return rig.swapUnderLoad({ afterUp: () => registryFault("start") });
@@ -393,11 +393,11 @@ export const FAULTS = {
     title: "a deploy lock taken on purpose (kamal lock acquire) on app1",
     run: async (rig) => {
       const details = Buffer.from("Locked by: Jane Doe at 2026-11-23T16:59:01Z\nVersion: 3f2a9c1\nMessage: db migration").toString("base64");
-      await (await rig.conn("app1")).exec(`mkdir -p .kamal/lock-bench && echo "${details}" > .kamal/lock-bench/details`);
+      await (await rig.conn("app1")).exec(onHost(`mkdir -p .kamal/lock-bench && echo "${details}" > .kamal/lock-bench/details`));
       return rig.swapUnderLoad();
     },
     // `kamal lock release` does exactly this.
-    settle: async (rig) => void (await (await rig.conn("app1")).exec("rm .kamal/lock-bench/details && rm -r .kamal/lock-bench")),
+    settle: async (rig) => void (await (await rig.conn("app1")).exec(onHost("rm .kamal/lock-bench/details && rm -r .kamal/lock-bench"))),
   },
   traefikRefused: {
     title: "a Traefik change Traefik refuses (it exits at once)",
@@ -405,7 +405,7 @@ export const FAULTS = {
       // Traefik exits at once on an option it does not know.
       await rig.set(rig.main, { traefikArgs: JSON.stringify({ "no-such-option": "1" }) });
       const played = await rig.upUnderLoad();
-      return { ...played, notes: { traefikOnApp1: (await (await rig.conn("app1")).exec("docker ps -a --filter name=traefik --format '{{.Names}} {{.State}}'")).stdout.trim().split("\n").sort() } };
+      return { ...played, notes: { traefikOnApp1: (await (await rig.conn("app1")).exec(onHost("docker ps -a --filter name=traefik --format '{{.Names}} {{.State}}'"))).stdout.trim().split("\n").sort() } };
     },
     settle: (rig) => rig.set(rig.main, { traefikArgs: "{}" }),
   },

@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { shellJoin } from "../../provider/commands/shell";
 import type { SshConnection } from "../../provider/ssh/executor";
-import { sandbox } from "./sandbox";
+import { sandbox, onHost } from "./sandbox";
 
 export interface KamalApp {
   service: string;
@@ -28,7 +28,7 @@ const image = (version: string) => `${sandbox().registry.address}/kp/testapp:${v
 
 async function login(conn: SshConnection): Promise<void> {
   const r = sandbox().registry;
-  await conn.exec(shellJoin(["docker", "login", r.address, "-u", r.username, "--password-stdin"]), { stdin: r.password });
+  await conn.exec(onHost(shellJoin(["docker", "login", r.address, "-u", r.username, "--password-stdin"])), { stdin: r.password });
 }
 
 function envFile(env: Record<string, string>): string {
@@ -40,10 +40,10 @@ function envFile(env: Record<string, string>): string {
 export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikImage: string, traefikArgs: Record<string, string> = {}, publish: string[] = []): Promise<void> {
   await login(conn);
   // Kamal::Commands::Traefik#run (v1.9.2), env file from Kamal::Configuration::Traefik#env.
-  await conn.exec("mkdir -p .kamal/env/traefik && touch .kamal/env/traefik/traefik.env && chmod 600 .kamal/env/traefik/traefik.env");
-  await conn.exec(shellJoin(["docker", "pull", traefikImage]));
+  await conn.exec(onHost("mkdir -p .kamal/env/traefik && touch .kamal/env/traefik/traefik.env && chmod 600 .kamal/env/traefik/traefik.env"));
+  await conn.exec(onHost(shellJoin(["docker", "pull", traefikImage])));
   await conn.exec(
-    shellJoin([
+    onHost(shellJoin([
       "docker", "run", "--name", "traefik", "--detach", "--restart", "unless-stopped",
       "--publish", "80:80",
       "--volume", "/var/run/docker.sock:/var/run/docker.sock",
@@ -58,16 +58,16 @@ export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikI
       ...publish.flatMap((p) => ["--publish", p]),
       // Traefik::DEFAULT_ARGS merged with traefik.args, as `--key=value`.
       traefikImage, "--providers.docker", ...Object.entries({ "log.level": "DEBUG", ...traefikArgs }).map(([k, v]) => `--${k}=${v}`),
-    ]),
+    ])),
   );
   // Kamal::Commands::App#run (v1.9.2) with Role#health_check_args (cord) and #label_args.
   const prefix = `${app.service}-${app.role}`;
   const name = `${prefix}-${app.version}`;
   const cord = `.kamal/cords/${prefix}-${randomBytes(16).toString("hex")}`;
-  await conn.exec(`mkdir -p .kamal/env/roles && umask 077 && cat > .kamal/env/roles/${prefix}.env`, { stdin: envFile(app.secretEnv) });
-  await conn.exec(`mkdir -p ${cord} && touch ${cord}/cord`);
+  await conn.exec(onHost(`mkdir -p .kamal/env/roles && umask 077 && cat > .kamal/env/roles/${prefix}.env`), { stdin: envFile(app.secretEnv) });
+  await conn.exec(onHost(`mkdir -p ${cord} && touch ${cord}/cord`));
   await conn.exec(
-    shellJoin([
+    onHost(shellJoin([
       "docker", "run", "--detach", "--restart", "unless-stopped", "--name", name,
       "-e", `KAMAL_CONTAINER_NAME=${name}`, "-e", `KAMAL_VERSION=${app.version}`,
       "--env-file", `.kamal/env/roles/${prefix}.env`,
@@ -84,7 +84,7 @@ export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikI
       "--label", `traefik.http.middlewares.${prefix}-retry.retry.initialinterval=500ms`,
       "--label", `traefik.http.routers.${prefix}.middlewares=${prefix}-retry@docker`,
       image(app.version),
-    ]),
+    ])),
   );
   // Kamal::Cli::Healthcheck::Poller: boot waits until the container is healthy.
   await waitFor(conn, `docker inspect --format '{{.State.Health.Status}}' ${name} | grep -qx healthy`, `${name} healthy`);
@@ -98,27 +98,27 @@ export const KAMAL_PROXY_IMAGE = "basecamp/kamal-proxy:v0.9.2";
 export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: { host?: string; healthcheckPath: string; healthcheckInterval?: number }): Promise<void> {
   await login(conn);
   // Kamal::Commands::Docker#create_network; Kamal::Commands::Proxy#run (boot_config defaults).
-  await conn.exec("docker network create kamal >/dev/null 2>&1 || true");
+  await conn.exec(onHost("docker network create kamal >/dev/null 2>&1 || true"));
   const mirrored = sandbox().images.kamalProxy;
-  await conn.exec(`${shellJoin(["docker", "pull", mirrored])} && ${shellJoin(["docker", "tag", mirrored, KAMAL_PROXY_IMAGE])}`);
-  await conn.exec("mkdir -p .kamal/proxy/apps-config");
+  await conn.exec(onHost(`${shellJoin(["docker", "pull", mirrored])} && ${shellJoin(["docker", "tag", mirrored, KAMAL_PROXY_IMAGE])}`));
+  await conn.exec(onHost("mkdir -p .kamal/proxy/apps-config"));
   await conn.exec(
-    shellJoin([
+    onHost(shellJoin([
       "docker", "run", "--name", "kamal-proxy", "--network", "kamal", "--detach", "--restart", "unless-stopped",
       "--volume", "kamal-proxy-config:/home/kamal-proxy/.config/kamal-proxy",
       "--volume", "/root/.kamal/proxy/apps-config:/home/kamal-proxy/.apps-config",
       "--publish", "80:80", "--publish", "443:443", "--log-opt", "max-size=10m",
       KAMAL_PROXY_IMAGE,
-    ]),
+    ])),
   );
   await waitFor(conn, "docker exec kamal-proxy kamal-proxy list >/dev/null 2>&1", "kamal-proxy answering");
   // Kamal::Cli::App::Boot#start_new_version (v2.12.0): env file, run, then deploy to the proxy.
   const prefix = `${app.service}-${app.role}`;
   const name = `${prefix}-${app.version}`;
   const envDir = `.kamal/apps/${app.service}/env/roles`;
-  await conn.exec(`mkdir -p ${envDir} && umask 077 && cat > ${envDir}/${app.role}.env`, { stdin: envFile(app.secretEnv) });
+  await conn.exec(onHost(`mkdir -p ${envDir} && umask 077 && cat > ${envDir}/${app.role}.env`), { stdin: envFile(app.secretEnv) });
   await conn.exec(
-    shellJoin([
+    onHost(shellJoin([
       "docker", "run", "--detach", "--restart", "unless-stopped", "--name", name, "--network", "kamal",
       "--hostname", `${app.host}-${randomBytes(6).toString("hex")}`,
       "--env", `KAMAL_CONTAINER_NAME=${name}`, "--env", `KAMAL_VERSION=${app.version}`, "--env", `KAMAL_HOST=${app.host}`,
@@ -127,11 +127,11 @@ export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: {
       "--log-opt", "max-size=10m",
       "--label", `service=${app.service}`, "--label", `role=${app.role}`, "--label", "destination",
       image(app.version),
-    ]),
+    ])),
   );
-  const id = (await conn.exec(shellJoin(["docker", "container", "ls", "--all", "--filter", `name=^${name}$`, "--quiet"]))).stdout.trim();
+  const id = (await conn.exec(onHost(shellJoin(["docker", "container", "ls", "--all", "--filter", `name=^${name}$`, "--quiet"])))).stdout.trim();
   await conn.exec(
-    shellJoin([
+    onHost(shellJoin([
       "docker", "exec", "kamal-proxy", "kamal-proxy", "deploy", prefix, `--target=${id}:80`,
       ...(proxy.host ? [`--host=${proxy.host}`] : []),
       "--deploy-timeout=30s", "--drain-timeout=30s",
@@ -139,13 +139,13 @@ export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: {
       `--health-check-path=${proxy.healthcheckPath}`,
       "--buffer-requests", "--buffer-responses",
       "--log-request-header=Cache-Control", "--log-request-header=Last-Modified", "--log-request-header=User-Agent",
-    ]),
+    ])),
   );
 }
 
 async function waitFor(conn: SshConnection, check: string, what: string, limitMs = 60_000): Promise<void> {
   const t0 = Date.now();
-  while ((await conn.run(check)).code !== 0) {
+  while ((await conn.run(onHost(check))).code !== 0) {
     if (Date.now() - t0 > limitMs) throw new Error(`waited ${limitMs / 1000}s for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }

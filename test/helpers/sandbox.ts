@@ -1,4 +1,5 @@
 /** The sandbox as tests see it: `npm run sandbox -- status --json`, and fault injection. */
+import { Command } from "../../provider/commands/command";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -80,4 +81,10 @@ export async function pointName(name: string, address: string): Promise<void> {
     const r = await fetch(`${dns}/${what}`, { method: "POST", body: JSON.stringify(body) });
     if (!r.ok) throw new Error(`${dns}/${what}: HTTP ${r.status}`);
   }
+}
+
+/** A command of the test bed's own (a read, a forced removal, a cleanup): each is safe to
+ * run again after a reconnect, and waits for an engine that is restarting. */
+export function onHost(text: string): Command {
+  return Command.adHoc(text, { repeatable: true, engine: true });
 }

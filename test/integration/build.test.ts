@@ -17,7 +17,7 @@ import { makeBuildApp, type BuildApp } from "../helpers/buildApp";
 import { httpGet } from "../helpers/http";
 import { startLoad, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, registryFault, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, registryFault, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 
 const SECRET = "build-secret-9c41e07b";
 const pool = new SshPool();
@@ -29,7 +29,7 @@ const web = ["app1", "app2"];
 afterAll(() => pool.closeAll());
 
 async function sh(h: string, command: string): Promise<string> {
-  return (await (await pool.connect(target(h))).exec(command)).stdout.trim();
+  return (await (await pool.connect(target(h))).exec(onHost(command))).stdout.trim();
 }
 
 function filesUnder(dir: string): string[] {

@@ -13,7 +13,7 @@ import { SshPool } from "../../provider/ssh/pool";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
 import { startLoad } from "../helpers/load";
-import { fault, host, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { fault, host, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const SECRET = "ops-secret-7f3a91c2";
@@ -28,7 +28,7 @@ async function set(key: string, value: string, secret = false) {
 }
 
 async function sh(h: string, command: string): Promise<string> {
-  return (await (await pool.connect(target(h))).exec(command)).stdout.trim();
+  return (await (await pool.connect(target(h))).exec(onHost(command))).stdout.trim();
 }
 
 afterAll(() => pool.closeAll());
@@ -431,7 +431,7 @@ describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", ()
   async function asDeploy(command: string) {
     const p2 = new SshPool();
     try {
-      return await (await p2.connect(target("fresh1", fresh.deployUser))).run(command);
+      return await (await p2.connect(target("fresh1", fresh.deployUser))).run(onHost(command));
     } finally {
       p2.closeAll();
     }
@@ -544,7 +544,7 @@ describe("pulumi-kamal bootstrap: a new server made ready, then deployed to", ()
     // the step and the cause (after the wait a restarting engine gets), not with a registry
     // error from a CLI with no engine behind it; bootstrap puts both back.
     fault("fresh1", "docker", "stop");
-    expect((await (await pool.connect(target("fresh1"))).run(`gpasswd -d ${fresh.deployUser} docker`)).code).toBe(0);
+    expect((await (await pool.connect(target("fresh1"))).run(onHost(`gpasswd -d ${fresh.deployUser} docker`))).code).toBe(0);
     const early = await cli(["deploy", "--version", "v1", "--skip-push"], b);
     expect(early.code).toBe(1);
     const addr = fresh.address.replace(/\./g, "\\.");

@@ -11,7 +11,7 @@ import { SshPool } from "../../provider/ssh/pool";
 import { eventually, httpGet } from "../helpers/http";
 import { startLoad, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, registryFault, repoRoot, target } from "../helpers/sandbox";
+import { host, registryFault, repoRoot, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const SECRETS = { first: "tok-first-7f3a9c", second: "tok-second-b81d2e", db: "db-pass-5c0e11" };
@@ -67,7 +67,7 @@ beforeAll(async () => {
   // Start from clean hosts: no containers or files left by an earlier, interrupted run.
   for (const h of ["app1", "app2", "db1"]) {
     const conn = await pool.connect(target(h));
-    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kpapp-db");
+    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kpapp-db"));
   }
   const dir = scratchProject("core", {
     "Pulumi.yaml": "name: kp-core\nruntime: nodejs\n",
@@ -94,7 +94,7 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     for (const h of web) expect((await versionOn(h)).version).toBe("v1");
 
     const app1 = await pool.connect(target("app1"));
-    const running = (await app1.exec("docker ps --format '{{.Names}} {{.Status}}'")).stdout;
+    const running = (await app1.exec(onHost("docker ps --format '{{.Names}} {{.Status}}'"))).stdout;
     expect(running).toMatch(/^kpapp-workers-v1 Up/m);
     expect(running).toMatch(/^kpapp-web-v1 Up .*\(healthy\)/m);
     expect(running).toMatch(/^traefik Up/m);
@@ -168,7 +168,7 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     expect(up.stdout).toMatch(/app1: starting kpapp-web-v1 \(\S+\) beside kpapp-web-v1_replaced_[0-9a-f]{8}/);
     expect(up.stdout).toMatch(/app1: pruning .*kpapp-web-v1_replaced_[0-9a-f]{8}/);
     const app1 = await pool.connect(target("app1"));
-    expect((await app1.exec("docker ps -a --format '{{.Names}}'")).stdout).not.toMatch(/_replaced_/);
+    expect((await app1.exec(onHost("docker ps -a --format '{{.Names}}'"))).stdout).not.toMatch(/_replaced_/);
 
     const secrets = Object.values(SECRETS);
     for (const file of filesUnder(path.join(project.dir, ".pulumi-state"))) {
@@ -178,9 +178,9 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     for (const s of secrets) expect((up.stdout + up.stderr).includes(s)).toBe(false);
     for (const h of ["app1", "app2", "db1"]) {
       const conn = await pool.connect(target(h));
-      const ps = (await conn.exec("ps auxww")).stdout;
-      const history = (await conn.run("cat /root/.bash_history /root/.sh_history /home/*/.bash_history 2>/dev/null")).stdout;
-      const envFiles = (await conn.exec("stat -c '%a %n' /root/.kamal/env/*/* 2>/dev/null || true")).stdout;
+      const ps = (await conn.exec(onHost("ps auxww"))).stdout;
+      const history = (await conn.run(onHost("cat /root/.bash_history /root/.sh_history /home/*/.bash_history 2>/dev/null"))).stdout;
+      const envFiles = (await conn.exec(onHost("stat -c '%a %n' /root/.kamal/env/*/* 2>/dev/null || true"))).stdout;
       for (const s of secrets) {
         expect(ps.includes(s), `${s} in ps on ${h}`).toBe(false);
         expect(history.includes(s), `${s} in history on ${h}`).toBe(false);
@@ -215,7 +215,7 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
 
   it("replaces Traefik when its configuration changes, refusing no connection under load", async () => {
     const app1 = await pool.connect(target("app1"));
-    const before = (await app1.exec("docker inspect traefik --format '{{.Id}}'")).stdout.trim();
+    const before = (await app1.exec(onHost("docker inspect traefik --format '{{.Id}}'"))).stdout.trim();
     await config("traefikLogLevel", "WARN");
     const loads = web.flatMap((h) => [
       startLoad({ url: url(h), rate: 60, connections: 3 }),
@@ -226,18 +226,18 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     expect(up.code, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toMatch(/\[kamal\] app1: Traefik replaced; no connection was refused/);
     expect(failed(load)).toBe(0);
-    const after = JSON.parse((await app1.exec("docker inspect traefik --format '{{json .}}'")).stdout);
+    const after = JSON.parse((await app1.exec(onHost("docker inspect traefik --format '{{json .}}'"))).stdout);
     expect(after.Id).not.toBe(before);
     expect(after.Args).toContain("--log.level=WARN");
     // The bridge and its redirect are gone.
-    expect((await app1.exec("docker ps -a --format '{{.Names}}'")).stdout).not.toMatch(/traefik_(handover|old|next)_/);
-    expect((await app1.exec("iptables -t nat -S | grep -c kamal-handover || true")).stdout.trim()).toBe("0");
+    expect((await app1.exec(onHost("docker ps -a --format '{{.Names}}'"))).stdout).not.toMatch(/traefik_(handover|old|next)_/);
+    expect((await app1.exec(onHost("iptables -t nat -S | grep -c kamal-handover || true"))).stdout.trim()).toBe("0");
     for (const h of web) expect((await versionOn(h)).version).toBe("v1");
   });
 
   it("refresh shows a container removed by hand as drift; the next up repairs it", async () => {
     const app2 = await pool.connect(target("app2"));
-    await app2.exec("docker rm -f kpapp-web-v1");
+    await app2.exec(onHost("docker rm -f kpapp-web-v1"));
     await eventually("app2 stops serving", async () => ((await httpGet(url("app2")).catch(() => ({ status: 0 }))).status !== 200 ? true : undefined));
     const refresh = await project.refresh();
     expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
@@ -295,11 +295,11 @@ new kamal.Traefik("impostor", {
     expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
     for (const h of web) {
       const conn = await pool.connect(target(h));
-      expect((await conn.exec("docker ps -a --format '{{.Names}}'")).stdout.trim()).toBe("");
+      expect((await conn.exec(onHost("docker ps -a --format '{{.Names}}'"))).stdout.trim()).toBe("");
     }
     const db1 = await pool.connect(target("db1"));
-    expect((await db1.exec("docker ps -a --format '{{.Names}}'")).stdout.trim()).toBe("");
-    expect((await db1.exec(shellJoin(["cat", "/root/kpapp-db/data/greeting"]))).stdout).toBe("hello-accessory");
-    await db1.exec("rm -rf /root/kpapp-db");
+    expect((await db1.exec(onHost("docker ps -a --format '{{.Names}}'"))).stdout.trim()).toBe("");
+    expect((await db1.exec(onHost(shellJoin(["cat", "/root/kpapp-db/data/greeting"])))).stdout).toBe("hello-accessory");
+    await db1.exec(onHost("rm -rf /root/kpapp-db"));
   });
 });

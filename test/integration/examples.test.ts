@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject } from "../helpers/pulumi";
-import { host, repoRoot, target } from "../helpers/sandbox";
+import { host, repoRoot, onHost, target } from "../helpers/sandbox";
 import { demoHints } from "../../scripts/demoHints";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -52,7 +52,7 @@ async function cleanHosts() {
     const conn = await pool.connect(target(h));
     // Every network named kamal goes too (by ID: an earlier race could have made two).
     await conn.exec(
-      "docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; rm -rf /root/.kamal /root/hello-store /root/hello-* /root/hello2-*; true",
+      onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; rm -rf /root/.kamal /root/hello-store /root/hello-* /root/hello2-*; true"),
     );
   }
 }
@@ -76,9 +76,9 @@ async function containerSpecs(): Promise<ContainerSpec[]> {
   const specs: ContainerSpec[] = [];
   for (const h of ["app1", "app2", "db1"]) {
     const conn = await pool.connect(target(h));
-    const names = (await conn.exec("docker ps --format '{{.Names}}'")).stdout.split("\n").filter(Boolean);
+    const names = (await conn.exec(onHost("docker ps --format '{{.Names}}'"))).stdout.split("\n").filter(Boolean);
     if (!names.length) continue;
-    const inspected = JSON.parse((await conn.exec(`docker inspect ${names.join(" ")}`)).stdout);
+    const inspected = JSON.parse((await conn.exec(onHost(`docker inspect ${names.join(" ")}`))).stdout);
     for (const c of inspected) {
       specs.push({
         host: h,
@@ -165,8 +165,8 @@ describe("examples on the sandbox", () => {
       expect(v).toEqual({ container: "hello-web-v1", version: "v1", env: { API_TOKEN: "sandbox-api-token" } });
     }
     const app2 = await pool.connect(target("app2"));
-    expect((await app2.exec("docker ps --format '{{.Names}}'")).stdout).toMatch(/^hello-workers-v1$/m);
-    const traefikArgs = (await app2.exec("docker inspect traefik --format '{{json .Args}}'")).stdout;
+    expect((await app2.exec(onHost("docker ps --format '{{.Names}}'"))).stdout).toMatch(/^hello-workers-v1$/m);
+    const traefikArgs = (await app2.exec(onHost("docker inspect traefik --format '{{json .Args}}'"))).stdout;
     expect(JSON.parse(traefikArgs)).toEqual(expect.arrayContaining(["--accesslog", "--accesslog.format=json", "--log.level=WARN"]));
     await fetch(`http://${host("db1").address}:9000/kv/k`, { method: "PUT", body: "stored" });
     expect((await httpGet(`http://${host("app1").address}/upstream?path=/kv/k`)).body).toBe("stored");
@@ -210,7 +210,7 @@ describe("examples on the sandbox", () => {
     process.env.KAMAL_EXAMPLE_HOOKS_LOG = log;
     const lines = () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : []);
     const names = (from = 0) => lines().slice(from).map((l) => l.split(" ")[0]);
-    const running = async () => (await (await pool.connect(target("app1"))).exec("docker ps --format '{{.Names}}' | sort")).stdout.trim();
+    const running = async () => (await (await pool.connect(target("app1"))).exec(onHost("docker ps --format '{{.Names}}' | sort"))).stdout.trim();
     try {
       const p = await example("kamal");
       const up = await p.up();
@@ -273,12 +273,12 @@ describe("examples on the sandbox", () => {
       });
       expect((await httpGet(`http://${host(h).address}/version`)).status).toBe(404);
       const conn = await pool.connect(target(h));
-      await conn.exec(`printf %s stored-on-${h} > /root/hello2-store/data/k`);
+      await conn.exec(onHost(`printf %s stored-on-${h} > /root/hello2-store/data/k`));
       expect((await httpGet(`http://${host(h).address}/upstream?path=/kv/k`, { host: name })).body).toBe(`stored-on-${h}`);
-      const onNetwork = (await conn.exec("docker network inspect kamal --format '{{range .Containers}}{{.Name}} {{end}}'")).stdout.trim().split(" ").sort();
+      const onNetwork = (await conn.exec(onHost("docker network inspect kamal --format '{{range .Containers}}{{.Name}} {{end}}'"))).stdout.trim().split(" ").sort();
       expect(onNetwork).toEqual(["hello2-store", "hello2-web-v1", "traefik"]);
       // No Docker health command: the swap probed /up through the SSH connection.
-      expect((await conn.exec("docker inspect hello2-web-v1 --format '{{json .Config.Healthcheck}}'")).stdout.trim()).toBe("null");
+      expect((await conn.exec(onHost("docker inspect hello2-web-v1 --format '{{json .Config.Healthcheck}}'"))).stdout.trim()).toBe("null");
     }
     const view = JSON.parse((await p.run(["stack", "output", "kamalConfig", "--json", "--stack", p.stack])).stdout);
     expect(view).toMatchObject({ roles: ["web"], primary_host: "10.213.0.11", absolute_image: "10.213.0.2:5000/kp/testapp:v1", kamal_version: 2 });

@@ -7,7 +7,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { repoRoot, sandbox, target } from "../helpers/sandbox";
+import { repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const out = (r: PulumiRun) => r.stdout + r.stderr;
@@ -21,7 +21,7 @@ describe.each(readdirSync(fixtures))("state written by release %s", (release) =>
   it("imports, and refreshes with today's code", async () => {
     for (const h of ["app1", "db1"]) {
       const conn = await pool.connect(target(h));
-      await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kpfix-db");
+      await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kpfix-db"));
     }
     const dir = scratchProject(`fixture-${release}`, {
       "Pulumi.yaml": "name: kp-fixture\nruntime: nodejs\n",
@@ -59,7 +59,7 @@ describe.each(readdirSync(fixtures))("state written by release %s", (release) =>
     const state = (await project.run(["stack", "export", "--stack", "fixture"])).stdout;
     expect(state).not.toContain(repoRoot);
     const conn = await pool.connect(target("app1"));
-    expect((await conn.exec("docker ps --format '{{.Names}}' | sort")).stdout.trim().split("\n")).toEqual(["kpfix-web-v1", "kpfix-workers-v1", "traefik"]);
+    expect((await conn.exec(onHost("docker ps --format '{{.Names}}' | sort"))).stdout.trim().split("\n")).toEqual(["kpfix-web-v1", "kpfix-workers-v1", "traefik"]);
     const again = await project.preview(["--expect-no-changes"]);
     expect(again.code, out(again)).toBe(0);
   });
@@ -69,7 +69,7 @@ describe.each(readdirSync(fixtures))("state written by release %s", (release) =>
     expect(destroy.code, out(destroy)).toBe(0);
     for (const h of ["app1", "db1"]) {
       const conn = await pool.connect(target(h));
-      expect((await conn.exec("docker ps -a --format '{{.Names}}'")).stdout.trim()).toBe("");
+      expect((await conn.exec(onHost("docker ps -a --format '{{.Names}}'"))).stdout.trim()).toBe("");
     }
   });
 });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
 import { eventually, request } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, pointName, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, pointName, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 import { makeCertificate } from "../helpers/tls";
 
 const pool = new SshPool();
@@ -60,7 +60,7 @@ async function set(key: string, value: string, secret = false) {
 beforeAll(async () => {
   for (const h of ["app1", "app2"]) {
     const conn = await pool.connect(target(h));
-    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; rm -rf /root/.kamal; true");
+    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; rm -rf /root/.kamal; true"));
   }
   const s = sandbox();
   await pointName(ADMIN, host("app1").address);

@@ -13,7 +13,7 @@ import { SshPool } from "../../provider/ssh/pool";
 import { makeBuildApp } from "../helpers/buildApp";
 import { httpGet } from "../helpers/http";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const out = (r: PulumiRun) => r.stdout + r.stderr;
@@ -78,12 +78,12 @@ async function version(p: PulumiProject): Promise<string> {
 
 async function runningOn(): Promise<string> {
   const conn = await pool.connect(target("app1"));
-  return (await conn.exec("docker ps --filter label=service=kpport --format '{{.Names}}'")).stdout.trim();
+  return (await conn.exec(onHost("docker ps --filter label=service=kpport --format '{{.Names}}'"))).stdout.trim();
 }
 
 beforeAll(async () => {
   const conn = await pool.connect(target("app1"));
-  await conn.exec("docker ps -aq --filter label=service=kpport | xargs -r docker rm -f >/dev/null");
+  await conn.exec(onHost("docker ps -aq --filter label=service=kpport | xargs -r docker rm -f >/dev/null"));
   const dir = scratchProject("portable-a", FILES("kp-portable-a"));
   stateDir = path.join(dir, ".pulumi-state");
   a = new PulumiProject(dir);
@@ -179,7 +179,7 @@ describe("a stack used from any checkout", () => {
     const destroy = await c.destroy();
     expect(destroy.code, out(destroy)).toBe(0);
     const conn = await pool.connect(target("app1"));
-    expect((await conn.exec("docker ps -a --filter label=service=kpport --format '{{.Names}}'")).stdout.trim()).toBe("");
+    expect((await conn.exec(onHost("docker ps -a --filter label=service=kpport --format '{{.Names}}'"))).stdout.trim()).toBe("");
   });
 
   it("init on a Kamal project that has no package.json, with pulumi-kamal from its tarball, then deploy: built and served", async () => {

@@ -13,7 +13,7 @@ import { SshPool } from "../../provider/ssh/pool";
 import { eventually, request, type RequestOptions } from "../helpers/http";
 import { startLoad, type Load, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, pointName, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, pointName, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 import { makeCertificate } from "../helpers/tls";
 
 const pool = new SshPool();
@@ -70,16 +70,16 @@ function failed(load: LoadResult[]): number {
 }
 const total = (load: LoadResult[]) => load.reduce((n, l) => n + l.total, 0);
 
-async function onHost(h: string, command: string): Promise<string> {
-  return (await (await pool.connect(target(h))).exec(command)).stdout.trim();
+async function sh(h: string, command: string): Promise<string> {
+  return (await (await pool.connect(target(h))).exec(onHost(command))).stdout.trim();
 }
 
 async function containerIdsOf(service: string): Promise<string[]> {
-  return [...(await onHost("app1", `docker ps -q --no-trunc --filter label=service=${service}`)).split("\n"), ...(await onHost("app2", `docker ps -q --no-trunc --filter label=service=${service}`)).split("\n")].filter(Boolean).sort();
+  return [...(await sh("app1", `docker ps -q --no-trunc --filter label=service=${service}`)).split("\n"), ...(await sh("app2", `docker ps -q --no-trunc --filter label=service=${service}`)).split("\n")].filter(Boolean).sort();
 }
 
 beforeAll(async () => {
-  for (const h of ["app1", "app2"]) await onHost(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/ptest");
+  for (const h of ["app1", "app2"]) await sh(h, "docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/ptest");
   // Pebble's DNS answers the test names with the sandbox hosts (Let's Encrypt would ask real DNS).
   await pointName(SHOP, app1());
   await pointName(BLOG, app2());
@@ -128,8 +128,8 @@ describe("HTTPS, many apps per host, maintenance and route settings on one Traef
     expect(plain.status).toBe(301);
     expect(plain.headers.location).toBe(`https://${SHOP}/version`);
     // The store is on the host, 0600, and holds the certificate.
-    expect(await onHost("app1", "stat -c %a /root/.kamal/proxy/acme/acme.json")).toBe("600");
-    expect(await onHost("app1", "grep -c shop.kp.test /root/.kamal/proxy/acme/acme.json")).not.toBe("0");
+    expect(await sh("app1", "stat -c %a /root/.kamal/proxy/acme/acme.json")).toBe("600");
+    expect(await sh("app1", "grep -c shop.kp.test /root/.kamal/proxy/acme/acme.json")).not.toBe("0");
   });
 
   it("serves an app on two hosts with its own certificate (the key never in state or output)", async () => {
@@ -155,7 +155,7 @@ describe("HTTPS, many apps per host, maintenance and route settings on one Traef
       });
       expect(answer.certificateSubject).toBe(BLOG);
     }
-    expect(await onHost("app2", "stat -c %a /root/.kamal/proxy/traefik/blog-web@tls.yml")).toBe("600");
+    expect(await sh("app2", "stat -c %a /root/.kamal/proxy/traefik/blog-web@tls.yml")).toBe("600");
     // Shop still answers beside it, by its own name.
     expect((await shopGet()).status).toBe(200);
   });
@@ -288,7 +288,7 @@ describe("HTTPS, many apps per host, maintenance and route settings on one Traef
     expect(out(result)).toContain("no connection was refused");
     expect(failed(load.shop)).toBe(0);
     expect(failed(load.blog)).toBe(0);
-    expect(await onHost("app1", "docker inspect traefik --format '{{.Config.Image}}'")).toBe(sandbox().images.traefikAlt);
+    expect(await sh("app1", "docker inspect traefik --format '{{.Config.Image}}'")).toBe(sandbox().images.traefikAlt);
     expect((await shopGet()).certificateSerial).toBe(shopSerial);
   });
 

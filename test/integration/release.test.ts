@@ -12,7 +12,7 @@ import { SshPool } from "../../provider/ssh/pool";
 import { httpGet } from "../helpers/http";
 import { startLoad, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, target } from "../helpers/sandbox";
+import { host, repoRoot, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 let web = ["app1", "app2"];
@@ -34,7 +34,7 @@ async function unset(key: string) {
 }
 
 async function sh(h: string, command: string): Promise<string> {
-  return (await (await pool.connect(target(h))).exec(command)).stdout.trim();
+  return (await (await pool.connect(target(h))).exec(onHost(command))).stdout.trim();
 }
 
 async function served(h: string): Promise<{ version: string; container: string; env?: Record<string, string> }> {
@@ -149,7 +149,7 @@ describe("the release command", () => {
     const conn = await pool.connect(target("app1"));
     const sampler = (async () => {
       while (sampling) {
-        const n = Number((await conn.exec("docker ps -q --filter label=service=rel --filter label=role=workers | wc -l")).stdout.trim());
+        const n = Number((await conn.exec(onHost("docker ps -q --filter label=service=rel --filter label=role=workers | wc -l"))).stdout.trim());
         most = Math.max(most, n);
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -12,7 +12,7 @@ import { SshPool } from "../../provider/ssh/pool";
 import { httpGet } from "../helpers/http";
 import { startLoad, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, registryFault, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, registryFault, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const STAGING_HOST = "staging.kpiso.test";
@@ -68,18 +68,18 @@ const out = (r: PulumiRun) => r.stdout + r.stderr;
 
 async function containerIds(h: string, filter: string): Promise<string> {
   const conn = await pool.connect(target(h));
-  return (await conn.exec(`docker ps -a --filter ${filter} --format '{{.ID}} {{.Names}}' | sort`)).stdout;
+  return (await conn.exec(onHost(`docker ps -a --filter ${filter} --format '{{.ID}} {{.Names}}' | sort`))).stdout;
 }
 
 async function names(h: string): Promise<string[]> {
   const conn = await pool.connect(target(h));
-  return (await conn.exec("docker ps -a --format '{{.Names}}'")).stdout.split("\n").filter(Boolean).sort();
+  return (await conn.exec(onHost("docker ps -a --format '{{.Names}}'"))).stdout.split("\n").filter(Boolean).sort();
 }
 
 beforeAll(async () => {
   for (const h of ["app1", "app2", "db1"]) {
     const conn = await pool.connect(target(h));
-    await conn.exec("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kpiso-*");
+    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/kpiso-*"));
   }
   dir = scratchProject("scopes", {
     "Pulumi.yaml": "name: kp-scopes\nruntime: nodejs\n",
@@ -118,7 +118,7 @@ describe("production and staging of one service on the same hosts", () => {
       expect((await served("prod", h)).container).toBe("kpiso-web-v1");
       expect((await served("staging", h)).container).toBe("kpiso-web-staging-v1");
     }
-    const labels = (await (await pool.connect(target("app1"))).exec("docker inspect kpiso-web-v1 --format '{{json .Config.Labels}}'")).stdout;
+    const labels = (await (await pool.connect(target("app1"))).exec(onHost("docker inspect kpiso-web-v1 --format '{{json .Config.Labels}}'"))).stdout;
     expect(JSON.parse(labels)).toMatchObject({ service: "kpiso", role: "web", destination: "", version: "v1" });
   });
 

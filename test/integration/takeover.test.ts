@@ -12,7 +12,7 @@ import { eventually, httpGet } from "../helpers/http";
 import { leaveAsKamal1, leaveAsKamal2 } from "../helpers/kamalHosts";
 import { startLoad, type LoadResult } from "../helpers/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, sandbox, target } from "../helpers/sandbox";
+import { host, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 const web = ["app1", "app2"];
@@ -22,7 +22,7 @@ async function cleanHosts() {
   for (const h of web) {
     const conn = await pool.connect(target(h));
     await conn.exec(
-      "docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; docker volume rm kamal-proxy-config >/dev/null 2>&1; rm -rf /root/.kamal /home/deploy/.kamal; true",
+      onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; docker network ls -q --filter name=kamal | xargs -r docker network rm >/dev/null 2>&1; docker volume rm kamal-proxy-config >/dev/null 2>&1; rm -rf /root/.kamal /home/deploy/.kamal; true"),
     );
   }
 }
@@ -138,10 +138,10 @@ describe.each([
     for (const h of web) {
       expect(await servedVersion(h, hostHeader)).toBe("v2");
       const conn = await pool.connect(target(h));
-      const running = (await conn.exec("docker ps --format '{{.Names}}' | sort")).stdout.trim().split("\n");
+      const running = (await conn.exec(onHost("docker ps --format '{{.Names}}' | sort"))).stdout.trim().split("\n");
       expect(running).toEqual([`${service}-web-v2`, "traefik"]);
       // No redirect left behind.
-      expect((await conn.exec("iptables -t nat -S | grep -c kamal-handover || true")).stdout.trim()).toBe("0");
+      expect((await conn.exec(onHost("iptables -t nat -S | grep -c kamal-handover || true"))).stdout.trim()).toBe("0");
     }
   });
 
@@ -177,8 +177,8 @@ describe("a Traefik change where the SSH user cannot change iptables", () => {
     expect(changed.stdout).toContain(`iptables cannot be changed as ${host("app1").deployUser} (not root, no passwordless sudo)`);
     expect(changed.stdout).toMatch(/\[kamal\] app1: Traefik replaced \(port closed for ~\d+ms\)/);
     const conn = await pool.connect(target("app1"));
-    expect((await conn.exec("docker inspect traefik --format '{{json .Args}}'")).stdout).toContain("--log.level=WARN");
-    expect((await conn.exec("docker ps -a --format '{{.Names}}'")).stdout.trim()).toBe("traefik");
+    expect((await conn.exec(onHost("docker inspect traefik --format '{{json .Args}}'"))).stdout).toContain("--log.level=WARN");
+    expect((await conn.exec(onHost("docker ps -a --format '{{.Names}}'"))).stdout.trim()).toBe("traefik");
   });
 });
 

@@ -11,21 +11,21 @@ import { SshPool } from "../../provider/ssh/pool";
 import { eventually, httpGet } from "../helpers/http";
 import { startLoad } from "../helpers/load";
 import { PulumiProject, scratchProject } from "../helpers/pulumi";
-import { fault, host, sandbox, target } from "../helpers/sandbox";
+import { fault, host, sandbox, onHost, target } from "../helpers/sandbox";
 
 const pool = new SshPool();
 afterAll(() => pool.closeAll());
 
 async function login(conn: SshConnection) {
   const { address, username, password } = sandbox().registry;
-  await conn.exec(shellJoin(["docker", "login", "--username", username, "--password-stdin", address]), {
+  await conn.exec(onHost(shellJoin(["docker", "login", "--username", username, "--password-stdin", address])), {
     stdin: password,
     secrets: [password],
   });
 }
 
 async function health(conn: SshConnection, container: string): Promise<string> {
-  const r = await conn.exec(shellJoin(["docker", "inspect", "--format", "{{.State.Health.Status}}", container]));
+  const r = await conn.exec(onHost(shellJoin(["docker", "inspect", "--format", "{{.State.Health.Status}}", container])));
   return r.stdout.trim();
 }
 
@@ -48,27 +48,27 @@ describe("sandbox hosts over SSH", () => {
     it(`${name}: host key verified, docker run of the test app becomes healthy (as root and as deploy)`, async () => {
       const root = await pool.connect(target(name));
       const deploy = await pool.connect(target(name, host(name).deployUser));
-      expect((await deploy.exec("id -nG")).stdout).toMatch(/\bdocker\b/);
-      expect((await root.exec("id -u")).stdout.trim()).toBe("0");
+      expect((await deploy.exec(onHost("id -nG"))).stdout).toMatch(/\bdocker\b/);
+      expect((await root.exec(onHost("id -u"))).stdout.trim()).toBe("0");
       // Each host has its own files: a marker written on one host is absent on the others.
-      await root.exec(shellJoin(["sh", "-c", `echo ${name} > /tmp/kp-marker`]));
-      expect((await root.exec("cat /tmp/kp-marker")).stdout.trim()).toBe(name);
+      await root.exec(onHost(shellJoin(["sh", "-c", `echo ${name} > /tmp/kp-marker`])));
+      expect((await root.exec(onHost("cat /tmp/kp-marker"))).stdout.trim()).toBe(name);
 
       await login(deploy);
       const c = `kp-testbed-${name}`;
-      await deploy.run(shellJoin(["docker", "rm", "-f", c]));
-      await deploy.exec(shellJoin(["docker", "run", "--detach", "--name", c, ...probe, sandbox().images.app.v1]));
+      await deploy.run(onHost(shellJoin(["docker", "rm", "-f", c])));
+      await deploy.exec(onHost(shellJoin(["docker", "run", "--detach", "--name", c, ...probe, sandbox().images.app.v1])));
       const status = await eventually(`${c} healthy`, async () =>
         (await health(deploy, c)) === "healthy" ? "healthy" : undefined,
       );
       expect(status).toBe("healthy");
-      await deploy.exec(shellJoin(["docker", "rm", "-f", c]));
+      await deploy.exec(onHost(shellJoin(["docker", "rm", "-f", c])));
     });
   }
 
   it("keeps files apart per host", async () => {
     const markers = await Promise.all(
-      ["app1", "app2", "db1"].map(async (n) => (await (await pool.connect(target(n))).exec("cat /tmp/kp-marker")).stdout.trim()),
+      ["app1", "app2", "db1"].map(async (n) => (await (await pool.connect(target(n))).exec(onHost("cat /tmp/kp-marker"))).stdout.trim()),
     );
     expect(markers).toEqual(["app1", "app2", "db1"]);
   });
@@ -77,7 +77,7 @@ describe("sandbox hosts over SSH", () => {
     const t = target("app2");
     const conn = await pool.connect(t);
     const before = pool.statsFor(t).connections;
-    const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.exec(`echo ${i}`)));
+    const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.exec(onHost(`echo ${i}`))));
     expect(outs.map((o) => o.stdout.trim())).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
     expect((await pool.connect(t)) === conn).toBe(true);
     expect(pool.statsFor(t).connections).toBe(before);
@@ -105,7 +105,7 @@ describe("sandbox hosts over SSH", () => {
       .slice(1)
       .join(" ");
     const pinned = await strict.connect({ ...target("app1"), knownHostsPath: undefined, hostKey: app1Key });
-    expect((await pinned.exec("echo pinned")).stdout.trim()).toBe("pinned");
+    expect((await pinned.exec(onHost("echo pinned"))).stdout.trim()).toBe("pinned");
     strict.closeAll();
   });
 
@@ -113,10 +113,10 @@ describe("sandbox hosts over SSH", () => {
     const viaBastion = { ...target("db1"), proxy: target("app1") };
     const conn = await pool.connect(viaBastion);
     // db1 sees the connection coming from app1's address, not from this machine's.
-    expect((await conn.exec("echo $SSH_CLIENT")).stdout.split(" ")[0]).toBe(host("app1").address);
+    expect((await conn.exec(onHost("echo $SSH_CLIENT"))).stdout.split(" ")[0]).toBe(host("app1").address);
     await conn.upload("/tmp/kp-upload.txt", "secret=1\n", 0o600);
-    expect((await conn.exec("stat -c '%a %s' /tmp/kp-upload.txt")).stdout.trim()).toBe("600 9");
-    await conn.exec("rm -f /tmp/kp-upload.txt");
+    expect((await conn.exec(onHost("stat -c '%a %s' /tmp/kp-upload.txt"))).stdout.trim()).toBe("600 9");
+    await conn.exec(onHost("rm -f /tmp/kp-upload.txt"));
   });
 
   it("reaches a host through a ProxyCommand (OpenSSH's `ssh -W %h:%p`), and names the command's stderr when it fails", async () => {
@@ -124,7 +124,7 @@ describe("sandbox hosts over SSH", () => {
     const jump = `ssh -q -i ${a1.privateKeyPath} -o UserKnownHostsFile=${a1.knownHostsPath} -o StrictHostKeyChecking=yes -o BatchMode=yes -W %h:%p root@${a1.address}`;
     const conn = await pool.connect({ ...target("db1"), proxyCommand: jump });
     // db1 sees the connection coming from app1, where `ssh -W` opened it.
-    expect((await conn.exec("echo $SSH_CLIENT")).stdout.split(" ")[0]).toBe(host("app1").address);
+    expect((await conn.exec(onHost("echo $SSH_CLIENT"))).stdout.split(" ")[0]).toBe(host("app1").address);
     const broken = new SshPool();
     await expect(broken.connect({ ...target("db1"), proxyCommand: "echo 'no route to the bastion' >&2; exit 1" })).rejects.toThrow(/proxy command: no route to the bastion/);
     broken.closeAll();
@@ -132,7 +132,7 @@ describe("sandbox hosts over SSH", () => {
 
   it("reports a failed command with host, command, exit code and stderr tail", async () => {
     const conn = await pool.connect(target("app1"));
-    const err = await conn.exec("echo to-stderr >&2; exit 7").catch((e) => e);
+    const err = await conn.exec(onHost("echo to-stderr >&2; exit 7")).catch((e) => e);
     expect(err.message).toBe(
       `ssh ${host("app1").address}: command failed with exit code 7: echo to-stderr >&2; exit 7\n--- stderr (tail) ---\nto-stderr`,
     );
@@ -151,22 +151,22 @@ describe("Traefik in the sandbox", () => {
   beforeAll(async () => {
     conn = await pool.connect(target("app1"));
     await login(conn);
-    await conn.run("docker rm -f kp-traefik kp-good kp-bad");
+    await conn.run(onHost("docker rm -f kp-traefik kp-good kp-bad"));
     await conn.exec(
-      shellJoin([
+      onHost(shellJoin([
         "docker", "run", "--detach", "--name", "kp-traefik", "--publish", "80:80",
         "--volume", "/var/run/docker.sock:/var/run/docker.sock", sandbox().images.traefik,
         "--providers.docker", "--entrypoints.web.address=:80", "--log.level=INFO",
-      ]),
+      ])),
     );
   });
   afterAll(async () => {
-    await conn.run("docker rm -f kp-traefik kp-good kp-bad");
+    await conn.run(onHost("docker rm -f kp-traefik kp-good kp-bad"));
   });
 
   it("routes by label to the healthy container and never to the unhealthy one", async () => {
-    await conn.exec(shellJoin(["docker", "run", "--detach", "--name", "kp-good", ...probe, ...route, sandbox().images.app.v1]));
-    await conn.exec(shellJoin(["docker", "run", "--detach", "--name", "kp-bad", ...probe, ...route, sandbox().images.app.broken]));
+    await conn.exec(onHost(shellJoin(["docker", "run", "--detach", "--name", "kp-good", ...probe, ...route, sandbox().images.app.v1])));
+    await conn.exec(onHost(shellJoin(["docker", "run", "--detach", "--name", "kp-bad", ...probe, ...route, sandbox().images.app.broken])));
     await eventually("Traefik routes to kp-good", async () => {
       const r = await httpGet(url(), { host: "kp.test" });
       return r.status === 200 ? r : undefined;
@@ -177,7 +177,7 @@ describe("Traefik in the sandbox", () => {
     expect(new Set(answers.map((a) => JSON.parse(a.body).version))).toEqual(new Set(["v1"]));
 
     // With only the unhealthy container left, Traefik has nothing to route to.
-    await conn.exec("docker rm -f kp-good");
+    await conn.exec(onHost("docker rm -f kp-good"));
     const gone = await eventually("Traefik drops the route", async () => {
       const r = await httpGet(url(), { host: "kp.test" });
       return r.status !== 200 ? r : undefined;
@@ -186,8 +186,8 @@ describe("Traefik in the sandbox", () => {
   });
 
   it("carries constant load and counts every request", async () => {
-    await conn.run("docker rm -f kp-good");
-    await conn.exec(shellJoin(["docker", "run", "--detach", "--name", "kp-good", ...probe, ...route, sandbox().images.app.v1]));
+    await conn.run(onHost("docker rm -f kp-good"));
+    await conn.exec(onHost(shellJoin(["docker", "run", "--detach", "--name", "kp-good", ...probe, ...route, sandbox().images.app.v1])));
     await eventually("route", async () => ((await httpGet(url(), { host: "kp.test" })).status === 200 ? true : undefined));
     const load = startLoad({ url: url(), rate: 200, headers: { host: "kp.test" } });
     await new Promise((r) => setTimeout(r, 2000));
@@ -206,19 +206,19 @@ describe("fault injection", () => {
       await expect(probePool.connect(t)).rejects.toBeInstanceOf(SshConnectError);
       fault("db1", "ssh", "start");
       const conn = await probePool.connect(t);
-      expect((await conn.exec("echo back")).stdout.trim()).toBe("back");
+      expect((await conn.exec(onHost("echo back"))).stdout.trim()).toBe("back");
 
       fault("db1", "docker", "stop");
-      const down = await conn.run("docker ps");
+      const down = await conn.run(onHost("docker ps"));
       expect(down.code).not.toBe(0);
       fault("db1", "docker", "start");
-      expect((await conn.run("docker ps")).code).toBe(0);
+      expect((await conn.run(onHost("docker ps"))).code).toBe(0);
 
       fault("db1", "net", "stop");
       await expect(httpGet(`http://${host("db1").address}:22/`, { timeoutMs: 1500 })).rejects.toThrow();
       fault("db1", "net", "start");
       const again = await new SshPool().connect(t);
-      expect((await again.exec("echo reachable")).stdout.trim()).toBe("reachable");
+      expect((await again.exec(onHost("echo reachable"))).stdout.trim()).toBe("reachable");
       again.close();
     } finally {
       fault("db1", "net", "start");

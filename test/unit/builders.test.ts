@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { Command, ENGINE_DOWN } from "../../provider/commands/command";
+import { homeDirectory } from "../../provider/commands/files";
 import { appContainer } from "../../provider/config/schemas";
 import { cleanUpAssets, containerName, extractAssets, healthCommand, runAppContainer, syncAssetVolumes } from "../../provider/commands/app";
 import { runAccessory } from "../../provider/commands/accessory";
@@ -50,7 +52,7 @@ describe("app container commands", () => {
         name: "hey-web-abc123",
         cordDir: "/home/deploy/.kamal/cords/hey-web-abc123-0a1b2c3d",
         envFile: "/home/deploy/.kamal/env/roles/hey-web.env",
-      }),
+      }).text,
     ).toBe(
       "docker run --detach --restart unless-stopped --name hey-web-abc123" +
         " --env KAMAL_CONTAINER_NAME=hey-web-abc123 --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=abc123 --env RAILS_ENV=production --env WEB_CONCURRENCY=2" +
@@ -76,7 +78,7 @@ describe("app container commands", () => {
       hostName: "web-1", connection, service: "hey", role: "workers", image: "hey", version: "v1",
       cmd: "bin/jobs --queues 'default,mail' $HOME; rm -rf /",
     });
-    expect(runAppContainer(worker, { name: "hey-workers-v1" })).toBe(
+    expect(runAppContainer(worker, { name: "hey-workers-v1" }).text).toBe(
       "docker run --detach --restart unless-stopped --name hey-workers-v1" +
         " --env KAMAL_CONTAINER_NAME=hey-workers-v1 --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=v1" +
         " --label destination= --label role=workers --label service=hey --label traefik.enable=false --label version=v1" +
@@ -91,7 +93,7 @@ describe("Kamal 2's container env and the release command", () => {
       hostName: "web-1", connection, service: "hey", role: "workers", destination: "staging", image: "hey", version: "v1",
       env: { KAMAL_HOST: "web-1.internal" },
     });
-    expect(runAppContainer(worker, { name: "hey-workers-staging-v1" })).toBe(
+    expect(runAppContainer(worker, { name: "hey-workers-staging-v1" }).text).toBe(
       "docker run --detach --restart unless-stopped --name hey-workers-staging-v1" +
         " --env KAMAL_CONTAINER_NAME=hey-workers-staging-v1 --env KAMAL_DESTINATION=staging --env KAMAL_HOST=web-1.internal --env KAMAL_VERSION=v1" +
         " --label destination=staging --label role=workers --label service=hey --label traefik.enable=false --label version=v1" +
@@ -106,7 +108,7 @@ describe("Kamal 2's container env and the release command", () => {
       volumes: ["/data/storage:/rails/storage"], options: { network: "kamal" },
     });
     expect(releaseContainerName(cfg)).toBe("hey-web-production-release-v2");
-    expect(runRelease(cfg, { name: "hey-web-production-release-v2", envFile: "/home/deploy/.kamal/env/roles/hey-web-production.env" })).toBe(
+    expect(runRelease(cfg, { name: "hey-web-production-release-v2", envFile: "/home/deploy/.kamal/env/roles/hey-web-production.env" }).text).toBe(
       "{ docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done;" +
         " docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; } &&" +
         " docker run --detach --name hey-web-production-release-v2" +
@@ -115,9 +117,9 @@ describe("Kamal 2's container env and the release command", () => {
         " --label destination=production --label kamal.release=v2 --label service=hey" +
         " --log-opt max-size=10m --network kamal registry.example.com/hey:v2 bin/rails db:migrate",
     );
-    expect(docker.followLogs("hey-web-production-release-v2")).toBe("docker logs --follow hey-web-production-release-v2");
-    expect(docker.waitContainer("hey-web-production-release-v2")).toBe("docker wait hey-web-production-release-v2");
-    expect(docker.commandPolicy(docker.waitContainer("x"))).toMatchObject({ repeatable: true, deadline: "read" });
+    expect(docker.followLogs("hey-web-production-release-v2").text).toBe("docker logs --follow hey-web-production-release-v2");
+    expect(docker.waitContainer("hey-web-production-release-v2").text).toBe("docker wait hey-web-production-release-v2");
+    expect(docker.waitContainer("x").policy).toMatchObject({ repeatable: true, deadline: "read" });
   });
 });
 
@@ -128,7 +130,7 @@ describe("asset bridging, in Kamal's layout", () => {
   });
   const base = "/home/deploy/.kamal/apps/hey-production/assets";
   it("extracts the new image's assets through a created container", () => {
-    expect(extractAssets(web, "/home/deploy")).toBe(
+    expect(extractAssets(web, "/home/deploy").text).toBe(
       "docker container rm --force hey-web-production-assets >/dev/null 2>&1;" +
         ` mkdir -p ${base}/extracted/web-v2` +
         " && docker container create --name hey-web-production-assets r.example.com/hey:v2 >/dev/null" +
@@ -137,17 +139,17 @@ describe("asset bridging, in Kamal's layout", () => {
     );
   });
   it("gives the new volume both versions' assets and the previous volume the new ones; then removes the other versions'", () => {
-    expect(syncAssetVolumes(web, "/home/deploy", "v1")).toBe(
+    expect(syncAssetVolumes(web, "/home/deploy", "v1").text).toBe(
       `mkdir -p ${base}/volumes/web-v2 && cp -rT ${base}/extracted/web-v2 ${base}/volumes/web-v2` +
         ` && { cp -rnT ${base}/extracted/web-v1 ${base}/volumes/web-v2 2>/dev/null || true; }` +
         ` && { cp -rnT ${base}/extracted/web-v2 ${base}/volumes/web-v1 2>/dev/null || true; }`,
     );
-    expect(syncAssetVolumes(web, "/home/deploy")).toBe(`mkdir -p ${base}/volumes/web-v2 && cp -rT ${base}/extracted/web-v2 ${base}/volumes/web-v2`);
-    expect(cleanUpAssets(web, "/home/deploy")).toBe(
+    expect(syncAssetVolumes(web, "/home/deploy").text).toBe(`mkdir -p ${base}/volumes/web-v2 && cp -rT ${base}/extracted/web-v2 ${base}/volumes/web-v2`);
+    expect(cleanUpAssets(web, "/home/deploy").text).toBe(
       `{ find ${base}/extracted -mindepth 1 -maxdepth 1 -name 'web-*' '!' -name web-v2 -exec rm -rf '{}' + 2>/dev/null || true; };` +
         ` { find ${base}/volumes -mindepth 1 -maxdepth 1 -name 'web-*' '!' -name web-v2 -exec rm -rf '{}' + 2>/dev/null || true; }`,
     );
-    expect(runAppContainer(web, { name: "hey-web-production-v2", routing: "routes", assetVolume: `${base}/volumes/web-v2` })).toContain(
+    expect(runAppContainer(web, { name: "hey-web-production-v2", routing: "routes", assetVolume: `${base}/volumes/web-v2` }).text).toContain(
       ` --volume ${base}/volumes/web-v2:/rails/public/assets --label`,
     );
   });
@@ -155,23 +157,23 @@ describe("asset bridging, in Kamal's layout", () => {
 
 describe("docker commands", () => {
   it("finds containers by label, newest first", () => {
-    expect(docker.containersWithLabels({ service: "hey", role: "web" }, { all: true, status: "exited" })).toBe(
+    expect(docker.containersWithLabels({ service: "hey", role: "web" }, { all: true, status: "exited" }).text).toBe(
       "docker ps --all --filter label=role=web --filter label=service=hey --filter status=exited --format '{{.Names}}'",
     );
   });
   it("logs in with the password on stdin", () => {
-    expect(docker.dockerLogin("ghcr.io", "bot")).toBe("docker login ghcr.io --username bot --password-stdin");
+    expect(docker.dockerLogin("ghcr.io", "bot").text).toBe("docker login ghcr.io --username bot --password-stdin");
   });
   it("stops with the stop wait time and reads state, cords and logs", () => {
-    expect(docker.stopContainer("hey-web-v1", 20)).toBe("docker stop --time 20 hey-web-v1");
-    expect(docker.containerState("hey-web-v1")).toBe(
+    expect(docker.stopContainer("hey-web-v1", 20).text).toBe("docker stop --time 20 hey-web-v1");
+    expect(docker.containerState("hey-web-v1").text).toBe(
       "docker container inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.RestartCount}}' hey-web-v1",
     );
-    expect(docker.cordSource("hey-web-v1")).toBe(
+    expect(docker.cordSource("hey-web-v1").text).toBe(
       `docker container inspect --format '{{range .Mounts}}{{if eq .Destination "/tmp/kamal-cord"}}{{.Source}}{{end}}{{end}}' hey-web-v1`,
     );
-    expect(docker.tieCord("/root/.kamal/cords/x")).toBe("mkdir -p /root/.kamal/cords/x && touch /root/.kamal/cords/x/cord");
-    expect(docker.containerLogs("hey-web-v1", 30)).toBe("docker logs --tail 30 hey-web-v1 2>&1");
+    expect(docker.tieCord("/root/.kamal/cords/x").text).toBe("mkdir -p /root/.kamal/cords/x && touch /root/.kamal/cords/x/cord");
+    expect(docker.containerLogs("hey-web-v1", 30).text).toBe("docker logs --tail 30 hey-web-v1 2>&1");
     expect(docker.goDuration(0.5)).toBe("500ms");
   });
 });
@@ -182,7 +184,7 @@ describe("Traefik and accessory commands", () => {
       hostName: "web-1", connection, image: "traefik:v3.6", args: { accesslog: true, "log.level": "ERROR" },
       env: { CF_API_EMAIL: "ops@example.com" }, labels: { "traefik.http.routers.dashboard.rule": "Host(`t.example.com`)" },
     });
-    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env", dirs: traefikDirs("/root") })).toBe(
+    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env", dirs: traefikDirs("/root") }).text).toBe(
       "docker create --restart unless-stopped --name traefik_next_a1b2c3 --publish 80:80 --publish 127.0.0.1:8080:8080" +
         " --env CF_API_EMAIL=ops@example.com --env-file /root/.kamal/env/traefik/traefik.env" +
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
@@ -197,7 +199,7 @@ describe("Traefik and accessory commands", () => {
 
   it("replaces Traefik in one command: the running one steps aside, the incoming one takes its name", async () => {
     const { replaceTraefik } = await import("../../provider/commands/traefik");
-    expect(replaceTraefik("traefik", "traefik_old_a1b2c3", "traefik_next_a1b2c3", 10)).toBe(
+    expect(replaceTraefik("traefik", "traefik_old_a1b2c3", "traefik_next_a1b2c3", 10).text).toBe(
       "docker stop --time 10 traefik && docker rename traefik traefik_old_a1b2c3 && docker rename traefik_next_a1b2c3 traefik && docker start traefik",
     );
   });
@@ -205,7 +207,7 @@ describe("Traefik and accessory commands", () => {
   it("tries a new Traefik configuration beside the serving one: no port, no network, no labels, no restart", async () => {
     const { trialTraefik } = await import("../../provider/commands/traefik");
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", args: { "no-such-option": "1" }, labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
-    expect(trialTraefik(cfg, { name: "traefik_trial_a1b2c3", dirs: traefikDirs("/root") })).toBe(
+    expect(trialTraefik(cfg, { name: "traefik_trial_a1b2c3", dirs: traefikDirs("/root") }).text).toBe(
       "docker run --detach --name traefik_trial_a1b2c3" +
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label traefik.enable=false --log-opt max-size=10m --network none traefik:v3.6" +
@@ -219,18 +221,18 @@ describe("Traefik and accessory commands", () => {
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
     const { ensureNetwork } = docker;
     const cmd = createTraefik(cfg, { name: "traefik_next_a1b2c3", dirs: traefikDirs("/root") });
-    expect(cmd.endsWith(` --log.level=INFO && ${ensureNetwork("kamal")} && docker network connect kamal traefik_next_a1b2c3`)).toBe(true);
-    expect(cmd).toMatch(/^docker create .* traefik:v3\.6 /);
+    expect(cmd.text.endsWith(` --log.level=INFO && ${ensureNetwork("kamal").text} && docker network connect kamal traefik_next_a1b2c3`)).toBe(true);
+    expect(cmd.text).toMatch(/^docker create .* traefik:v3\.6 /);
   });
 
   it("runs an accessory on a user network, created first if missing (Kamal 2's kamal network)", () => {
     const cfg = accessoryContainer.parse({ hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17", options: { network: "kamal" } });
-    expect(runAccessory(cfg, { dataDir: "/root/hey-db" })).toBe(
+    expect(runAccessory(cfg, { dataDir: "/root/hey-db" }).text).toBe(
       "{ docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; }" +
         " && docker run --detach --restart unless-stopped --name hey-db --label service=hey-db --label traefik.enable=false --log-opt max-size=10m --network kamal postgres:17",
     );
-    expect(docker.runContainer({ name: "a", image: "i", options: { network: "host" } })).toBe("docker run --detach --name a --log-opt max-size=10m --network host i");
-    expect(docker.commandPolicy(runAccessory(cfg, { dataDir: "/root/hey-db" })).repeatable).toBe(false);
+    expect(docker.runContainer({ name: "a", image: "i", options: { network: "host" } }).text).toBe("docker run --detach --name a --log-opt max-size=10m --network host i");
+    expect(runAccessory(cfg, { dataDir: "/root/hey-db" }).policy.repeatable).toBe(false);
   });
 
   it("runs an accessory with its files, directories and port", () => {
@@ -239,7 +241,7 @@ describe("Traefik and accessory commands", () => {
       env: { MYSQL_ROOT_HOST: "%" }, files: [{ target: "/etc/mysql/my.cnf", content: "[mysqld]\n" }],
       directories: ["data:/var/lib/mysql"], options: { "cap-add": true },
     });
-    expect(runAccessory(cfg, { dataDir: "/root/hey-mysql", envFile: "/root/.kamal/env/accessories/hey-mysql.env" })).toBe(
+    expect(runAccessory(cfg, { dataDir: "/root/hey-mysql", envFile: "/root/.kamal/env/accessories/hey-mysql.env" }).text).toBe(
       "docker run --detach --restart unless-stopped --name hey-mysql --publish 127.0.0.1:3306:3306" +
         " --env MYSQL_ROOT_HOST=% --env-file /root/.kamal/env/accessories/hey-mysql.env" +
         " --volume /root/hey-mysql/etc/mysql/my.cnf:/etc/mysql/my.cnf --volume /root/hey-mysql/data:/var/lib/mysql" +
@@ -267,10 +269,10 @@ describe("scopes and routes", () => {
 
   it("lists a service's containers with the labels that decide their scope", async () => {
     const { serviceContainers, scopedContainerLabels } = await import("../../provider/commands/docker");
-    expect(serviceContainers("hey")).toBe(
+    expect(serviceContainers("hey").text).toBe(
       "docker ps --all --filter label=service=hey --format '{{.Names}}\t{{.State}}\t{{.Label \"role\"}}\t{{.Label \"destination\"}}\t{{.Label \"version\"}}'",
     );
-    expect(scopedContainerLabels()).toBe(
+    expect(scopedContainerLabels().text).toBe(
       "docker ps --all --quiet --filter label=service | xargs -r docker container inspect --format '{{.Name}}\t{{.State.Status}}\t{{json .Config.Labels}}'",
     );
   });
@@ -328,7 +330,7 @@ describe("routing by route files", () => {
       hostName: "web-1", connection, service: "hey", role: "web", image: "hey", version: "v1", traefik: true,
       healthcheck: { cmd: "/app probe" },
     });
-    expect(runAppContainer(web, { name: "hey-web-v1", routing: "routes" })).toBe(
+    expect(runAppContainer(web, { name: "hey-web-v1", routing: "routes" }).text).toBe(
       "docker run --detach --restart unless-stopped --name hey-web-v1" +
         " --env KAMAL_CONTAINER_NAME=hey-web-v1 --env KAMAL_HOST=10.0.0.1 --env KAMAL_VERSION=v1" +
         " --label destination= --label role=web --label service=hey --label traefik.enable=false --label version=v1" +
@@ -338,7 +340,7 @@ describe("routing by route files", () => {
     // Docker health command, so images without curl work.
     const byPath = { ...web, healthcheck: { ...web.healthcheck!, cmd: undefined, path: "/up", port: 3000 } };
     expect(healthCommand(byPath, "routes")).toBeUndefined();
-    expect(runAppContainer(byPath, { name: "hey-web-v1", routing: "routes" })).not.toContain("--health-cmd");
+    expect(runAppContainer(byPath, { name: "hey-web-v1", routing: "routes" }).text).not.toContain("--health-cmd");
     expect(healthCommand(byPath, "labels")).toBe("(curl -f http://localhost:3000/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)");
     expect(wantsLabelRouting(web)).toBe(false);
     expect(wantsLabelRouting({ ...web, labels: { "traefik.http.routers.hey-web.rule": "Host(`x`)" } })).toBe(true);
@@ -346,8 +348,8 @@ describe("routing by route files", () => {
 });
 
 describe("command policies: what may run again after a dropped connection, and its deadline", () => {
-  const policy = (command: string) => {
-    const { notReached: _n, ...rest } = docker.commandPolicy(command);
+  const policy = (command: Command) => {
+    const { notReached: _n, ...rest } = command.policy;
     return rest;
   };
   it("reads repeat, with the read deadline", () => {
@@ -359,14 +361,14 @@ describe("command policies: what may run again after a dropped connection, and i
       docker.containerLogs("a"),
       docker.execInContainer("a", "/app probe http://127.0.0.1/up"),
       docker.imagesOf("r/a"),
-      'printf %s "$HOME"',
+      homeDirectory(),
     ]) {
-      expect([c, policy(c)]).toEqual([c, { repeatable: true, deadline: "read", extraSeconds: 0 }]);
+      expect([c.text, policy(c)]).toEqual([c.text, { repeatable: true, deadline: "read", extraSeconds: 0 }]);
     }
   });
   it("changes that leave the host the same when repeated repeat, with the change deadline; a stop adds its wait", () => {
     for (const c of [docker.removeContainers(["a"], true), docker.makeDirectories(["/x"]), docker.tieCord("/c"), docker.cutCord("/c"), docker.startContainer("a"), docker.writeFileAtomically("/r/x.yml")]) {
-      expect([c, policy(c)]).toEqual([c, { repeatable: true, deadline: "change", extraSeconds: 0 }]);
+      expect([c.text, policy(c)]).toEqual([c.text, { repeatable: true, deadline: "change", extraSeconds: 0 }]);
     }
     expect(policy(docker.stopContainer("a", 25))).toEqual({ repeatable: true, deadline: "change", extraSeconds: 25 });
   });
@@ -375,24 +377,24 @@ describe("command policies: what may run again after a dropped connection, and i
     expect(policy(docker.dockerLogin("r", "u"))).toEqual({ repeatable: true, deadline: "pull", extraSeconds: 0 });
   });
   it("a command that never reached a restarting dockerd runs again: one docker invocation, or a repeatable one", () => {
-    const reached = (c: string) => docker.commandPolicy(c).notReached;
+    const reached = (c: Command) => c.policy.notReached;
     for (const c of [docker.runContainer({ name: "a", image: "r/a:v1" }), docker.renameContainer("a", "b"), docker.containerState("a"), docker.scopedContainerLabels()]) {
-      expect([c, reached(c)]).toEqual([c, docker.ENGINE_DOWN]);
+      expect([c.text, reached(c)]).toEqual([c.text, ENGINE_DOWN]);
     }
     // Two changes in one command line: the first may have run.
-    const chain = `${docker.stopContainer("a", 10)} && ${docker.renameContainer("a", "b")}`;
+    const chain = Command.allOf(docker.stopContainer("a", 10), docker.renameContainer("a", "b"));
     expect(reached(chain)).toBeUndefined();
-    expect(docker.ENGINE_DOWN.test("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")).toBe(true);
+    expect(ENGINE_DOWN.test("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")).toBe(true);
   });
   it("run, create, rename and anything unknown never run twice", () => {
     for (const c of [
       docker.runContainer({ name: "a", image: "r/a:v1" }),
       docker.runContainer({ name: "a", image: "r/a:v1", createOnly: true }),
       docker.renameContainer("a", "b"),
-      "echo hi > /tmp/x",
-      "cat > /tmp/x",
+      Command.adHoc("echo hi > /tmp/x"),
+      Command.adHoc("cat > /tmp/x"),
     ]) {
-      expect([c, policy(c)]).toEqual([c, { repeatable: false, deadline: "change", extraSeconds: 0 }]);
+      expect([c.text, policy(c)]).toEqual([c.text, { repeatable: false, deadline: "change", extraSeconds: 0 }]);
     }
   });
 });
@@ -405,14 +407,14 @@ describe("the deploy lock, in Kamal 2's place and format", () => {
     expect(lock.lockDir("shop", "staging")).toBe(".kamal/lock-shop-staging");
   });
   it("is taken with mkdir (atomic), its details base64-encoded as Kamal writes them", () => {
-    expect(lock.acquireLock(".kamal/lock-shop", details)).toBe(
+    expect(lock.acquireLock(".kamal/lock-shop", details).text).toBe(
       `{ mkdir .kamal/lock-shop 2>/dev/null || { mkdir -p .kamal && mkdir .kamal/lock-shop; }; } && printf '%s\\n' ${encoded} > .kamal/lock-shop/details`,
     );
-    expect(docker.commandPolicy(lock.acquireLock(".kamal/lock-shop", details)).repeatable).toBe(false);
+    expect(lock.acquireLock(".kamal/lock-shop", details).policy.repeatable).toBe(false);
   });
   it("is read as Kamal reads it, and released only while it holds our details", () => {
-    expect(lock.readLock(".kamal/lock-shop")).toBe("base64 -d .kamal/lock-shop/details 2>/dev/null || test -d .kamal/lock-shop");
-    expect(lock.releaseLock(".kamal/lock-shop", details)).toBe(
+    expect(lock.readLock(".kamal/lock-shop").text).toBe("base64 -d .kamal/lock-shop/details 2>/dev/null || test -d .kamal/lock-shop");
+    expect(lock.releaseLock(".kamal/lock-shop", details).text).toBe(
       `if [ "$(cat .kamal/lock-shop/details 2>/dev/null)" = ${encoded} ]; then rm -rf .kamal/lock-shop; fi`,
     );
   });
@@ -431,13 +433,13 @@ describe("handing a port from one proxy to another", () => {
 
   it("redirects new connections to the bridge ahead of Docker's rules, and admits them", async () => {
     const h = await import("../../provider/commands/handover");
-    expect(h.addRedirect(r, false)).toBe(
+    expect(h.addRedirect(r, false).text).toBe(
       `iptables -w 5 -t nat -I PREROUTING 1 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
         ` && iptables -w 5 -t nat -I OUTPUT 1 '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
         " && iptables -w 5 -t filter -I DOCKER-USER 1 -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT",
     );
     // A port bound to one address, through passwordless sudo.
-    expect(h.addRedirect({ ...r, hostPort: "10.0.0.5:8080" }, true)).toBe(
+    expect(h.addRedirect({ ...r, hostPort: "10.0.0.5:8080" }, true).text).toBe(
       "sudo -n iptables -w 5 -t nat -I PREROUTING 1 -d 10.0.0.5 -p tcp --dport 8080 -m addrtype --dst-type LOCAL " + dnat +
         " && sudo -n iptables -w 5 -t nat -I OUTPUT 1 '!' -d 127.0.0.0/8 -d 10.0.0.5 -p tcp --dport 8080 -m addrtype --dst-type LOCAL " + dnat +
         " && sudo -n iptables -w 5 -t filter -I DOCKER-USER 1 -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT",
@@ -449,31 +451,31 @@ describe("handing a port from one proxy to another", () => {
     const nat =
       `iptables -w 5 -t nat -D PREROUTING -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null;` +
       ` iptables -w 5 -t nat -D OUTPUT '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null; `;
-    expect(h.removeRedirect(r, false)).toBe(`${nat}true`);
-    expect(h.removeRedirect(r, false, true)).toBe(
+    expect(h.removeRedirect(r, false).text).toBe(`${nat}true`);
+    expect(h.removeRedirect(r, false, true).text).toBe(
       `${nat}iptables -w 5 -t filter -D DOCKER-USER -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT 2>/dev/null; true`,
     );
   });
 
   it("finds and deletes what an interrupted handover left, quoting every word iptables printed", async () => {
     const h = await import("../../provider/commands/handover");
-    expect(h.listRedirects(false)).toBe(
+    expect(h.listRedirects(false).text).toBe(
       "iptables -w 5 -t nat -S PREROUTING 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +
         " iptables -w 5 -t nat -S OUTPUT 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +
         " iptables -w 5 -t filter -S DOCKER-USER 2>/dev/null | sed -n 's/^/filter /; /kamal-handover-/p'",
     );
-    expect(h.deleteListedRule('nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment "kamal-handover-ff0011" -j DNAT --to-destination 172.17.0.3:80', true)).toBe(
+    expect(h.deleteListedRule('nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment "kamal-handover-ff0011" -j DNAT --to-destination 172.17.0.3:80', true)?.text).toBe(
       "sudo -n iptables -w 5 -t nat -D PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment kamal-handover-ff0011 -j DNAT --to-destination 172.17.0.3:80 2>/dev/null; true",
     );
-    expect(h.deleteListedRule("nat -N DOCKER", false)).toBeUndefined();
-    expect(h.deleteListedRule("raw -A PREROUTING -j DROP", false)).toBeUndefined();
-    expect(h.probeIptables(true)).toBe("sudo -n iptables -w 5 -t nat -S DOCKER");
+    expect(h.deleteListedRule("nat -N DOCKER", false)?.text).toBeUndefined();
+    expect(h.deleteListedRule("raw -A PREROUTING -j DROP", false)?.text).toBeUndefined();
+    expect(h.probeIptables(true).text).toBe("sudo -n iptables -w 5 -t nat -S DOCKER");
   });
 
   it("starts the bridge Traefik unpublished, on Traefik's networks, unrouted, telling clients to reconnect", async () => {
     const { bridgeTraefik } = await import("../../provider/commands/traefik");
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"], labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
-    expect(bridgeTraefik(cfg, { name: "traefik_handover_a1b2c3", dirs: traefikDirs("/root") })).toBe(
+    expect(bridgeTraefik(cfg, { name: "traefik_handover_a1b2c3", dirs: traefikDirs("/root") }).text).toBe(
       "docker create --name traefik_handover_a1b2c3" +
         " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
         " --label traefik.enable=false --log-opt max-size=10m traefik:v3.6" +
@@ -488,14 +490,14 @@ describe("handing a port from one proxy to another", () => {
 
   it("stops kamal-proxy (kept under its name) and starts Traefik in one command", async () => {
     const { replaceKamalProxy } = await import("../../provider/commands/traefik");
-    expect(replaceKamalProxy("kamal-proxy", "traefik_next_a1b2c3", 10)).toBe(
+    expect(replaceKamalProxy("kamal-proxy", "traefik_next_a1b2c3", 10).text).toBe(
       "docker stop --time 10 kamal-proxy && docker rename traefik_next_a1b2c3 traefik && docker start traefik",
     );
   });
 
   it("reads kamal-proxy's services from `kamal-proxy list` (v0.9.2), empty cells included", async () => {
     const { parseKamalProxyList, kamalProxyList } = await import("../../provider/commands/kamalProxy");
-    expect(kamalProxyList()).toBe("docker exec kamal-proxy kamal-proxy list");
+    expect(kamalProxyList().text).toBe("docker exec kamal-proxy kamal-proxy list");
     const b = (s: string) => `\x1b[1;34m${s}\x1b[0m`;
     const i = (s: string) => `\x1b[3;94m${s}\x1b[0m`;
     const p = (s: string) => `\x1b[m${s}\x1b[0m`;
@@ -564,8 +566,8 @@ describe("the ports a Traefik takes traffic on", () => {
     expect(trafficPorts(traefikContainer.parse({ hostName: "web-1", connection, image: "t", hostPort: "127.0.0.1:8080:80" }))).toEqual([{ host: "127.0.0.1:8080", container: 80 }]);
     const at = { name: "traefik_x", dirs: traefikDirs("/root") };
     for (const cmd of [trialTraefik(cfg, at), bridgeTraefik(cfg, at)]) {
-      expect(cmd).not.toMatch(/--publish|-p /);
-      expect(cmd).toContain("--memory 256m");
+      expect(cmd.text).not.toMatch(/--publish|-p /);
+      expect(cmd.text).toContain("--memory 256m");
     }
   });
 });
@@ -578,7 +580,7 @@ describe("the operator's commands (pulumi-kamal details, logs, exec) and the aud
 
   it("runs a one-off container of the deployed version with the role's env file, or inside the running one", () => {
     expect(ops.execContainerName(cfg, "a1b2c3")).toBe("hey-web-production-exec-v2-a1b2c3");
-    expect(ops.execCommand(cfg, ["bin/rails", "runner", "puts 'hi there'"], { name: "hey-web-production-exec-v2-a1b2c3", envFile: ".kamal/apps/hey-production/env/roles/web.env" })).toBe(
+    expect(ops.execCommand(cfg, ["bin/rails", "runner", "puts 'hi there'"], { name: "hey-web-production-exec-v2-a1b2c3", envFile: ".kamal/apps/hey-production/env/roles/web.env" }).text).toBe(
       "{ docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done;" +
         " docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; } &&" +
         " docker run --name hey-web-production-exec-v2-a1b2c3" +
@@ -587,17 +589,17 @@ describe("the operator's commands (pulumi-kamal details, logs, exec) and the aud
         " --label destination=production --label kamal.exec=v2 --label service=hey" +
         " --log-opt max-size=10m --memory 1g --network kamal --rm r.example.com/hey:v2 bin/rails runner 'puts '\\''hi there'\\'''",
     );
-    expect(ops.execCommand(cfg, ["bin/rails", "console"], { name: "x", interactive: true, reuse: "hey-web-production-v2" })).toBe("docker exec --interactive --tty hey-web-production-v2 bin/rails console");
-    expect(ops.execCommand(cfg, ["sh"], { name: "n", interactive: true })).toMatch(/ --log-opt max-size=10m --interactive --memory 1g --network kamal --rm --tty r\.example\.com\/hey:v2 sh$/);
+    expect(ops.execCommand(cfg, ["bin/rails", "console"], { name: "x", interactive: true, reuse: "hey-web-production-v2" }).text).toBe("docker exec --interactive --tty hey-web-production-v2 bin/rails console");
+    expect(ops.execCommand(cfg, ["sh"], { name: "n", interactive: true }).text).toMatch(/ --log-opt max-size=10m --interactive --memory 1g --network kamal --rm --tty r\.example\.com\/hey:v2 sh$/);
   });
 
   it("reads logs with timestamps, and describes containers in one inspect", () => {
-    expect(ops.logs("hey-web-production-v2")).toBe("docker logs --timestamps hey-web-production-v2 2>&1");
-    expect(ops.logs("hey-web-production-v2", { follow: true, since: "10m", lines: 10 })).toBe("docker logs --timestamps --since 10m --tail 10 --follow hey-web-production-v2 2>&1");
-    expect(ops.describeContainers(["hey-web-production-v2", "traefik"])).toBe(
+    expect(ops.logs("hey-web-production-v2").text).toBe("docker logs --timestamps hey-web-production-v2 2>&1");
+    expect(ops.logs("hey-web-production-v2", { follow: true, since: "10m", lines: 10 }).text).toBe("docker logs --timestamps --since 10m --tail 10 --follow hey-web-production-v2 2>&1");
+    expect(ops.describeContainers(["hey-web-production-v2", "traefik"]).text).toBe(
       "docker container inspect --format '{{.Name}}\t{{.State.Status}}\t{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.State.StartedAt}}\t{{.Image}}\t{{.Config.Image}}\t{{index .Config.Labels \"version\"}}\t{{.RestartCount}}' hey-web-production-v2 traefik 2>/dev/null",
     );
-    expect(ops.repoDigests("sha256:abc")).toBe("docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' sha256:abc");
+    expect(ops.repoDigests("sha256:abc").text).toBe("docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' sha256:abc");
   });
 
   it("appends Kamal's audit line, quoted, and reads the tail", () => {
@@ -606,8 +608,8 @@ describe("the operator's commands (pulumi-kamal details, logs, exec) and the aud
     expect(audit.auditLine({ recordedAt: "2026-12-02T10:00:00Z", performer: "ci" }, "Booted hey-db accessory")).toBe("[2026-12-02T10:00:00Z] [ci] Booted hey-db accessory");
     expect(audit.auditFile("hey", "production")).toBe(".kamal/hey-production-audit.log");
     expect(audit.auditFile("hey")).toBe(".kamal/hey-audit.log");
-    expect(audit.recordAudit(".kamal/hey-audit.log", "[t] [it's me] x")).toBe("mkdir -p .kamal && printf '%s\\n' '[t] [it'\\''s me] x' >> .kamal/hey-audit.log");
-    expect(audit.revealAudit(".kamal/hey-audit.log", 50)).toBe("if [ -f .kamal/hey-audit.log ]; then tail -n 50 .kamal/hey-audit.log; fi");
+    expect(audit.recordAudit(".kamal/hey-audit.log", "[t] [it's me] x").text).toBe("mkdir -p .kamal && printf '%s\\n' '[t] [it'\\''s me] x' >> .kamal/hey-audit.log");
+    expect(audit.revealAudit(".kamal/hey-audit.log", 50).text).toBe("if [ -f .kamal/hey-audit.log ]; then tail -n 50 .kamal/hey-audit.log; fi");
     expect(audit.kamalTime(new Date("2026-12-02T10:00:00.123Z"))).toBe("2026-12-02T10:00:00Z");
   });
 });
@@ -616,7 +618,7 @@ describe("bootstrap builders", () => {
   const facts = (o: Partial<boot.HostFacts> = {}): boot.HostFacts => ({ uid: 1001, user: "deploy", dockerCli: true, superuser: "sudo", inDockerGroup: false, init: "systemd", packageManager: "apt-get", os: "debian", runDir: false, ...o });
 
   it("probes with one read-only script and parses what it prints", () => {
-    expect(boot.probeHost()).toBe(
+    expect(boot.probeHost().text).toBe(
       [
         'echo "uid=$(id -u)"',
         'echo "user=$(id -un)"',
@@ -642,36 +644,36 @@ describe("bootstrap builders", () => {
   });
 
   it("runs root's steps as root, through sudo -n, or refuses naming the user", () => {
-    expect(boot.asRoot(facts({ superuser: "root", user: "root" }), "service docker start")).toBe("service docker start");
-    expect(boot.asRoot(facts(), "usermod -aG docker deploy")).toBe("sudo -n sh -c 'usermod -aG docker deploy'");
-    expect(boot.asRoot(facts(), "echo 'a'")).toBe("sudo -n sh -c 'echo '\\''a'\\'''");
-    expect(() => boot.asRoot(facts({ superuser: "none" }), "service docker start")).toThrow(
+    expect(boot.asRoot(facts({ superuser: "root", user: "root" }), Command.adHoc("service docker start")).text).toBe("service docker start");
+    expect(boot.asRoot(facts(), Command.adHoc("usermod -aG docker deploy")).text).toBe("sudo -n sh -c 'usermod -aG docker deploy'");
+    expect(boot.asRoot(facts(), Command.adHoc("echo 'a'")).text).toBe("sudo -n sh -c 'echo '\\''a'\\'''");
+    expect(() => boot.asRoot(facts({ superuser: "none" }), Command.adHoc("service docker start"))).toThrow(
       "deploy is not root and cannot run sudo without a password: install Docker as root, or allow deploy passwordless sudo, and run bootstrap again",
     );
   });
 
   it("installs the distribution's own Docker package, or says there is none", () => {
-    expect(boot.installDocker(facts())).toBe("DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io");
-    expect(boot.installDocker(facts({ packageManager: "dnf", os: "fedora" }))).toBe("dnf install -y moby-engine");
-    expect(boot.installDocker(facts({ packageManager: "dnf", os: "amzn" }))).toBe("dnf install -y docker");
-    expect(boot.installDocker(facts({ packageManager: "yum", os: "amzn" }))).toBe("yum install -y docker");
-    expect(boot.installDocker(facts({ packageManager: "zypper", os: "opensuse-leap" }))).toBe("zypper --non-interactive install docker");
-    expect(boot.installDocker(facts({ packageManager: "apk", os: "alpine" }))).toBe("apk add --no-cache docker");
-    expect(boot.installDocker(facts({ packageManager: "pacman", os: "arch" }))).toBe("pacman -S --noconfirm --needed docker");
-    expect(boot.installDocker(facts({ packageManager: "dnf", os: "rocky" }))).toBeUndefined();
-    expect(boot.installDocker(facts({ packageManager: undefined }))).toBeUndefined();
+    expect(boot.installDocker(facts())?.text).toBe("DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io");
+    expect(boot.installDocker(facts({ packageManager: "dnf", os: "fedora" }))?.text).toBe("dnf install -y moby-engine");
+    expect(boot.installDocker(facts({ packageManager: "dnf", os: "amzn" }))?.text).toBe("dnf install -y docker");
+    expect(boot.installDocker(facts({ packageManager: "yum", os: "amzn" }))?.text).toBe("yum install -y docker");
+    expect(boot.installDocker(facts({ packageManager: "zypper", os: "opensuse-leap" }))?.text).toBe("zypper --non-interactive install docker");
+    expect(boot.installDocker(facts({ packageManager: "apk", os: "alpine" }))?.text).toBe("apk add --no-cache docker");
+    expect(boot.installDocker(facts({ packageManager: "pacman", os: "arch" }))?.text).toBe("pacman -S --noconfirm --needed docker");
+    expect(boot.installDocker(facts({ packageManager: "dnf", os: "rocky" }))?.text).toBeUndefined();
+    expect(boot.installDocker(facts({ packageManager: undefined }))?.text).toBeUndefined();
   });
 
   it("starts the engine by the init system and waits for it; joins the group; creates the network and the run directory", () => {
     const wait = " && i=0 && until docker version >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 300 ]; then echo 'dockerd did not answer within 60 s' >&2; exit 1; fi; sleep 0.2; done";
-    expect(boot.startDocker("systemd")).toBe(`systemctl enable --now docker${wait}`);
-    expect(boot.startDocker("openrc")).toBe(`rc-update add docker default && rc-service docker start${wait}`);
-    expect(boot.startDocker("sysv")).toBe(`service docker start${wait}`);
-    expect(boot.joinDockerGroup("deploy")).toBe("{ getent group docker >/dev/null || groupadd docker; } && if command -v usermod >/dev/null 2>&1; then usermod -aG docker deploy; else addgroup deploy docker; fi");
-    expect(boot.joinDockerGroup("a b")).toContain("usermod -aG docker 'a b'; else addgroup 'a b' docker;");
-    expect(boot.networkExists("kamal")).toBe("docker network inspect kamal >/dev/null 2>&1");
-    expect(boot.createNetwork("kamal")).toBe(docker.ensureNetwork("kamal"));
-    expect(boot.createRunDir()).toBe("mkdir -p .kamal");
+    expect(boot.startDocker("systemd").text).toBe(`systemctl enable --now docker${wait}`);
+    expect(boot.startDocker("openrc").text).toBe(`rc-update add docker default && rc-service docker start${wait}`);
+    expect(boot.startDocker("sysv").text).toBe(`service docker start${wait}`);
+    expect(boot.joinDockerGroup("deploy").text).toBe("{ getent group docker >/dev/null || groupadd docker; } && if command -v usermod >/dev/null 2>&1; then usermod -aG docker deploy; else addgroup deploy docker; fi");
+    expect(boot.joinDockerGroup("a b").text).toContain("usermod -aG docker 'a b'; else addgroup 'a b' docker;");
+    expect(boot.networkExists("kamal").text).toBe("docker network inspect kamal >/dev/null 2>&1");
+    expect(boot.createNetwork("kamal").text).toBe(docker.ensureNetwork("kamal").text);
+    expect(boot.createRunDir().text).toBe("mkdir -p .kamal");
   });
 });
 

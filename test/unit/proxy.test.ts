@@ -10,7 +10,6 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { routeOnlySettings, routeSpec } from "../../provider/commands/app";
-import { commandPolicy } from "../../provider/commands/docker";
 import { PLUGIN_MODULE, traefikPluginFiles } from "../../provider/commands/traefikPlugin";
 import { DEFAULT_MAINTENANCE_PAGE, fullRule, maintenancePage, routeConfig, routeRouters, routeRules, ruleHosts, tlsConfig, tlsFile, writtenServers } from "../../provider/commands/proxy";
 import { ensureAcmeStore, traefikArgs, traefikCapabilities, traefikDirs, traefikPublish, trafficPorts, trialTraefik, createTraefik } from "../../provider/commands/traefik";
@@ -168,12 +167,12 @@ describe("Traefik with HTTPS", () => {
     expect(traefikPublish(cfg)).toEqual(["80:80", "443:443", "127.0.0.1:8080:8080"]);
     expect(trafficPorts({ ...cfg, tls: { ...cfg.tls!, hostPort: "10.0.0.5:8443" } })).toEqual([{ host: "80", container: 80 }, { host: "10.0.0.5:8443", container: 443 }]);
     const create = createTraefik(cfg, { name: "traefik_next_a1", dirs: traefikDirs("/home/deploy") });
-    expect(create).toContain(" --publish 80:80 --publish 443:443 --publish 127.0.0.1:8080:8080 ");
-    expect(create).toContain(
+    expect(create.text).toContain(" --publish 80:80 --publish 443:443 --publish 127.0.0.1:8080:8080 ");
+    expect(create.text).toContain(
       " --volume /home/deploy/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /home/deploy/.kamal/proxy/acme:/etc/traefik/acme --volume /home/deploy/.kamal/proxy/plugins-local:/plugins-local:ro ",
     );
     // A trial never writes the store.
-    expect(trialTraefik(cfg, { name: "t", dirs: traefikDirs("/home/deploy") })).toContain(" --volume /home/deploy/.kamal/proxy/acme:/etc/traefik/acme:ro ");
+    expect(trialTraefik(cfg, { name: "t", dirs: traefikDirs("/home/deploy") }).text).toContain(" --volume /home/deploy/.kamal/proxy/acme:/etc/traefik/acme:ro ");
   });
 
   it("uses HTTP-01 on the web entrypoint by default, Let's Encrypt's directory, and trusts forwarded headers when told", () => {
@@ -190,10 +189,10 @@ describe("Traefik with HTTPS", () => {
   });
 
   it("creates the ACME store (0700, acme.json 0600) only when missing: one Traefik writes, none re-creates it", () => {
-    expect(ensureAcmeStore("/home/deploy/.kamal/proxy/acme")).toBe(
+    expect(ensureAcmeStore("/home/deploy/.kamal/proxy/acme").text).toBe(
       "mkdir -p -m 700 /home/deploy/.kamal/proxy/acme && { test -e /home/deploy/.kamal/proxy/acme/acme.json || { umask 077 && touch /home/deploy/.kamal/proxy/acme/acme.json; }; }",
     );
-    expect(commandPolicy(ensureAcmeStore("/home/deploy/.kamal/proxy/acme")).repeatable).toBe(true);
+    expect(ensureAcmeStore("/home/deploy/.kamal/proxy/acme").policy.repeatable).toBe(true);
   });
 
   it("is read back from a running Traefik's arguments: entrypoints, resolvers, plugin, trusted headers", () => {

@@ -24,11 +24,11 @@
  * How traffic moves is the host's routing mode (./traffic.ts); the probes are ./probes.ts;
  * what is kept afterwards is ./retention.ts.
  */
+import { readFile } from "../../commands/files";
 import { randomBytes } from "node:crypto";
 import type { AppContainerConfig } from "../../config/schemas";
 import { assetDirs, cleanUpAssets, containerName, extractAssets, failedName, replacedName, runAppContainer, syncAssetVolumes, type ScopeContainer } from "../../commands/app";
 import * as docker from "../../commands/docker";
-import { shellJoin } from "../../commands/shell";
 import type { SshConnection } from "../../ssh/executor";
 import { tail } from "../../ssh/redact";
 import { absolute, audit, changeOnce, connectionLost, containerFacts, progress, rootCause, Secrets, sleep, step, StepError } from "../common";
@@ -166,8 +166,8 @@ export class HostSwap {
     if (cfg.assetPath) {
       const previous = facts.containers.find((c) => c.running && c.version !== cfg.version)?.version;
       progress(host, `bridging the assets of ${previous ?? "no earlier version"} and ${cfg.version}: either container serves both`);
-      await step(host, `extracting the assets of ${this.image}`, () => conn.exec(extractAssets(cfg, facts.home), { repeatable: true }));
-      await step(host, `bridging the assets of ${previous ?? "no earlier version"} and ${cfg.version}`, () => conn.exec(syncAssetVolumes(cfg, facts.home, previous), { repeatable: true }));
+      await step(host, `extracting the assets of ${this.image}`, () => conn.exec(extractAssets(cfg, facts.home)));
+      await step(host, `bridging the assets of ${previous ?? "no earlier version"} and ${cfg.version}`, () => conn.exec(syncAssetVolumes(cfg, facts.home, previous)));
       this.assetVolume = assetDirs(facts.home, cfg, cfg.version).volume;
     }
   }
@@ -233,7 +233,7 @@ export class HostSwap {
       ),
     ]);
     // Only this version serves now: the other versions' asset directories go (Kamal's way).
-    if (cfg.assetPath) await step(host, "removing earlier versions' assets", () => conn.exec(cleanUpAssets(cfg, this.facts.home), { repeatable: true }));
+    if (cfg.assetPath) await step(host, "removing earlier versions' assets", () => conn.exec(cleanUpAssets(cfg, this.facts.home)));
     const { containerId, imageId } = facts ?? { containerId: "", imageId: "" };
     const digest = digestOut.stdout.trim().split(" ");
     progress(host, `${name} is serving${old.length ? `; stopped ${old.join(", ")}` : ""} (${this.took()})`);
@@ -304,7 +304,7 @@ export class HostSwap {
  * secrets of the operation, so the report can never show them. */
 async function failureDetails(conn: SshConnection, name: string, secrets: Secrets, envFile?: string): Promise<string> {
   const [env, healthOut, logsOut] = await Promise.all([
-    envFile ? conn.run(shellJoin(["cat", envFile])) : undefined,
+    envFile ? conn.run(readFile(envFile)) : undefined,
     conn.run(docker.containerHealthLog(name)),
     conn.run(docker.containerLogs(name, 30)),
   ]);

@@ -1,0 +1,16 @@
+/** Reading the SSH user's files on a host: its home directory, a file's content, its hash. */
+import { Command } from "./command";
+
+/** The SSH user's home directory (where Kamal keeps .kamal/). */
+export function homeDirectory(): Command {
+  return Command.read('printf %s "$HOME"', { engine: false });
+}
+
+export function readFile(path: string): Command {
+  return Command.read(["cat", path], { engine: false });
+}
+
+/** `<sha256> <path>`, exit 1 when there is no such file. */
+export function fileHash(path: string): Command {
+  return Command.read(["sha256sum", path], { engine: false });
+}
