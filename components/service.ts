@@ -93,29 +93,33 @@ export class Service extends pulumi.ComponentResource {
     };
     const before = hook("pre-deploy", args.hooks?.beforeDeploy, []);
 
+    // What a container of a role on a host is, whatever runs in it (the app, the release).
+    const onHost = (role: string, host: ResolvedHost) => ({
+      hostName: host.name,
+      connection: connectionFor(args.ssh, host),
+      service,
+      role,
+      destination: args.destination,
+      image,
+      version,
+      digest,
+      registry: registryInput(args.registry),
+      env: clearEnvOf(role, host),
+      envFile: envFileRef(this.envFiles[role][host.name]),
+      volumes: [...(args.volumes ?? []), ...(args.roles[role].volumes ?? [])],
+      options: args.roles[role].options ?? {},
+    });
+
     // The release command runs before any container of any role is swapped.
     if (args.release) {
       const role = args.release.role ?? primary;
       const host = resolveHost(args.roles[role].hosts[0]);
-      const r = args.roles[role];
       const envFile = this.envFiles[role][host.name];
       this.release = new ReleaseCommand(
         `${name}-release`,
         dropUnset({
-          hostName: host.name,
-          connection: connectionFor(args.ssh, host),
-          service,
-          role,
-          destination: args.destination,
-          image,
-          version,
-          digest,
-          registry: registryInput(args.registry),
+          ...onHost(role, host),
           cmd: args.release.cmd,
-          env: clearEnvOf(role, host),
-          envFile: envFileRef(envFile),
-          volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])],
-          options: r.options ?? {},
           timeout: args.release.timeout,
           lockWait: args.lockWait,
         }) as ResourceInputs<ReleaseInputs>,
@@ -163,21 +167,9 @@ export class Service extends pulumi.ComponentResource {
         const res = new AppContainer(
           `${name}-${role}-${hostKeyName(host)}`,
           dropUnset({
-            hostName: host.name,
-            connection: connectionFor(args.ssh, host),
-            service,
-            role,
-            destination: args.destination,
-            image,
-            version,
-            digest,
-            registry: registryInput(args.registry),
+            ...onHost(role, host),
             cmd: r.cmd,
-            env: clearEnvOf(role, host),
-            envFile: envFileRef(envFile),
             labels: { ...(args.labels ?? {}), ...(r.labels ?? {}) },
-            volumes: [...(args.volumes ?? []), ...(r.volumes ?? [])],
-            options: r.options ?? {},
             logging: r.logging ?? args.logging,
             traefik,
             routeHosts: traefik ? routeHostsOf(hostsFrom(args.proxy, r.proxy)) : undefined,
