@@ -11,22 +11,23 @@ import * as hook from "./handlers/hook";
 import * as image from "./handlers/image";
 import * as traefik from "./handlers/traefik";
 import { appendFileSync } from "node:fs";
-import { pool } from "./handlers/common";
+import { providerPool } from "./handlers/common";
 import type { Handlers } from "./handlers/handlers";
 import { releaseOnSignals } from "./handlers/lock";
-
-releaseOnSignals();
 
 
 /** With KAMAL_SSH_STATS_FILE set, each operation appends the pool's cumulative SSH counters
  * (connections, commands, bytes per host) as a JSON line: how benchmarks see SSH cost. */
 function recorded<A extends unknown[], R>(kind: string, op: string, fn: (...a: A) => Promise<R>) {
   return async (...args: A): Promise<R> => {
+    // A provider process that changes hosts releases the deploy locks it holds when the
+    // engine cancels it.
+    releaseOnSignals();
     try {
       return await fn(...args);
     } finally {
       const file = process.env.KAMAL_SSH_STATS_FILE;
-      if (file) appendFileSync(file, JSON.stringify({ kind, op, at: Date.now(), pid: process.pid, hosts: pool.snapshot() }) + "\n");
+      if (file) appendFileSync(file, JSON.stringify({ kind, op, at: Date.now(), pid: process.pid, hosts: providerPool().snapshot() }) + "\n");
     }
   };
 }

@@ -47,11 +47,16 @@ export async function audit(
   if (r.code !== 0) progress(host, `could not append to the audit log: ${r.stderr.trim()}`);
 }
 
-/** One pool per provider process: one connection per host, shared by all resources. */
-export const pool = new SshPool((m) => console.log(`[kamal] ${m}`));
+let shared: SshPool | undefined;
+
+/** One pool per provider process: one connection per host, shared by all resources; made
+ * on first use (importing this module opens and starts nothing). */
+export function providerPool(): SshPool {
+  return (shared ??= new SshPool((m) => console.log(`[kamal] ${m}`)));
+}
 
 export function connect(c: SshConnectionConfig): Promise<SshConnection> {
-  return pool.connect(toTarget(c));
+  return providerPool().connect(toTarget(c));
 }
 
 export interface ContainerFacts {
