@@ -138,16 +138,28 @@ export class Secrets {
     return [...this.values];
   }
 
+  /** Runs an operation; an error leaving it is the same error (its class, its fields, for
+   * callers that ask what failed) with every secret replaced in its message, stack, string
+   * fields and causes. */
   async guard<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      const safe = new Error(this.redact(err.message));
-      safe.name = err.name;
-      safe.stack = this.redact(err.stack ?? "");
-      throw safe;
+      throw this.scrub(e instanceof Error ? e : new Error(String(e)), new Set());
     }
+  }
+
+  private scrub(err: Error, seen: Set<Error>): Error {
+    if (seen.has(err)) return err;
+    seen.add(err);
+    err.message = this.redact(err.message);
+    if (err.stack) err.stack = this.redact(err.stack);
+    for (const [key, v] of Object.entries(err)) {
+      if (typeof v === "string") Reflect.set(err, key, this.redact(v));
+      else if (v instanceof Error) this.scrub(v, seen);
+    }
+    if (err.cause instanceof Error) this.scrub(err.cause, seen);
+    return err;
   }
 }
 
