@@ -8,14 +8,14 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { dirContext, dockerfileHash, gitContext, kamalVersion } from "../../components/buildContext";
-import { builderOf } from "../../kamal/builder";
-import { normalizeKamalConfig } from "../../kamal/config";
-import { buildImage, builderName, cacheRef, createBuilder, localRegistryPort, registryHost, runLocalRegistry } from "../../provider/commands/build";
-import { imageBuild } from "../../provider/config/image";
-import { planBuilders } from "../../provider/handlers/builders";
-import { platformsOf } from "../../provider/handlers/image";
-import type { ConfigProblem } from "../../provider/config/errors";
+import { dirContext, dockerfileHash, gitContext, kamalVersion } from "../../../components/buildContext";
+import { builderOf } from "../../../kamal/builder";
+import { normalizeKamalConfig } from "../../../kamal/config";
+import { buildImage, builderName, cacheRef, createBuilder, localRegistryPort, registryHost, runLocalRegistry } from "../../../provider/commands/build";
+import { imageBuild } from "../../../provider/config/image";
+import { planBuilders } from "../../../provider/handlers/builders";
+import { platformsOf } from "../../../provider/handlers/image";
+import type { ConfigProblem } from "../../../provider/config/errors";
 
 const base = {
   repository: "ghcr.io/acme/app",

@@ -7,12 +7,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { formatDetails, parseInspect, table, uptime, type ContainerRow } from "../../cli/details";
-import { LineSplitter } from "../../cli/logs";
-import { main } from "../../cli/main";
-import { restoreConfigFile } from "../../cli/pulumi";
-import { primaryRole, scopesOnHosts, selectApps } from "../../cli/select";
-import { deployedFrom, firstLine, unwrapSecrets } from "../../cli/stack";
+import { formatDetails, parseInspect, table, uptime, type ContainerRow } from "../../../cli/details";
+import { LineSplitter } from "../../../cli/logs";
+import { main } from "../../../cli/main";
+import { restoreConfigFile } from "../../../cli/pulumi";
+import { primaryRole, scopesOnHosts, selectApps } from "../../../cli/select";
+import { deployedFrom, firstLine, unwrapSecrets } from "../../../cli/stack";
 
 const secret = (v: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify(v) });
 const app = (hostName: string, address: string, role: string, extra: Record<string, unknown> = {}) => ({
@@ -161,7 +161,7 @@ describe("the command line", () => {
 
 describe("the operator's maintenance switch (stack config pulumi-kamal:maintenance)", () => {
   it("reads services in maintenance, and refuses anything else naming the key, never the value", async () => {
-    const { parseOperatorMaintenance } = await import("../../components/service");
+    const { parseOperatorMaintenance } = await import("../../../components/service");
     expect(parseOperatorMaintenance(undefined)).toEqual({});
     expect(parseOperatorMaintenance('{"shop":{"message":"Back at 10:00"},"blog":{}}')).toEqual({ shop: { message: "Back at 10:00" }, blog: {} });
     expect(() => parseOperatorMaintenance("{oops")).toThrow("stack config pulumi-kamal:maintenance: is not JSON (pulumi-kamal maintenance writes it; `pulumi-kamal live` or `pulumi config rm pulumi-kamal:maintenance` clears it)");
@@ -172,7 +172,7 @@ describe("the operator's maintenance switch (stack config pulumi-kamal:maintenan
 
 describe("the Kamal-like front end", () => {
   it("keeps the provider's progress and the summary of the engine's output, nothing else", async () => {
-    const { progressLine } = await import("../../cli/engine");
+    const { progressLine } = await import("../../../cli/engine");
     expect(progressLine("    pulumi:pulumi:Stack kpinit-production running [kamal] 10.0.0.1: kpinit-web-v2 is serving (4.1s)")).toBe("  10.0.0.1: kpinit-web-v2 is serving (4.1s)");
     expect(progressLine(" ~  pulumi-nodejs:dynamic/kamal:AppContainer kpinit-web-10.0.0.1 updating (3s)")).toBeUndefined();
     expect(progressLine("Resources:")).toBe("Resources:");
@@ -182,7 +182,7 @@ describe("the Kamal-like front end", () => {
   });
 
   it("takes Kamal's version default: the git commit, marked exactly when Kamal marks it (a builder context over uncommitted changes)", async () => {
-    const { deployVersion: gitVersion } = await import("../../cli/engine");
+    const { deployVersion: gitVersion } = await import("../../../cli/engine");
     const { execFileSync } = await import("node:child_process");
     const { mkdtempSync, writeFileSync } = await import("node:fs");
     const os = await import("node:os");
@@ -210,7 +210,7 @@ describe("the Kamal-like front end", () => {
   });
 
   it("init writes a project with a file backend and a stack per destination", async () => {
-    const { destinationsOf, pulumiYaml, program, stackNames } = await import("../../cli/init");
+    const { destinationsOf, pulumiYaml, program, stackNames } = await import("../../../cli/init");
     const { mkdirSync, mkdtempSync, writeFileSync } = await import("node:fs");
     const os = await import("node:os");
     const path = await import("node:path");
@@ -232,8 +232,8 @@ describe("the Kamal-like front end", () => {
   });
 
   it("reaches deploy.yml's hosts as KamalApp does: its user, port and jump host, the stack's keys and key file", async () => {
-    const { kamalConnections, kamalHostNames } = await import("../../cli/kamalHosts");
-    const { loadKamalConfig } = await import("../../kamal/config");
+    const { kamalConnections, kamalHostNames } = await import("../../../cli/kamalHosts");
+    const { loadKamalConfig } = await import("../../../kamal/config");
     const { mkdirSync, mkdtempSync, writeFileSync } = await import("node:fs");
     const os = await import("node:os");
     const path = await import("node:path");
@@ -258,7 +258,7 @@ describe("the Kamal-like front end", () => {
   });
 
   it("bootstrap reports what changed on each host, then what was there", async () => {
-    const { formatBootstrap } = await import("../../cli/bootstrap");
+    const { formatBootstrap } = await import("../../../cli/bootstrap");
     expect(
       formatBootstrap([
         { host: "web-1", user: "deploy", steps: [{ what: "Docker", changed: true, detail: "installed by apt-get" }, { what: "engine", changed: false, detail: "running: Docker 27.5.1" }, { what: "network kamal", changed: true, detail: "created" }] },

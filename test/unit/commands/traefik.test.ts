@@ -1,0 +1,224 @@
+/** Traefik and accessory containers, the port handover, Kamal 1's Let's Encrypt recipe, the ports Traefik serves. */
+import { describe, expect, it } from "vitest";
+import { runAccessory } from "../../../provider/commands/accessory";
+import * as docker from "../../../provider/commands/docker";
+import { createTraefik, traefikDirs } from "../../../provider/commands/traefik";
+import { accessoryContainer, traefikContainer } from "../../../provider/config/schemas";
+import { connection } from "./fixtures";
+
+describe("Traefik and accessory commands", () => {
+  it("creates Traefik with Kamal's defaults, the API on loopback, user args last", () => {
+    const cfg = traefikContainer.parse({
+      hostName: "web-1", connection, image: "traefik:v3.6", args: { accesslog: true, "log.level": "ERROR" },
+      env: { CF_API_EMAIL: "ops@example.com" }, labels: { "traefik.http.routers.dashboard.rule": "Host(`t.example.com`)" },
+    });
+    expect(createTraefik(cfg, { name: "traefik_next_a1b2c3", envFile: "/root/.kamal/env/traefik/traefik.env", dirs: traefikDirs("/root") }).text).toBe(
+      "docker create --restart unless-stopped --name traefik_next_a1b2c3 --publish 80:80 --publish 127.0.0.1:8080:8080" +
+        " --env CF_API_EMAIL=ops@example.com --env-file /root/.kamal/env/traefik/traefik.env" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
+        " --label 'traefik.http.routers.dashboard.rule=Host(`t.example.com`)' --log-opt max-size=10m traefik:v3.6" +
+        " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
+        " --providers.providersThrottleDuration=50ms --serverstransport.forwardingtimeouts.idleconntimeout=1s --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
+        " --api.insecure --entrypoints.traefik.address=:8080" +
+        " --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin" +
+        " --log.level=ERROR --accesslog",
+    );
+  });
+
+  it("replaces Traefik in one command: the running one steps aside, the incoming one takes its name", async () => {
+    const { replaceTraefik } = await import("../../../provider/commands/traefik");
+    expect(replaceTraefik("traefik", "traefik_old_a1b2c3", "traefik_next_a1b2c3", 10).text).toBe(
+      "docker stop --time 10 traefik && docker rename traefik traefik_old_a1b2c3 && docker rename traefik_next_a1b2c3 traefik && docker start traefik",
+    );
+  });
+
+  it("tries a new Traefik configuration beside the serving one: no port, no network, no labels, no restart", async () => {
+    const { trialTraefik } = await import("../../../provider/commands/traefik");
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", args: { "no-such-option": "1" }, labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
+    expect(trialTraefik(cfg, { name: "traefik_trial_a1b2c3", dirs: traefikDirs("/root") }).text).toBe(
+      "docker run --detach --name traefik_trial_a1b2c3" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
+        " --label traefik.enable=false --log-opt max-size=10m --network none traefik:v3.6" +
+        " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
+        " --providers.providersThrottleDuration=50ms --serverstransport.forwardingtimeouts.idleconntimeout=1s --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
+        " --api.insecure --entrypoints.traefik.address=:8080 --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin --log.level=INFO --no-such-option=1",
+    );
+  });
+
+  it("joins Traefik to user networks (created if missing) before it starts", () => {
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
+    const { ensureNetwork } = docker;
+    const cmd = createTraefik(cfg, { name: "traefik_next_a1b2c3", dirs: traefikDirs("/root") });
+    expect(cmd.text.endsWith(` --log.level=INFO && ${ensureNetwork("kamal").text} && docker network connect kamal traefik_next_a1b2c3`)).toBe(true);
+    expect(cmd.text).toMatch(/^docker create .* traefik:v3\.6 /);
+  });
+
+  it("runs an accessory on a user network, created first if missing (Kamal 2's kamal network)", () => {
+    const cfg = accessoryContainer.parse({ hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17", options: { network: "kamal" } });
+    expect(runAccessory(cfg, { dataDir: "/root/hey-db" }).text).toBe(
+      "{ docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; }" +
+        " && docker run --detach --restart unless-stopped --name hey-db --label service=hey-db --label traefik.enable=false --log-opt max-size=10m --network kamal postgres:17",
+    );
+    expect(docker.runContainer({ name: "a", image: "i", options: { network: "host" } }).text).toBe("docker run --detach --name a --log-opt max-size=10m --network host i");
+    expect(runAccessory(cfg, { dataDir: "/root/hey-db" }).policy.repeatable).toBe(false);
+  });
+
+  it("runs an accessory with its files, directories and port", () => {
+    const cfg = accessoryContainer.parse({
+      hostName: "db-1", connection, service: "hey", name: "mysql", image: "mysql:8.0", port: "127.0.0.1:3306:3306",
+      env: { MYSQL_ROOT_HOST: "%" }, files: [{ target: "/etc/mysql/my.cnf", content: "[mysqld]\n" }],
+      directories: ["data:/var/lib/mysql"], options: { "cap-add": true },
+    });
+    expect(runAccessory(cfg, { dataDir: "/root/hey-mysql", envFile: "/root/.kamal/env/accessories/hey-mysql.env" }).text).toBe(
+      "docker run --detach --restart unless-stopped --name hey-mysql --publish 127.0.0.1:3306:3306" +
+        " --env MYSQL_ROOT_HOST=% --env-file /root/.kamal/env/accessories/hey-mysql.env" +
+        " --volume /root/hey-mysql/etc/mysql/my.cnf:/etc/mysql/my.cnf --volume /root/hey-mysql/data:/var/lib/mysql" +
+        " --label service=hey-mysql --label traefik.enable=false --log-opt max-size=10m --cap-add mysql:8.0",
+    );
+  });
+});
+
+describe("handing a port from one proxy to another", () => {
+  const r = { hostPort: 80, to: "172.17.0.3", toPort: 80, id: "a1b2c3" };
+  const dnat = "-m comment --comment kamal-handover-a1b2c3 -j DNAT --to-destination 172.17.0.3:80";
+
+  it("redirects new connections to the bridge ahead of Docker's rules, and admits them", async () => {
+    const h = await import("../../../provider/commands/handover");
+    expect(h.addRedirect(r, false).text).toBe(
+      `iptables -w 5 -t nat -I PREROUTING 1 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
+        ` && iptables -w 5 -t nat -I OUTPUT 1 '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
+        " && iptables -w 5 -t filter -I DOCKER-USER 1 -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT",
+    );
+    // A port bound to one address, through passwordless sudo.
+    expect(h.addRedirect({ ...r, hostPort: "10.0.0.5:8080" }, true).text).toBe(
+      "sudo -n iptables -w 5 -t nat -I PREROUTING 1 -d 10.0.0.5 -p tcp --dport 8080 -m addrtype --dst-type LOCAL " + dnat +
+        " && sudo -n iptables -w 5 -t nat -I OUTPUT 1 '!' -d 127.0.0.0/8 -d 10.0.0.5 -p tcp --dport 8080 -m addrtype --dst-type LOCAL " + dnat +
+        " && sudo -n iptables -w 5 -t filter -I DOCKER-USER 1 -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT",
+    );
+  });
+
+  it("removes the redirect first, the admission once the bridge has drained; missing rules are fine", async () => {
+    const h = await import("../../../provider/commands/handover");
+    const nat =
+      `iptables -w 5 -t nat -D PREROUTING -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null;` +
+      ` iptables -w 5 -t nat -D OUTPUT '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null; `;
+    expect(h.removeRedirect(r, false).text).toBe(`${nat}true`);
+    expect(h.removeRedirect(r, false, true).text).toBe(
+      `${nat}iptables -w 5 -t filter -D DOCKER-USER -d 172.17.0.3 -p tcp --dport 80 -m comment --comment kamal-handover-a1b2c3 -j ACCEPT 2>/dev/null; true`,
+    );
+  });
+
+  it("finds and deletes what an interrupted handover left, quoting every word iptables printed", async () => {
+    const h = await import("../../../provider/commands/handover");
+    expect(h.listRedirects(false).text).toBe(
+      "iptables -w 5 -t nat -S PREROUTING 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +
+        " iptables -w 5 -t nat -S OUTPUT 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +
+        " iptables -w 5 -t filter -S DOCKER-USER 2>/dev/null | sed -n 's/^/filter /; /kamal-handover-/p'",
+    );
+    expect(h.deleteListedRule('nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment "kamal-handover-ff0011" -j DNAT --to-destination 172.17.0.3:80', true)?.text).toBe(
+      "sudo -n iptables -w 5 -t nat -D PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment kamal-handover-ff0011 -j DNAT --to-destination 172.17.0.3:80 2>/dev/null; true",
+    );
+    expect(h.deleteListedRule("nat -N DOCKER", false)?.text).toBeUndefined();
+    expect(h.deleteListedRule("raw -A PREROUTING -j DROP", false)?.text).toBeUndefined();
+    expect(h.probeIptables(true).text).toBe("sudo -n iptables -w 5 -t nat -S DOCKER");
+  });
+
+  it("starts the bridge Traefik unpublished, on Traefik's networks, unrouted, telling clients to reconnect", async () => {
+    const { bridgeTraefik } = await import("../../../provider/commands/traefik");
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"], labels: { "traefik.http.routers.x.rule": "Host(`x`)" } });
+    expect(bridgeTraefik(cfg, { name: "traefik_handover_a1b2c3", dirs: traefikDirs("/root") }).text).toBe(
+      "docker create --name traefik_handover_a1b2c3" +
+        " --volume /var/run/docker.sock:/var/run/docker.sock --volume /root/.kamal/proxy/traefik:/etc/traefik/kamal:ro --volume /root/.kamal/proxy/plugins-local:/plugins-local:ro" +
+        " --label traefik.enable=false --log-opt max-size=10m traefik:v3.6" +
+        " --providers.docker --providers.file.directory=/etc/traefik/kamal --providers.file.watch" +
+        " --providers.providersThrottleDuration=50ms --serverstransport.forwardingtimeouts.idleconntimeout=1s --entrypoints.http.address=:80 --entrypoints.http.transport.keepAliveMaxTime=2s" +
+        " --api.insecure --entrypoints.traefik.address=:8080" +
+        " --experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin --log.level=INFO" +
+        " && { docker network inspect kamal >/dev/null 2>&1 || { i=0; until mkdir /tmp/.kamal-network-kamal.lock 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; docker network inspect kamal >/dev/null 2>&1 || docker network create kamal >/dev/null; r=$?; rmdir /tmp/.kamal-network-kamal.lock 2>/dev/null; [ $r -eq 0 ]; }; }" +
+        " && docker network connect kamal traefik_handover_a1b2c3 && docker start traefik_handover_a1b2c3",
+    );
+  });
+
+  it("stops kamal-proxy (kept under its name) and starts Traefik in one command", async () => {
+    const { replaceKamalProxy } = await import("../../../provider/commands/traefik");
+    expect(replaceKamalProxy("kamal-proxy", "traefik_next_a1b2c3", 10).text).toBe(
+      "docker stop --time 10 kamal-proxy && docker rename traefik_next_a1b2c3 traefik && docker start traefik",
+    );
+  });
+
+  it("reads kamal-proxy's services from `kamal-proxy list` (v0.9.2), empty cells included", async () => {
+    const { parseKamalProxyList, kamalProxyList } = await import("../../../provider/commands/kamalProxy");
+    expect(kamalProxyList().text).toBe("docker exec kamal-proxy kamal-proxy list");
+    const b = (s: string) => `\x1b[1;34m${s}\x1b[0m`;
+    const i = (s: string) => `\x1b[3;94m${s}\x1b[0m`;
+    const p = (s: string) => `\x1b[m${s}\x1b[0m`;
+    const text =
+      [i("Service      "), i("Host                   "), i("Path  "), i("Target           "), i("State  "), i("TLS")].join("  ") + "  \n" +
+      [b("hey-web      "), p("hey.example.com,hey.io "), p("      "), p("0a1b2c3d4e5f:80  "), p("running"), p("no ")].join("  ") + "  \n" +
+      [b("hey-api-stage"), p("*                      "), p("/api  "), p("9f8e7d6c5b4a:3000"), p("paused "), p("yes")].join("  ") + "  \n";
+    expect(parseKamalProxyList(text)).toEqual([
+      { name: "hey-web", hosts: ["hey.example.com", "hey.io"], paths: [], targets: ["0a1b2c3d4e5f:80"], state: "running", tls: false },
+      { name: "hey-api-stage", hosts: [], paths: ["/api"], targets: ["9f8e7d6c5b4a:3000"], state: "paused", tls: true },
+    ]);
+    expect(() => parseKamalProxyList("Name Where\nx y\n")).toThrow("unexpected `kamal-proxy list` output: Name Where");
+  });
+});
+
+describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80", () => {
+  it("takes the place of ours: no second listener on :80 or :443, keep-alive rotation on theirs", async () => {
+    const { traefikArgs, webEntrypoint } = await import("../../../provider/commands/traefik");
+    const args = {
+      "entryPoints.web.address": ":80",
+      "entryPoints.websecure.address": ":443",
+      "entryPoints.web.http.redirections.entryPoint.to": "websecure",
+      "certificatesResolvers.letsencrypt.acme.httpchallenge.entrypoint": "web",
+    };
+    expect(webEntrypoint(args)).toEqual({ name: "web", ours: false });
+    expect(webEntrypoint({ "entrypoints.http.address": "0.0.0.0:80/tcp" })).toEqual({ name: "http", ours: false });
+    expect(webEntrypoint({ "entryPoints.websecure.address": ":443" })).toEqual({ name: "http", ours: true });
+    expect(traefikArgs({ image: "traefik:v2.11", apiPort: 8080, args })).toEqual([
+      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
+      "--providers.providersThrottleDuration=50ms", "--serverstransport.forwardingtimeouts.idleconntimeout=1s", "--entrypoints.web.transport.keepAliveMaxTime=2s",
+      "--entrypoints.websecure.transport.keepAliveMaxTime=2s", "--api.insecure", "--entrypoints.traefik.address=:8080",
+      "--experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin", "--log.level=INFO",
+      "--entryPoints.web.address=:80", "--entryPoints.websecure.address=:443",
+      "--entryPoints.web.http.redirections.entryPoint.to=websecure", "--certificatesResolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
+    ]);
+  });
+
+  it("sets keepAliveMaxTime only for a Traefik that knows it (v2.11 and later, or any other tag)", async () => {
+    const { knowsKeepAliveMax, traefikArgs } = await import("../../../provider/commands/traefik");
+    expect(["traefik:v2.10", "traefik:2.9.6", "registry.example.com:5000/traefik:v1.7"].map(knowsKeepAliveMax)).toEqual([false, false, false]);
+    expect(["traefik:v2.11", "traefik:v3.6", "traefik:latest", "traefik", "registry.example.com:5000/traefik", "traefik:v3.6@sha256:abc"].map(knowsKeepAliveMax)).toEqual([true, true, true, true, true, true]);
+    expect(traefikArgs({ image: "traefik:v2.10", apiPort: 0, args: {} })).toEqual([
+      "--providers.docker", "--providers.file.directory=/etc/traefik/kamal", "--providers.file.watch",
+      "--providers.providersThrottleDuration=50ms", "--serverstransport.forwardingtimeouts.idleconntimeout=1s", "--entrypoints.http.address=:80",
+      "--experimental.localplugins.kamal.modulename=github.com/pulumi-kamal/traefikplugin", "--log.level=INFO",
+    ]);
+  });
+
+  it("routes on every web entrypoint, whatever it is called: route files and labels name none", async () => {
+    const { routeConfig } = await import("../../../provider/commands/proxy");
+    expect(JSON.parse(routeConfig({ name: "hey-web", rule: "PathPrefix(`/`)", servers: ["http://172.18.0.5:80"] })).http.routers).toEqual({
+      "hey-web": { rule: "PathPrefix(`/`)", service: "hey-web", middlewares: ["hey-web-retry"] },
+    });
+  });
+});
+
+describe("the ports a Traefik takes traffic on", () => {
+  it("are the web port and those its options publish; a trial or bridge Traefik publishes none", async () => {
+    const { trafficPorts, trialTraefik, bridgeTraefik } = await import("../../../provider/commands/traefik");
+    const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", options: { publish: ["443:443", "10.0.0.5:8443:443/tcp", "53:53/udp"], memory: "256m" } });
+    expect(trafficPorts(cfg)).toEqual([
+      { host: "80", container: 80 },
+      { host: "443", container: 443 },
+      { host: "10.0.0.5:8443", container: 443 },
+    ]);
+    expect(trafficPorts(traefikContainer.parse({ hostName: "web-1", connection, image: "t", hostPort: "127.0.0.1:8080:80" }))).toEqual([{ host: "127.0.0.1:8080", container: 80 }]);
+    const at = { name: "traefik_x", dirs: traefikDirs("/root") };
+    for (const cmd of [trialTraefik(cfg, at), bridgeTraefik(cfg, at)]) {
+      expect(cmd.text).not.toMatch(/--publish|-p /);
+      expect(cmd.text).toContain("--memory 256m");
+    }
+  });
+});
