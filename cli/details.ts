@@ -3,7 +3,7 @@
  * version, container, status, health, uptime, image digest; then accessories and Traefik.
  */
 import * as docker from "../provider/commands/docker";
-import { describeContainers, repoDigests } from "../provider/commands/ops";
+import { describeContainers, repoDigests } from "../provider/commands/operator";
 import type { SshConnection } from "../provider/ssh/executor";
 import { lines } from "../provider/handlers/common";
 import { connect, eachHost, type HostError } from "./remote";

@@ -7,7 +7,7 @@
  */
 import type { Command } from "../provider/commands/command";
 import { randomBytes } from "node:crypto";
-import { execCommand, execContainerName } from "../provider/commands/ops";
+import { execCommand, execContainerName } from "../provider/commands/operator";
 import { audit } from "../provider/handlers/common";
 import { LineSplitter } from "./lines";
 import { connect, eachHost, type HostError } from "./remote";

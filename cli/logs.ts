@@ -3,7 +3,7 @@
  * with its host (and role when several show); `--follow` until Ctrl-C. `--grep` filters here,
  * on the operator's side: no pattern reaches a remote shell.
  */
-import { logs as logsCommand, type LogsOptions } from "../provider/commands/ops";
+import { logs as logsCommand, type LogsOptions } from "../provider/commands/operator";
 import { LineSplitter } from "./lines";
 
 export { LineSplitter };

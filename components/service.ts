@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { routeRule } from "../provider/commands/app";
+import { hostRule } from "../provider/commands/app";
 import { fullRule } from "../provider/commands/proxy";
 import type { HealthcheckInput, MaintenanceInput } from "../provider/config/values";
 import { createHash } from "node:crypto";
@@ -173,7 +173,7 @@ export class Service extends pulumi.ComponentResource {
             logging: r.logging ?? args.logging,
             traefik,
             routeHosts: traefik ? routeHostsOf(hostsFrom(args.proxy, r.proxy)) : undefined,
-            proxy: traefik ? routeOptionsOf(args.proxy, r.proxy) : undefined,
+            proxy: traefik ? mergedRouteSettings(args.proxy, r.proxy) : undefined,
             maintenance: traefik ? maintenanceOf(operated ?? args.maintenance, args.maintenancePage) : undefined,
             appPort: r.appPort ?? args.appPort,
             assetPath: traefik ? (r.assetPath ?? args.assetPath) : undefined,
@@ -241,7 +241,7 @@ function routeHostsOf(p: ProxyRouteArgs | undefined): string[] {
 
 /** The route settings of a role: its own over the service's. A certificate's key is a
  * Pulumi secret even when given as a plain string (the schema says so). */
-function routeOptionsOf(service: ProxyRouteArgs | undefined, role: ProxyRouteArgs | undefined) {
+function mergedRouteSettings(service: ProxyRouteArgs | undefined, role: ProxyRouteArgs | undefined) {
   const { host: _h, hosts: _hs, pathPrefix, ...merged } = { ...(service ?? {}), ...(role ?? {}) };
   const prefixes = pathPrefix !== undefined ? pathPrefix.split(",").map((p) => p.trim()).filter(Boolean) : merged.pathPrefixes;
   const ssl = merged.ssl;
@@ -311,7 +311,7 @@ export function validateShape(name: string, args: ServiceArgs): void {
     // Path prefixes (when given as plain values) make routes on one host name distinct.
     const merged = { ...(args.proxy ?? {}), ...(r.proxy ?? {}) };
     const prefixes = typeof merged.pathPrefix === "string" ? merged.pathPrefix.split(",").map((x) => x.trim()) : Array.isArray(merged.pathPrefixes) ? (merged.pathPrefixes as string[]) : [];
-    const route = fullRule(routeRule(routeHostsOf(hostsFrom(args.proxy, r.proxy))), prefixes);
+    const route = fullRule(hostRule(routeHostsOf(hostsFrom(args.proxy, r.proxy))), prefixes);
     for (const h of r.hosts) {
       const key = `${resolveHost(h).name} ${route}`;
       const other = claims.get(key);

@@ -174,7 +174,7 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
       appPort,
       healthcheck,
       routeHosts,
-      route: p ? routeOf(p, `${isPlain(r.proxy) ? `${at}.proxy` : "proxy"}`, name, hosts.length, routeHosts, problems) : undefined,
+      route: p ? proxyRoute(p, `${isPlain(r.proxy) ? `${at}.proxy` : "proxy"}`, name, hosts.length, routeHosts, problems) : undefined,
       stopWaitTime: r.stop_timeout,
       logging: r.logging ?? raw.logging,
       assetPath: traefik ? assetPath : undefined,
@@ -197,7 +197,7 @@ export function proxyWarnings(p: z.output<typeof proxy>, at: string): string[] {
 /** Kamal 2's proxy settings of a role as route settings, with kamal-proxy's defaults: a
  * 30 s response timeout, headers forwarded unless ssl. Kamal's own rules first: ssl needs a
  * host, and Let's Encrypt a single server. */
-export function routeOf(p: z.output<typeof proxy>, at: string, role: string, hostCount: number, routeHosts: string[], problems: ConfigProblem[]): KamalRoute {
+export function proxyRoute(p: z.output<typeof proxy>, at: string, role: string, hostCount: number, routeHosts: string[], problems: ConfigProblem[]): KamalRoute {
   let ssl: KamalRoute["ssl"] = false;
   if (typeof p.ssl === "object") {
     const { certificate_pem: cert, private_key_pem: key } = p.ssl;

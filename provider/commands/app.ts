@@ -98,7 +98,7 @@ export function scopeLabels(cfg: Pick<AppContainerConfig, "service" | "role" | "
 }
 
 /** The Traefik rule of a role: its host names, or every request without any. */
-export function routeRule(hosts: readonly string[]): string {
+export function hostRule(hosts: readonly string[]): string {
   if (hosts.length === 0) return "PathPrefix(`/`)";
   return hosts
     .map((h) => (h.startsWith("*.") ? `HostRegexp(\`^[^.]+${h.slice(1).replace(/\./g, "\\.")}$\`)` : `Host(\`${h}\`)`))
@@ -108,7 +108,7 @@ export function routeRule(hosts: readonly string[]): string {
 /** A role's route as the host's Traefik can serve it: the route file's spec (without the
  * scope's name and servers), the certificate to install beside it, and what this Traefik
  * cannot do for it (each a message naming the setting; nothing is changed while any). */
-export function routeSpec(
+export function routeFileSpec(
   cfg: Pick<AppContainerConfig, "hostName" | "routeHosts" | "proxy" | "maintenance">,
   can: TraefikCapabilities,
 ): { spec: Omit<RouteSpec, "name" | "servers">; certificate?: { certificatePem: string; privateKeyPem: string }; problems: string[] } {
@@ -133,7 +133,7 @@ export function routeSpec(
   }
   return {
     spec: {
-      rule: routeRule(cfg.routeHosts),
+      rule: hostRule(cfg.routeHosts),
       pathPrefixes: p.pathPrefixes,
       stripPathPrefix: p.stripPathPrefix,
       https,
@@ -166,7 +166,7 @@ export function traefikLabels(cfg: Pick<AppContainerConfig, "service" | "role" |
   const name = serviceRole(cfg);
   return {
     "traefik.enable": "true",
-    [`traefik.http.routers.${name}.rule`]: routeRule(cfg.routeHosts ?? []),
+    [`traefik.http.routers.${name}.rule`]: hostRule(cfg.routeHosts ?? []),
     [`traefik.http.services.${name}.loadbalancer.server.port`]: String(cfg.appPort),
     [`traefik.http.middlewares.${name}-retry.retry.attempts`]: "5",
     [`traefik.http.middlewares.${name}-retry.retry.initialinterval`]: "500ms",
@@ -197,7 +197,7 @@ export function appLabels(cfg: AppContainerConfig, routing: Routing = "labels"):
 }
 
 /** The routes (entrypoints + rule) a set of container labels claims in Traefik. */
-export function routesOf(labels: Record<string, string>): string[] {
+export function labelRoutes(labels: Record<string, string>): string[] {
   if (labels["traefik.enable"] === "false") return [];
   const routes: string[] = [];
   for (const [key, rule] of Object.entries(labels)) {

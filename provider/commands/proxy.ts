@@ -22,7 +22,7 @@ export function routeFile(dir: string, scope: string): string {
 export interface RouteSpec {
   /** Router, service and middleware name: the scope. */
   name: string;
-  /** The host-name part of the rule (routeRule). */
+  /** The host-name part of the rule (hostRule). */
   rule: string;
   /** Served only under these path prefixes. */
   pathPrefixes?: readonly string[];

@@ -208,7 +208,7 @@ export function trialTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement):
  * stops has no connection on which a request could cross its closing. */
 export const KEEPALIVE_MAX_SECONDS = 2;
 
-/** The bridge of a handover (see commands/handover.ts): the new configuration, running
+/** The bridge of a handover (see commands/portRedirect.ts): the new configuration, running
  * without a published port (new connections reach it by a redirect), on the same networks
  * as the new Traefik, routed by no other Traefik, not restarted by Docker. */
 export function bridgeTraefik(cfg: TraefikContainerConfig, at: TraefikPlacement): Command {

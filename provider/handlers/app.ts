@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { appContainer, type AppContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
-import { appLabels, containerName, describeScope, routeRule, routesOf, sameScope, scopeOf, serviceRole, wantsLabelRouting, type Scope } from "../commands/app";
+import { appLabels, containerName, describeScope, hostRule, labelRoutes, sameScope, scopeOf, serviceRole, wantsLabelRouting, type Scope } from "../commands/app";
 import * as docker from "../commands/docker";
 import { fullRule } from "../commands/proxy";
 import type { SshConnection } from "../ssh/executor";
@@ -38,7 +38,7 @@ import { RolloutFailed, RolloutMember } from "./rollout";
 import { containerStatus } from "./swap/probes";
 import { pruneImages, scopeContainers } from "./swap/retention";
 import { auditScope, failureOf, HostSwap, type SwapOutputs } from "./swap/states";
-import { backendOf, retire, routeOf, routeProblems } from "./swap/traffic";
+import { backendOf, retire, checkedRoute, routeProblems } from "./swap/traffic";
 
 type Inputs = Record<string, unknown>;
 
@@ -139,7 +139,7 @@ export async function claimConflicts(
   // The route we claim: a route file's rule includes its path prefixes, so two services on
   // one host name under different prefixes (Kamal 2's path-based routing) do not collide.
   const routes = new Set(
-    !cfg.traefik ? [] : wantsLabelRouting(cfg as AppContainerConfig) ? routesOf(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : [`* ${fullRule(routeRule(cfg.routeHosts), cfg.proxy?.pathPrefixes)}`],
+    !cfg.traefik ? [] : wantsLabelRouting(cfg as AppContainerConfig) ? labelRoutes(appLabels({ ...cfg, version: "" } as AppContainerConfig)) : [`* ${fullRule(hostRule(cfg.routeHosts), cfg.proxy?.pathPrefixes)}`],
   );
   const problems = new Set<string>();
   // What the host's Traefik cannot do for this route, said at preview.
@@ -156,7 +156,7 @@ export async function claimConflicts(
     }
     if (c.state === "running" && !sameDeployment) {
       const fileRule = c.labels["traefik.enable"] === "false" ? fileRules.get(serviceRole(theirs)) : undefined;
-      for (const r of [...routesOf(c.labels), ...(fileRule ? [`* ${fileRule}`] : [])]) {
+      for (const r of [...labelRoutes(c.labels), ...(fileRule ? [`* ${fileRule}`] : [])]) {
         if (routes.has(r)) {
           problems.add(`${describeScope(ours)} and ${describeScope(theirs)} (container ${c.name}) both claim the route ${r.split(" ").slice(1).join(" ")} on host ${cfg.hostName}; give one its own proxy host`);
         }
@@ -251,7 +251,7 @@ async function retireContainers(conn: SshConnection, cfg: AppContainerConfig): P
   const running = containers.filter((c) => c.running).map((c) => c.name);
   const routing = cfg.traefik ? await TraefikRouting.discover(conn, serviceRole(cfg)) : undefined;
   // The scope's route goes first: Traefik stops sending it requests, in-flight ones finish.
-  if (routing?.byRoutes) await routing.routeTo({ rule: routeRule(cfg.routeHosts), servers: [] });
+  if (routing?.byRoutes) await routing.routeTo({ rule: hostRule(cfg.routeHosts), servers: [] });
   await Promise.all(running.map((name) => retire(conn, cfg, name, routing)));
   const names = containers.map((c) => c.name);
   if (names.length) {
@@ -274,7 +274,7 @@ async function reroute(cfg: AppContainerConfig): Promise<boolean> {
     const name = containerName(cfg);
     if ((await containerStatus(conn, name)) !== "running") return false;
     return withLock(conn, lockOf(cfg), async () => {
-      const route = await step(host, "checking the route", async () => routeOf(cfg, routing));
+      const route = await step(host, "checking the route", async () => checkedRoute(cfg, routing));
       const backend = await step(host, `reading the address of ${name}`, () => backendOf(conn, cfg, name));
       await step(host, "asking Traefik's API before changing the route", () => routing.confirmApi());
       progress(host, `rewriting the route of ${serviceRole(cfg)}${cfg.maintenance ? " (maintenance: Traefik answers 503 with the page)" : ""}; ${name} keeps running`);

@@ -17,7 +17,7 @@ import type { SshConnection } from "../ssh/executor";
 import { absolute, connect, containsUnknown, lastLogs, sleep, containerFacts, diffResource, mustAct, plan, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
-import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, type Handed } from "./handover";
+import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, type Handed } from "./traefikHandover";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;

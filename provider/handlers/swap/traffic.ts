@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AppContainerConfig } from "../../config/schemas";
-import { routeOnlySettings, routeSpec, wantsLabelRouting } from "../../commands/app";
+import { routeOnlySettings, routeFileSpec, wantsLabelRouting } from "../../commands/app";
 import * as docker from "../../commands/docker";
 import type { SshConnection } from "../../ssh/executor";
 import { tail } from "../../ssh/redact";
@@ -26,17 +26,17 @@ export function routeProblems(cfg: AppContainerConfig, routing: TraefikRouting):
     const why = wantsLabelRouting(cfg) ? "its own traefik.* labels keep it on Kamal 1's label routing" : `the Traefik on ${cfg.hostName} routes by container labels only (Kamal 1's, or one started without route files)`;
     return routeOnlySettings(cfg).map((k) => `${k}: is applied through the scope's route file, but ${why}`);
   }
-  return routeSpec(cfg, routing.can).problems;
+  return routeFileSpec(cfg, routing.can).problems;
 }
 
-export type ScopeRoute = Pick<ReturnType<typeof routeSpec>, "spec" | "certificate">;
+export type ScopeRoute = Pick<ReturnType<typeof routeFileSpec>, "spec" | "certificate">;
 
 /** The scope's route on this host's Traefik (route files): refused, before anything
  * changes, when that Traefik cannot serve it. */
-export function routeOf(cfg: AppContainerConfig, routing: TraefikRouting): ScopeRoute {
+export function checkedRoute(cfg: AppContainerConfig, routing: TraefikRouting): ScopeRoute {
   const problems = routeProblems(cfg, routing);
   if (problems.length) throw new Error(problems.join("; "));
-  const { spec, certificate } = routeSpec(cfg, routing.can);
+  const { spec, certificate } = routeFileSpec(cfg, routing.can);
   return { spec, certificate };
 }
 
@@ -231,6 +231,6 @@ export function trafficFor(conn: SshConnection, cfg: AppContainerConfig, routing
     const problems = routeProblems(cfg, routing);
     if (problems.length) throw new Error(problems.join("; "));
   }
-  if (routing?.byRoutes && !wantsLabelRouting(cfg)) return new RouteFileTraffic(conn, cfg, routing, routeOf(cfg, routing), took);
+  if (routing?.byRoutes && !wantsLabelRouting(cfg)) return new RouteFileTraffic(conn, cfg, routing, checkedRoute(cfg, routing), took);
   return new LabelTraffic(conn, cfg, routing, home, name);
 }

@@ -132,11 +132,11 @@ describe("asset bridging, in Kamal's layout", () => {
 
 describe("scopes and routes", () => {
   it("labels every container with its destination, empty without one, as Kamal does", async () => {
-    const { scopeLabels, routeRule, copyKind, routesOf, appLabels } = await import("../../../provider/commands/app");
+    const { scopeLabels, hostRule, copyKind, labelRoutes, appLabels } = await import("../../../provider/commands/app");
     expect(scopeLabels({ service: "hey", role: "web" })).toEqual({ service: "hey", role: "web", destination: "" });
     expect(scopeLabels({ service: "hey", role: "web", destination: "staging" })).toEqual({ service: "hey", role: "web", destination: "staging" });
-    expect(routeRule([])).toBe("PathPrefix(`/`)");
-    expect(routeRule(["a.example.com", "*.b.example.com"])).toBe("Host(`a.example.com`) || HostRegexp(`^[^.]+\\.b\\.example\\.com$`)");
+    expect(hostRule([])).toBe("PathPrefix(`/`)");
+    expect(hostRule(["a.example.com", "*.b.example.com"])).toBe("Host(`a.example.com`) || HostRegexp(`^[^.]+\\.b\\.example\\.com$`)");
     expect(copyKind("hey-web-v1")).toBe("current");
     expect(copyKind("hey-web-v1_replaced_0a1b2c3d")).toBe("replaced");
     expect(copyKind("hey-web-v1_failed_0a1b2c3d")).toBe("failed");
@@ -144,7 +144,7 @@ describe("scopes and routes", () => {
       hostName: "web-1", connection, service: "hey", role: "web", destination: "staging", image: "hey", version: "v1",
       traefik: true, healthcheck: {}, routeHosts: ["staging.example.com"],
     });
-    expect(routesOf(appLabels(staging))).toEqual(["* Host(`staging.example.com`)"]);
+    expect(labelRoutes(appLabels(staging))).toEqual(["* Host(`staging.example.com`)"]);
   });
 
   it("lists a service's containers with the labels that decide their scope", async () => {

@@ -5,7 +5,7 @@ import { homeDirectory } from "../../../provider/commands/files";
 import { appContainer } from "../../../provider/config/schemas";
 import * as docker from "../../../provider/commands/docker";
 import * as lock from "../../../provider/commands/lock";
-import * as ops from "../../../provider/commands/ops";
+import * as ops from "../../../provider/commands/operator";
 import * as audit from "../../../provider/commands/audit";
 import * as boot from "../../../provider/commands/bootstrap";
 import { connection } from "./fixtures";

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { routeOnlySettings, routeSpec } from "../../../provider/commands/app";
+import { routeOnlySettings, routeFileSpec } from "../../../provider/commands/app";
 import { PLUGIN_MODULE, traefikPluginFiles } from "../../../provider/commands/traefikPlugin";
 import { DEFAULT_MAINTENANCE_PAGE, fullRule, maintenancePage, routeConfig, routeRouters, routeRules, ruleHosts, tlsConfig, tlsFile, writtenServers } from "../../../provider/commands/proxy";
 import { ensureAcmeStore, traefikArgs, traefikCapabilities, traefikDirs, traefikPublish, trafficPorts, trialTraefik, createTraefik } from "../../../provider/commands/traefik";
@@ -210,7 +210,7 @@ describe("Traefik with HTTPS", () => {
 
 describe("a role's route on a host's Traefik", () => {
   it("takes HTTPS from the resolver, or installs its own certificate", () => {
-    expect(routeSpec(web({ proxy: { ssl: true } }), ours)).toEqual({
+    expect(routeFileSpec(web({ proxy: { ssl: true } }), ours)).toEqual({
       spec: {
         rule: "Host(`shop.example.com`)", pathPrefixes: [], stripPathPrefix: true,
         https: { web: "http", secure: "https", certResolver: "letsencrypt", redirect: true },
@@ -219,22 +219,22 @@ describe("a role's route on a host's Traefik", () => {
       certificate: undefined,
       problems: [],
     });
-    const own = routeSpec(web({ proxy: { ssl: { certificatePem: CERT, privateKeyPem: KEY }, sslRedirect: false } }), ours);
+    const own = routeFileSpec(web({ proxy: { ssl: { certificatePem: CERT, privateKeyPem: KEY }, sslRedirect: false } }), ours);
     expect(own.spec.https).toEqual({ web: "http", secure: "https", certResolver: undefined, redirect: false });
     expect(own.certificate).toEqual({ certificatePem: CERT, privateKeyPem: KEY });
   });
 
   it("says what the Traefik lacks, naming the setting, before anything changes", () => {
     const bare = traefikCapabilities(["--entrypoints.http.address=:80"]);
-    expect(routeSpec(web({ proxy: { ssl: true, forwardHeaders: true } }), bare).problems).toEqual([
+    expect(routeFileSpec(web({ proxy: { ssl: true, forwardHeaders: true } }), bare).problems).toEqual([
       "proxy.ssl: the Traefik on web-1 has no HTTPS entrypoint: give that Traefik `tls` (an entrypoint on port 443)",
       "proxy.ssl: the Traefik on web-1 has no ACME certificate resolver: give that Traefik `tls.acme`, or give this role its certificate (ssl.certificatePem, ssl.privateKeyPem)",
       "proxy.forwardHeaders: the Traefik on web-1 does not trust forwarded headers, so the app would not see a client's: give that Traefik `forwardedHeaders` (true, or the addresses of the proxy in front of it)",
     ]);
     const trusting = { ...ours, trustsForwardedHeaders: true };
-    expect(routeSpec(web({ proxy: { forwardHeaders: false } }), trusting).spec.stripForwardedHeaders).toBe(true);
-    expect(routeSpec(web({ proxy: { forwardHeaders: false } }), ours).spec.stripForwardedHeaders).toBe(false);
-    expect(routeSpec(web({ maintenance: { message: "soon" } }), { ...ours, plugin: false }).spec.maintenance).toEqual({ page: maintenancePage({ message: "soon" }), plugin: false });
+    expect(routeFileSpec(web({ proxy: { forwardHeaders: false } }), trusting).spec.stripForwardedHeaders).toBe(true);
+    expect(routeFileSpec(web({ proxy: { forwardHeaders: false } }), ours).spec.stripForwardedHeaders).toBe(false);
+    expect(routeFileSpec(web({ maintenance: { message: "soon" } }), { ...ours, plugin: false }).spec.maintenance).toEqual({ page: maintenancePage({ message: "soon" }), plugin: false });
     expect(routeOnlySettings(web({ proxy: { ssl: true, pathPrefixes: ["/a"], responseTimeout: "10s", buffering: {}, forwardHeaders: false }, maintenance: {} }))).toEqual([
       "proxy.ssl", "proxy.pathPrefixes", "proxy.responseTimeout", "proxy.buffering", "proxy.forwardHeaders", "maintenance",
     ]);

@@ -83,7 +83,7 @@ describe("handing a port from one proxy to another", () => {
   const dnat = "-m comment --comment kamal-handover-a1b2c3 -j DNAT --to-destination 172.17.0.3:80";
 
   it("redirects new connections to the bridge ahead of Docker's rules, and admits them", async () => {
-    const h = await import("../../../provider/commands/handover");
+    const h = await import("../../../provider/commands/portRedirect");
     expect(h.addRedirect(r, false).text).toBe(
       `iptables -w 5 -t nat -I PREROUTING 1 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
         ` && iptables -w 5 -t nat -I OUTPUT 1 '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat}` +
@@ -98,7 +98,7 @@ describe("handing a port from one proxy to another", () => {
   });
 
   it("removes the redirect first, the admission once the bridge has drained; missing rules are fine", async () => {
-    const h = await import("../../../provider/commands/handover");
+    const h = await import("../../../provider/commands/portRedirect");
     const nat =
       `iptables -w 5 -t nat -D PREROUTING -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null;` +
       ` iptables -w 5 -t nat -D OUTPUT '!' -d 127.0.0.0/8 -p tcp --dport 80 -m addrtype --dst-type LOCAL ${dnat} 2>/dev/null; `;
@@ -109,7 +109,7 @@ describe("handing a port from one proxy to another", () => {
   });
 
   it("finds and deletes what an interrupted handover left, quoting every word iptables printed", async () => {
-    const h = await import("../../../provider/commands/handover");
+    const h = await import("../../../provider/commands/portRedirect");
     expect(h.listRedirects(false).text).toBe(
       "iptables -w 5 -t nat -S PREROUTING 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +
         " iptables -w 5 -t nat -S OUTPUT 2>/dev/null | sed -n 's/^/nat /; /kamal-handover-/p';" +

@@ -16,9 +16,9 @@
  * short gap (new connections refused), as Kamal's own proxy reboots do, and says so.
  */
 import { readFile } from "../commands/files";
-import { routeRule } from "../commands/app";
+import { hostRule } from "../commands/app";
 import * as docker from "../commands/docker";
-import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedirect, type Redirect } from "../commands/handover";
+import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedirect, type Redirect } from "../commands/portRedirect";
 import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
 import { listRouteFiles, routeConfig, routeFile, routeRouters, routeRules, ruleHosts, ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, knowsKeepAliveMax, replaceKamalProxy, replaceTraefik, trafficPorts, TRAEFIK_NAME, type TraefikDirs } from "../commands/traefik";
@@ -93,7 +93,7 @@ export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikCon
       }
       servers.push(`http://${shared[1]}:${port}`);
     }
-    let rule = routeRule(s.hosts);
+    let rule = hostRule(s.hosts);
     if (s.paths.length) {
       const prefixes = s.paths.map((p) => `PathPrefix(\`${p}\`)`).join(" || ");
       rule = s.hosts.length ? `(${rule}) && (${prefixes})` : prefixes;
