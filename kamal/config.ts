@@ -1,7 +1,8 @@
 /**
  * Kamal's config/deploy.yml (1.x, and the basics of 2.x's proxy) read into a normalized,
  * validated description that the KamalApp component turns into Service, Traefik and
- * Accessory resources. Pure: files in, data out. Secret values are referenced by name,
+ * Accessory resources. It reads the project's files and runs Ruby to render their ERB (and a
+ * shell for backtick expressions only when allowed); nothing remote. Secret values are referenced by name,
  * never read here.
  *
  * Keys that change what runs are supported; keys about the kamal CLI (aliases, …) have no

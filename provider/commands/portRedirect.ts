@@ -8,7 +8,7 @@
  * new one takes the port; then the rule goes and new connections reach the new proxy.
  *
  * Every rule carries the comment `kamal-handover-<id>`, so an interrupted change leaves
- * rules that the next change finds and removes. Pure: command strings only.
+ * rules that the next change finds and removes. Pure: command values only.
  */
 import { Command } from "./command";
 import { allOf, pipe, shellJoin } from "./shell";
