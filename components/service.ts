@@ -132,19 +132,17 @@ export class Service extends pulumi.ComponentResource {
     // onFailure "revert": every host is one member of a rollout, its phase its turn: the
     // primary role's batches (canaries first), then the other roles' batches.
     const revert = args.onFailure === "revert";
-    const phases = new Map<string, number>();
+    const members: { role: string; host: string; phase: number }[] = [];
     {
       let next = 0;
       for (const role of ordered) {
         const n = args.roles[role].hosts.length;
         const of = batchesOf(args.bootLimit, n, role === primary ? (args.canary?.hosts ?? 0) : 0);
-        args.roles[role].hosts.forEach((h, i) => phases.set(`${role}/${resolveHost(h).name}`, next + of(i)));
+        args.roles[role].hosts.forEach((h, i) => members.push({ role, host: resolveHost(h).name, phase: next + of(i) }));
         next += of(n - 1) + 1;
       }
     }
-    const rollout = revert
-      ? { group: [service, args.destination].filter(Boolean).join("-"), members: [...phases].map(([k, p]) => `${k}@${p}`) }
-      : undefined;
+    const rollout = revert ? { group: [service, args.destination].filter(Boolean).join("-"), members } : undefined;
     for (const role of ordered) {
       const r = args.roles[role];
       const hosts = r.hosts.map(resolveHost);

@@ -13,6 +13,20 @@ import { z } from "zod";
 import { field, reroute, secret, swap, record, replace, restart, reboot, rerun } from "./declare";
 import { cmd, dockerOptions, duration, envFileRef, envMap, healthcheck, imageDigest, imageName, logging, maintenance, name, port, registry, routeHost, routeOptions, sshConnection, sshConnectionAnywhere, version, volume } from "./values";
 
+/** A host resource of a rollout: its role, host and phase. A state written by an earlier
+ * release has "<role>/<host>@<phase>", read as the same record (so no diff). */
+const rolloutMember = z.union([
+  z.strictObject({ role: z.string().min(1), host: z.string().min(1), phase: z.number().int().nonnegative() }),
+  z
+    .string()
+    .regex(/^[^/@]+\/[^@]+@\d+$/)
+    .transform((m) => {
+      const at = m.lastIndexOf("@");
+      const slash = m.indexOf("/");
+      return { role: m.slice(0, slash), host: m.slice(slash + 1, at), phase: Number(m.slice(at + 1)) };
+    }),
+]);
+
 export const appContainer = z
   .strictObject({
     /** Name of the host in the program (resource names, outputs, progress lines). */
@@ -75,7 +89,7 @@ export const appContainer = z
     /** Set by the Service with `onFailure: "revert"`: the rollout this host's swap is part of
      * (the service, and every host resource with its phase), so that the hosts take turns
      * and, when one fails, every host that switched goes back (handlers/rollout.ts). */
-    rollout: record(z.strictObject({ group: z.string().min(1), members: z.array(z.string().regex(/^[^/@]+\/[^@]+@\d+$/)).min(1) }).optional()),
+    rollout: record(z.strictObject({ group: z.string().min(1), members: z.array(rolloutMember).min(1) }).optional()),
     /** The role never runs two containers at once (a scheduler, a singleton consumer): the
      * old container is stopped before the new one starts, and started again if the new one
      * fails. */

@@ -171,14 +171,14 @@ export function diff(_id: string, olds: Inputs, news: Inputs) {
   // The rollout learns which of its hosts the engine will update.
   if (!containsUnknown(news.rollout) && !containsUnknown(news.role) && !containsUnknown(news.hostName)) {
     const parsed = appContainer.shape.rollout.safeParse(news.rollout);
-    if (parsed.success && parsed.data) new RolloutMember(parsed.data, `${String(news.role)}/${String(news.hostName)}`).expect(d.changes);
+    if (parsed.success && parsed.data) new RolloutMember(parsed.data, { role: String(news.role), host: String(news.hostName) }).expect(d.changes);
   }
   return d;
 }
 
 /** This host resource's part in its service's rollout (`onFailure: "revert"`), if any. */
 function memberOf(cfg: Pick<AppContainerConfig, "rollout" | "role" | "hostName">): RolloutMember | undefined {
-  return cfg.rollout ? new RolloutMember(cfg.rollout, `${cfg.role}/${cfg.hostName}`) : undefined;
+  return cfg.rollout ? new RolloutMember(cfg.rollout, { role: cfg.role, host: cfg.hostName }) : undefined;
 }
 
 export async function create(news: Inputs) {

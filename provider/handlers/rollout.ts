@@ -13,12 +13,21 @@
  */
 import { sleep } from "./common";
 
+/** A host resource of a rollout: its role and host. */
+export interface RolloutPlace {
+  role: string;
+  host: string;
+}
+
 export interface RolloutInput {
   /** The service and destination. */
   group: string;
-  /** Every host resource of the rollout, "<role>/<host>@<phase>". */
-  members: string[];
+  /** Every host resource of the rollout, with its phase (its turn). */
+  members: (RolloutPlace & { phase: number })[];
 }
+
+/** A member's key in the rollout's own maps. */
+const keyOf = (p: RolloutPlace) => `${p.role}/${p.host}`;
 
 type State = "changing" | "unchanged" | "joined" | "passed";
 
@@ -27,22 +36,23 @@ const JOIN_TIMEOUT_MS = 90_000;
 const TICK_MS = 150;
 
 export class RolloutFailed extends Error {
-  constructor(readonly failedMember: string, readonly reason: string) {
-    super(`${failedMember.split("@")[0].split("/")[1]} failed (${reason.split("\n")[0]})`);
+  constructor(readonly failedMember: RolloutPlace, readonly reason: string) {
+    super(`${failedMember.host} failed (${reason.split("\n")[0]})`);
     this.name = "RolloutFailed";
   }
 }
 
 class Rollout {
   readonly phases = new Map<string, number>();
+  readonly places = new Map<string, RolloutPlace>();
   readonly states = new Map<string, State>();
   failure?: RolloutFailed;
   began?: number;
 
-  constructor(members: string[]) {
+  constructor(members: RolloutInput["members"]) {
     for (const m of members) {
-      const at = m.lastIndexOf("@");
-      this.phases.set(m.slice(0, at), Number(m.slice(at + 1)));
+      this.phases.set(keyOf(m), m.phase);
+      this.places.set(keyOf(m), { role: m.role, host: m.host });
     }
   }
 
@@ -67,14 +77,14 @@ class Rollout {
   }
 
   fail(key: string, reason: string): void {
-    this.failure ??= new RolloutFailed(key, reason);
+    this.failure ??= new RolloutFailed(this.places.get(key) ?? { role: "", host: key }, reason);
   }
 }
 
 const rollouts = new Map<string, Rollout>();
 
 function rolloutOf(input: RolloutInput): Rollout {
-  const id = `${input.group} ${[...input.members].sort().join(" ")}`;
+  const id = `${input.group} ${input.members.map((m) => `${keyOf(m)}@${m.phase}`).sort().join(" ")}`;
   let r = rollouts.get(id);
   if (!r) {
     r = new Rollout(input.members);
@@ -86,9 +96,11 @@ function rolloutOf(input: RolloutInput): Rollout {
 /** One host resource's part in its rollout. */
 export class RolloutMember {
   private readonly rollout: Rollout;
+  private readonly key: string;
 
-  constructor(input: RolloutInput, readonly key: string) {
+  constructor(input: RolloutInput, place: RolloutPlace) {
     this.rollout = rolloutOf(input);
+    this.key = keyOf(place);
   }
 
   get phase(): number {

@@ -155,4 +155,14 @@ describe("diffs", () => {
     expect(app.diff("id", olds, { ...same, connection: { host: "10.0.0.9" } })).toEqual({ changes: true, replaces: ["connection"] });
     expect(app.diff("id", { ...olds, status: "missing" }, same)).toEqual({ changes: true, replaces: [] });
   });
+
+  it("read a rollout's members as records, and an earlier release's \"role/host@phase\" as the same records: no change", async () => {
+    const app = await import("../../provider/handlers/app");
+    const records = { group: "hey-diffs", members: [{ role: "web", host: "web-1", phase: 0 }, { role: "web", host: "web-2", phase: 1 }] };
+    const strings = { group: "hey-diffs", members: ["web/web-1@0", "web/web-2@1"] };
+    expect(appContainer.shape.rollout.parse(strings)).toEqual(records);
+    const olds = { ...base, rollout: strings, status: "running", __provider: "same text" };
+    expect(app.diff("id", olds, { ...base, rollout: records, __provider: "same text" })).toEqual({ changes: false, replaces: [] });
+    expect(app.diff("id", olds, { ...base, rollout: { ...records, members: [records.members[0], { ...records.members[1], phase: 2 }] }, __provider: "same text" })).toEqual({ changes: true, replaces: [] });
+  });
 });

@@ -2,13 +2,22 @@
 import { describe, expect, it } from "vitest";
 import { RolloutFailed, RolloutMember } from "../../provider/handlers/rollout";
 
-const members = (group: string) => ({ group, members: ["web/a@0", "web/b@1", "web/c@2", "workers/a@3"] });
+const members = (group: string) => ({
+  group,
+  members: [
+    { role: "web", host: "a", phase: 0 },
+    { role: "web", host: "b", phase: 1 },
+    { role: "web", host: "c", phase: 2 },
+    { role: "workers", host: "a", phase: 3 },
+  ],
+});
+const place = (key: string) => ({ role: key.split("/")[0], host: key.split("/")[1] });
 const settle = <T>(p: Promise<T>) => p.then(() => "resolved", (e: Error) => e);
 
 describe("a rollout", () => {
   it("gives each phase its turn once every earlier host passed, and settles when all did", async () => {
     const input = members("one");
-    const [a, b, c, w] = ["web/a", "web/b", "web/c", "workers/a"].map((k) => new RolloutMember(input, k));
+    const [a, b, c, w] = ["web/a", "web/b", "web/c", "workers/a"].map((k) => new RolloutMember(input, place(k)));
     for (const m of [a, b, c, w]) m.expect(true);
     a.join();
     const bTurn = b.turn();
@@ -31,7 +40,7 @@ describe("a rollout", () => {
 
   it("fails every waiting host as soon as one fails, naming it and its step", async () => {
     const input = members("two");
-    const [a, b, c] = ["web/a", "web/b", "web/c"].map((k) => new RolloutMember(input, k));
+    const [a, b, c] = ["web/a", "web/b", "web/c"].map((k) => new RolloutMember(input, place(k)));
     a.join();
     a.passed();
     const waiting = [a.settled(), c.turn()].map(settle);
