@@ -56,9 +56,9 @@ export class Command {
   }
 
   /** Text whose effect no builder declared (an operator's command line, a test's): never
-   * run twice, the change deadline, unless its author says otherwise. */
-  static adHoc(text: string, opts: { repeatable?: boolean; engine?: boolean } = {}): Command {
-    return new Command(text, { repeatable: opts.repeatable ?? false, deadline: "change", extraSeconds: 0, ...notReached(opts.engine ?? false) });
+   * run twice, the change deadline, no wait for a restarting engine. */
+  static adHoc(text: string): Command {
+    return new Command(text, { repeatable: false, deadline: "change", extraSeconds: 0 });
   }
 
   /** Each command once the previous one succeeded. */
