@@ -9,7 +9,9 @@
  * The input types are the schemas' (config/schemas.ts): one declaration per field.
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
 import { secretFields } from "./config/fields";
+import { accessoryOutputs, appOutputs, envFileOutputs, hookOutputs, imageOutputs, outputNames, releaseOutputs, traefikOutputs } from "./config/outputs";
 import { schemas } from "./config/kinds";
 import type { ImageBuildInput } from "./config/image";
 import { type AccessoryContainerInput, type AppContainerInput, type EnvFileInput, type ReleaseInput, type HookInput, type TraefikContainerInput } from "./config/schemas";
@@ -76,6 +78,14 @@ export type DeepInput<T> = T extends string | number | boolean | undefined | nul
 /** A resource's inputs: each field of the schema's input type, as a Pulumi Input. */
 export type ResourceInputs<T> = { [K in keyof T]: DeepInput<T[K]> };
 
+/** A resource's outputs (config/outputs.ts) as the properties of its class. */
+type OutputProps<S extends z.ZodObject> = { readonly [K in keyof z.output<S>]: pulumi.Output<z.output<S>[K]> };
+
+/** The outputs as inputs the engine fills in. */
+function unset(outputs: z.ZodObject): Record<string, undefined> {
+  return Object.fromEntries(outputNames(outputs).map((k) => [k, undefined]));
+}
+
 export type AppContainerInputs = AppContainerInput;
 export type TraefikContainerInputs = TraefikContainerInput;
 export type EnvFileInputs = EnvFileInput;
@@ -85,86 +95,55 @@ export type HookInputs = HookInput;
 export type ImageBuildInputs = ImageBuildInput;
 
 /** One role of a service on one host (the swap happens here). */
+export interface AppContainer extends OutputProps<typeof appOutputs> {}
 export class AppContainer extends KamalResource {
-  declare readonly containerName: pulumi.Output<string>;
-  declare readonly containerId: pulumi.Output<string>;
-  declare readonly imageId: pulumi.Output<string>;
-  declare readonly imageDigest: pulumi.Output<string>;
-  declare readonly runningVersion: pulumi.Output<string>;
-  declare readonly status: pulumi.Output<string>;
-  declare readonly pulled: pulumi.Output<boolean>;
-
   constructor(name: string, args: ResourceInputs<AppContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(
-      "app",
-      "AppContainer",
-      name,
-      { ...args, containerName: undefined, containerId: undefined, imageId: undefined, imageDigest: undefined, runningVersion: undefined, status: undefined, pulled: undefined },
-      opts,
-    );
+    super("app", "AppContainer", name, { ...args, ...unset(appOutputs) }, opts);
   }
 }
 
+export interface TraefikContainer extends OutputProps<typeof traefikOutputs> {}
 export class TraefikContainer extends KamalResource {
-  declare readonly containerId: pulumi.Output<string>;
-  declare readonly status: pulumi.Output<string>;
-
   constructor(name: string, args: ResourceInputs<TraefikContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super("traefik", "TraefikContainer", name, { ...args, containerId: undefined, status: undefined, restartedAt: undefined }, opts);
+    super("traefik", "TraefikContainer", name, { ...args, ...unset(traefikOutputs) }, opts);
   }
 }
 
+export interface EnvFileResource extends OutputProps<typeof envFileOutputs> {}
 export class EnvFileResource extends KamalResource {
-  declare readonly hash: pulumi.Output<string>;
-  declare readonly remotePath: pulumi.Output<string>;
-
   constructor(name: string, args: ResourceInputs<EnvFileInputs>, opts?: pulumi.CustomResourceOptions) {
     // The hash of secret content is itself kept secret (it would confirm a guessed value).
-    super("envFile", "EnvFile", name, { ...args, hash: undefined, remotePath: undefined }, opts, ["hash"]);
+    super("envFile", "EnvFile", name, { ...args, ...unset(envFileOutputs) }, opts, ["hash"]);
   }
 }
 
+export interface AccessoryContainer extends OutputProps<typeof accessoryOutputs> {}
 export class AccessoryContainer extends KamalResource {
-  declare readonly containerId: pulumi.Output<string>;
-  declare readonly status: pulumi.Output<string>;
-  declare readonly dataDir: pulumi.Output<string>;
-
   constructor(name: string, args: ResourceInputs<AccessoryContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super("accessory", "AccessoryContainer", name, { ...args, containerId: undefined, status: undefined, dataDir: undefined }, opts);
+    super("accessory", "AccessoryContainer", name, { ...args, ...unset(accessoryOutputs) }, opts);
   }
 }
 
 /** A service's release command: its update is the run (see handlers/release.ts). */
+export interface ReleaseCommand extends OutputProps<typeof releaseOutputs> {}
 export class ReleaseCommand extends KamalResource {
-  /** The version it last ran for. */
-  declare readonly ranVersion: pulumi.Output<string>;
-  declare readonly ranAt: pulumi.Output<string>;
-  declare readonly ranOn: pulumi.Output<string>;
-
   constructor(name: string, args: ResourceInputs<ReleaseInputs>, opts?: pulumi.CustomResourceOptions) {
-    super("release", "Release", name, { ...args, ranVersion: undefined, ranAt: undefined, ranOn: undefined }, opts);
+    super("release", "Release", name, { ...args, ...unset(releaseOutputs) }, opts);
   }
 }
 
 /** A local hook (Kamal's .kamal/hooks/<name>): its update is the run (see handlers/hook.ts). */
+export interface Hook extends OutputProps<typeof hookOutputs> {}
 export class Hook extends KamalResource {
-  declare readonly ranAt: pulumi.Output<string>;
-
   constructor(name: string, args: ResourceInputs<HookInputs>, opts?: pulumi.CustomResourceOptions) {
-    super("hook", "Hook", name, { ...args, ranAt: undefined }, opts);
+    super("hook", "Hook", name, { ...args, ...unset(hookOutputs) }, opts);
   }
 }
 
 /** An image build and push (see handlers/image.ts): its update is the build. */
+export interface ImageBuild extends OutputProps<typeof imageOutputs> {}
 export class ImageBuild extends KamalResource {
-  /** "sha256:…" of what was pushed: hosts pull exactly this. */
-  declare readonly digest: pulumi.Output<string>;
-  /** `<repository>@<digest>`. */
-  declare readonly ref: pulumi.Output<string>;
-  declare readonly platformsBuilt: pulumi.Output<string[]>;
-  declare readonly builtAt: pulumi.Output<string>;
-
   constructor(name: string, args: ResourceInputs<ImageBuildInputs>, opts?: pulumi.CustomResourceOptions) {
-    super("image", "Image", name, { ...args, digest: undefined, ref: undefined, platformsBuilt: undefined, builtAt: undefined }, opts);
+    super("image", "Image", name, { ...args, ...unset(imageOutputs) }, opts);
   }
 }

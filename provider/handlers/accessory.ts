@@ -5,6 +5,7 @@
  * boots the new container and retires the old one, its data directory kept; deleting it
  * keeps the data unless deleteDataOnDestroy is set.
  */
+import { accessoryOutputs, outputNames } from "../config/outputs";
 import { accessoryContainer, type AccessoryContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
 import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
@@ -17,7 +18,7 @@ import { withLock } from "./lock";
 
 type Inputs = Record<string, unknown>;
 
-const RUNTIME = ["containerId", "status", "dataDir"];
+const RUNTIME = outputNames(accessoryOutputs);
 
 const pathOf = (accessory: unknown) => (key: string) => {
   const at = `accessories.${typeof accessory === "string" ? accessory : "(name)"}`;

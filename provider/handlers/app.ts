@@ -10,6 +10,7 @@
 import { z } from "zod";
 import { appContainer, type AppContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
+import { appOutputs, outputNames } from "../config/outputs";
 import { appLabels, containerName, describeScope, hostRule, labelRoutes, sameScope, scopeOf, serviceRole, wantsLabelRouting, type Scope } from "../commands/app";
 import * as docker from "../commands/docker";
 import { fullRule } from "../commands/proxy";
@@ -231,7 +232,7 @@ export async function remove(_id: string, props: Inputs) {
   await retireScope(parseStored(appContainer, props));
 }
 
-const RUNTIME: (keyof SwapOutputs)[] = ["containerName", "containerId", "imageId", "imageDigest", "runningVersion", "status", "pulled"];
+const RUNTIME = outputNames(appOutputs);
 
 function pickRuntime(props: Inputs): Partial<AppOutputs> {
   return Object.fromEntries(RUNTIME.filter((k) => k in props).map((k) => [k, props[k]]));

@@ -6,6 +6,7 @@
  * its restart policy restarts it), the old one runs again. The deploy lock named by
  * lockService is held on the host throughout.
  */
+import { traefikOutputs, outputNames } from "../config/outputs";
 import { Command } from "../commands/command";
 import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
@@ -22,7 +23,7 @@ import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;
 
-const RUNTIME = ["containerId", "status", "restartedAt"];
+const RUNTIME = outputNames(traefikOutputs);
 
 const pathOf = (key: string) => (key === "connection" ? "ssh" : key === "hostName" ? "hosts" : key);
 

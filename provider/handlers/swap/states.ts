@@ -24,6 +24,7 @@
  * How traffic moves is the host's routing mode (./traffic.ts); the probes are ./probes.ts;
  * what is kept afterwards is ./retention.ts.
  */
+import type { AppOutputFields } from "../../config/outputs";
 import { readFile } from "../../commands/files";
 import { randomBytes } from "node:crypto";
 import type { AppContainerConfig } from "../../config/schemas";
@@ -46,16 +47,8 @@ export interface HostFacts {
   routing?: TraefikRouting;
 }
 
-/** What a swap records: the container that serves. */
-export interface SwapOutputs {
-  containerName: string;
-  containerId: string;
-  imageId: string;
-  imageDigest: string;
-  runningVersion: string;
-  status: string;
-  pulled: boolean;
-}
+/** What a swap records: the container that serves (config/outputs.ts). */
+export type SwapOutputs = AppOutputFields;
 
 /** The innermost message, without the executor's "ssh <address>: " (the step names the host). */
 export function rootMessage(e: unknown): string {
