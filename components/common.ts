@@ -163,3 +163,9 @@ export function envFileRef(file: EnvFileResource | undefined) {
 export function configError(component: string, name: string, path: string, message: string): Error {
   return new Error(`${component} "${name}": ${path}: ${message}`);
 }
+
+/** The arguments a component passes to its resource as they are (the fields the resource's
+ * schema declares), by name. */
+export function pickArgs<T extends object, K extends keyof T>(args: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, args[k]])) as Pick<T, K>;
+}
