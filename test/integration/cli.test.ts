@@ -48,7 +48,17 @@ class Terminal {
     const status = path.join(p.dir, `${name}.status`);
     rmSync(status, { force: true });
     writeFileSync(script, [...env.map(([k, v]) => `export ${k}=${JSON.stringify(v)}`), `cd ${JSON.stringify(p.dir)}`, `${[process.execPath, CLI, ...args].map((a) => JSON.stringify(a)).join(" ")}`, `echo $? > ${JSON.stringify(status)}`, "sleep 600", ""].join("\n"));
-    execFileSync("tmux", ["new-session", "-d", "-s", name, "-x", "160", "-y", "40", `bash ${script}`]);
+    // The previous test's session was the tmux server's last: a server still exiting refuses
+    // the new session ("server exited unexpectedly"); a new server is started on the retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        execFileSync("tmux", ["new-session", "-d", "-s", name, "-x", "160", "-y", "40", `bash ${script}`], { stdio: "pipe" });
+        break;
+      } catch (e) {
+        if (attempt >= 5 || !/server exited unexpectedly/.test(String((e as { stderr?: Buffer }).stderr ?? ""))) throw e;
+        execFileSync("sleep", ["0.3"]);
+      }
+    }
     return new Terminal(name, status);
   }
   screen(): string {
