@@ -8,9 +8,10 @@
  * (a sandbox host's engine over SSH); Kamal 2's local registry with the sandbox registry
  * stopped. Runs in lane four (test/helpers/lane.ts).
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { runCli } from "../helpers/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
 import { makeBuildApp, type BuildApp } from "../helpers/buildApp";
@@ -223,20 +224,11 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
   let app: BuildApp;
   let k: { dir: string; env: NodeJS.ProcessEnv };
   const HOST = "kpk2.example.test";
-  const CLI = path.join(repoRoot, "dist/cli/main.js");
-  const cli = (args: string[]): Promise<PulumiRun> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { cwd: k.dir, env: k.env });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => {
-        outputs.push(stdout + stderr);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+  const cli = async (args: string[]): Promise<PulumiRun> => {
+    const r = await runCli(args, k);
+    outputs.push(r.stdout + r.stderr);
+    return r;
+  };
 
   beforeAll(async () => {
     for (const h of web) await sh(h, "docker ps -aq --filter label=service=kpk2 | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");

@@ -231,6 +231,9 @@ export function trafficFor(conn: SshConnection, cfg: AppContainerConfig, routing
     const problems = routeProblems(cfg, routing);
     if (problems.length) throw new Error(problems.join("; "));
   }
-  if (routing?.byRoutes && !wantsLabelRouting(cfg)) return new RouteFileTraffic(conn, cfg, routing, checkedRoute(cfg, routing), took);
+  if (routing?.byRoutes && !wantsLabelRouting(cfg)) {
+    const { spec, certificate } = routeFileSpec(cfg, routing.can);
+    return new RouteFileTraffic(conn, cfg, routing, { spec, certificate }, took);
+  }
   return new LabelTraffic(conn, cfg, routing, home, name);
 }
