@@ -109,7 +109,9 @@ export function followSession(stream: ClientChannel, opts: SessionOptions, onByt
       opts.signal?.removeEventListener("abort", onAbort);
       if (exit) resolve(exit);
       else if (opts.signal?.aborted) resolve({ code: 130, signal: "INT" });
-      else reject(lost());
+      // The exit status may be reported just after the channel closes: a short wait for it
+      // before calling the command's end a lost connection.
+      else setTimeout(() => (exit ? resolve(exit) : reject(lost())), 250);
     });
   });
 }
