@@ -4,7 +4,7 @@ import { traefikContainer } from "../provider/config/schemas";
 import { shellJoin } from "../provider/commands/shell";
 import * as docker from "../provider/commands/docker";
 import type { SshConnection } from "../provider/ssh/executor";
-import { host, sandbox, onHost, target } from "../test/helpers/sandbox";
+import { host, sandbox, onHost, target } from "../testbed/sandbox";
 import { pool, sleep } from "./context";
 
 

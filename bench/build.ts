@@ -2,8 +2,8 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { makeBuildApp } from "../test/helpers/buildApp";
-import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
-import { repoRoot, sandbox } from "../test/helpers/sandbox";
+import { PulumiProject, scratchProject } from "../testbed/pulumi";
+import { repoRoot, sandbox } from "../testbed/sandbox";
 import { timing, type Timing } from "./stats";
 
 

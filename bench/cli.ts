@@ -12,8 +12,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import path from "node:path";
 import { shellJoin } from "../provider/commands/shell";
 import type { SshPool } from "../provider/ssh/pool";
-import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
-import { host, registryFault, repoRoot, sandbox, onHost, target } from "../test/helpers/sandbox";
+import { PulumiProject, scratchProject } from "../testbed/pulumi";
+import { host, registryFault, repoRoot, sandbox, onHost, target } from "../testbed/sandbox";
 import { timing, type Timing } from "./stats";
 
 

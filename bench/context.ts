@@ -1,7 +1,7 @@
 /** What every part of `npm run bench` shares: the run's mode and repetitions, the hosts, the SSH pool, logging. */
 import path from "node:path";
 import { SshPool } from "../provider/ssh/pool";
-import { repoRoot, onHost, target } from "../test/helpers/sandbox";
+import { repoRoot, onHost, target } from "../testbed/sandbox";
 
 
 export const quick = process.argv.includes("--quick");

@@ -1,8 +1,8 @@
-/** The fault scenarios under load (test/helpers/faults.ts), alone with `--faults`. */
+/** The fault scenarios under load (testbed/faults.ts), alone with `--faults`. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { FAULTS, FaultRig, failedOn, totalOn, WEB as FAULT_HOSTS, type Fault } from "../test/helpers/faults";
-import { repoRoot } from "../test/helpers/sandbox";
+import { FAULTS, FaultRig, failedOn, totalOn, WEB as FAULT_HOSTS, type Fault } from "../testbed/faults";
+import { repoRoot } from "../testbed/sandbox";
 import { log, pool } from "./context";
 
 

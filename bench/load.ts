@@ -1,6 +1,6 @@
 /** Load while a phase runs: keep-alive and new-connection requests to each web host (HTTP or HTTPS), and what failed. */
-import { startLoad, type Load, type LoadResult } from "../test/helpers/load";
-import { host } from "../test/helpers/sandbox";
+import { startLoad, type Load, type LoadResult } from "../testbed/load";
+import { host } from "../testbed/sandbox";
 import { RATE, sleep } from "./context";
 
 

@@ -2,8 +2,8 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { PulumiProject, scratchProject } from "../test/helpers/pulumi";
-import { repoRoot } from "../test/helpers/sandbox";
+import { PulumiProject, scratchProject } from "../testbed/pulumi";
+import { repoRoot } from "../testbed/sandbox";
 import { timing } from "./stats";
 import { REPS, statsFile } from "./context";
 

@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { startLoad } from "../test/helpers/load";
+import { startLoad } from "../testbed/load";
 import { demoHints } from "./demoHints";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -7,7 +7,7 @@
 # tests (mostly watch windows), the pulumi-kamal CLI, the takeovers and KamalApp over HTTPS in
 # a third, on app5-app7 and its third port; image builds (the deploying machine's engine, a
 # remote builder, the local registry) in a fourth, on app8 and app9 and its fourth port
-# (test/helpers/lane.ts): nothing one lane injects reaches another.
+# (testbed/lane.ts): nothing one lane injects reaches another.
 # With arguments (`npm test -- test/unit`), only vitest with those arguments runs, in the
 # main lane.
 set -euo pipefail
@@ -41,7 +41,7 @@ if [ $# -eq 0 ]; then
     wait "${pids[$i]}"
     lane_code=$?
     echo
-    echo "--- lane ${lanes[$i]} (its own hosts and registry port, test/helpers/lane.ts): ${logs[$i]} ---"
+    echo "--- lane ${lanes[$i]} (its own hosts and registry port, testbed/lane.ts): ${logs[$i]} ---"
     cat "${logs[$i]}"
     [ "$code" -eq 0 ] && code=$lane_code
   done

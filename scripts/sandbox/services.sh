@@ -65,7 +65,7 @@ attach_ns() { # netns, veth name, address
 }
 
 # ---------------------------------------------------------------- registry
-# One port per test lane (test/helpers/lane.ts), all serving the same storage: a lane's
+# One port per test lane (testbed/lane.ts), all serving the same storage: a lane's
 # registry faults stop only its own port. Fault names: registry (5000), registry2, registry3, registry4.
 REGISTRY_PORTS=(5000 5001 5002 5003)
 registry_pidfile() { if [ "$1" = 5000 ]; then echo "$S/registry/pid"; else echo "$S/registry/pid-$1"; fi; }

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { repoRoot, sandbox } from "./sandbox";
+import { repoRoot, sandbox } from "../../testbed/sandbox";
 
 export interface BuildApp {
   dir: string;

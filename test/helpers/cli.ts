@@ -1,8 +1,8 @@
 /** Running the pulumi-kamal CLI as a user would: the built command, in a project directory. */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import type { PulumiRun } from "./pulumi";
-import { repoRoot } from "./sandbox";
+import type { PulumiRun } from "../../testbed/pulumi";
+import { repoRoot } from "../../testbed/sandbox";
 
 /** The built command (npm run build). */
 export const CLI = path.join(repoRoot, "dist/cli/main.js");

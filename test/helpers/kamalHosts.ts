@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { shellJoin } from "../../provider/commands/shell";
 import type { SshConnection } from "../../provider/ssh/executor";
-import { sandbox, onHost } from "./sandbox";
+import { sandbox, onHost } from "../../testbed/sandbox";
 
 export interface KamalApp {
   service: string;

@@ -7,9 +7,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { httpGet } from "../helpers/http";
-import { PulumiProject } from "../helpers/pulumi";
-import { fault, host, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
+import { httpGet } from "../../testbed/http";
+import { PulumiProject } from "../../testbed/pulumi";
+import { fault, host, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
 import { out, runCli as cli } from "../helpers/cli";
 
 const pool = new SshPool();

@@ -6,7 +6,7 @@
  * commit builds nothing; the build secret reaches the build and appears in no state file,
  * output, command line or image layer; a failing build changes nothing; a remote builder
  * (a sandbox host's engine over SSH); Kamal 2's local registry with the sandbox registry
- * stopped. Runs in lane four (test/helpers/lane.ts).
+ * stopped. Runs in lane four (testbed/lane.ts).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -15,10 +15,10 @@ import { runCli } from "../helpers/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
 import { makeBuildApp, type BuildApp } from "../helpers/buildApp";
-import { httpGet } from "../helpers/http";
-import { startLoad, type LoadResult } from "../helpers/load";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, registryFault, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
+import { httpGet } from "../../testbed/http";
+import { startLoad, type LoadResult } from "../../testbed/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, registryFault, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
 
 const SECRET = "build-secret-9c41e07b";
 const pool = new SshPool();

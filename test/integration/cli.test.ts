@@ -3,7 +3,7 @@
  * command's output asserted (details, logs from both hosts with their prefixes, exec with
  * the role's env and secret visible to the app only, audit lines after a deploy and a
  * rollback, the lock refusing while held), and `exec -i` and `logs -f` in a real terminal
- * (tmux, reading its screen). Runs in lane three, after release.test.ts (test/helpers/lane.ts).
+ * (tmux, reading its screen). Runs in lane three, after release.test.ts (testbed/lane.ts).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,10 +11,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, out, runCli } from "../helpers/cli";
 import { SshPool } from "../../provider/ssh/pool";
-import { httpGet } from "../helpers/http";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { startLoad } from "../helpers/load";
-import { host, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
+import { httpGet } from "../../testbed/http";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { startLoad } from "../../testbed/load";
+import { host, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 const SECRET = "ops-secret-7f3a91c2";

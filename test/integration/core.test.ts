@@ -8,10 +8,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { shellJoin } from "../../provider/commands/shell";
 import { SshPool } from "../../provider/ssh/pool";
-import { eventually, httpGet } from "../helpers/http";
-import { startLoad, type LoadResult } from "../helpers/load";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, registryFault, repoRoot, onHost, target } from "../helpers/sandbox";
+import { eventually, httpGet } from "../../testbed/http";
+import { startLoad, type LoadResult } from "../../testbed/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, registryFault, repoRoot, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 const SECRETS = { first: "tok-first-7f3a9c", second: "tok-second-b81d2e", db: "db-pass-5c0e11" };

@@ -7,9 +7,9 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { httpGet } from "../helpers/http";
-import { PulumiProject, scratchProject } from "../helpers/pulumi";
-import { host, repoRoot, onHost, target } from "../helpers/sandbox";
+import { httpGet } from "../../testbed/http";
+import { PulumiProject, scratchProject } from "../../testbed/pulumi";
+import { host, repoRoot, onHost, target } from "../../testbed/sandbox";
 import { demoHints } from "../../scripts/demoHints";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,6 +1,6 @@
 /**
  * Faults under load on both web hosts (the scenarios are defined once, in
- * test/helpers/faults.ts, and measured by `npm run bench` too): network cuts of 50 s and
+ * testbed/faults.ts, and measured by `npm run bench` too): network cuts of 50 s and
  * 120 s mid-swap, sshd down and a host unreachable when the `up` starts, dockerd restarted
  * mid-swap, Ctrl-C and kill -9 of `pulumi` mid-swap, the registry down, Traefik's API
  * unreachable, a host removed from the role, two stacks deploying one service to one host at
@@ -10,8 +10,8 @@
  * configured version alone serving, 0 failed requests.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FAULTS, FaultRig, failedOn, failuresOn, WEB, type Fault, type Observed } from "../helpers/faults";
-import { host, sandbox } from "../helpers/sandbox";
+import { FAULTS, FaultRig, failedOn, failuresOn, WEB, type Fault, type Observed } from "../../testbed/faults";
+import { host, sandbox } from "../../testbed/sandbox";
 
 const rig = new FaultRig();
 beforeAll(() => rig.setup());

@@ -6,8 +6,8 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 const out = (r: PulumiRun) => r.stdout + r.stderr;

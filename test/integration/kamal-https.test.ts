@@ -9,10 +9,10 @@ import { readFileSync, renameSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { eventually, request } from "../helpers/http";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, pointName, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
-import { makeCertificate } from "../helpers/tls";
+import { eventually, request } from "../../testbed/http";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, pointName, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
+import { makeCertificate } from "../../testbed/tls";
 
 const pool = new SshPool();
 const WEB = "tls.kp.test";

@@ -11,9 +11,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
 import { makeBuildApp } from "../helpers/buildApp";
-import { httpGet } from "../helpers/http";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
+import { httpGet } from "../../testbed/http";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 const out = (r: PulumiRun) => r.stdout + r.stderr;

@@ -10,11 +10,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { eventually, request, type RequestOptions } from "../helpers/http";
-import { startLoad, type Load, type LoadResult } from "../helpers/load";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, pointName, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
-import { makeCertificate } from "../helpers/tls";
+import { eventually, request, type RequestOptions } from "../../testbed/http";
+import { startLoad, type Load, type LoadResult } from "../../testbed/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, pointName, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
+import { makeCertificate } from "../../testbed/tls";
 
 const pool = new SshPool();
 const SHOP = "shop.kp.test";

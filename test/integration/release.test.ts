@@ -3,16 +3,16 @@
  * version, before any swap; a failure changes nothing), Kamal 2's container env, the watch
  * window (a version that breaks after turning healthy is swapped back on every host), the
  * canary (a failing canary leaves every other host untouched) and an exclusive role (never two
- * of its containers at once). Runs in lane three (test/helpers/lane.ts).
+ * of its containers at once). Runs in lane three (testbed/lane.ts).
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { httpGet } from "../helpers/http";
-import { startLoad, type LoadResult } from "../helpers/load";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, onHost, target } from "../helpers/sandbox";
+import { httpGet } from "../../testbed/http";
+import { startLoad, type LoadResult } from "../../testbed/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, repoRoot, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 let web = ["app1", "app2"];

@@ -9,10 +9,10 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { httpGet } from "../helpers/http";
-import { startLoad, type LoadResult } from "../helpers/load";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, registryFault, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
+import { httpGet } from "../../testbed/http";
+import { startLoad, type LoadResult } from "../../testbed/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, registryFault, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 const STAGING_HOST = "staging.kpiso.test";

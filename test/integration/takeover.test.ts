@@ -8,11 +8,11 @@ import { writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { eventually, httpGet } from "../helpers/http";
+import { eventually, httpGet } from "../../testbed/http";
 import { leaveAsKamal1, leaveAsKamal2 } from "../helpers/kamalHosts";
-import { startLoad, type LoadResult } from "../helpers/load";
-import { PulumiProject, scratchProject, type PulumiRun } from "../helpers/pulumi";
-import { host, repoRoot, sandbox, onHost, target } from "../helpers/sandbox";
+import { startLoad, type LoadResult } from "../../testbed/load";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, repoRoot, sandbox, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 const web = ["app1", "app2"];

@@ -8,10 +8,10 @@ import { shellJoin } from "../../provider/commands/shell";
 import { HostKeyError, SshConnectError } from "../../provider/ssh/errors";
 import type { SshConnection } from "../../provider/ssh/executor";
 import { SshPool } from "../../provider/ssh/pool";
-import { eventually, httpGet } from "../helpers/http";
-import { startLoad } from "../helpers/load";
-import { PulumiProject, scratchProject } from "../helpers/pulumi";
-import { fault, host, sandbox, onHost, target } from "../helpers/sandbox";
+import { eventually, httpGet } from "../../testbed/http";
+import { startLoad } from "../../testbed/load";
+import { PulumiProject, scratchProject } from "../../testbed/pulumi";
+import { fault, host, sandbox, onHost, target } from "../../testbed/sandbox";
 
 const pool = new SshPool();
 afterAll(() => pool.closeAll());

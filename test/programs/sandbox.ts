@@ -4,10 +4,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import type { SshArgs } from "../..";
-import { inLane } from "../helpers/lane";
+import { inLane } from "../../testbed/lane";
 
 const root = path.resolve(__dirname, "../..");
-// As the test lane that runs this program sees it (test/helpers/lane.ts).
+// As the test lane that runs this program sees it (testbed/lane.ts).
 export const sandbox = inLane(JSON.parse(
   execFileSync("bash", [path.join(root, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" }),
 )) as {

@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readlinkSync } from "node:fs";
 import path from "node:path";
-import { SshPool } from "../../provider/ssh/pool";
+import { SshPool } from "../provider/ssh/pool";
 import { httpGet } from "./http";
 import { startLoad, type Load, type LoadResult } from "./load";
 import { PulumiProject, scratchProject, type PulumiRun } from "./pulumi";

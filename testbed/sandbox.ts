@@ -1,12 +1,12 @@
 /** The sandbox as tests see it: `npm run sandbox -- status --json`, and fault injection. */
-import { Command } from "../../provider/commands/command";
+import { Command } from "../provider/commands/command";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { SshTarget } from "../../provider/ssh/target";
+import type { SshTarget } from "../provider/ssh/target";
 import { currentLane, inLane, physicalHost } from "./lane";
 
-export const repoRoot = path.resolve(__dirname, "../..");
+export const repoRoot = path.resolve(__dirname, "..");
 
 export interface SandboxHost {
   name: string;
