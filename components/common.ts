@@ -51,40 +51,17 @@ const SSH_SECRET_KEYS = secretFields(sshConnection).filter((k) => k !== "proxy")
 /** SshArgs with plain values (no Inputs): what the CLI reads from a stack's config. */
 export type PlainSshArgs = pulumi.Unwrap<SshArgs>;
 
-/** The provider's connection input for one host, from plain values. A bastion uses the
- * same identity and known_hosts unless told otherwise, as OpenSSH's ProxyJump does. */
+/** The connection fields a service's `ssh` gives each of its hosts (the schema's, less the
+ * host's own address and key, and the bastion, which inherits). */
+const SHARED_SSH_KEYS = Object.keys(sshConnection.shape).filter((k) => k !== "host" && k !== "hostKey" && k !== "proxy") as (keyof PlainSshArgs)[];
+/** What a bastion takes from the host's settings unless told otherwise, as OpenSSH's
+ * ProxyJump does: the identity and how host keys are verified. */
+const BASTION_INHERITS = ["user", "privateKey", "privateKeyPath", "knownHosts", "knownHostsPath", "insecureIgnoreHostKey"] as const;
+
+/** The provider's connection input for one host, from plain values. */
 export function connectionInput(ssh: PlainSshArgs, host: { address: string; port?: number; hostKey?: string }): SshConnectionInput {
-  const proxy = ssh.proxy
-    ? dropUndefined({
-        user: ssh.user,
-        privateKey: ssh.privateKey,
-        privateKeyPath: ssh.privateKeyPath,
-        knownHosts: ssh.knownHosts,
-        knownHostsPath: ssh.knownHostsPath,
-        insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
-        ...dropUndefined(ssh.proxy),
-      })
-    : undefined;
-  return dropUndefined({
-    host: host.address,
-    port: host.port ?? ssh.port,
-    user: ssh.user,
-    privateKey: ssh.privateKey,
-    privateKeyPath: ssh.privateKeyPath,
-    passphrase: ssh.passphrase,
-    password: ssh.password,
-    agent: ssh.agent,
-    knownHosts: ssh.knownHosts,
-    knownHostsPath: ssh.knownHostsPath,
-    hostKey: host.hostKey,
-    insecureIgnoreHostKey: ssh.insecureIgnoreHostKey,
-    proxy,
-    proxyCommand: ssh.proxyCommand,
-    connectTimeout: ssh.connectTimeout,
-    keepaliveInterval: ssh.keepaliveInterval,
-    dialAttempts: ssh.dialAttempts,
-    maxChannels: ssh.maxChannels,
-  }) as SshConnectionInput;
+  const proxy = ssh.proxy ? dropUndefined({ ...pickArgs(ssh, BASTION_INHERITS), ...dropUndefined(ssh.proxy) }) : undefined;
+  return dropUndefined({ ...pickArgs(ssh, SHARED_SSH_KEYS), host: host.address, port: host.port ?? ssh.port, hostKey: host.hostKey, proxy }) as SshConnectionInput;
 }
 
 /** The provider's connection input for one host: a Pulumi secret as a whole when it

@@ -1,3 +1,4 @@
+import { name as nameSchema } from "../provider/config/values";
 import * as pulumi from "@pulumi/pulumi";
 import { hostRule } from "../provider/commands/app";
 import { fullRule } from "../provider/commands/proxy";
@@ -20,7 +21,7 @@ import { Image } from "./image";
 import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "./maintenanceConfig";
 
 export { MAINTENANCE_CONFIG, parseOperatorMaintenance };
-import type { DeployedContainer, MaintenanceArgs, ProxyRouteArgs, RoleArgs, ServiceArgs } from "./serviceArgs";
+import { ROLE_SETTINGS, type DeployedContainer, type MaintenanceArgs, type ProxyRouteArgs, type RoleArgs, type ServiceArgs } from "./serviceArgs";
 
 /**
  * A Kamal service: each role on each of its hosts is one resource whose update is the
@@ -106,7 +107,7 @@ export class Service extends pulumi.ComponentResource {
       registry: registryInput(args.registry),
       env: clearEnvOf(role, host),
       envFile: envFileRef(this.envFiles[role][host.name]),
-      volumes: [...(args.volumes ?? []), ...(args.roles[role].volumes ?? [])],
+      volumes: roleSetting("volumes", args, args.roles[role]),
       options: args.roles[role].options ?? {},
     });
 
@@ -166,21 +167,16 @@ export class Service extends pulumi.ComponentResource {
           `${name}-${role}-${hostKeyName(host)}`,
           dropUnset({
             ...onHost(role, host),
-            cmd: r.cmd,
-            labels: { ...(args.labels ?? {}), ...(r.labels ?? {}) },
-            logging: r.logging ?? args.logging,
+            ...roleSettings(args, r),
             traefik,
             routeHosts: traefik ? routeHostsOf(hostsFrom(args.proxy, r.proxy)) : undefined,
             proxy: traefik ? mergedRouteSettings(args.proxy, r.proxy) : undefined,
             maintenance: traefik ? maintenanceOf(operated ?? args.maintenance, args.maintenancePage) : undefined,
-            appPort: r.appPort ?? args.appPort,
-            assetPath: traefik ? (r.assetPath ?? args.assetPath) : undefined,
+            assetPath: traefik ? roleSetting("assetPath", args, r) : undefined,
             healthcheck: healthcheckFor(args, r, traefik),
-            stopWaitTime: r.stopWaitTime ?? args.stopWaitTime,
             retain: args.retainContainers,
             bootDelay: batchOf(i) > 0 && args.bootWait ? args.bootWait : undefined,
-            watch: isCanary ? (canary.watch ?? args.watch ?? 60) : (r.watch ?? args.watch),
-            exclusive: r.exclusive,
+            watch: isCanary ? (canary.watch ?? args.watch ?? 60) : roleSetting("watch", args, r),
             rollout,
             readinessDelay: args.readinessDelay,
             lockWait: args.lockWait,
@@ -212,6 +208,23 @@ export class Service extends pulumi.ComponentResource {
     this.containers = containers;
     this.registerOutputs({ containers: this.containers });
   }
+}
+
+/** A role's container setting, combined with the service's as ROLE_SETTINGS says. */
+function roleSetting<K extends keyof typeof ROLE_SETTINGS>(key: K, service: ServiceArgs, role: RoleArgs): RoleArgs[K] {
+  const how: string = ROLE_SETTINGS[key];
+  const own: unknown = role[key];
+  const given: unknown = how === "own" ? undefined : (service as Partial<Record<K, unknown>>)[key];
+  if (own === undefined || given === undefined || how === "over") return (own ?? given) as RoleArgs[K];
+  // Maps and lists combine, plain or as Outputs.
+  const combine = (s: unknown, r: unknown): unknown => (how === "append" ? [...(s as unknown[]), ...(r as unknown[])] : { ...(s as object), ...(r as object) });
+  const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Promise);
+  return (plain(given) && plain(own) ? combine(given, own) : pulumi.all([given, own] as pulumi.Input<unknown>[]).apply(([s, r]) => combine(s, r))) as RoleArgs[K];
+}
+
+/** Every container setting of a role (ROLE_SETTINGS), combined with the service's. */
+function roleSettings(service: ServiceArgs, role: RoleArgs): Partial<Pick<RoleArgs, keyof typeof ROLE_SETTINGS>> {
+  return Object.fromEntries((Object.keys(ROLE_SETTINGS) as (keyof typeof ROLE_SETTINGS)[]).map((k) => [k, roleSetting(k, service, role)]));
 }
 
 function batchSizeOf(limit: ServiceArgs["bootLimit"], hosts: number): number {
@@ -279,7 +292,7 @@ export function validateShape(name: string, args: ServiceArgs): void {
     throw configError("Service", name, "version", "is required (or give an Image as the image)");
   }
   for (const role of roles) {
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(role)) {
+    if (!nameSchema.safeParse(role).success) {
       throw configError("Service", name, `roles.${role}`, "role names may contain only letters, digits, '_', '.', '-'");
     }
     const r = args.roles[role];

@@ -4,7 +4,8 @@
  * types; and what it returns per container.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import type { HealthcheckInput, LoggingInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/values";
+import type { AppContainerInput } from "../provider/config/schemas";
+import type { HealthcheckInput, MaintenanceInput, RouteOptionsInput } from "../provider/config/values";
 import type { ResourceInputs } from "../provider/resources";
 import type { EnvArgs, HostArg, RegistryArgs, SshArgs } from "./common";
 import type { Image } from "./image";
@@ -28,39 +29,43 @@ export type ProxyRouteArgs = Partial<ResourceInputs<RouteOptionsInput>> & {
 /** Maintenance mode: true for the default page, or a message or page of your own. */
 export type MaintenanceArgs = boolean | ResourceInputs<MaintenanceInput>;
 
-export interface RoleArgs {
+/**
+ * The container settings a role takes, as the provider's AppContainer schema declares them
+ * (provider/config/schemas.ts: type, default, what a change does), and how the role's value
+ * combines with the service's: "own" (the role's only), "over" (the role's, else the
+ * service's), "merge" (maps: the role's keys over the service's), "append" (lists: the
+ * service's, then the role's). A setting added here reaches both args and the resource.
+ */
+export const ROLE_SETTINGS = {
+  cmd: "own",
+  options: "own",
+  exclusive: "own",
+  labels: "merge",
+  volumes: "append",
+  logging: "over",
+  appPort: "over",
+  stopWaitTime: "over",
+  watch: "over",
+  assetPath: "over",
+} as const satisfies Partial<Record<keyof AppContainerInput, "own" | "over" | "merge" | "append">>;
+
+type RoleSetting = keyof typeof ROLE_SETTINGS;
+/** The settings a service gives every role. */
+type ServiceSetting = { [K in RoleSetting]: (typeof ROLE_SETTINGS)[K] extends "own" ? never : K }[RoleSetting];
+/** The AppContainer fields as Pulumi Inputs. */
+type ContainerArgs = ResourceInputs<AppContainerInput>;
+
+export interface RoleArgs extends Pick<ContainerArgs, RoleSetting> {
   /** Hosts this role runs on. */
   readonly hosts: HostArg[];
-  /** Command, as one string (split like a shell would, never interpreted) or argv. */
-  readonly cmd?: pulumi.Input<string | string[]>;
   /** Env for this role, merged over the service's. */
   readonly env?: EnvArgs;
-  /** Extra container labels, merged over the service's. */
-  readonly labels?: Record<string, pulumi.Input<string>>;
-  /** Extra volumes, "host:container[:opts]". */
-  readonly volumes?: pulumi.Input<string>[];
-  /** Extra docker run options: `{ memory: "1g", "add-host": ["db:10.0.0.3"] }`. */
-  readonly options?: Record<string, pulumi.Input<string | number | boolean | (string | number)[]>>;
   /** Behind Traefik (default: true for the "web" role, false otherwise). */
   readonly traefik?: boolean;
   /** Health check; `false` turns it off for a role not behind Traefik. */
   readonly healthcheck?: HealthcheckArgs | false;
-  /** Port the app listens on inside the container (default: the service's, 80). */
-  readonly appPort?: pulumi.Input<number>;
-  /** Seconds an old container gets to finish requests after SIGTERM (default: the service's). */
-  readonly stopWaitTime?: pulumi.Input<number | string>;
-  /** Logging driver and options (default: json-file with max-size=10m). */
-  readonly logging?: pulumi.Input<LoggingInput>;
   /** Host names routed to this role, over the service's `proxy`. */
   readonly proxy?: ProxyRouteArgs;
-  /** The role never runs two containers at once (a scheduler, a singleton consumer): each
-   * host stops the old container before starting the new one (and starts it again if the new
-   * one fails). Said in the preview. */
-  readonly exclusive?: boolean;
-  /** This role's watch window, over the service's `watch`. */
-  readonly watch?: pulumi.Input<number | string>;
-  /** Kamal's asset_path for this role, over the service's `assetPath`. */
-  readonly assetPath?: pulumi.Input<string>;
 }
 
 /** A release command, run once per new version (and again when the command or the role's
@@ -88,7 +93,9 @@ export interface CanaryArgs {
   readonly watch?: pulumi.Input<number | string>;
 }
 
-export interface ServiceArgs {
+/** A Service's arguments; the container settings it gives every role (ROLE_SETTINGS) are
+ * the AppContainer schema's. */
+export interface ServiceArgs extends Pick<ContainerArgs, ServiceSetting | "readinessDelay" | "lockWait"> {
   /** Service name: container names and labels start with it. Defaults to the component name. */
   readonly service?: string;
   /** Image without tag, e.g. "registry.example.com/app"; or an Image built in this program,
@@ -107,35 +114,17 @@ export interface ServiceArgs {
   readonly roles: Record<string, RoleArgs>;
   /** Env for every role. */
   readonly env?: EnvArgs;
-  /** Labels for every role. */
-  readonly labels?: Record<string, pulumi.Input<string>>;
-  /** Volumes for every role. */
-  readonly volumes?: pulumi.Input<string>[];
   /** Health check defaults for every role. */
   readonly healthcheck?: HealthcheckArgs;
-  /** Port the app listens on (default 80). */
-  readonly appPort?: pulumi.Input<number>;
-  /** Seconds an old container gets after SIGTERM (default 30). */
-  readonly stopWaitTime?: pulumi.Input<number | string>;
   /** Earlier versions kept stopped per role and host, with their images, so going back
    * needs no registry (default 5, at least 1). Replaced and failed copies do not count. */
-  readonly retainContainers?: pulumi.Input<number>;
+  readonly retainContainers?: ContainerArgs["retain"];
   /** Role deployed (healthy, serving) before the other roles start (default "web"). */
   readonly primaryRole?: string;
   /** Hosts per batch within a role: a number or a percentage like "25%" (default: all at once). */
   readonly bootLimit?: number | `${number}%`;
   /** Seconds to wait between batches (default 0). */
-  readonly bootWait?: pulumi.Input<number>;
-  /** After the switch on each host, the new container must stay healthy, without a restart,
-   * this long (seconds or "30s"); if not, that host goes back to the previous version (kept
-   * running meanwhile, no pull) and the deploy fails with the reason and the container's
-   * logs. Later batches wait for the watch. Default 0: no watch. */
-  readonly watch?: pulumi.Input<number | string>;
-  /** Kamal's asset_path, for the roles behind Traefik: where the image keeps its
-   * fingerprinted assets (e.g. "/rails/public/assets"). During a swap, either container
-   * serves both versions' assets, so a client holding the old page still gets the old
-   * assets (and the old container the new ones). */
-  readonly assetPath?: pulumi.Input<string>;
+  readonly bootWait?: ContainerArgs["bootDelay"];
   /** The new version goes to the primary role's first hosts first: see CanaryArgs. */
   readonly canary?: CanaryArgs;
   /** A release command (database migrations): see ReleaseArgs. */
@@ -153,14 +142,6 @@ export interface ServiceArgs {
    * `afterDeploy` once every host has switched. Each runs once per deploy: when the version
    * or anything the containers run changes, not on a no-op `up`. */
   readonly hooks?: { readonly beforeDeploy?: pulumi.Input<string>; readonly afterDeploy?: pulumi.Input<string> };
-  /** A role without a health check counts as started once its container has kept running
-   * this long, in seconds (default 2; Kamal 2's `readiness_delay`). */
-  readonly readinessDelay?: pulumi.Input<number | string>;
-  /** Seconds to wait for the deploy lock that another deploy of this service and
-   * destination holds on a host, before refusing (default 120). */
-  readonly lockWait?: pulumi.Input<number | string>;
-  /** Logging for every role. */
-  readonly logging?: pulumi.Input<LoggingInput>;
   /** Host names Traefik routes to the roles behind it (Kamal 2's proxy.host/hosts), and how
    * it serves them (ssl, pathPrefix, responseTimeout, buffering, forwardHeaders). Two
    * services or destinations sharing hosts and a Traefik each need their own host names. */

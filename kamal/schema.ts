@@ -2,6 +2,7 @@
  * deploy.yml as Kamal 1.9 and 2.x accept it: every key, its type, and (for keys with no
  * meaning here) why. Parsing only; what each key becomes is ./sections.ts and ./config.ts.
  */
+import { name as nameSchema } from "../provider/config/values";
 import { z } from "zod";
 import { builderSchema } from "./builder";
 
@@ -138,7 +139,7 @@ export const NOT_USED: Record<string, string> = {
 };
 
 export const root = z.strictObject({
-  service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, { message: "must contain only letters, digits, '_', '.', '-'" }),
+  service: z.string().refine((s) => nameSchema.safeParse(s).success, { message: "must contain only letters, digits, '_', '.', '-'" }),
   image: z.string(),
   servers: z.union([z.array(hostEntry), z.record(z.string(), z.union([z.array(hostEntry), role]))]),
   env: env.optional(),

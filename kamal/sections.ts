@@ -3,6 +3,7 @@
  * config files), registry, env, roles with their proxy routes, accessories; Kamal 2's
  * shared network.
  */
+import { name as nameSchema } from "../provider/config/values";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -115,7 +116,7 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
   for (const [name, spec] of Object.entries(servers)) {
     const r = Array.isArray(spec) ? { hosts: spec } : spec;
     const at = `servers.${name}`;
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) problems.push({ path: at, message: "role names may contain only letters, digits, '_', '.', '-'" });
+    if (!nameSchema.safeParse(name).success) problems.push({ path: at, message: "role names may contain only letters, digits, '_', '.', '-'" });
     const roleEnv = mergeEnv(globalEnv, envOf(r.env));
     const hosts: KamalHost[] = (r.hosts ?? []).map((h) => {
       const [address, tags] = typeof h === "string" ? [h, [] as string[]] : Object.entries(h).map(([a, t]) => [a, Array.isArray(t) ? t : [t]] as const)[0];

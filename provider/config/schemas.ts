@@ -53,9 +53,13 @@ export const appContainer = z
     env: swap(envMap.default({})),
     /** The role's secret env file on the host, and its content hash. */
     envFile: swap(envFileRef.optional()),
+    /** Extra container labels. */
     labels: swap(z.record(z.string().min(1), z.string()).default({})),
+    /** Volumes, "host:container[:opts]". */
     volumes: swap(z.array(volume).default([])),
+    /** Extra docker run options: `{ memory: "1g", "add-host": ["db:10.0.0.3"] }`. */
     options: swap(dockerOptions.default({})),
+    /** Logging driver and options (default: the engine's driver with max-size=10m, as Kamal). */
     logging: swap(logging.optional()),
     /** Behind Traefik: routed, and swapped with a drain. */
     traefik: swap(z.boolean().default(false)),
@@ -84,7 +88,8 @@ export const appContainer = z
     /** After it takes traffic, the new container must stay healthy, without a restart, this
      * long (seconds or "30s"; 0, the default, is no watch). If it does not, the previous
      * container, kept running out of rotation meanwhile, is swapped back in (no pull) and the
-     * update fails with the reason and the new container's logs. */
+     * update fails with the reason and the new container's logs. Later boot batches wait
+     * for the watch. */
     watch: record(duration.default(0)),
     /** Set by the Service with `onFailure: "revert"`: the rollout this host's swap is part of
      * (the service, and every host resource with its phase), so that the hosts take turns
