@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { gitState, kamalVersion } from "../components/buildContext";
 import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/maintenanceConfig";
+import { ACCESSORIES_ENV } from "../components/accessoriesApplied";
 import { LineSplitter } from "./lines";
 import { STACK_CONFIG } from "./programConfig";
 import { bareConfigKey, exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
@@ -55,6 +56,10 @@ interface RunOptions {
   config?: Record<string, string>;
   /** The build left out: "keep" when the stack has built before. */
   build?: "skip" | "keep";
+  /** Resources replaced (`--replace`). */
+  replace?: string[];
+  /** Environment of the program. */
+  env?: Record<string, string>;
   message: string;
 }
 
@@ -95,9 +100,10 @@ async function run(o: EngineOptions, what: "up" | "preview", opts: RunOptions): 
     ...Object.entries(opts.config ?? {}).flatMap(([k, v]) => ["--config", `${k}=${v}`]),
     ...(opts.target ?? []).flatMap((t) => ["--target", t]),
     ...(opts.exclude ?? []).flatMap((t) => ["--exclude", t]),
+    ...(opts.replace ?? []).flatMap((t) => ["--replace", t]),
   ];
   const t0 = Date.now();
-  const r = await pulumi(o.dir, args, { env: { [BUILD_ENV]: opts.build ?? "" }, onOutput: (c) => split.push(c) });
+  const r = await pulumi(o.dir, args, { env: { ...opts.env, [BUILD_ENV]: opts.build ?? "" }, onOutput: (c) => split.push(c) });
   split.end();
   if (r.code !== 0) {
     const said = [...new Set(errors)].filter((l) => !/^update failed$|^preview failed$/.test(l));
@@ -248,4 +254,36 @@ export async function maintenance(o: EngineOptions, d: Deployed, services: strin
   const names = new Set(routed.map((a) => a.resource));
   const target = (d.resources ?? []).filter((r) => r.type.endsWith(":AppContainer") && names.has(r.urn.slice(r.urn.lastIndexOf("::") + 2))).map((r) => r.urn);
   await run(o, "up", { target, config, build: (await buildMode(o, { skipPush: true, state: d })) ?? "skip", message: on ? "pulumi-kamal maintenance" : "pulumi-kamal live" });
+}
+
+/**
+ * Kamal's `accessory boot|reboot NAME|all`: an update of those accessories only (their
+ * containers and secret env files) that applies what the program says of them now (a deploy
+ * leaves running accessories as they are); reboot also replaces each container (stopped,
+ * removed and run again, its data directory kept), as Kamal's does. An accessory not
+ * deployed yet is booted by an update of the whole stack that changes nothing else.
+ */
+export async function accessory(o: EngineOptions, d: Deployed, what: "boot" | "reboot", names: string[]): Promise<void> {
+  const all = names.includes("all");
+  const chosen = d.accessories.filter((a) => all || names.includes(a.cfg.name));
+  const known = new Set(d.accessories.map((a) => a.cfg.name));
+  const missing = all ? [] : names.filter((n) => !known.has(n));
+  if (what === "reboot" && missing.length) throw new UsageError(`no accessory ${missing.join(", ")} is deployed in stack ${o.stack}${known.size ? ` (accessories: ${[...known].join(", ")})` : ""}: boot it first`);
+  const wipes = chosen.filter((a) => a.cfg.deleteDataOnDestroy);
+  if (what === "reboot" && wipes.length) throw new UsageError(`accessory ${wipes[0].cfg.name} deletes its data when removed (deleteDataOnDestroy): a reboot would delete it; change it in the program instead`);
+  const urnOf = (name: string) => d.resources.find((r) => r.urn.endsWith(`::${name}`))?.urn;
+  const containers = chosen.map((a) => urnOf(a.resource)).filter((u): u is string => !!u);
+  // Each host's secret env file: "<component>-env-<host>" beside "<component>-<host>".
+  const envFiles = chosen.map((a) => {
+    const host = a.cfg.hostName.replace(/[^A-Za-z0-9_.-]/g, "_");
+    return urnOf(`${a.resource.slice(0, -host.length - 1)}-env-${host}`);
+  }).filter((u): u is string => !!u);
+  o.write(`${what === "boot" ? "Booting" : "Rebooting"} ${all ? "every accessory" : `accessory ${names.join(", ")}`} (stack ${o.stack})`);
+  await run(o, "up", {
+    target: missing.length ? undefined : [...containers, ...envFiles],
+    replace: what === "reboot" ? containers : undefined,
+    env: { [ACCESSORIES_ENV]: all ? "apply" : names.join(",") },
+    build: (await buildMode(o, { skipPush: true, state: d })) ?? "skip",
+    message: `pulumi-kamal accessory ${what} ${names.join(" ")}`,
+  });
 }

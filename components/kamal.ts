@@ -10,6 +10,7 @@ import { Hook, type ResourceInputs } from "../provider/resources";
 import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
+import { accessoriesApplied, type AccessoriesApplied } from "./accessoriesApplied";
 import { Image } from "./image";
 import { kamalVersion } from "./buildContext";
 import { dropUndefined, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
@@ -65,6 +66,12 @@ export interface KamalAppArgs {
    * is error_pages_path's 503.html when the app has one. False or unset: live
    * (`kamal app live`). */
   readonly maintenance?: pulumi.Input<boolean | { message?: string }>;
+  /** Which accessories this update may change (Kamal's `accessory boot|reboot`): "keep" (the
+   * default, as `kamal deploy`: running accessories stay as they are, a change to one is
+   * said at preview and stays pending), "apply" (every one), or the names of some. A new
+   * accessory is booted either way. Default: $PULUMI_KAMAL_ACCESSORIES ("apply" or names,
+   * comma-separated: what `pulumi-kamal accessory boot|reboot` sets), else "keep". */
+  readonly accessories?: AccessoriesApplied;
   /** What Kamal has no key for, as the Service's: a release command (migrations), the watch
    * window after each switch, a canary. */
   readonly release?: ServiceArgs["release"];
@@ -147,8 +154,10 @@ export class KamalApp extends pulumi.ComponentResource {
       dependsOn.push(this.traefik);
     }
 
+    const applied = accessoriesApplied(args.accessories);
     for (const a of cfg.accessories) {
       this.accessories[a.name] = new Accessory(`${name}-${a.name}`, {
+        hold: !(applied === "apply" || applied.includes(a.name)),
         service: cfg.service,
         destination: cfg.destination,
         name: a.name,

@@ -278,6 +278,11 @@ export const accessoryContainer = z.strictObject({
   destination: record(name.optional()),
   /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
   lockWait: record(duration.default(120)),
+  /** Leave the running accessory as it is: a change to what it runs is not applied by this
+   * update (the preview and the update say it is pending, and what applies it), as Kamal's
+   * deploy never touches accessories. KamalApp sets it unless asked to apply (`pulumi-kamal
+   * accessory boot|reboot NAME`); a new accessory is still booted. Not kept in the state. */
+  hold: record(z.boolean().default(false)),
 });
 export type AccessoryContainerConfig = z.output<typeof accessoryContainer>;
 export type AccessoryContainerInput = z.input<typeof accessoryContainer>;

@@ -7,12 +7,12 @@
  */
 import { accessoryOutputs, outputNames } from "../config/outputs";
 import { accessoryContainer, type AccessoryContainerConfig } from "../config/schemas";
-import { parseInputs, parseStored } from "../config/fields";
 import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
 import { randomBytes } from "node:crypto";
-import { audit, absolute, connect, lastLogs, containerFacts, diffResource, mustAct, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
+import { audit, absolute, connect, lastLogs, containerFacts, diffResource, mustAct, plan, progress, readContainer, remoteHome, Secrets, sleep, step, validate } from "./common";
+import { containsUnknown, parseInputs, parseStored } from "../config/fields";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 
@@ -25,8 +25,31 @@ const pathOf = (accessory: unknown) => (key: string) => {
   return key === "connection" ? "ssh" : key === "hostName" ? `${at}.hosts` : `${at}.${key}`;
 };
 
-export function check(_olds: Inputs, news: Inputs) {
-  return { inputs: news, failures: validate(accessoryContainer, news, pathOf(news.name)).failures };
+export function check(olds: Inputs, news: Inputs) {
+  const { hold, ...inputs } = news;
+  const { failures } = validate(accessoryContainer, news, pathOf(news.name));
+  if (failures.length || hold !== true || Object.keys(olds).length === 0) return { inputs, failures };
+  return { inputs: held(olds, inputs), failures };
+}
+
+/**
+ * The inputs of an accessory left as it runs (`hold`, Kamal's deploy): every change that
+ * would touch the container keeps its recorded value, so the update leaves it alone and the
+ * next one still sees the change; said on every preview and update until it is applied.
+ */
+function held(olds: Inputs, news: Inputs): Inputs {
+  if (containsUnknown(news.name) || containsUnknown(news.hostName)) return news;
+  const { changed } = plan(accessoryContainer, olds, news);
+  const pending = [...new Set([...changed].filter(([, effect]) => effect !== "record").map(([k]) => k.split(".")[0]))];
+  if (!pending.length) return news;
+  const kept = { ...news };
+  for (const k of pending) {
+    if (k in olds) kept[k] = olds[k];
+    else delete kept[k];
+  }
+  const name = String(news.name);
+  progress(String(news.hostName), `accessory ${name} has changes not applied (${pending.join(", ")}): a deploy leaves accessories as they run, as Kamal's does; \`pulumi-kamal accessory reboot ${name}\` applies them`);
+  return kept;
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {

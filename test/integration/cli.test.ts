@@ -420,4 +420,32 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     expect(broken.stderr).not.toMatch(/\n\s+at /);
     expect(JSON.parse((await httpGet(url)).body).version).toBe("v1");
   });
+  it("accessory: a deploy leaves an edited accessory running as it is and says so; accessory reboot applies it, its data kept", async () => {
+    const id = () => sh("app3", "docker inspect -f '{{.Id}}' kpinit-store");
+    const before = await id();
+    const data = await sh("app3", `docker inspect -f '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}' kpinit-store`);
+    await sh("app3", `echo kept > ${data}/marker`);
+    const yml = path.join(k.dir, "config/deploy.yml");
+    writeFileSync(yml, readFileSync(yml, "utf8").replace("TESTAPP_DATA_DIR: /data", "TESTAPP_DATA_DIR: /data\n        STORE_MODE: edited"));
+    const pending = `${host("app3").address}: accessory store has changes not applied (env): a deploy leaves accessories as they run, as Kamal's does; \`pulumi-kamal accessory reboot store\` applies them`;
+    const preview = await cli(["preview", "--version", "v1", "--skip-push"], k);
+    expect(preview.code, out(preview)).toBe(0);
+    expect(preview.stdout).toContain(pending);
+    const deploy = await cli(["deploy", "--version", "v1", "--skip-push"], k);
+    expect(deploy.code, out(deploy)).toBe(0);
+    expect(deploy.stdout).toContain(pending);
+    expect(await id()).toBe(before);
+    const reboot = await cli(["accessory", "reboot", "store"], k);
+    expect(reboot.code, out(reboot)).toBe(0);
+    expect(reboot.stdout.split("\n")[0]).toBe("Rebooting accessory store (stack production)");
+    expect(await id()).not.toBe(before);
+    expect(await sh("app3", "docker inspect -f '{{json .Config.Env}}' kpinit-store")).toContain('"STORE_MODE=edited"');
+    expect(await sh("app3", `cat ${data}/marker`)).toBe("kept");
+    // Applied: the next deploy has nothing pending and leaves it as it is.
+    const rebooted = await id();
+    const again = await cli(["deploy", "--version", "v1", "--skip-push"], k);
+    expect(again.code, out(again)).toBe(0);
+    expect(again.stdout).not.toContain("has changes not applied");
+    expect(await id()).toBe(rebooted);
+  });
 });
