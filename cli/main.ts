@@ -14,6 +14,7 @@ import type { LogSource } from "./logs";
 import type { HostError } from "./remote";
 import type { Deployed } from "./stack";
 import { opened } from "./lifecycle";
+import { SECRETS_USAGE, secrets } from "./secrets";
 import { EngineError, LockRefused, UsageError } from "./usage";
 
 // Each command loads only the modules it uses (every module costs start-up time): a deploy
@@ -32,6 +33,8 @@ interface Command {
   usage: string;
   options: NonNullable<ParseArgsConfig["options"]>;
   run: (values: Record<string, string | boolean | string[] | undefined>, positionals: string[]) => Promise<number>;
+  /** Takes its arguments as they are (Kamal's own option syntax), after the stack options. */
+  raw?: boolean;
 }
 
 const stackOptions = {
@@ -324,6 +327,29 @@ const COMMANDS: Record<string, Command> = {
       return reportErrors(r.errors);
     },
   },
+  accessory: {
+    summary: "kamal accessory boot|reboot: apply deploy.yml's accessory changes (a deploy leaves running accessories as they are); reboot restarts it, data kept",
+    usage: `pulumi-kamal accessory boot|reboot NAME|all
+  boot NAME     boot it if it is not deployed, or apply its pending changes
+  reboot NAME   apply its changes and run its container again (stopped, removed, run; its data kept)`,
+    options: {},
+    async run(v, pos) {
+      const [sub, ...names] = pos;
+      if ((sub !== "boot" && sub !== "reboot") || !names.length) throw new UsageError("accessory needs boot or reboot, and a name (or all): pulumi-kamal accessory reboot db");
+      const [o, d] = await Promise.all([engineOf(v), load(v)]);
+      await (await engine()).accessory(o, d, sub, names);
+      return 0;
+    },
+  },
+  secrets: {
+    summary: "kamal secrets: fetch from a vault (1Password, Bitwarden, AWS…), extract one, print the project's",
+    usage: SECRETS_USAGE,
+    options: {},
+    raw: true,
+    async run(v, pos) {
+      return secrets(pos, str(v.cwd) ?? process.cwd(), out);
+    },
+  },
 };
 
 function help(): string {
@@ -357,6 +383,12 @@ export async function main(argv: string[]): Promise<number> {
     // Everything after "--" is the remote command's, untouched.
     const dash = args.indexOf("--");
     const own = dash >= 0 ? args.slice(0, dash) : args;
+    if (command.raw) {
+      if (own.includes("--help")) return (out(`${command.usage}\n\n${command.summary}`), 0);
+      const cwdAt = own.findIndex((a) => a === "-C" || a === "--cwd");
+      const cwd = cwdAt >= 0 ? own[cwdAt + 1] : undefined;
+      return await command.run({ cwd }, cwdAt >= 0 ? [...own.slice(0, cwdAt), ...own.slice(cwdAt + 2)] : own);
+    }
     const parsed = parseArgs({ args: own, options: { ...stackOptions, ...command.options }, allowPositionals: true, strict: true });
     if (parsed.values.help) {
       out(`${command.usage}\n\n${command.summary}\n\n${GLOBAL}`);

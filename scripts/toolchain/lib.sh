@@ -9,6 +9,9 @@ KP_KAMAL_PROXY_VERSION="${KP_KAMAL_PROXY_VERSION:-v0.9.2}"
 KP_PEBBLE_VERSION="${KP_PEBBLE_VERSION:-v2.10.1}"
 # Docker buildx (image builds, as Kamal 2 runs them), built from Go modules.
 KP_BUILDX_VERSION="${KP_BUILDX_VERSION:-v0.38.2}"
+# The AWS CLI and moto (an AWS Secrets Manager API server), from PyPI: the vault tests.
+KP_AWSCLI_VERSION="${KP_AWSCLI_VERSION:-1.46.3}"
+KP_MOTO_VERSION="${KP_MOTO_VERSION:-5.2.6}"
 # The nodejs language host stopped being part of the sdk/v3 module after v3.68.0 and
 # its own module is not served by the module proxy reachable here (see docs/testing.md).
 KP_LANGHOST_SDK_VERSION="${KP_LANGHOST_SDK_VERSION:-v3.68.0}"
