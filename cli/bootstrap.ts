@@ -21,7 +21,7 @@ import { userNetwork } from "../provider/commands/docker";
 import type { SshConnectionConfig } from "../provider/config/values";
 import type { SshConnection } from "../provider/ssh/executor";
 import { STACK_CONFIG } from "./programConfig";
-import { kamalConnections, kamalHostNames } from "./kamalHosts";
+import { kamalConnections, kamalHostNames, keyDataIn } from "./kamalHosts";
 import { connect, eachHost, HostError } from "./remote";
 import { projectOf, stackConfig } from "./pulumi";
 import { loadDeployed } from "./stack";
@@ -82,7 +82,7 @@ export async function bootstrapHosts(opts: { cwd?: string; stack?: string }): Pr
     throw new UsageError(`stack ${d.stack} has no ${STACK_CONFIG.knownHosts} config (the hosts' keys) to reach ${names.join(", ")}: run pulumi-kamal init, or pulumi config set ${STACK_CONFIG.knownHosts} "$(cat verified_known_hosts)"`);
   }
   const fromConfig = names.length
-    ? kamalConnections(cfg, { knownHosts, privateKeyPath: get(STACK_CONFIG.sshKeyPath), agent: get(STACK_CONFIG.sshAgent) === "true" ? true : undefined }).filter((c) => names.includes(c.name))
+    ? kamalConnections(cfg, { knownHosts, privateKeyPath: get(STACK_CONFIG.sshKeyPath), agent: get(STACK_CONFIG.sshAgent) === "true" ? true : undefined }, keyDataIn(dir, cfg)).filter((c) => names.includes(c.name))
     : [];
   for (const h of byHost.values()) h.networks = [...new Set([...h.networks, ...networks])].sort();
   const hosts = [...byHost.values(), ...fromConfig.map(({ name, connection }): BootHost => ({ name, cfg: { hostName: name, connection }, networks }))];

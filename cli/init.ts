@@ -12,7 +12,7 @@ import { createInterface } from "node:readline/promises";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { loadKamalConfig } from "../kamal/config";
 import { entriesFor, fingerprint, keyTypeOf, knownHostsName, parseKnownHosts } from "../provider/ssh/knownHosts";
-import { kamalBuilderConnection, kamalConnections, kamalHostNames, knownHostsLines, presentedKeys, type PresentedKey } from "./kamalHosts";
+import { kamalBuilderConnection, kamalConnections, kamalHostNames, keyDataIn, knownHostsLines, presentedKeys, type PresentedKey } from "./kamalHosts";
 import { PROGRAM_DIR, STACK_CONFIG } from "./programConfig";
 import { firstLine } from "./stack";
 import { UsageError } from "./usage";
@@ -195,7 +195,7 @@ export async function init(o: InitOptions): Promise<{ stacks: string[] }> {
     o.write("The hosts present these keys; compare them with what each host says (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on it):");
     // Through the jump host or proxy command deploy.yml names, as the deploys will connect.
     const extra = { privateKeyPath: key.sshKeyPath, agent: key.sshAgent };
-    const connections = [...new Map(configs.flatMap((c) => [...kamalConnections(c.cfg, extra), ...kamalBuilderConnection(c.cfg, extra)]).map((c) => [`${c.connection.host}:${c.connection.port}`, c.connection])).values()];
+    const connections = [...new Map(configs.flatMap((c) => [...kamalConnections(c.cfg, extra, keyDataIn(dir, c.cfg)), ...kamalBuilderConnection(c.cfg, extra, keyDataIn(dir, c.cfg))]).map((c) => [`${c.connection.host}:${c.connection.port}`, c.connection])).values()];
     const seen: PresentedKey[] = [];
     for (const c of connections) {
       let keys: PresentedKey[];

@@ -5,9 +5,10 @@
  * connection config. `init` reads the hosts' keys through these connections; `bootstrap`
  * reaches the hosts with them before anything is deployed.
  */
-import { connectionInput } from "../components/common";
-import { kamalSsh } from "../components/kamal";
-import type { KamalConfig } from "../kamal/model";
+import { connectionInput, type PlainSshArgs } from "../components/common";
+import { kamalKeyData, kamalSsh } from "../components/kamal";
+import { SecretText, type KamalConfig, type KeyData } from "../kamal/model";
+import { SecretsFiles } from "../kamal/secrets";
 import { sshConnection, type SshConnectionConfig } from "../provider/config/values";
 import { HostKeyError } from "../provider/ssh/errors";
 import { SshPool } from "../provider/ssh/pool";
@@ -26,10 +27,30 @@ export function kamalHostNames(cfg: KamalConfig): string[] {
   return [...new Set([...cfg.roles.flatMap((r) => r.hosts.map((h) => h.address)), ...cfg.accessories.flatMap((a) => a.hosts)])];
 }
 
+/** What a key_data entry holds: the named secret's value from the project's secrets files
+ * (read on first use), or the key written out. */
+export function keyDataIn(dir: string, cfg: KamalConfig): (k: KeyData) => string {
+  let files: SecretsFiles | undefined;
+  return (k) => {
+    if (k instanceof SecretText) return k.reveal();
+    files ??= new SecretsFiles({ appRoot: dir, kamal: cfg.kamal, destination: cfg.destination, secretsPath: cfg.secretsPath });
+    try {
+      return files.get(k.secret);
+    } catch (e) {
+      throw new UsageError(`ssh.key_data: ${(e as Error).message}`);
+    }
+  };
+}
+
+/** deploy.yml's ssh settings with what the stack adds, as plain connection settings. */
+function sshSettings(cfg: KamalConfig, extra: StackSsh, keyData?: (k: KeyData) => string): PlainSshArgs {
+  return { ...kamalSsh(cfg), ...(keyData ? kamalKeyData(cfg, keyData) : {}), ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) };
+}
+
 /** Each distinct host (as deploy.yml names it) with its connection. */
-export function kamalConnections(cfg: KamalConfig, extra: StackSsh): { name: string; connection: SshConnectionConfig }[] {
+export function kamalConnections(cfg: KamalConfig, extra: StackSsh, keyData?: (k: KeyData) => string): { name: string; connection: SshConnectionConfig }[] {
   const names = kamalHostNames(cfg);
-  const ssh = { ...kamalSsh(cfg), ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) };
+  const ssh = sshSettings(cfg, extra, keyData);
   return names.map((name) => {
     const parsed = sshConnection.safeParse(connectionInput(ssh, { address: cfg.ssh.hostNames[name] ?? name }));
     if (!parsed.success) throw new UsageError(`${name}: deploy.yml's ssh settings do not parse: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
@@ -38,10 +59,10 @@ export function kamalConnections(cfg: KamalConfig, extra: StackSsh): { name: str
 }
 
 /** The remote builder's connection (deploy.yml's builder.remote), as the build reaches it. */
-export function kamalBuilderConnection(cfg: KamalConfig, extra: StackSsh): { name: string; connection: SshConnectionConfig }[] {
+export function kamalBuilderConnection(cfg: KamalConfig, extra: StackSsh, keyData?: (k: KeyData) => string): { name: string; connection: SshConnectionConfig }[] {
   const remote = cfg.builder.remote;
   if (!remote) return [];
-  const ssh = { ...kamalSsh(cfg), ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)), user: remote.user, ...(remote.port ? { port: remote.port } : {}) };
+  const ssh = { ...sshSettings(cfg, extra, keyData), user: remote.user, ...(remote.port ? { port: remote.port } : {}) };
   const parsed = sshConnection.safeParse(connectionInput(ssh, { address: cfg.ssh.hostNames[remote.host] ?? remote.host }));
   return parsed.success ? [{ name: remote.host, connection: parsed.data }] : [];
 }

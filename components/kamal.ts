@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadKamalConfig } from "../kamal/config";
-import { kamalConfigView, secretEnvName, type KamalAccessory, type KamalConfig, type KamalEnv, type KamalRoute, type ValueRef } from "../kamal/model";
+import { kamalConfigView, secretEnvName, SecretText, type KamalAccessory, type KamalConfig, type KamalEnv, type KamalRoute, type KeyData, type ValueRef } from "../kamal/model";
 import type { AcmeInput } from "../provider/config/schemas";
 import { Hook, type ResourceInputs } from "../provider/resources";
 import { renderErb } from "../kamal/erb";
@@ -13,7 +13,7 @@ import { Accessory } from "./accessory";
 import { accessoriesApplied, type AccessoriesApplied } from "./accessoriesApplied";
 import { Image } from "./image";
 import { kamalVersion } from "./buildContext";
-import { dropUndefined, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
+import { dropUndefined, type EnvArgs, type HostArg, type PlainSshArgs, type RegistryArgs, type SshArgs } from "./common";
 import { Service } from "./service";
 import type { ProxyRouteArgs, RoleArgs, ServiceArgs } from "./serviceArgs";
 import { Traefik } from "./traefik";
@@ -108,7 +108,7 @@ export class KamalApp extends pulumi.ComponentResource {
     const { resolve: secret, names: secretsInFiles } = secretResolver(args, cfg);
     const hooks = new KamalHooks(this, name, { ...args, version }, cfg, appRoot, secret, secretsInFiles);
     const dependsOn: pulumi.Resource[] = [];
-    const ssh = sshOf(cfg, args);
+    const ssh = sshOf(cfg, args, secret);
     const credentials = (r: NonNullable<KamalConfig["registry"]>) =>
       pulumi.secret(pulumi.all([valueOf(r.username, secret), valueOf(r.password, secret)]).apply(([username, password]) => ({ server: r.server, username, password })));
     const registry = cfg.registry ? credentials(cfg.registry) : undefined;
@@ -421,21 +421,32 @@ function expandHome(p: string): string {
   return p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
-/** How deploy.yml says to reach its hosts, as plain SSH settings (the CLI's bootstrap reads
- * them too). `key_data` is key material: callers keep it secret. */
-export function kamalSsh(cfg: KamalConfig): { user?: string; port?: number; privateKeyPath?: string; privateKey?: string; proxy?: KamalConfig["ssh"]["proxy"]; proxyCommand?: string } {
+/** How deploy.yml says to reach its hosts, as plain SSH settings (the CLI's init and
+ * bootstrap read them too): every key file, the agent's use and forwarding, the jump host or
+ * proxy command. Not `key_data` (see kamalKeyData). */
+export function kamalSsh(cfg: KamalConfig): Omit<PlainSshArgs, "privateKey" | "privateKeys"> {
+  const [first, ...more] = cfg.ssh.keyPaths.map(expandHome);
   return dropUndefined({
     user: cfg.ssh.user,
     port: cfg.ssh.port,
-    privateKeyPath: cfg.ssh.keyPaths[0] ? expandHome(cfg.ssh.keyPaths[0]) : undefined,
-    privateKey: cfg.ssh.keyData[0]?.reveal(),
+    privateKeyPath: first,
+    privateKeyPaths: more.length ? more : undefined,
+    keysOnly: cfg.ssh.keysOnly,
+    forwardAgent: cfg.ssh.forwardAgent,
     proxy: cfg.ssh.proxy,
     proxyCommand: cfg.ssh.proxyCommand,
   });
 }
 
-function sshOf(cfg: KamalConfig, args: KamalAppArgs): SshArgs {
-  const { privateKey, ...rest } = kamalSsh(cfg);
-  // key_data holds private keys themselves (usually from ERB's ENV): a secret from here on.
-  return { ...rest, privateKey: privateKey !== undefined ? pulumi.secret(privateKey) : undefined, ...dropUndefined(args.ssh ?? {}) };
+/** deploy.yml's `key_data` as the connection's keys: each named secret's value (or a key
+ * written out), the first as privateKey, the rest as privateKeys. */
+export function kamalKeyData<T>(cfg: KamalConfig, value: (k: KeyData) => T): { privateKey?: T; privateKeys?: T[] } {
+  const [first, ...more] = cfg.ssh.keyData.map(value);
+  return dropUndefined({ privateKey: first, privateKeys: more.length ? more : undefined });
+}
+
+function sshOf(cfg: KamalConfig, args: KamalAppArgs, secret: Resolve): SshArgs {
+  // Private keys are secrets from here on, even written out in deploy.yml.
+  const keys = kamalKeyData(cfg, (k) => (k instanceof SecretText ? pulumi.secret(k.reveal()) : secret(k.secret, "ssh.key_data")));
+  return { ...kamalSsh(cfg), ...keys, ...dropUndefined(args.ssh ?? {}) };
 }

@@ -23,7 +23,10 @@ import { builderKamalVersion, builderOf } from "./builder";
 import { renderErb } from "./erb";
 import { SecretsFiles } from "./secrets";
 import { readSshConfig, sshConfigFiles, sshHostConfig, type SshHostConfig } from "./sshConfig";
-import { SecretText, secretEnvName, type KamalConfig } from "./model";
+import { SecretText, secretEnvName, type KamalConfig, type KeyData } from "./model";
+
+/** A secret's name, as key_data gives one (a key written out is never one). */
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 import { role, NOT_USED, root, type Raw } from "./schema";
 import { KAMAL_NETWORK, sshConfigOf, registryOf, envOf, isEnvBlock, rolesOf, accessoryOf, isPlain } from "./sections";
 
@@ -145,6 +148,13 @@ export function normalizeKamalConfig(
     if ((raw as Record<string, unknown>)[key] !== undefined) warnings.push(`${key}: not used (${why})`);
   }
 
+  // Kamal's own checks: a destination when the file requires one, its version when it names one.
+  if (raw.require_destination === true && !ctx.destination) {
+    problems.push({ path: "require_destination", message: "You must specify a destination (KamalApp's destination; pulumi-kamal init makes a stack per destination)" });
+  }
+  if (raw.minimum_version !== undefined && compareVersions(String(raw.minimum_version), KAMAL_VERSION) > 0) {
+    problems.push({ path: "minimum_version", message: `Current version is ${KAMAL_VERSION} (the Kamal this project deploys as), minimum required is ${raw.minimum_version}` });
+  }
   const kamal = ctx.kamal ?? kamalVersionOf(raw);
   const isKamal2 = kamal === 2;
   if (isKamal2) {
@@ -170,6 +180,9 @@ export function normalizeKamalConfig(
   }
 
   if (raw.ssh?.log_level !== undefined) warnings.push("ssh.log_level: not used");
+  // Kamal 2.10+: each key_data entry names a secret; a key written out is deprecated there.
+  const keyData: KeyData[] = (raw.ssh?.key_data ?? []).map((k) => (SECRET_NAME.test(k) ? { secret: k } : new SecretText(k)));
+  if (keyData.some((k) => k instanceof SecretText)) warnings.push("ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret");
 
   const traefikRoles = roles.filter((r) => r.traefik);
   const traefik: KamalConfig["traefik"] =
@@ -220,6 +233,7 @@ export function normalizeKamalConfig(
   for (const reg of [registry, ...accessories.map((a) => a.registry)]) {
     if (reg) for (const r of [reg.username, reg.password]) if ("secret" in r) secretNames.add(r.secret);
   }
+  for (const k of keyData) if (!(k instanceof SecretText)) secretNames.add(k.secret);
 
   // Build secrets stay the builder's (builder.secrets): needed only when the image is built,
   // never to deploy one (a --skip-push deploy has no reason to know them).
@@ -242,7 +256,9 @@ export function normalizeKamalConfig(
       hostNames: fromSshConfig.hostNames,
       // net-ssh's Proxy::Command: run locally, with %h, %p (and %r) substituted.
       proxyCommand: raw.ssh?.proxy ? undefined : (raw.ssh?.proxy_command ?? fromSshConfig.proxyCommand),
-      keyData: (raw.ssh?.key_data ?? []).map((k) => new SecretText(k)),
+      keyData,
+      keysOnly: raw.ssh?.keys_only,
+      forwardAgent: raw.ssh?.forward_agent,
     },
     roles,
     primaryRole,
@@ -299,3 +315,18 @@ export function kamalVersionOf(raw: Raw): 1 | 2 {
   return k1 ? 1 : 2;
 }
 
+
+/** The Kamal release whose behaviour this project matches (its config keys, commands and
+ * defaults): what `minimum_version` is compared with. */
+export const KAMAL_VERSION = "2.12.0";
+
+/** Compares dotted versions as RubyGems does for plain releases (a missing part is 0). */
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(".").map((x) => parseInt(x, 10) || 0);
+  const pb = b.split(".").map((x) => parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d;
+  }
+  return 0;
+}

@@ -85,7 +85,11 @@ export interface KamalConfig {
     port?: number;
     proxy?: { host: string; user: string; port?: number };
     keyPaths: string[];
-    keyData: SecretText[];
+    keyData: KeyData[];
+    /** `keys_only`: only these keys, never the agent's identities. */
+    keysOnly?: boolean;
+    /** `forward_agent`: the local agent forwarded to the hosts' commands. */
+    forwardAgent?: boolean;
     /** Host aliases of the SSH config files (`ssh.config`) → the address to connect to. */
     hostNames: Record<string, string>;
     /** `ssh.proxy_command` (or an SSH config file's ProxyCommand). */
@@ -133,6 +137,10 @@ export interface KamalConfig {
   /** Keys that were read but have no effect here, with why. */
   warnings: string[];
 }
+
+/** A `key_data` entry: the name of a secret holding a private key (Kamal 2.10+), or the key
+ * itself (deprecated in Kamal). */
+export type KeyData = { secret: string } | SecretText;
 
 /** Secret material read from the file (a private key): shown as "[secret]" by JSON, string
  * conversion and inspection, so a config exported or logged never carries it. */

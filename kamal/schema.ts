@@ -130,8 +130,6 @@ export const accessory = z.strictObject({
 /** Kamal keys about building images or driving the kamal CLI: they change nothing here. */
 export const NOT_USED: Record<string, string> = {
   aliases: "kamal CLI aliases have no Pulumi equivalent",
-  minimum_version: "kamal CLI version check",
-  require_destination: "choose the destination in the program",
   sshkit: "SSHKit settings do not apply (ssh2 is used)",
   hooks_output: "a hook's output is always shown, as progress lines",
   output: "kamal CLI output settings",
@@ -153,6 +151,7 @@ export const root = z.strictObject({
       keys: z.array(z.string()).optional(),
       key_data: z.array(z.string()).optional(),
       keys_only: z.boolean().optional(),
+      forward_agent: z.boolean().optional(),
       log_level: z.string().optional(),
       config: z.union([z.boolean(), z.string(), z.array(z.string())]).optional(),
     })
@@ -194,6 +193,8 @@ export const root = z.strictObject({
   asset_path: z.string().optional(),
   allow_empty_roles: z.boolean().optional(),
   builder: builderSchema.optional(),
+  require_destination: z.boolean().optional(),
+  minimum_version: z.union([z.string(), z.number()]).optional(),
   ...Object.fromEntries(Object.keys(NOT_USED).map((k) => [k, z.unknown().optional()])),
 });
 

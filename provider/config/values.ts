@@ -131,6 +131,15 @@ export const sshFields = {
   privateKey: secret(z.string().optional()),
   /** Path to a private key file on the machine running Pulumi. */
   privateKeyPath: z.string().optional(),
+  /** More private keys (text), tried in order after privateKey (Kamal's key_data). */
+  privateKeys: secret(z.array(z.string().min(1)).optional()),
+  /** More private key files, tried in order after privateKeyPath (Kamal's keys). */
+  privateKeyPaths: z.array(z.string().min(1)).optional(),
+  /** Only the keys given: the agent's identities are not offered (Kamal's keys_only). */
+  keysOnly: z.boolean().default(false),
+  /** Forward the local ssh-agent (`agent`) to the commands run on the host (Kamal's
+   * forward_agent): a command there may then use the agent's keys, e.g. for git over SSH. */
+  forwardAgent: z.boolean().default(false),
   /** Passphrase of the private key. */
   passphrase: secret(z.string().optional()),
   /** Password authentication. */

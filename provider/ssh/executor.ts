@@ -2,7 +2,7 @@
  * SSH executor: one connection per host per process, shared by every command for that
  * host over concurrent channels. Knows nothing about Docker.
  */
-import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
+import type { Client, ClientChannel, ExecOptions as ChannelOptions, SFTPWrapper } from "ssh2";
 import type { Command } from "../commands/command";
 import { followSession, httpOverChannel, tlsPeerOverChannel, type SessionOptions } from "./channels";
 import { ConnectionLostError, DeadlineError, Dropped, EngineDownError, HostKeyError, RemoteCommandError } from "./errors";
@@ -259,11 +259,17 @@ export class SshConnection {
    * briefly reached while closed channels are still being torn down) is retried: the
    * command has not started yet, so this is as safe as retrying a connect.
    */
+  /** The local agent forwarded to the command, when asked (forwardAgent) and there is one
+   * (ssh2 takes `agentForward` on exec; its type declarations lack it). */
+  private execOptions(): ChannelOptions & { agentForward?: boolean } {
+    return this.target.forwardAgent && this.target.agent ? { agentForward: true } : {};
+  }
+
   private async openChannel(command: string): Promise<ClientChannel> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await new Promise<ClientChannel>((resolve, reject) =>
-          this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))),
+          this.client.exec(command, this.execOptions(), (err, ch) => (err ? reject(err) : resolve(ch))),
         );
       } catch (e) {
         if (!/Channel open failure/.test((e as Error).message) || attempt >= 6) throw e;
@@ -445,8 +451,8 @@ export class SshConnection {
     this.stats.commands++;
     const stream = await new Promise<ClientChannel>((resolve, reject) => {
       const done = (err: Error | undefined, ch: ClientChannel) => (err ? reject(new Error(`ssh ${this.name}: could not start the command (${err.message})`)) : resolve(ch));
-      if (opts.pty) this.client.exec(command.text, { pty: { rows: opts.pty.rows, cols: opts.pty.cols, term: opts.pty.term ?? "xterm-256color" } }, done);
-      else this.client.exec(command.text, done);
+      const pty = opts.pty ? { pty: { rows: opts.pty.rows, cols: opts.pty.cols, term: opts.pty.term ?? "xterm-256color" } } : {};
+      this.client.exec(command.text, { ...this.execOptions(), ...pty }, done);
     });
     return followSession(stream, opts, (n) => (this.stats.bytesReceived += n), () => new ConnectionLostError(this.name, command.text, true, "while the command ran"));
   }

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Duplex } from "node:stream";
-import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
+import { Client, type AgentAuthMethod, type ConnectConfig, type NoAuthMethod, type PasswordAuthMethod, type PublicKeyAuthMethod, type ServerHostKeyAlgorithm } from "ssh2";
 import { HostKeyError, SshConnectError } from "./errors";
 import { SshConnection, type HostStats, type Logger } from "./executor";
 import { parseKnownHosts, verifyHostKey, type KnownHostEntry } from "./knownHosts";
@@ -107,11 +107,27 @@ export class SshPool {
       keepaliveInterval: target.keepaliveIntervalMs ?? 15_000,
       keepaliveCountMax: 3,
     };
-    if (target.privateKey) config.privateKey = target.privateKey;
-    else if (target.privateKeyPath) config.privateKey = readFileSync(target.privateKeyPath);
+    // Every key given: the text first, then the files (Kamal's key_data and keys).
+    const keys: (string | Buffer)[] = [
+      ...(target.privateKey ? [target.privateKey] : []),
+      ...(target.privateKeys ?? []),
+      ...[...(target.privateKeyPath ? [target.privateKeyPath] : []), ...(target.privateKeyPaths ?? [])].map((p) => readFileSync(p)),
+    ];
+    if (keys.length) config.privateKey = keys[0];
     if (target.passphrase) config.passphrase = target.passphrase;
     if (target.password) config.password = target.password;
     if (target.agent) config.agent = target.agent === true ? process.env.SSH_AUTH_SOCK : target.agent;
+    if (config.agent && target.forwardAgent) config.agentForward = true;
+    if (keys.length > 1 || (target.keysOnly && config.agent)) {
+      // ssh2's own order (none, password, the key, the agent), with every key given and,
+      // with keysOnly, no agent identity.
+      const username = config.username!;
+      const methods: (NoAuthMethod | PasswordAuthMethod | PublicKeyAuthMethod | AgentAuthMethod)[] = [{ type: "none", username }];
+      if (config.password) methods.push({ type: "password", username, password: config.password });
+      for (const key of keys) methods.push({ type: "publickey", username, key, passphrase: config.passphrase });
+      if (config.agent && !target.keysOnly) methods.push({ type: "agent", username, agent: config.agent });
+      config.authHandler = methods;
+    }
 
     let refusal: HostKeyError | undefined;
     if (!target.insecureIgnoreHostKey) {

@@ -46,6 +46,10 @@ const CONNECTION_ROWS: Record<string, Row> = {
   "connection.user": ["root", "deploy"],
   "connection.privateKey": ["KEY", "KEY2"],
   "connection.privateKeyPath": [undefined, "/k"],
+  "connection.privateKeys": [undefined, ["KEY3"]],
+  "connection.privateKeyPaths": [undefined, ["/k2"]],
+  "connection.keysOnly": [false, true],
+  "connection.forwardAgent": [false, true],
   "connection.passphrase": [undefined, "pp"],
   "connection.password": [undefined, "pw"],
   "connection.agent": [undefined, true],
@@ -150,6 +154,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     deleteDataOnDestroy: [false, true],
     destination: [undefined, "staging"],
     lockWait: [120, 10],
+    hold: [false, true],
   },
   release: {
     // No field of the connection moves it (not even the address): one row for all.

@@ -39,7 +39,7 @@ export async function waitReady(conn: SshConnection, cfg: AppContainerConfig, na
     const [status, health, restarts] = r.stdout.trim().split(" ");
     if (r.code !== 0) throw new Error(`container ${name} disappeared while booting`);
     if (status !== "running" || Number(restarts) > 0) {
-      throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting (health ${health})`);
+      throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting${healthNote(health, last)}`);
     }
     if (health === "healthy") return;
     // A probe never outlasts the deadline: a hanging app fails at it, not a timeout later.
@@ -47,13 +47,13 @@ export async function waitReady(conn: SshConnection, cfg: AppContainerConfig, na
     if (hc.cmd) {
       const probe = await conn.run(docker.execInContainer(name, hc.cmd));
       if (probe.code === 0) return;
-      last = `${hc.cmd} exited ${probe.code}`;
+      last = `${hc.cmd} exited ${probe.code}${quoted(probe.stdout + probe.stderr)}`;
     } else if (forwarding) {
       ip ??= (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
       try {
         const answer = await conn.httpGet(ip, hc.port, hc.path, timeout);
         if (answer.status >= 200 && answer.status < 300) return;
-        last = `GET ${hc.path} answered HTTP ${answer.status}`;
+        last = `GET ${hc.path} answered HTTP ${answer.status}${quoted(answer.body)}`;
       } catch (e) {
         last = (e as Error).message.split("\n")[0].slice(0, 160);
         // A server that refuses forwarding: Docker's own health schedule decides instead,
@@ -67,13 +67,26 @@ export async function waitReady(conn: SshConnection, cfg: AppContainerConfig, na
       }
     }
     const elapsed = since();
-    if (elapsed > deadline) throw new Error(`container ${name} did not become healthy within ${hc.deadline}s (${health !== "-" || !last ? `health ${health}` : `last probe: ${last}`})`);
+    if (elapsed > deadline) throw new Error(`container ${name} did not become healthy within ${hc.deadline}s${healthNote(health, last)}`);
     if (elapsed - lastReport >= 3000) {
       lastReport = elapsed;
       progress(cfg.hostName, `waiting for ${name} to be healthy (attempt ${attempt}, ${Math.round(elapsed / 1000)}s of ${hc.deadline}s)`);
     }
     await sleep(100);
   }
+}
+
+/** What is known of a failed health check: Docker's verdict when Docker runs one, and the
+ * last probe's own answer (its status and the first line it said). */
+function healthNote(health: string, last = ""): string {
+  const parts = [...(health && health !== "-" ? [`health ${health}`] : []), ...(last ? [`last probe: ${last}`] : [])];
+  return parts.length ? ` (${parts.join("; ")})` : "";
+}
+
+/** The first line a probe printed, quoted and cut short, or nothing. */
+function quoted(output: string): string {
+  const line = output.trim().split("\n")[0]?.trim() ?? "";
+  return line ? `: "${line.length > 160 ? `${line.slice(0, 160)}…` : line}"` : "";
 }
 
 /**
@@ -145,11 +158,11 @@ export async function waitHealthy(conn: SshConnection, cfg: AppContainerConfig, 
     const elapsed = since();
     if (r.code !== 0) throw new Error(`container ${name} disappeared while booting`);
     if (status !== "running" || Number(restarts) > 0) {
-      throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting (health ${health})`);
+      throw new Error(`container ${name} ${status === "running" ? "restarted" : status} while booting${healthNote(health)}`);
     }
     if (cfg.healthcheck ? health === "healthy" : elapsed >= cfg.readinessDelay * 1000) return;
     if (elapsed > deadline) {
-      throw new Error(`container ${name} did not become healthy within ${cfg.healthcheck?.deadline}s (health ${health})`);
+      throw new Error(`container ${name} did not become healthy within ${cfg.healthcheck?.deadline}s${healthNote(health)}`);
     }
     if (elapsed - lastReport >= 3000) {
       lastReport = elapsed;

@@ -3,7 +3,7 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadKamalConfig, normalizeKamalConfig } from "../../../kamal/config";
-import { kamalConfigView } from "../../../kamal/model";
+import { kamalConfigView, type SecretText } from "../../../kamal/model";
 import { app, errorsOf, minimal } from "./fixtures";
 
 describe("Kamal config: every supported key", () => {
@@ -28,7 +28,7 @@ describe("Kamal config: every supported key", () => {
         secret: ["DATABASE_URL"],
         tags: { canary: { CANARY: "1" }, eu: { clear: { REGION: "eu" }, secret: ["EU_KEY"] } },
       },
-      ssh: { user: "deploy", port: 2222, proxy: "jump@bastion.example.com:2200", keys: ["~/.ssh/deploy"], key_data: ["SSH_KEY"] },
+      ssh: { user: "deploy", port: 2222, proxy: "jump@bastion.example.com:2200", keys: ["~/.ssh/deploy"], key_data: ["SSH_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\nwritten-out\n-----END OPENSSH PRIVATE KEY-----"] },
       healthcheck: { path: "/health", port: 3001, interval: "2s", max_attempts: 4 },
       boot: { limit: "50%", wait: 5 },
       stop_wait_time: 20,
@@ -67,14 +67,18 @@ describe("Kamal config: every supported key", () => {
       port: 2222,
       proxy: { host: "bastion.example.com", user: "jump", port: 2200 },
       keyPaths: ["~/.ssh/deploy"],
-      keyData: [expect.objectContaining({})],
+      keyData: [{ secret: "SSH_KEY" }, expect.objectContaining({})],
       hostNames: {},
     });
-    // key_data is the key itself: never in JSON, a string or an inspection of the config.
-    expect(c.ssh.keyData[0].reveal()).toBe("SSH_KEY");
-    expect(JSON.stringify(c)).not.toContain("SSH_KEY");
-    expect(`${c.ssh.keyData[0]}`).toBe("[secret]");
-    expect((await import("node:util")).inspect(c, { depth: 10 })).not.toContain("SSH_KEY");
+    // Kamal 2.10+: a key_data entry names a secret; a key written out (deprecated) is the key
+    // itself: never in JSON, a string or an inspection of the config.
+    expect(c.secretNames).toContain("SSH_KEY");
+    const written = c.ssh.keyData[1] as SecretText;
+    expect(written.reveal()).toContain("written-out");
+    expect(JSON.stringify(c)).not.toContain("written-out");
+    expect(`${written}`).toBe("[secret]");
+    expect((await import("node:util")).inspect(c, { depth: 10 })).not.toContain("written-out");
+    expect(c.warnings).toContain("ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret");
     const [web, workers, cron] = c.roles;
     expect(web).toEqual({
       name: "web",
@@ -151,8 +155,8 @@ describe("Kamal config: every supported key", () => {
         labels: {},
       },
     ]);
-    expect(c.secretNames).toEqual(["CF_TOKEN", "DATABASE_URL", "EU_KEY", "JOBS_KEY", "MYSQL_ROOT_PASSWORD", "REGISTRY_TOKEN"]);
-    expect(c.warnings).toEqual([]);
+    expect(c.secretNames).toEqual(["CF_TOKEN", "DATABASE_URL", "EU_KEY", "JOBS_KEY", "MYSQL_ROOT_PASSWORD", "REGISTRY_TOKEN", "SSH_KEY"]);
+    expect(c.warnings).toEqual(["ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret"]);
   });
 
   it("reads the shorthand forms: a host list for web, a flat env; Kamal 2's defaults unless a Kamal 1 key says otherwise", () => {
