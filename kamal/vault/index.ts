@@ -4,18 +4,26 @@
  */
 import { type VendorCli, type Vault, VaultError } from "./adapter";
 import { AwsSecretsManager } from "./awsSecretsManager";
+import { Bitwarden } from "./bitwarden";
+import { BitwardenSecretsManager } from "./bitwardenSecretsManager";
 import { Doppler } from "./doppler";
 import { Enpass } from "./enpass";
 import { GcpSecretManager } from "./gcpSecretManager";
+import { LastPass } from "./lastPass";
+import { OnePassword } from "./onePassword";
 import { Passbolt } from "./passbolt";
 import { TestAdapter } from "./testAdapter";
 
 /** By Kamal's class name (its adapter name, camelized). */
 const ADAPTERS: Record<string, new (cli: VendorCli) => Vault> = {
   AwsSecretsManager,
+  Bitwarden,
+  BitwardenSecretsManager,
   Doppler,
   Enpass,
   GcpSecretManager,
+  LastPass,
+  OnePassword,
   Passbolt,
   Test: TestAdapter,
 };

@@ -1,7 +1,7 @@
 /**
  * Fake vendor CLIs for the vault adapters' tests: an executable on a temporary PATH that
  * answers each expected argv (and, when given, expected env) with recorded stdout and exit
- * status, and fails loudly (exit 97, the argv in its stderr and in a log) on any other call.
+ * status (the same argv listed several times is answered by each in turn), and fails loudly (exit 97, the argv in its stderr and in a log) on any other call.
  * The recorded outputs are the vendors' documented formats; each test says where its come from.
  */
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
@@ -37,7 +37,13 @@ export function fakeClis(programs: Record<string, FakeCall[]>): FakeClis {
 const fs = require("fs");
 const calls = JSON.parse(fs.readFileSync(${JSON.stringify(spec)}, "utf8"));
 const argv = process.argv.slice(2);
-const call = calls.find((c) => JSON.stringify(c.argv) === JSON.stringify(argv) && Object.entries(c.env || {}).every(([k, v]) => process.env[k] === v));
+const usedFile = ${JSON.stringify(spec)} + ".used";
+const used = fs.existsSync(usedFile) ? JSON.parse(fs.readFileSync(usedFile, "utf8")) : [];
+const matching = calls.map((c, i) => [c, i]).filter(([c]) => JSON.stringify(c.argv) === JSON.stringify(argv) && Object.entries(c.env || {}).every(([k, v]) => process.env[k] === v));
+// The same command line answered in turn (a status before and after a sign-in), the last again.
+const pick = matching.find(([, i]) => !used.includes(i)) || matching[matching.length - 1];
+const call = pick && pick[0];
+if (pick) fs.writeFileSync(usedFile, JSON.stringify([...used, pick[1]]));
 const envText = call ? Object.entries(call.env || {}).map(([k, v]) => k + "=" + v + " ").join("") : "";
 fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(envText + [${JSON.stringify(name)}, ...argv].join(" ")) + "\\n");
 if (!call) { process.stderr.write("unexpected call: ${name} " + argv.join(" ") + "\\n"); process.exit(97); }

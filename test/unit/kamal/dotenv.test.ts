@@ -6,10 +6,13 @@
  * (basecamp/kamal lib/kamal/secrets/dotenv/inline_command_substitution.rb, commit
  * eee0083b38661c3707c6b6052cc89e85038a096c) gave for the same files, recorded.
  */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseDotenv, substituteCommands } from "../../../kamal/dotenv";
 import { SecretsFiles } from "../../../kamal/secrets";
 import { shellescape, shellsplit } from "../../../kamal/vault/shellwords";
+import { fakeClis } from "../../helpers/fakeCli";
 import { app } from "./fixtures";
 
 const read = (text: string, env: Record<string, string> = {}) => new SecretsFiles({ appRoot: app({ ".kamal/secrets": text }), kamal: 2, env: { PATH: process.env.PATH, HOME: "/root", ...env } });
@@ -96,13 +99,40 @@ describe("secrets files as Kamal 2 reads them (dotenv 3.2)", () => {
     });
   });
 
+  it("a Rails 8 app's generated file, and its 1Password and Bitwarden variants, resolve as in Kamal", () => {
+    const rails8 = readFileSync(path.join(__dirname, "../../fixtures/secrets/rails8.secrets"), "utf8");
+    const dir = app({ ".kamal/secrets": rails8, "config/master.key": "0123abcd\n" });
+    expect(new SecretsFiles({ appRoot: dir, kamal: 2, env: { PATH: process.env.PATH, KAMAL_REGISTRY_PASSWORD: "from-env" } }).all()).toEqual({ KAMAL_REGISTRY_PASSWORD: "from-env", RAILS_MASTER_KEY: "0123abcd" });
+    // The template's 1Password lines, uncommented, as a Rails 8 app switching to a vault does.
+    const onePassword = rails8.split("\n").map((l) => (/^# (SECRETS|KAMAL_REGISTRY_PASSWORD=\$\(kamal|RAILS_MASTER_KEY=\$\(kamal)/.test(l) ? l.slice(2) : l)).filter((l) => !/^(KAMAL_REGISTRY_PASSWORD=\$KAMAL|RAILS_MASTER_KEY=\$\(cat)/.test(l)).join("\n");
+    const field = (label: string, value: string) => ({ id: label, type: "CONCEALED", label, value, reference: `op://Vault/Item/${label}` });
+    const op = fakeClis({ op: [
+      { argv: ["--version"] },
+      { argv: ["account", "get", "--account", "your-account"] },
+      { argv: ["item", "get", "Item", "--vault", "Vault", "--format", "json", "--account", "your-account", "--fields", "label=KAMAL_REGISTRY_PASSWORD,label=RAILS_MASTER_KEY"], stdout: JSON.stringify([field("KAMAL_REGISTRY_PASSWORD", "r3g'istry pass"), field("RAILS_MASTER_KEY", "m4ster\"key")]) },
+    ] });
+    const viaOp = new SecretsFiles({ appRoot: app({ ".kamal/secrets": onePassword }), kamal: 2, env: op.env() });
+    expect([viaOp.get("KAMAL_REGISTRY_PASSWORD"), viaOp.get("RAILS_MASTER_KEY")]).toEqual(["r3g'istry pass", 'm4ster"key']);
+    expect(op.calls()).toHaveLength(3);
+    // Bitwarden, as Kamal's docs write it: one item's fields.
+    const bw = fakeClis({ bw: [
+      { argv: ["--version"] },
+      { argv: ["status"], stdout: JSON.stringify({ status: "unlocked" }) },
+      { argv: ["sync"] },
+      { argv: ["get", "item", "MyItem"], stdout: JSON.stringify({ name: "MyItem", fields: [{ name: "REGISTRY_PASSWORD", value: "bw-pass" }, { name: "DB_PASSWORD", value: "bw db" }] }) },
+    ] });
+    const bitwarden = "SECRETS=$(kamal secrets fetch --adapter bitwarden --account email@example.com --from MyItem REGISTRY_PASSWORD DB_PASSWORD)\nKAMAL_REGISTRY_PASSWORD=$(kamal secrets extract REGISTRY_PASSWORD $SECRETS)\nDB_PASSWORD=$(kamal secrets extract DB_PASSWORD $SECRETS)";
+    const viaBw = new SecretsFiles({ appRoot: app({ ".kamal/secrets": bitwarden }), kamal: 2, env: bw.env({ BW_SESSION: "" }) });
+    expect([viaBw.get("KAMAL_REGISTRY_PASSWORD"), viaBw.get("DB_PASSWORD")]).toEqual(["bw-pass", "bw db"]);
+  });
+
   it("evaluates only the secrets used (and what they refer to), each command once", () => {
     const dir = app({ ".kamal/secrets": "COUNTED=$(echo x >> ran; echo counted)\nUNUSED=$(touch unused-ran)\nUSES=$COUNTED-$COUNTED" });
     const files = new SecretsFiles({ appRoot: dir, kamal: 2 });
     expect(files.get("USES")).toBe("counted-counted");
     expect(files.get("COUNTED")).toBe("counted");
-    expect(require("node:fs").readFileSync(`${dir}/ran`, "utf8")).toBe("x\n");
-    expect(require("node:fs").existsSync(`${dir}/unused-ran`)).toBe(false);
+    expect(readFileSync(`${dir}/ran`, "utf8")).toBe("x\n");
+    expect(readdirSync(dir)).not.toContain("unused-ran");
   });
 
   it("names the file, line, key and command of a failing kamal secrets command, never a value", () => {

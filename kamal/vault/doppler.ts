@@ -1,0 +1,72 @@
+/**
+ * Doppler through the Doppler CLI (`doppler secrets get … --json`), as Kamal's `doppler`
+ * adapter: no `--account`; `--from project/config` (or the first name's leading
+ * "project/config/") picks the project and config, unless DOPPLER_TOKEN is a service token
+ * ("dp.st…", already bound to one config). Results are keyed by Doppler's secret names.
+ */
+import { parseJson, prefixed, Vault, VaultError, type FetchOptions } from "./adapter";
+
+type DopplerSecrets = Record<string, { computed: string }>;
+
+export class Doppler extends Vault {
+  override get requiresAccount(): boolean {
+    return false;
+  }
+
+  protected checkInstalled(): void {
+    if (!this.installed(["doppler", "--version"])) throw new VaultError("Doppler CLI is not installed");
+  }
+
+  protected login(): undefined {
+    if (this.cli.run(["doppler", "me", "--json"], { quiet: true }).ok) return undefined;
+    if (!this.cli.run(["doppler", "login", "-y"]).ok) throw new VaultError("Failed to login to Doppler");
+    return undefined;
+  }
+
+  protected fetchSecrets(secrets: readonly string[], { from }: FetchOptions): Record<string, string> {
+    const paths = prefixed(secrets, from);
+    const names = paths.map((p) => splitPath(p).at(-1) ?? "");
+    const r = this.cli.run(["doppler", "secrets", "get", ...names, "--json", ...this.projectAndConfig(paths)]);
+    if (!r.ok) throw new VaultError(`Could not read ${inspectList(paths)} from Doppler`);
+    const items = parseJson<DopplerSecrets>(r.stdout, "Doppler");
+    return Object.fromEntries(Object.entries(items).map(([name, item]) => [name, item?.computed]));
+  }
+
+  /** `-p PROJECT -c CONFIG` from the first name, or nothing with a service token. */
+  private projectAndConfig(paths: readonly string[]): string[] {
+    if (this.cli.env.DOPPLER_TOKEN?.startsWith("dp.st")) return [];
+    const [project, config] = paths.length ? splitPath(paths[0]) : [];
+    if (project === undefined || config === undefined) {
+      throw new VaultError("Missing project or config from '--from=project/config' option");
+    }
+    return ["-p", project, "-c", config];
+  }
+}
+
+/** Ruby's `path.split("/")`: trailing empty parts dropped ("a/b/" is ["a", "b"], "" is []). */
+export function splitPath(path: string): string[] {
+  const parts = path.split("/");
+  while (parts.length && parts[parts.length - 1] === "") parts.pop();
+  return parts;
+}
+
+/** Ruby's `Array#inspect` of strings, as Kamal interpolates a list of names into a message. */
+export function inspectList(strings: readonly string[]): string {
+  return `[${strings.map(inspect).join(", ")}]`;
+}
+
+const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f", "\v": "\\v", "\b": "\\b", "\x07": "\\a", "\x1b": "\\e" };
+
+/** Ruby's `String#inspect` (UTF-8): quotes, backslashes, interpolation starts and
+ * non-printable characters escaped. */
+export function inspect(s: string): string {
+  const body = s.replace(/["\\]|#(?=[{$@])|[\p{Cc}\p{Zl}\p{Zp}\p{Cn}]/gu, (c) => {
+    if (c === '"' || c === "\\" || c === "#") return `\\${c}`;
+    if (ESCAPES[c]) return ESCAPES[c];
+    if (c === "\u0085") return c; // Ruby prints NEL as is
+    const code = c.codePointAt(0)!;
+    const hex = code.toString(16).toUpperCase();
+    return code > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, "0")}`;
+  });
+  return `"${body}"`;
+}
