@@ -17,7 +17,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { loadKamalConfig } from "../kamal/config";
 import { asRoot, createNetwork, createRunDir, installDocker, joinDockerGroup, networkExists, parseFacts, probeHost, startDocker, startWord, type HostFacts } from "../provider/commands/bootstrap";
-import { userNetwork } from "../provider/commands/docker";
+import { userNetworks } from "../provider/commands/docker";
 import type { SshConnectionConfig } from "../provider/config/values";
 import type { SshConnection } from "../provider/ssh/executor";
 import { STACK_CONFIG } from "./programConfig";
@@ -48,7 +48,7 @@ export interface BootReport {
 }
 
 type Options = Record<string, string | number | boolean | (string | number)[]> | undefined;
-const networksOf = (options: Options[]) => [...new Set(options.map((o) => userNetwork(o)).filter((n): n is string => !!n))].sort();
+const networksOf = (options: Options[]) => [...new Set(options.flatMap((o) => userNetworks(o)))].sort();
 
 /** The hosts to bootstrap, and where they were read from: the stack's deployed hosts (as
  * the provider reaches them), and in a Kamal project deploy.yml's hosts not deployed yet. */
@@ -58,7 +58,7 @@ export async function bootstrapHosts(opts: { cwd?: string; stack?: string }): Pr
   const byHost = new Map<string, BootHost>();
   for (const item of [...d.apps, ...d.accessories, ...d.traefiks]) {
     const h = byHost.get(item.cfg.hostName) ?? { name: item.cfg.hostName, cfg: { hostName: item.cfg.hostName, connection: item.cfg.connection }, networks: [] };
-    const nets = item.kind === "traefik" ? item.cfg.networks : [userNetwork(item.cfg.options as Options)].filter((n): n is string => !!n);
+    const nets = item.kind === "traefik" ? item.cfg.networks : userNetworks(item.cfg.options as Options);
     h.networks = [...new Set([...h.networks, ...nets])].sort();
     byHost.set(item.cfg.hostName, h);
   }

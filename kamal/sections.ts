@@ -17,8 +17,19 @@ import { env, proxy, pathSpec, registryConfig, accessory, root, type Raw } from 
  * reach each other by container name. */
 export const KAMAL_NETWORK = "kamal";
 
-export function withKamalNetwork<T extends Record<string, unknown>>(options: T): T {
-  return options.network !== undefined || options.net !== undefined ? options : { ...options, network: KAMAL_NETWORK };
+/**
+ * Kamal 2's networks of a container: `first` (the kamal network, or an accessory's own
+ * `network`), then any its options name, as Kamal's `docker run --network kamal … <options>`
+ * adds them. Host, none or another container's network cannot be combined with another:
+ * Docker refuses the pair, so the deploy of that container fails, as Kamal's does; said at
+ * load, naming the option.
+ */
+export function kamal2Networks(first: string, options: KamalRole["options"], at: string, warnings: string[]): KamalRole["options"] {
+  const { network, net, ...rest } = options;
+  const all = [...new Set([first, ...[network, net].flat().filter((n): n is string => typeof n === "string")])];
+  const exclusive = all.find((n) => /^(host|none|container:)/.test(n));
+  if (exclusive && all.length > 1) warnings.push(`${at}.options.network: ${exclusive} cannot be combined with the ${first} network Kamal 2 puts the container on: Docker refuses the pair, so its deploy fails, as Kamal's does`);
+  return { ...rest, network: all.length === 1 ? all[0] : all };
 }
 
 /**
@@ -169,7 +180,7 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
       hosts,
       cmd: r.cmd,
       // Kamal 2 runs every app container on the `kamal` network (reached by name).
-      options: isKamal2 ? withKamalNetwork(r.options ?? {}) : r.options ?? {},
+      options: isKamal2 ? kamal2Networks(KAMAL_NETWORK, r.options ?? {}, at, warnings) : r.options ?? {},
       labels: { ...(raw.labels ?? {}), ...(r.labels ?? {}) },
       traefik,
       appPort,
@@ -251,7 +262,8 @@ export function accessoryOf(
     ...[...(a.tag ? [a.tag] : []), ...(a.tags ?? [])].flatMap(ofTag),
   ];
   if (placement.length === 1 && hosts.length === 0) problems.push({ path: `${at}.${placement[0]}`, message: "names no host" });
-  const options = { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) };
+  // Kamal 2: the accessory's `network` (default kamal), then any its options name.
+  const options = kamal === 2 ? kamal2Networks(a.network ?? KAMAL_NETWORK, a.options ?? {}, at, warnings) : { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) };
   if (a.proxy) warnings.push(`${at}.proxy: not applied yet (an accessory behind the proxy is not routed here)`);
   // Kamal 2: an accessory's own registry; its server goes in front of the image.
   const registry = registryOf(a.registry, `${at}.registry`, problems);
@@ -280,7 +292,7 @@ export function accessoryOf(
       return `${local}:${remote}${options ? `:${options}` : ""}`;
     }),
     volumes: a.volumes ?? [],
-    options: kamal === 2 ? withKamalNetwork(options) : options,
+    options,
     labels: a.labels ?? {},
   };
 }

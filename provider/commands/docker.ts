@@ -144,8 +144,10 @@ export function waitContainer(name: string): Command {
   return Command.read(shellJoin(["docker", "wait", name]));
 }
 
+/** A container's addresses, the one on Kamal 2's `kamal` network first when it has one (the
+ * network the proxy shares with the apps), then one per network. */
 export function containerIp(name: string): Command {
-  return inspectContainer(name, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}");
+  return inspectContainer(name, '{{with index .NetworkSettings.Networks "kamal"}}{{.IPAddress}} {{end}}{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}');
 }
 
 /** "<network>=<ip> ..." of a container (or of a container ID's short form). */
@@ -259,19 +261,32 @@ export function ensureNetwork(name: string): Command {
   return Command.change(`{ ${inspect} || { i=0; until mkdir ${lock} 2>/dev/null || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done; ${inspect} || ${create}; r=$?; rmdir ${lock} 2>/dev/null; [ $r -eq 0 ]; }; }`, { repeatable: true });
 }
 
-/** The user-defined network a container joins through its `network` option, if any. */
-export function userNetwork(options: RunSpec["options"]): string | undefined {
-  const n = options?.network ?? options?.net;
-  return typeof n === "string" && !DOCKER_NETWORKS.test(n) ? n : undefined;
+/** The networks a container's options name (`network`/`net`, one or several), in order. */
+export function networksOf(options: RunSpec["options"]): string[] {
+  return [options?.network, options?.net].flat().filter((n): n is string => typeof n === "string");
 }
 
-/** `docker run`/`create`; a user-defined network named by the options is created first. */
+/** The user-defined networks a container joins through its options (Docker's own excluded). */
+export function userNetworks(options: RunSpec["options"]): string[] {
+  return networksOf(options).filter((n) => !DOCKER_NETWORKS.test(n));
+}
+
+/** `docker run`/`create`; the user-defined networks the options name are created first. A
+ * container on several networks (Kamal 2's `kamal` and one of the app's own) is created on
+ * the first, connected to the others, then started: engines before Docker 25 take only one
+ * network at creation, and the app never runs half-connected. */
 export function runContainer(spec: RunSpec): Command {
-  const network = userNetwork(spec.options);
-  const run = Command.change(dockerRun(spec), { repeatable: false });
-  if (!network) return run;
-  const ensure = ensureNetwork(network);
-  return Command.composed(`${ensure.text} && ${run.text}`, [ensure, run]);
+  const networks = networksOf(spec.options);
+  const ensure = userNetworks(spec.options).map(ensureNetwork);
+  const steps: Command[] = [...ensure];
+  if (networks.length <= 1) steps.push(Command.change(dockerRun(spec), { repeatable: false }));
+  else {
+    const { network: _n, net: _m, ...rest } = spec.options ?? {};
+    steps.push(Command.change(dockerRun({ ...spec, createOnly: true, options: { ...rest, network: networks[0] } }), { repeatable: false }));
+    for (const n of networks.slice(1)) steps.push(Command.change(shellJoin(["docker", "network", "connect", n, spec.name]), { repeatable: false }));
+    if (!spec.createOnly) steps.push(Command.change(`${shellJoin(["docker", "start", spec.name])} >/dev/null`, { repeatable: false }));
+  }
+  return steps.length === 1 ? steps[0] : Command.composed(steps.map((c) => c.text).join(" && "), steps);
 }
 
 function dockerRun(spec: RunSpec): string {

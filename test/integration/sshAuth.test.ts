@@ -67,8 +67,8 @@ describe("SSH authentication: several keys, keys only, agent forwarding", () => 
   });
 });
 
-describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, keys_only and forward_agent", () => {
-  it("deploys with the keys deploy.yml names", async () => {
+describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, keys_only and forward_agent, and a role on a network of its own", () => {
+  it("deploys with the keys deploy.yml names; the role joins its network beside kamal and is served", async () => {
     const sb = sandbox();
     const app1 = host("app1");
     await (await pool.connect(target("app1"))).exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
@@ -79,7 +79,10 @@ describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, key
         "service: kpkeys",
         `image: ${sb.images.app.v1.replace(`${sb.registry.address}/`, "").split(":")[0]}`,
         "servers:",
-        `  web: [${app1.address}]`,
+        "  web:",
+        `    hosts: [${app1.address}]`,
+        // A network of the app's own: added beside kamal, as Kamal 2's docker run adds it.
+        "    options: { network: kpkeys-backend }",
         "proxy:",
         "  host: keys.example.test",
         "  app_port: 80",
@@ -120,6 +123,8 @@ describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, key
       expect(up.code, up.stdout + up.stderr).toBe(0);
       expect(up.stdout).not.toMatch(/ssh\.(keys|key_data|keys_only|forward_agent)/);
       expect(JSON.parse((await httpGet(`http://${app1.address}/version`, { host: "keys.example.test" })).body).version).toBe("v1");
+      const networks = (await (await pool.connect(target("app1"))).exec(onHost("docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' kpkeys-web-v1"))).stdout.trim().split(" ");
+      expect(networks).toEqual(["kamal", "kpkeys-backend"]);
     } finally {
       const down = await p.destroy();
       expect(down.code, down.stdout + down.stderr).toBe(0);

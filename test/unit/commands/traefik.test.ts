@@ -63,6 +63,19 @@ describe("Traefik and accessory commands", () => {
     expect(runAccessory(cfg, { dataDir: "/root/hey-db" }).policy.repeatable).toBe(false);
   });
 
+  it("puts a container on several networks: created on the first, connected to the rest, then started", () => {
+    const ensure = (n: string) => docker.ensureNetwork(n).text;
+    const two = docker.runContainer({ name: "a", image: "i", restart: "unless-stopped", options: { network: ["kamal", "backend"], init: true } });
+    expect(two.text).toBe(
+      `${ensure("kamal")} && ${ensure("backend")} && docker create --restart unless-stopped --name a --log-opt max-size=10m --init --network kamal i` +
+        " && docker network connect backend a && docker start a >/dev/null",
+    );
+    expect(two.policy.repeatable).toBe(false);
+    expect(docker.runContainer({ name: "a", image: "i", createOnly: true, options: { network: ["kamal", "host"] } }).text).toBe(`${ensure("kamal")} && docker create --name a --log-opt max-size=10m --network kamal i && docker network connect host a`);
+    // The proxy reaches an app by its address on the kamal network, whatever the others are named.
+    expect(docker.containerIp("a").text).toBe(`docker container inspect --format '{{with index .NetworkSettings.Networks "kamal"}}{{.IPAddress}} {{end}}{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' a`);
+  });
+
   it("runs an accessory with its files, directories and port", () => {
     const cfg = accessoryContainer.parse({
       hostName: "db-1", connection, service: "hey", name: "mysql", image: "mysql:8.0", port: "127.0.0.1:3306:3306",

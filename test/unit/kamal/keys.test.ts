@@ -222,7 +222,12 @@ describe("Kamal config: every supported key", () => {
     expect(c.roles.map((r) => r.options)).toEqual([{ network: "kamal" }, { network: "kamal" }]);
     expect(c.traefik?.networks).toEqual(["kamal"]);
     const own = normalizeKamalConfig({ ...minimal, servers: { web: { hosts: ["h"], options: { network: "private" } } }, accessories: { db: { image: "i", host: "h", network: "private" } } });
-    expect([own.roles[0].options, own.accessories[0].options]).toEqual([{ network: "private" }, { network: "private" }]);
+    // As Kamal 2's docker run: a role's options add their network beside kamal; an accessory's
+    // own `network` replaces kamal, and its options add theirs.
+    expect([own.roles[0].options, own.accessories[0].options]).toEqual([{ network: ["kamal", "private"] }, { network: "private" }]);
+    const more = normalizeKamalConfig({ ...minimal, accessories: { db: { image: "i", host: "h", options: { network: "backend" } } }, servers: { web: ["h"], jobs: { hosts: ["h"], options: { network: "host" } } } });
+    expect(more.accessories[0].options).toEqual({ network: ["kamal", "backend"] });
+    expect(more.warnings).toContain("servers.jobs.options.network: host cannot be combined with the kamal network Kamal 2 puts the container on: Docker refuses the pair, so its deploy fails, as Kamal's does");
     expect(normalizeKamalConfig({ ...minimal, traefik: {}, healthcheck: { cord: false } }).roles[0].healthcheck?.path).toBe("/up");
   });
 
