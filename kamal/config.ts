@@ -28,7 +28,9 @@ import { SecretText, secretEnvName, type KamalConfig, type KeyData } from "./mod
 /** A secret's name, as key_data gives one (a key written out is never one). */
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 import { role, NOT_USED, root, type Raw } from "./schema";
-import { KAMAL_NETWORK, sshConfigOf, registryOf, envOf, isEnvBlock, rolesOf, accessoryOf, isPlain } from "./sections";
+import { KAMAL_NETWORK, sshConfigOf, registryOf, envOf, isEnvBlock, rolesOf, accessoryOf, isPlain, deepMerge } from "./sections";
+
+export { deepMerge };
 
 export interface LoadKamalOptions {
   /** Path of config/deploy.yml. */
@@ -47,8 +49,11 @@ export interface LoadKamalOptions {
   home?: string;
 }
 
-/** Kamal 1's default Traefik image. */
-export const DEFAULT_TRAEFIK_IMAGE = "traefik:v2.10";
+/** Kamal 1's default Traefik image (Kamal 1.9.3's). */
+export const DEFAULT_TRAEFIK_IMAGE = "traefik:v2.11";
+/** The Traefik that stands in for Kamal 2's kamal-proxy unless the program names one: the
+ * release the tests run (scripts/toolchain/lib.sh, KP_TRAEFIK_VERSION). */
+export const KAMAL2_TRAEFIK_IMAGE = "traefik:v3.6";
 
 /** Reads deploy.yml (and deploy.<destination>.yml, deep-merged over it). */
 export function loadKamalConfig(opts: LoadKamalOptions): KamalConfig {
@@ -123,17 +128,6 @@ function stripExtensions(doc: Record<string, unknown>): Record<string, unknown> 
   return Object.fromEntries(Object.entries(doc).filter(([k]) => !k.startsWith("x-")));
 }
 
-/** Objects merge key by key; anything else (lists included) is replaced, as in Kamal. */
-export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k];
-    out[k] = isPlain(cur) && isPlain(v) ? deepMerge(cur, v) : v;
-  }
-  return out;
-}
-
-
 /** Validates and normalizes an already-parsed (merged) deploy.yml. */
 export function normalizeKamalConfig(
   doc: Record<string, unknown>,
@@ -197,7 +191,7 @@ export function normalizeKamalConfig(
           networks: [],
         }
       : isKamal2 && traefikRoles.length
-        ? { image: raw.traefik?.image ?? DEFAULT_TRAEFIK_IMAGE, hostPort: 80, args: {}, labels: {}, options: {}, env: { clear: {}, secret: [] }, networks: [KAMAL_NETWORK] }
+        ? { image: KAMAL2_TRAEFIK_IMAGE, hostPort: 80, args: {}, labels: {}, options: {}, env: { clear: {}, secret: [] }, networks: [KAMAL_NETWORK] }
         : undefined;
 
   if (isKamal2 && traefik) {

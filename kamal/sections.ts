@@ -159,8 +159,8 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
     if (typeof hc.cord === "string" && hc.cord !== "/tmp/kamal-cord") warnings.push(`${at}.healthcheck.cord: a custom cord path is not supported (/tmp/kamal-cord is used)`);
     if (hc.log_lines !== undefined) warnings.push(`${at}.healthcheck.log_lines: not used (the last 30 lines are shown)`);
     if (hc.exposed_port !== undefined) warnings.push(`${at}.healthcheck.exposed_port: not used`);
-    // Kamal 2: a role's proxy settings over the top-level ones.
-    const p = isKamal2 && traefik ? { ...(raw.proxy ?? {}), ...(isPlain(r.proxy) ? r.proxy : {}) } : undefined;
+    // Kamal 2: a role's proxy settings deep-merged over the top-level ones.
+    const p = isKamal2 && traefik ? (deepMerge(raw.proxy ?? {}, isPlain(r.proxy) ? r.proxy : {}) as NonNullable<Raw["proxy"]>) : undefined;
     if (p) for (const w of proxyWarnings(p, isPlain(r.proxy) ? `${at}.proxy` : "proxy")) if (!warnings.includes(w)) warnings.push(w);
     const appPort = isKamal2 ? p?.app_port ?? 80 : hc.port ?? 3000;
     // Kamal: `host` may list several, comma-separated.
@@ -188,7 +188,8 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
       routeHosts,
       route: p ? proxyRoute(p, `${isPlain(r.proxy) ? `${at}.proxy` : "proxy"}`, name, hosts.length, routeHosts, problems) : undefined,
       stopWaitTime: r.stop_timeout,
-      logging: r.logging ?? raw.logging,
+      // A role's logging deep-merged over the top-level one, as Kamal's.
+      logging: r.logging && raw.logging ? (deepMerge(raw.logging, r.logging) as KamalRole["logging"]) : (r.logging ?? raw.logging),
       assetPath: traefik ? assetPath : undefined,
     });
   }
@@ -299,4 +300,16 @@ export function accessoryOf(
 
 export function isPlain(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Objects merge key by key; anything else (lists included) is replaced, as in Kamal (its
+ * deep_merge: destination files over deploy.yml, a role's proxy and logging over the
+ * top-level ones). */
+export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] = isPlain(cur) && isPlain(v) ? deepMerge(cur, v) : v;
+  }
+  return out;
 }

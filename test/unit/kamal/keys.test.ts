@@ -159,15 +159,29 @@ describe("Kamal config: every supported key", () => {
     expect(c.warnings).toEqual(["ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret"]);
   });
 
+  it("merges a role's proxy and logging deeply over the top-level ones, as Kamal's deep_merge", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      proxy: { host: "a.example.com", healthcheck: { path: "/health", interval: 2 } },
+      logging: { driver: "json-file", options: { "max-size": "5m" } },
+      servers: { web: { hosts: ["h"], proxy: { healthcheck: { interval: 5 } }, logging: { options: { "max-file": "3" } } } },
+    });
+    expect(c.roles[0].healthcheck).toMatchObject({ path: "/health", interval: 5 });
+    expect(c.roles[0].routeHosts).toEqual(["a.example.com"]);
+    expect(c.roles[0].logging).toEqual({ driver: "json-file", options: { "max-size": "5m", "max-file": "3" } });
+  });
+
   it("reads the shorthand forms: a host list for web, a flat env; Kamal 2's defaults unless a Kamal 1 key says otherwise", () => {
     const c = normalizeKamalConfig({ ...minimal, env: { A: 1 } });
     expect(c.kamal).toBe(2);
     expect(c.roles.map((r) => [r.name, r.traefik, r.appPort, r.healthcheck])).toEqual([["web", true, 80, { path: "/up", port: 80, interval: 1, timeout: 5, deadline: 30 }]]);
     expect(c.env).toEqual({ clear: { A: "1" }, secret: [] });
-    expect(c.traefik?.image).toBe("traefik:v2.10");
+    // Traefik stands in for kamal-proxy: the release the tests run; Kamal 1's default is 1.9.3's.
+    expect(c.traefik?.image).toBe("traefik:v3.6");
     expect(c.registry).toBeUndefined();
     const k1 = normalizeKamalConfig({ ...minimal, traefik: { args: { accesslog: true } } });
     expect(k1.kamal).toBe(1);
+    expect(k1.traefik?.image).toBe("traefik:v2.11");
     expect(k1.roles.map((r) => [r.name, r.traefik, r.appPort, r.healthcheck])).toEqual([
       ["web", true, 3000, { path: "/up", port: 3000, cmd: undefined, interval: 1, deadline: 28 }],
     ]);
