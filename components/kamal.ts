@@ -48,7 +48,8 @@ export interface KamalAppArgs {
    * has no value from `secrets` or Pulumi config. */
   readonly secretsFiles?: string[];
   /** The Kamal major version deploy.yml is written for, when detection should not decide
-   * (detection: any Kamal 2 key makes it 2; else any Kamal 1 key makes it 1; else 2). */
+   * (detection: any Kamal 2 key makes it 2; else any Kamal 1 key makes it 1; else the kamal
+   * gem Gemfile.lock locks; else `.kamal/secrets*` makes it 2 and `.env` 1; else 2, warned). */
   readonly kamalVersion?: 1 | 2;
   /** Traefik image, overriding deploy.yml's traefik.image. */
   readonly traefikImage?: pulumi.Input<string>;

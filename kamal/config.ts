@@ -149,7 +149,8 @@ export function normalizeKamalConfig(
   if (raw.minimum_version !== undefined && compareVersions(String(raw.minimum_version), KAMAL_VERSION) > 0) {
     problems.push({ path: "minimum_version", message: `Current version is ${KAMAL_VERSION} (the Kamal this project deploys as), minimum required is ${raw.minimum_version}` });
   }
-  const kamal = ctx.kamal ?? kamalVersionOf(raw);
+  // A project says which Kamal by its files when deploy.yml does not (no project: Kamal 2).
+  const kamal = ctx.kamal ?? kamalVersionOf(raw) ?? (ctx.appRoot ? (projectKamalVersion(ctx.appRoot) ?? undecided(warnings)) : 2);
   const isKamal2 = kamal === 2;
   if (isKamal2) {
     // Kamal 2 refuses Kamal 1's keys as unknown.
@@ -268,7 +269,8 @@ export function normalizeKamalConfig(
     accessories,
     boot: { limit: raw.boot?.limit, wait: raw.boot?.wait },
     stopWaitTime: isKamal2 ? raw.stop_timeout ?? raw.drain_timeout : raw.stop_wait_time ?? raw.drain_timeout,
-    readinessDelay: isKamal2 ? raw.readiness_delay ?? 7 : undefined,
+    // Kamal 1.9 waits readiness_delay too (7 s by default), for a role without a health check.
+    readinessDelay: raw.readiness_delay ?? 7,
     retainContainers: raw.retain_containers,
     logging: raw.logging,
     secretNames: [...secretNames].sort(),
@@ -293,20 +295,41 @@ const KAMAL1_ONLY = Object.keys(KAMAL1_TO_2) as (keyof typeof KAMAL1_TO_2)[];
  * primary_web_role, stop_wait_time, builder.multiarch or a local/remote builder object) makes
  * it Kamal 1; a file with neither is Kamal 2, the current release.
  */
-export function kamalVersionOf(raw: Raw): 1 | 2 {
+export function kamalVersionOf(raw: Raw): 1 | 2 | undefined {
   const roles = Array.isArray(raw.servers) ? [] : Object.values(raw.servers).filter((r): r is z.output<typeof role> => !Array.isArray(r));
   const envs = [raw.env, ...roles.map((r) => r.env), ...Object.values(raw.accessories ?? {}).map((a) => a.env)];
   const k2 =
     raw.proxy !== undefined ||
     roles.some((r) => r.proxy !== undefined || r.stop_timeout !== undefined) ||
     Object.values(raw.accessories ?? {}).some((a) => a.proxy !== undefined) ||
-    ["secrets_path", "stop_timeout", "readiness_delay", "error_pages_path", "hooks_output"].some((k) => (raw as Record<string, unknown>)[k] !== undefined) ||
+    // (readiness_delay is Kamal 1.9's too.)
+    ["secrets_path", "stop_timeout", "error_pages_path", "hooks_output"].some((k) => (raw as Record<string, unknown>)[k] !== undefined) ||
     raw.boot?.parallel_roles !== undefined ||
     builderKamalVersion(raw.builder) === 2 ||
     envs.some((e) => isEnvBlock(e) && (e.secret ?? []).some((x) => x.includes(":")));
   if (k2) return 2;
   const k1 = KAMAL1_ONLY.some((k) => raw[k] !== undefined) || roles.some((r) => r.traefik !== undefined) || builderKamalVersion(raw.builder) === 1;
-  return k1 ? 1 : 2;
+  return k1 ? 1 : undefined;
+}
+
+/**
+ * The Kamal a project deploys with, when deploy.yml itself does not say: the `kamal` gem its
+ * Gemfile.lock locks, else its secrets files (Kamal 2's `.kamal/secrets*`, Kamal 1's `.env`).
+ */
+export function projectKamalVersion(appRoot: string): 1 | 2 | undefined {
+  const lock = path.join(appRoot, "Gemfile.lock");
+  const locked = existsSync(lock) ? /^ {4}kamal \((\d+)\./m.exec(readFileSync(lock, "utf8")) : null;
+  if (locked && (locked[1] === "1" || locked[1] === "2")) return Number(locked[1]) as 1 | 2;
+  const dir = path.join(appRoot, ".kamal");
+  if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith("secrets"))) return 2;
+  if (existsSync(path.join(appRoot, ".env"))) return 1;
+  return undefined;
+}
+
+/** Nothing says which Kamal: read as Kamal 2 (the current one), and say so. */
+function undecided(warnings: string[]): 2 {
+  warnings.push("deploy.yml uses no key only one Kamal version has, and neither a Gemfile.lock with kamal nor a secrets file says which: read as Kamal 2 (app port 80, /up on it, the kamal network); for Kamal 1, set KamalApp's kamalVersion: 1");
+  return 2;
 }
 
 

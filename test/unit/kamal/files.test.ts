@@ -85,6 +85,24 @@ describe("ERB and secrets files", () => {
     expect(() => new SecretsFiles({ appRoot: dir, kamal: 2, files: ["nope"] })).toThrow("secrets file nope does not exist");
   });
 
+  it("tells Kamal 1 from 2 as the project does when deploy.yml does not: Gemfile.lock's kamal, then the secrets files", () => {
+    const yml = "service: hey\nimage: acme/hey\nservers: [10.0.0.1]\n";
+    const load = (files: Record<string, string>) => {
+      const root = app({ "config/deploy.yml": yml, ...files });
+      return loadKamalConfig({ file: path.join(root, "config/deploy.yml") });
+    };
+    const lock = (v: string) => `GEM\n  remote: https://rubygems.org/\n  specs:\n    kamal (${v})\n      activesupport (>= 7.0)\n`;
+    expect(load({ "Gemfile.lock": lock("1.9.3"), ".kamal/secrets": "A=1" })).toMatchObject({ kamal: 1, roles: [{ appPort: 3000 }] });
+    expect(load({ "Gemfile.lock": lock("2.12.0"), ".env": "A=1" })).toMatchObject({ kamal: 2, roles: [{ appPort: 80 }] });
+    expect(load({ ".kamal/secrets-common": "A=1" }).kamal).toBe(2);
+    expect(load({ ".env": "A=1" }).kamal).toBe(1);
+    const unknown = load({});
+    expect(unknown.kamal).toBe(2);
+    expect(unknown.warnings).toContain("deploy.yml uses no key only one Kamal version has, and neither a Gemfile.lock with kamal nor a secrets file says which: read as Kamal 2 (app port 80, /up on it, the kamal network); for Kamal 1, set KamalApp's kamalVersion: 1");
+    // A key only one version has decides, whatever the files say.
+    expect(loadKamalConfig({ file: path.join(app({ "config/deploy.yml": `${yml}proxy: {}\n`, ".env": "A=1" }), "config/deploy.yml") }).kamal).toBe(2);
+  });
+
   it("merges objects and replaces lists", () => {
     expect(deepMerge({ a: { b: 1, c: [1] }, d: 1 }, { a: { c: [2], e: 3 } })).toEqual({ a: { b: 1, c: [2], e: 3 }, d: 1 });
   });

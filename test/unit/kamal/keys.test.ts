@@ -228,10 +228,12 @@ describe("Kamal config: every supported key", () => {
     expect(c.ssh).toEqual({ port: 2222, proxy: { host: "bastion.example.com", user: "root" }, keyPaths: [], keyData: [], hostNames: {} });
     expect(c.roles.map((r) => [r.name, r.stopWaitTime])).toEqual([["web", 12], ["jobs", undefined]]);
     expect(c.stopWaitTime).toBe(20);
-    // readiness_delay: how long a role without a health check must keep running (Kamal 2's default 7).
+    // readiness_delay: how long a role without a health check must keep running (7 by
+    // default in Kamal 2 and in Kamal 1.9, whose key it is too).
     expect(c.readinessDelay).toBe(4);
     expect(normalizeKamalConfig({ ...minimal, proxy: {} }).readinessDelay).toBe(7);
-    expect(normalizeKamalConfig({ ...minimal, traefik: {} }).readinessDelay).toBeUndefined();
+    expect(normalizeKamalConfig({ ...minimal, traefik: {} }).readinessDelay).toBe(7);
+    expect(normalizeKamalConfig({ ...minimal, traefik: {}, readiness_delay: 3 })).toMatchObject({ kamal: 1, readinessDelay: 3 });
     expect(c.accessories[0]).toMatchObject({ hosts: ["10.0.0.2"], options: { network: "kamal" } });
     expect(c.roles.map((r) => r.options)).toEqual([{ network: "kamal" }, { network: "kamal" }]);
     expect(c.traefik?.networks).toEqual(["kamal"]);
