@@ -28,7 +28,7 @@ import { SecretText, secretEnvName, type KamalConfig, type KeyData } from "./mod
 /** A secret's name, as key_data gives one (a key written out is never one). */
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 import { role, NOT_USED, root, type Raw } from "./schema";
-import { KAMAL_NETWORK, sshConfigOf, registryOf, envOf, isEnvBlock, rolesOf, accessoryOf, isPlain, deepMerge } from "./sections";
+import { KAMAL_NETWORK, sshConfigOf, registryOf, envOf, isEnvBlock, rolesOf, accessoryOf, deepMerge } from "./sections";
 
 export { deepMerge };
 

@@ -1,6 +1,6 @@
 /**
- * What the operator's commands (`pulumi-kamal details | logs | exec`) run on a host: pure
- * builders, every word quoted by shellJoin.
+ * What the operator's commands (`pulumi-kamal details | logs | exec | app | accessory |
+ * proxy | server | registry`) run on a host: pure builders, every word quoted by shellJoin.
  */
 import { Command } from "./command";
 import type { AppContainerConfig } from "../config/schemas";
@@ -71,4 +71,37 @@ export function execCommand(
     options: { ...options, rm: true, ...(at.interactive ? { interactive: true, tty: true } : {}) },
     cmd,
   });
+}
+
+/** Kamal's `app stop|start`, `accessory stop|start|restart`, `proxy stop|start|restart`:
+ * one container's lifecycle, by name. */
+export function containerLifecycle(action: "stop" | "start" | "restart", name: string, stopWaitTime?: number): Command {
+  const wait = action !== "start" && stopWaitTime !== undefined ? ["--time", String(Math.ceil(stopWaitTime))] : [];
+  return Command.change(["docker", action, ...wait, name], { repeatable: true, waitSeconds: wait.length ? stopWaitTime : 0 });
+}
+
+/** Kamal's `app containers` / `accessory details` / `proxy details`: every container of a
+ * scope (by its labels), running or not, as `docker container ls` prints them. */
+export function listContainers(labels: Record<string, string>): Command {
+  return Command.read(["docker", "container", "ls", "--all", ...Object.entries(labels).flatMap(([k, v]) => ["--filter", `label=${k}=${v}`])]);
+}
+
+/** Kamal's `app images`: the images of a repository on the host. */
+export function listImages(repository: string): Command {
+  return Command.read(["docker", "image", "ls", repository]);
+}
+
+/** Kamal's `server exec`: the operator's command on the host itself (its words quoted). */
+export function hostCommand(cmd: readonly string[]): Command {
+  return Command.change(cmd.length === 1 ? cmd[0] : shellJoin(cmd), { repeatable: false, engine: false });
+}
+
+/** Kamal's `registry logout`. */
+export function dockerLogout(server: string): Command {
+  return Command.change(["docker", "logout", server], { repeatable: true });
+}
+
+/** Kamal's `accessory exec --reuse`: the operator's command inside a running container. */
+export function execIn(container: string, cmd: readonly string[]): Command {
+  return Command.change(["docker", "exec", container, ...cmd], { repeatable: false });
 }

@@ -39,7 +39,7 @@ import { RolloutFailed, RolloutMember } from "./rollout";
 import { containerStatus } from "./swap/probes";
 import { pruneImages, scopeContainers } from "./swap/retention";
 import { auditScope, failureOf, HostSwap, type SwapOutputs } from "./swap/states";
-import { backendOf, retire, checkedRoute, routeProblems } from "./swap/traffic";
+import { retire, routeProblems, routeRunning } from "./swap/traffic";
 
 type Inputs = Record<string, unknown>;
 
@@ -275,11 +275,8 @@ async function reroute(cfg: AppContainerConfig): Promise<boolean> {
     const name = containerName(cfg);
     if ((await containerStatus(conn, name)) !== "running") return false;
     return withLock(conn, lockOf(cfg), async () => {
-      const route = await step(host, "checking the route", async () => checkedRoute(cfg, routing));
-      const backend = await step(host, `reading the address of ${name}`, () => backendOf(conn, cfg, name));
-      await step(host, "asking Traefik's API before changing the route", () => routing.confirmApi());
       progress(host, `rewriting the route of ${serviceRole(cfg)}${cfg.maintenance ? " (maintenance: Traefik answers 503 with the page)" : ""}; ${name} keeps running`);
-      await step(host, `changing the route of ${name}`, () => routing.routeTo({ ...route.spec, servers: [backend] }, route.certificate));
+      await routeRunning(conn, cfg, routing, name);
       progress(host, `Traefik serves the new route of ${serviceRole(cfg)}`);
       return true;
     });

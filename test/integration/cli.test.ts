@@ -122,10 +122,10 @@ describe("pulumi-kamal", () => {
   it("says how to use it, and refuses a bad command line before reading any stack (exit 2)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "build", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock", "accessory", "secrets"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "build", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock", "accessory", "app", "proxy", "server", "registry", "secrets"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     const logsHelp = await cli(["logs", "--help"]);
     expect(logsHelp.stdout).toContain("pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]");
-    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, secrets); pulumi-kamal --help\n' });
+    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, secrets); pulumi-kamal --help\n' });
     expect(await cli(["exec"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect((await cli(["logs", "--bogus"])).code).toBe(2);
     const noStack = await cli(["details", "--stack", "nope"]);
@@ -259,6 +259,48 @@ describe("pulumi-kamal", () => {
     expect(r.stdout).not.toContain(SECRET);
     // The file is Kamal's: `kamal audit` reads the same lines.
     expect(await sh("app1", "grep -c 'Rolled back app to version v1 (was v2)' .kamal/ops-staging-audit.log")).toBe("2");
+  });
+
+  it("day-two commands as Kamal's: app version|containers|images|stop|start, accessory, proxy, server exec, registry", async () => {
+    const lines = (r: PulumiRun) => r.stdout.split("\n").filter(Boolean).sort();
+    // What the hosts run, as Docker says (the earlier tests roll back and forth).
+    const v = await sh("app1", "docker ps --filter label=service=ops --filter label=role=web --format '{{.Label \"version\"}}'");
+    const web = `ops-web-staging-${v}`;
+    const version = await cli(["app", "version", "--role", "web"]);
+    expect(version.code, out(version)).toBe(0);
+    expect(lines(version)).toEqual([`app1: ${v}`, `app2: ${v}`]);
+    const containers = await cli(["app", "containers", "--role", "web", "--host", "app1"]);
+    expect(containers.stdout).toMatch(/^app1 \| CONTAINER ID +IMAGE/m);
+    expect(containers.stdout).toMatch(new RegExp(`^app1 \\| .*${web}$`, "m"));
+    const images = await cli(["app", "images", "--host", "app2"]);
+    expect(images.stdout).toMatch(/^app2 \| REPOSITORY +TAG/m);
+    const url = `http://${host("app1").address}/version`;
+    const stop = await cli(["app", "stop", "--role", "web", "--host", "app1"]);
+    expect([stop.code, stop.stdout]).toEqual([0, `app1: stopped ${web}\n`]);
+    expect(await sh("app1", `docker inspect -f '{{.State.Status}}' ${web}`)).toBe("exited");
+    const start = await cli(["app", "start", "--role", "web", "--host", "app1"]);
+    expect([start.code, start.stdout]).toEqual([0, `app1: started ${web}\n`]);
+    expect(await sh("app1", `docker inspect -f '{{.State.Status}}' ${web}`)).toBe("running");
+    const before = await sh("app2", "docker inspect -f '{{.State.StartedAt}}' ops-store");
+    const restart = await cli(["accessory", "restart", "store"]);
+    expect([restart.code, restart.stdout]).toEqual([0, "app2: restarted ops-store\n"]);
+    expect(await sh("app2", "docker inspect -f '{{.State.StartedAt}}' ops-store")).not.toBe(before);
+    expect((await cli(["accessory", "details", "store"])).stdout).toMatch(/^app2 \| .* ops-store$/m);
+    expect((await cli(["accessory", "exec", "store", "--", "/app", "probe", "http://127.0.0.1:80/up"])).code).toBe(0);
+    const failing = await cli(["accessory", "exec", "store", "--", "/app", "probe", "http://127.0.0.1:1/"]);
+    expect(failing.code).toBe(1);
+    expect(failing.stderr).toMatch(/^error: app2: running \/app in store: probe: .*connection refused\n$/);
+    const proxy = await cli(["proxy", "details"]);
+    expect(lines(proxy).map((l) => l.replace(/ since .*/, ""))).toEqual([`app1: traefik ${sandbox().images.traefik} running`, `app2: traefik ${sandbox().images.traefik} running`]);
+    const exec = await cli(["server", "exec", "--", "echo kamal-was-here $((1 + 1))"]);
+    expect(exec.code, out(exec)).toBe(0);
+    expect(lines(exec)).toEqual(["app1 | kamal-was-here 2", "app2 | kamal-was-here 2"]);
+    const logout = await cli(["registry", "logout"]);
+    expect(lines(logout)).toEqual([`app1: logged out of ${sandbox().registry.address}`, `app2: logged out of ${sandbox().registry.address}`]);
+    const login = await cli(["registry", "login", "--host", "app1"]);
+    expect([login.code, login.stdout]).toEqual([0, `app1: logged in to ${sandbox().registry.address}\n`]);
+    expect(login.stdout + login.stderr).not.toContain(sandbox().registry.password);
+    expect((await httpGet(url)).status).toBe(200);
   });
 });
 

@@ -40,6 +40,16 @@ export function checkedRoute(cfg: AppContainerConfig, routing: TraefikRouting): 
   return { spec, certificate };
 }
 
+/** Points the scope's route file at the running container `name`, at its address now (a
+ * route change, or a container started again with another address). */
+export async function routeRunning(conn: SshConnection, cfg: AppContainerConfig, routing: TraefikRouting, name: string): Promise<void> {
+  const host = cfg.hostName;
+  const route = await step(host, "checking the route", async () => checkedRoute(cfg, routing));
+  const backend = await step(host, `reading the address of ${name}`, () => backendOf(conn, cfg, name));
+  await step(host, "asking Traefik's API before changing the route", () => routing.confirmApi());
+  await step(host, `changing the route of ${name}`, () => routing.routeTo({ ...route.spec, servers: [backend] }, route.certificate));
+}
+
 /** The backend URL of a container: its address on its first network, the app's port. */
 export async function backendOf(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<string> {
   const ip = (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
