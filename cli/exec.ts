@@ -17,6 +17,10 @@ export interface ExecOptions {
   cmd: string[];
   reuse?: boolean;
   interactive?: boolean;
+  /** Variables for the command (Kamal's -e KEY=VALUE). */
+  env?: Record<string, string>;
+  /** A detached one-off container (Kamal's --detach): started, left running, kept. */
+  detach?: boolean;
   signal?: AbortSignal;
 }
 
@@ -26,6 +30,8 @@ function commandFor(a: AppOnHost, o: ExecOptions): Command {
     envFile: a.cfg.envFile?.path,
     reuse: o.reuse ? a.container : undefined,
     interactive: o.interactive,
+    env: o.env,
+    detach: o.detach,
   });
 }
 

@@ -5,7 +5,7 @@
 import { Command } from "./command";
 import type { AppContainerConfig } from "../config/schemas";
 import { kamalEnv, serviceRole } from "./app";
-import { runContainer, type DockerOptionValue } from "./docker";
+import { envArgs, runContainer, type DockerOptionValue } from "./docker";
 import { shellJoin } from "./shell";
 
 /** One line per container of a scope: name, state, health, start time, image, version. */
@@ -54,21 +54,22 @@ export function execContainerName(cfg: Pick<AppContainerConfig, "service" | "rol
 export function execCommand(
   cfg: Pick<AppContainerConfig, "service" | "role" | "destination" | "version" | "image" | "connection" | "env" | "volumes" | "options">,
   cmd: readonly string[],
-  at: { name: string; envFile?: string; reuse?: string; interactive?: boolean },
+  at: { name: string; envFile?: string; reuse?: string; interactive?: boolean; env?: Record<string, string>; detach?: boolean },
 ): Command {
   // The operator's command: whatever it does, it never runs twice.
-  if (at.reuse) return Command.change(["docker", "exec", ...(at.interactive ? ["--interactive", "--tty"] : []), at.reuse, ...cmd], { repeatable: false });
+  if (at.reuse) return Command.change(["docker", "exec", ...(at.interactive ? ["--interactive", "--tty"] : []), ...envArgs(at.env), at.reuse, ...cmd], { repeatable: false });
   const { detach: _d, restart: _r, publish: _p, p: _p2, name: _n, ...options } = cfg.options as Record<string, DockerOptionValue>;
   return runContainer({
     name: at.name,
     image: `${cfg.image}:${cfg.version}`,
-    detach: false,
-    env: kamalEnv(cfg, at.name),
+    // Kamal's --detach: left running in the background, kept after it exits (no --rm).
+    detach: !!at.detach,
+    env: { ...kamalEnv(cfg, at.name), ...(at.env ?? {}) },
     envFile: at.envFile,
     volumes: cfg.volumes,
     // Its service and destination, no role: no scope counts it as one of its containers.
     labels: { service: cfg.service, destination: cfg.destination ?? "", "kamal.exec": cfg.version },
-    options: { ...options, rm: true, ...(at.interactive ? { interactive: true, tty: true } : {}) },
+    options: { ...options, ...(at.detach ? {} : { rm: true }), ...(at.interactive ? { interactive: true, tty: true } : {}) },
     cmd,
   });
 }

@@ -178,6 +178,14 @@ describe("pulumi-kamal", () => {
     // --reuse runs inside the serving container.
     const reuse = await cli(["exec", "--reuse", "--role", "web", "--host", "app2", "--", "sh", "-c", "echo $KAMAL_CONTAINER_NAME"]);
     expect(reuse).toMatchObject({ code: 0, stdout: "ops-web-staging-v2\n" });
+    // Kamal's -e and one command line (split as a shell would), in a new container and a reused one.
+    expect(await cli(["exec", "--host", "app1", "-e", "GREETING=hello there", "sh -c 'echo $GREETING'"])).toMatchObject({ code: 0, stdout: "hello there\n" });
+    expect(await cli(["exec", "--reuse", "--role", "web", "--host", "app1", "-e", "X=1", "--", "sh", "-c", "echo x=$X"])).toMatchObject({ code: 0, stdout: "x=1\n" });
+    // --detach: started in the background and kept.
+    const detached = await cli(["exec", "--detach", "--host", "app2", "--", "sh", "-c", "sleep 30"]);
+    expect(detached.code, out(detached)).toBe(0);
+    expect(await sh("app2", "docker ps --filter label=kamal.exec --format '{{.Status}}'")).toMatch(/^Up /);
+    await sh("app2", "docker ps -aq --filter label=kamal.exec | xargs -r docker rm -f >/dev/null");
   });
 
   it("exec -i: a console in a real terminal", async () => {

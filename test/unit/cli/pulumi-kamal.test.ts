@@ -151,7 +151,10 @@ describe("the command line", () => {
   it("shows each command's usage with --help, and passes everything after -- to the remote command", async () => {
     const h = await run(["exec", "--help"]);
     expect(h.code).toBe(0);
-    expect(h.stdout.split("\n")[0]).toBe("pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] -- CMD [ARG...]");
+    expect(h.stdout.split("\n")[0]).toBe("pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] [--detach] [-e KEY=VALUE]... -- CMD [ARG...]");
+    // Kamal's own refusals, before any stack is read.
+    expect(await run(["exec", "--detach", "-i", "--", "true"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: Detach is not compatible with interactive\n" });
+    expect(await run(["exec", "-e", "NOPE", "--", "true"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: -e takes KEY=VALUE, not NOPE\n" });
     // "--help" after "--" is the remote command's: the stack is read (and here, is missing).
     const r = await run(["exec", "--cwd", "/nonexistent-dir", "--", "ls", "--help"]);
     expect(r.code).toBe(2);
