@@ -432,6 +432,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
+    // deploy.yml's aliases, as Kamal runs them.
+    const cwdAt = args.findIndex((a) => a === "-C" || a === "--cwd");
+    const alias = await (await import("./aliases")).aliasCommandLine(cwdAt >= 0 ? args[cwdAt + 1] : process.cwd(), name, args).catch((e: Error) => (process.stderr.write(`pulumi-kamal: ${e.message}\n`), null));
+    if (alias === null) return 2;
+    if (alias && alias[0] !== name) return main(alias);
     process.stderr.write(`pulumi-kamal: no command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")}); pulumi-kamal --help\n`);
     return 2;
   }

@@ -273,6 +273,7 @@ export function normalizeKamalConfig(
     readinessDelay: raw.readiness_delay ?? 7,
     retainContainers: raw.retain_containers,
     logging: raw.logging,
+    aliases: raw.aliases ?? {},
     secretNames: [...secretNames].sort(),
     warnings,
   };

@@ -132,6 +132,8 @@ export interface KamalConfig {
   readinessDelay?: number;
   retainContainers?: number;
   logging?: { driver?: string; options?: Record<string, string> };
+  /** `aliases`: a command name → the Kamal command line it runs (pulumi-kamal runs it too). */
+  aliases: Record<string, string>;
   /** Every secret name the config refers to. */
   secretNames: string[];
   /** Keys that were read but have no effect here, with why. */

@@ -129,7 +129,6 @@ export const accessory = z.strictObject({
 
 /** Kamal keys about building images or driving the kamal CLI: they change nothing here. */
 export const NOT_USED: Record<string, string> = {
-  aliases: "kamal CLI aliases have no Pulumi equivalent",
   sshkit: "SSHKit settings do not apply (ssh2 is used)",
   hooks_output: "a hook's output is always shown, as progress lines",
   output: "kamal CLI output settings",
@@ -194,6 +193,7 @@ export const root = z.strictObject({
   allow_empty_roles: z.boolean().optional(),
   builder: builderSchema.optional(),
   require_destination: z.boolean().optional(),
+  aliases: z.record(z.string().regex(/^[a-z0-9_-]+$/i, { message: "must be a command name: letters, digits, '_' or '-'" }), z.string().min(1)).optional(),
   minimum_version: z.union([z.string(), z.number()]).optional(),
   ...Object.fromEntries(Object.keys(NOT_USED).map((k) => [k, z.unknown().optional()])),
 });

@@ -60,27 +60,25 @@ export abstract class Vault {
   constructor(protected readonly cli: VendorCli) {}
 
   /** Whether `--account` is required (most vendors). */
-  get requiresAccount(): boolean {
-    return true;
-  }
+  readonly requiresAccount: boolean = true;
+  /** The vendor CLI's version command (exit 0: installed) and Kamal's message without it;
+   * none for an adapter without a CLI. */
+  protected abstract readonly installCheck: { argv: readonly string[]; missing: string } | undefined;
 
   fetch(secrets: readonly string[], options: FetchOptions = {}): Record<string, string> {
     if (this.requiresAccount && !options.account) throw new VaultError("Missing required option '--account'");
-    this.checkInstalled();
+    if (this.installCheck && !this.cli.run(this.installCheck.argv, { quiet: true }).ok) throw new VaultError(this.installCheck.missing);
     const session = this.login(options.account);
     return this.fetchSecrets(secrets, { ...options, session });
   }
 
-  /** Fails with Kamal's message when the vendor's CLI is not installed. */
-  protected abstract checkInstalled(): void;
-  /** Signs in when needed; returns a session token for the fetch when the vendor uses one. */
-  protected abstract login(account: string | undefined): string | undefined;
-  protected abstract fetchSecrets(secrets: readonly string[], o: FetchOptions & { session?: string }): Record<string, string>;
-
-  /** `--version` exits 0 (quietly): the CLI is installed. */
-  protected installed(argv: readonly string[]): boolean {
-    return this.cli.run(argv, { quiet: true }).ok;
+  /** Signs in when needed; returns a session token for the fetch when the vendor uses one.
+   * None by default (the CLI's own credentials). */
+  protected login(_account: string | undefined): string | undefined {
+    return undefined;
   }
+
+  protected abstract fetchSecrets(secrets: readonly string[], o: FetchOptions & { session?: string }): Record<string, string>;
 }
 
 /** Each name with `--from` in front ("from/name"), as Kamal prefixes them. */

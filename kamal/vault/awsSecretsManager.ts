@@ -12,17 +12,10 @@ interface BatchResult {
 }
 
 export class AwsSecretsManager extends Vault {
-  override get requiresAccount(): boolean {
-    return false;
-  }
+  override readonly requiresAccount = false;
 
-  protected checkInstalled(): void {
-    if (!this.installed(["aws", "--version"])) throw new VaultError("AWS CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["aws", "--version"], missing: "AWS CLI is not installed" };
 
-  protected login(): undefined {
-    return undefined;
-  }
 
   protected fetchSecrets(secrets: readonly string[], { from, account }: FetchOptions): Record<string, string> {
     const ids = prefixed(secrets, from);

@@ -12,9 +12,7 @@ interface BwItem {
 }
 
 export class Bitwarden extends Vault {
-  protected checkInstalled(): void {
-    if (!this.installed(["bw", "--version"])) throw new VaultError("Bitwarden CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["bw", "--version"], missing: "Bitwarden CLI is not installed" };
 
   protected login(account: string | undefined): string | undefined {
     let status = this.status();

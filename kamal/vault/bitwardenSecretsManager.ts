@@ -12,13 +12,9 @@ interface BwsSecret {
 }
 
 export class BitwardenSecretsManager extends Vault {
-  override get requiresAccount(): boolean {
-    return false;
-  }
+  override readonly requiresAccount = false;
 
-  protected checkInstalled(): void {
-    if (!this.installed(["bws", "--version"])) throw new VaultError("Bitwarden Secrets Manager CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["bws", "--version"], missing: "Bitwarden Secrets Manager CLI is not installed" };
 
   protected login(): undefined {
     if (!this.cli.run(["bws", "project", "list"]).ok) throw new VaultError("Could not authenticate to Bitwarden Secrets Manager. Did you set a valid access token?");

@@ -9,13 +9,9 @@ import { parseJson, prefixed, Vault, VaultError, type FetchOptions } from "./ada
 type DopplerSecrets = Record<string, { computed: string }>;
 
 export class Doppler extends Vault {
-  override get requiresAccount(): boolean {
-    return false;
-  }
+  override readonly requiresAccount = false;
 
-  protected checkInstalled(): void {
-    if (!this.installed(["doppler", "--version"])) throw new VaultError("Doppler CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["doppler", "--version"], missing: "Doppler CLI is not installed" };
 
   protected login(): undefined {
     if (this.cli.run(["doppler", "me", "--json"], { quiet: true }).ok) return undefined;

@@ -13,17 +13,10 @@ interface Field {
 }
 
 export class Enpass extends Vault {
-  override get requiresAccount(): boolean {
-    return false;
-  }
+  override readonly requiresAccount = false;
 
-  protected checkInstalled(): void {
-    if (!this.installed(["enpass-cli", "version"])) throw new VaultError("Enpass CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["enpass-cli", "version"], missing: "Enpass CLI is not installed" };
 
-  protected login(): undefined {
-    return undefined;
-  }
 
   protected fetchSecrets(secrets: readonly string[], { from }: FetchOptions): Record<string, string> {
     if (from === undefined) throw new VaultError("Missing required option '--from'");

@@ -16,9 +16,7 @@ interface AccessedVersion {
 }
 
 export class GcpSecretManager extends Vault {
-  protected checkInstalled(): void {
-    if (!this.installed(["gcloud", "--version"])) throw new VaultError("gcloud CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["gcloud", "--version"], missing: "gcloud CLI is not installed" };
 
   protected login(): undefined {
     if (!this.loggedIn()) {

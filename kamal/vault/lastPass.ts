@@ -6,9 +6,7 @@
 import { parseJson, prefixed, Vault, VaultError, type FetchOptions } from "./adapter";
 
 export class LastPass extends Vault {
-  protected checkInstalled(): void {
-    if (!this.installed(["lpass", "--version"])) throw new VaultError("LastPass CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["lpass", "--version"], missing: "LastPass CLI is not installed" };
 
   protected login(account: string | undefined): undefined {
     if (this.cli.run(["lpass", "status", "--color", "never"]).stdout.trim() === `Logged in as ${account}.`) return undefined;

@@ -13,9 +13,7 @@ interface OpField {
 }
 
 export class OnePassword extends Vault {
-  protected checkInstalled(): void {
-    if (!this.installed(["op", "--version"])) throw new VaultError("1Password CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["op", "--version"], missing: "1Password CLI is not installed" };
 
   protected login(account: string | undefined): string | undefined {
     if (this.cli.run(["op", "account", "get", "--account", account!], { quiet: true }).ok) return undefined;

@@ -21,13 +21,9 @@ interface Resource {
 }
 
 export class Passbolt extends Vault {
-  override get requiresAccount(): boolean {
-    return false;
-  }
+  override readonly requiresAccount = false;
 
-  protected checkInstalled(): void {
-    if (!this.installed(["passbolt", "--version"])) throw new VaultError("Passbolt CLI is not installed");
-  }
+  protected readonly installCheck = { argv: ["passbolt", "--version"], missing: "Passbolt CLI is not installed" };
 
   protected login(): undefined {
     if (!this.cli.run(["passbolt", "verify"]).ok) throw new VaultError("Failed to login to Passbolt");

@@ -5,11 +5,7 @@
 import { prefixed, Vault, type FetchOptions } from "./adapter";
 
 export class TestAdapter extends Vault {
-  protected checkInstalled(): void {}
-
-  protected login(): undefined {
-    return undefined;
-  }
+  protected readonly installCheck = undefined;
 
   protected fetchSecrets(secrets: readonly string[], { from }: FetchOptions): Record<string, string> {
     return Object.fromEntries(prefixed(secrets, from).map((s) => [s, [...s.replaceAll("LPAREN", "(").replaceAll("RPAREN", ")")].reverse().join("")]));

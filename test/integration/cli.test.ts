@@ -498,4 +498,11 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     expect(again.stdout).not.toContain("has changes not applied");
     expect(await id()).toBe(rebooted);
   });
+
+  it("aliases: deploy.yml's run as Kamal runs them (the alias's words, then the arguments given)", async () => {
+    const yml = path.join(k.dir, "config/deploy.yml");
+    writeFileSync(yml, `${readFileSync(yml, "utf8")}\naliases:\n  whoami: app exec --reuse "sh -c 'echo $KAMAL_CONTAINER_NAME'"\n`);
+    const r = await cli(["whoami", "--host", host("app1").address], k);
+    expect(r, out(r)).toMatchObject({ code: 0, stdout: "kpinit-web-v1\n" });
+  });
 });

@@ -3,7 +3,7 @@
  * parsed with the provider's schemas), the choice of what a command acts on (exact
  * messages), the details table, log line splitting, and the command line (exit codes).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -159,6 +159,35 @@ describe("the command line", () => {
     const r = await run(["exec", "--cwd", "/nonexistent-dir", "--", "ls", "--help"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^pulumi-kamal exec: no Pulumi project in \/nonexistent-dir/);
+  });
+});
+
+describe("deploy.yml's aliases, as Kamal runs them", () => {
+  it("reads a Kamal command line as this CLI's", async () => {
+    const { kamalCommandLine } = await import("../../../cli/aliases");
+    expect(kamalCommandLine(["app", "exec", "--interactive", "--reuse", "bin/rails console"])).toEqual(["exec", "--interactive", "--reuse", "bin/rails console"]);
+    expect(kamalCommandLine(["app", "logs", "-f", "-r", "web"])).toEqual(["logs", "-f", "--role", "web"]);
+    expect(kamalCommandLine(["traefik", "logs", "-h", "10.0.0.1"])).toEqual(["proxy", "logs", "--host", "10.0.0.1"]);
+    expect(kamalCommandLine(["accessory", "restart", "db"])).toEqual(["accessory", "restart", "db"]);
+    expect(kamalCommandLine(["server", "bootstrap"])).toEqual(["bootstrap"]);
+  });
+
+  it("runs a Rails 8 app's aliases (its words split as Ruby's Shellwords, then the arguments given)", async () => {
+    const { aliasCommandLine } = await import("../../../cli/aliases");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "aliases-"));
+    mkdirSync(path.join(dir, "config"));
+    // The aliases `rails new` writes into a Rails 8 app's config/deploy.yml.
+    writeFileSync(path.join(dir, "config/deploy.yml"), [
+      "service: hey", "image: acme/hey", "servers: [10.0.0.1]", "proxy: {}",
+      "aliases:",
+      '  console: app exec --interactive --reuse "bin/rails console"',
+      '  shell: app exec --interactive --reuse "bash"',
+      "  logs: app logs -f",
+      '  dbc: app exec --interactive --reuse "bin/rails dbconsole --include-password"',
+    ].join("\n"));
+    expect(await aliasCommandLine(dir, "console", [])).toEqual(["exec", "--interactive", "--reuse", "bin/rails console"]);
+    expect(await aliasCommandLine(dir, "logs", ["--host", "10.0.0.1"])).toEqual(["logs", "-f", "--host", "10.0.0.1"]);
+    expect(await aliasCommandLine(dir, "nope", [])).toBeUndefined();
   });
 });
 

@@ -275,10 +275,9 @@ describe("Kamal config: every supported key", () => {
     expect(c.stopWaitTime).toBe(15);
     // The builder is read (KamalApp builds with it when asked): Kamal 2's default driver.
     expect(c.builder).toEqual({ platforms: ["linux/amd64"], driver: "docker-container", local: true, dockerfile: "Dockerfile", args: {}, secrets: [] });
-    expect(c.warnings).toEqual([
-      "aliases: not used (kamal CLI aliases have no Pulumi equivalent)",
-      "proxy.logging: not applied (Traefik's access log is configured on Traefik: its args)",
-    ]);
+    // Aliases are pulumi-kamal's too (cli/aliases.ts).
+    expect(c.aliases).toEqual({ console: "app exec -i bin/rails c" });
+    expect(c.warnings).toEqual(["proxy.logging: not applied (Traefik's access log is configured on Traefik: its args)"]);
   });
 
   it("maps a certificate from secrets, path prefixes, buffering and forwarded headers; a Traefik that trusts them", () => {
