@@ -290,7 +290,7 @@ const KAMAL1_ONLY = Object.keys(KAMAL1_TO_2) as (keyof typeof KAMAL1_TO_2)[];
 
 /**
  * Kamal 1 or 2, by the keys the file uses: any Kamal 2 construct (proxy at the top, on a role
- * or an accessory; secrets_path, stop_timeout, readiness_delay, error_pages_path,
+ * or an accessory; secrets_path, stop_timeout, error_pages_path,
  * hooks_output, boot.parallel_roles, a secret alias, a role's stop_timeout, Kamal 2's builder
  * keys) makes it Kamal 2; else any Kamal 1 key (traefik at the top or on a role, healthcheck,
  * primary_web_role, stop_wait_time, builder.multiarch or a local/remote builder object) makes
