@@ -294,7 +294,8 @@ const KAMAL1_ONLY = Object.keys(KAMAL1_TO_2) as (keyof typeof KAMAL1_TO_2)[];
  * hooks_output, boot.parallel_roles, a secret alias, a role's stop_timeout, Kamal 2's builder
  * keys) makes it Kamal 2; else any Kamal 1 key (traefik at the top or on a role, healthcheck,
  * primary_web_role, stop_wait_time, builder.multiarch or a local/remote builder object) makes
- * it Kamal 1; a file with neither is Kamal 2, the current release.
+ * it Kamal 1; a file with neither says nothing (undefined: the project decides, see
+ * projectKamalVersion).
  */
 export function kamalVersionOf(raw: Raw): 1 | 2 | undefined {
   const roles = Array.isArray(raw.servers) ? [] : Object.values(raw.servers).filter((r): r is z.output<typeof role> => !Array.isArray(r));
