@@ -175,6 +175,7 @@ export class KamalApp extends pulumi.ComponentResource {
           content: f.template ? renderTemplate(f, a.env, secret, path.dirname(path.dirname(path.resolve(args.configFile))), args.erb) : f.content,
           ...(f.options ? { options: f.options } : {}),
           ...(f.mode ? { mode: f.mode } : {}),
+          ...(f.owner ? { owner: f.owner } : {}),
         })),
         directories: a.directories,
         volumes: a.volumes,

@@ -64,8 +64,9 @@ export interface KamalAccessory {
   env: KamalEnv;
   /** Local files; one whose name ends in "erb" is a template Kamal renders with the
    * accessory's env and secrets (KamalApp does, once the secrets are known). */
-  files: { source: string; target: string; content: string; template: boolean; options?: string; mode?: string }[];
-  directories: string[];
+  files: { source: string; target: string; content: string; template: boolean; options?: string; mode?: string; owner?: string }[];
+  /** "host_dir:/container/path[:options]", with the host directory's mode and owner when given. */
+  directories: (string | { path: string; mode?: string; owner?: string })[];
   volumes: string[];
   options: Record<string, string | number | boolean | (string | number)[]>;
   labels: Record<string, string>;

@@ -96,8 +96,8 @@ export const pathConfig = (shape: string) =>
     z.strictObject({ local: z.string(), remote: z.string().startsWith("/"), mode: z.union([z.string(), z.number()]).optional(), owner: z.string().optional(), options: z.string().optional() }),
   ]);
 
-export function pathSpec(p: string | { local: string; remote: string; mode?: string | number; options?: string }): { local: string; remote: string; options?: string; mode?: string } {
-  if (typeof p !== "string") return { local: p.local, remote: p.remote, options: p.options, mode: p.mode === undefined ? undefined : String(p.mode).padStart(4, "0") };
+export function pathSpec(p: string | { local: string; remote: string; mode?: string | number; owner?: string; options?: string }): { local: string; remote: string; options?: string; mode?: string; owner?: string } {
+  if (typeof p !== "string") return { local: p.local, remote: p.remote, options: p.options, mode: p.mode === undefined ? undefined : String(p.mode).padStart(4, "0"), owner: p.owner };
   const [local, remote, options] = p.split(":");
   return { local, remote, options };
 }

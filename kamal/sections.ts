@@ -269,13 +269,13 @@ export function accessoryOf(
   // Kamal 2: an accessory's own registry; its server goes in front of the image.
   const registry = registryOf(a.registry, `${at}.registry`, problems);
   const files = (a.files ?? []).map((spec, i) => {
-    const { local: source, remote: target, options, mode } = pathSpec(spec);
+    const { local: source, remote: target, options, mode, owner } = pathSpec(spec);
     const local = path.resolve(appRoot, source);
     if (!existsSync(local)) {
       problems.push({ path: `${at}.files.${i}`, message: `${source} does not exist (relative to ${appRoot})` });
       return { source, target, content: "", template: false };
     }
-    return { source, target, content: readFileSync(local, "utf8"), template: source.endsWith("erb"), ...(options ? { options } : {}), ...(mode ? { mode } : {}) };
+    return { source, target, content: readFileSync(local, "utf8"), template: source.endsWith("erb"), ...(options ? { options } : {}), ...(mode ? { mode } : {}), ...(owner ? { owner } : {}) };
   });
 
   return {
@@ -289,8 +289,9 @@ export function accessoryOf(
     env: envOf(a.env),
     files,
     directories: (a.directories ?? []).map((d) => {
-      const { local, remote, options } = pathSpec(d);
-      return `${local}:${remote}${options ? `:${options}` : ""}`;
+      const { local, remote, options, mode, owner } = pathSpec(d);
+      const path = `${local}:${remote}${options ? `:${options}` : ""}`;
+      return mode || owner ? { path, ...(mode ? { mode } : {}), ...(owner ? { owner } : {}) } : path;
     }),
     volumes: a.volumes ?? [],
     options,

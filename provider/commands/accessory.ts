@@ -19,8 +19,9 @@ export function accessoryPublish(port: AccessoryContainerConfig["port"]): string
 export function accessoryMounts(cfg: AccessoryContainerConfig, dataDir: string) {
   const files = cfg.files.map((f) => ({ ...f, host: `${dataDir}${f.target}` }));
   const directories = cfg.directories.map((d) => {
-    const [hostDir, target, options] = d.split(":");
-    return { host: hostDir.startsWith("/") ? hostDir : `${dataDir}/${hostDir}`, target, options };
+    const { path, mode, owner } = typeof d === "string" ? { path: d, mode: undefined, owner: undefined } : d;
+    const [hostDir, target, options] = path.split(":");
+    return { host: hostDir.startsWith("/") ? hostDir : `${dataDir}/${hostDir}`, target, options, mode, owner };
   });
   const mount = (host: string, target: string, options?: string) => `${host}:${target}${options ? `:${options}` : ""}`;
   const volumes = [
@@ -47,4 +48,12 @@ export function runAccessory(cfg: AccessoryContainerConfig, at: { dataDir: strin
     options: cfg.options,
     cmd: cfg.cmd,
   });
+}
+
+/** Kamal's `chmod` / `chown` of an accessory's host directory or file, after it is written. */
+export function setPermissions(path: string, p: { mode?: string; owner?: string }): Command[] {
+  return [
+    ...(p.mode ? [Command.change(["chmod", p.mode, path], { repeatable: true, engine: false })] : []),
+    ...(p.owner ? [Command.change(["chown", p.owner, path], { repeatable: true, engine: false })] : []),
+  ];
 }

@@ -232,6 +232,9 @@ export const envFile = z.strictObject({
 export type EnvFileConfig = z.output<typeof envFile>;
 export type EnvFileInput = z.input<typeof envFile>;
 
+/** A host file's or directory's owner: "user[:group]", by name or id. */
+const owner = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, { message: 'must be "user" or "user:group"' });
+
 export const accessoryFile = z.strictObject({
   /** Path inside the container. */
   target: z.string().startsWith("/", { message: "must be an absolute path inside the container" }),
@@ -241,8 +244,24 @@ export const accessoryFile = z.strictObject({
   mode: z.string().regex(/^0?[0-7]{3}$/, { message: 'must be an octal mode like "0644"' }).default("0644"),
   /** Mount options, e.g. "ro" (Kamal's "local:remote:options"). */
   options: z.string().regex(/^[a-zA-Z,]+$/, { message: 'must be mount options like "ro"' }).optional(),
+  /** Owner of the file on the host, "user[:group]" (names or ids), as Kamal's `owner`. */
+  owner: owner.optional(),
 });
 export type AccessoryFileInput = z.input<typeof accessoryFile>;
+
+const directorySpec = z.string().regex(/^[^:]+:\/[^:]*(:[a-zA-Z,]+)?$/, { message: 'must be "host_dir:/container/path[:options]"' });
+
+/** A directory mounted into an accessory: "host_dir:/container/path[:options]", or that with
+ * the host directory's mode and owner (Kamal's directories with `mode`, `owner`). */
+export const accessoryDirectory = z.union([
+  directorySpec,
+  z.strictObject({
+    path: directorySpec,
+    /** Octal mode of the host directory, e.g. "0700". */
+    mode: z.string().regex(/^0?[0-7]{3}$/, { message: 'must be an octal mode like "0700"' }).optional(),
+    owner: owner.optional(),
+  }),
+]);
 
 const publish = z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+(:\d+)?(\/(tcp|udp))?$/, { message: 'must be like "5432", "5432:5432" or "127.0.0.1:5432:5432"' })]);
 
@@ -264,8 +283,9 @@ export const accessoryContainer = z.strictObject({
   envFile: reboot(envFileRef.optional()),
   /** Files uploaded to the accessory's directory on the host and mounted at `target`. */
   files: reboot(z.array(accessoryFile).default([])),
-  /** "host_dir:/container/path"; host_dir relative to the accessory's data directory. */
-  directories: reboot(z.array(z.string().regex(/^[^:]+:\/[^:]*(:[a-zA-Z,]+)?$/, { message: 'must be "host_dir:/container/path[:options]"' })).default([])),
+  /** "host_dir:/container/path" (or with the directory's mode and owner); host_dir relative
+   * to the accessory's data directory. */
+  directories: reboot(z.array(accessoryDirectory).default([])),
   volumes: reboot(z.array(volume).default([])),
   options: reboot(dockerOptions.default({})),
   labels: reboot(z.record(z.string().min(1), z.string()).default({})),

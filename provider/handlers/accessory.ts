@@ -7,7 +7,7 @@
  */
 import { accessoryOutputs, outputNames } from "../config/outputs";
 import { accessoryContainer, type AccessoryContainerConfig } from "../config/schemas";
-import { accessoryMounts, accessoryName, runAccessory } from "../commands/accessory";
+import { accessoryMounts, accessoryName, runAccessory, setPermissions } from "../commands/accessory";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
 import { randomBytes } from "node:crypto";
@@ -126,7 +126,11 @@ async function bootLocked(conn: SshConnection, cfg: AccessoryContainerConfig, se
   await step(cfg.hostName, `writing the files and directories of ${name}`, async () => {
     const dirs = [...mounts.directories.map((d) => d.host), ...mounts.files.map((f) => f.host.slice(0, f.host.lastIndexOf("/")))];
     if (dirs.length) await conn.exec(docker.makeDirectories([...new Set(dirs)]));
-    for (const f of mounts.files) await conn.upload(f.host, f.content, parseInt(f.mode, 8));
+    for (const d of mounts.directories) for (const c of setPermissions(d.host, d)) await conn.exec(c);
+    for (const f of mounts.files) {
+      await conn.upload(f.host, f.content, parseInt(f.mode, 8));
+      for (const c of setPermissions(f.host, { owner: f.owner })) await conn.exec(c);
+    }
   });
 
   const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;

@@ -1,6 +1,6 @@
 /** Traefik and accessory containers, the port handover, Kamal 1's Let's Encrypt recipe, the ports Traefik serves. */
 import { describe, expect, it } from "vitest";
-import { runAccessory } from "../../../provider/commands/accessory";
+import { accessoryMounts, runAccessory, setPermissions } from "../../../provider/commands/accessory";
 import * as docker from "../../../provider/commands/docker";
 import { createTraefik, traefikDirs } from "../../../provider/commands/traefik";
 import { accessoryContainer, traefikContainer } from "../../../provider/config/schemas";
@@ -61,6 +61,24 @@ describe("Traefik and accessory commands", () => {
     );
     expect(docker.runContainer({ name: "a", image: "i", options: { network: "host" } }).text).toBe("docker run --detach --name a --log-opt max-size=10m --network host i");
     expect(runAccessory(cfg, { dataDir: "/root/hey-db" }).policy.repeatable).toBe(false);
+  });
+
+  it("sets an accessory's host directory mode and owner, and a file's owner, as Kamal's chmod and chown", () => {
+    const cfg = accessoryContainer.parse({
+      hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:17",
+      directories: [{ path: "data:/var/lib/postgresql/data", mode: "0700", owner: "999:999" }, "logs:/logs"],
+      files: [{ target: "/etc/x.conf", content: "x", owner: "postgres" }],
+    });
+    const m = accessoryMounts(cfg, "/root/hey-db");
+    expect(m.directories).toEqual([
+      { host: "/root/hey-db/data", target: "/var/lib/postgresql/data", options: undefined, mode: "0700", owner: "999:999" },
+      { host: "/root/hey-db/logs", target: "/logs", options: undefined, mode: undefined, owner: undefined },
+    ]);
+    expect(setPermissions(m.directories[0].host, m.directories[0]).map((c) => c.text)).toEqual(["chmod 0700 /root/hey-db/data", "chown 999:999 /root/hey-db/data"]);
+    expect(setPermissions(m.files[0].host, { owner: m.files[0].owner }).map((c) => c.text)).toEqual(["chown postgres /root/hey-db/etc/x.conf"]);
+    expect(setPermissions("/x", {})).toEqual([]);
+    expect(m.volumes).toEqual(["/root/hey-db/etc/x.conf:/etc/x.conf", "/root/hey-db/data:/var/lib/postgresql/data", "/root/hey-db/logs:/logs"]);
+    expect(accessoryContainer.safeParse({ hostName: "db-1", connection, service: "hey", name: "db", image: "i", directories: [{ path: "data:/d", owner: "a b" }] }).error?.issues[0].message).toBe('must be "user" or "user:group"');
   });
 
   it("puts a container on several networks: created on the first, connected to the rest, then started", () => {

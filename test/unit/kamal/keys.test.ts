@@ -159,6 +159,27 @@ describe("Kamal config: every supported key", () => {
     expect(c.warnings).toEqual(["ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret"]);
   });
 
+  it("reads an accessory's files and directories with Kamal's mode and owner", () => {
+    const dir = app({
+      "config/my.cnf": "[mysqld]\n",
+      "config/deploy.yml": [
+        "service: hey", "image: acme/hey", "servers: [10.0.0.1]", "proxy: {}",
+        "accessories:",
+        "  db:",
+        "    image: mysql:8",
+        "    host: 10.0.0.2",
+        "    files:",
+        "      - { local: config/my.cnf, remote: /etc/mysql/my.cnf, mode: 600, owner: \"999:999\" }",
+        "    directories:",
+        "      - { local: data, remote: /var/lib/mysql, mode: \"0700\", owner: mysql }",
+        "      - logs:/var/log/mysql",
+      ].join("\n"),
+    });
+    const [db] = loadKamalConfig({ file: path.join(dir, "config/deploy.yml") }).accessories;
+    expect(db.files).toEqual([{ source: "config/my.cnf", target: "/etc/mysql/my.cnf", content: "[mysqld]\n", template: false, mode: "0600", owner: "999:999" }]);
+    expect(db.directories).toEqual([{ path: "data:/var/lib/mysql", mode: "0700", owner: "mysql" }, "logs:/var/log/mysql"]);
+  });
+
   it("merges a role's proxy and logging deeply over the top-level ones, as Kamal's deep_merge", () => {
     const c = normalizeKamalConfig({
       ...minimal,
