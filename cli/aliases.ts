@@ -1,5 +1,5 @@
 /**
- * deploy.yml's `aliases`, run as Kamal runs them: `pulumi-kamal NAME ARGS…` is the alias's
+ * Kamal's command lines read as this CLI's. deploy.yml's `aliases`, run as Kamal runs them: `pulumi-kamal NAME ARGS…` is the alias's
  * command line (split as Ruby's Shellwords splits it) followed by ARGS, a Kamal command line
  * read as this CLI's: `app exec` is `exec`, `app logs` is `logs`, Kamal 1's `traefik` is
  * `proxy`, `-r`/`--roles` is `--role`, `-h`/`--hosts` is `--host`.
@@ -35,4 +35,16 @@ export async function aliasCommandLine(dir: string, name: string, args: readonly
   }
   const line = aliases[name];
   return line === undefined ? undefined : kamalCommandLine([...shellsplit(line), ...args]);
+}
+
+/** Kamal's global options as this CLI's: `-d DEST` is the destination's stack (init names
+ * each stack after its destination); `-r`/`--roles` is `--role` where a command takes one. */
+export function kamalGlobalOptions(args: readonly string[], takesRole: boolean): string[] {
+  return args.flatMap((a) => {
+    const m = /^(-d|--destination|-r|--roles)(?:=(.*))?$/.exec(a);
+    const isRole = m?.[1] === "-r" || m?.[1] === "--roles";
+    if (!m || (isRole && !takesRole)) return [a];
+    const to = isRole ? "--role" : "--stack";
+    return m[2] !== undefined ? [`${to}=${m[2]}`] : [to];
+  });
 }

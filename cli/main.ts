@@ -14,6 +14,7 @@ import type { LogSource } from "./logs";
 import type { HostError } from "./remote";
 import type { Deployed } from "./stack";
 import { opened } from "./lifecycle";
+import { kamalGlobalOptions } from "./aliases";
 import { SECRETS_USAGE, secrets } from "./secrets";
 import { shellSplit } from "../provider/commands/shell";
 import { EngineError, LockRefused, UsageError } from "./usage";
@@ -25,7 +26,7 @@ const select = () => import("./select");
 const hostCommands = () => import("./hostCommands");
 
 const GLOBAL = `Stack options (every command):
-  -s, --stack NAME     the stack (default: the project's selected stack)
+  -s, --stack NAME     the stack (default: the project's selected stack); -d DEST (Kamal's) is the destination's stack
   -C, --cwd DIR        the Pulumi project's directory (default: this one)
       --service NAME   one service, when the stack has several
   -h, --help           this help`;
@@ -450,7 +451,7 @@ export async function main(argv: string[]): Promise<number> {
       const cwd = cwdAt >= 0 ? own[cwdAt + 1] : undefined;
       return await command.run({ cwd }, cwdAt >= 0 ? [...own.slice(0, cwdAt), ...own.slice(cwdAt + 2)] : own);
     }
-    const parsed = parseArgs({ args: own, options: { ...stackOptions, ...command.options }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: kamalGlobalOptions(own, "role" in command.options), options: { ...stackOptions, ...command.options }, allowPositionals: true, strict: true });
     if (parsed.values.help) {
       out(`${command.usage}\n\n${command.summary}\n\n${GLOBAL}`);
       return 0;

@@ -67,11 +67,11 @@ describe("SSH authentication: several keys, keys only, agent forwarding", () => 
   });
 });
 
-describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, keys_only and forward_agent, and a role on a network of its own", () => {
+describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, keys_only and forward_agent, a role on a network of its own, an accessory's mode and owner", () => {
   it("deploys with the keys deploy.yml names; the role joins its network beside kamal and is served", async () => {
     const sb = sandbox();
     const app1 = host("app1");
-    await (await pool.connect(target("app1"))).exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
+    await (await pool.connect(target("app1"))).exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal ~/kpkeys-store"));
     const project = scratchProject("ssh-keys", {
       "Pulumi.yaml": "name: kp-ssh-keys\nruntime: nodejs\n",
       "package.json": JSON.stringify({ name: "kp-ssh-keys", main: "index.ts" }),
@@ -91,6 +91,15 @@ describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, key
         `  server: ${sb.registry.address}`,
         `  username: ${sb.registry.username}`,
         "  password: [KAMAL_REGISTRY_PASSWORD]",
+        // An accessory whose data directory and file have Kamal's mode and owner.
+        "accessories:",
+        "  store:",
+        `    image: ${sb.images.app.v1}`,
+        `    host: ${app1.address}`,
+        "    files:",
+        '      - { local: config/store.conf, remote: /etc/store.conf, mode: "0640", owner: "1234:1234" }',
+        "    directories:",
+        '      - { local: data, remote: /data, mode: "0700", owner: "1234:1234" }',
         "ssh:",
         `  user: ${app1.user}`,
         `  port: ${app1.port}`,
@@ -100,6 +109,7 @@ describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, key
         "  forward_agent: true",
       ].join("\n"),
       ".kamal/secrets": `KAMAL_REGISTRY_PASSWORD=${sb.registry.password}\nDEPLOY_KEY=$(cat ${wrongKey})\n`,
+      "config/store.conf": "setting = 1\n",
       "index.ts": [
         'import * as pulumi from "@pulumi/pulumi";',
         'import { KamalApp } from "pulumi-kamal";',
@@ -125,6 +135,8 @@ describe("a Kamal 2 deploy.yml with two key files, key_data naming a secret, key
       expect(JSON.parse((await httpGet(`http://${app1.address}/version`, { host: "keys.example.test" })).body).version).toBe("v1");
       const networks = (await (await pool.connect(target("app1"))).exec(onHost("docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' kpkeys-web-v1"))).stdout.trim().split(" ");
       expect(networks).toEqual(["kamal", "kpkeys-backend"]);
+      const conn = await pool.connect(target("app1"));
+      expect((await conn.exec(onHost("stat -c '%a %u:%g' ~/kpkeys-store/data ~/kpkeys-store/etc/store.conf"))).stdout.trim().split("\n")).toEqual(["700 1234:1234", "640 1234:1234"]);
     } finally {
       const down = await p.destroy();
       expect(down.code, down.stdout + down.stderr).toBe(0);

@@ -172,6 +172,12 @@ describe("deploy.yml's aliases, as Kamal runs them", () => {
     expect(kamalCommandLine(["server", "bootstrap"])).toEqual(["bootstrap"]);
   });
 
+  it("takes Kamal's -d as the destination's stack and -r as --role where a command has roles", async () => {
+    const { kamalGlobalOptions } = await import("../../../cli/aliases");
+    expect(kamalGlobalOptions(["-d", "staging", "--roles=web", "-f"], true)).toEqual(["--stack", "staging", "--role=web", "-f"]);
+    expect(kamalGlobalOptions(["--destination=production", "-r", "web"], false)).toEqual(["--stack=production", "-r", "web"]);
+  });
+
   it("runs a Rails 8 app's aliases (its words split as Ruby's Shellwords, then the arguments given)", async () => {
     const { aliasCommandLine } = await import("../../../cli/aliases");
     const dir = mkdtempSync(path.join(os.tmpdir(), "aliases-"));
