@@ -9,7 +9,7 @@
  * impersonate ("default|sa@example.com", "me@example.com|sa1@example.com,sa2@example.com").
  */
 import { parseJson, prefixed, Vault, VaultError, type FetchOptions } from "./adapter";
-import { splitPath } from "./doppler";
+import { splitPath } from "./rubyText";
 
 interface AccessedVersion {
   payload?: { data?: string };

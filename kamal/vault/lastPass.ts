@@ -4,6 +4,7 @@
  * --json`, keyed by its full name; a name LastPass did not return is an error.
  */
 import { parseJson, prefixed, Vault, VaultError, type FetchOptions } from "./adapter";
+import { inspectList } from "./rubyText";
 
 export class LastPass extends Vault {
   protected readonly installCheck = { argv: ["lpass", "--version"], missing: "LastPass CLI is not installed" };
@@ -17,16 +18,11 @@ export class LastPass extends Vault {
   protected fetchSecrets(secrets: readonly string[], { from }: FetchOptions): Record<string, string> {
     const names = prefixed(secrets, from);
     const r = this.cli.run(["lpass", "show", ...names, "--json"]);
-    if (!r.ok) throw new VaultError(`Could not read ${rubyList(names)} from LastPass`);
+    if (!r.ok) throw new VaultError(`Could not read ${inspectList(names)} from LastPass`);
     const results: Record<string, string> = {};
     for (const item of parseJson<{ fullname: string; password: string }[]>(r.stdout, "LastPass")) results[item.fullname] = item.password;
     const missing = names.filter((n) => !(n in results));
     if (missing.length) throw new VaultError(`Could not find ${missing.join(", ")} in LastPass`);
     return results;
   }
-}
-
-/** A list of names as Ruby interpolates an array: ["a", "b"]. */
-function rubyList(names: string[]): string {
-  return `[${names.map((n) => JSON.stringify(n)).join(", ")}]`;
 }

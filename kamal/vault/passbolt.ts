@@ -6,7 +6,7 @@
  * keyed by resource name.
  */
 import { parseJson, prefixed, Vault, VaultError, type FetchOptions } from "./adapter";
-import { inspect, inspectList, splitPath } from "./doppler";
+import { inspect, inspectList, splitPath } from "./rubyText";
 import { shellescape, shellsplit } from "./shellwords";
 
 interface Folder {
