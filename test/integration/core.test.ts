@@ -124,7 +124,7 @@ describe("Service, Traefik, EnvFile and Accessory on the sandbox", () => {
     expect(up.code).not.toBe(0);
     const out = up.stdout + up.stderr;
     expect(out).toMatch(
-      /app1: waiting for kpapp-web-broken to answer its health check: container kpapp-web-broken did not become healthy within 10s \(health unhealthy; last probe: GET \/up answered HTTP 503: "not healthy"\); it was stopped and kept as kpapp-web-broken_failed_[0-9a-f]{8} for its logs, kpapp-web-v2 keeps serving\./,
+      /app1: waiting for kpapp-web-broken to answer its health check: container kpapp-web-broken did not become healthy within 10s \(health unhealthy; last probe: \/app probe http:\/\/127\.0\.0\.1\/up exited 1: "probe: status 503"\); it was stopped and kept as kpapp-web-broken_failed_[0-9a-f]{8} for its logs, kpapp-web-v2 keeps serving\./,
     );
     expect(out).toContain("--- health check log (last 5) ---\n    exit 1: probe: status 503");
     expect(out).toMatch(/--- last log lines of kpapp-web-broken ---\n.*testapp broken: listening on :80 as kpapp-web-broken/);
