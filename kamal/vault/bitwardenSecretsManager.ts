@@ -6,10 +6,8 @@
  */
 import { parseJson, prefixed, Vault, VaultError, type FetchOptions } from "./adapter";
 
-interface BwsSecret {
-  key: string;
-  value: string;
-}
+/** A secret as `bws secret get|list` prints it (the fields read here). */
+type BwsSecret = { key: string; value: string };
 
 export class BitwardenSecretsManager extends Vault {
   override readonly requiresAccount = false;
