@@ -12,6 +12,9 @@ KP_BUILDX_VERSION="${KP_BUILDX_VERSION:-v0.38.2}"
 # The AWS CLI and moto (an AWS Secrets Manager API server), from PyPI: the vault tests.
 KP_AWSCLI_VERSION="${KP_AWSCLI_VERSION:-1.46.3}"
 KP_MOTO_VERSION="${KP_MOTO_VERSION:-5.2.6}"
+# SeaweedFS (an S3-compatible object store): shared Pulumi state as teams keep it.
+# The module proxy serves one pseudo-version of it (see ../shared/TESTBED.md).
+KP_SEAWEEDFS_VERSION="${KP_SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
 # The nodejs language host stopped being part of the sdk/v3 module after v3.68.0 and
 # its own module is not served by the module proxy reachable here (see docs/testing.md).
 KP_LANGHOST_SDK_VERSION="${KP_LANGHOST_SDK_VERSION:-v3.68.0}"

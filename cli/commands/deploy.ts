@@ -1,0 +1,119 @@
+/**
+ * The commands that change what runs through the Pulumi engine: init, bootstrap, setup,
+ * deploy, redeploy, build, rollback, preview, maintenance, live.
+ */
+import { UsageError } from "../usage";
+import { type Command, deployOptions, engine, engineOf, load, out, reportErrors, runBootstrap, servicesOf, str, VERSION_HELP, versionOptions } from "./common";
+
+export const deployCommands: Record<string, Command> = {
+  init: {
+    summary: "make this Kamal project (config/deploy.yml, destinations, .kamal/secrets) a Pulumi project: Pulumi.yaml, a KamalApp program, a stack per destination",
+    usage: `pulumi-kamal init [--known-hosts FILE | --yes] [--ssh-key PATH]
+      --known-hosts FILE  take the hosts' keys from this file (verified out of band)
+      --yes               trust the keys the hosts present (printed) without asking
+      --ssh-key PATH      the private key to log in with (default: the ssh-agent, else ~/.ssh/id_ed25519)`,
+    options: { "known-hosts": { type: "string" }, yes: { type: "boolean", short: "y" }, "ssh-key": { type: "string" } },
+    async run(v) {
+      const { init, terminalAsk } = await import("../init");
+      await init({ dir: str(v.cwd) ?? process.cwd(), knownHosts: str(v["known-hosts"]), yes: !!v.yes, sshKey: str(v["ssh-key"]), write: out, ask: terminalAsk() });
+      return 0;
+    },
+  },
+  bootstrap: {
+    summary: "make new servers ready: Docker installed (the distribution's package) and running, the SSH user in the docker group, the networks, ~/.kamal",
+    usage: `pulumi-kamal bootstrap [--host H] [--json]
+  --host H   one host (default: every host of the stack: deploy.yml's, else the deployed ones)
+  --json     the report for scripts`,
+    options: { host: { type: "string" }, json: { type: "boolean" } },
+    run: (v) => runBootstrap(v, { host: str(v.host), json: !!v.json }),
+  },
+  setup: {
+    summary: "kamal setup: bootstrap the hosts, then deploy (accessories, Traefik and the apps)",
+    usage: `pulumi-kamal setup [--version V] [--skip-push]\n${VERSION_HELP}`,
+    options: versionOptions,
+    async run(v) {
+      const boot = await runBootstrap(v, {});
+      if (boot) return boot;
+      await (await engine()).deploy(await engineOf(v), deployOptions(v));
+      return 0;
+    },
+  },
+  deploy: {
+    summary: "kamal deploy: the image built from the current commit and pushed, then on every host, health-gated, zero downtime",
+    usage: `pulumi-kamal deploy [--version V] [--skip-push]\n${VERSION_HELP}`,
+    options: versionOptions,
+    async run(v) {
+      await (await engine()).deploy(await engineOf(v), deployOptions(v));
+      return 0;
+    },
+  },
+  redeploy: {
+    summary: "deploy the apps only (the image built and pushed, containers, env files, release, hooks): not accessories or Traefik",
+    usage: `pulumi-kamal redeploy [--version V] [--skip-push]\n${VERSION_HELP}`,
+    options: versionOptions,
+    async run(v) {
+      await (await engine()).redeploy(await engineOf(v), deployOptions(v));
+      return 0;
+    },
+  },
+  build: {
+    summary: "kamal build: push (build the current commit's image and push it), pull (onto every app host, by digest), details (the builder)",
+    usage: `pulumi-kamal build push [--version V] | pull | details
+  push       the stack's image built from the commit (or --version) and pushed; nothing deployed
+  pull       the built image pulled onto every app host, by its digest
+  details    which builder builds it; Docker's contexts and buildx builders`,
+    options: { version: { type: "string" }, "version-key": { type: "string" } },
+    async run(v, pos) {
+      const [sub, ...rest] = pos;
+      if (!sub || rest.length || !["push", "pull", "details"].includes(sub)) throw new UsageError("build needs one of: push, pull, details");
+      const [o, d, { buildDetails, buildPull, buildPush }] = await Promise.all([engineOf(v), load(v), import("../build")]);
+      if (sub === "push") {
+        await buildPush(o, d, { version: str(v.version), versionKey: str(v["version-key"]), service: str(v.service) });
+        return 0;
+      }
+      if (sub === "pull") return reportErrors((await buildPull(d, out)).errors);
+      await buildDetails(d, out);
+      return 0;
+    },
+  },
+  rollback: {
+    summary: "back to VERSION, whose stopped containers the hosts kept (no pull)",
+    usage: "pulumi-kamal rollback VERSION [--version-key K]",
+    options: { "version-key": { type: "string" } },
+    async run(v, pos) {
+      if (pos.length !== 1) throw new UsageError("rollback needs the version to go back to: pulumi-kamal rollback VERSION (pulumi-kamal details shows what runs)");
+      const [o, d] = await Promise.all([engineOf(v), load(v)]);
+      await (await engine()).rollback(o, d, pos[0], { versionKey: str(v["version-key"]) });
+      return 0;
+    },
+  },
+  preview: {
+    summary: "pulumi preview --diff: what a deploy would change, on which host",
+    usage: `pulumi-kamal preview [--version V] [--skip-push]\n${VERSION_HELP}`,
+    options: versionOptions,
+    async run(v) {
+      await (await engine()).preview(await engineOf(v), deployOptions(v));
+      return 0;
+    },
+  },
+  maintenance: {
+    summary: "Traefik answers 503 with the maintenance page; the containers keep running (live undoes it)",
+    usage: "pulumi-kamal maintenance [--message M] [--service S]\n  -m, --message M   shown on the page",
+    options: { message: { type: "string", short: "m" } },
+    async run(v) {
+      const [o, d] = await Promise.all([engineOf(v), load(v)]);
+      await (await engine()).maintenance(o, d, await servicesOf(d, v), { message: str(v.message) });
+      return 0;
+    },
+  },
+  live: {
+    summary: "out of maintenance mode: Traefik routes to the containers again",
+    usage: "pulumi-kamal live [--service S]",
+    options: {},
+    async run(v) {
+      const [o, d] = await Promise.all([engineOf(v), load(v)]);
+      await (await engine()).maintenance(o, d, await servicesOf(d, v), false);
+      return 0;
+    },
+  },
+};
