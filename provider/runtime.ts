@@ -14,6 +14,7 @@ import { appendFileSync } from "node:fs";
 import { providerPool } from "./handlers/common";
 import type { Handlers } from "./handlers/handlers";
 import { releaseOnSignals } from "./handlers/lock";
+import { engineOperation } from "./engineWatch";
 
 
 /** With KAMAL_SSH_STATS_FILE set, each operation appends the pool's cumulative SSH counters
@@ -24,7 +25,8 @@ function recorded<A extends unknown[], R>(kind: string, op: string, fn: (...a: A
     // engine cancels it.
     releaseOnSignals();
     try {
-      return await fn(...args);
+      // Kept track of: when the engine dies, the process exits once it is done (engineWatch.ts).
+      return await engineOperation(() => fn(...args));
     } finally {
       const file = process.env.KAMAL_SSH_STATS_FILE;
       if (file) appendFileSync(file, JSON.stringify({ kind, op, at: Date.now(), pid: process.pid, hosts: providerPool().snapshot() }) + "\n");

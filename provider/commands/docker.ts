@@ -213,11 +213,17 @@ export function imagesInUse(): Command {
   return Command.read(shellJoin(["docker", "ps", "--all", "--format", "{{.Image}}"]));
 }
 
-/** Writes stdin to a file atomically (a temporary file beside it, then a rename), so a
- * watcher never reads half a file. For non-secret content: the mode is the umask's. */
-export function writeFileAtomically(path: string): Command {
+/** Writes `content`, given on stdin, to a file atomically (a temporary file beside it, then a
+ * rename), so a watcher never reads half a file; the rename happens only when every byte
+ * arrived: a client that dies mid-write (kill -9, a lost link) ends stdin early, and `cat`
+ * takes that for the end of the file. For non-secret content: the mode is the umask's. */
+export function writeFileAtomically(path: string, content: string): Command {
   const tmp = `${path}.tmp-${Date.now().toString(36)}`;
-  return Command.change(`${shellJoin(["cat"])} > ${shellQuote(tmp)} && ${shellJoin(["mv", "-f", tmp, path])}`, { repeatable: true, engine: false });
+  const bytes = Buffer.byteLength(content);
+  return Command.change(
+    `{ cat > ${shellQuote(tmp)} && [ "$(wc -c < ${shellQuote(tmp)})" -eq ${bytes} ] && ${shellJoin(["mv", "-f", tmp, path])}; } || { ${shellJoin(["rm", "-f", tmp])}; exit 1; }`,
+    { repeatable: true, engine: false },
+  );
 }
 
 export function makeDirectories(dirs: readonly string[], mode?: string): Command {

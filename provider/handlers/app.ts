@@ -39,7 +39,7 @@ import { RolloutFailed, RolloutMember } from "./rollout";
 import { containerStatus } from "./swap/probes";
 import { pruneImages, scopeContainers } from "./swap/retention";
 import { auditScope, failureOf, HostSwap, type SwapOutputs } from "./swap/states";
-import { retire, routeProblems, routeRunning } from "./swap/traffic";
+import { backendOf, retire, routeProblems, routeRunning } from "./swap/traffic";
 
 type Inputs = Record<string, unknown>;
 
@@ -222,10 +222,25 @@ export async function read(id: string, props: Inputs) {
   const name = String(props.containerName || containerName(cfg));
   const secrets = new Secrets(appContainer, cfg);
   return secrets.guard(async () => {
-    const facts = await containerFacts(await connect(cfg.connection), name);
+    const conn = await connect(cfg.connection);
+    const facts = await containerFacts(conn, name);
     if (!facts) return { id, props: { ...props, status: "missing", containerId: "", runningVersion: "" } };
-    return { id, props: { ...props, containerId: facts.containerId, imageId: facts.imageId, status: facts.status, runningVersion: facts.version } };
+    const status = facts.status === "running" && !(await routedTo(conn, cfg, name)) ? "unrouted" : facts.status;
+    return { id, props: { ...props, containerId: facts.containerId, imageId: facts.imageId, status, runningVersion: facts.version } };
   });
+}
+
+/** Whether the scope's route file (when the host's Traefik routes by files) names the
+ * container: a deploy killed mid-swap, or a hand edit, can leave it naming another one or
+ * none ("unrouted": drift, which the next update repairs by swapping to it again). True
+ * when nothing is routed by file here, or in maintenance (the route names no container). */
+async function routedTo(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<boolean> {
+  if (!cfg.traefik || wantsLabelRouting(cfg) || cfg.maintenance) return true;
+  const routing = await TraefikRouting.discover(conn, serviceRole(cfg));
+  if (!routing?.byRoutes) return true;
+  const [servers, backend] = await Promise.all([routing.fileServers(), backendOf(conn, cfg, name).catch(() => undefined)]);
+  // An unreadable route file (empty: a write cut short) routes nothing.
+  return backend === undefined || (servers ?? []).includes(backend);
 }
 
 export async function remove(_id: string, props: Inputs) {

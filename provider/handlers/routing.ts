@@ -142,8 +142,9 @@ export class TraefikRouting {
       // that needs it never loads without it.
       if (certificate) await this.conn.upload(certs, tlsConfig(certificate.certificatePem, certificate.privateKeyPem), 0o600);
       // One command with the content on stdin: no SFTP session to open on the critical path.
+      const config = routeConfig({ ...spec, name: this.name });
       await Promise.all([
-        this.conn.exec(docker.writeFileAtomically(file), { stdin: routeConfig({ ...spec, name: this.name }) }),
+        this.conn.exec(docker.writeFileAtomically(file, config), { stdin: config }),
         ...(certificate ? [] : [this.conn.exec(docker.removePaths([certs]))]),
       ]);
     } else await this.conn.exec(docker.removePaths([file, certs]));

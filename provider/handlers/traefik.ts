@@ -181,7 +181,7 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
 async function writePlugin(conn: SshConnection, dir: string) {
   const files = traefikPluginFiles();
   await conn.exec(docker.makeDirectories([...new Set(files.map((f) => `${dir}/${f.path.slice(0, f.path.lastIndexOf("/"))}`))]));
-  for (const f of files) await conn.exec(docker.writeFileAtomically(`${dir}/${f.path}`), { stdin: f.content });
+  for (const f of files) await conn.exec(docker.writeFileAtomically(`${dir}/${f.path}`, f.content), { stdin: f.content });
 }
 
 /** A trial Traefik's configuration counts as accepted once it starts its providers (past

@@ -100,7 +100,7 @@ export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikCon
     }
     files.push({ name: s.name, content: routeConfig({ name: s.name, rule, servers }) });
   }
-  for (const f of files) await conn.exec(docker.writeFileAtomically(routeFile(routesDir, f.name)), { stdin: f.content });
+  for (const f of files) await conn.exec(docker.writeFileAtomically(routeFile(routesDir, f.name), f.content), { stdin: f.content });
   return files.map((f) => f.name);
 }
 

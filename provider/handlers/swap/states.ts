@@ -35,6 +35,7 @@ import { tail } from "../../ssh/redact";
 import { absolute, audit, changeOnce, connectionLost, containerFacts, progress, rootCause, Secrets, sleep, step, StepError } from "../common";
 import type { TraefikRouting } from "../routing";
 import { RolloutFailed, type RolloutMember } from "../rollout";
+import { engineGone } from "../../engineWatch";
 import { containerStatus, exists, watchServing } from "./probes";
 import { prune, pruneFailed, scopeContainers } from "./retention";
 import { trafficFor, type Traffic } from "./traffic";
@@ -103,14 +104,22 @@ export class HostSwap {
     await this.start();
     try {
       await this.probe();
+      this.engineStillThere();
       await this.switch();
       await this.watch();
       await this.settle();
+      this.engineStillThere();
     } catch (e) {
       if (connectionLost(e)) throw this.lost(e as Error);
       return this.revert(e as Error);
     }
     return this.drain();
+  }
+
+  /** The engine that asked for this swap is gone (killed): nothing would record the new
+   * version, so the swap goes back to the one that served, which the state keeps. */
+  private engineStillThere() {
+    if (engineGone()) throw new Error("the Pulumi engine that ran this deploy is gone (killed); nothing would record the new version");
   }
 
   private took() {

@@ -1,5 +1,5 @@
 /** Docker and host commands: what each runs, what may run again, the deploy lock, the operator's commands, bootstrap. */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Command, ENGINE_DOWN } from "../../../provider/commands/command";
 import { homeDirectory } from "../../../provider/commands/files";
 import { appContainer } from "../../../provider/config/schemas";
@@ -18,6 +18,16 @@ describe("docker commands", () => {
   });
   it("logs in with the password on stdin", () => {
     expect(docker.dockerLogin("ghcr.io", "bot").text).toBe("docker login ghcr.io --username bot --password-stdin");
+  });
+  it("writes a file atomically, renamed into place only when every byte of stdin arrived", () => {
+    vi.useFakeTimers({ now: new Date("2026-12-05T12:00:00Z") });
+    try {
+      expect(docker.writeFileAtomically("/root/.kamal/proxy/traefik/a b.yml", "routes: é\n").text).toBe(
+        "{ cat > '/root/.kamal/proxy/traefik/a b.yml.tmp-mxad1mo0' && [ \"$(wc -c < '/root/.kamal/proxy/traefik/a b.yml.tmp-mxad1mo0')\" -eq 11 ] && mv -f '/root/.kamal/proxy/traefik/a b.yml.tmp-mxad1mo0' '/root/.kamal/proxy/traefik/a b.yml'; } || { rm -f '/root/.kamal/proxy/traefik/a b.yml.tmp-mxad1mo0'; exit 1; }",
+      );
+    } finally {
+      vi.useRealTimers();
+    }
   });
   it("stops with the stop wait time and reads state, cords and logs", () => {
     expect(docker.stopContainer("hey-web-v1", 20).text).toBe("docker stop --time 20 hey-web-v1");
@@ -53,7 +63,7 @@ describe("command policies: what may run again after a dropped connection, and i
     }
   });
   it("changes that leave the host the same when repeated repeat, with the change deadline; a stop adds its wait", () => {
-    for (const c of [docker.removeContainers(["a"], true), docker.makeDirectories(["/x"]), docker.tieCord("/c"), docker.cutCord("/c"), docker.startContainer("a"), docker.writeFileAtomically("/r/x.yml")]) {
+    for (const c of [docker.removeContainers(["a"], true), docker.makeDirectories(["/x"]), docker.tieCord("/c"), docker.cutCord("/c"), docker.startContainer("a"), docker.writeFileAtomically("/r/x.yml", "x")]) {
       expect([c.text, policy(c)]).toEqual([c.text, { repeatable: true, deadline: "change", extraSeconds: 0 }]);
     }
     expect(policy(docker.stopContainer("a", 25))).toEqual({ repeatable: true, deadline: "change", extraSeconds: 25 });
