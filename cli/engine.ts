@@ -15,7 +15,8 @@ import { LineSplitter } from "./lines";
 import { STACK_CONFIG } from "./programConfig";
 import { bareConfigKey, exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
 import type { Deployed } from "./stack";
-import { EngineError, UsageError } from "./usage";
+import { leftByDeadProcess, lockedMessage, stackLocks } from "./backend";
+import { EngineError, LockRefused, UsageError } from "./usage";
 
 export { EngineError };
 
@@ -63,8 +64,47 @@ interface RunOptions {
   message: string;
 }
 
-/** Runs `up` (or a preview) streaming Kamal-like lines; throws the engine's error lines. */
+/** Runs `up` (or a preview) streaming Kamal-like lines; throws the engine's error lines, or
+ * LockRefused when another deployer holds the stack's lock in the backend. A lock left by a
+ * deploy of this machine whose process is gone (kill -9) is cleared, said, and the run goes on. */
 async function run(o: EngineOptions, what: "up" | "preview", opts: RunOptions): Promise<void> {
+  try {
+    await runOnce(o, what, opts);
+  } catch (e) {
+    const locks = e instanceof StackLocked ? e.locks : undefined;
+    if (!locks) throw e;
+    if (!locks.length || !locks.every(leftByDeadProcess)) throw new LockRefused(lockedMessage(o.stack, locks));
+    o.write(`The stack's lock was left by a deploy on this machine that no longer runs (pid ${locks.map((l) => l.pid).join(", ")}, since ${locks[0].at}): clearing it, and reading what that deploy left on the hosts`);
+    await unlockStack(o.dir, o.stack, o.write);
+    await runOnce(o, what, opts);
+  }
+}
+
+/** The engine refused the run: the stack is locked by these. */
+class StackLocked extends Error {
+  constructor(readonly locks: ReturnType<typeof stackLocks> & object) {
+    super("the stack is locked");
+  }
+}
+
+/**
+ * A stack a killed deploy left locked, made ready for the next one: `pulumi cancel` (a DIY
+ * backend's lock files removed, or Pulumi Cloud's update canceled), then `pulumi refresh`:
+ * the state reads what the hosts run now (a route the killed swap left half moved is drift
+ * there, which the next deploy repairs), and creates it left pending are dropped (their
+ * containers are found and replaced by the next deploy).
+ */
+export async function unlockStack(dir: string, stack: string, write: (line: string) => void): Promise<void> {
+  const r = await pulumi(dir, ["cancel", "--yes", "--stack", stack]);
+  if (r.code !== 0) throw new EngineError(`could not clear the lock of stack ${stack}: ${firstError(r.stderr || r.stdout)}`);
+  write(`Stack ${stack}: lock cleared (pulumi cancel)`);
+  const refreshed = await pulumi(dir, ["refresh", "--yes", "--skip-preview", "--clear-pending-creates", "--color", "never", "--stack", stack]);
+  if (refreshed.code !== 0) throw new EngineError(`stack ${stack}: lock cleared, but reading the hosts failed (pulumi refresh): ${firstError(refreshed.stderr || refreshed.stdout)}`);
+  const changed = /^\s+~ (\d+) updated/m.exec(refreshed.stdout)?.[1];
+  write(`Stack ${stack}: state read from the hosts (pulumi refresh)${changed ? `: ${changed} resource${changed === "1" ? "" : "s"} differed from the state (a deploy repairs them)` : ""}`);
+}
+
+async function runOnce(o: EngineOptions, what: "up" | "preview", opts: RunOptions): Promise<void> {
   // An error of the engine's Diagnostics, with the lines indented under it (a program's
   // exception, a command's output).
   const errors: string[] = [];
@@ -106,6 +146,8 @@ async function run(o: EngineOptions, what: "up" | "preview", opts: RunOptions): 
   const r = await pulumi(o.dir, args, { env: { ...opts.env, [BUILD_ENV]: opts.build ?? "" }, onOutput: (c) => split.push(c) });
   split.end();
   if (r.code !== 0) {
+    const locks = stackLocks(r.stderr + r.stdout);
+    if (locks) throw new StackLocked(locks);
     const said = [...new Set(errors)].filter((l) => !/^update failed$|^preview failed$/.test(l));
     throw new EngineError(said.length ? said.join("\n") : firstError(r.stderr || r.stdout));
   }

@@ -1,19 +1,26 @@
 /**
  * `pulumi-kamal init`: a Kamal project (config/deploy.yml, its destinations, .kamal/secrets)
- * becomes a Pulumi project in place: Pulumi.yaml with a local file backend, a program that
- * deploys deploy.yml with KamalApp, and a stack per destination, each with the hosts' keys
- * recorded once the user has confirmed their fingerprints (or from a known_hosts file
- * verified out of band). Nothing Kamal reads is changed: `kamal` keeps working beside it.
+ * becomes a Pulumi project in place: Pulumi.yaml naming the backend that keeps the state (a
+ * directory in the project by default; an object store or Pulumi Cloud for a team), a
+ * program that deploys deploy.yml with KamalApp, and a stack per destination, each with the
+ * hosts' keys recorded once the user has confirmed their fingerprints (or from a known_hosts
+ * file verified out of band). Nothing Kamal reads is changed: `kamal` keeps working beside it.
+ *
+ * Run again in a checkout of a project made so (a teammate's clone, a CI runner), it links
+ * the program's packages and says which of the project's stacks the backend has.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline/promises";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import YAML from "yaml";
 import { loadKamalConfig } from "../kamal/config";
+import { backendName, DEFAULT_BACKEND, LOCAL_STATE_DIR, parseBackend, parseSecretsProvider, type Backend } from "./backend";
+import { projectOf, pulumi } from "./pulumi";
 import { entriesFor, fingerprint, keyTypeOf, knownHostsName, parseKnownHosts } from "../provider/ssh/knownHosts";
 import { kamalBuilderConnection, kamalConnections, kamalHostNames, keyDataIn, knownHostsLines, presentedKeys, type PresentedKey } from "./kamalHosts";
-import { PROGRAM_DIR, STACK_CONFIG } from "./programConfig";
+import { PROGRAM_DIR, SSH_KEY_ENV, STACK_CONFIG } from "./programConfig";
 import { firstLine } from "./stack";
 import { UsageError } from "./usage";
 
@@ -30,9 +37,14 @@ export interface InitOptions {
   write: (line: string) => void;
   /** Asks the user (a TTY); undefined when there is none to ask. */
   ask?: (question: string) => Promise<string>;
+  /** Where the state is kept (default: file://./.kamal/pulumi/state, this machine's). */
+  backend?: string;
+  /** How the stacks' secrets are encrypted: passphrase (default), a KMS key URL, or default
+   * (Pulumi Cloud's). */
+  secretsProvider?: string;
 }
 
-export const STATE_DIR = ".kamal/pulumi/state";
+export const STATE_DIR = LOCAL_STATE_DIR;
 
 /** The destinations Kamal knows: config/deploy.<destination>.yml. */
 export function destinationsOf(dir: string): string[] {
@@ -49,7 +61,7 @@ export function stackNames(destinations: string[]): { stack: string; destination
   return [{ stack: "production" }];
 }
 
-export function pulumiYaml(service: string): string {
+export function pulumiYaml(service: string, backend = DEFAULT_BACKEND): string {
   return [
     `name: ${service}`,
     `description: ${service}, deployed from config/deploy.yml by pulumi-kamal (pulumi-kamal init)`,
@@ -60,7 +72,7 @@ export function pulumiYaml(service: string): string {
     "    typescript: false",
     `main: ${PROGRAM_DIR}/index.js`,
     "backend:",
-    `  url: file://./${STATE_DIR}`,
+    `  url: ${YAML.stringify(backend).trim()}`,
     "",
   ].join("\n");
 }
@@ -83,6 +95,7 @@ export function program(service: string): string {
  * ${STACK_CONFIG.destination}, ${STACK_CONFIG.knownHosts} (the hosts' keys), ${STACK_CONFIG.sshKeyPath} or ${STACK_CONFIG.sshAgent},
  * ${STACK_CONFIG.traefikImage} (the proxy's image, when deploy.yml does not say). Secrets come from
  * Pulumi config (\`pulumi config set --secret NAME\`), then from .kamal/secrets.
+ * ${SSH_KEY_ENV} (the private key's text, e.g. a CI secret) logs in with that key instead.
  */
 const path = require("node:path");
 const pulumi = require("@pulumi/pulumi");
@@ -90,6 +103,7 @@ const { KamalApp } = require("pulumi-kamal");
 
 const config = new pulumi.Config();
 const root = path.resolve(__dirname, "../..");
+const keyText = process.env.${SSH_KEY_ENV};
 
 const app = new KamalApp(${JSON.stringify(service)}, {
   configFile: path.join(root, "config/deploy.yml"),
@@ -102,8 +116,9 @@ const app = new KamalApp(${JSON.stringify(service)}, {
   traefikImage: config.get("${STACK_CONFIG.traefikImage}"),
   ssh: {
     knownHosts: config.require("${STACK_CONFIG.knownHosts}"),
-    privateKeyPath: config.get("${STACK_CONFIG.sshKeyPath}"),
-    agent: config.getBoolean("${STACK_CONFIG.sshAgent}") ? true : undefined,
+    privateKey: keyText ? pulumi.secret(keyText) : undefined,
+    privateKeyPath: keyText ? undefined : config.get("${STACK_CONFIG.sshKeyPath}"),
+    agent: !keyText && config.getBoolean("${STACK_CONFIG.sshAgent}") ? true : undefined,
   },
 });
 
@@ -154,13 +169,22 @@ function defaultKey(): { sshKeyPath?: string; sshAgent?: boolean } {
   return {};
 }
 
+function needPassphrase(secretsProvider: string): void {
+  if (secretsProvider !== "passphrase" || process.env.PULUMI_CONFIG_PASSPHRASE !== undefined || process.env.PULUMI_CONFIG_PASSPHRASE_FILE) return;
+  throw new UsageError("set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the stacks' secrets are encrypted with it, and every deploy (every teammate, CI) needs the same one; or give --secrets-provider with a KMS key");
+}
+
 export async function init(o: InitOptions): Promise<{ stacks: string[] }> {
   const dir = path.resolve(o.dir);
   if (!existsSync(path.join(dir, "config/deploy.yml"))) throw new UsageError(`no config/deploy.yml in ${dir}: run init in a Kamal project (or give --cwd)`);
-  if (existsSync(path.join(dir, "Pulumi.yaml"))) throw new UsageError(`${dir} already has a Pulumi.yaml: it is a Pulumi project already (pulumi-kamal deploy works there)`);
-  if (!process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-    throw new UsageError("set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the stacks' secrets are encrypted with it, and every deploy needs the same one");
+  if (existsSync(path.join(dir, "Pulumi.yaml"))) {
+    if (!existsSync(path.join(dir, PROGRAM_DIR, "index.js"))) throw new UsageError(`${dir} already has a Pulumi.yaml: it is a Pulumi project already (pulumi-kamal deploy works there)`);
+    if (o.backend || o.secretsProvider) throw new UsageError(`${dir} was made by pulumi-kamal init already: its backend is Pulumi.yaml's; pulumi-kamal state move --to URL moves its stacks to another`);
+    return joinCheckout(dir, o.write);
   }
+  const backend = parseBackend(o.backend ?? DEFAULT_BACKEND);
+  const secretsProvider = parseSecretsProvider(o.secretsProvider, backend);
+  needPassphrase(secretsProvider);
   const destinations = destinationsOf(dir);
   const stacks = stackNames(destinations);
   // Every host of every destination, as KamalApp will reach them.
@@ -218,27 +242,59 @@ export async function init(o: InitOptions): Promise<{ stacks: string[] }> {
   }
   const knownHosts = [...lines.values()].join("\n") + "\n";
 
-  writeFileSync(path.join(dir, "Pulumi.yaml"), pulumiYaml(service));
-  mkdirSync(path.join(dir, STATE_DIR), { recursive: true });
+  writeFileSync(path.join(dir, "Pulumi.yaml"), pulumiYaml(service, backend.url));
+  if (backend.url === DEFAULT_BACKEND) mkdirSync(path.join(dir, STATE_DIR), { recursive: true });
+  else mkdirSync(path.join(dir, PROGRAM_DIR), { recursive: true });
   writeFileSync(path.join(dir, PROGRAM_DIR, "index.js"), program(service));
   writeFileSync(path.join(dir, PROGRAM_DIR, ".gitignore"), "state/\nnode_modules/\n");
   const installed = installProgramPackage(path.join(dir, PROGRAM_DIR), service);
-  o.write(`Wrote Pulumi.yaml and ${PROGRAM_DIR}/index.js (state in ${STATE_DIR}/, kept out of git)`);
+  o.write(`Wrote Pulumi.yaml and ${PROGRAM_DIR}/index.js (${whereState(backend)})`);
   o.write(`${PROGRAM_DIR}/package.json: the program runs with pulumi-kamal from ${installed.pulumiKamal} (linked in ${PROGRAM_DIR}/node_modules; npm install --prefix ${PROGRAM_DIR} installs it on another machine)`);
   for (const s of stacks) {
     try {
-      const stack = await LocalWorkspace.createOrSelectStack({ stackName: s.stack, workDir: dir });
+      const stack = await LocalWorkspace.createOrSelectStack({ stackName: s.stack, workDir: dir }, { secretsProvider });
       await stack.setConfig(STACK_CONFIG.knownHosts, { value: knownHosts });
       if (s.destination) await stack.setConfig(STACK_CONFIG.destination, { value: s.destination });
       if (key.sshKeyPath) await stack.setConfig(STACK_CONFIG.sshKeyPath, { value: key.sshKeyPath });
       if (key.sshAgent) await stack.setConfig(STACK_CONFIG.sshAgent, { value: "true" });
     } catch (e) {
-      throw new UsageError(`could not create the stack ${s.stack}: ${firstLine(e)}`);
+      throw new UsageError(`could not create the stack ${s.stack} in the backend ${backendName(backend)}: ${firstLine(e)}`);
     }
     o.write(`Stack ${s.stack}${s.destination ? ` (destination ${s.destination})` : ""}: ${hostsOf(configs.find((c) => c.stack === s.stack)!.cfg).map((h) => h.address).join(", ")}`);
   }
   o.write(`Next: pulumi-kamal deploy${stacks.length > 1 ? " --stack NAME" : ""} (the version defaults to the git commit), then pulumi-kamal details`);
   return { stacks: stacks.map((s) => s.stack) };
+}
+
+/** Where the state is, said to the user. */
+function whereState(b: Backend): string {
+  if (b.url === DEFAULT_BACKEND) return `state in ${STATE_DIR}/ on this machine, kept out of git; a team keeps it in an object store: pulumi-kamal state move --to s3://BUCKET`;
+  return `state in ${backendName(b)}, shared by whoever deploys: commit Pulumi.yaml, Pulumi.<stack>.yaml and ${PROGRAM_DIR}/`;
+}
+
+/**
+ * A checkout of a project init made (a teammate's clone, a CI runner): the program's packages
+ * linked, and the stacks the backend has for it said (those the project's settings name but
+ * the backend lacks are said too: a file backend's state stays on the machine that made it).
+ */
+async function joinCheckout(dir: string, write: (l: string) => void): Promise<{ stacks: string[] }> {
+  const project = projectOf(dir);
+  if (!project) throw new UsageError(`${dir}/Pulumi.yaml names no project`);
+  const backend = parseBackend(process.env.PULUMI_BACKEND_URL ?? project.backendUrl ?? DEFAULT_BACKEND, "Pulumi.yaml backend.url");
+  const installed = installProgramPackage(path.join(dir, PROGRAM_DIR), project.name);
+  write(`${PROGRAM_DIR}/node_modules: pulumi-kamal from ${installed.pulumiKamal}`);
+  const r = await pulumi(dir, ["stack", "ls", "--json"]);
+  if (r.code !== 0) throw new UsageError(`could not list the stacks in the backend ${backendName(backend)}: ${firstLine(new Error(r.stderr || r.stdout))}`);
+  const inBackend = (JSON.parse(r.stdout) as { name: string }[]).map((s) => s.name.split("/").pop()!);
+  const declared = readdirSync(dir).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => !!s);
+  for (const s of inBackend) write(`Stack ${s}: in ${backendName(backend)}`);
+  // One stack: selected, as init selects it (commands then need no --stack).
+  if (inBackend.length === 1 && (await pulumi(dir, ["stack", "select", inBackend[0]])).code === 0) write(`Selected stack ${inBackend[0]}`);
+  const missing = declared.filter((s) => !inBackend.includes(s));
+  if (missing.length) {
+    write(`Stack${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: settings here, no state in ${backendName(backend)}${backend.shared ? "" : " (a file backend is the machine's that deployed: move it to a shared one with pulumi-kamal state move --to URL there)"}`);
+  }
+  return { stacks: inBackend };
 }
 
 /** A question on the terminal, when there is one. */

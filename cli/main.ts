@@ -17,6 +17,7 @@ import { type Command, out } from "./commands/common";
 import { deployCommands } from "./commands/deploy";
 import { inspectCommands } from "./commands/inspect";
 import { kamalCommands } from "./commands/kamal";
+import { stateCommands } from "./commands/state";
 
 const GLOBAL = `Stack options (every command):
   -s, --stack NAME     the stack (default: the project's selected stack); -d DEST (Kamal's) is the destination's stack
@@ -31,7 +32,7 @@ const stackOptions = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const COMMANDS: Record<string, Command> = { ...deployCommands, ...inspectCommands, ...kamalCommands };
+const COMMANDS: Record<string, Command> = { ...deployCommands, ...inspectCommands, ...kamalCommands, ...stateCommands };
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));

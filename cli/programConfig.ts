@@ -10,3 +10,8 @@ export const STACK_CONFIG = {
   sshAgent: "sshAgent",
   traefikImage: "traefikImage",
 } as const;
+
+/** The deploying machine's SSH key, given in the environment (a CI secret, a teammate's own
+ * key): the key's text. Over the stack's settings (sshKeyPath, sshAgent) in the program and
+ * in every command that reaches the hosts. */
+export const SSH_KEY_ENV = "PULUMI_KAMAL_SSH_KEY";

@@ -12,6 +12,7 @@ import { gunzipSync } from "node:zlib";
 import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
+import { backendEnv } from "./backend";
 
 export interface PulumiResult {
   code: number;
@@ -20,20 +21,21 @@ export interface PulumiResult {
 }
 
 /** Runs `pulumi <args>` in the project's directory; never throws on an exit code. */
-export function pulumi(dir: string, args: string[], o: { env?: Record<string, string>; onOutput?: (chunk: string) => void } = {}): Promise<PulumiResult> {
+export function pulumi(dir: string, args: string[], o: { env?: Record<string, string>; onOutput?: (chunk: string) => void; input?: string } = {}): Promise<PulumiResult> {
   return new Promise((resolve, reject) => {
     const child = spawn("pulumi", [...args, "--non-interactive"], {
       cwd: dir,
-      env: { PULUMI_SKIP_UPDATE_CHECK: "true", ...compileCache(), ...process.env, ...o.env },
-      stdio: ["ignore", "pipe", "pipe"],
+      env: { PULUMI_SKIP_UPDATE_CHECK: "true", ...compileCache(), ...backendEnv(o.env?.PULUMI_BACKEND_URL ?? backendUrlOf(dir)), ...process.env, ...o.env },
+      stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (o.input !== undefined) child.stdin?.end(o.input);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout!.on("data", (d: Buffer) => {
       stdout += d.toString();
       o.onOutput?.(d.toString());
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr!.on("data", (d: Buffer) => {
       stderr += d.toString();
       o.onOutput?.(d.toString());
     });
@@ -46,6 +48,16 @@ export function pulumi(dir: string, args: string[], o: { env?: Record<string, st
  * load the same modules every time), unless the user chose otherwise. */
 function compileCache(): Record<string, string> {
   return { NODE_COMPILE_CACHE: path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-kamal", "node-compile-cache") };
+}
+
+/** The backend the project's commands use: PULUMI_BACKEND_URL, else Pulumi.yaml's. */
+export function backendUrlOf(dir: string): string | undefined {
+  if (process.env.PULUMI_BACKEND_URL) return process.env.PULUMI_BACKEND_URL;
+  try {
+    return projectOf(dir)?.backendUrl;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface Project {

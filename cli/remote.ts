@@ -7,12 +7,22 @@ import type { SshConnection } from "../provider/ssh/executor";
 import { SshPool } from "../provider/ssh/pool";
 import { toTarget } from "../provider/ssh/target";
 import { opened } from "./lifecycle";
+import { SSH_KEY_ENV } from "./programConfig";
 
 const pool = new SshPool((m) => process.stderr.write(`${m}\n`));
 
 export function connect(c: SshConnectionConfig): Promise<SshConnection> {
   opened.ssh = true;
-  return pool.connect(toTarget(c));
+  return pool.connect(toTarget(withDeployerKey(c)));
+}
+
+/** The connection with this machine's key when the environment gives one (SSH_KEY_ENV): the
+ * state records the key of whoever deployed last, this command logs in with its own. */
+export function withDeployerKey(c: SshConnectionConfig, env: NodeJS.ProcessEnv = process.env): SshConnectionConfig {
+  const key = env[SSH_KEY_ENV];
+  if (!key) return c;
+  const own = { privateKey: key, privateKeyPath: undefined, privateKeys: undefined, privateKeyPaths: undefined, passphrase: undefined, agent: undefined };
+  return { ...c, ...own, proxy: c.proxy && { ...c.proxy, ...own } };
 }
 
 export function closeAll(): void {

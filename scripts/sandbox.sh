@@ -5,6 +5,7 @@
 #   npm run sandbox -- up [--hosts N] | down | status [--json]
 #   npm run sandbox -- fault HOST ssh|net|docker|api stop|start
 #   npm run sandbox -- fault registry|registry2|registry3|registry4 stop|start
+#   npm run sandbox -- fault s3 stop|start      (the object store holding shared state)
 #   npm run sandbox -- fresh fresh1      (back to a new server's state, for bootstrap tests)
 #
 # Each host is a network namespace (own address on the kpbr0 bridge) plus a persistent
@@ -18,6 +19,9 @@
 # $S/deployer/run/docker.sock (DOCKER_HOST; the machine's default socket is left alone), on
 # its own bridge, without touching this machine's iptables. It has `registry:3` (Debian's
 # registry server), the image Kamal 2's local registry runs.
+#
+# An S3-compatible object store (SeaweedFS) runs in a namespace of its own: Pulumi state
+# shared by a team (s3://kp-state?endpoint=…).
 #
 # fresh1 is a host as a new server is before `pulumi-kamal bootstrap`: its own copy of /etc
 # and its own /usr and package state (overlays on this machine's, so what is changed there
@@ -37,7 +41,7 @@ REGISTRY_ADDR="$NET_PREFIX.2:5000"
 # The same registry (same storage) also listens on a port per test lane: REGISTRY_PORTS.
 # Bumped when what the hosts are started with changes: a sandbox of another layout is
 # started again.
-LAYOUT=7
+LAYOUT=8
 # Pebble (an ACME CA) and its DNS server, which answers the test names with sandbox hosts.
 ACME_NS=kp-acme
 ACME_IP="$NET_PREFIX.3"
@@ -107,6 +111,12 @@ down() {
     ip netns del "$REGISTRY_NS" 2>/dev/null || true
   fi
   ip link del kp-registry 2>/dev/null || true
+  if ip netns list 2>/dev/null | grep -qw "$S3_NS"; then
+    local pids; pids="$(ip netns pids "$S3_NS" 2>/dev/null || true)"
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    ip netns del "$S3_NS" 2>/dev/null || true
+  fi
+  ip link del kp-s3 2>/dev/null || true
   if ip netns list 2>/dev/null | grep -qw "$ACME_NS"; then
     local pids; pids="$(ip netns pids "$ACME_NS" 2>/dev/null || true)"
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
@@ -131,7 +141,7 @@ done
 
 # ---------------------------------------------------------------- state
 write_state() {
-  node - "$S" "$REGISTRY_ADDR" "$KP_TRAEFIK_VERSION" "$KP_KAMAL_PROXY_VERSION" "$DEPLOY_USER" "${HOSTS[@]}" <<'EOF' >"$S/state.json"
+  S3_ENDPOINT="$S3_IP:$S3_PORT" S3_BUCKET="$S3_BUCKET" node - "$S" "$REGISTRY_ADDR" "$KP_TRAEFIK_VERSION" "$KP_KAMAL_PROXY_VERSION" "$DEPLOY_USER" "${HOSTS[@]}" <<'EOF' >"$S/state.json"
 const fs = require("fs");
 const [S, registry, traefikVersion, kamalProxyVersion, deployUser, ...hosts] = process.argv.slice(2);
 const net = registry.split(":")[0].split(".").slice(0, 3).join(".");
@@ -156,6 +166,8 @@ const state = {
     roots: `https://${net}.3:15000/roots/0`,
     dns: `http://${net}.3:8055`,
   },
+  // The object store (SeaweedFS's S3 API, plain HTTP): shared Pulumi state.
+  s3: { endpoint: process.env.S3_ENDPOINT, bucket: process.env.S3_BUCKET, region: "us-east-1", accessKeyId: read("s3/access-key"), secretAccessKey: read("s3/secret-key") },
   images: {
     traefik: `${registry}/kp/traefik:${traefikVersion}`,
     traefikAlt: `${registry}/kp/traefik:${traefikVersion}-alt`,
@@ -176,6 +188,7 @@ healthy() { # every process the sandbox needs is alive and answering
   [ "$(cat "$S/layout" 2>/dev/null)" = "$LAYOUT" ] || return 1
   for port in "${REGISTRY_PORTS[@]}"; do pid_alive "$(registry_pidfile "$port")" || return 1; done
   pid_alive "$S/acme/pebble.pid" && pid_alive "$S/acme/challtestsrv.pid" || return 1
+  pid_alive "$S/s3/pid" || return 1
   pid_alive "$S/deployer/run/docker.pid" || return 1
   for h in "${HOSTS[@]}"; do
     pid_alive "$S/hosts/$h/run/sshd.pid" || return 1
@@ -228,6 +241,8 @@ up() {
   for port in "${REGISTRY_PORTS[@]}"; do registry_up "$port"; done
   attach_ns "$ACME_NS" kp-acme "$ACME_IP"
   acme_up
+  attach_ns "$S3_NS" kp-s3 "$S3_IP"
+  s3_up
   apt_repo
   : >"$S/known_hosts"
   for h in "${HOSTS[@]}"; do
@@ -246,7 +261,7 @@ up() {
   write_state
   echo "$LAYOUT" >"$S/layout"
   touch "$S/ready"
-  kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR + ACME CA $ACME_IP"
+  kp_log "sandbox up in $(( $(date +%s) - t0 ))s: $(printf '%s ' "${HOSTS[@]}")+ registry $REGISTRY_ADDR + ACME CA $ACME_IP + S3 $S3_IP:$S3_PORT"
 }
 
 status() {
@@ -269,6 +284,10 @@ status() {
 
 fault() {
   local target="${1:-}" what="${2:-}" action="${3:-}"
+  if [ "$target" = s3 ]; then
+    case "$what" in stop) s3_down ;; start) pid_alive "$S/s3/pid" || s3_up ;; *) die "usage: fault s3 stop|start" ;; esac
+    return
+  fi
   if [[ "$target" =~ ^registry([234]?)$ ]]; then
     local port="${REGISTRY_PORTS[$(( ${BASH_REMATCH[1]:-1} - 1 ))]}"
     case "$what" in stop) registry_down "$port" ;; start) pid_alive "$(registry_pidfile "$port")" || registry_up "$port" ;;

@@ -8,14 +8,20 @@ import { type Command, deployOptions, engine, engineOf, load, out, reportErrors,
 export const deployCommands: Record<string, Command> = {
   init: {
     summary: "make this Kamal project (config/deploy.yml, destinations, .kamal/secrets) a Pulumi project: Pulumi.yaml, a KamalApp program, a stack per destination",
-    usage: `pulumi-kamal init [--known-hosts FILE | --yes] [--ssh-key PATH]
-      --known-hosts FILE  take the hosts' keys from this file (verified out of band)
-      --yes               trust the keys the hosts present (printed) without asking
-      --ssh-key PATH      the private key to log in with (default: the ssh-agent, else ~/.ssh/id_ed25519)`,
-    options: { "known-hosts": { type: "string" }, yes: { type: "boolean", short: "y" }, "ssh-key": { type: "string" } },
+    usage: `pulumi-kamal init [--known-hosts FILE | --yes] [--ssh-key PATH] [--backend URL] [--secrets-provider P]
+      --known-hosts FILE    take the hosts' keys from this file (verified out of band)
+      --yes                 trust the keys the hosts present (printed) without asking
+      --ssh-key PATH        the private key to log in with (default: the ssh-agent, else ~/.ssh/id_ed25519)
+      --backend URL         where the state is kept (default: file://./.kamal/pulumi/state, this machine's);
+                            a team's: s3://BUCKET[/PREFIX][?endpoint=…&region=…], gs://BUCKET, azblob://CONTAINER,
+                            https://api.pulumi.com (Pulumi Cloud)
+      --secrets-provider P  how the stacks' secrets are encrypted: passphrase (default: PULUMI_CONFIG_PASSPHRASE),
+                            awskms://…, gcpkms://…, azurekeyvault://…, hashivault://…, default (Pulumi Cloud's)
+  In a checkout of a project init made (a teammate's clone, CI): links the program's packages, lists the stacks.`,
+    options: { "known-hosts": { type: "string" }, yes: { type: "boolean", short: "y" }, "ssh-key": { type: "string" }, backend: { type: "string" }, "secrets-provider": { type: "string" } },
     async run(v) {
       const { init, terminalAsk } = await import("../init");
-      await init({ dir: str(v.cwd) ?? process.cwd(), knownHosts: str(v["known-hosts"]), yes: !!v.yes, sshKey: str(v["ssh-key"]), write: out, ask: terminalAsk() });
+      await init({ dir: str(v.cwd) ?? process.cwd(), knownHosts: str(v["known-hosts"]), yes: !!v.yes, sshKey: str(v["ssh-key"]), backend: str(v.backend), secretsProvider: str(v["secrets-provider"]), write: out, ask: terminalAsk() });
       return 0;
     },
   },

@@ -130,3 +130,42 @@ wait_for() { # what, seconds, command...
   for _ in $(seq 1 $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   die "$what did not come up within ${secs}s"
 }
+
+# ---------------------------------------------------------------- object store (S3)
+# SeaweedFS (`weed server -s3`, built from Go modules) in a namespace of its own: the
+# S3-compatible store a team keeps its Pulumi state in (s3://BUCKET?endpoint=…). One bucket,
+# kp-state, made at start; its access key in $S/s3/. `fault s3 stop|start` stops and starts
+# the process, the data kept (a store that goes away mid-deploy).
+S3_NS=kp-s3
+S3_IP="$NET_PREFIX.4"
+S3_PORT=8333
+S3_BUCKET=kp-state
+s3_up() {
+  local d="$S/s3" bin; bin="$(bash "$KP_ROOT/scripts/toolchain/seaweedfs.sh")/weed"
+  mkdir -p "$d/data"
+  [ -f "$d/access-key" ] || echo "kp$(head -c 9 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$d/access-key"
+  [ -f "$d/secret-key" ] || { head -c 30 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$d/secret-key"; chmod 600 "$d/secret-key"; }
+  printf '{"identities":[{"name":"deployer","credentials":[{"accessKey":"%s","secretKey":"%s"}],"actions":["Admin","Read","Write","List","Tagging"]}]}\n' \
+    "$(cat "$d/access-key")" "$(cat "$d/secret-key")" >"$d/s3.json"
+  chmod 600 "$d/s3.json"
+  nsenter --net="/var/run/netns/$S3_NS" -- setsid "$bin" server -ip="$S3_IP" -ip.bind="$S3_IP" -dir="$d/data" \
+    -s3 -s3.port="$S3_PORT" -s3.config="$d/s3.json" -master.volumeSizeLimitMB=64 -volume.max=20 \
+    >>"$d/weed.log" 2>&1 </dev/null &
+  echo $! >"$d/pid"
+  wait_for "SeaweedFS S3" 60 s3_bucket
+}
+s3_bucket() { # the bucket made (or there already: it is kept across restarts), signed as any S3 client signs
+  local code; code="$(curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$(cat "$S/s3/access-key"):$(cat "$S/s3/secret-key")" -X PUT "http://$S3_IP:$S3_PORT/$S3_BUCKET")"
+  [ "$code" = 200 ] || [ "$code" = 409 ]
+}
+s3_down() {
+  local f="$S/s3/pid"
+  if pid_alive "$f"; then
+    local pid; pid="$(cat "$f")"
+    kill "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs (or finds in the cache) every tool the project runs on: Node.js, the Pulumi CLI
 # with its Node.js language host and dynamic-provider launcher, Traefik, Pebble (the
-# sandbox's ACME CA), the buildx plugin (image builds) and the AWS CLI with moto (vault
-# secrets). Idempotent.
+# sandbox's ACME CA), SeaweedFS (its S3 object store: shared state), the buildx plugin
+# (image builds) and the AWS CLI with moto (vault secrets). Idempotent.
 # Writes the environment to use them to $KP_CACHE/env.sh and prints its path.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -11,6 +11,7 @@ export PATH="$node_bin:$PATH"
 pulumi_bin="$(bash "$(dirname "$0")/pulumi.sh")"
 bash "$(dirname "$0")/traefik.sh" >/dev/null
 bash "$(dirname "$0")/pebble.sh" >/dev/null
+bash "$(dirname "$0")/seaweedfs.sh" >/dev/null
 bash "$(dirname "$0")/buildx.sh" >/dev/null
 aws_bin="$(bash "$(dirname "$0")/aws.sh")"
 mkdir -p "$KP_CACHE"

@@ -122,10 +122,10 @@ describe("pulumi-kamal", () => {
   it("says how to use it, and refuses a bad command line before reading any stack (exit 2)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "build", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock", "accessory", "app", "proxy", "server", "registry", "secrets"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "build", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock", "accessory", "app", "proxy", "server", "registry", "secrets", "state", "unlock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     const logsHelp = await cli(["logs", "--help"]);
     expect(logsHelp.stdout).toContain("pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]");
-    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, secrets); pulumi-kamal --help\n' });
+    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, secrets, state, unlock); pulumi-kamal --help\n' });
     expect(await cli(["exec"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect((await cli(["logs", "--bogus"])).code).toBe(2);
     const noStack = await cli(["details", "--stack", "nope"]);
