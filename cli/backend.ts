@@ -109,3 +109,17 @@ export function lockedMessage(stack: string, locks: StackLock[]): string {
     "Wait for that deploy to end and run this again. If it is gone (killed, its machine lost), clear the lock with `pulumi-kamal unlock` and deploy again: the next deploy converges.",
   ].join("\n");
 }
+
+/** The engine's failure when the backend itself failed (it did not answer, refused a write):
+ * said naming the backend, with what it means for the hosts; undefined for any other
+ * failure. URLs lose their query (long, and not the user's words). */
+export function backendFailure(text: string, backendUrl: string | undefined): string | undefined {
+  if (!/failed to save snapshot|blob \(key|operation error S3|error reading (?:checkpoint|stack)|could not (?:load|read|write) (?:checkpoint|snapshot)/.test(text)) return undefined;
+  const where = backendUrl ? backendUrl.split("?")[0] : "the stack's backend";
+  const cause = (/(dial tcp [^\n]*|connection refused|no such host|i\/o timeout|AccessDenied[^\n]*|NoSuchBucket[^\n]*|InvalidAccessKeyId[^\n]*|SignatureDoesNotMatch[^\n]*)/.exec(text)?.[1] ?? "").replace(/\?[^\s"]*/g, "");
+  return [
+    `the state backend ${where} failed${cause ? ` (${cause})` : ""}: the update stopped there.`,
+    "The hosts run what the update had done by then (pulumi-kamal details shows it); the state keeps what it last saved.",
+    "Once the backend answers, deploy again: any lock this update left is cleared (from another machine: pulumi-kamal unlock first), the hosts are read, and the deploy converges.",
+  ].join("\n");
+}

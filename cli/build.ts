@@ -36,7 +36,7 @@ async function imageTargets(o: EngineOptions, d: Deployed, service?: string): Pr
 }
 
 export async function buildPush(o: EngineOptions, d: Deployed, opts: { version?: string; versionKey?: string; service?: string }): Promise<void> {
-  await deploy(o, { version: opts.version, versionKey: opts.versionKey, target: await imageTargets(o, d, opts.service), what: "Building" });
+  await deploy(o, { version: opts.version, versionKey: opts.versionKey, target: await imageTargets(o, d, opts.service), what: "Building", command: "build push" });
 }
 
 /** Pulls the stack's built image onto every app host that runs its service: by digest. */

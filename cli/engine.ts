@@ -13,9 +13,9 @@ import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/main
 import { ACCESSORIES_ENV } from "../components/accessoriesApplied";
 import { LineSplitter } from "./lines";
 import { STACK_CONFIG } from "./programConfig";
-import { bareConfigKey, exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
+import { backendUrlOf, bareConfigKey, exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
 import type { Deployed } from "./stack";
-import { leftByDeadProcess, lockedMessage, stackLocks } from "./backend";
+import { backendFailure, leftByDeadProcess, lockedMessage, stackLocks } from "./backend";
 import { EngineError, LockRefused, UsageError } from "./usage";
 
 export { EngineError };
@@ -98,7 +98,7 @@ export async function unlockStack(dir: string, stack: string, write: (line: stri
   const r = await pulumi(dir, ["cancel", "--yes", "--stack", stack]);
   if (r.code !== 0) throw new EngineError(`could not clear the lock of stack ${stack}: ${firstError(r.stderr || r.stdout)}`);
   write(`Stack ${stack}: lock cleared (pulumi cancel)`);
-  const refreshed = await pulumi(dir, ["refresh", "--yes", "--skip-preview", "--clear-pending-creates", "--color", "never", "--stack", stack]);
+  const refreshed = await pulumi(dir, ["refresh", "--yes", "--skip-preview", "--clear-pending-creates", "--message", "pulumi-kamal unlock: what a killed deploy left", "--color", "never", "--stack", stack]);
   if (refreshed.code !== 0) throw new EngineError(`stack ${stack}: lock cleared, but reading the hosts failed (pulumi refresh): ${firstError(refreshed.stderr || refreshed.stdout)}`);
   const changed = /^\s+~ (\d+) updated/m.exec(refreshed.stdout)?.[1];
   write(`Stack ${stack}: state read from the hosts (pulumi refresh)${changed ? `: ${changed} resource${changed === "1" ? "" : "s"} differed from the state (a deploy repairs them)` : ""}`);
@@ -148,6 +148,8 @@ async function runOnce(o: EngineOptions, what: "up" | "preview", opts: RunOption
   if (r.code !== 0) {
     const locks = stackLocks(r.stderr + r.stdout);
     if (locks) throw new StackLocked(locks);
+    const lost = backendFailure(r.stderr + r.stdout, backendUrlOf(o.dir));
+    if (lost) throw new EngineError(lost);
     const said = [...new Set(errors)].filter((l) => !/^update failed$|^preview failed$/.test(l));
     throw new EngineError(said.length ? said.join("\n") : firstError(r.stderr || r.stdout));
   }
@@ -177,6 +179,8 @@ export interface DeployOptions {
   versionKey?: string;
   target?: string[];
   what?: string;
+  /** The command, in the update's message (`pulumi stack history`): "pulumi-kamal deploy v2". */
+  command?: string;
   /** Leave the build out (Kamal's --skip-push): the registry's `image:version` deploys. */
   skipPush?: boolean;
   /** The stack's resources, when the caller has read them already. */
@@ -211,7 +215,7 @@ export async function deploy(o: EngineOptions, opts: DeployOptions): Promise<voi
   o.write(`${opts.what ?? "Deploying"} version ${version} (stack ${o.stack}, config ${key})`);
   const settings = stackConfigText(o.dir, o.stack);
   try {
-    await run(o, "up", { target: opts.target, config: { [key]: version }, build: await buildMode(o, opts), message: `pulumi-kamal ${(opts.what ?? "deploy").toLowerCase()}` });
+    await run(o, "up", { target: opts.target, config: { [key]: version }, build: await buildMode(o, opts), message: `pulumi-kamal ${opts.command ?? "deploy"} ${version}` });
   } catch (e) {
     // A failed deploy leaves the previous version serving: the config says so again, so that
     // the next `pulumi up` (anyone's) does not retry this one unasked.
@@ -231,7 +235,7 @@ export async function redeploy(o: EngineOptions, opts: { version?: string; versi
   const target = appTargets(state);
   if (!target.length) throw new UsageError(`stack ${o.stack} has no apps deployed yet: run pulumi-kamal deploy first`);
   // Kamal's redeploy builds too, unless --skip-push.
-  await deploy(o, { ...opts, state, target: opts.skipPush ? target : [...target, ...imageUrns(state)], what: "Redeploying" });
+  await deploy(o, { ...opts, state, target: opts.skipPush ? target : [...target, ...imageUrns(state)], what: "Redeploying", command: "redeploy" });
 }
 
 /** The images the stack built (Image resources). */
@@ -274,7 +278,7 @@ export async function rollback(o: EngineOptions, d: Deployed, version: string, o
   }
   // Kamal's rollback boots the apps only, from what the hosts kept: no build, no pull; the
   // stack's built image stays as it is (the next deploy of it builds nothing).
-  await deploy(o, { version, versionKey: opts.versionKey, what: "Rolling back to", target: appTargets(d), state: d, skipPush: true });
+  await deploy(o, { version, versionKey: opts.versionKey, what: "Rolling back to", command: "rollback", target: appTargets(d), state: d, skipPush: true });
 }
 
 /** `maintenance` / `live`: the operator's switch in the stack's config, then an update of the

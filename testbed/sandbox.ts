@@ -30,6 +30,8 @@ export interface Sandbox {
   images: { traefik: string; traefikAlt: string; kamalProxy: string; app: { v1: string; v2: string; broken: string } };
   /** The deploying machine's Docker engine (image builds): its DOCKER_HOST. */
   deployer: { dockerHost: string };
+  /** The S3-compatible object store (SeaweedFS, plain HTTP): shared Pulumi state. */
+  s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
 }
 
 let cached: Sandbox | undefined;

@@ -141,7 +141,7 @@ describe("the command line", () => {
   it("exits 2 on a usage error, with one line naming the command and the fix", async () => {
     expect(await run([])).toMatchObject({ code: 2 });
     expect(await run(["help"])).toMatchObject({ code: 0 });
-    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, secrets); pulumi-kamal --help\n' });
+    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, secrets, state, unlock); pulumi-kamal --help\n' });
     expect(await run(["exec", "--role", "web"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect(await run(["lock", "steal"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal lock: lock needs one of: status, acquire -m MSG, release\n" });
     expect(await run(["logs", "--lines"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal logs: Option '-n, --lines <value>' argument missing\n$/) });
@@ -261,11 +261,17 @@ describe("the Kamal-like front end", () => {
     expect(pulumiYaml("shop")).toBe(
       "name: shop\ndescription: shop, deployed from config/deploy.yml by pulumi-kamal (pulumi-kamal init)\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: .kamal/pulumi/index.js\nbackend:\n  url: file://./.kamal/pulumi/state\n",
     );
+    // A team's backend, as written to Pulumi.yaml.
+    expect(pulumiYaml("shop", "s3://team-state/shop?endpoint=http://10.0.0.4:8333&region=us-east-1").split("backend:\n")[1]).toBe("  url: s3://team-state/shop?endpoint=http://10.0.0.4:8333&region=us-east-1\n");
     expect(program("shop")).toContain(
       'const app = new KamalApp("shop", {\n  configFile: path.join(root, "config/deploy.yml"),\n  destination: config.get("destination"),\n  version: config.get("version"),\n' +
         "  // Kamal's deploy builds and pushes the image. pulumi-kamal sets PULUMI_KAMAL_BUILD for\n  // --skip-push and rollbacks, which deploy what the registry (or the hosts) already have:\n  // \"keep\" leaves the image an earlier deploy built recorded as it is.\n" +
         '  build: process.env.PULUMI_KAMAL_BUILD === "keep" ? "keep" : process.env.PULUMI_KAMAL_BUILD !== "skip",\n  traefikImage: config.get("traefikImage"),\n' +
-        '  ssh: {\n    knownHosts: config.require("knownHosts"),\n    privateKeyPath: config.get("sshKeyPath"),\n    agent: config.getBoolean("sshAgent") ? true : undefined,\n  },\n});',
+        '  ssh: {\n    knownHosts: config.require("knownHosts"),\n    privateKey: keyText ? pulumi.secret(keyText) : undefined,\n    privateKeyPath: keyText ? undefined : config.get("sshKeyPath"),\n    agent: !keyText && config.getBoolean("sshAgent") ? true : undefined,\n  },\n});',
+    );
+    // The deploying machine's own key (a CI secret) from the environment, over the stack's.
+    expect(program("shop")).toContain(
+      'const root = path.resolve(__dirname, "../..");\nconst keyText = process.env.PULUMI_KAMAL_SSH_KEY;\n',
     );
   });
 
