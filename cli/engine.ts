@@ -67,17 +67,34 @@ interface RunOptions {
 /** Runs `up` (or a preview) streaming Kamal-like lines; throws the engine's error lines, or
  * LockRefused when another deployer holds the stack's lock in the backend. A lock left by a
  * deploy of this machine whose process is gone (kill -9) is cleared, said, and the run goes on. */
-async function run(o: EngineOptions, what: "up" | "preview", opts: RunOptions): Promise<void> {
+async function run(o: EngineOptions, what: "up" | "preview", opts: RunOptions): Promise<RunResult> {
   try {
-    await runOnce(o, what, opts);
+    return await runOnce(o, what, opts);
   } catch (e) {
     const locks = e instanceof StackLocked ? e.locks : undefined;
     if (!locks) throw e;
     if (!locks.length || !locks.every(leftByDeadProcess)) throw new LockRefused(lockedMessage(o.stack, locks));
     o.write(`The stack's lock was left by a deploy on this machine that no longer runs (pid ${locks.map((l) => l.pid).join(", ")}, since ${locks[0].at}): clearing it, and reading what that deploy left on the hosts`);
     await unlockStack(o.dir, o.stack, o.write);
-    await runOnce(o, what, opts);
+    return await runOnce(o, what, opts);
   }
+}
+
+/** What an update did, for scripts (`--json`): the engine's counts by outcome ("updated",
+ * "unchanged", "to update"…), and how long it took. */
+export interface RunResult {
+  changes: Record<string, number>;
+  seconds: number;
+}
+
+/** The engine's closing counts: "+ 8 created", "~ 2 updated", "6 unchanged", "+ 1 to create". */
+export function summaryCounts(lines: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const l of lines) {
+    const m = /^\s+(?:[+~-]|\+-)?\s*(\d+) ((?:to )?(?:create|update|delete|replace)d?|created|updated|deleted|replaced|unchanged)$/.exec(l);
+    if (m) counts[m[2]] = Number(m[1]);
+  }
+  return counts;
 }
 
 /** The engine refused the run: the stack is locked by these. */
@@ -104,7 +121,8 @@ export async function unlockStack(dir: string, stack: string, write: (line: stri
   write(`Stack ${stack}: state read from the hosts (pulumi refresh)${changed ? `: ${changed} resource${changed === "1" ? "" : "s"} differed from the state (a deploy repairs them)` : ""}`);
 }
 
-async function runOnce(o: EngineOptions, what: "up" | "preview", opts: RunOptions): Promise<void> {
+async function runOnce(o: EngineOptions, what: "up" | "preview", opts: RunOptions): Promise<RunResult> {
+  const seen: string[] = [];
   // An error of the engine's Diagnostics, with the lines indented under it (a program's
   // exception, a command's output).
   const errors: string[] = [];
@@ -114,6 +132,7 @@ async function runOnce(o: EngineOptions, what: "up" | "preview", opts: RunOption
   let inDiagnostics = false;
   const split = new LineSplitter((raw) => {
     const l = raw.replace(/\x1b\[[0-9;]*m/g, "");
+    seen.push(l);
     if (/^Diagnostics:/.test(l)) inDiagnostics = true;
     else if (/^(Resources:|Outputs:|Duration:)/.test(l)) inDiagnostics = false;
     const err = /^\s*error: (.*)$/.exec(l);
@@ -153,7 +172,9 @@ async function runOnce(o: EngineOptions, what: "up" | "preview", opts: RunOption
     const said = [...new Set(errors)].filter((l) => !/^update failed$|^preview failed$/.test(l));
     throw new EngineError(said.length ? said.join("\n") : firstError(r.stderr || r.stdout));
   }
-  if (what === "up") o.write(`Finished all in ${((Date.now() - t0) / 1000).toFixed(1)} seconds`);
+  const seconds = Number(((Date.now() - t0) / 1000).toFixed(1));
+  if (what === "up") o.write(`Finished all in ${seconds.toFixed(1)} seconds`);
+  return { changes: summaryCounts(seen), seconds };
 }
 
 /** Kamal's version for a deploy from the project: the git commit, with `_uncommitted_` when
@@ -210,12 +231,19 @@ async function buildMode(o: EngineOptions, opts: { skipPush?: boolean; state?: S
 
 const IMAGE_TYPE = "pulumi-nodejs:dynamic/kamal:Image";
 
-export async function deploy(o: EngineOptions, opts: DeployOptions): Promise<void> {
+/** What a deploy did, for scripts: the version it deployed, the one before, the engine's counts. */
+export interface DeployResult extends RunResult {
+  version: string;
+  previous?: string;
+}
+
+export async function deploy(o: EngineOptions, opts: DeployOptions): Promise<DeployResult> {
   const { key, version, current } = await versionFor(o, opts);
   o.write(`${opts.what ?? "Deploying"} version ${version} (stack ${o.stack}, config ${key})`);
   const settings = stackConfigText(o.dir, o.stack);
   try {
-    await run(o, "up", { target: opts.target, config: { [key]: version }, build: await buildMode(o, opts), message: `pulumi-kamal ${opts.command ?? "deploy"} ${version}` });
+    const r = await run(o, "up", { target: opts.target, config: { [key]: version }, build: await buildMode(o, opts), message: `pulumi-kamal ${opts.command ?? "deploy"} ${version}` });
+    return { version, previous: current, ...r };
   } catch (e) {
     // A failed deploy leaves the previous version serving: the config says so again, so that
     // the next `pulumi up` (anyone's) does not retry this one unasked.
@@ -230,12 +258,12 @@ export async function deploy(o: EngineOptions, opts: DeployOptions): Promise<voi
 
 /** Kamal's redeploy: the image and the apps only (containers, env files, release command,
  * hooks), not the accessories or Traefik. */
-export async function redeploy(o: EngineOptions, opts: { version?: string; versionKey?: string; skipPush?: boolean }): Promise<void> {
+export async function redeploy(o: EngineOptions, opts: { version?: string; versionKey?: string; skipPush?: boolean }): Promise<DeployResult> {
   const state = (await exportStack(o.dir, o.stack)).deployment ?? {};
   const target = appTargets(state);
   if (!target.length) throw new UsageError(`stack ${o.stack} has no apps deployed yet: run pulumi-kamal deploy first`);
   // Kamal's redeploy builds too, unless --skip-push.
-  await deploy(o, { ...opts, state, target: opts.skipPush ? target : [...target, ...imageUrns(state)], what: "Redeploying", command: "redeploy" });
+  return deploy(o, { ...opts, state, target: opts.skipPush ? target : [...target, ...imageUrns(state)], what: "Redeploying", command: "redeploy" });
 }
 
 /** The images the stack built (Image resources). */
@@ -244,10 +272,11 @@ export function imageUrns(state: StateResources): string[] {
 }
 
 /** What a deploy of that version would change (the version recorded as deploy records it). */
-export async function preview(o: EngineOptions, opts: { version?: string; versionKey?: string; skipPush?: boolean } = {}): Promise<void> {
-  const { key, version } = await versionFor(o, opts);
+export async function preview(o: EngineOptions, opts: { version?: string; versionKey?: string; skipPush?: boolean } = {}): Promise<DeployResult> {
+  const { key, version, current } = await versionFor(o, opts);
   o.write(`Previewing version ${version} (stack ${o.stack}, config ${key})`);
-  await run(o, "preview", { config: { [key]: version }, build: await buildMode(o, opts), message: "pulumi-kamal preview" });
+  const r = await run(o, "preview", { config: { [key]: version }, build: await buildMode(o, opts), message: "pulumi-kamal preview" });
+  return { version, previous: current, ...r };
 }
 
 /** The resources of the apps (containers, env files, release, hooks): what a redeploy moves. */
@@ -260,7 +289,7 @@ export function appTargets(state: StateResources): string[] {
  * Kamal's rollback: back to a version whose containers the hosts still have (stopped,
  * retained), so no pull. Refused when a host of the primary role no longer has it.
  */
-export async function rollback(o: EngineOptions, d: Deployed, version: string, opts: { versionKey?: string }): Promise<void> {
+export async function rollback(o: EngineOptions, d: Deployed, version: string, opts: { versionKey?: string }): Promise<DeployResult> {
   const [{ primaryRole }, { connect }, { containerName }, { inspectContainer }] = await Promise.all([import("./select"), import("./remote"), import("../provider/commands/app"), import("../provider/commands/docker")]);
   const role = primaryRole(d.apps);
   const primary = d.apps.filter((a) => a.cfg.role === role);
@@ -278,7 +307,7 @@ export async function rollback(o: EngineOptions, d: Deployed, version: string, o
   }
   // Kamal's rollback boots the apps only, from what the hosts kept: no build, no pull; the
   // stack's built image stays as it is (the next deploy of it builds nothing).
-  await deploy(o, { version, versionKey: opts.versionKey, what: "Rolling back to", command: "rollback", target: appTargets(d), state: d, skipPush: true });
+  return deploy(o, { version, versionKey: opts.versionKey, what: "Rolling back to", command: "rollback", target: appTargets(d), state: d, skipPush: true });
 }
 
 /** `maintenance` / `live`: the operator's switch in the stack's config, then an update of the

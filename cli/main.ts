@@ -66,6 +66,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pulumi-kamal: no command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")}); pulumi-kamal --help\n`);
     return 2;
   }
+  // With --json a failure is a JSON object on stdout too (scripts read one place).
+  const json = (args.includes("--") ? args.slice(0, args.indexOf("--")) : args).includes("--json");
+  const fail = (code: number, message: string): number => {
+    if (json) out(JSON.stringify({ command: name, result: code === 3 ? "locked" : "failed", exitCode: code, error: message }));
+    return code;
+  };
   try {
     // Everything after "--" is the remote command's, untouched.
     const dash = args.indexOf("--");
@@ -87,18 +93,18 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error & { code?: string };
     if (e instanceof UsageError || err.code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
-      return 2;
+      return fail(2, err.message);
     }
     if (e instanceof EngineError) {
       process.stderr.write(`pulumi-kamal ${name}: failed:\n${err.message}\n`);
-      return 1;
+      return fail(1, err.message);
     }
     if (e instanceof LockRefused) {
       process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
-      return 3;
+      return fail(3, err.message);
     }
     process.stderr.write(`pulumi-kamal ${name}: ${err.message}\n`);
-    return 1;
+    return fail(1, err.message);
   } finally {
     if (opened.ssh) (await import("./remote")).closeAll();
   }

@@ -23,6 +23,7 @@ export const select = () => import("../select");
 export const hostCommands = () => import("../hostCommands");
 
 export const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+const print = out;
 export const usage = (message: string): never => {
   throw new UsageError(message);
 };
@@ -57,16 +58,19 @@ export function interrupt(): AbortSignal {
 /** Where an update runs: the project and stack, without reading the state. */
 export const engineOf = async (v: Record<string, unknown>) => {
   const { dir, stack } = await (await import("../stack")).stackOf({ cwd: str(v.cwd), stack: str(v.stack) });
-  return { dir, stack, write: (l: string) => out(l) };
+  // With --json the progress goes to stderr: stdout is the result alone.
+  return { dir, stack, write: (l: string) => (v.json ? process.stderr.write(`${l}\n`) : out(l)) };
 };
-export const versionOptions = { version: { type: "string" }, "version-key": { type: "string" }, "skip-push": { type: "boolean", short: "P" } } as const;
-export const VERSION_HELP = `      --version V        the version (image tag) to run (default: the git commit, as Kamal's)
+export const versionOptions = { version: { type: "string" }, "version-key": { type: "string" }, "skip-push": { type: "boolean", short: "P" }, json: { type: "boolean" } } as const;
+export const VERSION_HELP = `      --json             the result for scripts on stdout (progress on stderr)
+      --version V        the version (image tag) to run (default: the git commit, as Kamal's)
       --version-key K    the stack config key the program reads it from (default: version)
   -P, --skip-push        no build: deploy the image the registry has for the version (Kamal's --skip-push)`;
 export const deployOptions = (v: Record<string, unknown>) => ({ version: str(v.version), versionKey: str(v["version-key"]), skipPush: !!v["skip-push"] });
 
 /** Bootstraps the stack's hosts (or one), reporting per host; exit 1 if one failed. */
-export async function runBootstrap(v: Record<string, unknown>, o: { host?: string; json?: boolean }): Promise<number> {
+export async function runBootstrap(v: Record<string, unknown>, o: { host?: string; json?: boolean; write?: (text: string) => void }): Promise<number> {
+  const out = o.write ?? print;
   const { bootstrap, bootstrapHosts, formatBootstrap } = await import("../bootstrap");
   const { stack, from, hosts } = await bootstrapHosts({ cwd: str(v.cwd), stack: str(v.stack) });
   const chosen = hosts.filter((h) => !o.host || h.name === o.host || h.cfg.connection.host === o.host);
@@ -85,3 +89,15 @@ export async function servicesOf(d: Deployed, v: Record<string, unknown>): Promi
 
 export const logsOptions = { host: { type: "string" }, follow: { type: "boolean", short: "f" }, since: { type: "string" }, lines: { type: "string", short: "n" }, grep: { type: "string" } } as const;
 
+
+/** An update's result for scripts (`--json`): one JSON object on stdout. */
+export async function updateResult(
+  v: Record<string, unknown>,
+  command: string,
+  update: (o: Awaited<ReturnType<typeof engineOf>>) => Promise<import("../engine").DeployResult>,
+): Promise<number> {
+  const o = await engineOf(v);
+  const result = await update(o);
+  if (v.json) out(JSON.stringify({ command, stack: o.stack, result: "succeeded", ...result }));
+  return 0;
+}

@@ -3,7 +3,7 @@
  * deploy, redeploy, build, rollback, preview, maintenance, live.
  */
 import { UsageError } from "../usage";
-import { type Command, deployOptions, engine, engineOf, load, out, reportErrors, runBootstrap, servicesOf, str, VERSION_HELP, versionOptions } from "./common";
+import { type Command, deployOptions, engine, engineOf, load, out, reportErrors, runBootstrap, servicesOf, str, updateResult, VERSION_HELP, versionOptions } from "./common";
 
 export const deployCommands: Record<string, Command> = {
   init: {
@@ -38,10 +38,10 @@ export const deployCommands: Record<string, Command> = {
     usage: `pulumi-kamal setup [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
-      const boot = await runBootstrap(v, {});
+      // With --json, bootstrap's report goes to stderr with the progress: stdout is the result.
+      const boot = await runBootstrap(v, v.json ? { write: (t) => process.stderr.write(`${t}\n`) } : {});
       if (boot) return boot;
-      await (await engine()).deploy(await engineOf(v), deployOptions(v));
-      return 0;
+      return updateResult(v, "setup", async (o) => (await engine()).deploy(o, deployOptions(v)));
     },
   },
   deploy: {
@@ -49,8 +49,7 @@ export const deployCommands: Record<string, Command> = {
     usage: `pulumi-kamal deploy [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
-      await (await engine()).deploy(await engineOf(v), deployOptions(v));
-      return 0;
+      return updateResult(v, "deploy", async (o) => (await engine()).deploy(o, deployOptions(v)));
     },
   },
   redeploy: {
@@ -58,8 +57,7 @@ export const deployCommands: Record<string, Command> = {
     usage: `pulumi-kamal redeploy [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
-      await (await engine()).redeploy(await engineOf(v), deployOptions(v));
-      return 0;
+      return updateResult(v, "redeploy", async (o) => (await engine()).redeploy(o, deployOptions(v)));
     },
   },
   build: {
@@ -84,13 +82,12 @@ export const deployCommands: Record<string, Command> = {
   },
   rollback: {
     summary: "back to VERSION, whose stopped containers the hosts kept (no pull)",
-    usage: "pulumi-kamal rollback VERSION [--version-key K]",
-    options: { "version-key": { type: "string" } },
+    usage: "pulumi-kamal rollback VERSION [--version-key K] [--json]",
+    options: { "version-key": { type: "string" }, json: { type: "boolean" } },
     async run(v, pos) {
       if (pos.length !== 1) throw new UsageError("rollback needs the version to go back to: pulumi-kamal rollback VERSION (pulumi-kamal details shows what runs)");
-      const [o, d] = await Promise.all([engineOf(v), load(v)]);
-      await (await engine()).rollback(o, d, pos[0], { versionKey: str(v["version-key"]) });
-      return 0;
+      const d = await load(v);
+      return updateResult(v, "rollback", async (o) => (await engine()).rollback(o, d, pos[0], { versionKey: str(v["version-key"]) }));
     },
   },
   preview: {
@@ -98,8 +95,7 @@ export const deployCommands: Record<string, Command> = {
     usage: `pulumi-kamal preview [--version V] [--skip-push]\n${VERSION_HELP}`,
     options: versionOptions,
     async run(v) {
-      await (await engine()).preview(await engineOf(v), deployOptions(v));
-      return 0;
+      return updateResult(v, "preview", async (o) => (await engine()).preview(o, deployOptions(v)));
     },
   },
   maintenance: {

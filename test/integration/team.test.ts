@@ -215,8 +215,11 @@ describe("one stack, two checkouts, state on an S3-compatible server", () => {
     expect(join.stdout).toContain(`Stack production: in s3://${sb.s3.bucket}/${prefix}\nSelected stack production\n`);
 
     await underLoad(async () => {
-      const deployB = await cli(["deploy", "--version", "v2", "--skip-push"], b);
+      // As CI runs it: the result as JSON on stdout, the progress on stderr.
+      const deployB = await cli(["deploy", "--version", "v2", "--skip-push", "--json"], b);
       expect(deployB.code, out(deployB)).toBe(0);
+      expect(JSON.parse(deployB.stdout)).toMatchObject({ command: "deploy", stack: "production", result: "succeeded", version: "v2", previous: "v1", changes: { updated: 2 } });
+      expect(deployB.stderr).toContain("Deploying version v2 (stack production, config version)\n");
       expect(await serving()).toEqual(["v2", "v2"]);
       const rollbackA = await cli(["rollback", "v1"], a);
       expect(rollbackA.code, out(rollbackA)).toBe(0);
@@ -243,10 +246,11 @@ describe("one stack, two checkouts, state on an S3-compatible server", () => {
       const first = background(["deploy", "--version", "v1", "--skip-push"], a);
       // The first holds the stack's lock once its update began.
       await until("the first deploy's update", () => /starting kpteam-web-v1/.test(first.output()));
-      const second = await cli(["deploy", "--version", "v2", "--skip-push"], b);
+      const second = await cli(["deploy", "--version", "v2", "--skip-push", "--json"], b);
       expect(second.code, out(second)).toBe(3);
+      expect(JSON.parse(second.stdout)).toMatchObject({ command: "deploy", result: "locked", exitCode: 3 });
       expect(second.stderr).toMatch(
-        /^pulumi-kamal deploy: stack production is being changed by \S+@\S+ \(pid \d+\) since \S+: its backend holds the stack's lock, so this deploy did not start \(nothing changed\)\.\nWait for that deploy to end and run this again\. If it is gone \(killed, its machine lost\), clear the lock with `pulumi-kamal unlock` and deploy again: the next deploy converges\.\n$/,
+        /\npulumi-kamal deploy: stack production is being changed by \S+@\S+ \(pid \d+\) since \S+: its backend holds the stack's lock, so this deploy did not start \(nothing changed\)\.\nWait for that deploy to end and run this again\. If it is gone \(killed, its machine lost\), clear the lock with `pulumi-kamal unlock` and deploy again: the next deploy converges\.\n$/,
       );
       expect(await first.done, first.output()).toBe(0);
     });

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { backendEnv, backendFailure, backendName, leftByDeadProcess, lockedMessage, parseBackend, parseSecretsProvider, stackLocks } from "../../../cli/backend";
 import { withDeployerKey } from "../../../cli/remote";
 import { withBackend } from "../../../cli/stateMove";
+import { summaryCounts } from "../../../cli/engine";
 import { fileRoot } from "../../../cli/blobStore";
 import type { SshConnectionConfig } from "../../../provider/config/values";
 
@@ -106,5 +107,12 @@ describe("the deployer's own SSH key", () => {
     expect(c).toMatchObject({ host: "10.0.0.5", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nci\n", privateKeyPath: undefined, agent: undefined });
     expect(c.proxy).toMatchObject({ host: "bastion", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nci\n", privateKeyPath: undefined });
     expect(withDeployerKey(fromState, {})).toBe(fromState);
+  });
+});
+
+describe("an update's result for scripts", () => {
+  it("counts the engine's closing summary by outcome", () => {
+    expect(summaryCounts(["Resources:", "    + 1 created", "    ~ 2 updated", "    - 1 deleted", "    +-1 replaced", "    6 unchanged", "Duration: 4s"])).toEqual({ created: 1, updated: 2, deleted: 1, replaced: 1, unchanged: 6 });
+    expect(summaryCounts(["Resources:", "    + 1 to create", "    ~ 2 to update", "    8 unchanged"])).toEqual({ "to create": 1, "to update": 2, unchanged: 8 });
   });
 });
