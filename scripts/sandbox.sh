@@ -209,7 +209,7 @@ up() {
   local current=2 # a sandbox started before hosts.list existed had app1 and app2
   [ -f "$S/hosts.list" ] && current="$(grep -c '^app' "$S/hosts.list")"
   [ -n "$want" ] || { healthy && want="$current" || want=2; }
-  [[ "$want" =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] && [ "$want" -le 40 ] || die "--hosts takes a number of app hosts from 1 to 40"
+  [[ "$want" =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] && [ "$want" -le 60 ] || die "--hosts takes a number of app hosts from 1 to 60"
   if healthy && [ "$current" != "$want" ]; then
     kp_log "sandbox is up with other hosts: starting it again with $want app hosts"
     down

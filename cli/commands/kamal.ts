@@ -3,7 +3,7 @@
  */
 import { SECRETS_USAGE, secrets } from "../secrets";
 import { UsageError } from "../usage";
-import { type Command, engine, engineOf, hostCommands, load, logsOptions, out, reportErrors, str } from "./common";
+import { type Command, engine, engineOf, hostCommands, intOption, load, logsOptions, out, reportErrors, str } from "./common";
 import { inspectCommands } from "./inspect";
 
 export const kamalCommands: Record<string, Command> = {
@@ -61,6 +61,17 @@ export const kamalCommands: Record<string, Command> = {
     options: { host: { type: "string" } },
     async run(v, pos) {
       return reportErrors(await (await hostCommands()).registry(pos[0] ?? "", await load(v), str(v.host), out));
+    },
+  },
+  prune: {
+    summary: "kamal prune: stopped containers beyond the last N versions (containers), unused images (images), or both (all), under the deploy lock",
+    usage: `pulumi-kamal prune containers|images|all [--retain N] [--role R] [--host H]
+  --retain N   earlier versions kept, stopped, for rollbacks (default: the role's retainContainers)`,
+    options: { retain: { type: "string" }, role: { type: "string" }, host: { type: "string" } },
+    async run(v, pos) {
+      if (pos.length !== 1) throw new UsageError("prune needs one of: containers, images, all");
+      const { prune } = await import("../prune");
+      return reportErrors(await prune(pos[0], await load(v), { service: str(v.service), role: str(v.role), host: str(v.host) }, intOption(v.retain, "retain"), out));
     },
   },
   secrets: {

@@ -92,6 +92,11 @@ export function listImages(repository: string): Command {
   return Command.read(["docker", "image", "ls", repository]);
 }
 
+/** Kamal's `prune images`, its first half: the service's dangling (untagged, unused) images. */
+export function pruneDanglingImages(service: string): Command {
+  return Command.change(["docker", "image", "prune", "--force", "--filter", `label=service=${service}`], { repeatable: true });
+}
+
 /** Kamal's `server exec`: the operator's command on the host itself (its words quoted). */
 export function hostCommand(cmd: readonly string[]): Command {
   return Command.change(cmd.length === 1 ? cmd[0] : shellJoin(cmd), { repeatable: false, engine: false });

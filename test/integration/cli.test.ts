@@ -122,10 +122,10 @@ describe("pulumi-kamal", () => {
   it("says how to use it, and refuses a bad command line before reading any stack (exit 2)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "build", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock", "accessory", "app", "proxy", "server", "registry", "secrets", "state", "unlock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+    for (const c of ["init", "bootstrap", "setup", "deploy", "redeploy", "build", "rollback", "preview", "maintenance", "live", "details", "logs", "exec", "audit", "lock", "accessory", "app", "proxy", "server", "registry", "prune", "secrets", "state", "unlock"]) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     const logsHelp = await cli(["logs", "--help"]);
     expect(logsHelp.stdout).toContain("pulumi-kamal logs [ROLE|ACCESSORY|traefik] [--host H] [-f] [--since T] [-n N] [--grep RE]");
-    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, secrets, state, unlock); pulumi-kamal --help\n' });
+    expect(await cli(["deploi"])).toMatchObject({ code: 2, stderr: 'pulumi-kamal: no command "deploi" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, prune, secrets, state, unlock); pulumi-kamal --help\n' });
     expect(await cli(["exec"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect((await cli(["logs", "--bogus"])).code).toBe(2);
     const noStack = await cli(["details", "--stack", "nope"]);
@@ -309,6 +309,25 @@ describe("pulumi-kamal", () => {
     expect([login.code, login.stdout]).toEqual([0, `app1: logged in to ${sandbox().registry.address}\n`]);
     expect(login.stdout + login.stderr).not.toContain(sandbox().registry.password);
     expect((await httpGet(url)).status).toBe(200);
+  });
+
+  it("prune: stopped containers beyond the versions kept, and unused images, under the deploy lock; audited as Kamal's", async () => {
+    const lines = (r: PulumiRun) => r.stdout.split("\n").filter(Boolean).sort();
+    const stoppedWeb = async (h: string) =>
+      (await sh(h, "docker ps -a --filter label=service=ops --filter label=role=web --filter status=exited --format '{{.Names}}'")).split("\n").filter((n) => n && !n.includes("_failed_"));
+    const pruned = await cli(["prune", "containers", "--retain", "1", "--role", "web"]);
+    expect(pruned.code, out(pruned)).toBe(0);
+    for (const l of lines(pruned)) expect(l).toMatch(/^app[12]: (removed ops-web-staging-\S+(, ops-web-staging-\S+)*|no web container to remove) \(1 earlier version kept\)$/);
+    for (const h of ["app1", "app2"]) expect((await stoppedWeb(h)).length).toBeLessThanOrEqual(1);
+    expect(await sh("app1", "tail -n 1 .kamal/ops-staging-audit.log")).toMatch(/\] \[staging\] \[web\] Pruned containers$/);
+    const images = await cli(["prune", "images"]);
+    expect(images.code, out(images)).toBe(0);
+    // Every image of the service left is one a container uses.
+    const inUse = new Set((await sh("app1", "docker ps -a --format '{{.Image}}'")).split("\n"));
+    const left = (await sh("app1", `docker images --format '{{.Repository}}:{{.Tag}}' ${sandbox().images.app.v1.split(":")[0]}`)).split("\n").filter(Boolean);
+    expect(left.filter((i) => !inUse.has(i))).toEqual([]);
+    expect((await cli(["prune", "containers", "--retain", "0"])).stderr).toBe("pulumi-kamal prune: --retain must be at least 1 (the last version that served is what a rollback needs)\n");
+    expect((await httpGet(`http://${host("app1").address}/version`)).status).toBe(200);
   });
 });
 

@@ -141,7 +141,7 @@ describe("the command line", () => {
   it("exits 2 on a usage error, with one line naming the command and the fix", async () => {
     expect(await run([])).toMatchObject({ code: 2 });
     expect(await run(["help"])).toMatchObject({ code: 0 });
-    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, secrets, state, unlock); pulumi-kamal --help\n' });
+    expect(await run(["nope"])).toEqual({ code: 2, stdout: "", stderr: 'pulumi-kamal: no command "nope" (commands: init, bootstrap, setup, deploy, redeploy, build, rollback, preview, maintenance, live, details, logs, exec, audit, lock, accessory, app, proxy, server, registry, prune, secrets, state, unlock); pulumi-kamal --help\n' });
     expect(await run(["exec", "--role", "web"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal exec: exec needs a command: pulumi-kamal exec -- bin/rails console\n" });
     expect(await run(["lock", "steal"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal lock: lock needs one of: status, acquire -m MSG, release\n" });
     expect(await run(["logs", "--lines"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal logs: Option '-n, --lines <value>' argument missing\n$/) });

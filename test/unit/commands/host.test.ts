@@ -129,6 +129,9 @@ describe("the operator's commands (pulumi-kamal details, logs, exec) and the aud
     env: { RAILS_ENV: "production" }, volumes: ["/data/storage:/rails/storage"], options: { network: "kamal", publish: "8080:80", memory: "1g" },
   });
 
+  it("prunes the service's dangling images as Kamal's prune does", () => {
+    expect(ops.pruneDanglingImages("shop").text).toBe("docker image prune --force --filter label=service=shop");
+  });
   it("runs a one-off container of the deployed version with the role's env file, or inside the running one", () => {
     expect(ops.execContainerName(cfg, "a1b2c3")).toBe("hey-web-production-exec-v2-a1b2c3");
     expect(ops.execCommand(cfg, ["bin/rails", "runner", "puts 'hi there'"], { name: "hey-web-production-exec-v2-a1b2c3", envFile: ".kamal/apps/hey-production/env/roles/web.env" }).text).toBe(
