@@ -38,13 +38,25 @@ export async function aliasCommandLine(dir: string, name: string, args: readonly
 }
 
 /** Kamal's global options as this CLI's: `-d DEST` is the destination's stack (init names
- * each stack after its destination); `-r`/`--roles` is `--role` where a command takes one. */
-export function kamalGlobalOptions(args: readonly string[], takesRole: boolean): string[] {
-  return args.flatMap((a) => {
-    const m = /^(-d|--destination|-r|--roles)(?:=(.*))?$/.exec(a);
-    const isRole = m?.[1] === "-r" || m?.[1] === "--roles";
-    if (!m || (isRole && !takesRole)) return [a];
-    const to = isRole ? "--role" : "--stack";
-    return m[2] !== undefined ? [`${to}=${m[2]}`] : [to];
-  });
+ * each stack after its destination); `-r`/`--roles` is `--role` and `-h`/`--hosts` is `--host`
+ * where a command takes one (comma lists and patterns: select.ts). `-h` with no value after it
+ * stays this CLI's help. */
+export function kamalGlobalOptions(args: readonly string[], takes: { role: boolean; host: boolean }): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const m = /^(-d|--destination|-r|--roles|--hosts)(?:=(.*))?$/.exec(a);
+    const kind = m?.[1] === "-r" || m?.[1] === "--roles" ? "role" : m?.[1] === "--hosts" ? "host" : "stack";
+    if (a === "-h" && takes.host && args[i + 1] !== undefined && !args[i + 1].startsWith("-")) {
+      out.push("--host");
+      continue;
+    }
+    if (!m || (kind === "role" && !takes.role) || (kind === "host" && !takes.host)) {
+      out.push(a);
+      continue;
+    }
+    const to = `--${kind}`;
+    out.push(...(m[2] !== undefined ? [`${to}=${m[2]}`] : [to]));
+  }
+  return out;
 }

@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
       const cwd = cwdAt >= 0 ? own[cwdAt + 1] : undefined;
       return await command.run({ cwd }, cwdAt >= 0 ? [...own.slice(0, cwdAt), ...own.slice(cwdAt + 2)] : own);
     }
-    const parsed = parseArgs({ args: kamalGlobalOptions(own, "role" in command.options), options: { ...stackOptions, ...command.options }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: kamalGlobalOptions(own, { role: "role" in command.options, host: "host" in command.options }), options: { ...stackOptions, ...command.options }, allowPositionals: true, strict: true });
     if (parsed.values.help) {
       out(`${command.usage}\n\n${command.summary}\n\n${GLOBAL}`);
       return 0;

@@ -8,9 +8,57 @@ export interface Filters {
   host?: string;
 }
 
-/** A host given by its name in the program or its address. */
+/** A host given by its name in the program or its address; as Kamal's `--hosts`, a comma list
+ * of names whose each may be a shell pattern (`*`, `?`, `[…]`, `{a,b}`: `-h '10.0.0.*'`). */
 export function onHost(h: string | undefined, item: { cfg: { hostName: string; connection: { host: string } } }): boolean {
-  return !h || item.cfg.hostName === h || item.cfg.connection.host === h;
+  if (!h) return true;
+  const match = kamalPattern(h);
+  return match(item.cfg.hostName) || match(item.cfg.connection.host);
+}
+
+/** Kamal's host and role filters (`File.fnmatch` with extended globs over a comma list). */
+export function kamalPattern(list: string): (value: string) => boolean {
+  const patterns: string[] = [];
+  let depth = 0;
+  let current = "";
+  for (const c of list) {
+    if (c === "," && depth === 0) {
+      patterns.push(current);
+      current = "";
+      continue;
+    }
+    if (c === "{") depth++;
+    if (c === "}") depth = Math.max(0, depth - 1);
+    current += c;
+  }
+  patterns.push(current);
+  const regexes = patterns.filter((p) => p.trim()).map((p) => new RegExp(`^${globSource(p.trim())}$`));
+  return (value) => regexes.some((r) => r.test(value));
+}
+
+function globSource(glob: string): string {
+  let out = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === "*") out += ".*";
+    else if (c === "?") out += ".";
+    else if (c === "[") {
+      const end = glob.indexOf("]", i + 1);
+      if (end < 0) out += "\\[";
+      else {
+        out += `[${glob.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\")}]`;
+        i = end;
+      }
+    } else if (c === "{") {
+      const end = glob.indexOf("}", i + 1);
+      if (end < 0) out += "\\{";
+      else {
+        out += `(?:${glob.slice(i + 1, end).split(",").map(globSource).join("|")})`;
+        i = end;
+      }
+    } else out += c.replace(/[.+^$()|\\/]/g, "\\$&");
+  }
+  return out;
 }
 
 /** The app containers of the stack's services (one service, if the stack has several and
@@ -22,8 +70,10 @@ export function selectApps(d: Deployed, f: Filters): AppOnHost[] {
   let apps = d.apps.filter((a) => !f.service || a.cfg.service === f.service);
   if (f.role) {
     const roles = [...new Set(apps.map((a) => a.cfg.role))];
-    if (!roles.includes(f.role)) throw new UsageError(`stack ${d.stack} has no role ${f.role} (roles: ${list(roles)})`);
-    apps = apps.filter((a) => a.cfg.role === f.role);
+    // Kamal's --roles: a comma list, each possibly a pattern (`-r 'web*'`).
+    const match = kamalPattern(f.role);
+    if (!roles.some(match)) throw new UsageError(`stack ${d.stack} has no role ${f.role} (roles: ${list(roles)})`);
+    apps = apps.filter((a) => match(a.cfg.role));
   }
   if (f.host) {
     const hosts = [...new Set(apps.map((a) => a.cfg.hostName))];

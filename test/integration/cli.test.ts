@@ -277,6 +277,9 @@ describe("pulumi-kamal", () => {
     const version = await cli(["app", "version", "--role", "web"]);
     expect(version.code, out(version)).toBe(0);
     expect(lines(version)).toEqual([`app1: ${v}`, `app2: ${v}`]);
+    // Kamal's -r and -h, a pattern each.
+    const byPattern = await cli(["app", "version", "-r", "w?b", "-h", "app[12]"]);
+    expect(lines(byPattern)).toEqual([`app1: ${v}`, `app2: ${v}`]);
     const containers = await cli(["app", "containers", "--role", "web", "--host", "app1"]);
     expect(containers.stdout).toMatch(/^app1 \| CONTAINER ID +IMAGE/m);
     expect(containers.stdout).toMatch(new RegExp(`^app1 \\| .*${web}$`, "m"));

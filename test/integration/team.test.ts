@@ -209,10 +209,12 @@ describe("one stack, two checkouts, state on an S3-compatible server", () => {
     const dir = path.join(path.dirname(a.dir), `team-b-${prefix}`);
     git(path.dirname(a.dir), "clone", "-q", a.dir, dir);
     writeFileSync(path.join(dir, ".env"), readFileSync(path.join(a.dir, ".env")));
-    b = { dir, env: envFor("team-b") };
+    // B is a CI runner: no key file where the stack's settings say, the key in the environment.
+    b = { dir, env: { ...envFor("team-b"), PULUMI_KAMAL_SSH_KEY: readFileSync(sb.hosts[0].privateKeyPath, "utf8") } };
     const join = await cli(["init"], b);
     expect(join.code, out(join)).toBe(0);
     expect(join.stdout).toContain(`Stack production: in s3://${sb.s3.bucket}/${prefix}\nSelected stack production\n`);
+    expect(pulumi(["config", "set", "sshKeyPath", "/nonexistent/id_ed25519", "--stack", "production"], b).status).toBe(0);
 
     await underLoad(async () => {
       // As CI runs it: the result as JSON on stdout, the progress on stderr.
@@ -230,6 +232,10 @@ describe("one stack, two checkouts, state on an S3-compatible server", () => {
       expect(deployA.code, out(deployA)).toBe(0);
     });
     expect(await serving()).toEqual(["v2", "v2"]);
+    // The commands that read the hosts log in with B's key too, whoever deployed last.
+    const details = await cli(["details"], b);
+    expect(details.code, out(details)).toBe(0);
+    expect(details.stdout).toMatch(/kpteam +web +\S+ .* v2 +kpteam-web-v2 +running/);
     // Whoever asks, the history is the stack's: every deploy, the rollback and the refresh.
     const seen = history(b).map((h) => [h.kind, h.result, h.message]);
     expect(seen).toEqual(history(a).map((h) => [h.kind, h.result, h.message]));

@@ -174,8 +174,23 @@ describe("deploy.yml's aliases, as Kamal runs them", () => {
 
   it("takes Kamal's -d as the destination's stack and -r as --role where a command has roles", async () => {
     const { kamalGlobalOptions } = await import("../../../cli/aliases");
-    expect(kamalGlobalOptions(["-d", "staging", "--roles=web", "-f"], true)).toEqual(["--stack", "staging", "--role=web", "-f"]);
-    expect(kamalGlobalOptions(["--destination=production", "-r", "web"], false)).toEqual(["--stack=production", "-r", "web"]);
+    expect(kamalGlobalOptions(["-d", "staging", "--roles=web", "-f"], { role: true, host: true })).toEqual(["--stack", "staging", "--role=web", "-f"]);
+    expect(kamalGlobalOptions(["--destination=production", "-r", "web"], { role: false, host: false })).toEqual(["--stack=production", "-r", "web"]);
+    // Kamal's -h HOSTS (a value after it) where a command takes a host; -h alone is the help.
+    expect(kamalGlobalOptions(["-h", "10.0.0.*", "-n", "5"], { role: true, host: true })).toEqual(["--host", "10.0.0.*", "-n", "5"]);
+    expect(kamalGlobalOptions(["--hosts=a,b", "-h"], { role: true, host: true })).toEqual(["--host=a,b", "-h"]);
+    expect(kamalGlobalOptions(["-h", "10.0.0.1"], { role: true, host: false })).toEqual(["-h", "10.0.0.1"]);
+  });
+
+  it("filters hosts and roles as Kamal's --hosts and --roles: comma lists of shell patterns", async () => {
+    const { kamalPattern } = await import("../../../cli/select");
+    const hosts = ["10.0.0.1", "10.0.0.12", "web-1.example.com", "web-2.example.com", "db.example.com"];
+    expect(hosts.filter(kamalPattern("10.0.0.*"))).toEqual(["10.0.0.1", "10.0.0.12"]);
+    expect(hosts.filter(kamalPattern("10.0.0.?,db.example.com"))).toEqual(["10.0.0.1", "db.example.com"]);
+    expect(hosts.filter(kamalPattern("web-{1,2}.example.com"))).toEqual(["web-1.example.com", "web-2.example.com"]);
+    expect(hosts.filter(kamalPattern("web-[!2].example.com"))).toEqual(["web-1.example.com"]);
+    expect(["web", "workers", "jobs"].filter(kamalPattern("w*"))).toEqual(["web", "workers"]);
+    expect(["web", "workers", "jobs"].filter(kamalPattern("web"))).toEqual(["web"]);
   });
 
   it("runs a Rails 8 app's aliases (its words split as Ruby's Shellwords, then the arguments given)", async () => {
