@@ -17,7 +17,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { loadKamalConfig } from "../kamal/config";
 import { backendName, DEFAULT_BACKEND, LOCAL_STATE_DIR, parseBackend, parseSecretsProvider, type Backend } from "./backend";
-import { projectOf, pulumi } from "./pulumi";
+import { firstError, projectOf, pulumi } from "./pulumi";
 import { entriesFor, fingerprint, keyTypeOf, knownHostsName, parseKnownHosts } from "../provider/ssh/knownHosts";
 import { kamalBuilderConnection, kamalConnections, kamalHostNames, keyDataIn, knownHostsLines, presentedKeys, type PresentedKey } from "./kamalHosts";
 import { PROGRAM_DIR, SSH_KEY_ENV, STACK_CONFIG } from "./programConfig";
@@ -185,6 +185,11 @@ export async function init(o: InitOptions): Promise<{ stacks: string[] }> {
   const backend = parseBackend(o.backend ?? DEFAULT_BACKEND);
   const secretsProvider = parseSecretsProvider(o.secretsProvider, backend);
   needPassphrase(secretsProvider);
+  // A shared backend is reached before anything is written (its bucket, its credentials).
+  if (backend.kind !== "file") {
+    const r = await pulumi(dir, ["whoami"], { env: { PULUMI_BACKEND_URL: backend.url } });
+    if (r.code !== 0) throw new UsageError(`the backend ${backendName(backend)} cannot be used: ${firstLine(new Error(firstError(r.stderr || r.stdout)))}; nothing was written`);
+  }
   const destinations = destinationsOf(dir);
   const stacks = stackNames(destinations);
   // Every host of every destination, as KamalApp will reach them.

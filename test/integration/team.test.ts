@@ -8,7 +8,7 @@
  * app2 are app8 and app9, testbed/lane.ts).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, out, runCli } from "../helpers/cli";
@@ -183,6 +183,11 @@ afterAll(async () => {
 
 describe("one stack, two checkouts, state on an S3-compatible server", () => {
   it("a stack deployed from init's file backend moves to S3 with its history; nothing on the hosts changes", async () => {
+    // A bucket that does not exist: said before anything is written.
+    const missing = await cli(["init", "--known-hosts", sb.hosts[0].knownHostsPath, "--backend", S3_URL.replace(`s3://${sb.s3.bucket}/`, "s3://kp-no-such-bucket/")], a);
+    expect(missing.code, out(missing)).toBe(2);
+    expect(missing.stderr).toMatch(/^pulumi-kamal init: the backend s3:\/\/kp-no-such-bucket\/team-\S+ cannot be used: .*NoSuchBucket.*; nothing was written\n$/);
+    expect(existsSync(path.join(a.dir, "Pulumi.yaml"))).toBe(false);
     const init = await cli(["init", "--known-hosts", sb.hosts[0].knownHostsPath, "--ssh-key", sb.hosts[0].privateKeyPath], a);
     expect(init.code, out(init)).toBe(0);
     const first = await cli(["deploy", "--version", "v1", "--skip-push"], a);
