@@ -201,7 +201,7 @@ describe("one stack, two checkouts, state on an S3-compatible server", () => {
     // The history came along: the deploy is listed from S3.
     expect(history(a).map((h) => [h.kind, h.result, h.message])).toEqual([["update", "succeeded", "pulumi-kamal deploy v1"]]);
     // Nothing to change: the same containers, read from the new backend.
-    const same = pulumi(["preview", "--expect-no-changes", "--stack", "production"], a, { PULUMI_KAMAL_BUILD: "skip" });
+    const same = pulumi(["up", "--yes", "--skip-preview", "--expect-no-changes", "--message", "after the move", "--stack", "production"], a, { PULUMI_KAMAL_BUILD: "skip" });
     expect(same.status, same.stdout + same.stderr).toBe(0);
     // A second move finds the stack there already.
     const again = await cli(["state", "move", "--to", S3_URL], a);
