@@ -388,7 +388,7 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     expect(r.stdout).toBe(
       [
         `Host keys of ${host("app1").address}, ${host("app2").address}, ${host("app3").address} taken from ${knownHostsPath}`,
-        "Wrote Pulumi.yaml and .kamal/pulumi/index.js (state in .kamal/pulumi/state/, kept out of git)",
+        "Wrote Pulumi.yaml and .kamal/pulumi/index.js (state in .kamal/pulumi/state/ on this machine, kept out of git; a team keeps it in an object store: pulumi-kamal state move --to s3://BUCKET)",
         `.kamal/pulumi/package.json: the program runs with pulumi-kamal from ${repoRoot} (linked in .kamal/pulumi/node_modules; npm install --prefix .kamal/pulumi installs it on another machine)`,
         `Stack production: ${host("app1").address}, ${host("app2").address}, ${host("app3").address}`,
         "Next: pulumi-kamal deploy (the version defaults to the git commit), then pulumi-kamal details",
@@ -398,8 +398,13 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     expect(readFileSync(path.join(k.dir, "Pulumi.yaml"), "utf8")).toContain("    typescript: false\nmain: .kamal/pulumi/index.js\nbackend:\n  url: file://./.kamal/pulumi/state\n");
     const known = spawnSync("pulumi", ["config", "get", "knownHosts", "--stack", "production"], { cwd: k.dir, env: k.env, encoding: "utf8" }).stdout;
     for (const h of ["app1", "app2", "app3"]) expect(known).toContain(`${host(h).address} ssh-ed25519 `);
-    // A second init refuses: it is a Pulumi project now.
-    expect((await cli(["init"], k)).stderr).toMatch(/already has a Pulumi.yaml/);
+    // A second init finds a project init made (as in a teammate's clone): it links the
+    // program's packages and lists the stacks; it changes nothing else.
+    const again = await cli(["init"], k);
+    expect(again.code, out(again)).toBe(0);
+    expect(again.stdout).toContain("Stack production: in file://./.kamal/pulumi/state\n");
+    // Another backend is not init's to change any more.
+    expect((await cli(["init", "--backend", "s3://elsewhere"], k)).stderr).toMatch(/was made by pulumi-kamal init already: its backend is Pulumi.yaml's; pulumi-kamal state move --to URL moves its stacks to another/);
   });
 
   it("init without a known_hosts file prints the keys the hosts present, as ssh-keygen -l does, and asks", async () => {
