@@ -3,7 +3,8 @@
  * Config: hosts (names), version, token (secret: an env-only change), bootLimit, deadline,
  * healthyAfter (seconds before the app answers its health check), lockWait, traefik (false:
  * route through the Traefik another stack runs on the hosts), traefikHosts (default: hosts),
- * sslHost with certFile and keyFile (HTTPS for that host name with that certificate).
+ * sslHost with certFile and keyFile (HTTPS for that host name with that certificate),
+ * connectTimeout (seconds for an SSH handshake: a large fleet on two cores needs more).
  */
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
@@ -12,10 +13,12 @@ import { appImage, host, registry, sandbox, ssh } from "./sandbox";
 
 const cfg = new pulumi.Config();
 const hosts = cfg.requireObject<string[]>("hosts").map(host);
+const connectTimeout = cfg.getNumber("connectTimeout");
+const sshArgs = () => ssh(connectTimeout ? { connectTimeout } : {});
 
 const traefik = cfg.getBoolean("traefik") === false ? undefined : new kamal.Traefik("traefik", {
   hosts: cfg.getObject<string[]>("traefikHosts")?.map(host) ?? hosts,
-  ssh: ssh(),
+  ssh: sshArgs(),
   image: sandbox.images.traefik,
   registry,
   args: cfg.getObject<Record<string, string | boolean>>("traefikArgs") ?? {},
@@ -26,7 +29,7 @@ const app = new kamal.Service("bench", {
   image: appImage,
   version: cfg.require("version"),
   registry,
-  ssh: ssh(),
+  ssh: sshArgs(),
   env: {
     clear: cfg.get("healthyAfter") ? { TESTAPP_HEALTHY_AFTER: cfg.get("healthyAfter")! } : {},
     secret: { TOKEN: cfg.requireSecret("token") },
