@@ -1,5 +1,6 @@
 /** Backends, secrets providers, the engine's lock and backend failures as the CLI reads them;
  * Pulumi.yaml's backend rewritten; the deployer's own SSH key. */
+import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { describe, expect, it } from "vitest";
 import { backendEnv, backendFailure, backendName, leftByDeadProcess, lockedMessage, parseBackend, parseSecretsProvider, stackLocks } from "../../../cli/backend";
@@ -103,9 +104,11 @@ describe("the deployer's own SSH key", () => {
   const fromState = { host: "10.0.0.5", port: 22, user: "deploy", privateKeyPath: "/home/alice/.ssh/id_ed25519", agent: true, proxy: { host: "bastion", port: 22, user: "deploy", privateKeyPath: "/home/alice/.ssh/id_ed25519" } } as unknown as SshConnectionConfig;
 
   it("replaces the key the state recorded (whoever deployed last) when PULUMI_KAMAL_SSH_KEY is set, for the host and its jump host", () => {
-    const c = withDeployerKey(fromState, { PULUMI_KAMAL_SSH_KEY: "-----BEGIN OPENSSH PRIVATE KEY-----\nci\n" });
-    expect(c).toMatchObject({ host: "10.0.0.5", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nci\n", privateKeyPath: undefined, agent: undefined });
-    expect(c.proxy).toMatchObject({ host: "bastion", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nci\n", privateKeyPath: undefined });
+    // Only passed along, never parsed here: any text stands for the key.
+    const keyText = `ci-secret-${randomBytes(6).toString("hex")}`;
+    const c = withDeployerKey(fromState, { PULUMI_KAMAL_SSH_KEY: keyText });
+    expect(c).toMatchObject({ host: "10.0.0.5", privateKey: keyText, privateKeyPath: undefined, agent: undefined });
+    expect(c.proxy).toMatchObject({ host: "bastion", privateKey: keyText, privateKeyPath: undefined });
     expect(withDeployerKey(fromState, {})).toBe(fromState);
   });
 });
