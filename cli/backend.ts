@@ -6,7 +6,7 @@
  * A file backend is one machine's: a team keeps state where every deployer reaches it (an
  * object store through Pulumi's `s3://`, `gs://`, `azblob://` backends, or Pulumi Cloud).
  */
-import os from "node:os";
+import { goneFromThisMachine } from "../provider/processHere";
 import { UsageError } from "./usage";
 
 export type BackendKind = "file" | "s3" | "gs" | "azblob" | "cloud";
@@ -92,13 +92,7 @@ export function stackLocks(text: string): StackLock[] | undefined {
 /** A lock taken on this machine by a process that is gone (a deploy killed with kill -9, a
  * closed laptop lid does not count: its process still exists). */
 export function leftByDeadProcess(lock: StackLock): boolean {
-  if (lock.host !== os.hostname()) return false;
-  try {
-    process.kill(lock.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  return goneFromThisMachine(lock.host, lock.pid);
 }
 
 /** The refusal said to a deployer: who holds the lock, since when, and what to do. */

@@ -17,6 +17,7 @@ import { kamalTime } from "../commands/audit";
 import { RemoteCommandError } from "../ssh/errors";
 import type { SshConnection } from "../ssh/executor";
 import { changeOnce, progress, sleep, step } from "./common";
+import { goneFromThisMachine } from "../processHere";
 
 interface Held {
   count: number;
@@ -39,15 +40,7 @@ function holderName(): string {
 /** A holder that was a run of this tool on this machine whose process is gone. */
 function leftByDeadRun(holder: string): boolean {
   const m = / on [^@\s]+@(\S+) pid (\d+)$/.exec(holder);
-  if (!m || !holder.startsWith("pulumi-kamal") || m[1] !== os.hostname()) return false;
-  const pid = Number(m[2]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  return !!m && holder.startsWith("pulumi-kamal") && goneFromThisMachine(m[1], Number(m[2]));
 }
 
 function describe(d: LockDetails | undefined, raw: string): string {
