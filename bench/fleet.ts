@@ -40,6 +40,9 @@ export interface FleetFigures {
   /** No-op preview and up of a program with as many trivial dynamic resources (no SSH):
    * what the Pulumi engine alone costs at this size. */
   engineFloor: { resources: number; preview: ReturnType<typeof timing>; noopUp: ReturnType<typeof timing> };
+  /** The first deploy (every host from nothing) and the preview of a pending version change. */
+  firstDeployMs: number;
+  changePreviewMs: number;
   swapAllAtOnce: ReturnType<typeof timing>;
   swapBootLimit1?: number;
   failed: number;
@@ -74,7 +77,13 @@ export async function fleetSize(n: number): Promise<FleetFigures> {
   await set(p, "version", "v1");
   await set(p, "token", "t", true);
   await set(p, "deadline", "10");
-  await timedUp(p);
+  const first = await timedUp(p);
+  // What a deployer waits for before confirming a version change on this many hosts.
+  await set(p, "version", "v2");
+  const t0 = performance.now();
+  await p.preview();
+  const changePreviewMs = Math.round(performance.now() - t0);
+  await set(p, "version", "v1");
   const rate = fleetRate(n);
   const loadAll = () => {
     const ls = hosts.flatMap((h) => [
@@ -133,6 +142,8 @@ export async function fleetSize(n: number): Promise<FleetFigures> {
     rate,
     reps,
     engineFloor,
+    firstDeployMs: Math.round(first.ms),
+    changePreviewMs,
     swapAllAtOnce: timing(swaps),
     swapBootLimit1: one,
     failed,
@@ -224,20 +235,28 @@ export async function fleet() {
   mkdirSync(path.dirname(statsFile), { recursive: true });
   process.env.KAMAL_SSH_STATS_FILE = statsFile;
   const sizes: FleetFigures[] = [];
+  const machine = `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, ${Math.round(Number(execFileSync("awk", ["/MemTotal/ {print $2}", "/proc/meminfo"], { encoding: "utf8" })) / 1024 / 1024)} GiB`;
+  const dir = path.join(repoRoot, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `fleet-${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
+  // Written after every size: a run stopped at its largest fleet keeps what it measured.
+  const save = (complete: boolean) => {
+    const results = { fleet: sizes, reps: REPS, ratePerHost: FLEET_RATE, machine, durationSeconds: Math.round((Date.now() - started) / 1000), complete };
+    const table = sizes.some((f) => f.hosts === 1) ? fleetReport(results) : "";
+    writeFileSync(file, JSON.stringify({ ...results, table }, null, 2) + "\n");
+    return table;
+  };
   try {
-    for (const n of FLEET_SIZES) sizes.push(await fleetSize(n));
+    for (const n of FLEET_SIZES) {
+      sizes.push(await fleetSize(n));
+      save(false);
+      log(`fleet: ${n} host(s) measured, written to ${path.relative(repoRoot, file)}`);
+    }
   } finally {
     // Back to the sandbox the tests use.
     execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "up"], { stdio: "inherit" });
   }
-  const machine = `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, ${Math.round(Number(execFileSync("awk", ["/MemTotal/ {print $2}", "/proc/meminfo"], { encoding: "utf8" })) / 1024 / 1024)} GiB`;
-  const results = { fleet: sizes, reps: REPS, ratePerHost: FLEET_RATE, machine, durationSeconds: Math.round((Date.now() - started) / 1000) };
-  const table = fleetReport(results);
-  const dir = path.join(repoRoot, "bench/results");
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `fleet-${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, JSON.stringify({ ...results, table }, null, 2) + "\n");
-  console.log(table);
+  console.log(save(true));
   console.log(`\nResults: ${path.relative(repoRoot, file)}`);
   pool.closeAll();
 }
@@ -253,6 +272,7 @@ export function fleetReport(r: { fleet: FleetFigures[]; machine: string; duratio
     const conns = [...new Set(f.sshPerHost.connections)].join("/");
     const cmds = `${Math.min(...f.sshPerHost.commands)}–${Math.max(...f.sshPerHost.commands)}`;
     rows.push(`| ${f.hosts} | version change, all hosts at once (median of ${f.reps ?? r.reps}) | ${f.swapAllAtOnce.median} ms (${(swapRatio).toFixed(2)}x one host) | ${f.hosts === 10 ? "≤ 1.3x one host" : ""} | ${f.hosts === 10 ? mark(swapRatio <= 1.3) : ""} |`);
+    if (f.firstDeployMs !== undefined) rows.push(`| ${f.hosts} | first deploy (nothing on the hosts); preview of a version change | ${f.firstDeployMs} ms; ${f.changePreviewMs} ms | | |`);
     rows.push(`| ${f.hosts} | our own CPU per host per version change (provider + program + engine) | ${f.cpuPerHostS} s (${(f.cpuPerHostS / one.cpuPerHostS).toFixed(2)}x one host's) | | |`);
     if (f.floor && one.floor) rows.push(`| ${f.hosts} | floor: raw docker swap (run, probe, stop, rm), all hosts at once, no Pulumi | ${f.floor.median} ms (${(f.floor.median / one.floor.median).toFixed(2)}x one host) | | |`);
     rows.push(`| ${f.hosts} | CPU during a version change: machine busy; provider / program / engine CPU | ${Math.round(f.cpu.machineBusy * 100)}% of ${f.cpu.wallS} s; ${f.cpu.providerS} / ${f.cpu.programS} / ${f.cpu.engineS} s | | |`);
