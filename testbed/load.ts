@@ -52,6 +52,9 @@ export interface Load {
   stop(): Promise<LoadResult>;
 }
 
+/** Sockets that carried a request: the next request on one rides a reused keep-alive connection. */
+const carried = new WeakSet<object>();
+
 export function startLoad(opts: LoadOptions): Load {
   const rate = opts.rate ?? 200;
   const timeoutMs = opts.timeoutMs ?? 10_000;
@@ -103,9 +106,8 @@ export function startLoad(opts: LoadOptions): Load {
         });
         // A socket that carried an earlier request is a reused keep-alive connection.
         req.on("socket", (s) => {
-          const seen = s as unknown as { carried?: boolean };
-          reused = seen.carried === true;
-          seen.carried = true;
+          reused = carried.has(s);
+          carried.add(s);
         });
         req.on("timeout", () => {
           settle("timeouts", "timeout");
