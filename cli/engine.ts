@@ -24,6 +24,8 @@ export interface EngineOptions {
   dir: string;
   stack: string;
   write: (line: string) => void;
+  /** Kamal's `-v`: every line of the engine's output, not only the progress. */
+  verbose?: boolean;
 }
 
 /** What the program init writes reads to leave the build out for one run (`--skip-push`,
@@ -147,7 +149,7 @@ async function runOnce(o: EngineOptions, what: "up" | "preview", opts: RunOption
       inError = false;
     }
     if (inDiagnostics && what === "up" && /\[kamal\] /.test(l)) return;
-    const shown = what === "preview" ? l : progressLine(l);
+    const shown = what === "preview" || o.verbose ? l : progressLine(l);
     if (shown !== undefined && !err) o.write(shown);
   });
   const args = [

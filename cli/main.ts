@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { opened } from "./lifecycle";
 import { kamalGlobalOptions } from "./aliases";
+import { SKIP_HOOKS_ENV } from "../components/skipHooks";
 import { EngineError, LockRefused, UsageError } from "./usage";
 import { type Command, out } from "./commands/common";
 import { deployCommands } from "./commands/deploy";
@@ -23,6 +24,11 @@ const GLOBAL = `Stack options (every command):
   -s, --stack NAME     the stack (default: the project's selected stack); -d DEST (Kamal's) is the destination's stack
   -C, --cwd DIR        the Pulumi project's directory (default: this one)
       --service NAME   one service, when the stack has several
+Kamal's (where Kamal has them):
+  -p, --primary        only the primary host (the primary role's first host: "web", else the first role)
+  -H, --skip-hooks     this update's hooks are recorded, not run
+  -q, --quiet          no progress lines: results and errors only
+  -v, --verbose        every line of the Pulumi engine's output, beside the progress
   -h, --help           this help`;
 
 const stackOptions = {
@@ -30,6 +36,10 @@ const stackOptions = {
   cwd: { type: "string", short: "C" },
   service: { type: "string" },
   help: { type: "boolean", short: "h" },
+  primary: { type: "boolean", short: "p" },
+  "skip-hooks": { type: "boolean", short: "H" },
+  quiet: { type: "boolean", short: "q" },
+  verbose: { type: "boolean", short: "v" },
 } as const;
 
 const COMMANDS: Record<string, Command> = { ...deployCommands, ...inspectCommands, ...kamalCommands, ...stateCommands };
@@ -88,7 +98,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const positionals = dash >= 0 ? [...parsed.positionals, ...args.slice(dash + 1)] : parsed.positionals;
-    return await command.run(parsed.values as Record<string, string | boolean | undefined>, positionals);
+    const values = await kamalClassOptions(name, command, parsed.values as Record<string, string | boolean | undefined>);
+    return await command.run(values, positionals);
   } catch (e) {
     const err = e as Error & { code?: string };
     if (e instanceof UsageError || err.code?.startsWith("ERR_PARSE_ARGS")) {
@@ -108,6 +119,19 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     if (opened.ssh) (await import("./remote")).closeAll();
   }
+}
+
+/** Kamal's class options that act beside a command's own: `-p` picks the primary host for a
+ * command that runs on hosts, `-H` reaches the program (KamalApp's hooks), `-q`/`-v` are
+ * read where progress is written (commands/common.ts). */
+async function kamalClassOptions(name: string, command: Command, values: Record<string, string | boolean | undefined>) {
+  if (values.quiet && values.verbose) throw new UsageError("-q/--quiet and -v/--verbose: give one");
+  if (values["skip-hooks"]) process.env[SKIP_HOOKS_ENV] = "1";
+  if (!values.primary) return values;
+  if (!("host" in command.options)) throw new UsageError(`-p/--primary: ${name} does not run on chosen hosts (its hosts are the stack's)`);
+  if (values.host) throw new UsageError("-p/--primary and -h/--hosts: give one");
+  const [{ load }, { primaryHost }] = await Promise.all([import("./commands/common"), import("./select")]);
+  return { ...values, host: primaryHost(await load(values), typeof values.service === "string" ? values.service : undefined) };
 }
 
 if (require.main === module) {

@@ -90,6 +90,15 @@ export function primaryRole(apps: AppOnHost[]): string | undefined {
   return roles.includes("web") ? "web" : roles[0];
 }
 
+/** Kamal's primary host (`-p`): the first host of the primary role, by its name in the program. */
+export function primaryHost(d: Deployed, service?: string): string {
+  const apps = selectApps(d, { service });
+  const role = primaryRole(apps);
+  const first = apps.find((a) => a.cfg.role === role);
+  if (!first) throw new UsageError(`-p/--primary: stack ${d.stack} has no app deployed`);
+  return first.cfg.hostName;
+}
+
 export function selectAccessories(d: Deployed, name: string, host?: string): AccessoryOnHost[] {
   const found = d.accessories.filter((a) => a.cfg.name === name || a.container === name);
   return found.filter((a) => onHost(host, a));

@@ -11,6 +11,7 @@ import { renderErb } from "../kamal/erb";
 import { SecretsFiles } from "../kamal/secrets";
 import { Accessory } from "./accessory";
 import { accessoriesApplied, type AccessoriesApplied } from "./accessoriesApplied";
+import { hooksSkipped } from "./skipHooks";
 import { Image } from "./image";
 import { kamalVersion } from "./buildContext";
 import { dropUndefined, type EnvArgs, type HostArg, type PlainSshArgs, type RegistryArgs, type SshArgs } from "./common";
@@ -73,6 +74,9 @@ export interface KamalAppArgs {
    * accessory is booted either way. Default: $PULUMI_KAMAL_ACCESSORIES ("apply" or names,
    * comma-separated: what `pulumi-kamal accessory boot|reboot` sets), else "keep". */
   readonly accessories?: AccessoriesApplied;
+  /** Kamal's `--skip-hooks`: this update's hooks are recorded as run, not run (a later
+   * deploy runs them again). Default: $PULUMI_KAMAL_SKIP_HOOKS (what `pulumi-kamal -H` sets). */
+  readonly skipHooks?: boolean;
   /** What Kamal has no key for, as the Service's: a release command (migrations), the watch
    * window after each switch, a canary. */
   readonly release?: ServiceArgs["release"];
@@ -215,6 +219,7 @@ export class KamalApp extends pulumi.ComponentResource {
       primaryRole: cfg.primaryRole,
       bootLimit: cfg.boot.limit as number | `${number}%` | undefined,
       bootWait: cfg.boot.wait,
+      parallelRoles: cfg.boot.parallelRoles,
       readinessDelay: cfg.readinessDelay,
       release: args.release,
       watch: args.watch,
@@ -297,7 +302,7 @@ const present = (...rs: (pulumi.Resource | undefined)[]) => rs.filter((r): r is 
 /** Kamal hooks Kamal runs outside a deploy (pre-build: only when the deploy builds). */
 const HOOKS_NOT_RUN: Record<string, string> = {
   "pre-build": "this deploy does not build the image (KamalApp's build is off: pulumi-kamal deploy --skip-push, or a rollback)",
-  "docker-setup": "Kamal runs it after `kamal server bootstrap`",
+  "docker-setup": "it runs at the end of `pulumi-kamal bootstrap` and `setup`, as Kamal's `server bootstrap` runs it",
   "pre-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
   "post-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
 };
@@ -312,6 +317,7 @@ class KamalHooks {
   private readonly trigger: pulumi.Output<string>;
   private readonly env: pulumi.Input<Record<string, pulumi.Input<string>>>;
   private readonly dir: string;
+  private readonly skip: boolean;
 
   constructor(
     private readonly parent: pulumi.Resource,
@@ -323,6 +329,7 @@ class KamalHooks {
     private readonly secretsInFiles: () => string[],
   ) {
     this.dir = path.resolve(appRoot, cfg.hooksPath);
+    this.skip = hooksSkipped(args.skipHooks);
     const shown = JSON.stringify(cfg);
     this.trigger = pulumi.secret(
       pulumi.all([args.version, ...cfg.secretNames.map((n) => secret(n, "env.secret"))]).apply((values) => createHash("sha256").update(JSON.stringify([shown, values])).digest("hex")),
@@ -357,6 +364,7 @@ class KamalHooks {
       trigger: this.trigger,
       env: pulumi.output(this.env).apply((env) => ({ ...env, KAMAL_HOSTS: hosts.join(","), KAMAL_LOCK: String(opts.lock) })),
       ...(secretEnv ? { secretEnv } : {}),
+      ...(this.skip ? { skip: true } : {}),
     }, { parent: this.parent, dependsOn: present(...dependsOn), ...(opts.keep ? { ignoreChanges: ["*"] } : {}) });
   }
 }
@@ -437,6 +445,7 @@ export function kamalSsh(cfg: KamalConfig): Omit<PlainSshArgs, "privateKey" | "p
     forwardAgent: cfg.ssh.forwardAgent,
     proxy: cfg.ssh.proxy,
     proxyCommand: cfg.ssh.proxyCommand,
+    maxConcurrentStarts: cfg.ssh.maxConcurrentStarts,
   });
 }
 

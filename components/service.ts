@@ -144,6 +144,8 @@ export class Service extends pulumi.ComponentResource {
       }
     }
     const rollout = revert ? { group: [service, args.destination].filter(Boolean).join("-"), members } : undefined;
+    // Kamal's boot.parallel_roles false: on a host, the other roles boot one after another.
+    const lastOnHost = new Map<string, AppContainer>();
     for (const role of ordered) {
       const r = args.roles[role];
       const hosts = r.hosts.map(resolveHost);
@@ -162,7 +164,8 @@ export class Service extends pulumi.ComponentResource {
         const envFile = this.envFiles[role][host.name];
         // Batches and roles follow one another as dependent resources, or, in a rollout, by
         // taking their turns (the resources are updated at once).
-        const dependsOn = [...(revert ? [] : [...(role === primary ? [] : primaries), ...previousBatch]), ...(this.release ? [this.release] : []), ...(before ? [before] : [])];
+        const sameHost = !revert && role !== primary && args.parallelRoles === false ? lastOnHost.get(host.name) : undefined;
+        const dependsOn = [...(revert ? [] : [...(role === primary ? [] : primaries), ...previousBatch]), ...(sameHost ? [sameHost] : []), ...(this.release ? [this.release] : []), ...(before ? [before] : [])];
         const res = new AppContainer(
           `${name}-${role}-${hostKeyName(host)}`,
           dropUnset({
@@ -187,6 +190,7 @@ export class Service extends pulumi.ComponentResource {
         all.push(res);
         batch.push(res);
         if (role === primary) primaries.push(res);
+        else lastOnHost.set(host.name, res);
       });
     }
 

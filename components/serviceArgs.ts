@@ -123,6 +123,9 @@ export interface ServiceArgs extends Pick<ContainerArgs, ServiceSetting | "readi
   readonly primaryRole?: string;
   /** Hosts per batch within a role: a number or a percentage like "25%" (default: all at once). */
   readonly bootLimit?: number | `${number}%`;
+  /** The roles after the primary one on a host boot together (true, the default) or one
+   * after another in their order (false: Kamal's boot.parallel_roles default). */
+  readonly parallelRoles?: boolean;
   /** Seconds to wait between batches (default 0). */
   readonly bootWait?: ContainerArgs["bootDelay"];
   /** The new version goes to the primary role's first hosts first: see CanaryArgs. */

@@ -175,6 +175,8 @@ export function normalizeKamalConfig(
   }
 
   if (raw.ssh?.log_level !== undefined) warnings.push("ssh.log_level: not used");
+  if (raw.sshkit?.pool_idle_timeout !== undefined) warnings.push("sshkit.pool_idle_timeout: not needed (a connection stays open for the whole update or command, never closed for being idle)");
+  if (raw.sshkit?.dns_retries !== undefined) warnings.push("sshkit.dns_retries: not used (a failed lookup is retried as any failed connection is: ssh.dialAttempts, 3 attempts)");
   // Kamal 2.10+: each key_data entry names a secret; a key written out is deprecated there.
   const keyData: KeyData[] = (raw.ssh?.key_data ?? []).map((k) => (SECRET_NAME.test(k) ? { secret: k } : new SecretText(k)));
   if (keyData.some((k) => k instanceof SecretText)) warnings.push("ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret");
@@ -254,6 +256,7 @@ export function normalizeKamalConfig(
       keyData,
       keysOnly: raw.ssh?.keys_only,
       forwardAgent: raw.ssh?.forward_agent,
+      maxConcurrentStarts: raw.sshkit?.max_concurrent_starts,
     },
     roles,
     primaryRole,
@@ -267,7 +270,7 @@ export function normalizeKamalConfig(
     maintenancePage,
     hooksPath: raw.hooks_path ?? ".kamal/hooks",
     accessories,
-    boot: { limit: raw.boot?.limit, wait: raw.boot?.wait },
+    boot: { limit: raw.boot?.limit, wait: raw.boot?.wait, parallelRoles: raw.boot?.parallel_roles ?? false },
     stopWaitTime: isKamal2 ? raw.stop_timeout ?? raw.drain_timeout : raw.stop_wait_time ?? raw.drain_timeout,
     // Kamal 1.9 waits readiness_delay too (7 s by default), for a role without a health check.
     readinessDelay: raw.readiness_delay ?? 7,

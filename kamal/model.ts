@@ -95,6 +95,8 @@ export interface KamalConfig {
     hostNames: Record<string, string>;
     /** `ssh.proxy_command` (or an SSH config file's ProxyCommand). */
     proxyCommand?: string;
+    /** `sshkit.max_concurrent_starts`: connections opened at once. */
+    maxConcurrentStarts?: number;
   };
   roles: KamalRole[];
   primaryRole: string;
@@ -127,7 +129,9 @@ export interface KamalConfig {
   /** Where the hooks are, relative to the app root (hooks_path, default .kamal/hooks). */
   hooksPath: string;
   accessories: KamalAccessory[];
-  boot: { limit?: number | string; wait?: number };
+  /** `boot`: hosts per batch, seconds between batches, and whether a host's roles boot
+   * together (`parallel_roles`, default false: one after another). */
+  boot: { limit?: number | string; wait?: number; parallelRoles: boolean };
   stopWaitTime?: number;
   /** Kamal 2's readiness_delay (default 7 there); Kamal 1 has none. */
   readinessDelay?: number;

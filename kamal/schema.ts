@@ -129,7 +129,6 @@ export const accessory = z.strictObject({
 
 /** Kamal keys about building images or driving the kamal CLI: they change nothing here. */
 export const NOT_USED: Record<string, string> = {
-  sshkit: "SSHKit settings do not apply (ssh2 is used)",
   hooks_output: "a hook's output is always shown, as progress lines",
   output: "kamal CLI output settings",
   run_directory: "the provider keeps its files in ~/.kamal",
@@ -156,6 +155,13 @@ export const root = z.strictObject({
     })
     .optional(),
   healthcheck: healthcheck.optional(),
+  sshkit: z
+    .strictObject({
+      max_concurrent_starts: z.number().int().min(1, { message: "must be at least 1" }).optional(),
+      pool_idle_timeout: z.number().min(0).optional(),
+      dns_retries: z.number().int().min(0).optional(),
+    })
+    .optional(),
   boot: z
     .strictObject({
       limit: z.union([z.number().int().min(1), z.string().regex(/^\d+%?$/, { message: 'must be a number or a percentage like "25%"' })]).optional(),

@@ -58,8 +58,9 @@ export function interrupt(): AbortSignal {
 /** Where an update runs: the project and stack, without reading the state. */
 export const engineOf = async (v: Record<string, unknown>) => {
   const { dir, stack } = await (await import("../stack")).stackOf({ cwd: str(v.cwd), stack: str(v.stack) });
-  // With --json the progress goes to stderr: stdout is the result alone.
-  return { dir, stack, write: (l: string) => (v.json ? process.stderr.write(`${l}\n`) : out(l)) };
+  // With --json the progress goes to stderr: stdout is the result alone; -q drops it.
+  const write = v.quiet ? () => {} : (l: string) => (v.json ? process.stderr.write(`${l}\n`) : out(l));
+  return { dir, stack, write, verbose: !!v.verbose };
 };
 export const versionOptions = { version: { type: "string" }, "version-key": { type: "string" }, "skip-push": { type: "boolean", short: "P" }, json: { type: "boolean" } } as const;
 export const VERSION_HELP = `      --json             the result for scripts on stdout (progress on stderr)
@@ -78,7 +79,14 @@ export async function runBootstrap(v: Record<string, unknown>, o: { host?: strin
   if (!o.json) out(`Bootstrapping ${chosen.map((h) => h.name).join(", ")} (stack ${stack}, hosts from ${from})`);
   const { reports, errors } = await bootstrap(chosen, o.json ? () => {} : out);
   if (reports.length) out(o.json ? JSON.stringify({ stack, hosts: reports }, null, 2) : formatBootstrap(reports));
-  return reportErrors(errors);
+  if (errors.length) return reportErrors(errors);
+  // Kamal's docker-setup hook, once every host is ready.
+  const { dir } = await (await import("../stack")).stackOf({ cwd: str(v.cwd), stack: str(v.stack) });
+  const [{ projectOf, stackConfig }, { STACK_CONFIG }] = await Promise.all([import("../pulumi"), import("../programConfig")]);
+  const project = projectOf(dir);
+  const destination = project ? stackConfig(dir, project, stack)[STACK_CONFIG.destination] : undefined;
+  await (await import("../projectHook")).runProjectHook({ dir, destination, hook: "docker-setup", hosts: chosen.map((h) => h.name), command: "server", subcommand: "bootstrap", write: o.json ? (t) => process.stderr.write(`${t}\n`) : out });
+  return 0;
 }
 
 /** The services a maintenance switch applies to: --service, else every one in the stack. */

@@ -366,6 +366,8 @@ export const hook = z.strictObject({
   secretEnv: field(envMap.default({}), { effect: "record", secret: true }),
   /** How long it may run, seconds or "5m" (default 600). */
   timeout: record(duration.default(600)),
+  /** Kamal's `--skip-hooks`: this run is recorded as done but the hook is not run. */
+  skip: record(z.boolean().default(false)),
 });
 export type HookConfig = z.output<typeof hook>;
 export type HookInput = z.input<typeof hook>;

@@ -163,6 +163,10 @@ export const sshFields = {
   dialAttempts: z.number().int().min(1).max(10).default(3),
   /** Concurrent commands on the one connection (default 8). */
   maxChannels: z.number().int().min(1).max(64).default(8),
+  /** Connections being opened at once by one process, to every host (Kamal's
+   * sshkit.max_concurrent_starts; default 30, as Kamal's): a fleet's handshakes queue
+   * rather than time out together. */
+  maxConcurrentStarts: z.number().int().min(1).max(1000).optional(),
 };
 
 /** A bastion (jump host): the same keys as a host, without a bastion of its own. A change

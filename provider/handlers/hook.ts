@@ -46,6 +46,10 @@ async function run(cfg: HookConfig): Promise<{ ranAt: string }> {
   const where = "local";
   const at = `running the ${cfg.name} hook`;
   const recordedAt = kamalTime();
+  if (cfg.skip) {
+    progress(where, `${cfg.name} hook not run (--skip-hooks)`);
+    return { ranAt: recordedAt };
+  }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...cfg.env,

@@ -24,10 +24,16 @@ function targetKey(t: SshTarget): string {
   return t.proxy ? `${targetKey(t.proxy)}>${self}` : self;
 }
 
+/** Connections opened at once unless a target says otherwise (Kamal's max_concurrent_starts). */
+export const MAX_CONCURRENT_STARTS = 30;
+
 /** One connection per target per process, opened on first use and then reused. */
 export class SshPool {
   private readonly connections = new Map<string, Promise<SshConnection>>();
   private readonly stats = new Map<string, HostStats>();
+  /** Handshakes in flight, and those waiting for a turn. */
+  private starting = 0;
+  private readonly waiting: { limit: number; go: () => void }[] = [];
 
   constructor(
     private readonly log: Logger = () => {},
@@ -173,35 +179,59 @@ export class SshPool {
     const client = new Client();
     // Each command in flight watches the connection's close (up to maxChannels of them).
     client.setMaxListeners(0);
-    await new Promise<void>((resolve, reject) => {
-      const onReady = () => {
-        client.off("error", onError);
-        resolve();
-      };
-      const onError = (err: Error) => {
-        client.off("ready", onReady);
-        // Later errors of this failed client (its socket closing) are not news.
-        client.on("error", () => undefined);
-        const finish = () => {
-          proxyProcess?.kill();
-          const why = proxyStderr.trim() ? ` (proxy command: ${proxyStderr.trim().split("\n").slice(-3).join(" / ")})` : "";
-          reject(refusal ?? (why ? Object.assign(new Error(`${err.message}${why}`), { code: (err as { code?: string }).code }) : err));
+    await this.startTurn(target.maxConcurrentStarts ?? MAX_CONCURRENT_STARTS);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onReady = () => {
+          client.off("error", onError);
+          resolve();
         };
-        // A proxy command that failed has usually said why on stderr: read it to the end first.
-        if (proxyProcess && !proxyClosed) {
-          const wait = setTimeout(finish, 500);
-          proxyProcess.once("close", () => (clearTimeout(wait), finish()));
-        } else finish();
-      };
-      client.once("ready", onReady);
-      client.once("error", onError);
-      client.connect(config);
-    });
+        const onError = (err: Error) => {
+          client.off("ready", onReady);
+          // Later errors of this failed client (its socket closing) are not news.
+          client.on("error", () => undefined);
+          const finish = () => {
+            proxyProcess?.kill();
+            const why = proxyStderr.trim() ? ` (proxy command: ${proxyStderr.trim().split("\n").slice(-3).join(" / ")})` : "";
+            reject(refusal ?? (why ? Object.assign(new Error(`${err.message}${why}`), { code: (err as { code?: string }).code }) : err));
+          };
+          // A proxy command that failed has usually said why on stderr: read it to the end first.
+          if (proxyProcess && !proxyClosed) {
+            const wait = setTimeout(finish, 500);
+            proxyProcess.once("close", () => (clearTimeout(wait), finish()));
+          } else finish();
+        };
+        client.once("ready", onReady);
+        client.once("error", onError);
+        client.connect(config);
+      });
+    } finally {
+      this.endTurn();
+    }
     // A connection that drops later is dialled again by its SshConnection; its errors must
     // not crash the process.
     client.on("error", (err) => this.log(`ssh ${target.host}: connection error: ${err.message}`));
     if (proxyProcess) client.on("close", () => proxyProcess!.kill());
     return client;
+  }
+
+  /** Waits until fewer than `limit` handshakes are in flight, then takes a place. */
+  private startTurn(limit: number): Promise<void> {
+    if (this.starting < limit) {
+      this.starting++;
+      return Promise.resolve();
+    }
+    return new Promise((go) => this.waiting.push({ limit, go }));
+  }
+
+  private endTurn(): void {
+    const next = this.waiting.findIndex((w) => this.starting - 1 < w.limit);
+    if (next < 0) {
+      this.starting--;
+      return;
+    }
+    // The place passes to the next in line (the count stays).
+    this.waiting.splice(next, 1)[0].go();
   }
 }
 

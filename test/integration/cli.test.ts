@@ -6,7 +6,7 @@
  * (tmux, reading its screen). Runs in lane three, after release.test.ts (testbed/lane.ts).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, out, runCli } from "../helpers/cli";
@@ -432,10 +432,17 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     for (const h of ["app1", "app2", "app3"]) expect(r.stdout).toContain(`\n  ${host(h).address}  ssh-ed25519  ${fp(h)}\n`);
     const known = spawnSync("pulumi", ["config", "get", "--stack", "production", "knownHosts"], { cwd: dir, env, encoding: "utf8" });
     expect(known.stdout.split("\n").filter(Boolean).map((l) => l.split(" ")[0]).sort()).toEqual([host("app1").address, host("app2").address, host("app3").address, jump].sort());
+    // Kamal's docker-setup hook runs once every host is ready, with the command's KAMAL_* env.
+    mkdirSync(path.join(dir, ".kamal/hooks"), { recursive: true });
+    writeFileSync(path.join(dir, ".kamal/hooks/docker-setup"), '#!/bin/sh\necho "on $KAMAL_HOSTS by $KAMAL_COMMAND $KAMAL_SUBCOMMAND for $KAMAL_SERVICE"\n', { mode: 0o755 });
     const boot = await cli(["bootstrap"], { dir, env });
     expect(boot.code, out(boot)).toBe(0);
     expect(boot.stdout.split("\n")[0]).toBe(`Bootstrapping ${host("app1").address}, ${host("app2").address}, ${host("app3").address} (stack production, hosts from config/deploy.yml)`);
     for (const h of ["app1", "app2", "app3"]) expect(boot.stdout).toContain(`\n${host(h).address} (root): `);
+    expect(boot.stdout).toContain(`\nRunning the docker-setup hook...\n  docker-setup: on ${host("app1").address},${host("app2").address},${host("app3").address} by server bootstrap for kpinit\n`);
+    const skipped = await cli(["bootstrap", "-H"], { dir, env });
+    expect(skipped.code, out(skipped)).toBe(0);
+    expect(skipped.stdout).toContain("\n.kamal/hooks/docker-setup: not run (--skip-hooks)\n");
   });
 
   it("preview, deploy v1, deploy v2 and rollback v1 with Kamal-like progress; 0 failed requests under load", async () => {
@@ -531,5 +538,29 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     writeFileSync(yml, `${readFileSync(yml, "utf8")}\naliases:\n  whoami: app exec --reuse "sh -c 'echo $KAMAL_CONTAINER_NAME'"\n`);
     const r = await cli(["whoami", "--host", host("app1").address], k);
     expect(r, out(r)).toMatchObject({ code: 0, stdout: "kpinit-web-v1\n" });
+  });
+
+  it("Kamal's -H, -q, -v and -p: hooks recorded not run, no progress, the engine's lines, the primary host", async () => {
+    const hooks = path.join(k.dir, ".kamal/hooks");
+    const ran = path.join(k.dir, "post-deploy.ran");
+    mkdirSync(hooks, { recursive: true });
+    writeFileSync(path.join(hooks, "post-deploy"), `#!/bin/sh\necho "$KAMAL_VERSION" >> ${JSON.stringify(ran)}\n`, { mode: 0o755 });
+    try {
+      const skipped = await cli(["deploy", "-H", "-q", "--version", "v2", "--skip-push"], k);
+      expect(skipped, out(skipped)).toMatchObject({ code: 0, stdout: "" });
+      expect(existsSync(ran)).toBe(false);
+      expect(JSON.parse((await httpGet(`http://${host("app1").address}/version`)).body).version).toBe("v2");
+      const verbose = await cli(["deploy", "-v", "--version", "v1", "--skip-push"], k);
+      expect(verbose.code, out(verbose)).toBe(0);
+      expect(readFileSync(ran, "utf8")).toBe("v1\n");
+      // The engine's own lines, beside the progress.
+      expect(verbose.stdout).toMatch(/^Updating \(production\):$/m);
+      expect(verbose.stdout).toMatch(/\[kamal\] .*post-deploy: |post-deploy hook done/);
+      const primary = await cli(["app", "version", "-p"], k);
+      expect(primary, out(primary)).toMatchObject({ code: 0 });
+      expect(primary.stdout).toBe(`${host("app1").address}: v1\n`);
+    } finally {
+      rmSync(hooks, { recursive: true, force: true });
+    }
   });
 });

@@ -124,6 +124,29 @@ describe("Service route settings", () => {
     expect([jobs.proxy, jobs.maintenance, jobs.routeHosts]).toEqual([undefined, undefined, undefined]);
   });
 
+  it("boots the roles after the primary one together on a host, or one after another (Kamal's parallel_roles false)", async () => {
+    const { Service } = await import("../../components");
+    const order = async (parallelRoles?: boolean) => {
+      const deps: Record<string, string[]> = {};
+      new Service(`ord${parallelRoles}`, {
+        image: "ghcr.io/acme/shop",
+        version: "v1",
+        ssh: {},
+        parallelRoles,
+        roles: { web: { hosts: ["a", "b"] }, jobs: { hosts: ["a", "b"] }, mail: { hosts: ["a"] } },
+      }, {
+        transformations: [(t) => {
+          if (t.type.endsWith(":AppContainer")) deps[t.name.replace(/^ord\w+-/, "")] = (t.opts.dependsOn as pulumi.Resource[] | undefined ?? []).map((r) => (r as unknown as { __name: string }).__name.replace(/^ord\w+-/, "")).sort();
+          return undefined;
+        }],
+      });
+      await settle();
+      return deps;
+    };
+    expect(await order()).toEqual({ "web-a": [], "web-b": [], "jobs-a": ["web-a", "web-b"], "jobs-b": ["web-a", "web-b"], "mail-a": ["web-a", "web-b"] });
+    expect(await order(false)).toEqual({ "web-a": [], "web-b": [], "jobs-a": ["web-a", "web-b"], "jobs-b": ["web-a", "web-b"], "mail-a": ["jobs-a", "web-a", "web-b"] });
+  });
+
   it("refuses ssl from the ACME CA on a role with several hosts, and lets two roles share a host name under different prefixes", async () => {
     const { Service } = await import("../../components");
     expect(() => new Service("one", { image: "i", version: "v1", ssh: {}, proxy: { host: "x.example.com", ssl: true }, roles: { web: { hosts: ["a", "b"] } } })).toThrow(

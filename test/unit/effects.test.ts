@@ -185,6 +185,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     env: [undefined, { KAMAL_VERSION: "v1" }],
     secretEnv: [undefined, { API_TOKEN: "x" }],
     timeout: [600, "5m"],
+    skip: [undefined, true],
   },
   image: {
     repository: ["registry.example.com/hey", "registry.example.com/other"],

@@ -1,6 +1,6 @@
 /** A hook runs on this machine (handlers/hook.ts): the file itself, with Kamal's env and the
  * app's secrets, its output redacted; failures say what failed. */
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -37,6 +37,19 @@ describe("a hook", () => {
     expect(env).toMatch(/^KAMAL_LOCK=true\nKAMAL_PERFORMER=\S+\nKAMAL_RECORDED_AT=\S+Z\nKAMAL_VERSION=v2\n$/);
     expect(printed).toContain("[kamal] local: pre-deploy: token [REDACTED]");
     expect(printed.join("\n")).not.toContain(SECRET);
+  });
+
+  it("is recorded, not run, with Kamal's --skip-hooks", async () => {
+    const file = script("pre-deploy", 'touch "$PWD/ran"; exit 1');
+    const { outs } = await hook.create(inputs(file, { skip: true }));
+    expect(outs.ranAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(existsSync(path.join(dir, "ran"))).toBe(false);
+    expect(printed).toEqual(["[kamal] local: pre-deploy hook not run (--skip-hooks)"]);
+    // The same deploy without -H later: nothing to run (its trigger is unchanged).
+    expect(hook.diff("hook/pre-deploy", { ...inputs(file, { skip: true }), ranAt: outs.ranAt }, inputs(file)).changes).toBe(true);
+    const { outs: again } = await hook.update("hook/pre-deploy", { ...inputs(file, { skip: true }), ranAt: outs.ranAt }, inputs(file));
+    expect(again.ranAt).toBe(outs.ranAt);
+    expect(existsSync(path.join(dir, "ran"))).toBe(false);
   });
 
   it("gives post-deploy KAMAL_RUNTIME", async () => {

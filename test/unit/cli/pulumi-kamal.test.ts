@@ -11,7 +11,7 @@ import { formatDetails, parseInspect, table, uptime, type ContainerRow } from ".
 import { LineSplitter } from "../../../cli/logs";
 import { main } from "../../../cli/main";
 import { restoreConfigFile } from "../../../cli/pulumi";
-import { primaryRole, scopesOnHosts, selectApps } from "../../../cli/select";
+import { primaryHost, primaryRole, scopesOnHosts, selectApps } from "../../../cli/select";
 import { deployedFrom, firstLine, unwrapSecrets } from "../../../cli/stack";
 
 const secret = (v: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify(v) });
@@ -70,6 +70,12 @@ describe("what a command acts on", () => {
     expect(() => selectApps(d, { role: "jobs", host: "web-2" })).toThrow("no jobs container of stack prod runs on web-2 (hosts: web-1)");
     expect(primaryRole(d.apps)).toBe("web");
     expect(primaryRole(selectApps(d, { role: "jobs" }))).toBe("jobs");
+  });
+
+  it("takes Kamal's -p as the primary role's first host", () => {
+    expect(primaryHost(d)).toBe("web-1");
+    expect(primaryHost(d, "shop")).toBe("web-1");
+    expect(() => primaryHost(d, "blog")).toThrow("stack prod has no service blog (it has shop)");
   });
 
   it("finds each (host, service, destination) once: where a lock and an audit log are", () => {
@@ -146,6 +152,10 @@ describe("the command line", () => {
     expect(await run(["lock", "steal"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal lock: lock needs one of: status, acquire -m MSG, release\n" });
     expect(await run(["logs", "--lines"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal logs: Option '-n, --lines <value>' argument missing\n$/) });
     expect(await run(["details", "--colour"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^pulumi-kamal details: Unknown option '--colour'/) });
+    // Kamal's class options: refused where they cannot apply, before any stack is read.
+    expect(await run(["deploy", "-p"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal deploy: -p/--primary: deploy does not run on chosen hosts (its hosts are the stack's)\n" });
+    expect(await run(["logs", "-p", "--host", "web-1"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal logs: -p/--primary and -h/--hosts: give one\n" });
+    expect(await run(["deploy", "-q", "-v"])).toEqual({ code: 2, stdout: "", stderr: "pulumi-kamal deploy: -q/--quiet and -v/--verbose: give one\n" });
   });
 
   it("shows each command's usage with --help, and passes everything after -- to the remote command", async () => {

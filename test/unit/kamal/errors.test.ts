@@ -17,6 +17,8 @@ describe("Kamal config: every error, with its path", () => {
     expect(errorsOf({ ...minimal, env: { secret: ["BAD-NAME"] } })).toBe('env.secret.0: must be an environment variable name, or "NAME:SECRET_NAME"');
     expect(errorsOf({ ...minimal, registry: { username: "u", password: ["A", "B"] } })).toBe("registry.password: must name exactly one secret");
     expect(errorsOf({ ...minimal, boot: { limit: "half" } })).toBe('boot.limit: must be a number or a percentage like "25%"');
+    expect(errorsOf({ ...minimal, sshkit: { max_concurrent_start: 10 } })).toBe("sshkit.max_concurrent_start: is not a supported key");
+    expect(errorsOf({ ...minimal, sshkit: { max_concurrent_starts: 0 } })).toBe("sshkit.max_concurrent_starts: must be at least 1");
     expect(errorsOf({ ...minimal, healthcheck: { interval: "soon" } })).toBe('healthcheck.interval: must be seconds or a duration like "10s"');
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "h", files: ["no-target"] } } })).toBe(
       'accessories.db.files.0: must be "local/path:/path/in/container[:options]"',

@@ -112,7 +112,7 @@ describe("Kamal config: every supported key", () => {
     expect(cron.cmd).toEqual(["bin/cron", "-f"]);
     expect(cron.healthcheck).toBeUndefined();
     expect(c.primaryRole).toBe("web");
-    expect(c.boot).toEqual({ limit: "50%", wait: 5 });
+    expect(c.boot).toEqual({ limit: "50%", wait: 5, parallelRoles: false });
     expect(c.stopWaitTime).toBe(20);
     expect(c.retainContainers).toBe(2);
     expect(c.volumes).toEqual(["/data:/rails/storage"]);
@@ -243,6 +243,14 @@ describe("Kamal config: every supported key", () => {
       accessories: { db: { image: "postgres:17", role: "jobs", network: "kamal" } },
     });
     expect(c.registry).toBeUndefined();
+    expect(c.boot).toEqual({ limit: 2, parallelRoles: true });
+    expect(normalizeKamalConfig({ ...minimal, sshkit: { max_concurrent_starts: 10, pool_idle_timeout: 300, dns_retries: 5 } })).toMatchObject({
+      ssh: { maxConcurrentStarts: 10 },
+      warnings: [
+        "sshkit.pool_idle_timeout: not needed (a connection stays open for the whole update or command, never closed for being idle)",
+        "sshkit.dns_retries: not used (a failed lookup is retried as any failed connection is: ssh.dialAttempts, 3 attempts)",
+      ],
+    });
     expect(c.image).toBe("localhost:5555/acme/hey");
     expect(c.env.secret).toEqual(["DB_PASSWORD:MAIN_DB_PASSWORD", "API_KEY"]);
     expect(c.secretNames).toEqual(["API_KEY", "MAIN_DB_PASSWORD"]);
