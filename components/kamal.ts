@@ -151,7 +151,9 @@ export class KamalApp extends pulumi.ComponentResource {
         options: cfg.traefik.options,
         env: envArgs(cfg.traefik.env, secret),
         networks: cfg.traefik.networks,
-        tls: cfg.traefik.tls ? pulumi.output(args.acme ?? {}).apply((acme) => (cfg.traefik!.tls!.acme ? { acme } : {})) : undefined,
+        tls: cfg.traefik.tls
+          ? pulumi.output(args.acme ?? {}).apply((acme) => ({ ...(cfg.traefik!.tls!.acme ? { acme } : {}), ...(cfg.traefik!.tls!.hostPort !== undefined ? { hostPort: cfg.traefik!.tls!.hostPort } : {}) }))
+          : undefined,
         forwardedHeaders: cfg.traefik.forwardedHeaders,
         lockService: cfg.service,
         destination: cfg.destination,

@@ -118,8 +118,9 @@ export interface KamalConfig {
     env: KamalEnv;
     /** Networks Traefik joins: Kamal 2's `kamal`, where the apps run. */
     networks: string[];
-    /** HTTPS, when a role has `proxy.ssl` (Let's Encrypt for `ssl: true`), as kamal-proxy. */
-    tls?: { acme?: Record<string, never> };
+    /** HTTPS, when a role has `proxy.ssl` (Let's Encrypt for `ssl: true`), as kamal-proxy;
+     * published on `hostPort` (proxy.run's https_port and first bind address; default 443). */
+    tls?: { acme?: Record<string, never>; hostPort?: number | string };
     /** Trusts clients' forwarded headers, when a role forwards them (kamal-proxy's default
      * without ssl). */
     forwardedHeaders?: true;

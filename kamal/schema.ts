@@ -44,6 +44,8 @@ export const healthcheck = z.strictObject({
 /** A byte count as Kamal writes it (Ruby's YAML reads 40_000_000 as a number; YAML 1.2 as a string). */
 export const byteCount = z.union([z.number().int().nonnegative(), z.string().regex(/^\d[\d_]*$/, { message: "must be a number of bytes" }).transform((v) => Number(v.replace(/_/g, "")))]);
 
+export const options = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]));
+
 export const proxy = z.strictObject({
   app_port: z.number().int().optional(),
   host: z.string().optional(),
@@ -60,7 +62,21 @@ export const proxy = z.strictObject({
   path_prefix: z.string().optional(),
   path_prefixes: z.array(z.string()).optional(),
   strip_path_prefix: z.boolean().optional(),
-  run: z.record(z.string(), z.unknown()).optional(),
+  run: z
+    .strictObject({
+      http_port: z.number().int().min(1).max(65535).optional(),
+      https_port: z.number().int().min(1).max(65535).optional(),
+      metrics_port: z.number().int().min(1).max(65535).optional(),
+      debug: z.boolean().optional(),
+      log_max_size: z.string().optional(),
+      publish: z.boolean().optional(),
+      bind_ips: z.array(z.string()).optional(),
+      registry: z.string().optional(),
+      repository: z.string().optional(),
+      version: z.string().optional(),
+      options: options.optional(),
+    })
+    .optional(),
 });
 
 /** A host: "1.2.3.4", or `{ "1.2.3.4": "tag" }` / `{ "1.2.3.4": [tags] }`. */
@@ -72,7 +88,6 @@ export const hostEntry = z.union([
 ]);
 
 export const logging = z.strictObject({ driver: z.string().optional(), options: scalarMap.optional() });
-export const options = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]));
 
 export const role = z.strictObject({
   hosts: z.array(hostEntry).optional(),

@@ -18,6 +18,10 @@ describe("Kamal config: every error, with its path", () => {
     expect(errorsOf({ ...minimal, registry: { username: "u", password: ["A", "B"] } })).toBe("registry.password: must name exactly one secret");
     expect(errorsOf({ ...minimal, boot: { limit: "half" } })).toBe('boot.limit: must be a number or a percentage like "25%"');
     expect(errorsOf({ ...minimal, sshkit: { max_concurrent_start: 10 } })).toBe("sshkit.max_concurrent_start: is not a supported key");
+    expect(errorsOf({ ...minimal, proxy: { run: { http_prt: 8080 } } })).toBe("proxy.run.http_prt: is not a supported key");
+    expect(errorsOf({ ...minimal, proxy: { run: { publish: false } } })).toBe(
+      "proxy.run.publish: false is not supported: the Traefik here publishes its entrypoints on the host (set http_port and bind_ips to keep it off public addresses)",
+    );
     expect(errorsOf({ ...minimal, sshkit: { max_concurrent_starts: 0 } })).toBe("sshkit.max_concurrent_starts: must be at least 1");
     expect(errorsOf({ ...minimal, healthcheck: { interval: "soon" } })).toBe('healthcheck.interval: must be seconds or a duration like "10s"');
     expect(errorsOf({ ...minimal, accessories: { db: { image: "i", host: "h", files: ["no-target"] } } })).toBe(

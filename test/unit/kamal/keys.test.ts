@@ -229,6 +229,27 @@ describe("Kamal config: every supported key", () => {
     expect([off.roles[0].traefik, off.roles[0].healthcheck, off.traefik]).toEqual([false, undefined, undefined]);
   });
 
+  it("Kamal 2's proxy.run on the Traefik: ports on each bind address, log size, debug, metrics, options", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      proxy: {
+        host: "a.example.com",
+        ssl: true,
+        run: { http_port: 8080, https_port: 8443, bind_ips: ["10.0.0.9", "::1"], log_max_size: "30m", debug: true, metrics_port: 9090, options: { memory: "512m" }, version: "v0.9.0" },
+      },
+    });
+    expect(c.traefik).toMatchObject({
+      hostPort: "10.0.0.9:8080:80",
+      tls: { acme: {}, hostPort: "10.0.0.9:8443" },
+      options: { memory: "512m", publish: ["[::1]:8080:80", "[::1]:8443:443"], "log-opt": "max-size=30m", expose: 9090 },
+      args: { "log.level": "DEBUG", "metrics.prometheus": true, "metrics.prometheus.entryPoint": "metrics", "entryPoints.metrics.address": ":9090" },
+    });
+    expect(c.warnings).toContain("proxy.run.version: not applied (kamal-proxy's image; the Traefik here is KamalApp's traefikImage)");
+    // Only the ports: the web entrypoint's port, and no HTTPS entrypoint without ssl.
+    const plain = normalizeKamalConfig({ ...minimal, proxy: { run: { http_port: 8080, https_port: 8443 } } });
+    expect([plain.traefik?.hostPort, plain.traefik?.tls, plain.traefik?.options]).toEqual([8080, undefined, {}]);
+  });
+
   it("Kamal 2 keys Kamal accepts: aliases, localhost registry without credentials, cord false, string ports, parallel_roles, stop_timeout, accessory network", () => {
     const c = normalizeKamalConfig({
       ...minimal,
