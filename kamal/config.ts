@@ -28,7 +28,7 @@ import { SecretText, secretEnvName, type KamalConfig, type KeyData } from "./mod
 /** A secret's name, as key_data gives one (a key written out is never one). */
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 import { role, NOT_USED, root, type Raw } from "./schema";
-import { applyProxyRun } from "./proxyRun";
+import { applyProxyLogging, applyProxyRun } from "./proxyRun";
 import { KAMAL_NETWORK, sshConfigOf, registryOf, envOf, isEnvBlock, rolesOf, accessoryOf, deepMerge } from "./sections";
 
 export { deepMerge };
@@ -204,6 +204,8 @@ export function normalizeKamalConfig(
     if (roles.some((r) => r.route?.ssl)) traefik.tls = roles.some((r) => r.route?.ssl === true) ? { acme: {} } : {};
     if (roles.some((r) => r.traefik && r.route?.forwardHeaders)) traefik.forwardedHeaders = true;
     if (raw.proxy?.run) applyProxyRun(traefik, raw.proxy.run, problems, warnings);
+    const roleProxies = Array.isArray(raw.servers) ? [] : Object.values(raw.servers).flatMap((r) => (!Array.isArray(r) && typeof r.proxy === "object" ? [r.proxy] : []));
+    applyProxyLogging(traefik, [raw.proxy, ...roleProxies].flatMap((p) => (p?.logging ? [p.logging] : [])));
   }
   // Kamal: "Different roles can't share the same host for SSL".
   const sslHosts = roles.filter((r) => r.route?.ssl).flatMap((r) => r.routeHosts);

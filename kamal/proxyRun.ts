@@ -56,3 +56,13 @@ export function applyProxyRun(traefik: Traefik, run: Run, problems: ConfigProble
   if (run.debug) traefik.args["log.level"] = "DEBUG";
   traefik.options = options;
 }
+
+/** Kamal 2's `proxy.logging` (the top-level one and the roles'): Traefik's access log in JSON,
+ * keeping the request and response headers they name (a host's Traefik logs for every app on
+ * it, so the names are the union of all of them). */
+export function applyProxyLogging(traefik: Traefik, logging: { request_headers?: string[]; response_headers?: string[] }[]): void {
+  if (!logging.length) return;
+  const headers = [...new Set(logging.flatMap((l) => [...(l.request_headers ?? []), ...(l.response_headers ?? [])]))].sort();
+  Object.assign(traefik.args, { accesslog: true, "accesslog.format": "json", "accesslog.fields.headers.defaultMode": "drop" });
+  for (const h of headers) traefik.args[`accesslog.fields.headers.names.${h}`] = "keep";
+}

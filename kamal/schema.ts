@@ -46,6 +46,8 @@ export const byteCount = z.union([z.number().int().nonnegative(), z.string().reg
 
 export const options = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]));
 
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: "must be an HTTP header name" });
+
 export const proxy = z.strictObject({
   app_port: z.number().int().optional(),
   host: z.string().optional(),
@@ -58,7 +60,7 @@ export const proxy = z.strictObject({
   buffering: z
     .strictObject({ requests: z.boolean().optional(), responses: z.boolean().optional(), max_request_body: byteCount.optional(), max_response_body: byteCount.optional(), memory: byteCount.optional() })
     .optional(),
-  logging: z.record(z.string(), z.unknown()).optional(),
+  logging: z.strictObject({ request_headers: z.array(headerName).optional(), response_headers: z.array(headerName).optional() }).optional(),
   path_prefix: z.string().optional(),
   path_prefixes: z.array(z.string()).optional(),
   strip_path_prefix: z.boolean().optional(),

@@ -199,7 +199,6 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
 /** Kamal 2 proxy settings Traefik here does not apply, by path. */
 export function proxyWarnings(p: z.output<typeof proxy>, at: string): string[] {
   const out: string[] = [];
-  if (p.logging !== undefined) out.push(`${at}.logging: not applied (Traefik's access log is configured on Traefik: its args)`);
   if (p.run !== undefined && at !== "proxy") out.push(`${at}.run: not applied (the proxy's container is the host's, set by the top-level proxy.run)`);
   if (p.buffering && p.buffering.requests !== p.buffering.responses && (p.buffering.requests !== undefined || p.buffering.responses !== undefined)) {
     out.push(`${at}.buffering: Traefik buffers requests and responses together: both are buffered`);

@@ -19,6 +19,7 @@ describe("Kamal config: every error, with its path", () => {
     expect(errorsOf({ ...minimal, boot: { limit: "half" } })).toBe('boot.limit: must be a number or a percentage like "25%"');
     expect(errorsOf({ ...minimal, sshkit: { max_concurrent_start: 10 } })).toBe("sshkit.max_concurrent_start: is not a supported key");
     expect(errorsOf({ ...minimal, proxy: { run: { http_prt: 8080 } } })).toBe("proxy.run.http_prt: is not a supported key");
+    expect(errorsOf({ ...minimal, proxy: { logging: { request_headers: ["X Bad"] } } })).toBe("proxy.logging.request_headers.0: must be an HTTP header name");
     expect(errorsOf({ ...minimal, proxy: { run: { publish: false } } })).toBe(
       "proxy.run.publish: false is not supported: the Traefik here publishes its entrypoints on the host (set http_port and bind_ips to keep it off public addresses)",
     );

@@ -229,7 +229,7 @@ describe("Kamal config: every supported key", () => {
     expect([off.roles[0].traefik, off.roles[0].healthcheck, off.traefik]).toEqual([false, undefined, undefined]);
   });
 
-  it("Kamal 2's proxy.run on the Traefik: ports on each bind address, log size, debug, metrics, options", () => {
+  it("Kamal 2's proxy.run and proxy.logging on the Traefik: ports on each bind address, log size, debug, metrics, options, logged headers", () => {
     const c = normalizeKamalConfig({
       ...minimal,
       proxy: {
@@ -245,6 +245,20 @@ describe("Kamal config: every supported key", () => {
       args: { "log.level": "DEBUG", "metrics.prometheus": true, "metrics.prometheus.entryPoint": "metrics", "entryPoints.metrics.address": ":9090" },
     });
     expect(c.warnings).toContain("proxy.run.version: not applied (kamal-proxy's image; the Traefik here is KamalApp's traefikImage)");
+    // proxy.logging, the top-level one's and the roles': Traefik's access log keeps those headers.
+    const logged = normalizeKamalConfig({
+      ...minimal,
+      servers: { web: { hosts: ["10.0.0.1"], proxy: { logging: { response_headers: ["X-Request-ID"] } } } },
+      proxy: { logging: { request_headers: ["Cache-Control", "User-Agent"] } },
+    });
+    expect(logged.traefik?.args).toEqual({
+      accesslog: true,
+      "accesslog.format": "json",
+      "accesslog.fields.headers.defaultMode": "drop",
+      "accesslog.fields.headers.names.Cache-Control": "keep",
+      "accesslog.fields.headers.names.User-Agent": "keep",
+      "accesslog.fields.headers.names.X-Request-ID": "keep",
+    });
     // Only the ports: the web entrypoint's port, and no HTTPS entrypoint without ssl.
     const plain = normalizeKamalConfig({ ...minimal, proxy: { run: { http_port: 8080, https_port: 8443 } } });
     expect([plain.traefik?.hostPort, plain.traefik?.tls, plain.traefik?.options]).toEqual([8080, undefined, {}]);
@@ -327,7 +341,8 @@ describe("Kamal config: every supported key", () => {
     expect(c.builder).toEqual({ platforms: ["linux/amd64"], driver: "docker-container", local: true, dockerfile: "Dockerfile", args: {}, secrets: [] });
     // Aliases are pulumi-kamal's too (cli/aliases.ts).
     expect(c.aliases).toEqual({ console: "app exec -i bin/rails c" });
-    expect(c.warnings).toEqual(["proxy.logging: not applied (Traefik's access log is configured on Traefik: its args)"]);
+    expect(c.warnings).toEqual([]);
+    expect(c.traefik?.args).toMatchObject({ accesslog: true, "accesslog.fields.headers.names.X-Id": "keep" });
   });
 
   it("maps a certificate from secrets, path prefixes, buffering and forwarded headers; a Traefik that trusts them", () => {
