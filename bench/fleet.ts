@@ -235,6 +235,13 @@ export async function fleet() {
   mkdirSync(path.dirname(statsFile), { recursive: true });
   process.env.KAMAL_SSH_STATS_FILE = statsFile;
   const sizes: FleetFigures[] = [];
+  // The sandbox the tests were using, to go back to it.
+  let before = 0;
+  try {
+    before = (JSON.parse(execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "status", "--json"], { encoding: "utf8" })) as { hosts: { name: string }[] }).hosts.filter((h) => /^app\d+$/.test(h.name)).length;
+  } catch {
+    // Not up: the default comes back.
+  }
   const machine = `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, ${Math.round(Number(execFileSync("awk", ["/MemTotal/ {print $2}", "/proc/meminfo"], { encoding: "utf8" })) / 1024 / 1024)} GiB`;
   const dir = path.join(repoRoot, "bench/results");
   mkdirSync(dir, { recursive: true });
@@ -254,7 +261,7 @@ export async function fleet() {
     }
   } finally {
     // Back to the sandbox the tests use.
-    execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "up"], { stdio: "inherit" });
+    execFileSync("bash", [path.join(repoRoot, "scripts/sandbox.sh"), "up", ...(before ? ["--hosts", String(before)] : [])], { stdio: "inherit" });
   }
   console.log(save(true));
   console.log(`\nResults: ${path.relative(repoRoot, file)}`);
