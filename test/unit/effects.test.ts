@@ -61,6 +61,7 @@ const CONNECTION_ROWS: Record<string, Row> = {
   "connection.keepaliveInterval": [15, 30],
   "connection.dialAttempts": [3, 5],
   "connection.maxChannels": [8, 4],
+  "connection.maxConcurrentStarts": [undefined, 10],
   "connection.proxy": [undefined, { host: "bastion" }],
   "connection.proxyCommand": [undefined, "ssh -W %h:%p bastion"],
   "connection.deadlines": [undefined, { read: 10 }],
