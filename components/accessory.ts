@@ -9,7 +9,7 @@ export type AccessoryFileArgs = ResourceInputs<AccessoryFileInput>;
 
 /** What an Accessory takes from the provider's schema as it is (provider/config/schemas.ts
  * `accessoryContainer`: each field's type, default, meaning and effect are declared there). */
-const SETTINGS = ["image", "port", "cmd", "directories", "volumes", "options", "labels", "stopWaitTime", "deleteDataOnDestroy", "destination", "lockWait", "hold"] as const;
+const SETTINGS = ["image", "port", "cmd", "directories", "volumes", "options", "labels", "stopWaitTime", "deleteDataOnDestroy", "destination", "lockWait", "hold", "proxy"] as const;
 
 export type AccessoryArgs = ResourceInputs<Pick<AccessoryContainerInputs, (typeof SETTINGS)[number]>> & {
   /** The service this accessory belongs to: the container is "<service>-<name>". */

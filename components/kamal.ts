@@ -138,7 +138,8 @@ export class KamalApp extends pulumi.ComponentResource {
     }
     const preDeploy = hooks.make("pre-deploy", [preConnect, ...dependsOn], { lock: true, secrets: true });
     if (cfg.traefik) {
-      const hosts = [...new Set(cfg.roles.filter((r) => r.traefik).flatMap((r) => r.hosts.map((h) => h.address)))];
+      // Every host of a role behind the proxy, and of an accessory behind it (Kamal 2).
+      const hosts = [...new Set([...cfg.roles.filter((r) => r.traefik).flatMap((r) => r.hosts.map((h) => h.address)), ...cfg.accessories.filter((a) => a.proxy).flatMap((a) => a.hosts)])];
       const image = args.traefikImage ?? cfg.traefik.image;
       this.traefik = new Traefik(`${name}-traefik`, {
         hosts: hosts.map((a) => host(a)),
@@ -187,7 +188,8 @@ export class KamalApp extends pulumi.ComponentResource {
         volumes: a.volumes,
         options: a.options,
         labels: a.labels,
-      }, { parent: this, dependsOn: [...(this.image ? [this.image] : []), ...present(preConnect)] });
+        proxy: a.proxy ? { hosts: a.proxy.hosts, appPort: a.proxy.appPort, ...routeArgs(a.proxy.route, secret) } : undefined,
+      }, { parent: this, dependsOn: [...(this.image ? [this.image] : []), ...present(preConnect), ...(a.proxy && this.traefik ? [this.traefik] : [])] });
       dependsOn.push(this.accessories[a.name]);
     }
 

@@ -182,6 +182,10 @@ export function normalizeKamalConfig(
   const keyData: KeyData[] = (raw.ssh?.key_data ?? []).map((k) => (SECRET_NAME.test(k) ? { secret: k } : new SecretText(k)));
   if (keyData.some((k) => k instanceof SecretText)) warnings.push("ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret");
 
+  const accessories = Object.entries(raw.accessories ?? {}).map(([name, a]) =>
+    accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal),
+  );
+
   const traefikRoles = roles.filter((r) => r.traefik);
   const traefik: KamalConfig["traefik"] =
     traefikRoles.length && !isKamal2
@@ -201,8 +205,9 @@ export function normalizeKamalConfig(
   if (isKamal2 && traefik) {
     // kamal-proxy serves 443 with Let's Encrypt for the roles that ask; Traefik here does so
     // only then (a Traefik change is a restart).
-    if (roles.some((r) => r.route?.ssl)) traefik.tls = roles.some((r) => r.route?.ssl === true) ? { acme: {} } : {};
-    if (roles.some((r) => r.traefik && r.route?.forwardHeaders)) traefik.forwardedHeaders = true;
+    const routes = [...roles.map((r) => r.route), ...accessories.map((a) => a.proxy?.route)];
+    if (routes.some((r) => r?.ssl)) traefik.tls = routes.some((r) => r?.ssl === true) ? { acme: {} } : {};
+    if (roles.some((r) => r.traefik && r.route?.forwardHeaders) || accessories.some((a) => a.proxy?.route.forwardHeaders)) traefik.forwardedHeaders = true;
     if (raw.proxy?.run) applyProxyRun(traefik, raw.proxy.run, problems, warnings);
     const roleProxies = Array.isArray(raw.servers) ? [] : Object.values(raw.servers).flatMap((r) => (!Array.isArray(r) && typeof r.proxy === "object" ? [r.proxy] : []));
     applyProxyLogging(traefik, [raw.proxy, ...roleProxies].flatMap((p) => (p?.logging ? [p.logging] : [])));
@@ -218,10 +223,6 @@ export function normalizeKamalConfig(
     else warnings.push(`error_pages_path: ${raw.error_pages_path}/503.html does not exist: maintenance uses the default page (other error pages are Traefik's own)`);
   }
 
-  const accessories = Object.entries(raw.accessories ?? {}).map(([name, a]) =>
-    accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal),
-  );
-
   const secretNames = new Set<string>(
     [
       ...globalEnv.secret,
@@ -230,7 +231,7 @@ export function normalizeKamalConfig(
       ...accessories.flatMap((a) => a.env.secret),
     ].map((entry) => secretEnvName(entry).secret),
   );
-  for (const r of roles) if (typeof r.route?.ssl === "object") secretNames.add(r.route.ssl.certificatePem).add(r.route.ssl.privateKeyPem);
+  for (const route of [...roles.map((r) => r.route), ...accessories.map((a) => a.proxy?.route)]) if (typeof route?.ssl === "object") secretNames.add(route.ssl.certificatePem).add(route.ssl.privateKeyPem);
   for (const reg of [registry, ...accessories.map((a) => a.registry)]) {
     if (reg) for (const r of [reg.username, reg.password]) if ("secret" in r) secretNames.add(r.secret);
   }

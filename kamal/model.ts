@@ -72,6 +72,8 @@ export interface KamalAccessory {
   labels: Record<string, string>;
   /** Its own registry (Kamal 2), with the credentials to pull its image. */
   registry?: { server: string; username: ValueRef; password: ValueRef };
+  /** Kamal 2's accessory `proxy`: routed by these host names to the container's app_port. */
+  proxy?: { hosts: string[]; appPort: number; route: KamalRoute };
 }
 
 export interface KamalConfig {

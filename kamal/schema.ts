@@ -141,7 +141,7 @@ export const accessory = z.strictObject({
   options: options.optional(),
   labels: scalarMap.optional(),
   registry: registryConfig.optional(),
-  proxy: z.record(z.string(), z.unknown()).optional(),
+  proxy: proxy.optional(),
 });
 
 /** Kamal keys about building images or driving the kamal CLI: they change nothing here. */

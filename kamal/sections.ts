@@ -264,7 +264,17 @@ export function accessoryOf(
   if (placement.length === 1 && hosts.length === 0) problems.push({ path: `${at}.${placement[0]}`, message: "names no host" });
   // Kamal 2: the accessory's `network` (default kamal), then any its options name.
   const options = kamal === 2 ? kamal2Networks(a.network ?? KAMAL_NETWORK, a.options ?? {}, at, warnings) : { ...(a.network ? { network: a.network } : {}), ...(a.options ?? {}) };
-  if (a.proxy) warnings.push(`${at}.proxy: not applied yet (an accessory behind the proxy is not routed here)`);
+  let proxied: KamalAccessory["proxy"];
+  if (a.proxy && kamal === 1) warnings.push(`${at}.proxy: not used (Kamal 1 has no accessory proxy)`);
+  else if (a.proxy) {
+    // Kamal 2: the accessory behind the host's proxy, routed by its host names.
+    const p = a.proxy;
+    for (const w of proxyWarnings(p, `${at}.proxy`)) warnings.push(w);
+    const routeHosts = [...(p.host ? p.host.split(",").map((h) => h.trim()) : []), ...(p.hosts ?? [])];
+    if (!routeHosts.length) problems.push({ path: `${at}.proxy`, message: "must set host or hosts (the accessory is routed by its host names)" });
+    if (p.healthcheck) warnings.push(`${at}.proxy.healthcheck: not used (an accessory is routed once it runs, as its container's own health check says)`);
+    proxied = { hosts: routeHosts, appPort: p.app_port ?? 80, route: proxyRoute(p, `${at}.proxy`, name, hosts.length, routeHosts, problems) };
+  }
   // Kamal 2: an accessory's own registry; its server goes in front of the image.
   const registry = registryOf(a.registry, `${at}.registry`, problems);
   const files = (a.files ?? []).map((spec, i) => {
@@ -295,6 +305,7 @@ export function accessoryOf(
     volumes: a.volumes ?? [],
     options,
     labels: a.labels ?? {},
+    ...(proxied ? { proxy: proxied } : {}),
   };
 }
 

@@ -6,7 +6,8 @@
 # lane beside the rest, on app3 and app4 and the registry's second port; the release-safety
 # tests (mostly watch windows), the pulumi-kamal CLI, the takeovers and KamalApp over HTTPS in
 # a third, on app5-app7 and its third port; image builds (the deploying machine's engine, a
-# remote builder, the local registry) and a team sharing one stack on the S3 server in a fourth,
+# remote builder, the local registry), a team sharing one stack on the S3 server and an
+# accessory behind the proxy in a fourth,
 # on app8 and app9 and its fourth port
 # (testbed/lane.ts): nothing one lane injects reaches another.
 # With arguments (`npm test -- test/unit`), only vitest with those arguments runs, in the
@@ -24,7 +25,7 @@ reports=("$report")
 set +e
 if [ $# -eq 0 ]; then
   # Lanes beside the main one: name, then its files.
-  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts test/integration/bootstrap.test.ts test/integration/takeover.test.ts test/integration/kamal-https.test.ts" "four test/integration/build.test.ts test/integration/team.test.ts")
+  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts test/integration/bootstrap.test.ts test/integration/takeover.test.ts test/integration/kamal-https.test.ts" "four test/integration/build.test.ts test/integration/team.test.ts test/integration/accessoryProxy.test.ts")
   excluded=() pids=() logs=()
   for spec in "${lanes[@]}"; do
     read -r name files <<<"$spec"

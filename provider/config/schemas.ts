@@ -265,6 +265,15 @@ export const accessoryDirectory = z.union([
 
 const publish = z.union([port, z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+(:\d+)?(\/(tcp|udp))?$/, { message: 'must be like "5432", "5432:5432" or "127.0.0.1:5432:5432"' })]);
 
+/** An accessory behind the host's Traefik (Kamal 2's accessory `proxy`): the host names
+ * routed to it, the container's port, and the route settings a role takes. */
+export const accessoryProxy = routeOptions.extend({
+  /** Host names routed to the accessory, e.g. ["grafana.example.com"]. */
+  hosts: z.array(routeHost).min(1, { message: "must name at least one host, as Kamal's accessory proxy" }),
+  /** The port the accessory's container serves HTTP on (default 80). */
+  appPort: port.default(80),
+});
+
 export const accessoryContainer = z.strictObject({
   hostName: record(z.string().min(1)),
   connection: record(sshConnection),
@@ -303,6 +312,9 @@ export const accessoryContainer = z.strictObject({
    * deploy never touches accessories. KamalApp sets it unless asked to apply (`pulumi-kamal
    * accessory boot|reboot NAME`); a new accessory is still booted. Not kept in the state. */
   hold: record(z.boolean().default(false)),
+  /** Behind the host's Traefik, routed by route file (Kamal 2's accessory `proxy`): a change
+   * rewrites the route, the container keeps running. */
+  proxy: reroute(accessoryProxy.optional()),
 });
 export type AccessoryContainerConfig = z.output<typeof accessoryContainer>;
 export type AccessoryContainerInput = z.input<typeof accessoryContainer>;

@@ -15,6 +15,7 @@ import { audit, absolute, connect, lastLogs, containerFacts, diffResource, mustA
 import { containsUnknown, parseInputs, parseStored } from "../config/fields";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
+import { routeAccessory, unrouteAccessory } from "./accessoryRoute";
 
 type Inputs = Record<string, unknown>;
 
@@ -63,9 +64,19 @@ export async function create(news: Inputs) {
 
 export async function update(_id: string, olds: Inputs, news: Inputs) {
   const cfg = parseInputs(accessoryContainer, news);
-  if (!mustAct(accessoryContainer, olds, news)) return { outs: { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) } };
-  const outs = { ...news, ...(await boot(cfg)) };
+  const kept = { ...news, ...Object.fromEntries(RUNTIME.map((k) => [k, olds[k]])) };
+  if (!mustAct(accessoryContainer, olds, news)) return { outs: kept };
   const previous = parseStored(accessoryContainer, olds);
+  // Only its route changed: the route is rewritten, the container keeps running.
+  if (plan(accessoryContainer, olds, news).effect === "reroute") {
+    await new Secrets(accessoryContainer, cfg).guard(async () => {
+      const conn = await step(cfg.hostName, "connecting", () => connect(cfg.connection));
+      await withLock(conn, lockOf(cfg), () => (cfg.proxy ? routeAccessory(conn, cfg, accessoryName(cfg)) : unrouteAccessory(conn, previous, accessoryName(previous))));
+    });
+    return { outs: kept };
+  }
+  const outs = { ...news, ...(await boot(cfg)) };
+  if (previous.proxy && !cfg.proxy) await unrouteAccessory(await connect(cfg.connection), previous, accessoryName(previous));
   if (accessoryName(previous) !== accessoryName(cfg) && previous.connection.host === cfg.connection.host) {
     await removeContainer(previous, false);
   }
@@ -90,6 +101,7 @@ async function removeContainer(cfg: AccessoryContainerConfig, deleteData: boolea
     const conn = await connect(cfg.connection);
     const name = accessoryName(cfg);
     await withLock(conn, lockOf(cfg), async () => {
+      if (cfg.proxy) await unrouteAccessory(conn, cfg, name);
       await conn.run(docker.stopContainer(name, cfg.stopWaitTime));
       await conn.run(docker.removeContainers([name], true));
       const dataDir = `${await remoteHome(conn)}/${name}`;
@@ -143,6 +155,8 @@ async function bootLocked(conn: SshConnection, cfg: AccessoryContainerConfig, se
       await waitUp(conn, cfg, name, secrets, envFile);
     });
   }
+  // Behind the proxy: routed to the container as it runs now (a reboot gives it a new address).
+  await routeAccessory(conn, cfg, name);
   const facts = await containerFacts(conn, name);
   await audit(conn, cfg.hostName, { service: cfg.service }, `Booted ${name} accessory (${cfg.image})`);
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };

@@ -156,6 +156,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     destination: [undefined, "staging"],
     lockWait: [120, 10],
     hold: [false, true],
+    proxy: [undefined, { hosts: ["panel.example.com"] }],
   },
   release: {
     // No field of the connection moves it (not even the address): one row for all.
@@ -267,7 +268,8 @@ describe("every schema field's declared effect", () => {
     const effects = (k: Kind) => new Set([...declaredEffects(schemas[k]).values()]);
     expect([...effects("app")].sort()).toEqual<Effect[]>(["record", "replace", "reroute", "swap"]);
     expect([...effects("traefik")].sort()).toEqual<Effect[]>(["record", "replace", "restart"]);
-    expect([...effects("accessory")].sort()).toEqual<Effect[]>(["reboot", "record", "replace"]);
+    // Its route (Kamal 2's accessory proxy) is rewritten without touching the container.
+    expect([...effects("accessory")].sort()).toEqual<Effect[]>(["reboot", "record", "replace", "reroute"]);
     expect([...effects("envFile")].sort()).toEqual<Effect[]>(["record", "replace", "rewrite"]);
     // Where a release command runs moves nothing: no field replaces it.
     expect([...effects("release")].sort()).toEqual<Effect[]>(["record", "rerun"]);

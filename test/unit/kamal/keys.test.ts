@@ -264,6 +264,24 @@ describe("Kamal config: every supported key", () => {
     expect([plain.traefik?.hostPort, plain.traefik?.tls, plain.traefik?.options]).toEqual([8080, undefined, {}]);
   });
 
+  it("Kamal 2's accessory proxy: routed by its host names to its app_port, on a Traefik of its hosts", () => {
+    const c = normalizeKamalConfig({
+      ...minimal,
+      accessories: {
+        panel: { image: "grafana/grafana:11", host: "10.0.0.2", proxy: { host: "panel.example.com", app_port: 3000, ssl: true, healthcheck: { path: "/api/health" } } },
+      },
+    });
+    expect(c.accessories[0].proxy).toEqual({
+      hosts: ["panel.example.com"],
+      appPort: 3000,
+      route: { ssl: true, sslRedirect: undefined, pathPrefixes: [], stripPathPrefix: undefined, responseTimeout: 30, buffering: undefined, forwardHeaders: false },
+    });
+    // The Traefik serves HTTPS for it (Let's Encrypt), as kamal-proxy would.
+    expect(c.traefik?.tls).toEqual({ acme: {} });
+    expect(c.warnings).toContain("accessories.panel.proxy.healthcheck: not used (an accessory is routed once it runs, as its container's own health check says)");
+    expect(errorsOf({ ...minimal, accessories: { panel: { image: "i", host: "h", proxy: { app_port: 3000 } } } })).toBe("accessories.panel.proxy: must set host or hosts (the accessory is routed by its host names)");
+  });
+
   it("Kamal 2 keys Kamal accepts: aliases, localhost registry without credentials, cord false, string ports, parallel_roles, stop_timeout, accessory network", () => {
     const c = normalizeKamalConfig({
       ...minimal,

@@ -1,0 +1,82 @@
+/**
+ * An accessory behind the host's Traefik (Kamal 2's accessory `proxy`) against the sandbox with
+ * the real Pulumi engine: routed by its host name once it runs; a new host name rewrites the
+ * route and leaves the container running; a reboot routes to the new container; removing the
+ * proxy, or the accessory, removes the route.
+ */
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SshPool } from "../../provider/ssh/pool";
+import { request } from "../../testbed/http";
+import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
+import { host, onHost, repoRoot, target } from "../../testbed/sandbox";
+
+const pool = new SshPool();
+let p: PulumiProject;
+const out = (r: PulumiRun) => r.stdout + r.stderr;
+const get = (name: string) => request(`http://${host("app1").address}/version`, { host: name });
+const containerId = async () => (await (await pool.connect(target("app1"))).exec(onHost("docker inspect -f '{{.Id}}' kpacc-panel"))).stdout.trim();
+
+async function set(key: string, value?: string) {
+  const r = value === undefined ? await p.run(["config", "rm", "--stack", p.stack, key]) : await p.run(["config", "set", "--stack", p.stack, key, value]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+async function up(): Promise<PulumiRun> {
+  const r = await p.up();
+  expect(r.code, out(r)).toBe(0);
+  return r;
+}
+
+describe("an accessory behind the proxy", () => {
+  beforeAll(async () => {
+    const conn = await pool.connect(target("app1"));
+    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
+    const dir = scratchProject("accessory-proxy", {
+      "Pulumi.yaml": "name: kp-accessory-proxy\nruntime: nodejs\n",
+      "package.json": JSON.stringify({ name: "kp-accessory-proxy", main: "index.ts" }),
+      "index.ts": `export * from ${JSON.stringify(path.join(repoRoot, "test/programs/accessoryProxy"))};\n`,
+    });
+    p = new PulumiProject(dir);
+    await p.ensureStack();
+  });
+
+  afterAll(async () => {
+    if (p) await p.destroy();
+    pool.closeAll();
+  });
+
+  it("is routed by its host name once it runs; a new name moves the route, the container keeps running", async () => {
+    await set("proxyHost", "panel.kp.test");
+    const first = await up();
+    expect(first.stdout).toContain("panel.kp.test routed to kpacc-panel");
+    expect((await get("panel.kp.test")).status).toBe(200);
+    const id = await containerId();
+    await set("proxyHost", "admin.kp.test");
+    const moved = await up();
+    expect(moved.stdout).toContain("admin.kp.test routed to kpacc-panel");
+    expect((await get("admin.kp.test")).status).toBe(200);
+    expect((await get("panel.kp.test")).status).toBe(404);
+    expect(await containerId()).toBe(id);
+  });
+
+  it("a reboot routes to the new container; without proxy the route goes, the accessory stays", async () => {
+    const before = await containerId();
+    await set("env", "two");
+    await up();
+    expect(await containerId()).not.toBe(before);
+    expect((await get("admin.kp.test")).status).toBe(200);
+    const rebooted = await containerId();
+    await set("proxyHost");
+    await up();
+    expect((await get("admin.kp.test")).status).toBe(404);
+    expect(await containerId()).toBe(rebooted);
+    // Back behind the proxy, then removed with the stack: its route goes first.
+    await set("proxyHost", "panel.kp.test");
+    await up();
+    expect((await get("panel.kp.test")).status).toBe(200);
+    const destroyed = await p.destroy();
+    expect(destroyed.code, out(destroyed)).toBe(0);
+    expect(destroyed.stdout).toContain("the route of kpacc-panel removed");
+  });
+});

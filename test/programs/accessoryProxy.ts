@@ -1,0 +1,24 @@
+/**
+ * An accessory behind the host's Traefik (Kamal 2's accessory `proxy`), beside nothing else:
+ * Traefik on app1, the test app as accessory "panel". Config: proxyHost (the host name routed
+ * to it; unset: not behind the proxy), env (an env value: a change reboots it).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as kamal from "../..";
+import { host, registry, sandbox, ssh } from "./sandbox";
+
+const cfg = new pulumi.Config();
+const app1 = host("app1");
+const proxyHost = cfg.get("proxyHost");
+
+const traefik = new kamal.Traefik("traefik", { hosts: [app1], ssh: ssh(), image: sandbox.images.traefik, registry });
+export const accessory = new kamal.Accessory("panel", {
+  service: "kpacc",
+  hosts: [app1],
+  ssh: ssh(),
+  registry,
+  image: sandbox.images.app.v1,
+  env: { clear: { PANEL_MODE: cfg.get("env") ?? "one" } },
+  stopWaitTime: 2,
+  proxy: proxyHost ? { hosts: [proxyHost], appPort: 80 } : undefined,
+}, { dependsOn: [traefik] });
