@@ -279,6 +279,28 @@ describe("Traefik, Accessory and KamalApp", () => {
     expect(db.inputs.options).toEqual({ network: "kamal" });
   });
 
+  it("Kamal 2: an accessory behind the proxy gets the route and a Traefik on its host", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kamal2-acc-"));
+    mkdirSync(path.join(dir, "config"));
+    mkdirSync(path.join(dir, ".kamal"));
+    writeFileSync(path.join(dir, ".kamal/secrets"), "");
+    writeFileSync(
+      path.join(dir, "config/deploy.yml"),
+      ["service: k3", "image: acme/k3", "servers:", "  web:", "    - 10.0.0.9", "accessories:", "  panel:", "    image: grafana/grafana:11", "    host: 10.0.0.10",
+        "    proxy:", "      host: panel.example.com", "      app_port: 3000"].join("\n"),
+    );
+    const { KamalApp } = await import("../../components");
+    registered.length = 0;
+    new KamalApp("k3", { configFile: path.join(dir, "config/deploy.yml"), version: "v1", hostKeys: { "10.0.0.9": "ssh-ed25519 AAAA", "10.0.0.10": "ssh-ed25519 AAAB" } });
+    await settle();
+    expect(registered.filter((r) => r.type.endsWith("TraefikContainer")).map((r) => r.name).sort()).toEqual(["k3-traefik-10.0.0.10", "k3-traefik-10.0.0.9"]);
+    const panel = registered.find((r) => r.type.endsWith("AccessoryContainer"))!;
+    expect(panel.inputs.proxy).toEqual({ hosts: ["panel.example.com"], appPort: 3000, ssl: false, pathPrefixes: undefined, responseTimeout: 30, forwardHeaders: true });
+  });
+
   it("refuses a secrets file that does not exist", async () => {
     const { KamalApp } = await import("../../components");
     expect(
