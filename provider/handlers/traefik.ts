@@ -18,7 +18,7 @@ import type { SshConnection } from "../ssh/executor";
 import { absolute, connect, containsUnknown, lastLogs, sleep, containerFacts, diffResource, mustAct, plan, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
-import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, type Handed } from "./traefikHandover";
+import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, kamalProxyRefusal, kamalProxyServices, type Handed } from "./traefikHandover";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 type Inputs = Record<string, unknown>;
@@ -33,8 +33,11 @@ export async function check(olds: Inputs, news: Inputs) {
   if (failures.length) return { inputs: given, failures };
   const known = olds && Object.keys(olds).length > 0;
   // Planned once, when the resource is new: what serves on the host now.
-  const takeover = known ? olds.takeover : await plannedTakeover(given);
+  const planned: { text?: string; refused?: string } | undefined = known ? { text: olds.takeover as string | undefined } : await plannedTakeover(given);
+  const takeover = planned?.text;
   if (known && plan(traefikContainer, olds, given).effect === "restart") await plannedGap(given);
+  // A takeover the up would refuse is refused now, naming the host and why.
+  if (planned?.refused) failures.push({ property: "", reason: `${String(given.hostName)}: taking over kamal-proxy: ${planned.refused}` });
   return { inputs: takeover === undefined ? given : { ...given, takeover }, failures };
 }
 
@@ -52,15 +55,17 @@ async function plannedGap(news: Inputs): Promise<void> {
 }
 
 /** Best effort, at most a few seconds: a host that cannot be asked now is asked by the `up`. */
-async function plannedTakeover(news: Inputs): Promise<string | undefined> {
+async function plannedTakeover(news: Inputs): Promise<{ text: string; refused?: string } | undefined> {
   if (containsUnknown(news)) return undefined;
   const look = (async () => {
     const cfg = parseInputs(traefikContainer, news);
-    const incumbent = await findIncumbent(await connect(cfg.connection));
+    const conn = await connect(cfg.connection);
+    const incumbent = await findIncumbent(conn);
     if (!incumbent?.running || incumbent.ours) return undefined;
     const text = describeIncumbent(incumbent);
     progress(cfg.hostName, `takes over ${text}`);
-    return text;
+    const refused = incumbent.kind === "kamal-proxy" ? kamalProxyRefusal(await kamalProxyServices(conn).catch(() => [])) : undefined;
+    return { text, refused };
   })().catch(() => undefined);
   return Promise.race([look, sleep(8000).then(() => undefined)]);
 }

@@ -72,16 +72,12 @@ export function describeIncumbent(i: Incumbent): string {
  * before anything changes: an HTTPS service (its certificates are in kamal-proxy's own
  * store) or one in maintenance. */
 export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikContainerConfig, routesDir: string): Promise<string[]> {
-  const listed = await conn.run(kamalProxyList());
-  if (listed.code !== 0) throw new Error(`\`kamal-proxy list\` failed (exit ${listed.code}): ${listed.stderr.trim()}; kamal-proxy was left serving`);
-  const services = parseKamalProxyList(listed.stdout);
+  const services = await kamalProxyServices(conn);
+  const refused = kamalProxyRefusal(services);
+  if (refused) throw new Error(`${refused}; kamal-proxy was left serving`);
   const joins = ["bridge", ...cfg.networks];
   const files: { name: string; content: string }[] = [];
   for (const s of services) {
-    if (s.tls) {
-      throw new Error(`kamal-proxy serves ${s.name} over HTTPS (proxy.ssl) with certificates in its own store, which Traefik does not read: taken over now, HTTPS clients would get Traefik's default certificate until it had its own; kamal-proxy was left serving (serve ${s.name} over plain HTTP for the takeover, then turn ssl on)`);
-    }
-    if (s.state !== "running") throw new Error(`kamal-proxy has ${s.name} ${s.state} (maintenance mode): run \`kamal app live\` first; kamal-proxy was left serving`);
     const servers: string[] = [];
     for (const t of s.targets) {
       const colon = t.lastIndexOf(":");
@@ -102,6 +98,26 @@ export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikCon
   }
   for (const f of files) await conn.exec(docker.writeFileAtomically(routeFile(routesDir, f.name), f.content), { stdin: f.content });
   return files.map((f) => f.name);
+}
+
+/** What kamal-proxy serves (`kamal-proxy list` in its container). */
+export async function kamalProxyServices(conn: SshConnection): Promise<ReturnType<typeof parseKamalProxyList>> {
+  const listed = await conn.run(kamalProxyList());
+  if (listed.code !== 0) throw new Error(`\`kamal-proxy list\` failed (exit ${listed.code}): ${listed.stderr.trim()}; kamal-proxy was left serving`);
+  return parseKamalProxyList(listed.stdout);
+}
+
+/** Why kamal-proxy's services cannot be taken over as they are, if one cannot: one served
+ * over HTTPS (its certificates are in kamal-proxy's own store) or one in maintenance. Said
+ * at preview, and the takeover refuses before anything changes. */
+export function kamalProxyRefusal(services: ReturnType<typeof parseKamalProxyList>): string | undefined {
+  for (const s of services) {
+    if (s.tls) {
+      return `kamal-proxy serves ${s.name} over HTTPS (proxy.ssl) with certificates in its own store, which Traefik does not read: taken over now, HTTPS clients would get Traefik's default certificate until it had its own (serve ${s.name} over plain HTTP for the takeover, then turn ssl on)`;
+    }
+    if (s.state !== "running") return `kamal-proxy has ${s.name} ${s.state} (maintenance mode): run \`kamal app live\` first`;
+  }
+  return undefined;
 }
 
 /** The routers Traefik must list before it may take traffic: one per route file, and one

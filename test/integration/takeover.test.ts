@@ -152,6 +152,29 @@ describe.each([
   });
 });
 
+describe("a kamal-proxy with a service in maintenance", () => {
+  it("is refused at preview, naming the host and why; once live, the takeover previews", async () => {
+    await cleanHosts();
+    for (const h of web) {
+      const conn = await pool.connect(target(h));
+      await leaveAsKamal2(conn, { service: "takeover2", role: "web", version: "v1", host: host(h).address, env: {}, secretEnv: {} }, { host: "takeover2.example.test", healthcheckPath: "/up", healthcheckInterval: 1 });
+    }
+    const conn = await pool.connect(target(web[0]));
+    await conn.exec(onHost("docker exec kamal-proxy kamal-proxy stop takeover2-web"));
+    const p = project(2);
+    projects.push(p);
+    await p.ensureStack();
+    expect((await p.run(["config", "set", "--stack", p.stack, "version", "v2"])).code).toBe(0);
+    const refused = await p.preview();
+    expect(refused.code).not.toBe(0);
+    expect(out(refused)).toMatch(new RegExp(`${host(web[0]).address.replaceAll(".", "\\.")}: taking over kamal-proxy: kamal-proxy has takeover2-web \\S+ \\(maintenance mode\\): run \`kamal app live\` first`));
+    await conn.exec(onHost("docker exec kamal-proxy kamal-proxy resume takeover2-web"));
+    const previewed = await p.preview();
+    expect(previewed.code, out(previewed)).toBe(0);
+    for (const h of web) expect(out(previewed)).toContain(`${host(h).address}: takes over Kamal 2's kamal-proxy`);
+  });
+});
+
 describe("a Traefik change where the SSH user cannot change iptables", () => {
   it("restarts Traefik with a short gap instead, and says so", async () => {
     await cleanHosts();
