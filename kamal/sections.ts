@@ -271,9 +271,13 @@ export function accessoryOf(
     const p = a.proxy;
     for (const w of proxyWarnings(p, `${at}.proxy`)) warnings.push(w);
     const routeHosts = [...(p.host ? p.host.split(",").map((h) => h.trim()) : []), ...(p.hosts ?? [])];
-    if (!routeHosts.length) problems.push({ path: `${at}.proxy`, message: "must set host or hosts (the accessory is routed by its host names)" });
-    if (p.healthcheck) warnings.push(`${at}.proxy.healthcheck: not used (an accessory is routed once it runs, as its container's own health check says)`);
-    proxied = { hosts: routeHosts, appPort: p.app_port ?? 80, route: proxyRoute(p, `${at}.proxy`, name, hosts.length, routeHosts, problems) };
+    if (!routeHosts.length) {
+      // kamal-proxy would send it every request no app's host claims; Traefik here routes by host name.
+      warnings.push(`${at}.proxy: not routed (it names no host: set host or hosts to route those names to it)`);
+    } else {
+      if (p.healthcheck) warnings.push(`${at}.proxy.healthcheck: not used (an accessory is routed once it runs, as its container's own health check says)`);
+      proxied = { hosts: routeHosts, appPort: p.app_port ?? 80, route: proxyRoute(p, `${at}.proxy`, name, hosts.length, routeHosts, problems) };
+    }
   }
   // Kamal 2: an accessory's own registry; its server goes in front of the image.
   const registry = registryOf(a.registry, `${at}.registry`, problems);

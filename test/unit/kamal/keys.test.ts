@@ -279,7 +279,10 @@ describe("Kamal config: every supported key", () => {
     // The Traefik serves HTTPS for it (Let's Encrypt), as kamal-proxy would.
     expect(c.traefik?.tls).toEqual({ acme: {} });
     expect(c.warnings).toContain("accessories.panel.proxy.healthcheck: not used (an accessory is routed once it runs, as its container's own health check says)");
-    expect(errorsOf({ ...minimal, accessories: { panel: { image: "i", host: "h", proxy: { app_port: 3000 } } } })).toBe("accessories.panel.proxy: must set host or hosts (the accessory is routed by its host names)");
+    // Kamal accepts one without a host (kamal-proxy sends it what no app claims): read, said, not routed.
+    const hostless = normalizeKamalConfig({ ...minimal, accessories: { panel: { image: "i", host: "h", proxy: { app_port: 3000 } } } });
+    expect(hostless.accessories[0].proxy).toBeUndefined();
+    expect(hostless.warnings).toContain("accessories.panel.proxy: not routed (it names no host: set host or hosts to route those names to it)");
   });
 
   it("Kamal 2 keys Kamal accepts: aliases, localhost registry without credentials, cord false, string ports, parallel_roles, stop_timeout, accessory network", () => {
