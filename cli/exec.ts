@@ -21,6 +21,8 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** A detached one-off container (Kamal's --detach): started, left running, kept. */
   detach?: boolean;
+  /** Kamal's --raw: each host's stdout as it is, never prefixed with the host. */
+  raw?: boolean;
   signal?: AbortSignal;
 }
 
@@ -41,7 +43,7 @@ const described = (o: ExecOptions) => o.cmd.join(" ");
  * the highest exit code. */
 export async function execOn(apps: AppOnHost[], o: ExecOptions, write: (text: string) => void, writeErr: (text: string) => void): Promise<{ code: number; errors: HostError[] }> {
   let code = 0;
-  const many = apps.length > 1;
+  const many = apps.length > 1 && !o.raw;
   const width = Math.max(...apps.map((a) => a.cfg.hostName.length));
   const { errors } = await eachHost(apps, "running the command", async (a) => {
     const conn = await connect(a.cfg.connection);

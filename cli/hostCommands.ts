@@ -126,11 +126,12 @@ function hostsOf(d: Deployed, host?: string): OnHost[] {
 }
 
 /** `server exec -- CMD`: the command on every host of the stack (or one). */
-export async function serverExec(d: Deployed, host: string | undefined, cmd: string[], write: Write): Promise<HostError[]> {
+export async function serverExec(d: Deployed, host: string | undefined, cmd: string[], write: Write, raw = false): Promise<HostError[]> {
   if (!cmd.length) throw new UsageError('server exec needs a command: pulumi-kamal server exec -- "df -h /"');
   const hosts = hostsOf(d, host);
   if (!hosts.length) throw new UsageError(`stack ${d.stack} has no host${host ? ` ${host}` : "s"}`);
-  return onEach(hosts, `running ${cmd[0]}`, write, () => hostCommand(cmd));
+  // Kamal's --raw: each host's output as it is, unprefixed.
+  return onEach(hosts, `running ${cmd[0]}`, raw ? (t) => process.stdout.write(t) : write, () => hostCommand(cmd), raw ? (_i, o) => [o] : undefined);
 }
 
 /** `registry login|logout`: every app host, with the registry its containers pull from

@@ -58,18 +58,20 @@ export const inspectCommands: Record<string, Command> = {
   },
   exec: {
     summary: "a command in a one-off container of the deployed version (the role's env and secrets), or in the running one",
-    usage: `pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] [--detach] [-e KEY=VALUE]... -- CMD [ARG...]
+    usage: `pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] [--detach] [--raw] [-e KEY=VALUE]... -- CMD [ARG...]
   --role R           the role (default: web, else the first)
   --host H           one host (default: every host of the role; with -i, the first)
   -i, --interactive  a terminal: a console, a shell
       --reuse        inside the running container (docker exec) instead of a new one
       --detach       a one-off container left running in the background (kept after it exits)
   -e KEY=VALUE       a variable for the command (repeat for several)
+      --raw          each host's output as it is, not prefixed with the host
   One CMD argument is a command line, as in Kamal: "bin/rails runner 'puts 1'"`,
-    options: { role: { type: "string" }, host: { type: "string" }, interactive: { type: "boolean", short: "i" }, reuse: { type: "boolean" }, env: { type: "string", short: "e", multiple: true }, detach: { type: "boolean" } },
+    options: { role: { type: "string" }, host: { type: "string" }, interactive: { type: "boolean", short: "i" }, reuse: { type: "boolean" }, env: { type: "string", short: "e", multiple: true }, detach: { type: "boolean" }, raw: { type: "boolean" } },
     async run(v, pos) {
       if (!pos.length) throw new UsageError("exec needs a command: pulumi-kamal exec -- bin/rails console");
       if (v.detach && (v.interactive || v.reuse)) throw new UsageError(`Detach is not compatible with ${[v.interactive && "interactive", v.reuse && "reuse"].filter(Boolean).join(" or ")}`);
+      if (v.raw && (v.interactive || v.detach)) throw new UsageError(`Raw is not compatible with ${[v.interactive && "interactive", v.detach && "detach"].filter(Boolean).join(" or ")}`);
       const env = Object.fromEntries(((v.env as string[] | undefined) ?? []).map((e) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(e) ? [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] : usage(`-e takes KEY=VALUE, not ${e}`))));
       // One argument is a command line, as Kamal's (split like a shell would, never interpreted).
       if (pos.length === 1 && /\s/.test(pos[0])) pos = shellSplit(pos[0]);
@@ -83,7 +85,7 @@ export const inspectCommands: Record<string, Command> = {
         apps = apps.slice(0, 1);
         return await execInteractive(apps[0], { cmd: pos, reuse: !!v.reuse, env, signal });
       }
-      const r = await execOn(apps, { cmd: pos, reuse: !!v.reuse, env, detach: !!v.detach, signal }, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+      const r = await execOn(apps, { cmd: pos, reuse: !!v.reuse, env, detach: !!v.detach, raw: !!v.raw, signal }, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
       return reportErrors(r.errors) || r.code;
     },
   },

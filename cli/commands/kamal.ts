@@ -47,12 +47,12 @@ export const kamalCommands: Record<string, Command> = {
   },
   server: {
     summary: "kamal server exec: a command on every host of the stack (or one), output prefixed with the host",
-    usage: "pulumi-kamal server exec [--host H] -- CMD [ARG...]",
-    options: { host: { type: "string" } },
+    usage: "pulumi-kamal server exec [--host H] [--raw] -- CMD [ARG...]\n  --raw   each host's output as it is, not prefixed with the host",
+    options: { host: { type: "string" }, raw: { type: "boolean" } },
     async run(v, pos) {
       const [sub, ...cmd] = pos;
       if (sub !== "exec") throw new UsageError('server needs exec: pulumi-kamal server exec -- "df -h /"');
-      return reportErrors(await (await hostCommands()).serverExec(await load(v), str(v.host), cmd, out));
+      return reportErrors(await (await hostCommands()).serverExec(await load(v), str(v.host), cmd, out, !!v.raw));
     },
   },
   registry: {

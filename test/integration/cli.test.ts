@@ -169,6 +169,9 @@ describe("pulumi-kamal", () => {
     const r = await cli(["exec", "--", "sh", "-c", 'echo "$KAMAL_VERSION $OPS_CLEAR $OPS_SECRET"']);
     expect(r.code, out(r)).toBe(0);
     expect(r.stdout.split("\n").sort().filter(Boolean)).toEqual([`app1 | v2 visible ${SECRET}`, `app2 | v2 visible ${SECRET}`]);
+    // Kamal's --raw: each host's stdout as it is, no host in front.
+    const raw = await cli(["exec", "--raw", "--", "sh", "-c", 'echo "$KAMAL_VERSION"']);
+    expect(raw, out(raw)).toMatchObject({ code: 0, stdout: "v2\nv2\n" });
     // The command's own output and the command lines on the host carry no secret.
     const quiet = await cli(["exec", "--host", "app1", "--", "sh", "-c", 'test -n "$OPS_SECRET" && echo has-secret']);
     expect(quiet).toMatchObject({ code: 0, stdout: "has-secret\n", stderr: "" });
@@ -306,6 +309,7 @@ describe("pulumi-kamal", () => {
     const exec = await cli(["server", "exec", "--", "echo kamal-was-here $((1 + 1))"]);
     expect(exec.code, out(exec)).toBe(0);
     expect(lines(exec)).toEqual(["app1 | kamal-was-here 2", "app2 | kamal-was-here 2"]);
+    expect(await cli(["server", "exec", "--raw", "--host", "app1", "--", "echo raw-out"])).toMatchObject({ code: 0, stdout: "raw-out\n" });
     const logout = await cli(["registry", "logout"]);
     expect(lines(logout)).toEqual([`app1: logged out of ${sandbox().registry.address}`, `app2: logged out of ${sandbox().registry.address}`]);
     const login = await cli(["registry", "login", "--host", "app1"]);

@@ -161,10 +161,12 @@ describe("the command line", () => {
   it("shows each command's usage with --help, and passes everything after -- to the remote command", async () => {
     const h = await run(["exec", "--help"]);
     expect(h.code).toBe(0);
-    expect(h.stdout.split("\n")[0]).toBe("pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] [--detach] [-e KEY=VALUE]... -- CMD [ARG...]");
+    expect(h.stdout.split("\n")[0]).toBe("pulumi-kamal exec [--role R] [--host H] [-i] [--reuse] [--detach] [--raw] [-e KEY=VALUE]... -- CMD [ARG...]");
     // Kamal's own refusals, before any stack is read.
     expect(await run(["exec", "--detach", "-i", "--", "true"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: Detach is not compatible with interactive\n" });
     expect(await run(["exec", "-e", "NOPE", "--", "true"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: -e takes KEY=VALUE, not NOPE\n" });
+    expect(await run(["exec", "--raw", "-i", "--detach", "--", "true"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: Detach is not compatible with interactive\n" });
+    expect(await run(["exec", "--raw", "-i", "--", "true"])).toMatchObject({ code: 2, stderr: "pulumi-kamal exec: Raw is not compatible with interactive\n" });
     // "--help" after "--" is the remote command's: the stack is read (and here, is missing).
     const r = await run(["exec", "--cwd", "/nonexistent-dir", "--", "ls", "--help"]);
     expect(r.code).toBe(2);
