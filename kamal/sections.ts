@@ -164,7 +164,7 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
     if (p) for (const w of proxyWarnings(p, isPlain(r.proxy) ? `${at}.proxy` : "proxy")) if (!warnings.includes(w)) warnings.push(w);
     const appPort = isKamal2 ? p?.app_port ?? 80 : hc.port ?? 3000;
     // Kamal: `host` may list several, comma-separated.
-    const routeHosts = p ? [...(p.host ? p.host.split(",").map((h) => h.trim()) : []), ...(p.hosts ?? [])] : [];
+    const routeHosts = p ? proxyHosts(p) : [];
     let healthcheck: KamalRole["healthcheck"];
     if (isKamal2) {
       healthcheck = p
@@ -194,6 +194,11 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
     });
   }
   return out;
+}
+
+/** The host names a Kamal 2 proxy section routes: `host` (a comma list) and `hosts`. */
+function proxyHosts(p: z.output<typeof proxy>): string[] {
+  return [...(p.host ? p.host.split(",").map((h) => h.trim()) : []), ...(p.hosts ?? [])];
 }
 
 /** Kamal 2 proxy settings Traefik here does not apply, by path. */
@@ -270,7 +275,7 @@ export function accessoryOf(
     // Kamal 2: the accessory behind the host's proxy, routed by its host names.
     const p = a.proxy;
     for (const w of proxyWarnings(p, `${at}.proxy`)) warnings.push(w);
-    const routeHosts = [...(p.host ? p.host.split(",").map((h) => h.trim()) : []), ...(p.hosts ?? [])];
+    const routeHosts = proxyHosts(p);
     if (!routeHosts.length) {
       // kamal-proxy would send it every request no app's host claims; Traefik here routes by host name.
       warnings.push(`${at}.proxy: not routed (it names no host: set host or hosts to route those names to it)`);

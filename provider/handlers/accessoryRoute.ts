@@ -6,11 +6,11 @@
  * confirmation through Traefik's API as an app's (./routing.ts).
  */
 import { routeFileSpec } from "../commands/app";
-import * as docker from "../commands/docker";
 import type { AccessoryContainerConfig } from "../config/schemas";
 import type { SshConnection } from "../ssh/executor";
 import { progress, step } from "./common";
 import { TraefikRouting } from "./routing";
+import { backendOf } from "./swap/traffic";
 
 /** The route's name in Traefik (router, service, file): beside the apps' `service-role`. */
 const routeName = (container: string) => `accessory-${container}`;
@@ -27,10 +27,9 @@ export async function routeAccessory(conn: SshConnection, cfg: AccessoryContaine
   const { hostName, hosts, appPort: _port, ...options } = { hostName: host, ...proxy };
   const { spec, certificate, problems } = routeFileSpec({ hostName, routeHosts: hosts, proxy: options, maintenance: undefined }, routing.can);
   if (problems.length) throw new Error(problems.map((p) => `accessories.${cfg.name}.${p}`).join("; "));
-  const ip = (await step(host, `reading the address of ${container}`, () => conn.exec(docker.containerIp(container)))).stdout.trim().split(" ")[0];
-  if (!ip) throw new Error(`container ${container} has no network address`);
+  const backend = await step(host, `reading the address of ${container}`, () => backendOf(conn, proxy, container));
   await step(host, "asking Traefik's API before changing the route", () => routing.confirmApi());
-  await step(host, `routing ${hosts.join(", ")} to ${container}`, () => routing.routeTo({ ...spec, servers: [`http://${ip}:${proxy.appPort}`] }, certificate));
+  await step(host, `routing ${hosts.join(", ")} to ${container}`, () => routing.routeTo({ ...spec, servers: [backend] }, certificate));
   progress(host, `${hosts.join(", ")} routed to ${container}`);
 }
 

@@ -51,7 +51,7 @@ export async function routeRunning(conn: SshConnection, cfg: AppContainerConfig,
 }
 
 /** The backend URL of a container: its address on its first network, the app's port. */
-export async function backendOf(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<string> {
+export async function backendOf(conn: SshConnection, cfg: Pick<AppContainerConfig, "appPort">, name: string): Promise<string> {
   const ip = (await conn.exec(docker.containerIp(name))).stdout.trim().split(" ")[0];
   if (!ip) throw new Error(`container ${name} has no network address`);
   return `http://${ip}:${cfg.appPort}`;
