@@ -11,8 +11,8 @@ import * as hook from "./handlers/hook";
 import * as image from "./handlers/image";
 import * as traefik from "./handlers/traefik";
 import { appendFileSync } from "node:fs";
-import { providerPool } from "./handlers/common";
-import type { Handlers } from "./handlers/handlers";
+import { progress, providerPool } from "./handlers/common";
+import { PREFLIGHT_MS, type CheckResult, type Handlers, type Inputs } from "./handlers/handlers";
 import { releaseOnSignals } from "./handlers/lock";
 import { engineOperation } from "./engineWatch";
 
@@ -34,10 +34,38 @@ function recorded<A extends unknown[], R>(kind: string, op: string, fn: (...a: A
   };
 }
 
-function asProvider<O extends Record<string, unknown>>(kind: string, h: Handlers<O>) {
+/** The engine's check: the handler's own, then its preflight look at the hosts (bounded; a
+ * look that fails or is late adds nothing), then what the preview says; a new resource is
+ * told to its coordinator as changing. */
+function checked<O extends Inputs>(h: Handlers<O>, preflightMs: number) {
+  return async (olds: Inputs, news: Inputs): Promise<CheckResult> => {
+    const own = h.check(olds, news);
+    let result = own;
+    if (h.preflight && own.failures.length === 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<CheckResult>((resolve) => (timer = setTimeout(() => resolve(own), preflightMs)));
+      result = await Promise.race([h.preflight(olds, own).catch(() => own), late]);
+      clearTimeout(timer);
+    }
+    for (const n of result.notices ?? []) progress(n.host, n.text);
+    if (result.failures.length === 0 && Object.keys(olds ?? {}).length === 0) h.planned?.(result.inputs, true);
+    return { inputs: result.inputs, failures: result.failures };
+  };
+}
+
+/** The engine's diff, told to the resource's coordinator. */
+function diffed<O extends Inputs>(h: Handlers<O>) {
+  return (id: string, olds: Inputs, news: Inputs) => {
+    const d = h.diff(id, olds, news);
+    h.planned?.(news, d.changes);
+    return d;
+  };
+}
+
+export function asProvider<O extends Record<string, unknown>>(kind: string, h: Handlers<O>, preflightMs = PREFLIGHT_MS) {
   return {
-    check: h.check,
-    diff: h.diff,
+    check: checked(h, preflightMs),
+    diff: diffed(h),
     create: recorded(kind, "create", h.create),
     read: recorded(kind, "read", h.read),
     update: recorded(kind, "update", h.update),

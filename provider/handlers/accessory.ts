@@ -17,7 +17,7 @@ import { ensureImage } from "./images";
 import { withLock } from "./lock";
 import { routeAccessory, unrouteAccessory } from "./accessoryRoute";
 
-type Inputs = Record<string, unknown>;
+import type { CheckResult, Inputs, Notice } from "./handlers";
 
 const RUNTIME = outputNames(accessoryOutputs);
 
@@ -26,11 +26,11 @@ const pathOf = (accessory: unknown) => (key: string) => {
   return key === "connection" ? "ssh" : key === "hostName" ? `${at}.hosts` : `${at}.${key}`;
 };
 
-export function check(olds: Inputs, news: Inputs) {
+export function check(olds: Inputs, news: Inputs): CheckResult {
   const { hold, ...inputs } = news;
   const { failures } = validate(accessoryContainer, news, pathOf(news.name));
   if (failures.length || hold !== true || Object.keys(olds).length === 0) return { inputs, failures };
-  return { inputs: held(olds, inputs), failures };
+  return { ...held(olds, inputs), failures };
 }
 
 /**
@@ -38,19 +38,19 @@ export function check(olds: Inputs, news: Inputs) {
  * would touch the container keeps its recorded value, so the update leaves it alone and the
  * next one still sees the change; said on every preview and update until it is applied.
  */
-function held(olds: Inputs, news: Inputs): Inputs {
-  if (containsUnknown(news.name) || containsUnknown(news.hostName)) return news;
+function held(olds: Inputs, news: Inputs): { inputs: Inputs; notices: Notice[] } {
+  if (containsUnknown(news.name) || containsUnknown(news.hostName)) return { inputs: news, notices: [] };
   const { changed } = plan(accessoryContainer, olds, news);
   const pending = [...new Set([...changed].filter(([, effect]) => effect !== "record").map(([k]) => k.split(".")[0]))];
-  if (!pending.length) return news;
+  if (!pending.length) return { inputs: news, notices: [] };
   const kept = { ...news };
   for (const k of pending) {
     if (k in olds) kept[k] = olds[k];
     else delete kept[k];
   }
   const name = String(news.name);
-  progress(String(news.hostName), `accessory ${name} has changes not applied (${pending.join(", ")}): a deploy leaves accessories as they run, as Kamal's does; \`pulumi-kamal accessory reboot ${name}\` applies them`);
-  return kept;
+  const text = `accessory ${name} has changes not applied (${pending.join(", ")}): a deploy leaves accessories as they run, as Kamal's does; \`pulumi-kamal accessory reboot ${name}\` applies them`;
+  return { inputs: kept, notices: [{ host: String(news.hostName), text }] };
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {

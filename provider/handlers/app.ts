@@ -41,7 +41,7 @@ import { pruneImages, scopeContainers } from "./swap/retention";
 import { auditScope, failureOf, HostSwap, type SwapOutputs } from "./swap/states";
 import { backendOf, retire, routeProblems, routeRunning } from "./swap/traffic";
 
-type Inputs = Record<string, unknown>;
+import type { CheckResult, Inputs, Notice } from "./handlers";
 
 export type AppOutputs = Inputs & SwapOutputs;
 
@@ -56,52 +56,55 @@ export function pathOf(role: unknown) {
   return (key: string) => SERVICE_PATHS[key] ?? (key === "hostName" ? `${at}.hosts` : key === "routeHosts" ? `${at}.proxy.hosts` : `${at}.${key}`);
 }
 
-/** A scope's or route's claim can only be checked against the host; done when it is new or
- * changes (never on a no-op preview), and bounded so an unreachable host does not stall the
- * preview (the deploy then reports the host itself). */
-const CLAIM_CHECK_MS = 8000;
-
 /** The inputs a scope's claim on a host depends on: its names and its route. */
 const CLAIM_FIELDS = ["hostName", "connection", "service", "role", "destination", "traefik", "routeHosts", "appPort", "labels", "proxy", "maintenance"] as const;
 const claimSchema = z.object(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, appContainer.shape[k]])) as Pick<typeof appContainer.shape, (typeof CLAIM_FIELDS)[number]>);
 
-export async function check(olds: Inputs, news: Inputs) {
+export function check(olds: Inputs, news: Inputs): CheckResult {
   const { value, failures } = validate(appContainer, news, pathOf(news.role));
-  if (failures.length) return { inputs: news, failures };
-  if (value) sayPlanned(value, olds, news);
-  if (value && Object.keys(olds).length === 0) memberOf(value)?.expect(true);
+  if (failures.length || !value) return { inputs: news, failures };
+  return { inputs: news, failures, notices: plannedNotices(value, olds, news) };
+}
+
+/** A scope's or route's claim can only be checked against the host: done when it is new or
+ * its claim changes (never on a no-op preview). */
+export async function preflight(olds: Inputs, checked: CheckResult): Promise<CheckResult> {
+  const news = checked.inputs;
   const claim = claimSchema.safeParse(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, news[k]])));
-  if (!claim.success || CLAIM_FIELDS.some((k) => containsUnknown(news[k]))) return { inputs: news, failures };
-  const { changed } = plan(appContainer, olds, news);
+  if (!claim.success || CLAIM_FIELDS.some((k) => containsUnknown(news[k]))) return checked;
   const isNew = Object.keys(olds).length === 0;
-  if (!isNew && ![...changed.keys()].some((k) => (CLAIM_FIELDS as readonly string[]).includes(k.split(".")[0]))) return { inputs: news, failures };
-  const previous = isNew ? undefined : safeStored(olds);
+  const { changed } = plan(appContainer, olds, news);
+  if (!isNew && ![...changed.keys()].some((k) => (CLAIM_FIELDS as readonly string[]).includes(k.split(".")[0]))) return checked;
   const cfg = claim.data;
-  const conflicts = await Promise.race([
-    claimConflicts(cfg, previous).catch(() => [] as string[]),
-    sleep(CLAIM_CHECK_MS).then(() => [] as string[]),
-  ]);
-  return {
-    inputs: news,
-    // A route problem names its own setting ("proxy.ssl: …"); a claim is about the hosts. No
-    // property is named: the engine would print its value (a certificate's key) beside it.
-    failures: conflicts.map((reason) => {
-      const own = /^(proxy\.\w+|maintenance): (.*)$/s.exec(reason);
-      const [key, ...rest] = own ? own[1].split(".") : ["routeHosts"];
-      return { property: "", reason: `${[pathOf(cfg.role)(key), ...rest].join(".")}: ${own ? own[2] : reason}` };
-    }),
-  };
+  const conflicts = await claimConflicts(cfg, isNew ? undefined : safeStored(olds));
+  // A route problem names its own setting ("proxy.ssl: …"); a claim is about the hosts. No
+  // property is named: the engine would print its value (a certificate's key) beside it.
+  const failures = conflicts.map((reason) => {
+    const own = /^(proxy\.\w+|maintenance): (.*)$/s.exec(reason);
+    const [key, ...rest] = own ? own[1].split(".") : ["routeHosts"];
+    return { property: "", reason: `${[pathOf(cfg.role)(key), ...rest].join(".")}: ${own ? own[2] : reason}` };
+  });
+  return { ...checked, failures: [...checked.failures, ...failures] };
+}
+
+/** The rollout learns which of its hosts the engine will create or update. */
+export function planned(news: Inputs, changing: boolean): void {
+  if (containsUnknown(news.rollout) || containsUnknown(news.role) || containsUnknown(news.hostName)) return;
+  const parsed = appContainer.shape.rollout.safeParse(news.rollout);
+  if (parsed.success && parsed.data) new RolloutMember(parsed.data, { role: String(news.role), host: String(news.hostName) }).expect(changing);
 }
 
 /** What an update will do that a user must know before it runs, said at preview. */
-function sayPlanned(cfg: AppContainerConfig, olds: Inputs, news: Inputs) {
-  if (Object.keys(olds).length === 0 || containsUnknown(news.hostName)) return;
+function plannedNotices(cfg: AppContainerConfig, olds: Inputs, news: Inputs): Notice[] {
+  if (Object.keys(olds).length === 0 || containsUnknown(news.hostName)) return [];
   const effect = plan(appContainer, olds, news).effect;
-  if (effect !== "swap" && !(effect === "reroute" && olds.status !== "running")) return;
+  if (effect !== "swap" && !(effect === "reroute" && olds.status !== "running")) return [];
+  const notices: Notice[] = [];
   if (cfg.exclusive) {
-    progress(cfg.hostName, `stops the running ${serviceRole(cfg)} container before starting the new one (exclusive: never two at once)${cfg.traefik ? "; its requests fail until the new one is healthy" : ""}`);
+    notices.push({ host: cfg.hostName, text: `stops the running ${serviceRole(cfg)} container before starting the new one (exclusive: never two at once)${cfg.traefik ? "; its requests fail until the new one is healthy" : ""}` });
   }
-  if (cfg.watch > 0) progress(cfg.hostName, `watches the new ${serviceRole(cfg)} container for ${cfg.watch}s after it takes traffic, and goes back to the previous one if it fails`);
+  if (cfg.watch > 0) notices.push({ host: cfg.hostName, text: `watches the new ${serviceRole(cfg)} container for ${cfg.watch}s after it takes traffic, and goes back to the previous one if it fails` });
+  return notices;
 }
 
 function safeStored(props: Inputs): AppContainerConfig | undefined {
@@ -168,13 +171,7 @@ export async function claimConflicts(
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
-  const d = diffResource(appContainer, olds, news);
-  // The rollout learns which of its hosts the engine will update.
-  if (!containsUnknown(news.rollout) && !containsUnknown(news.role) && !containsUnknown(news.hostName)) {
-    const parsed = appContainer.shape.rollout.safeParse(news.rollout);
-    if (parsed.success && parsed.data) new RolloutMember(parsed.data, { role: String(news.role), host: String(news.hostName) }).expect(d.changes);
-  }
-  return d;
+  return diffResource(appContainer, olds, news);
 }
 
 /** This host resource's part in its service's rollout (`onFailure: "revert"`), if any. */

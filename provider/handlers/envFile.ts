@@ -10,7 +10,7 @@ import { parseInputs, parseStored } from "../config/fields";
 import * as docker from "../commands/docker";
 import { absolute, connect, containsUnknown, diffResource, progress, remoteHome, Secrets, step, validate } from "./common";
 
-type Inputs = Record<string, unknown>;
+import type { Inputs } from "./handlers";
 
 /** `KEY=value` lines, keys sorted: what `docker run --env-file` reads. */
 export function envFileContent(env: Record<string, string>): string {

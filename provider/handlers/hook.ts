@@ -11,7 +11,7 @@ import { hook, type HookConfig } from "../config/schemas";
 import { parseInputs } from "../config/fields";
 import { diffResource, mustAct, performer, progress, Secrets, StepError, validate } from "./common";
 
-type Inputs = Record<string, unknown>;
+import type { Inputs } from "./handlers";
 
 const TAIL_LINES = 20;
 const pathOf = (key: string) => `hooks.${key}`;

@@ -16,11 +16,11 @@ import * as build from "../commands/build";
 import { execLocal, LocalCommandError, runLocal } from "../local/run";
 import { forwardFromRemotePort, forwardToRemoteSocket, type Tunnel } from "../ssh/tunnel";
 import { tail } from "../ssh/redact";
-import { connect, containsUnknown, diffResource, mustAct, progress, Secrets, sleep, step, StepError, validate } from "./common";
+import { connect, containsUnknown, diffResource, mustAct, progress, Secrets, step, StepError, validate } from "./common";
 import { planBuilders, type BuilderPlan } from "./builders";
 import { exportGitCommit } from "./gitExport";
 
-type Inputs = Record<string, unknown>;
+import { PREFLIGHT_MS, type CheckResult, type Inputs } from "./handlers";
 
 export interface ImageOutputs {
   /** "sha256:…" of what was pushed (the manifest, or the index of a multi-platform image). */
@@ -33,17 +33,19 @@ export interface ImageOutputs {
 }
 
 const pathOf = (key: string) => key;
-/** A builder's platforms are read at preview only when the build would change, and no longer
- * than this (the build itself then says what is wrong). */
-const CAPABILITY_CHECK_MS = 8000;
+export function check(_olds: Inputs, news: Inputs): CheckResult {
+  return { inputs: news, failures: validate(imageBuild, news, pathOf).failures };
+}
 
-export async function check(olds: Inputs, news: Inputs) {
-  const { value, failures } = validate(imageBuild, news, pathOf);
-  if (failures.length || !value) return { inputs: news, failures };
+/** A builder's platforms are read at preview only when the build would change (the build
+ * itself then says what is wrong). */
+export async function preflight(olds: Inputs, checked: CheckResult): Promise<CheckResult> {
+  const news = checked.inputs;
+  const { value } = validate(imageBuild, news, pathOf);
   const changed = Object.keys(olds).length === 0 || mustAct(imageBuild, olds, news);
-  if (!changed || ["platforms", "driver", "remote", "local"].some((k) => containsUnknown(news[k]))) return { inputs: news, failures };
-  const problems = await Promise.race([builderProblems(value).catch(() => [] as string[]), sleep(CAPABILITY_CHECK_MS).then(() => [] as string[])]);
-  return { inputs: news, failures: problems.map((reason) => ({ property: "", reason })) };
+  if (!value || !changed || ["platforms", "driver", "remote", "local"].some((k) => containsUnknown(news[k]))) return checked;
+  const problems = await builderProblems(value);
+  return { ...checked, failures: problems.map((reason) => ({ property: "", reason })) };
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {
@@ -82,7 +84,7 @@ export function dockerArch(arch = os.arch()): string {
 export async function builderProblems(cfg: ImageBuildConfig): Promise<string[]> {
   const plan = planBuilders(cfg, dockerArch());
   if ("refused" in plan) return [plan.refused];
-  const buildx = await runLocal(build.inspectBuilder(), { timeoutMs: CAPABILITY_CHECK_MS });
+  const buildx = await runLocal(build.inspectBuilder(), { timeoutMs: PREFLIGHT_MS });
   if (buildx.code !== 0 && /is not a docker command|unknown command|buildx.*(not found|missing)/i.test(buildx.stderr)) {
     return ["builder: docker buildx is not installed on this machine (Kamal 2 builds with it too; Docker Desktop and docker-ce include it)"];
   }

@@ -19,7 +19,7 @@ import { audit, absolute, changeOnce, connect, diffResource, mustAct, progress, 
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 
-type Inputs = Record<string, unknown>;
+import type { Inputs } from "./handlers";
 
 const PATHS: Record<string, string> = { connection: "ssh", hostName: "release.role", registry: "registry", image: "image", digest: "image", version: "version", service: "service", destination: "destination" };
 const pathOf = (key: string) => PATHS[key] ?? `release.${key}`;

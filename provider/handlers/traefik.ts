@@ -15,59 +15,47 @@ import { createTraefik, ensureAcmeStore, replaceTraefik, traefikDirs, trialTraef
 import { traefikPluginFiles } from "../commands/traefikPlugin";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
-import { absolute, connect, containsUnknown, lastLogs, sleep, containerFacts, diffResource, mustAct, plan, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
+import { absolute, connect, containsUnknown, lastLogs, containerFacts, diffResource, mustAct, plan, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
 import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, kamalProxyRefusal, kamalProxyServices, type Handed } from "./traefikHandover";
 import { TRAEFIK_CONTAINER } from "./routing";
 
-type Inputs = Record<string, unknown>;
+import type { CheckResult, Inputs } from "./handlers";
 
 const RUNTIME = outputNames(traefikOutputs);
 
 const pathOf = (key: string) => (key === "connection" ? "ssh" : key === "hostName" ? "hosts" : key);
 
-export async function check(olds: Inputs, news: Inputs) {
+export function check(olds: Inputs, news: Inputs): CheckResult {
   const { takeover: _set, ...given } = news;
   const failures = validate(traefikContainer, given, pathOf).failures;
-  if (failures.length) return { inputs: given, failures };
+  // The takeover is planned once, when the resource is new (preflight), and kept after.
   const known = olds && Object.keys(olds).length > 0;
-  // Planned once, when the resource is new: what serves on the host now.
-  const planned: { text?: string; refused?: string } | undefined = known ? { text: olds.takeover as string | undefined } : await plannedTakeover(given);
-  const takeover = planned?.text;
-  if (known && plan(traefikContainer, olds, given).effect === "restart") await plannedGap(given);
-  // A takeover the up would refuse is refused now, naming the host and why.
-  if (planned?.refused) failures.push({ property: "", reason: `${String(given.hostName)}: taking over kamal-proxy: ${planned.refused}` });
-  return { inputs: takeover === undefined ? given : { ...given, takeover }, failures };
+  return { inputs: known && olds.takeover !== undefined ? { ...given, takeover: olds.takeover } : given, failures };
 }
 
-/** A restart that cannot hand the port over (no iptables for the SSH user) is said at
- * preview: new connections will be refused while the port changes hands. Best effort. */
-async function plannedGap(news: Inputs): Promise<void> {
-  if (containsUnknown(news)) return;
-  const look = (async () => {
-    const cfg = parseInputs(traefikContainer, news);
-    if ((await iptablesAccess(await connect(cfg.connection))) === undefined) {
-      progress(cfg.hostName, `this change restarts Traefik WITH A GAP: ${cfg.connection.user} cannot change iptables (not root, no passwordless sudo), so new connections are refused while the port changes hands (about a second)`);
-    }
-  })().catch(() => undefined);
-  await Promise.race([look, sleep(8000)]);
-}
-
-/** Best effort, at most a few seconds: a host that cannot be asked now is asked by the `up`. */
-async function plannedTakeover(news: Inputs): Promise<{ text: string; refused?: string } | undefined> {
-  if (containsUnknown(news)) return undefined;
-  const look = (async () => {
-    const cfg = parseInputs(traefikContainer, news);
-    const conn = await connect(cfg.connection);
-    const incumbent = await findIncumbent(conn);
-    if (!incumbent?.running || incumbent.ours) return undefined;
-    const text = describeIncumbent(incumbent);
-    progress(cfg.hostName, `takes over ${text}`);
-    const refused = incumbent.kind === "kamal-proxy" ? kamalProxyRefusal(await kamalProxyServices(conn).catch(() => [])) : undefined;
-    return { text, refused };
-  })().catch(() => undefined);
-  return Promise.race([look, sleep(8000).then(() => undefined)]);
+/** A new Traefik: what serves on the host now, and whether it can be taken over (refused now,
+ * naming the host and why, when the up would refuse it). A restart: whether the port can be
+ * handed over without a gap. */
+export async function preflight(olds: Inputs, checked: CheckResult): Promise<CheckResult> {
+  const news = checked.inputs;
+  if (containsUnknown(news)) return checked;
+  const cfg = parseInputs(traefikContainer, news);
+  const conn = await connect(cfg.connection);
+  if (olds && Object.keys(olds).length > 0) {
+    if (plan(traefikContainer, olds, news).effect !== "restart" || (await iptablesAccess(conn)) !== undefined) return checked;
+    return { ...checked, notices: [{ host: cfg.hostName, text: `this change restarts Traefik WITH A GAP: ${cfg.connection.user} cannot change iptables (not root, no passwordless sudo), so new connections are refused while the port changes hands (about a second)` }] };
+  }
+  const incumbent = await findIncumbent(conn);
+  if (!incumbent?.running || incumbent.ours) return checked;
+  const takeover = describeIncumbent(incumbent);
+  const refused = incumbent.kind === "kamal-proxy" ? kamalProxyRefusal(await kamalProxyServices(conn).catch(() => [])) : undefined;
+  return {
+    inputs: { ...news, takeover },
+    failures: refused ? [{ property: "", reason: `${cfg.hostName}: taking over kamal-proxy: ${refused}` }] : [],
+    notices: [{ host: cfg.hostName, text: `takes over ${takeover}` }],
+  };
 }
 
 export function diff(_id: string, olds: Inputs, news: Inputs) {

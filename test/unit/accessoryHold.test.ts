@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { check, diff } from "../../provider/handlers/accessory";
+import { providers } from "../../provider/runtime";
 
 const connection = { host: "10.0.0.9", user: "root", privateKey: "KEY", knownHostsPath: "/kh" };
 const recorded = { hostName: "db-1", connection, service: "hey", name: "db", image: "postgres:16", env: { A: "1" }, stopWaitTime: 30 };
@@ -13,10 +14,11 @@ const recorded = { hostName: "db-1", connection, service: "hey", name: "db", ima
 describe("an accessory held by a deploy", () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it("keeps what would reboot it, takes what only records, says what is pending", () => {
+  it("keeps what would reboot it, takes what only records, says what is pending", async () => {
     const said = vi.spyOn(console, "log").mockImplementation(() => undefined);
     const news = { ...recorded, image: "postgres:17", env: { A: "2" }, stopWaitTime: 10, hold: true };
-    const { inputs, failures } = check(recorded, news);
+    // The engine's check (the handler's own, then what the preview says).
+    const { inputs, failures } = await providers.accessory.check(recorded, news);
     expect(failures).toEqual([]);
     expect(inputs).toEqual({ ...recorded, stopWaitTime: 10 });
     expect(diff("db-1/hey-db", recorded, inputs).changes).toBe(true);
