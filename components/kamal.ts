@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadKamalConfig } from "../kamal/config";
-import { kamalConfigView, secretEnvName, SecretText, type KamalAccessory, type KamalConfig, type KamalEnv, type KamalRoute, type KeyData, type ValueRef } from "../kamal/model";
+import { kamalConfigView, secretEnvName, SecretText, type KamalAccessory, type KamalConfig, type KamalEnv, type KeyData, type ValueRef } from "../kamal/model";
 import type { AcmeInput } from "../provider/config/schemas";
 import { Hook, type ResourceInputs } from "../provider/resources";
 import { renderErb } from "../kamal/erb";
@@ -14,9 +14,10 @@ import { accessoriesApplied, type AccessoriesApplied } from "./accessoriesApplie
 import { hooksSkipped } from "./skipHooks";
 import { Image } from "./image";
 import { kamalVersion } from "./buildContext";
-import { dropUndefined, type EnvArgs, type HostArg, type PlainSshArgs, type RegistryArgs, type SshArgs } from "./common";
+import { dropUndefined, type PlainSshArgs, type RegistryArgs, type SshArgs } from "./common";
+import { accessoryArgs, envArgs, imageArgs, serviceArgs, traefikArgs, type KamalContext } from "./kamalArgs";
 import { Service } from "./service";
-import type { ProxyRouteArgs, RoleArgs, ServiceArgs } from "./serviceArgs";
+import type { ServiceArgs } from "./serviceArgs";
 import { Traefik } from "./traefik";
 
 export interface KamalAppArgs {
@@ -113,18 +114,25 @@ export class KamalApp extends pulumi.ComponentResource {
     const { resolve: secret, names: secretsInFiles } = secretResolver(args, cfg);
     const hooks = new KamalHooks(this, name, { ...args, version }, cfg, appRoot, secret, secretsInFiles);
     const dependsOn: pulumi.Resource[] = [];
-    const ssh = sshOf(cfg, args, secret);
-    const credentials = (r: NonNullable<KamalConfig["registry"]>) =>
-      pulumi.secret(pulumi.all([valueOf(r.username, secret), valueOf(r.password, secret)]).apply(([username, password]) => ({ server: r.server, username, password })));
-    const registry = cfg.registry ? credentials(cfg.registry) : undefined;
-    const fromRegistry = (image: string) => (cfg.registry && image.startsWith(`${cfg.registry.server}/`) ? registry : undefined);
-    // A host as deploy.yml names it; an SSH config alias connects to its HostName.
-    const host = (address: string, env?: KamalEnv): HostArg => ({
-      name: address,
-      address: cfg.ssh.hostNames[address] ?? address,
-      hostKey: args.hostKeys?.[address] ?? args.hostKeys?.[cfg.ssh.hostNames[address] ?? ""],
-      env: env ? envArgs(env, secret) : undefined,
-    });
+    const credentials = new Map<object, pulumi.Output<RegistryArgs>>();
+    const cx: KamalContext = {
+      secret,
+      ssh: sshOf(cfg, args, secret),
+      // A host as deploy.yml names it; an SSH config alias connects to its HostName.
+      host: (address, env) => ({
+        name: address,
+        address: cfg.ssh.hostNames[address] ?? address,
+        hostKey: args.hostKeys?.[address] ?? args.hostKeys?.[cfg.ssh.hostNames[address] ?? ""],
+        env: env ? envArgs(env, secret) : undefined,
+      }),
+      credentials: (r) => {
+        if (!credentials.has(r)) {
+          credentials.set(r, pulumi.secret(pulumi.all([valueOf(r.username, secret), valueOf(r.password, secret)]).apply(([username, password]) => ({ server: r.server, username, password }))));
+        }
+        return credentials.get(r)!;
+      },
+      fileContent: (f, a) => (f.template ? renderTemplate(f, a.env, secret, appRoot, args.erb) : f.content),
+    };
 
     // Kamal's order: pre-connect before any host is reached, pre-deploy before the proxy and
     // the app change; accessories are not part of a deploy.
@@ -133,112 +141,38 @@ export class KamalApp extends pulumi.ComponentResource {
     if (args.build) {
       const keep = args.build === "keep";
       const preBuild = hooks.make("pre-build", [preConnect], { lock: false, secrets: false, keep });
-      this.image = buildImage(this, name, cfg, { version, appRoot, ssh, secret, registry, host, hostKeys: args.hostKeys, keep }, present(preConnect, preBuild));
+      // Kept: recorded as the last build left it, whatever the program says now.
+      this.image = new Image(`${name}-image`, imageArgs(cfg, cx, { version, appRoot }), { parent: this, dependsOn: present(preConnect, preBuild), ...(keep ? { ignoreChanges: ["*"] } : {}) });
       dependsOn.push(this.image);
     }
     const preDeploy = hooks.make("pre-deploy", [preConnect, ...dependsOn], { lock: true, secrets: true });
     if (cfg.traefik) {
-      // Every host of a role behind the proxy, and of an accessory behind it (Kamal 2).
-      const hosts = [...new Set([...cfg.roles.filter((r) => r.traefik).flatMap((r) => r.hosts.map((h) => h.address)), ...cfg.accessories.filter((a) => a.proxy).flatMap((a) => a.hosts)])];
-      const image = args.traefikImage ?? cfg.traefik.image;
-      this.traefik = new Traefik(`${name}-traefik`, {
-        hosts: hosts.map((a) => host(a)),
-        ssh,
-        image,
-        registry: typeof image === "string" ? fromRegistry(image) : registry,
-        hostPort: cfg.traefik.hostPort,
-        args: cfg.traefik.args,
-        labels: cfg.traefik.labels,
-        options: cfg.traefik.options,
-        env: envArgs(cfg.traefik.env, secret),
-        networks: cfg.traefik.networks,
-        tls: cfg.traefik.tls
-          ? pulumi.output(args.acme ?? {}).apply((acme) => ({ ...(cfg.traefik!.tls!.acme ? { acme } : {}), ...(cfg.traefik!.tls!.hostPort !== undefined ? { hostPort: cfg.traefik!.tls!.hostPort } : {}) }))
-          : undefined,
-        forwardedHeaders: cfg.traefik.forwardedHeaders,
-        lockService: cfg.service,
-        destination: cfg.destination,
-      }, { parent: this, dependsOn: [...dependsOn, ...present(preConnect, preDeploy)] });
+      this.traefik = new Traefik(`${name}-traefik`, traefikArgs(cfg, cx, { image: args.traefikImage, acme: args.acme }), { parent: this, dependsOn: [...dependsOn, ...present(preConnect, preDeploy)] });
       dependsOn.push(this.traefik);
     }
 
     const applied = accessoriesApplied(args.accessories);
     for (const a of cfg.accessories) {
-      this.accessories[a.name] = new Accessory(`${name}-${a.name}`, {
-        hold: !(applied === "apply" || applied.includes(a.name)),
-        service: cfg.service,
-        destination: cfg.destination,
-        name: a.name,
-        containerName: a.containerName,
-        image: a.image,
-        hosts: a.hosts.map((h) => host(h)),
-        ssh,
-        registry: a.registry ? credentials(a.registry) : fromRegistry(a.image),
-        port: a.port,
-        cmd: a.cmd,
-        env: envArgs(a.env, secret),
-        files: a.files.map((f) => ({
-          target: f.target,
-          content: f.template ? renderTemplate(f, a.env, secret, path.dirname(path.dirname(path.resolve(args.configFile))), args.erb) : f.content,
-          ...(f.options ? { options: f.options } : {}),
-          ...(f.mode ? { mode: f.mode } : {}),
-          ...(f.owner ? { owner: f.owner } : {}),
-        })),
-        directories: a.directories,
-        volumes: a.volumes,
-        options: a.options,
-        labels: a.labels,
-        proxy: a.proxy ? { hosts: a.proxy.hosts, appPort: a.proxy.appPort, ...routeArgs(a.proxy.route, secret) } : undefined,
-      }, { parent: this, dependsOn: [...(this.image ? [this.image] : []), ...present(preConnect), ...(a.proxy && this.traefik ? [this.traefik] : [])] });
+      const hold = !(applied === "apply" || applied.includes(a.name));
+      this.accessories[a.name] = new Accessory(`${name}-${a.name}`, accessoryArgs(cfg, a, cx, hold), {
+        parent: this,
+        dependsOn: [...(this.image ? [this.image] : []), ...present(preConnect), ...(a.proxy && this.traefik ? [this.traefik] : [])],
+      });
       dependsOn.push(this.accessories[a.name]);
     }
 
-    const roles: Record<string, RoleArgs> = {};
-    for (const r of cfg.roles) {
-      roles[r.name] = {
-        // Role and tag env are already merged per host by the loader.
-        hosts: r.hosts.map((h) => host(h.address, h.env)),
-        assetPath: r.assetPath,
-        cmd: r.cmd,
-        labels: r.labels,
-        options: r.options,
-        traefik: r.traefik,
-        appPort: r.appPort,
-        healthcheck: r.healthcheck ?? false,
-        logging: r.logging,
-        stopWaitTime: r.stopWaitTime,
-        proxy: r.route || r.routeHosts.length ? { ...(r.routeHosts.length ? { hosts: r.routeHosts } : {}), ...(r.route ? routeArgs(r.route, secret) : {}) } : undefined,
-      };
-    }
-    this.service = new Service(name, {
-      service: cfg.service,
-      ...(this.image && args.build !== "keep" ? { image: this.image } : { image: cfg.image, version }),
-      destination: cfg.destination,
-      registry,
-      ssh,
-      roles,
-      volumes: cfg.volumes,
-      stopWaitTime: cfg.stopWaitTime,
-      retainContainers: cfg.retainContainers,
-      primaryRole: cfg.primaryRole,
-      bootLimit: cfg.boot.limit as number | `${number}%` | undefined,
-      bootWait: cfg.boot.wait,
-      parallelRoles: cfg.boot.parallelRoles,
-      readinessDelay: cfg.readinessDelay,
-      release: args.release,
-      watch: args.watch,
-      canary: args.canary,
-      onFailure: args.onFailure,
-      maintenance: args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) => (m === false ? false : typeof m === "object" && m.message ? { message: m.message } : true)),
-      maintenancePage: cfg.maintenancePage,
-    }, { parent: this, dependsOn: [...dependsOn, ...present(preConnect, preDeploy, hooks.make("pre-app-boot", [...dependsOn, ...present(preConnect, preDeploy)], { lock: true, secrets: false, hosts: "app" }))] });
+    const maintenance = args.maintenance === undefined ? undefined : pulumi.output(args.maintenance).apply((m) => (m === false ? false : typeof m === "object" && m.message ? { message: m.message } : true));
+    const deployed = this.image && args.build !== "keep" ? { image: this.image } : { image: cfg.image, version };
+    const preAppBoot = hooks.make("pre-app-boot", [...dependsOn, ...present(preConnect, preDeploy)], { lock: true, secrets: false, hosts: "app" });
+    this.service = new Service(name, serviceArgs(cfg, cx, { ...deployed, release: args.release, watch: args.watch, canary: args.canary, onFailure: args.onFailure, maintenance }), {
+      parent: this,
+      dependsOn: [...dependsOn, ...present(preConnect, preDeploy, preAppBoot)],
+    });
     const postAppBoot = hooks.make("post-app-boot", [this.service], { lock: true, secrets: false, hosts: "app" });
     hooks.make("post-deploy", [this.service, ...present(postAppBoot)], { lock: false, secrets: true });
     this.registerOutputs({ containers: this.service.containers });
   }
 }
-
-type Resolve = (name: string, at: string) => pulumi.Output<string>;
 
 /** The version to deploy: the one given, else (when building) Kamal's: the commit, with
  * `_uncommitted_` for a builder context over uncommitted changes. */
@@ -252,54 +186,8 @@ function versionOf(name: string, args: KamalAppArgs, cfg: KamalConfig, appRoot: 
   }
 }
 
-/** deploy.yml's builder as an Image: the service's repository, tagged with the version and
- * Kamal's latest tag, built by the builder Kamal would use; the remote builder reached with
- * the deploy's SSH settings (its user and port from the URI). */
-function buildImage(
-  parent: pulumi.Resource,
-  name: string,
-  cfg: KamalConfig,
-  o: { version: pulumi.Input<string>; appRoot: string; ssh: SshArgs; secret: Resolve; registry?: pulumi.Input<RegistryArgs>; host: (address: string) => HostArg; hostKeys?: KamalAppArgs["hostKeys"]; keep: boolean },
-  dependsOn: pulumi.Resource[],
-): Image {
-  const b = cfg.builder;
-  const local = cfg.image.startsWith("localhost:");
-  return new Image(`${name}-image`, {
-    repository: cfg.image,
-    version: o.version,
-    service: cfg.service,
-    destination: cfg.destination,
-    appRoot: o.appRoot,
-    context: b.context,
-    dockerfile: b.dockerfile,
-    target: b.target,
-    args: b.args,
-    secrets: Object.fromEntries(b.secrets.map((n) => [n, o.secret(n, "builder.secrets")])),
-    ssh: b.ssh,
-    platforms: b.platforms,
-    driver: b.driver,
-    remote: b.remote ? { host: o.host(b.remote.host), ssh: { ...o.ssh, user: b.remote.user, ...(b.remote.port ? { port: b.remote.port } : {}) } } : undefined,
-    local: b.local,
-    cache: b.cache,
-    provenance: b.provenance,
-    sbom: b.sbom,
-    registry: local ? undefined : o.registry,
-    // Kept: recorded as the last build left it, whatever the program says now.
-  }, { parent, dependsOn, ...(o.keep ? { ignoreChanges: ["*"] } : {}) });
-}
-
-/** A role's Kamal 2 proxy settings as the Service's; a certificate and key from their secrets. */
-function routeArgs(r: KamalRoute, secret: Resolve): ProxyRouteArgs {
-  return dropUndefined({
-    ssl: typeof r.ssl === "object" ? { certificatePem: secret(r.ssl.certificatePem, "proxy.ssl.certificate_pem"), privateKeyPem: secret(r.ssl.privateKeyPem, "proxy.ssl.private_key_pem") } : r.ssl,
-    sslRedirect: r.sslRedirect,
-    pathPrefixes: r.pathPrefixes.length ? r.pathPrefixes : undefined,
-    stripPathPrefix: r.stripPathPrefix,
-    responseTimeout: r.responseTimeout,
-    buffering: r.buffering ? dropUndefined(r.buffering) : undefined,
-    forwardHeaders: r.forwardHeaders,
-  });
-}
+/** A secret's value by name, as a Pulumi secret; `at` is the config path naming it. */
+type Resolve = (name: string, at: string) => pulumi.Output<string>;
 
 const present = (...rs: (pulumi.Resource | undefined)[]) => rs.filter((r): r is pulumi.Resource => r !== undefined);
 
@@ -421,14 +309,6 @@ function renderTemplate(f: KamalAccessory["files"][number], env: KamalEnv, secre
 
 function valueOf(ref: ValueRef, secret: Resolve): pulumi.Input<string> {
   return "value" in ref ? ref.value : secret(ref.secret, "registry");
-}
-
-function envArgs(env: KamalEnv, secret: Resolve): EnvArgs {
-  return {
-    clear: env.clear,
-    // "NAME:SECRET" sets NAME from the secret SECRET (Kamal 2's aliases).
-    secret: Object.fromEntries(env.secret.map(secretEnvName).map(({ name, secret: key }) => [name, secret(key, "env.secret")])),
-  };
 }
 
 function expandHome(p: string): string {
