@@ -2,13 +2,24 @@
  * `pulumi-kamal build`: Kamal's `kamal build push|pull|details` over the stack.
  * - push: the image of the current commit built and pushed (the stack's Image, updated alone);
  * - pull: the built image pulled onto every app host, by its digest (tagged as its version);
- * - details: which builder builds it, and what Docker's contexts and buildx builders are.
+ * - details: which builder builds it, and what Docker's contexts and buildx builders are;
+ * - create / remove: the buildx builder its builds use (none for the docker driver);
+ * - dev: the working directory built as it is, tagged `-dirty`, into the local engine.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import ignore from "@balena/dockerignore";
+import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { ensureImage } from "../provider/handlers/images";
-import { builderName, listBuilders, listContexts, localRegistryPort } from "../provider/commands/build";
-import { runLocal } from "../provider/local/run";
-import { planBuilders } from "../provider/handlers/builders";
-import { dockerArch } from "../provider/handlers/image";
+import { buildImage, builderName, inspectBuilder, listBuilders, listContexts, localRegistryPort, removeBuilder } from "../provider/commands/build";
+import type { ImageBuildConfig } from "../provider/config/image";
+import { execLocal, runLocal } from "../provider/local/run";
+import { planBuilders, type BuilderPlan } from "../provider/handlers/builders";
+import { buildEnvironment, dockerArch, readyBuilder, sshSources } from "../provider/handlers/image";
+import type { Tunnel } from "../provider/ssh/tunnel";
+import { kamalVersion } from "../components/buildContext";
 import { deploy, type EngineOptions } from "./engine";
 import { projectOf } from "./pulumi";
 import { connect, eachHost, type HostError } from "./remote";
@@ -70,4 +81,108 @@ export async function buildDetails(d: Deployed, write: (l: string) => void): Pro
     const r = await runLocal(cmd);
     write((r.stdout || r.stderr).trimEnd());
   }
+}
+
+/** The builder plan of the stack's image, or the reason none can build it. */
+function planOf(cfg: ImageBuildConfig): BuilderPlan {
+  const plan = planBuilders(cfg, dockerArch());
+  if ("refused" in plan) throw new UsageError(plan.refused);
+  return plan;
+}
+
+/** Runs `fn` with the stack's builder ready (a remote engine's tunnel open meanwhile). */
+async function withBuilder<T>(cfg: ImageBuildConfig, plan: BuilderPlan, fn: (ready: { endpoint?: string; builder?: string }) => Promise<T>): Promise<T> {
+  const tunnels: Tunnel[] = [];
+  try {
+    return await fn(await readyBuilder(cfg, plan, plan.remote && !plan.local ? `builder ${cfg.remote!.connection.host}` : "local builder", tunnels));
+  } finally {
+    await Promise.all(tunnels.map((t) => t.close().catch(() => {})));
+  }
+}
+
+/** Kamal's `build create`: the buildx builder the stack's builds use, created as a build
+ * creates it (Kamal's name; a remote engine reached through its host's SSH connection). The
+ * docker driver builds on the engine's own BuildKit: nothing to create. */
+export async function buildCreate(d: Deployed, write: (l: string) => void): Promise<void> {
+  const { cfg } = theImage(d);
+  const plan = planOf(cfg);
+  if (!plan.builder) {
+    write(`Builder: the engine's own BuildKit (${cfg.driver} driver${cfg.remote ? `, remote ${cfg.remote.connection.host}` : ""}): nothing to create`);
+    return;
+  }
+  write(`Using builder: ${plan.builder}`);
+  await withBuilder(cfg, plan, async () => undefined);
+  write(`Created builder ${plan.builder}`);
+}
+
+/** Kamal's `build remove`: the stack's buildx builder removed (the next build creates it again). */
+export async function buildRemove(d: Deployed, write: (l: string) => void): Promise<void> {
+  const { cfg } = theImage(d);
+  const name = planOf(cfg).builder;
+  if (!name) {
+    write(`Builder: the engine's own BuildKit (${cfg.driver} driver): nothing to remove`);
+    return;
+  }
+  write(`Using builder: ${name}`);
+  if ((await runLocal(inspectBuilder(name))).code !== 0) {
+    write(`No builder ${name}: nothing to remove`);
+    return;
+  }
+  await execLocal(removeBuilder(name));
+  write(`Removed builder ${name}`);
+}
+
+/** The files of the build context that git has uncommitted changes to, and those it does not
+ * track, that the builder sees (.dockerignore applied): what Kamal's `build dev` warns of. */
+function dirtyFiles(root: string, contextDir: string): { uncommitted: string[]; untracked: string[] } {
+  const git = (...args: string[]) => {
+    const r = spawnSync("git", ["-C", root, ...args], { encoding: "utf8" });
+    return r.status === 0 ? r.stdout.split("\n").filter(Boolean) : [];
+  };
+  const ignoreFile = path.join(contextDir, ".dockerignore");
+  const ig = ignore().add(existsSync(ignoreFile) ? readFileSync(ignoreFile, "utf8").split(/\r?\n/) : []);
+  const seen = (files: string[]) =>
+    files
+      .map((f) => path.relative(contextDir, path.join(root, f)))
+      .filter((f) => !f.startsWith("..") && !ig.ignores(f))
+      .sort();
+  return { uncommitted: seen(git("diff", "--name-only", "HEAD")), untracked: seen(git("ls-files", "--others", "--exclude-standard")) };
+}
+
+/** Kamal's `build dev`: the working directory built as it is (uncommitted and untracked files
+ * included, and said), tagged `<version>-dirty` and `<latest>-dirty`, exported as `output`
+ * says (default: into the local Docker engine); nothing pushed, nothing deployed. */
+export async function buildDev(d: Deployed, o: { output: string; noCache: boolean }, write: (l: string) => void): Promise<{ image: string }> {
+  const { cfg } = theImage(d);
+  const contextDir = cfg.context.source === "git" ? path.join(cfg.context.path, cfg.context.subdir) : cfg.context.path;
+  if (!existsSync(contextDir)) throw new UsageError(`the build context ${contextDir} does not exist on this machine (the stack was built from another checkout)`);
+  if (cfg.context.source === "git") {
+    const { uncommitted, untracked } = dirtyFiles(cfg.context.path, contextDir);
+    for (const [files, what] of [[uncommitted, "Files with uncommitted changes"], [untracked, "Untracked files"]] as const) {
+      if (!files.length) continue;
+      write(`WARNING: ${what} will be present in the dev container:`);
+      for (const f of files) write(`  ${f}`);
+      write("");
+    }
+  }
+  const version = `${kamalVersion(cfg.context.path, { contextDir })}-dirty`;
+  const plan = planOf(cfg);
+  const dev: ImageBuildConfig = { ...cfg, version, tags: cfg.tags.map((t) => `${t}-dirty`), noCache: o.noCache };
+  const dir = mkdtempSync(path.join(os.tmpdir(), "kamal-pulumi-dev-"));
+  try {
+    await withBuilder(cfg, plan, (ready) =>
+      execLocal(buildImage(dev, { builder: ready.builder, platforms: plan.platforms, metadataFile: path.join(dir, "metadata.json"), ssh: sshSources(cfg), output: o.output }), {
+        cwd: contextDir,
+        env: buildEnvironment(cfg, plan, ready),
+        secrets: Object.values(cfg.secrets),
+        timeoutMs: cfg.timeout * 1000,
+        onLine: write,
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const image = `${cfg.repository}:${version}`;
+  write(`Built ${image}`);
+  return { image };
 }

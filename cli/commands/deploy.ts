@@ -61,22 +61,33 @@ export const deployCommands: Record<string, Command> = {
     },
   },
   build: {
-    summary: "kamal build: push (build the current commit's image and push it), pull (onto every app host, by digest), details (the builder)",
-    usage: `pulumi-kamal build push [--version V] | pull | details
+    summary: "kamal build: push (build the current commit's image and push it), pull (onto every app host, by digest), details, create|remove (the builder), dev (the working directory, tagged -dirty)",
+    usage: `pulumi-kamal build push [--version V] | pull | details | create | remove | dev [--output TYPE] [--no-cache]
   push       the stack's image built from the commit (or --version) and pushed; nothing deployed
   pull       the built image pulled onto every app host, by its digest
-  details    which builder builds it; Docker's contexts and buildx builders`,
-    options: { version: { type: "string" }, "version-key": { type: "string" } },
+  details    which builder builds it; Docker's contexts and buildx builders
+  create     the buildx builder the builds use (none for the docker driver)
+  remove     that builder removed (the next build creates it again)
+  dev        the working directory built as it is (uncommitted and untracked files included),
+             tagged <version>-dirty, into the local engine (--output: buildx's export type,
+             default docker); nothing pushed or deployed`,
+    options: { version: { type: "string" }, "version-key": { type: "string" }, output: { type: "string" }, "no-cache": { type: "boolean" } },
     async run(v, pos) {
       const [sub, ...rest] = pos;
-      if (!sub || rest.length || !["push", "pull", "details"].includes(sub)) throw new UsageError("build needs one of: push, pull, details");
-      const [o, d, { buildDetails, buildPull, buildPush }] = await Promise.all([engineOf(v), load(v), import("../build")]);
+      const subs = ["push", "pull", "details", "create", "remove", "dev"];
+      if (!sub || rest.length || !subs.includes(sub)) throw new UsageError(`build needs one of: ${subs.join(", ")}`);
+      if ((v.output !== undefined || v["no-cache"]) && sub !== "dev") throw new UsageError(`build ${sub}: --output and --no-cache are build dev's`);
       if (sub === "push") {
+        const [o, d, { buildPush }] = await Promise.all([engineOf(v), load(v), import("../build")]);
         await buildPush(o, d, { version: str(v.version), versionKey: str(v["version-key"]), service: str(v.service) });
         return 0;
       }
-      if (sub === "pull") return reportErrors((await buildPull(d, out)).errors);
-      await buildDetails(d, out);
+      const [d, b] = await Promise.all([load(v), import("../build")]);
+      if (sub === "pull") return reportErrors((await b.buildPull(d, out)).errors);
+      if (sub === "create") await b.buildCreate(d, out);
+      else if (sub === "remove") await b.buildRemove(d, out);
+      else if (sub === "dev") await b.buildDev(d, { output: str(v.output) ?? "docker", noCache: v["no-cache"] === true }, out);
+      else await b.buildDetails(d, out);
       return 0;
     },
   },

@@ -63,16 +63,17 @@ const flags = (flag: string, values: Record<string, string>) => Object.keys(valu
 /**
  * `docker buildx build`, in Kamal's order: output, platforms, builder, tags, cache, labels,
  * args, secrets (ids only), Dockerfile, target, ssh, attestations; then where the result is
- * described (`--metadata-file`) and the context. Run in the context directory.
+ * described (`--metadata-file`) and the context. Run in the context directory. `output`:
+ * buildx's export type (default: the registry when pushed, else the engine).
  */
 export function buildImage(
   cfg: ImageBuildConfig,
-  o: { builder?: string; platforms: string[]; metadataFile: string; ssh?: string[] },
+  o: { builder?: string; platforms: string[]; metadataFile: string; ssh?: string[]; output?: string },
 ): LocalCommand {
   const tags = [cfg.version, ...cfg.tags.filter((t) => t !== cfg.version)];
   return docker(
     "buildx", "build",
-    `--output=type=${cfg.push ? "registry" : "docker"}`,
+    `--output=type=${o.output ?? (cfg.push ? "registry" : "docker")}`,
     ...(o.platforms.length ? ["--platform", o.platforms.join(",")] : []),
     ...(o.builder ? ["--builder", o.builder] : []),
     ...tags.flatMap((t) => ["-t", `${cfg.repository}:${t}`]),

@@ -117,15 +117,14 @@ async function buildAndPush(cfg: ImageBuildConfig): Promise<ImageOutputs> {
     const tunnels: Tunnel[] = [];
     try {
       await step(where, "preparing the registry", () => prepareRegistry(cfg));
-      const endpoint = await step(where, "connecting to the remote builder", () => remoteEndpoint(cfg, plan, tunnels));
-      const builder = await step(where, "preparing the builder", () => ensureBuilder(cfg, plan, endpoint));
+      const { endpoint, builder } = await readyBuilder(cfg, plan, where, tunnels);
       const metadataFile = path.join(dir.root, "metadata.json");
       progress(where, `building ${image}${plan.platforms.length ? ` for ${plan.platforms.join(", ")}` : ""} (${describe(cfg, plan)})`);
       const lastLines: string[] = [];
       await step(where, `building ${image}`, () =>
         execLocal(build.buildImage(cfg, { builder, platforms: plan.platforms, metadataFile, ssh: sshSources(cfg) }), {
           cwd: dir.context,
-          env: { ...cfg.secrets, ...(endpoint && !builder ? { DOCKER_HOST: endpoint } : {}), ...(plan.remote ? { BUILDKIT_NO_CLIENT_TOKEN: "1" } : {}) },
+          env: buildEnvironment(cfg, plan, { endpoint, builder }),
           secrets: secrets.list(),
           timeoutMs: cfg.timeout * 1000,
           onLine: (l) => {
@@ -154,9 +153,15 @@ function describe(cfg: ImageBuildConfig, plan: BuilderPlan): string {
   return parts.join(", ");
 }
 
+/** The build's environment: its secrets (BuildKit reads them from there), the remote engine
+ * when no buildx builder is named. */
+export function buildEnvironment(cfg: ImageBuildConfig, plan: BuilderPlan, ready: { endpoint?: string; builder?: string }): Record<string, string> {
+  return { ...cfg.secrets, ...(ready.endpoint && !ready.builder ? { DOCKER_HOST: ready.endpoint } : {}), ...(plan.remote ? { BUILDKIT_NO_CLIENT_TOKEN: "1" } : {}) };
+}
+
 /** `--ssh` values with `$VAR` taken from this machine's environment (Kamal writes
  * `default=$SSH_AUTH_SOCK`, which its shell expands). */
-function sshSources(cfg: ImageBuildConfig): string[] {
+export function sshSources(cfg: ImageBuildConfig): string[] {
   return cfg.ssh.map((s) => s.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, v: string) => process.env[v] ?? ""));
 }
 
@@ -197,6 +202,16 @@ async function remoteEndpoint(cfg: ImageBuildConfig, plan: BuilderPlan, tunnels:
   const local = build.localRegistryPort(cfg.repository);
   if (local !== undefined) tunnels.push(await forwardFromRemotePort(conn, local));
   return `unix://${socket}`;
+}
+
+/** The builder a build of `cfg` runs on, ready: a remote engine reached through its host's
+ * SSH connection (kept open by `tunnels` until the caller closes them), Kamal's buildx
+ * builder created when missing. `endpoint`: the Docker endpoint to build on when no buildx
+ * builder is named. */
+export async function readyBuilder(cfg: ImageBuildConfig, plan: BuilderPlan, where: string, tunnels: Tunnel[]): Promise<{ endpoint?: string; builder?: string }> {
+  const endpoint = await step(where, "connecting to the remote builder", () => remoteEndpoint(cfg, plan, tunnels));
+  const builder = await step(where, "preparing the builder", () => ensureBuilder(cfg, plan, endpoint));
+  return { endpoint, builder };
 }
 
 /** Kamal's buildx builder for a docker-container (or hybrid) build, created when missing or

@@ -9,12 +9,13 @@
  * stopped. Runs in lane four (testbed/lane.ts).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { runCli } from "../helpers/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshPool } from "../../provider/ssh/pool";
-import { makeBuildApp, type BuildApp } from "../helpers/buildApp";
+import { dockerfile, makeBuildApp, type BuildApp } from "../helpers/buildApp";
+import { createHash } from "node:crypto";
 import { httpGet } from "../../testbed/http";
 import { startLoad, type LoadResult } from "../../testbed/load";
 import { PulumiProject, scratchProject, type PulumiRun } from "../../testbed/pulumi";
@@ -355,5 +356,46 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
     expect(skipped.stdout).not.toMatch(/building/);
     expect(skipped.stderr).toMatch(/: pulling \S+:no-such-version: command failed/);
     for (const h of web) expect(await version(h, HOST)).toBe("k-redeployed");
+  });
+
+  it("build create/remove: nothing for the docker driver; build dev builds the working directory as it is, tagged -dirty", async () => {
+    const create = await cli(["build", "create"]);
+    expect(create.code, out(create)).toBe(0);
+    expect(create.stdout).toBe("Builder: the engine's own BuildKit (docker driver): nothing to create\n");
+    const remove = await cli(["build", "remove"]);
+    expect(remove.code, out(remove)).toBe(0);
+    expect(remove.stdout).toBe("Builder: the engine's own BuildKit (docker driver): nothing to remove\n");
+    expect(await cli(["build", "pull", "--no-cache"])).toMatchObject({ code: 2, stderr: expect.stringContaining("build pull: --output and --no-cache are build dev's") });
+    // An uncommitted Dockerfile change, an untracked file the builder sees, one it ignores.
+    writeFileSync(path.join(app.dir, "Dockerfile"), dockerfile("k-dev", createHash("sha256").update(SECRET).digest("hex")));
+    writeFileSync(path.join(app.dir, "rootfs/public/assets/dev.txt"), "dev\n");
+    mkdirSync(path.join(app.dir, "notes"), { recursive: true });
+    writeFileSync(path.join(app.dir, "notes/todo.txt"), "ignored by .dockerignore\n");
+    try {
+      const dev = await cli(["build", "dev", "--no-cache"]);
+      expect(dev.code, out(dev)).toBe(0);
+      expect(dev.stdout).toContain("WARNING: Files with uncommitted changes will be present in the dev container:\n  Dockerfile\n\n");
+      expect(dev.stdout).toMatch(/WARNING: Untracked files will be present in the dev container:\n(  \S+\n)*  rootfs\/public\/assets\/dev\.txt\n/);
+      expect(dev.stdout).not.toContain("notes/todo.txt");
+      const head = app.git("rev-parse", "HEAD");
+      const built = new RegExp(`^Built (\\S+/kp/kpk2:${head}_uncommitted_[0-9a-f]{16}-dirty)$`, "m").exec(dev.stdout);
+      expect(built, out(dev)).not.toBeNull();
+      // In the deploying machine's engine, with the working directory's content and the
+      // build secret; Kamal's latest tag, dirty too. No host changed.
+      const docker = (...args: string[]) => execFileSync("docker", args, { env: { ...process.env, DOCKER_HOST: sb.deployer.dockerHost }, encoding: "utf8" }).trim();
+      expect(docker("image", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}{{.Config.Labels.service}}", built![1])).toContain("APP_VERSION=k-dev\nkpk2");
+      expect(docker("image", "inspect", "--format", "{{.Id}}", built![1].replace(/:[^:]+$/, ":latest-dirty"))).toBe(docker("image", "inspect", "--format", "{{.Id}}", built![1]));
+      const c = docker("create", built![1]);
+      try {
+        expect(execFileSync("docker", ["cp", `${c}:/public/assets/secret-check.txt`, "-"], { env: { ...process.env, DOCKER_HOST: sb.deployer.dockerHost }, encoding: "utf8" })).toContain("ok");
+      } finally {
+        docker("rm", c);
+      }
+      for (const h of web) expect(await version(h, HOST)).toBe("k-redeployed");
+    } finally {
+      app.git("checkout", "--", "Dockerfile");
+      rmSync(path.join(app.dir, "rootfs/public/assets/dev.txt"));
+      rmSync(path.join(app.dir, "notes"), { recursive: true });
+    }
   });
 });

@@ -58,6 +58,14 @@ describe("build commands", () => {
     expect(line(buildImage(gha, { platforms: [], metadataFile: "/m" }))).toContain("--cache-to type=gha,mode=max,scope=app,url=http://c --cache-from type=gha,scope=app,url=http://c");
   });
 
+  it("build dev's: its own export type, the -dirty tags, no cache", () => {
+    const c = cfg({ version: "3f2a9c1_uncommitted_0123456789abcdef-dirty", tags: ["latest-dirty"], noCache: true });
+    expect(line(buildImage(c, { platforms: ["linux/amd64"], metadataFile: "/m", output: "tar,dest=out.tar" }))).toBe(
+      "docker buildx build --output=type=tar,dest=out.tar --platform linux/amd64 -t ghcr.io/acme/app:3f2a9c1_uncommitted_0123456789abcdef-dirty -t ghcr.io/acme/app:latest-dirty " +
+        "--label service=app --file Dockerfile --no-cache --progress=plain --metadata-file /m .",
+    );
+  });
+
   it("names builders as Kamal 2 does", () => {
     expect(builderName(cfg())).toBeUndefined();
     expect(builderName(cfg({ driver: "docker-container" }))).toBe("kamal-local-docker-container");
