@@ -1,4 +1,5 @@
 /** Choosing what a command acts on: by service, role, accessory and host. */
+import { defaultPrimary } from "../components/primaryRole";
 import type { AccessoryOnHost, AppOnHost, Deployed } from "./stack";
 import { UsageError } from "./usage";
 
@@ -83,11 +84,13 @@ export function selectApps(d: Deployed, f: Filters): AppOnHost[] {
   return apps;
 }
 
-/** The role a command means when none is given: Kamal's primary role, "web" when there is
- * one, else the first. */
+/** The role a command means when none is given: the Service's primary role (recorded on its
+ * containers when it is not the default), else "web" when there is one, else the first. */
 export function primaryRole(apps: AppOnHost[]): string | undefined {
+  const named = apps.find((a) => a.cfg.primary)?.cfg.role;
+  if (named) return named;
   const roles = [...new Set(apps.map((a) => a.cfg.role))];
-  return roles.includes("web") ? "web" : roles[0];
+  return roles.length ? defaultPrimary(roles) : undefined;
 }
 
 /** Kamal's primary host (`-p`): the first host of the primary role, by its name in the program. */

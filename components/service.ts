@@ -21,6 +21,7 @@ import { Image } from "./image";
 import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "./maintenanceConfig";
 
 export { MAINTENANCE_CONFIG, parseOperatorMaintenance };
+import { defaultPrimary } from "./primaryRole";
 import { ROLE_SETTINGS, type DeployedContainer, type MaintenanceArgs, type ProxyRouteArgs, type RoleArgs, type ServiceArgs } from "./serviceArgs";
 
 /**
@@ -50,7 +51,7 @@ export class Service extends pulumi.ComponentResource {
     // `pulumi-kamal maintenance` / `live`: the operator's switch in the stack's config wins.
     const operated = operatorMaintenance(service);
     const roleNames = Object.keys(args.roles);
-    const primary = args.primaryRole ?? (roleNames.includes("web") ? "web" : roleNames[0]);
+    const primary = args.primaryRole ?? defaultPrimary(roleNames);
     this.resources = {};
     this.envFiles = {};
 
@@ -181,6 +182,8 @@ export class Service extends pulumi.ComponentResource {
             bootDelay: batchOf(i) > 0 && args.bootWait ? args.bootWait : undefined,
             watch: isCanary ? (canary.watch ?? args.watch ?? 60) : roleSetting("watch", args, r),
             rollout,
+            // Recorded only where the default rule would not find it (no change for the rest).
+            primary: role === primary && primary !== defaultPrimary(roleNames) ? true : undefined,
             readinessDelay: args.readinessDelay,
             lockWait: args.lockWait,
           }) as ResourceInputs<AppContainerInputs>,
@@ -347,7 +350,7 @@ export function validateShape(name: string, args: ServiceArgs): void {
   }
   if (args.canary !== undefined) {
     const n = args.canary.hosts;
-    const primary = args.primaryRole ?? (roles.includes("web") ? "web" : roles[0]);
+    const primary = args.primaryRole ?? defaultPrimary(roles);
     const count = args.roles[primary]?.hosts.length ?? 0;
     if (!Number.isInteger(n) || n < 1) throw configError("Service", name, "canary.hosts", "must be a positive integer");
     if (n >= count) throw configError("Service", name, "canary.hosts", `must be fewer than the primary role's hosts (role "${primary}" has ${count}): the canaries go first, the rest after them`);

@@ -99,6 +99,10 @@ export const appContainer = z
      * old container is stopped before the new one starts, and started again if the new one
      * fails. */
     exclusive: record(z.boolean().default(false)),
+    /** This role is the Service's primary one (Kamal's primary_role) though the default rule
+     * ("web", else the first role) would pick another: what `pulumi-kamal -p` and a command
+     * without a role mean. */
+    primary: record(z.boolean().default(false)),
     /** A role without a health check counts as started once its container has kept running
      * this many seconds (Kamal 2's `readiness_delay`, whose default there is 7). */
     readinessDelay: record(duration.default(2)),

@@ -147,6 +147,17 @@ describe("Service route settings", () => {
     expect(await order(false)).toEqual({ "web-a": [], "web-b": [], "jobs-a": ["web-a", "web-b"], "jobs-b": ["web-a", "web-b"], "mail-a": ["jobs-a", "web-a", "web-b"] });
   });
 
+  it("records the primary role on its containers only where the default rule would pick another", async () => {
+    const { Service } = await import("../../components");
+    new Service("prim", { image: "i", version: "v1", ssh: {}, primaryRole: "jobs", roles: { web: { hosts: ["a"] }, jobs: { hosts: ["a", "b"] } } });
+    new Service("dflt", { image: "i", version: "v1", ssh: {}, roles: { web: { hosts: ["a"] }, jobs: { hosts: ["a"] } } });
+    await settle();
+    const primaryOf = (prefix: string) =>
+      Object.fromEntries(registered.filter((r) => r.type.endsWith(":AppContainer") && r.name.startsWith(prefix)).map((r) => [r.name, r.inputs.primary]));
+    expect(primaryOf("prim-")).toEqual({ "prim-web-a": undefined, "prim-jobs-a": true, "prim-jobs-b": true });
+    expect(primaryOf("dflt-")).toEqual({ "dflt-web-a": undefined, "dflt-jobs-a": undefined });
+  });
+
   it("refuses ssl from the ACME CA on a role with several hosts, and lets two roles share a host name under different prefixes", async () => {
     const { Service } = await import("../../components");
     expect(() => new Service("one", { image: "i", version: "v1", ssh: {}, proxy: { host: "x.example.com", ssl: true }, roles: { web: { hosts: ["a", "b"] } } })).toThrow(

@@ -106,6 +106,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     watch: [0, "30s"],
     rollout: [undefined, { group: "hey", members: ["web/web-1@0", "web/web-2@1"] }],
     exclusive: [false, true],
+    primary: [false, true],
     readinessDelay: [2, 7],
   },
   traefik: {

@@ -78,6 +78,13 @@ describe("what a command acts on", () => {
     expect(() => primaryHost(d, "blog")).toThrow("stack prod has no service blog (it has shop)");
   });
 
+  it("takes the Service's primary role where it is recorded (primary_role other than the default)", () => {
+    const named = deployedFrom("prod", "/p", { ...deployment, resources: deployment.resources.map((r) => (r.type.endsWith(":AppContainer") && r.outputs.role === "jobs" ? { ...r, outputs: { ...r.outputs, primary: true } } : r)) });
+    expect(primaryRole(named.apps)).toBe("jobs");
+    expect(primaryHost(named)).toBe("web-1");
+    expect(primaryRole(selectApps(named, { role: "web" }))).toBe("web");
+  });
+
   it("finds each (host, service, destination) once: where a lock and an audit log are", () => {
     expect(scopesOnHosts(d.apps).map((a) => a.cfg.hostName)).toEqual(["web-1", "web-2"]);
   });
