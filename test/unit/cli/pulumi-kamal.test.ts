@@ -79,7 +79,7 @@ describe("what a command acts on", () => {
   });
 
   it("takes the Service's primary role where it is recorded (primary_role other than the default)", () => {
-    const named = deployedFrom("prod", "/p", { ...deployment, resources: deployment.resources.map((r) => (r.type.endsWith(":AppContainer") && r.outputs.role === "jobs" ? { ...r, outputs: { ...r.outputs, primary: true } } : r)) });
+    const named = deployedFrom("prod", "/p", { ...deployment, resources: deployment.resources.map((r) => (r.type.endsWith(":AppContainer") && "role" in r.outputs && r.outputs.role === "jobs" ? { ...r, outputs: { ...r.outputs, primary: true } } : r)) });
     expect(primaryRole(named.apps)).toBe("jobs");
     expect(primaryHost(named)).toBe("web-1");
     expect(primaryRole(selectApps(named, { role: "web" }))).toBe("web");
