@@ -145,6 +145,7 @@ export function serviceArgs(
     parallelRoles: cfg.boot.parallelRoles, //      boot.parallel_roles
     readinessDelay: cfg.readinessDelay, //         readiness_delay
     maintenancePage: cfg.maintenancePage, //       error_pages_path (503.html)
+    errorPages: cfg.errorPages, //                 error_pages_path (4??.html, 5??.html)
   };
 }
 

@@ -176,6 +176,7 @@ export class Service extends pulumi.ComponentResource {
             routeHosts: traefik ? routeHostsOf(hostsFrom(args.proxy, r.proxy)) : undefined,
             proxy: traefik ? mergedRouteSettings(args.proxy, r.proxy) : undefined,
             maintenance: traefik ? maintenanceOf(operated ?? args.maintenance, args.maintenancePage) : undefined,
+            errorPages: traefik ? args.errorPages : undefined,
             assetPath: traefik ? roleSetting("assetPath", args, r) : undefined,
             healthcheck: healthcheckFor(args, r, traefik),
             retain: args.retainContainers,

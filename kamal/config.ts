@@ -217,10 +217,13 @@ export function normalizeKamalConfig(
   const shared = [...new Set(sslHosts.filter((h, i) => sslHosts.indexOf(h) !== i))];
   if (shared.length) problems.push({ path: "proxy", message: `Different roles can't share the same host for SSL: ${shared.join(", ")}` });
   let maintenancePage: string | undefined;
+  let errorPages: Record<string, string> | undefined;
   if (isKamal2 && raw.error_pages_path) {
-    const page = path.resolve(ctx.appRoot ?? process.cwd(), raw.error_pages_path, "503.html");
+    const dir = path.resolve(ctx.appRoot ?? process.cwd(), raw.error_pages_path);
+    const page = path.join(dir, "503.html");
     if (existsSync(page)) maintenancePage = readFileSync(page, "utf8");
-    else warnings.push(`error_pages_path: ${raw.error_pages_path}/503.html does not exist: maintenance uses the default page (other error pages are Traefik's own)`);
+    else warnings.push(`error_pages_path: ${raw.error_pages_path}/503.html does not exist: maintenance uses the default page`);
+    errorPages = errorPagesIn(dir);
   }
 
   const secretNames = new Set<string>(
@@ -273,6 +276,7 @@ export function normalizeKamalConfig(
     labels: raw.labels ?? {},
     traefik,
     maintenancePage,
+    ...(errorPages ? { errorPages } : {}),
     hooksPath: raw.hooks_path ?? ".kamal/hooks",
     accessories,
     boot: { limit: raw.boot?.limit, wait: raw.boot?.wait, parallelRoles: raw.boot?.parallel_roles ?? false },
@@ -356,4 +360,16 @@ function compareVersions(a: string, b: string): number {
     if (d) return d;
   }
   return 0;
+}
+
+/** Kamal's error pages (`{4??.html,5??.html}` in error_pages_path) by status code, but 503:
+ * the maintenance page, and Traefik's own 503 (no server) is not one the pages replace. */
+function errorPagesIn(dir: string): Record<string, string> | undefined {
+  if (!existsSync(dir)) return undefined;
+  const pages = Object.fromEntries(
+    readdirSync(dir)
+      .flatMap((f) => (/^[45][0-9][0-9]\.html$/.test(f) && f !== "503.html" ? [[f.slice(0, 3), readFileSync(path.join(dir, f), "utf8")]] : []))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+  return Object.keys(pages).length ? pages : undefined;
 }

@@ -129,6 +129,9 @@ export interface KamalConfig {
   };
   /** Kamal 2's error_pages_path: its 503.html is the maintenance page. */
   maintenancePage?: string;
+  /** Kamal 2's error_pages_path: its `4??.html` and `5??.html` pages by status code, served in
+   * place of the proxy's own errors. */
+  errorPages?: Record<string, string>;
   /** Where the hooks are, relative to the app root (hooks_path, default .kamal/hooks). */
   hooksPath: string;
   accessories: KamalAccessory[];

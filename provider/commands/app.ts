@@ -5,7 +5,7 @@
 import { Command } from "./command";
 import type { AppContainerConfig } from "../config/schemas";
 import { CORD_IN_CONTAINER, runContainer } from "./docker";
-import { maintenancePage, type RouteSpec } from "./proxy";
+import { maintenancePage, PROXY_ERRORS, type RouteSpec } from "./proxy";
 import type { TraefikCapabilities } from "./traefik";
 import { shellJoin } from "./shell";
 
@@ -109,12 +109,14 @@ export function hostRule(hosts: readonly string[]): string {
  * scope's name and servers), the certificate to install beside it, and what this Traefik
  * cannot do for it (each a message naming the setting; nothing is changed while any). */
 export function routeFileSpec(
-  cfg: Pick<AppContainerConfig, "hostName" | "routeHosts" | "proxy" | "maintenance">,
+  cfg: Pick<AppContainerConfig, "hostName" | "routeHosts" | "proxy" | "maintenance"> & Partial<Pick<AppContainerConfig, "errorPages">>,
   can: TraefikCapabilities,
-): { spec: Omit<RouteSpec, "name" | "servers">; certificate?: { certificatePem: string; privateKeyPem: string }; problems: string[] } {
+): { spec: Omit<RouteSpec, "name" | "servers">; certificate?: { certificatePem: string; privateKeyPem: string }; problems: string[]; notes: string[] } {
   const p = cfg.proxy;
   const problems: string[] = [];
   const on = `the Traefik on ${cfg.hostName}`;
+  // The pages of the errors Traefik itself answers with; an app's own errors are its own.
+  const served = Object.keys(cfg.errorPages ?? {}).filter((s) => (PROXY_ERRORS as readonly string[]).includes(s)).sort();
   let https: RouteSpec["https"];
   if (p.ssl) {
     if (!can.secure) problems.push(`proxy.ssl: ${on} has no HTTPS entrypoint: give that Traefik \`tls\` (an entrypoint on port 443)`);
@@ -141,9 +143,12 @@ export function routeFileSpec(
       buffering: p.buffering,
       stripForwardedHeaders: p.forwardHeaders === false && can.trustsForwardedHeaders,
       maintenance: cfg.maintenance ? { page: maintenancePage(cfg.maintenance), plugin: can.plugin } : undefined,
+      errorPages: served.length && can.plugin && can.webPort ? { pages: cfg.errorPages!, at: `http://127.0.0.1:${can.webPort}`, entrypoint: can.web } : undefined,
     },
     certificate: typeof p.ssl === "object" ? p.ssl : undefined,
     problems,
+    // Cosmetic: a route goes without them rather than not at all.
+    notes: served.length && !(can.plugin && can.webPort) ? [`the error pages (${served.join(", ")}) are not served by ${on}: ${can.plugin ? "its web entrypoint's port is not in its arguments" : "it was started without this provider's plugin (any change of that Traefik restarts it with the plugin)"}; its errors are its own`] : [],
   };
 }
 

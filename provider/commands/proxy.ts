@@ -53,6 +53,20 @@ export interface RouteSpec {
   /** Maintenance: Traefik answers 503 with this page (by the plugin; on a Traefik without
    * it, Traefik's own 503 from a load balancer with no server). */
   maintenance?: { page: string; plugin: boolean };
+  /** Pages served in place of the errors Traefik itself answers with (502, 504): Traefik's
+   * `errors` middleware asks Traefik itself (`at`, its web entrypoint from inside its own
+   * network namespace) for the page, which a route of the scope answers by the plugin. */
+  errorPages?: { pages: Record<string, string>; at: string; entrypoint: string };
+}
+
+/** The statuses Traefik answers with itself when a container cannot be reached (502) or
+ * does not answer in time (504): the errors kamal-proxy serves its error pages for. An app's
+ * own 404 or 500 is the app's (Traefik's errors middleware cannot tell the two apart). */
+export const PROXY_ERRORS = ["502", "504"] as const;
+
+/** Where a scope's error page is asked for on Traefik itself. */
+function pagePath(scope: string, status: string): string {
+  return `/.kamal-pages/${scope}/${status}`;
 }
 
 
@@ -75,6 +89,20 @@ export function routeConfig(spec: RouteSpec): string {
   const middlewares: Json = { [`${n}-retry`]: { retry: { attempts: 5, initialInterval: "500ms" } } };
   // In request order: path prefix, forwarded headers, buffering, then retries nearest the app.
   const common: string[] = [];
+  const pageRouters: Json = {};
+  const services: Json = {};
+  // Outermost: every error Traefik answers with below it is seen there.
+  const pages = Object.entries(spec.errorPages?.pages ?? {}).filter(([s]) => (PROXY_ERRORS as readonly string[]).includes(s));
+  if (spec.errorPages && pages.length) {
+    middlewares[`${n}-pages`] = { errors: { status: pages.map(([s]) => s), service: `${n}-pages`, query: pagePath(n, "{status}") } };
+    common.push(`${n}-pages`);
+    services[`${n}-pages`] = { loadBalancer: { passHostHeader: false, servers: [{ url: spec.errorPages.at }] } };
+    for (const [status, page] of pages) {
+      middlewares[`${n}-page-${status}`] = { plugin: { [PLUGIN_NAME]: { mode: "respond", status: 200, body: page, contentType: "text/html; charset=utf-8" } } };
+      // Only Traefik itself (the errors middleware's request) is answered; no host name.
+      pageRouters[`${n}-page-${status}`] = { rule: `ClientIP(\`127.0.0.1\`) && Path(\`${pagePath(n, status)}\`)`, entryPoints: [spec.errorPages.entrypoint], service: "noop@internal", middlewares: [`${n}-page-${status}`] };
+    }
+  }
   if (spec.pathPrefixes?.length && spec.stripPathPrefix !== false) {
     middlewares[`${n}-strip-prefix`] = { stripPrefix: { prefixes: [...spec.pathPrefixes] } };
     common.push(`${n}-strip-prefix`);
@@ -126,12 +154,14 @@ export function routeConfig(spec: RouteSpec): string {
     routers[n] = { rule, ...(spec.entrypoints?.length ? { entryPoints: spec.entrypoints } : {}), service: n, middlewares: serving() };
   }
   for (const r of Object.values(routers) as Json[]) if (!(r.middlewares as string[]).length) delete r.middlewares;
+  Object.assign(routers, pageRouters);
 
   const http: Json = {
     routers,
     middlewares,
     services: {
       [n]: { loadBalancer: { passHostHeader: true, servers: servers.map((url) => ({ url })), ...(spec.responseTimeout ? { serversTransport: n } : {}) } },
+      ...services,
     },
   };
   if (spec.responseTimeout) http.serversTransports = { [n]: { forwardingTimeouts: { responseHeaderTimeout: `${spec.responseTimeout}s` } } };

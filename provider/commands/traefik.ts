@@ -37,6 +37,9 @@ export interface TraefikCapabilities {
   resolvers: string[];
   /** Our local plugin (maintenance pages, forwarded headers per route). */
   plugin: boolean;
+  /** The web entrypoint's port inside Traefik's network namespace: where Traefik reaches
+   * itself (the error pages' routes). */
+  webPort?: number;
   trustsForwardedHeaders: boolean;
 }
 
@@ -56,8 +59,15 @@ export function traefikCapabilities(argv: readonly string[]): TraefikCapabilitie
     secure: secureEntrypoint({ args, tls: undefined })?.name,
     resolvers,
     plugin: get(`experimental.localplugins.${PLUGIN_NAME}.modulename`) === PLUGIN_MODULE,
+    webPort: portOf(get(`entrypoints.${web}.address`)),
     trustsForwardedHeaders: insecure === true || insecure === "true" || !!get(`entrypoints.${web}.forwardedheaders.trustedips`),
   };
+}
+
+/** The port of an entrypoint address (":80", "0.0.0.0:8080", ":443/tcp"). */
+function portOf(address: string | boolean | undefined): number | undefined {
+  const m = typeof address === "string" ? /:(\d+)(\/\w+)?$/.exec(address) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Where Traefik keeps what it reads besides its arguments, on the host (under the SSH

@@ -69,6 +69,9 @@ export const appContainer = z
     proxy: reroute(routeOptions.prefault({})),
     /** Maintenance mode: Traefik answers with 503 and a page, the containers keep running. */
     maintenance: reroute(maintenance.optional()),
+    /** HTML pages by status code ("502", "504"; Kamal 2's error_pages_path) served in place of
+     * the errors Traefik itself answers with (the app's own responses pass untouched). */
+    errorPages: reroute(z.record(z.string().regex(/^[45][0-9][0-9]$/, { message: "must be a 4xx or 5xx status code" }), z.string().min(1)).optional()),
     /** Port the app listens on inside the container (default 80). */
     appPort: swap(port.default(80)),
     /** Kamal's asset_path: the directory of the image's (fingerprinted) assets, e.g.

@@ -227,13 +227,18 @@ describe("HTTPS, many apps per host, maintenance and route settings on one Traef
     await up(stacks.blog);
     expect(JSON.parse((await blogGet(app1(), "/api/headers")).body).path).toBe("/api/headers");
 
-    // A response timeout: a slow answer becomes 504 at the limit; a quick one passes.
-    await set(stacks.blog, { proxy: JSON.stringify({ responseTimeout: "1s" }) });
+    // A response timeout: a slow answer becomes 504 at the limit, with the app's error page
+    // (error_pages_path's 504.html); a quick one passes; the app's own 404 is its own.
+    await set(stacks.blog, { proxy: JSON.stringify({ responseTimeout: "1s" }), errorPages: JSON.stringify({ "504": "<h1>took too long</h1>", "404": "<h1>not ours</h1>" }) });
     await up(stacks.blog);
     const t0 = Date.now();
-    expect((await blogGet(app1(), "/slow?ms=4000")).status).toBe(504);
+    const late = await blogGet(app1(), "/slow?ms=4000");
+    expect([late.status, late.body, late.headers["content-type"]]).toEqual([504, "<h1>took too long</h1>", "text/html; charset=utf-8"]);
     expect(Date.now() - t0).toBeLessThan(3000);
     expect((await blogGet(app1(), "/slow?ms=100")).status).toBe(200);
+    const missing = await blogGet(app1(), "/assets/no-such-file");
+    expect([missing.status, missing.body.trim()]).toEqual([404, "404 page not found"]);
+    await set(stacks.blog, { errorPages: undefined });
 
     // Buffering with a body limit: over it, 413 before the app sees anything.
     await set(stacks.blog, { proxy: JSON.stringify({ buffering: { maxRequestBody: "1KB" } }) });

@@ -57,6 +57,7 @@ if (cfg.getBoolean("infra")) {
       ...(json<kamal.ProxyRouteArgs>("proxy") ?? {}),
     },
     maintenance,
+    errorPages: json<Record<string, string>>("errorPages"),
     healthcheck: { path: "/up", interval: 1, deadline: 8, ...(json<kamal.HealthcheckArgs>("healthcheck") ?? {}) },
     stopWaitTime: 5,
     retainContainers: 2,

@@ -107,6 +107,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     rollout: [undefined, { group: "hey", members: ["web/web-1@0", "web/web-2@1"] }],
     exclusive: [false, true],
     primary: [false, true],
+    errorPages: [undefined, { "502": "<p>down</p>" }],
     readinessDelay: [2, 7],
   },
   traefik: {

@@ -9,6 +9,7 @@
  *   routes to every healthy container of the scope, and an old one leaves rotation when its
  *   cut cord turns it unhealthy.
  */
+import { PROXY_ERRORS } from "../../commands/proxy";
 import { randomBytes } from "node:crypto";
 import type { AppContainerConfig } from "../../config/schemas";
 import { routeOnlySettings, routeFileSpec, wantsLabelRouting } from "../../commands/app";
@@ -36,7 +37,8 @@ export type ScopeRoute = Pick<ReturnType<typeof routeFileSpec>, "spec" | "certif
 export function checkedRoute(cfg: AppContainerConfig, routing: TraefikRouting): ScopeRoute {
   const problems = routeProblems(cfg, routing);
   if (problems.length) throw new Error(problems.join("; "));
-  const { spec, certificate } = routeFileSpec(cfg, routing.can);
+  const { spec, certificate, notes } = routeFileSpec(cfg, routing.can);
+  for (const n of notes) progress(cfg.hostName, n);
   return { spec, certificate };
 }
 
@@ -241,9 +243,7 @@ export function trafficFor(conn: SshConnection, cfg: AppContainerConfig, routing
     const problems = routeProblems(cfg, routing);
     if (problems.length) throw new Error(problems.join("; "));
   }
-  if (routing?.byRoutes && !wantsLabelRouting(cfg)) {
-    const { spec, certificate } = routeFileSpec(cfg, routing.can);
-    return new RouteFileTraffic(conn, cfg, routing, { spec, certificate }, took);
-  }
+  if (routing?.byRoutes && !wantsLabelRouting(cfg)) return new RouteFileTraffic(conn, cfg, routing, checkedRoute(cfg, routing), took);
+  if (cfg.traefik && Object.keys(cfg.errorPages ?? {}).some((s) => (PROXY_ERRORS as readonly string[]).includes(s))) progress(cfg.hostName, `the error pages are not served for ${cfg.role}: it is routed by container labels, and they go in a route file`);
   return new LabelTraffic(conn, cfg, routing, home, name);
 }

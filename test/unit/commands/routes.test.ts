@@ -105,6 +105,22 @@ describe("a route file", () => {
     expect(JSON.parse(routeConfig({ name: "x", rule: "PathPrefix(`/`)", pathPrefixes: ["/api"], stripPathPrefix: false, servers: ["http://a"] })).http.routers.x.middlewares).toEqual(["x-retry"]);
   });
 
+  it("puts Traefik's errors middleware outermost, its pages answered by Traefik itself through the plugin", () => {
+    const config = JSON.parse(
+      routeConfig({ name: "shop-web", rule: "Host(`shop.example.com`)", servers: ["http://172.17.0.5:80"], pathPrefixes: ["/api"], errorPages: { pages: { "404": "<h1>gone</h1>", "504": "<h1>slow</h1>" }, at: "http://127.0.0.1:80", entrypoint: "http" } }),
+    );
+    expect(config.http.routers).toEqual({
+      "shop-web": { rule: "(Host(`shop.example.com`)) && (PathPrefix(`/api`))", service: "shop-web", middlewares: ["shop-web-pages", "shop-web-strip-prefix", "shop-web-retry"] },
+      "shop-web-page-504": { rule: "ClientIP(`127.0.0.1`) && Path(`/.kamal-pages/shop-web/504`)", entryPoints: ["http"], service: "noop@internal", middlewares: ["shop-web-page-504"] },
+    });
+    expect(config.http.middlewares["shop-web-pages"]).toEqual({ errors: { status: ["504"], service: "shop-web-pages", query: "/.kamal-pages/shop-web/{status}" } });
+    expect(config.http.middlewares["shop-web-page-504"]).toEqual({ plugin: { kamal: { mode: "respond", status: 200, body: "<h1>slow</h1>", contentType: "text/html; charset=utf-8" } } });
+    expect(config.http.services["shop-web-pages"]).toEqual({ loadBalancer: { passHostHeader: false, servers: [{ url: "http://127.0.0.1:80" }] } });
+    expect(JSON.parse(routeConfig({ name: "x", rule: "PathPrefix(`/`)", servers: ["http://a"], errorPages: { pages: { "500": "x" }, at: "http://127.0.0.1:80", entrypoint: "http" } })).http.middlewares).toEqual({
+      "x-retry": { retry: { attempts: 5, initialInterval: "500ms" } },
+    });
+  });
+
   it("in maintenance answers with the page by the plugin, the servers kept; without the plugin, Traefik's own 503", () => {
     const page = "<h1>down</h1>";
     const config = JSON.parse(
@@ -196,15 +212,15 @@ describe("Traefik with HTTPS", () => {
   });
 
   it("is read back from a running Traefik's arguments: entrypoints, resolvers, plugin, trusted headers", () => {
-    expect(ours).toEqual({ web: "http", secure: "https", resolvers: ["letsencrypt"], plugin: true, trustsForwardedHeaders: false });
+    expect(ours).toEqual({ web: "http", secure: "https", resolvers: ["letsencrypt"], plugin: true, webPort: 80, trustsForwardedHeaders: false });
     // Kamal 1's Let's Encrypt recipe, started before the plugin existed, behind a load balancer.
     expect(
       traefikCapabilities([
         "--providers.docker", "--entryPoints.web.address=:80", "--entryPoints.websecure.address=:443",
         "--certificatesResolvers.letsencrypt.acme.email=a@b.c", "--certificatesResolvers.le2.acme.tlschallenge=true", "--entryPoints.web.forwardedHeaders.insecure",
       ]),
-    ).toEqual({ web: "web", secure: "websecure", resolvers: ["letsencrypt", "le2"], plugin: false, trustsForwardedHeaders: true });
-    expect(traefikCapabilities([])).toEqual({ web: "http", secure: undefined, resolvers: [], plugin: false, trustsForwardedHeaders: false });
+    ).toEqual({ web: "web", secure: "websecure", resolvers: ["letsencrypt", "le2"], plugin: false, webPort: 80, trustsForwardedHeaders: true });
+    expect(traefikCapabilities([])).toEqual({ web: "http", secure: undefined, resolvers: [], plugin: false, webPort: undefined, trustsForwardedHeaders: false });
   });
 });
 
@@ -214,14 +230,26 @@ describe("a role's route on a host's Traefik", () => {
       spec: {
         rule: "Host(`shop.example.com`)", pathPrefixes: [], stripPathPrefix: true,
         https: { web: "http", secure: "https", certResolver: "letsencrypt", redirect: true },
-        responseTimeout: undefined, buffering: undefined, stripForwardedHeaders: false, maintenance: undefined,
+        responseTimeout: undefined, buffering: undefined, stripForwardedHeaders: false, maintenance: undefined, errorPages: undefined,
       },
       certificate: undefined,
       problems: [],
+      notes: [],
     });
     const own = routeFileSpec(web({ proxy: { ssl: { certificatePem: CERT, privateKeyPem: KEY }, sslRedirect: false } }), ours);
     expect(own.spec.https).toEqual({ web: "http", secure: "https", certResolver: undefined, redirect: false });
     expect(own.certificate).toEqual({ certificatePem: CERT, privateKeyPem: KEY });
+  });
+
+  it("serves the pages of Traefik's own errors (502, 504) where the Traefik has the plugin; says when it cannot", () => {
+    const errorPages = { "404": "<h1>gone</h1>", "502": "<h1>down</h1>", "504": "<h1>slow</h1>" };
+    expect(routeFileSpec(web({ errorPages }), ours)).toMatchObject({ spec: { errorPages: { pages: errorPages, at: "http://127.0.0.1:80", entrypoint: "http" } }, notes: [] });
+    expect(routeFileSpec(web({ errorPages: { "404": "<h1>gone</h1>" } }), ours)).toMatchObject({ spec: { errorPages: undefined }, notes: [] });
+    expect(routeFileSpec(web({ errorPages }), { ...ours, plugin: false })).toMatchObject({
+      spec: { errorPages: undefined },
+      problems: [],
+      notes: ["the error pages (502, 504) are not served by the Traefik on web-1: it was started without this provider's plugin (any change of that Traefik restarts it with the plugin); its errors are its own"],
+    });
   });
 
   it("says what the Traefik lacks, naming the setting, before anything changes", () => {

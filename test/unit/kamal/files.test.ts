@@ -175,3 +175,15 @@ describe("SSH config files (ssh.config), as net-ssh applies them under Kamal", (
     expect(loadKamalConfig({ file: path.join(cmd, "config/deploy.yml"), home: dir }).ssh).toMatchObject({ hostNames: { db: "10.0.0.9" }, proxyCommand: "ssh -W %h:%p bastion", proxy: undefined });
   });
 });
+
+describe("error_pages_path", () => {
+  it("takes 503.html as the maintenance page and the other 4xx/5xx pages as error pages", () => {
+    const yml = "service: hey\nimage: acme/hey\nservers: [10.0.0.1]\nproxy: { host: hey.example.com }\nerror_pages_path: public\n";
+    const dir = app({ "config/deploy.yml": yml, "public/503.html": "<p>{{ .Message }}</p>", "public/502.html": "<h1>down</h1>", "public/504.html": "<h1>slow</h1>", "public/404.html": "<h1>gone</h1>", "public/robots.txt": "x", "public/5xx.html": "no" });
+    const cfg = loadKamalConfig({ file: path.join(dir, "config/deploy.yml"), erb: "builtin" });
+    expect(cfg.maintenancePage).toBe("<p>{{ .Message }}</p>");
+    expect(cfg.errorPages).toEqual({ "404": "<h1>gone</h1>", "502": "<h1>down</h1>", "504": "<h1>slow</h1>" });
+    const bare = loadKamalConfig({ file: path.join(app({ "config/deploy.yml": yml, "public/.keep": "" }), "config/deploy.yml"), erb: "builtin" });
+    expect([bare.errorPages, bare.warnings]).toEqual([undefined, ["error_pages_path: public/503.html does not exist: maintenance uses the default page"]]);
+  });
+});
