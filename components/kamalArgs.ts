@@ -100,7 +100,7 @@ export function accessoryArgs(cfg: KamalConfig, a: KamalAccessory, cx: KamalCont
     volumes: a.volumes, //                         .volumes
     options: a.options, //                         .options
     labels: a.labels, //                           .labels
-    proxy: a.proxy ? { hosts: a.proxy.hosts, appPort: a.proxy.appPort, ...routeArgs(a.proxy.route, cx.secret) } : undefined, // .proxy
+    proxy: a.proxy ? { hosts: a.proxy.hosts, appPort: a.proxy.appPort, ...routeArgs(a.proxy.route, cx.secret), ...(a.proxy.healthcheck ? { healthcheck: a.proxy.healthcheck } : {}) } : undefined, // .proxy
   };
 }
 

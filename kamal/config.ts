@@ -183,7 +183,7 @@ export function normalizeKamalConfig(
   if (keyData.some((k) => k instanceof SecretText)) warnings.push("ssh.key_data: a key written out in deploy.yml is deprecated in Kamal (removed in Kamal 3): put it in a secret and name the secret");
 
   const accessories = Object.entries(raw.accessories ?? {}).map(([name, a]) =>
-    accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal),
+    accessoryOf(raw.service, name, a, roles, problems, warnings, ctx.appRoot ?? process.cwd(), kamal, raw.deploy_timeout),
   );
 
   const traefikRoles = roles.filter((r) => r.traefik);

@@ -73,7 +73,7 @@ export interface KamalAccessory {
   /** Its own registry (Kamal 2), with the credentials to pull its image. */
   registry?: { server: string; username: ValueRef; password: ValueRef };
   /** Kamal 2's accessory `proxy`: routed by these host names to the container's app_port. */
-  proxy?: { hosts: string[]; appPort: number; route: KamalRoute };
+  proxy?: { hosts: string[]; appPort: number; route: KamalRoute; healthcheck?: { path: string; interval: number; timeout: number; deadline: number } };
 }
 
 export interface KamalConfig {

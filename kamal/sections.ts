@@ -250,6 +250,7 @@ export function accessoryOf(
   warnings: string[],
   appRoot: string,
   kamal: 1 | 2,
+  deployTimeout?: number,
 ): KamalAccessory {
   const at = `accessories.${name}`;
   const placement = (["host", "hosts", "role", "roles", "tag", "tags"] as const).filter((k) => a[k] !== undefined);
@@ -280,8 +281,9 @@ export function accessoryOf(
       // kamal-proxy would send it every request no app's host claims; Traefik here routes by host name.
       warnings.push(`${at}.proxy: not routed (it names no host: set host or hosts to route those names to it)`);
     } else {
-      if (p.healthcheck) warnings.push(`${at}.proxy.healthcheck: not used (an accessory is routed once it runs, as its container's own health check says)`);
-      proxied = { hosts: routeHosts, appPort: p.app_port ?? 80, route: proxyRoute(p, `${at}.proxy`, name, hosts.length, routeHosts, problems) };
+      // Routed once it answers its health check, within Kamal's deploy_timeout.
+      const healthcheck = p.healthcheck ? { path: p.healthcheck.path ?? "/up", interval: seconds(p.healthcheck.interval, 1), timeout: seconds(p.healthcheck.timeout, 5), deadline: deployTimeout ?? 30 } : undefined;
+      proxied = { hosts: routeHosts, appPort: p.app_port ?? 80, route: proxyRoute(p, `${at}.proxy`, name, hosts.length, routeHosts, problems), ...(healthcheck ? { healthcheck } : {}) };
     }
   }
   // Kamal 2: an accessory's own registry; its server goes in front of the image.

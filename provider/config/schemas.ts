@@ -279,6 +279,17 @@ export const accessoryProxy = routeOptions.extend({
   hosts: z.array(routeHost).min(1, { message: "must name at least one host, as Kamal's accessory proxy" }),
   /** The port the accessory's container serves HTTP on (default 80). */
   appPort: port.default(80),
+  /** Kamal 2's accessory proxy healthcheck: the route is written only once the container
+   * answers `path` with a 2xx (each probe within `timeout`, through the host's SSH
+   * connection), within `deadline` (Kamal's deploy_timeout); otherwise the boot fails. */
+  healthcheck: z
+    .strictObject({
+      path: z.string().startsWith("/", { message: 'must start with "/"' }).default("/up"),
+      interval: duration.default(1),
+      timeout: duration.default(5),
+      deadline: duration.default(30),
+    })
+    .optional(),
 });
 
 export const accessoryContainer = z.strictObject({

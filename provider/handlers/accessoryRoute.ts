@@ -10,6 +10,7 @@ import type { AccessoryContainerConfig } from "../config/schemas";
 import type { SshConnection } from "../ssh/executor";
 import { progress, step } from "./common";
 import { TraefikRouting } from "./routing";
+import { waitReady } from "./swap/probes";
 import { backendOf } from "./swap/traffic";
 
 /** The route's name in Traefik (router, service, file): beside the apps' `service-role`. */
@@ -24,9 +25,13 @@ export async function routeAccessory(conn: SshConnection, cfg: AccessoryContaine
   if (!routing?.byRoutes) {
     throw new Error(`accessory ${cfg.name}: proxy needs a Traefik with route files on ${host} (the one KamalApp and the Traefik component start): ${routing ? "this one routes by container labels only" : "none runs there"}`);
   }
-  const { hostName, hosts, appPort: _port, ...options } = { hostName: host, ...proxy };
+  const { hostName, hosts, appPort: _port, healthcheck, ...options } = { hostName: host, ...proxy };
   const { spec, certificate, problems } = routeFileSpec({ hostName, routeHosts: hosts, proxy: options, maintenance: undefined }, routing.can);
   if (problems.length) throw new Error(problems.map((p) => `accessories.${cfg.name}.${p}`).join("; "));
+  if (healthcheck) {
+    const hc = { ...healthcheck, port: proxy.appPort, retries: 3 };
+    await step(host, `waiting for ${container} to answer ${hc.path}`, () => waitReady(conn, { hostName: host, healthcheck: hc }, container));
+  }
   const backend = await step(host, `reading the address of ${container}`, () => backendOf(conn, proxy, container));
   await step(host, "asking Traefik's API before changing the route", () => routing.confirmApi());
   await step(host, `routing ${hosts.join(", ")} to ${container}`, () => routing.routeTo({ ...spec, servers: [backend] }, certificate));

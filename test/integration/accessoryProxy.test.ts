@@ -1,7 +1,8 @@
 /**
  * An accessory behind the host's Traefik (Kamal 2's accessory `proxy`) against the sandbox with
  * the real Pulumi engine: routed by its host name once it runs; a new host name rewrites the
- * route and leaves the container running; a reboot routes to the new container; removing the
+ * route and leaves the container running; with a health check, routed once it answers (never:
+ * the update fails, the route as it was); a reboot routes to the new container; removing the
  * proxy, or the accessory, removes the route.
  */
 import path from "node:path";
@@ -58,6 +59,19 @@ describe("an accessory behind the proxy", () => {
     expect((await get("admin.kp.test")).status).toBe(200);
     expect((await get("panel.kp.test")).status).toBe(404);
     expect(await containerId()).toBe(id);
+  });
+
+  it("with a health check, is routed once it answers; one it never answers fails the update, the route left as it was", async () => {
+    await set("healthPath", "/up");
+    const ok = await up();
+    expect(ok.stdout).toContain("admin.kp.test routed to kpacc-panel");
+    await set("healthPath", "/assets/no-such-file");
+    const bad = await p.up();
+    expect(bad.code).not.toBe(0);
+    expect(out(bad)).toMatch(/app1: waiting for kpacc-panel to answer \/assets\/no-such-file: container kpacc-panel did not become healthy within 3s \(last probe: GET \/assets\/no-such-file answered HTTP 404: "404 page not found"\)/);
+    expect((await get("admin.kp.test")).status).toBe(200);
+    await set("healthPath", "/up");
+    await up();
   });
 
   it("a reboot routes to the new container; without proxy the route goes, the accessory stays", async () => {

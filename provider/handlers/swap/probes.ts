@@ -25,7 +25,7 @@ export async function exists(conn: SshConnection, name: string): Promise<boolean
  * or the health command run in the container. Fails at once if the container exits or
  * restarts, and at the deadline.
  */
-export async function waitReady(conn: SshConnection, cfg: AppContainerConfig, name: string): Promise<void> {
+export async function waitReady(conn: SshConnection, cfg: Pick<AppContainerConfig, "hostName" | "healthcheck">, name: string): Promise<void> {
   const hc = cfg.healthcheck!;
   const deadline = hc.deadline * 1000;
   // Time the host could not be reached does not count against the container.

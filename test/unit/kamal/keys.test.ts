@@ -267,18 +267,21 @@ describe("Kamal config: every supported key", () => {
   it("Kamal 2's accessory proxy: routed by its host names to its app_port, on a Traefik of its hosts", () => {
     const c = normalizeKamalConfig({
       ...minimal,
+      deploy_timeout: 45,
       accessories: {
-        panel: { image: "grafana/grafana:11", host: "10.0.0.2", proxy: { host: "panel.example.com", app_port: 3000, ssl: true, healthcheck: { path: "/api/health" } } },
+        panel: { image: "grafana/grafana:11", host: "10.0.0.2", proxy: { host: "panel.example.com", app_port: 3000, ssl: true, healthcheck: { path: "/api/health", timeout: 2 } } },
       },
     });
     expect(c.accessories[0].proxy).toEqual({
       hosts: ["panel.example.com"],
       appPort: 3000,
       route: { ssl: true, sslRedirect: undefined, pathPrefixes: [], stripPathPrefix: undefined, responseTimeout: 30, buffering: undefined, forwardHeaders: false },
+      // Routed once it answers, within deploy_timeout, as kamal-proxy's deploy waits.
+      healthcheck: { path: "/api/health", interval: 1, timeout: 2, deadline: 45 },
     });
     // The Traefik serves HTTPS for it (Let's Encrypt), as kamal-proxy would.
     expect(c.traefik?.tls).toEqual({ acme: {} });
-    expect(c.warnings).toContain("accessories.panel.proxy.healthcheck: not used (an accessory is routed once it runs, as its container's own health check says)");
+    expect(c.warnings.filter((w) => w.includes("healthcheck"))).toEqual([]);
     // Kamal accepts one without a host (kamal-proxy sends it what no app claims): read, said, not routed.
     const hostless = normalizeKamalConfig({ ...minimal, accessories: { panel: { image: "i", host: "h", proxy: { app_port: 3000 } } } });
     expect(hostless.accessories[0].proxy).toBeUndefined();
