@@ -11,6 +11,7 @@ import path from "node:path";
 import { gitState, kamalVersion } from "../components/buildContext";
 import { MAINTENANCE_CONFIG, parseOperatorMaintenance } from "../components/maintenanceConfig";
 import { ACCESSORIES_ENV } from "../components/accessoriesApplied";
+import { parseProxyReboots, PROXY_REBOOT_CONFIG } from "../components/proxyRebootConfig";
 import { LineSplitter } from "./lines";
 import { STACK_CONFIG } from "./programConfig";
 import { backendUrlOf, bareConfigKey, exportStack, firstError, localCheckpoint, projectOf, pulumi, restoreConfigFile, stackConfig, stackConfigText, type Project } from "./pulumi";
@@ -363,4 +364,27 @@ export async function accessory(o: EngineOptions, d: Deployed, what: "boot" | "r
     build: (await buildMode(o, { skipPush: true, state: d })) ?? "skip",
     message: `pulumi-kamal accessory ${what} ${names.join(" ")}`,
   });
+}
+
+/**
+ * Kamal's `proxy reboot [--rolling]`: each host's Traefik restarted (the port handed over: no
+ * connection refused, unlike kamal-proxy's reboot), all at once or, rolling, host by host, with
+ * `before`/`after` around each group (the pre- and post-proxy-reboot hooks). The reboot times
+ * go in the stack config (PROXY_REBOOT_CONFIG), which the Traefik component reads.
+ */
+export async function proxyReboot(o: EngineOptions, d: Deployed, opts: { rolling: boolean; hosts?: string[]; before: (hosts: string[]) => Promise<void>; after: (hosts: string[]) => Promise<void> }): Promise<void> {
+  const chosen = d.traefiks.filter((t) => !opts.hosts || opts.hosts.includes(t.cfg.hostName) || opts.hosts.includes(t.cfg.connection.host));
+  if (!chosen.length) throw new UsageError(`stack ${o.stack} has no Traefik${opts.hosts ? ` on ${opts.hosts.join(", ")}` : ""} to reboot`);
+  const urnOf = (name: string) => d.resources.find((r) => r.urn.endsWith(`::${name}`))?.urn;
+  for (const group of opts.rolling ? chosen.map((t) => [t]) : [chosen]) {
+    const hosts = group.map((t) => t.cfg.hostName);
+    o.write(`Rebooting Traefik on ${hosts.join(", ")} (stack ${o.stack}; the port handed over, no connection refused)`);
+    await opts.before(hosts);
+    const reboots = parseProxyReboots(stackConfig(o.dir, project(o), o.stack)[PROXY_REBOOT_CONFIG]);
+    const at = new Date().toISOString();
+    for (const h of hosts) reboots[h] = at;
+    const target = group.map((t) => urnOf(t.resource)).filter((u): u is string => !!u);
+    await run(o, "up", { target, config: { [PROXY_REBOOT_CONFIG]: JSON.stringify(reboots) }, build: (await buildMode(o, { skipPush: true, state: d })) ?? "skip", message: "pulumi-kamal proxy reboot" });
+    await opts.after(hosts);
+  }
 }

@@ -191,12 +191,11 @@ type Resolve = (name: string, at: string) => pulumi.Output<string>;
 
 const present = (...rs: (pulumi.Resource | undefined)[]) => rs.filter((r): r is pulumi.Resource => r !== undefined);
 
-/** Kamal hooks Kamal runs outside a deploy (pre-build: only when the deploy builds). */
+/** Kamal hooks a deploy here does not run where Kamal's would: pre-build when the deploy does
+ * not build. (docker-setup and the proxy-reboot hooks are run by their own commands, as
+ * Kamal's: `pulumi-kamal bootstrap`/`setup` and `proxy reboot`; a deploy never runs them.) */
 const HOOKS_NOT_RUN: Record<string, string> = {
   "pre-build": "this deploy does not build the image (KamalApp's build is off: pulumi-kamal deploy --skip-push, or a rollback)",
-  "docker-setup": "it runs at the end of `pulumi-kamal bootstrap` and `setup`, as Kamal's `server bootstrap` runs it",
-  "pre-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
-  "post-proxy-reboot": "Kamal runs it only on `kamal proxy reboot`",
 };
 
 /**

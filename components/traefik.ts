@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TraefikContainer, type ResourceInputs, type TraefikContainerInputs } from "../provider/resources";
+import { parseProxyReboots, PROXY_REBOOT_CONFIG } from "./proxyRebootConfig";
 import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, pickArgs, registryInput, resolveHost, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
 /** What a Traefik takes from the provider's schema as it is (provider/config/schemas.ts
@@ -23,6 +24,9 @@ export class Traefik extends pulumi.ComponentResource {
   constructor(name: string, args: TraefikArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kamal:index:Traefik", name, {}, opts);
     if (!args.hosts?.length) throw configError("Traefik", name, "hosts", "must list at least one host");
+    // `pulumi-kamal proxy reboot`: the operator's restart of some hosts' Traefik.
+    const [ns, key] = PROXY_REBOOT_CONFIG.split(":");
+    const reboots = parseProxyReboots(new pulumi.Config(ns).get(key));
     for (const host of args.hosts.map(resolveHost)) {
       const envFile = secretEnvFile(this, `${name}-env-${hostKeyName(host)}`, args.ssh, host, ".kamal/env/traefik/traefik.env", args.env?.secret);
       this.resources[host.name] = new TraefikContainer(
@@ -37,6 +41,7 @@ export class Traefik extends pulumi.ComponentResource {
             registry: registryInput(args.registry),
             env: args.env?.clear,
             envFile: envFileRef(envFile),
+            rebooted: reboots[host.name],
           }),
         } as ResourceInputs<TraefikContainerInputs>,
         { parent: this, dependsOn: envFile ? [envFile] : [] },

@@ -36,12 +36,17 @@ export const kamalCommands: Record<string, Command> = {
     },
   },
   proxy: {
-    summary: "kamal proxy (Traefik here): start|stop|restart|details, logs",
-    usage: "pulumi-kamal proxy start|stop|restart|details|logs [--host H] [logs options]",
-    options: logsOptions,
+    summary: "kamal proxy (Traefik here): reboot (restart with the port handed over, the proxy-reboot hooks around it), start|stop|restart|details, logs",
+    usage: `pulumi-kamal proxy reboot [--rolling] [--host H] | start|stop|restart|details|logs [--host H] [logs options]
+  reboot       each host's Traefik restarted by an update, its port handed over (no connection
+               refused); pre-proxy-reboot and post-proxy-reboot hooks before and after
+  --rolling    one host after another, the hooks around each`,
+    options: { ...logsOptions, rolling: { type: "boolean" }, confirmed: { type: "boolean", short: "y" } },
     async run(v, pos) {
       if (pos[0] === "logs") return inspectCommands.logs.run(v, ["traefik"]);
-      if (pos.length !== 1) throw new UsageError("proxy needs one of: start, stop, restart, details, logs");
+      if (pos[0] === "reboot" && pos.length === 1) return proxyReboot(v);
+      if (v.rolling) throw new UsageError("--rolling is proxy reboot's");
+      if (pos.length !== 1) throw new UsageError("proxy needs one of: reboot, start, stop, restart, details, logs");
       return reportErrors(await (await hostCommands()).proxy(pos[0], await load(v), str(v.host), out));
     },
   },
@@ -84,3 +89,15 @@ export const kamalCommands: Record<string, Command> = {
     },
   },
 };
+
+/** `proxy reboot`: the hooks from the project's deploy.yml (as `bootstrap` runs docker-setup). */
+async function proxyReboot(v: Record<string, unknown>): Promise<number> {
+  const [o, d, { proxyReboot: reboot }, { runProjectHook }, { projectOf, stackConfig }, { STACK_CONFIG }] = await Promise.all([
+    engineOf(v), load(v), import("../engine"), import("../projectHook"), import("../pulumi"), import("../programConfig"),
+  ]);
+  const project = projectOf(o.dir);
+  const destination = project ? stackConfig(o.dir, project, o.stack)[STACK_CONFIG.destination] : undefined;
+  const hook = (name: string) => (hosts: string[]) => runProjectHook({ dir: o.dir, destination, hook: name, hosts, command: "proxy", subcommand: "reboot", write: o.write });
+  await reboot(o, d, { rolling: !!v.rolling, hosts: str(v.host)?.split(","), before: hook("pre-proxy-reboot"), after: hook("post-proxy-reboot") });
+  return 0;
+}

@@ -218,6 +218,10 @@ export const traefikContainer = z.strictObject({
    * too; two stacks changing one host's Traefik share the default, "traefik". */
   lockService: record(name.default("traefik")),
   destination: record(name.optional()),
+  /** When `pulumi-kamal proxy reboot` last asked for this host's Traefik to restart (its
+   * time): a new value restarts it, the port handed over. Unset keeps the recorded one (a
+   * checkout without the operator's config restarts nothing). */
+  rebooted: restart(z.string().min(1).optional()),
   /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
   lockWait: record(duration.default(120)),
   /** Set by the provider, never by a user: the proxy this resource found serving when it was

@@ -32,7 +32,8 @@ export function check(olds: Inputs, news: Inputs): CheckResult {
   const failures = validate(traefikContainer, given, pathOf).failures;
   // The takeover is planned once, when the resource is new (preflight), and kept after.
   const known = olds && Object.keys(olds).length > 0;
-  return { inputs: known && olds.takeover !== undefined ? { ...given, takeover: olds.takeover } : given, failures };
+  const kept = { ...(known && olds.takeover !== undefined ? { takeover: olds.takeover } : {}), ...(known && given.rebooted === undefined && olds.rebooted !== undefined ? { rebooted: olds.rebooted } : {}) };
+  return { inputs: { ...given, ...kept }, failures };
 }
 
 /** A new Traefik: what serves on the host now, and whether it can be taken over (refused now,

@@ -567,4 +567,45 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
       rmSync(hooks, { recursive: true, force: true });
     }
   });
+
+  it("proxy reboot: each host's Traefik restarted with its port handed over, 0 failed; the proxy-reboot hooks around it, per host with --rolling", async () => {
+    const hooks = path.join(k.dir, ".kamal/hooks");
+    const log = path.join(k.dir, "proxy-reboot.log");
+    mkdirSync(hooks, { recursive: true });
+    for (const h of ["pre-proxy-reboot", "post-proxy-reboot"]) {
+      writeFileSync(path.join(hooks, h), `#!/bin/sh\necho "${h} $KAMAL_HOSTS $KAMAL_COMMAND $KAMAL_SUBCOMMAND" >> ${JSON.stringify(log)}\n`, { mode: 0o755 });
+    }
+    const [a1, a2] = [host("app1").address, host("app2").address];
+    const traefikIds = () => Promise.all(["app1", "app2"].map((h) => sh(h, "docker inspect -f '{{.Id}}' traefik")));
+    try {
+      // The program as deployed (the last test's hook is gone): a reboot's targeted update
+      // refuses to delete what it does not target, as Pulumi's --target does.
+      const synced = await cli(["deploy", "--version", "v1", "--skip-push"], k);
+      expect(synced.code, out(synced)).toBe(0);
+      expect(synced.stdout).not.toContain("proxy-reboot");
+      const before = await traefikIds();
+      const url = `http://${a1}/version`;
+      const loads = [startLoad({ url, rate: 50, connections: 3 }), startLoad({ url, rate: 20, newConnections: true })];
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await cli(["proxy", "reboot"], k);
+      const load = await Promise.all(loads.map((l) => l.stop()));
+      expect(r.code, out(r)).toBe(0);
+      expect(load.reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0)).toBe(0);
+      expect(r.stdout.split("\n")[0]).toBe(`Rebooting Traefik on ${a1}, ${a2} (stack production; the port handed over, no connection refused)`);
+      const after = await traefikIds();
+      expect(after.every((id, i) => id !== before[i])).toBe(true);
+      expect(readFileSync(log, "utf8")).toBe(`pre-proxy-reboot ${a1},${a2} proxy reboot\npost-proxy-reboot ${a1},${a2} proxy reboot\n`);
+      rmSync(log);
+      const rolling = await cli(["proxy", "reboot", "--rolling"], k);
+      expect(rolling.code, out(rolling)).toBe(0);
+      expect(readFileSync(log, "utf8")).toBe([a1, a2].flatMap((h) => [`pre-proxy-reboot ${h} proxy reboot`, `post-proxy-reboot ${h} proxy reboot`]).join("\n") + "\n");
+      // The reboot is recorded: the next deploy restarts no Traefik.
+      const rolled = await traefikIds();
+      const deploy = await cli(["deploy", "--version", "v1", "--skip-push"], k);
+      expect(deploy.code, out(deploy)).toBe(0);
+      expect(await traefikIds()).toEqual(rolled);
+    } finally {
+      rmSync(hooks, { recursive: true, force: true });
+    }
+  });
 });

@@ -125,6 +125,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     env: [undefined, { A: "1" }],
     envFile: [undefined, { path: "/e", hash: "h" }],
     networks: [[], ["kamal"]],
+    rebooted: [undefined, "2026-12-05T20:50:00.000Z"],
     lockService: ["traefik", "myapp"],
     destination: [undefined, "staging"],
     lockWait: [120, 10],
