@@ -6,20 +6,18 @@
  * - create / remove: the buildx builder its builds use (none for the docker driver);
  * - dev: the working directory built as it is, tagged `-dirty`, into the local engine.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import ignore from "@balena/dockerignore";
-import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { ensureImage } from "../provider/handlers/images";
 import { buildImage, builderName, inspectBuilder, listBuilders, listContexts, localRegistryPort, removeBuilder } from "../provider/commands/build";
 import type { ImageBuildConfig } from "../provider/config/image";
 import { execLocal, runLocal } from "../provider/local/run";
 import { planBuilders, type BuilderPlan } from "../provider/handlers/builders";
-import { buildEnvironment, dockerArch, readyBuilder, sshSources } from "../provider/handlers/image";
+import { buildEnvironment, builderWhere, dockerArch, readyBuilder, sshSources } from "../provider/handlers/image";
 import type { Tunnel } from "../provider/ssh/tunnel";
-import { kamalVersion } from "../components/buildContext";
+import { dockerignoreOf, kamalVersion } from "../components/buildContext";
 import { deploy, type EngineOptions } from "./engine";
 import { projectOf } from "./pulumi";
 import { connect, eachHost, type HostError } from "./remote";
@@ -94,7 +92,7 @@ function planOf(cfg: ImageBuildConfig): BuilderPlan {
 async function withBuilder<T>(cfg: ImageBuildConfig, plan: BuilderPlan, fn: (ready: { endpoint?: string; builder?: string }) => Promise<T>): Promise<T> {
   const tunnels: Tunnel[] = [];
   try {
-    return await fn(await readyBuilder(cfg, plan, plan.remote && !plan.local ? `builder ${cfg.remote!.connection.host}` : "local builder", tunnels));
+    return await fn(await readyBuilder(cfg, plan, builderWhere(cfg, plan), tunnels));
   } finally {
     await Promise.all(tunnels.map((t) => t.close().catch(() => {})));
   }
@@ -139,8 +137,7 @@ function dirtyFiles(root: string, contextDir: string): { uncommitted: string[]; 
     const r = spawnSync("git", ["-C", root, ...args], { encoding: "utf8" });
     return r.status === 0 ? r.stdout.split("\n").filter(Boolean) : [];
   };
-  const ignoreFile = path.join(contextDir, ".dockerignore");
-  const ig = ignore().add(existsSync(ignoreFile) ? readFileSync(ignoreFile, "utf8").split(/\r?\n/) : []);
+  const { ig } = dockerignoreOf(contextDir);
   const seen = (files: string[]) =>
     files
       .map((f) => path.relative(contextDir, path.join(root, f)))

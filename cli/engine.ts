@@ -372,9 +372,11 @@ export async function accessory(o: EngineOptions, d: Deployed, what: "boot" | "r
  * `before`/`after` around each group (the pre- and post-proxy-reboot hooks). The reboot times
  * go in the stack config (PROXY_REBOOT_CONFIG), which the Traefik component reads.
  */
-export async function proxyReboot(o: EngineOptions, d: Deployed, opts: { rolling: boolean; hosts?: string[]; before: (hosts: string[]) => Promise<void>; after: (hosts: string[]) => Promise<void> }): Promise<void> {
-  const chosen = d.traefiks.filter((t) => !opts.hosts || opts.hosts.includes(t.cfg.hostName) || opts.hosts.includes(t.cfg.connection.host));
-  if (!chosen.length) throw new UsageError(`stack ${o.stack} has no Traefik${opts.hosts ? ` on ${opts.hosts.join(", ")}` : ""} to reboot`);
+export async function proxyReboot(o: EngineOptions, d: Deployed, opts: { rolling: boolean; host?: string; before: (hosts: string[]) => Promise<void>; after: (hosts: string[]) => Promise<void> }): Promise<void> {
+  // -h as every command takes it: names or addresses, Kamal's patterns.
+  const { onHost } = await import("./select");
+  const chosen = d.traefiks.filter((t) => onHost(opts.host, t));
+  if (!chosen.length) throw new UsageError(`stack ${o.stack} has no Traefik${opts.host ? ` on ${opts.host}` : ""} to reboot`);
   const urnOf = (name: string) => d.resources.find((r) => r.urn.endsWith(`::${name}`))?.urn;
   for (const group of opts.rolling ? chosen.map((t) => [t]) : [chosen]) {
     const hosts = group.map((t) => t.cfg.hostName);

@@ -59,16 +59,20 @@ export function gitContext(appRoot: string, commit: string): ContextInput {
   return { source: "git", path: state.root, commit, subdir, hash: `git-tree:${tree.out}` };
 }
 
+/** A build context's .dockerignore as the builder reads it; `exceptions`: it has a `!pattern`,
+ * which may bring back a file inside an ignored directory. */
+export function dockerignoreOf(contextDir: string): { ig: { ignores(rel: string): boolean }; exceptions: boolean } {
+  const ignoreFile = path.join(contextDir, ".dockerignore");
+  const patterns = existsSync(ignoreFile) ? readFileSync(ignoreFile, "utf8").split(/\r?\n/) : [];
+  return { ig: ignore().add(patterns), exceptions: patterns.some((p) => p.trim().startsWith("!")) };
+}
+
 /** A directory as the builder sees it: every file .dockerignore leaves in, its path, mode
  * and content (a symlink: its target). */
 export function dirContext(dir: string): ContextInput {
   const root = path.resolve(dir);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`the build context ${root} is not a directory`);
-  const ignoreFile = path.join(root, ".dockerignore");
-  const patterns = existsSync(ignoreFile) ? readFileSync(ignoreFile, "utf8").split(/\r?\n/) : [];
-  const ig = ignore().add(patterns);
-  // An exception (!pattern) may bring back a file inside an ignored directory.
-  const exceptions = patterns.some((p) => p.trim().startsWith("!"));
+  const { ig, exceptions } = dockerignoreOf(root);
   const h = createHash("sha256");
   const walk = (rel: string) => {
     for (const name of readdirSync(path.join(root, rel)).sort()) {

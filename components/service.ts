@@ -1,3 +1,4 @@
+import { proxyErrorPages } from "../provider/commands/proxy";
 import { name as nameSchema } from "../provider/config/values";
 import * as pulumi from "@pulumi/pulumi";
 import { hostRule } from "../provider/commands/app";
@@ -51,6 +52,9 @@ export class Service extends pulumi.ComponentResource {
     // `pulumi-kamal maintenance` / `live`: the operator's switch in the stack's config wins.
     const operated = operatorMaintenance(service);
     const roleNames = Object.keys(args.roles);
+    // Only the pages that replace Traefik's own errors reach the containers' state (a Rails
+    // app's public/404.html and 500.html are the app's to serve).
+    const servedPages = args.errorPages === undefined ? undefined : pulumi.output(args.errorPages).apply((p) => (Object.keys(proxyErrorPages(p)).length ? proxyErrorPages(p) : undefined));
     const primary = args.primaryRole ?? defaultPrimary(roleNames);
     this.resources = {};
     this.envFiles = {};
@@ -176,7 +180,7 @@ export class Service extends pulumi.ComponentResource {
             routeHosts: traefik ? routeHostsOf(hostsFrom(args.proxy, r.proxy)) : undefined,
             proxy: traefik ? mergedRouteSettings(args.proxy, r.proxy) : undefined,
             maintenance: traefik ? maintenanceOf(operated ?? args.maintenance, args.maintenancePage) : undefined,
-            errorPages: traefik ? args.errorPages : undefined,
+            errorPages: traefik ? servedPages : undefined,
             assetPath: traefik ? roleSetting("assetPath", args, r) : undefined,
             healthcheck: healthcheckFor(args, r, traefik),
             retain: args.retainContainers,

@@ -98,6 +98,6 @@ async function proxyReboot(v: Record<string, unknown>): Promise<number> {
   const project = projectOf(o.dir);
   const destination = project ? stackConfig(o.dir, project, o.stack)[STACK_CONFIG.destination] : undefined;
   const hook = (name: string) => (hosts: string[]) => runProjectHook({ dir: o.dir, destination, hook: name, hosts, command: "proxy", subcommand: "reboot", write: o.write });
-  await reboot(o, d, { rolling: !!v.rolling, hosts: str(v.host)?.split(","), before: hook("pre-proxy-reboot"), after: hook("post-proxy-reboot") });
+  await reboot(o, d, { rolling: !!v.rolling, host: str(v.host), before: hook("pre-proxy-reboot"), after: hook("post-proxy-reboot") });
   return 0;
 }

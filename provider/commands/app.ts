@@ -5,7 +5,7 @@
 import { Command } from "./command";
 import type { AppContainerConfig } from "../config/schemas";
 import { CORD_IN_CONTAINER, runContainer } from "./docker";
-import { maintenancePage, PROXY_ERRORS, type RouteSpec } from "./proxy";
+import { maintenancePage, proxyErrorPages, type RouteSpec } from "./proxy";
 import type { TraefikCapabilities } from "./traefik";
 import { shellJoin } from "./shell";
 
@@ -116,7 +116,7 @@ export function routeFileSpec(
   const problems: string[] = [];
   const on = `the Traefik on ${cfg.hostName}`;
   // The pages of the errors Traefik itself answers with; an app's own errors are its own.
-  const served = Object.keys(cfg.errorPages ?? {}).filter((s) => (PROXY_ERRORS as readonly string[]).includes(s)).sort();
+  const served = Object.keys(proxyErrorPages(cfg.errorPages));
   let https: RouteSpec["https"];
   if (p.ssl) {
     if (!can.secure) problems.push(`proxy.ssl: ${on} has no HTTPS entrypoint: give that Traefik \`tls\` (an entrypoint on port 443)`);

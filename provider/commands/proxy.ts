@@ -53,7 +53,7 @@ export interface RouteSpec {
   /** Maintenance: Traefik answers 503 with this page (by the plugin; on a Traefik without
    * it, Traefik's own 503 from a load balancer with no server). */
   maintenance?: { page: string; plugin: boolean };
-  /** Pages served in place of the errors Traefik itself answers with (502, 504): Traefik's
+  /** Pages served in place of the errors Traefik itself answers with (proxyErrorPages): Traefik's
    * `errors` middleware asks Traefik itself (`at`, its web entrypoint from inside its own
    * network namespace) for the page, which a route of the scope answers by the plugin. */
   errorPages?: { pages: Record<string, string>; at: string; entrypoint: string };
@@ -62,7 +62,12 @@ export interface RouteSpec {
 /** The statuses Traefik answers with itself when a container cannot be reached (502) or
  * does not answer in time (504): the errors kamal-proxy serves its error pages for. An app's
  * own 404 or 500 is the app's (Traefik's errors middleware cannot tell the two apart). */
-export const PROXY_ERRORS = ["502", "504"] as const;
+const PROXY_ERRORS: readonly string[] = ["502", "504"];
+
+/** The pages of `pages` that replace Traefik's own errors (PROXY_ERRORS), by status. */
+export function proxyErrorPages(pages: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(pages ?? {}).filter(([s]) => PROXY_ERRORS.includes(s)).sort(([a], [b]) => a.localeCompare(b)));
+}
 
 /** Where a scope's error page is asked for on Traefik itself. */
 function pagePath(scope: string, status: string): string {
@@ -92,7 +97,7 @@ export function routeConfig(spec: RouteSpec): string {
   const pageRouters: Json = {};
   const services: Json = {};
   // Outermost: every error Traefik answers with below it is seen there.
-  const pages = Object.entries(spec.errorPages?.pages ?? {}).filter(([s]) => (PROXY_ERRORS as readonly string[]).includes(s));
+  const pages = Object.entries(proxyErrorPages(spec.errorPages?.pages));
   if (spec.errorPages && pages.length) {
     middlewares[`${n}-pages`] = { errors: { status: pages.map(([s]) => s), service: `${n}-pages`, query: pagePath(n, "{status}") } };
     common.push(`${n}-pages`);

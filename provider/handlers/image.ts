@@ -108,7 +108,7 @@ export function platformsOf(inspect: string): string[] {
 async function buildAndPush(cfg: ImageBuildConfig): Promise<ImageOutputs> {
   const secrets = new Secrets(imageBuild, cfg);
   const plan = planBuilders(cfg, dockerArch());
-  const where = plan && !("refused" in plan) && plan.remote && !plan.local ? `builder ${cfg.remote!.connection.host}` : "local builder";
+  const where = "refused" in plan ? "local builder" : builderWhere(cfg, plan);
   const image = `${cfg.repository}:${cfg.version}`;
   return secrets.guard(async () => {
     if ("refused" in plan) throw new StepError(where, "choosing the builder", new Error(plan.refused));
@@ -151,6 +151,12 @@ function describe(cfg: ImageBuildConfig, plan: BuilderPlan): string {
   const parts = [plan.remote && plan.local ? "hybrid builder" : plan.remote ? `remote builder ${cfg.remote!.connection.host}` : "local builder", `${cfg.driver} driver`];
   if (cfg.context.source === "git") parts.push(`clean export of ${cfg.context.commit!.slice(0, 7)}`);
   return parts.join(", ");
+}
+
+/** Where a build runs, as its errors and progress name it: the remote builder's host, or
+ * this machine's builder (a hybrid's local half included). */
+export function builderWhere(cfg: ImageBuildConfig, plan: BuilderPlan): string {
+  return plan.remote && !plan.local ? `builder ${cfg.remote!.connection.host}` : "local builder";
 }
 
 /** The build's environment: its secrets (BuildKit reads them from there), the remote engine

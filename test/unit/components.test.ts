@@ -147,6 +147,15 @@ describe("Service route settings", () => {
     expect(await order(false)).toEqual({ "web-a": [], "web-b": [], "jobs-a": ["web-a", "web-b"], "jobs-b": ["web-a", "web-b"], "mail-a": ["jobs-a", "web-a", "web-b"] });
   });
 
+  it("gives the routed containers only the error pages that replace Traefik's own errors", async () => {
+    const { Service } = await import("../../components");
+    new Service("pages", { image: "i", version: "v1", ssh: {}, errorPages: { "404": "<p>gone</p>", "502": "<p>down</p>" }, roles: { web: { hosts: ["a"] }, jobs: { hosts: ["a"], traefik: false } } });
+    new Service("apppages", { image: "i", version: "v1", ssh: {}, errorPages: { "404": "<p>gone</p>", "500": "<p>oops</p>" }, roles: { web: { hosts: ["a"] } } });
+    await settle();
+    const pagesOf = (name: string) => registered.find((r) => r.name === name)!.inputs.errorPages;
+    expect([pagesOf("pages-web-a"), pagesOf("pages-jobs-a"), pagesOf("apppages-web-a")]).toEqual([{ "502": "<p>down</p>" }, undefined, undefined]);
+  });
+
   it("records the primary role on its containers only where the default rule would pick another", async () => {
     const { Service } = await import("../../components");
     new Service("prim", { image: "i", version: "v1", ssh: {}, primaryRole: "jobs", roles: { web: { hosts: ["a"] }, jobs: { hosts: ["a", "b"] } } });

@@ -9,7 +9,7 @@
  *   routes to every healthy container of the scope, and an old one leaves rotation when its
  *   cut cord turns it unhealthy.
  */
-import { PROXY_ERRORS } from "../../commands/proxy";
+import { proxyErrorPages } from "../../commands/proxy";
 import { randomBytes } from "node:crypto";
 import type { AppContainerConfig } from "../../config/schemas";
 import { routeOnlySettings, routeFileSpec, wantsLabelRouting } from "../../commands/app";
@@ -244,6 +244,6 @@ export function trafficFor(conn: SshConnection, cfg: AppContainerConfig, routing
     if (problems.length) throw new Error(problems.join("; "));
   }
   if (routing?.byRoutes && !wantsLabelRouting(cfg)) return new RouteFileTraffic(conn, cfg, routing, checkedRoute(cfg, routing), took);
-  if (cfg.traefik && Object.keys(cfg.errorPages ?? {}).some((s) => (PROXY_ERRORS as readonly string[]).includes(s))) progress(cfg.hostName, `the error pages are not served for ${cfg.role}: it is routed by container labels, and they go in a route file`);
+  if (cfg.traefik && Object.keys(proxyErrorPages(cfg.errorPages)).length) progress(cfg.hostName, `the error pages are not served for ${cfg.role}: it is routed by container labels, and they go in a route file`);
   return new LabelTraffic(conn, cfg, routing, home, name);
 }
