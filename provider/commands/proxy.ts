@@ -179,10 +179,10 @@ export function tlsFile(dir: string, scope: string): string {
   return `${dir}/${scope}@tls.yml`;
 }
 
-/** A scope's own certificate, in Traefik's certificate store (matched by SNI). The PEM text
+/** A scope's own certificates, in Traefik's certificate store (matched by SNI). The PEM text
  * is inline: Traefik reads a certFile/keyFile that is not a path as the content itself. */
-export function tlsConfig(certificatePem: string, privateKeyPem: string): string {
-  return `${JSON.stringify({ tls: { certificates: [{ certFile: certificatePem, keyFile: privateKeyPem }] } }, null, 2)}\n`;
+export function tlsConfig(...pairs: { certificatePem: string; privateKeyPem: string }[]): string {
+  return `${JSON.stringify({ tls: { certificates: pairs.map((p) => ({ certFile: p.certificatePem, keyFile: p.privateKeyPem })) } }, null, 2)}\n`;
 }
 
 /** The routers a route file defines (to check that a Traefik has loaded them). */

@@ -95,6 +95,32 @@ export function ensureAcmeStore(dir: string): Command {
   return Command.change(`${shellJoin(["mkdir", "-p", "-m", "700", dir])} && { test -e ${store} || { umask 077 && touch ${store}; }; }`, { repeatable: true, engine: false });
 }
 
+/** A certificate with its key, for one host name. */
+export interface HostCertificate {
+  host: string;
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+/** Traefik's ACME store (acme.json: per resolver, its account and certificates, PEM bytes as
+ * base64, in the `default` TLS store) with `certificates` among `resolver`'s, each replacing
+ * one the store has for the same name; everything else as it was. Traefik serves them from
+ * its next start and renews them as its own. */
+export function withAcmeCertificates(store: string, resolver: string, certificates: HostCertificate[]): string {
+  const data = (store.trim() ? JSON.parse(store) : {}) as Record<string, { Account?: unknown; Certificates?: { domain?: { main?: string } }[] | null }>;
+  const mine = data[resolver] ?? {};
+  const names = new Set(certificates.map((c) => c.host));
+  const b64 = (pem: string) => Buffer.from(pem).toString("base64");
+  data[resolver] = {
+    Account: mine.Account ?? null,
+    Certificates: [
+      ...(mine.Certificates ?? []).filter((c) => !names.has(c.domain?.main ?? "")),
+      ...certificates.map((c) => ({ domain: { main: c.host }, certificate: b64(c.certificatePem), key: b64(c.privateKeyPem), Store: "default" })),
+    ],
+  };
+  return `${JSON.stringify(data, null, 2)}\n`;
+}
+
 /** Whether the image's Traefik knows entrypoint `keepAliveMaxTime` (added in v2.11): any
  * tag but an older numbered release. */
 export function knowsKeepAliveMax(image: string): boolean {

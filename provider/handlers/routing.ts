@@ -140,7 +140,7 @@ export class TraefikRouting {
     if (spec.servers.length) {
       // The scope's own certificate first (mode 0600: it holds the key), so that the route
       // that needs it never loads without it.
-      if (certificate) await this.conn.upload(certs, tlsConfig(certificate.certificatePem, certificate.privateKeyPem), 0o600);
+      if (certificate) await this.conn.upload(certs, tlsConfig(certificate), 0o600);
       // One command with the content on stdin: no SFTP session to open on the critical path.
       const config = routeConfig({ ...spec, name: this.name });
       await Promise.all([

@@ -18,7 +18,8 @@ import type { SshConnection } from "../ssh/executor";
 import { absolute, connect, containsUnknown, lastLogs, containerFacts, diffResource, mustAct, plan, progress, readContainer, remoteHome, Secrets, step, validate } from "./common";
 import { ensureImage } from "./images";
 import { withLock } from "./lock";
-import { adoptKamalProxyRoutes, describeIncumbent, findIncumbent, handOver, iptablesAccess, kamalProxyRefusal, kamalProxyServices, type Handed } from "./traefikHandover";
+import { describeIncumbent, findIncumbent, handOver, iptablesAccess, type Handed } from "./traefikHandover";
+import { adoptKamalProxyRoutes, readKamalProxy, storeAcmeCertificates, type KamalProxyTakeover } from "./kamalProxyTakeover";
 import { TRAEFIK_CONTAINER } from "./routing";
 
 import type { CheckResult, Inputs } from "./handlers";
@@ -51,11 +52,11 @@ export async function preflight(olds: Inputs, checked: CheckResult): Promise<Che
   const incumbent = await findIncumbent(conn);
   if (!incumbent?.running || incumbent.ours) return checked;
   const takeover = describeIncumbent(incumbent);
-  const refused = incumbent.kind === "kamal-proxy" ? kamalProxyRefusal(await kamalProxyServices(conn).catch(() => [])) : undefined;
+  const read = incumbent.kind === "kamal-proxy" ? await readKamalProxy(conn, cfg).catch(() => undefined) : undefined;
   return {
     inputs: { ...news, takeover },
-    failures: refused ? [{ property: "", reason: `${cfg.hostName}: taking over kamal-proxy: ${refused}` }] : [],
-    notices: [{ host: cfg.hostName, text: `takes over ${takeover}` }],
+    failures: read?.refusal ? [{ property: "", reason: `${cfg.hostName}: taking over kamal-proxy: ${read.refusal}` }] : [],
+    notices: [{ host: cfg.hostName, text: `takes over ${takeover}` }, ...(read?.notes ?? []).map((text) => ({ host: cfg.hostName, text }))],
   };
 }
 
@@ -127,11 +128,21 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   const incumbent = await findIncumbent(conn);
   let retired: Handed["retired"] | undefined;
   if (incumbent?.running) {
-    await step(host, "trying the new Traefik configuration", () => tryConfiguration(conn, cfg, { envFile, dirs, hex, next }, secrets));
+    let kamalProxy: KamalProxyTakeover | undefined;
     if (incumbent.kind === "kamal-proxy") {
+      const read = await step(host, "reading kamal-proxy's services and certificates", () => readKamalProxy(conn, cfg));
+      if (read.refusal) throw new Error(`${read.refusal}; kamal-proxy was left serving`);
+      for (const note of read.notes) progress(host, note);
+      // Before any Traefik starts: each reads its ACME store once, when it starts.
+      await step(host, "moving kamal-proxy's certificates into Traefik's ACME store", () => storeAcmeCertificates(conn, cfg, dirs, read));
+      kamalProxy = read;
+    }
+    await step(host, "trying the new Traefik configuration", () => tryConfiguration(conn, cfg, { envFile, dirs, hex, next }, secrets));
+    if (kamalProxy) {
+      const read = kamalProxy;
       // A stopped Traefik left beside kamal-proxy (Kamal 2 prunes it too) would hold the name.
       await conn.run(docker.removeContainers([TRAEFIK_CONTAINER], false));
-      const adopted = await step(host, "adopting kamal-proxy's routes", () => adoptKamalProxyRoutes(conn, cfg, dirs.routes));
+      const adopted = await step(host, "adopting kamal-proxy's routes", () => adoptKamalProxyRoutes(conn, cfg, dirs.routes, read));
       progress(host, `taking over from kamal-proxy: Traefik serves ${adopted.join(", ") || "no service"} as kamal-proxy did`);
     } else if (!incumbent.ours) progress(host, `taking over ${describeIncumbent(incumbent)}`);
     const handed = await step(host, "handing the port over to the new Traefik", () => handOver(conn, cfg, incumbent, { next, hex, envFile, dirs }));

@@ -16,11 +16,10 @@
  * short gap (new connections refused), as Kamal's own proxy reboots do, and says so.
  */
 import { readFile } from "../commands/files";
-import { hostRule } from "../commands/app";
 import * as docker from "../commands/docker";
 import { addRedirect, deleteListedRule, listRedirects, probeIptables, removeRedirect, type Redirect } from "../commands/portRedirect";
-import { KAMAL_PROXY_CONTAINER, kamalProxyList, parseKamalProxyList } from "../commands/kamalProxy";
-import { listRouteFiles, routeConfig, routeFile, routeRouters, routeRules, ruleHosts, ROUTES_IN_TRAEFIK } from "../commands/proxy";
+import { KAMAL_PROXY_CONTAINER } from "../commands/kamalProxy";
+import { listRouteFiles, routeRouters, routeRules, ruleHosts, ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { bridgeTraefik, KEEPALIVE_MAX_SECONDS, knowsKeepAliveMax, replaceKamalProxy, replaceTraefik, trafficPorts, TRAEFIK_NAME, type TraefikDirs } from "../commands/traefik";
 import type { TraefikContainerConfig } from "../config/schemas";
 import type { SshConnection } from "../ssh/executor";
@@ -64,60 +63,6 @@ export function describeIncumbent(i: Incumbent): string {
   if (i.kind === "kamal-proxy") return `Kamal 2's kamal-proxy (${i.image}): its routes move to Traefik, then it is stopped (kept)`;
   if (!i.ours) return `Kamal's Traefik (${i.image}, not started by this provider): replaced by this one, routing what it routed`;
   return `the Traefik this provider started (${i.image})`;
-}
-
-/** kamal-proxy's services, written as route files so that Traefik serves them exactly as
- * kamal-proxy does (the same names as this provider's scopes: `service-role[-destination]`).
- * A Service of this stack then moves its scope to its new container as usual. Refused
- * before anything changes: an HTTPS service (its certificates are in kamal-proxy's own
- * store) or one in maintenance. */
-export async function adoptKamalProxyRoutes(conn: SshConnection, cfg: TraefikContainerConfig, routesDir: string): Promise<string[]> {
-  const services = await kamalProxyServices(conn);
-  const refused = kamalProxyRefusal(services);
-  if (refused) throw new Error(`${refused}; kamal-proxy was left serving`);
-  const joins = ["bridge", ...cfg.networks];
-  const files: { name: string; content: string }[] = [];
-  for (const s of services) {
-    const servers: string[] = [];
-    for (const t of s.targets) {
-      const colon = t.lastIndexOf(":");
-      const [container, port] = colon > 0 ? [t.slice(0, colon), t.slice(colon + 1)] : [t, "80"];
-      const nets = (await conn.exec(docker.containerNetworks(container))).stdout.trim().split(/\s+/).filter(Boolean).map((p) => p.split("="));
-      const shared = joins.map((n) => nets.find(([net]) => net === n)).find((x) => x && x[1]);
-      if (!shared) {
-        throw new Error(`kamal-proxy routes ${s.name} to ${t} on network(s) ${nets.map(([n]) => n).join(", ")}, which Traefik does not join (networks: ${joins.join(", ")}); kamal-proxy was left serving`);
-      }
-      servers.push(`http://${shared[1]}:${port}`);
-    }
-    let rule = hostRule(s.hosts);
-    if (s.paths.length) {
-      const prefixes = s.paths.map((p) => `PathPrefix(\`${p}\`)`).join(" || ");
-      rule = s.hosts.length ? `(${rule}) && (${prefixes})` : prefixes;
-    }
-    files.push({ name: s.name, content: routeConfig({ name: s.name, rule, servers }) });
-  }
-  for (const f of files) await conn.exec(docker.writeFileAtomically(routeFile(routesDir, f.name), f.content), { stdin: f.content });
-  return files.map((f) => f.name);
-}
-
-/** What kamal-proxy serves (`kamal-proxy list` in its container). */
-export async function kamalProxyServices(conn: SshConnection): Promise<ReturnType<typeof parseKamalProxyList>> {
-  const listed = await conn.run(kamalProxyList());
-  if (listed.code !== 0) throw new Error(`\`kamal-proxy list\` failed (exit ${listed.code}): ${listed.stderr.trim()}; kamal-proxy was left serving`);
-  return parseKamalProxyList(listed.stdout);
-}
-
-/** Why kamal-proxy's services cannot be taken over as they are, if one cannot: one served
- * over HTTPS (its certificates are in kamal-proxy's own store) or one in maintenance. Said
- * at preview, and the takeover refuses before anything changes. */
-export function kamalProxyRefusal(services: ReturnType<typeof parseKamalProxyList>): string | undefined {
-  for (const s of services) {
-    if (s.tls) {
-      return `kamal-proxy serves ${s.name} over HTTPS (proxy.ssl) with certificates in its own store, which Traefik does not read: taken over now, HTTPS clients would get Traefik's default certificate until it had its own (serve ${s.name} over plain HTTP for the takeover, then turn ssl on)`;
-    }
-    if (s.state !== "running") return `kamal-proxy has ${s.name} ${s.state} (maintenance mode): run \`kamal app live\` first`;
-  }
-  return undefined;
 }
 
 /** The routers Traefik must list before it may take traffic: one per route file, and one

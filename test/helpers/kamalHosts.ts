@@ -92,10 +92,24 @@ export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikI
 
 export const KAMAL_PROXY_IMAGE = "basecamp/kamal-proxy:v0.9.2";
 
+/** A certificate kamal-proxy serves a Kamal 2 role with: `acme`, one Let's Encrypt issued
+ * (`proxy.ssl: true`), found in its autocert cache; `files`, the user's own
+ * (`proxy.ssl.certificate_pem`/`private_key_pem`), uploaded by Kamal. */
+export interface KamalProxyCertificate {
+  kind: "acme" | "files";
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
 /** Kamal 2.12.0: `kamal proxy boot` (defaults: ports 80 and 443, log max-size 10m, no
- * run command) then `kamal app boot` of `web` behind it, deployed with the proxy settings
- * given (`proxy.host`, `proxy.healthcheck.path`). */
-export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: { host?: string; healthcheckPath: string; healthcheckInterval?: number }): Promise<void> {
+ * run command; a kamal-proxy already there is kept) then `kamal app boot` of the role
+ * behind it, deployed with the proxy settings given (`proxy.host`, `proxy.healthcheck.path`,
+ * `proxy.ssl`). */
+export async function leaveAsKamal2(
+  conn: SshConnection,
+  app: KamalApp,
+  proxy: { host?: string; healthcheckPath: string; healthcheckInterval?: number; ssl?: KamalProxyCertificate },
+): Promise<void> {
   await login(conn);
   // Kamal::Commands::Docker#create_network; Kamal::Commands::Proxy#run (boot_config defaults).
   await conn.exec(onHost("docker network create kamal >/dev/null 2>&1 || true"));
@@ -103,15 +117,16 @@ export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: {
   await conn.exec(onHost(`${shellJoin(["docker", "pull", mirrored])} && ${shellJoin(["docker", "tag", mirrored, KAMAL_PROXY_IMAGE])}`));
   await conn.exec(onHost("mkdir -p .kamal/proxy/apps-config"));
   await conn.exec(
-    onHost(shellJoin([
+    onHost(`docker container inspect kamal-proxy >/dev/null 2>&1 || ${shellJoin([
       "docker", "run", "--name", "kamal-proxy", "--network", "kamal", "--detach", "--restart", "unless-stopped",
       "--volume", "kamal-proxy-config:/home/kamal-proxy/.config/kamal-proxy",
       "--volume", "/root/.kamal/proxy/apps-config:/home/kamal-proxy/.apps-config",
       "--publish", "80:80", "--publish", "443:443", "--log-opt", "max-size=10m",
       KAMAL_PROXY_IMAGE,
-    ])),
+    ])}`),
   );
   await waitFor(conn, "docker exec kamal-proxy kamal-proxy list >/dev/null 2>&1", "kamal-proxy answering");
+  const tlsArgs = proxy.ssl ? await placeCertificate(conn, app, proxy.host!, proxy.ssl) : [];
   // Kamal::Cli::App::Boot#start_new_version (v2.12.0): env file, run, then deploy to the proxy.
   const prefix = `${app.service}-${app.role}`;
   const name = `${prefix}-${app.version}`;
@@ -134,6 +149,7 @@ export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: {
     onHost(shellJoin([
       "docker", "exec", "kamal-proxy", "kamal-proxy", "deploy", prefix, `--target=${id}:80`,
       ...(proxy.host ? [`--host=${proxy.host}`] : []),
+      ...tlsArgs,
       "--deploy-timeout=30s", "--drain-timeout=30s",
       ...(proxy.healthcheckInterval ? [`--health-check-interval=${proxy.healthcheckInterval}s`] : []),
       `--health-check-path=${proxy.healthcheckPath}`,
@@ -141,6 +157,28 @@ export async function leaveAsKamal2(conn: SshConnection, app: KamalApp, proxy: {
       "--log-request-header=Cache-Control", "--log-request-header=Last-Modified", "--log-request-header=User-Agent",
     ])),
   );
+}
+
+/** Where the role's certificate is when kamal-proxy is told to serve it; the deploy's TLS
+ * arguments (Kamal::Configuration::Proxy#deploy_options). `acme`: as autocert leaves a
+ * certificate it obtained (this sandbox reaches no Let's Encrypt): in the cache directory
+ * of Let's Encrypt's URL, the key's PEM then the chain's, mode 0600, owned by kamal-proxy.
+ * `files`: as Kamal::Cli::App::SslCertificates uploads them (0644), in the apps-config
+ * directory kamal-proxy sees at ~/.apps-config. */
+async function placeCertificate(conn: SshConnection, app: KamalApp, name: string, c: KamalProxyCertificate): Promise<string[]> {
+  if (c.kind === "files") {
+    const dir = `.kamal/proxy/apps-config/${app.service}/tls/${app.role}`;
+    await conn.exec(onHost(`mkdir -p ${dir} && cat > ${dir}/cert.pem && chmod 644 ${dir}/cert.pem`), { stdin: c.certificatePem });
+    await conn.exec(onHost(`cat > ${dir}/key.pem && chmod 644 ${dir}/key.pem`), { stdin: c.privateKeyPem });
+    const inProxy = `/home/kamal-proxy/.apps-config/${app.service}/tls/${app.role}`;
+    return ["--tls", `--tls-certificate-path=${inProxy}/cert.pem`, `--tls-private-key-path=${inProxy}/key.pem`];
+  }
+  // kamal-proxy's ACME directory "" (Let's Encrypt's default), scoped by its SHA-256.
+  const scope = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  const volume = (await conn.exec(onHost("docker volume inspect kamal-proxy-config --format '{{.Mountpoint}}'"))).stdout.trim();
+  const dir = `${volume}/certs/${scope}`;
+  await conn.exec(onHost(`mkdir -p ${dir} && umask 077 && cat > ${dir}/${name} && chown -R 1000:1000 ${volume}/certs && chmod 700 ${volume}/certs ${dir}`), { stdin: c.privateKeyPem + c.certificatePem });
+  return ["--tls"];
 }
 
 async function waitFor(conn: SshConnection, check: string, what: string, limitMs = 60_000): Promise<void> {

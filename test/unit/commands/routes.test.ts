@@ -65,7 +65,7 @@ describe("a route file", () => {
       "shop-web-https": { rule: "Host(`shop.example.com`)", entryPoints: ["websecure"], service: "shop-web", middlewares: ["shop-web-retry"], tls: {} },
     });
     expect(tlsFile("/home/deploy/.kamal/proxy/traefik", "shop-web")).toBe("/home/deploy/.kamal/proxy/traefik/shop-web@tls.yml");
-    expect(JSON.parse(tlsConfig(CERT, KEY))).toEqual({ tls: { certificates: [{ certFile: CERT, keyFile: KEY }] } });
+    expect(JSON.parse(tlsConfig({ certificatePem: CERT, privateKeyPem: KEY }))).toEqual({ tls: { certificates: [{ certFile: CERT, keyFile: KEY }] } });
   });
 
   it("puts path prefixes in the rule and strips them, then forwarded headers, buffering and retries, with a response timeout", () => {

@@ -193,6 +193,57 @@ describe("handing a port from one proxy to another", () => {
     ]);
     expect(() => parseKamalProxyList("Name Where\nx y\n")).toThrow("unexpected `kamal-proxy list` output: Name Where");
   });
+
+  it("finds where kamal-proxy keeps each HTTPS service's certificate, from its saved state (v0.9.2)", async () => {
+    const { parseKamalProxyState, autocertFiles, kamalProxyFile, KAMAL_PROXY_STATE } = await import("../../../provider/commands/kamalProxy");
+    expect(kamalProxyFile(KAMAL_PROXY_STATE).text).toBe("docker cp kamal-proxy:/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state - | tar -xOf -");
+    // As Router#saveStateSnapshot writes it (trimmed to the options a takeover reads).
+    const state = JSON.stringify([
+      { name: "hey-web", active_targets: ["0a1b2c3d4e5f:80"], options: { hosts: ["hey.example.com", "www.hey.example.com"], tls_enabled: true, tls_certificate_path: "", tls_private_key_path: "", tls_redirect: true, acme_directory: "", acme_cache_path: "/home/kamal-proxy/.config/kamal-proxy/certs" } },
+      { name: "hey-admin", active_targets: ["9f8e7d6c5b4a:80"], options: { hosts: ["admin.hey.example.com"], tls_enabled: true, tls_certificate_path: "/home/kamal-proxy/.apps-config/hey/tls/admin/cert.pem", tls_private_key_path: "/home/kamal-proxy/.apps-config/hey/tls/admin/key.pem", tls_redirect: false, acme_cache_path: "/home/kamal-proxy/.config/kamal-proxy/certs" } },
+      { name: "hey-api", active_targets: ["5b4a9f8e7d6c:3000"], options: { hosts: ["api.hey.example.com"], tls_enabled: false } },
+    ]);
+    // The cache directory: the cache path, then SHA-256 of the ACME directory URL ("" = Let's Encrypt's default).
+    const cache = "/home/kamal-proxy/.config/kamal-proxy/certs/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    expect(parseKamalProxyState(state)).toEqual([
+      { service: "hey-web", hosts: ["hey.example.com", "www.hey.example.com"], redirect: true, source: { kind: "acme", cache } },
+      { service: "hey-admin", hosts: ["admin.hey.example.com"], redirect: false, source: { kind: "files", certificate: "/home/kamal-proxy/.apps-config/hey/tls/admin/cert.pem", key: "/home/kamal-proxy/.apps-config/hey/tls/admin/key.pem" } },
+    ]);
+    expect(parseKamalProxyState("")).toEqual([]);
+    expect(autocertFiles(cache, "hey.example.com")).toEqual([`${cache}/hey.example.com`, `${cache}/hey.example.com+rsa`]);
+  });
+
+  it("splits an autocert cache entry into key and chain, and adds certificates to Traefik's ACME store keeping the rest", async () => {
+    const { splitKeyAndChain } = await import("../../../provider/commands/kamalProxy");
+    const { withAcmeCertificates } = await import("../../../provider/commands/traefik");
+    const block = (kind: string, body: string) => `-----BEGIN ${kind}-----\n${body}\n-----END ${kind}-----\n`;
+    const key = block("EC PRIVATE KEY", "a2V5");
+    const leaf = block("CERTIFICATE", "bGVhZg==");
+    const issuer = block("CERTIFICATE", "aXNzdWVy");
+    expect(splitKeyAndChain(key + leaf + issuer)).toEqual({ privateKeyPem: key, certificatePem: leaf + issuer });
+    expect(splitKeyAndChain(leaf)).toBeUndefined();
+    expect(splitKeyAndChain("not a pem")).toBeUndefined();
+
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    const before = JSON.stringify({
+      letsencrypt: { Account: { Email: "ops@hey.example.com" }, Certificates: [{ domain: { main: "hey.example.com" }, certificate: "b2xk", key: "b2xk", Store: "default" }, { domain: { main: "other.example.com" }, certificate: "eA==", key: "eA==", Store: "default" }] },
+      staging: { Account: null, Certificates: [] },
+    });
+    expect(JSON.parse(withAcmeCertificates(before, "letsencrypt", [{ host: "hey.example.com", certificatePem: leaf + issuer, privateKeyPem: key }]))).toEqual({
+      letsencrypt: {
+        Account: { Email: "ops@hey.example.com" },
+        Certificates: [
+          { domain: { main: "other.example.com" }, certificate: "eA==", key: "eA==", Store: "default" },
+          { domain: { main: "hey.example.com" }, certificate: b64(leaf + issuer), key: b64(key), Store: "default" },
+        ],
+      },
+      staging: { Account: null, Certificates: [] },
+    });
+    // A new store (the empty file ensureAcmeStore makes).
+    expect(JSON.parse(withAcmeCertificates("", "le", [{ host: "a.example", certificatePem: leaf, privateKeyPem: key }]))).toEqual({
+      le: { Account: null, Certificates: [{ domain: { main: "a.example" }, certificate: b64(leaf), key: b64(key), Store: "default" }] },
+    });
+  });
 });
 
 describe("Kamal 1's Let's Encrypt recipe: the user's own entrypoint on port 80", () => {
