@@ -11,6 +11,10 @@ import { z } from "zod";
 import type { ConfigProblem } from "../provider/config/errors";
 import type { SshHostConfig } from "./sshConfig";
 import { secretEnvName, type ValueRef, type KamalEnv, type KamalHost, type KamalRole, type KamalRoute, type KamalAccessory, type KamalConfig } from "./model";
+
+/** The mode Kamal gives an accessory's uploaded file when its entry names none
+ * (Kamal::Cli::Accessory#upload: `chmod 755`; Configuration::Accessory's default_mode). */
+const KAMAL_FILE_MODE = "755";
 import { env, proxy, pathSpec, registryConfig, accessory, root, type Raw } from "./schema";
 
 /** Kamal 2's shared Docker network, created on each host: apps, accessories and the proxy
@@ -295,7 +299,8 @@ export function accessoryOf(
       problems.push({ path: `${at}.files.${i}`, message: `${source} does not exist (relative to ${appRoot})` });
       return { source, target, content: "", template: false };
     }
-    return { source, target, content: readFileSync(local, "utf8"), template: source.endsWith("erb"), ...(options ? { options } : {}), ...(mode ? { mode } : {}), ...(owner ? { owner } : {}) };
+    // Kamal chmods every uploaded file, 755 unless the entry gives a mode (1.9 and 2.x alike).
+    return { source, target, content: readFileSync(local, "utf8"), template: source.endsWith("erb"), ...(options ? { options } : {}), mode: mode ?? KAMAL_FILE_MODE, ...(owner ? { owner } : {}) };
   });
 
   return {

@@ -513,6 +513,9 @@ describe("pulumi-kamal init, deploy, rollback, maintenance: a Kamal project driv
     const before = await id();
     const data = await sh("app3", `docker inspect -f '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}' kpinit-store`);
     await sh("app3", `echo kept > ${data}/marker`);
+    // Its file uploaded as Kamal uploads it: mode 755 when deploy.yml names none.
+    const conf = await sh("app3", `docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/store.conf"}}{{.Source}}{{end}}{{end}}' kpinit-store`);
+    expect(await sh("app3", `stat -c %a ${conf}`)).toBe("755");
     const yml = path.join(k.dir, "config/deploy.yml");
     writeFileSync(yml, readFileSync(yml, "utf8").replace("TESTAPP_DATA_DIR: /data", "TESTAPP_DATA_DIR: /data\n        STORE_MODE: edited"));
     const pending = `${host("app3").address}: accessory store has changes not applied (env): a deploy leaves accessories as they run, as Kamal's does; \`pulumi-kamal accessory reboot store\` applies them`;

@@ -294,7 +294,7 @@ describe("Traefik, Accessory and KamalApp", () => {
     expect(web.inputs.__secret).toContain("connection");
     // Kamal renders an accessory's .erb file with its env and secrets; the result is a secret.
     const db = registered.find((r) => r.type.endsWith("AccessoryContainer"))!;
-    expect(db.inputs.files).toEqual([{ target: "/docker-entrypoint-initdb.d/init.sql", content: "CREATE DATABASE k2; ALTER USER postgres PASSWORD 'from-command';\n" }]);
+    expect(db.inputs.files).toEqual([{ target: "/docker-entrypoint-initdb.d/init.sql", content: "CREATE DATABASE k2; ALTER USER postgres PASSWORD 'from-command';\n", mode: "755" }]);
     expect(db.inputs.__secret).toContain("files");
     expect(db.inputs.options).toEqual({ network: "kamal" });
   });

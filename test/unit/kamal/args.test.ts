@@ -111,7 +111,7 @@ describe("deploy.yml as the components' arguments", () => {
       port: "5432:5432",
       cmd: undefined,
       env: { clear: { POSTGRES_USER: "postgres", POSTGRES_DB: "mltop_production" }, secret: { POSTGRES_PASSWORD: "secret POSTGRES_PASSWORD (env.secret)" } },
-      files: [{ target: "/docker-entrypoint-initdb.d/setup.sql", content: "content of db/staging.sql" }],
+      files: [{ target: "/docker-entrypoint-initdb.d/setup.sql", content: "content of db/staging.sql", mode: "755" }],
       directories: ["data:/var/lib/postgresql/data"],
       volumes: [],
       options: { network: "kamal" },

@@ -426,7 +426,7 @@ describe("Kamal config: every supported key", () => {
       { appRoot: dir },
     );
     expect(c.accessories[0].files).toEqual([
-      { source: "config/vector.toml", target: "/etc/vector/vector.toml", content: "[sources]\n", template: false, options: "ro" },
+      { source: "config/vector.toml", target: "/etc/vector/vector.toml", content: "[sources]\n", template: false, options: "ro", mode: "755" },
       { source: "config/init.sql", target: "/docker-entrypoint-initdb.d/init.sql", content: "select 1;\n", template: false, mode: "0600" },
     ]);
     expect(c.accessories[0].directories).toEqual(["data:/var/lib/vector:z", "/srv/cache:/cache"]);
