@@ -18,7 +18,7 @@ import path from "node:path";
 import { loadKamalConfig } from "../kamal/config";
 import { asRoot, createNetwork, createRunDir, installDocker, joinDockerGroup, networkExists, parseFacts, probeHost, startDocker, startWord, type HostFacts } from "../provider/commands/bootstrap";
 import { userNetworks } from "../provider/commands/docker";
-import type { SshConnectionConfig } from "../provider/config/values";
+import { RUN_DIRECTORY, type SshConnectionConfig } from "../provider/config/values";
 import type { SshConnection } from "../provider/ssh/executor";
 import { STACK_CONFIG } from "./programConfig";
 import { kamalConnections, kamalHostNames, keyDataIn } from "./kamalHosts";
@@ -33,6 +33,8 @@ export interface BootHost {
   cfg: { hostName: string; connection: SshConnectionConfig };
   /** The user-defined networks the deploy runs containers on. */
   networks: string[];
+  /** Kamal's run_directory (`.kamal` unless set). */
+  runDirectory: string;
 }
 
 export interface BootStep {
@@ -57,7 +59,7 @@ export async function bootstrapHosts(opts: { cwd?: string; stack?: string }): Pr
   const d = await loadDeployed(opts);
   const byHost = new Map<string, BootHost>();
   for (const item of [...d.apps, ...d.accessories, ...d.traefiks]) {
-    const h = byHost.get(item.cfg.hostName) ?? { name: item.cfg.hostName, cfg: { hostName: item.cfg.hostName, connection: item.cfg.connection }, networks: [] };
+    const h = byHost.get(item.cfg.hostName) ?? { name: item.cfg.hostName, cfg: { hostName: item.cfg.hostName, connection: item.cfg.connection }, networks: [], runDirectory: item.cfg.runDirectory };
     const nets = item.kind === "traefik" ? item.cfg.networks : userNetworks(item.cfg.options as Options);
     h.networks = [...new Set([...h.networks, ...nets])].sort();
     byHost.set(item.cfg.hostName, h);
@@ -85,7 +87,7 @@ export async function bootstrapHosts(opts: { cwd?: string; stack?: string }): Pr
     ? kamalConnections(cfg, { knownHosts, privateKeyPath: get(STACK_CONFIG.sshKeyPath), agent: get(STACK_CONFIG.sshAgent) === "true" ? true : undefined }, keyDataIn(dir, cfg)).filter((c) => names.includes(c.name))
     : [];
   for (const h of byHost.values()) h.networks = [...new Set([...h.networks, ...networks])].sort();
-  const hosts = [...byHost.values(), ...fromConfig.map(({ name, connection }): BootHost => ({ name, cfg: { hostName: name, connection }, networks }))];
+  const hosts = [...byHost.values(), ...fromConfig.map(({ name, connection }): BootHost => ({ name, cfg: { hostName: name, connection }, networks, runDirectory: cfg.runDirectory ?? RUN_DIRECTORY }))];
   const dest = cfg.destination ? ` (destination ${cfg.destination})` : "";
   const from = !byHost.size ? `config/deploy.yml${dest}` : fromConfig.length ? `${deployed} and config/deploy.yml${dest}` : deployed;
   return { stack: d.stack, from, hosts };
@@ -106,7 +108,7 @@ async function bootstrapHost(h: BootHost, progress: (line: string) => void): Pro
     }
   };
   let conn: SshConnection = await step("connecting", () => connect(h.cfg.connection));
-  const probe = async () => parseFacts((await conn.exec(probeHost())).stdout);
+  const probe = async () => parseFacts((await conn.exec(probeHost(h.runDirectory))).stdout);
   let f: HostFacts = await step("looking at the host", probe);
   const steps: BootStep[] = [];
   const asRootOn = (command: Command) => asRoot(f, command);
@@ -170,10 +172,10 @@ async function bootstrapHost(h: BootHost, progress: (line: string) => void): Pro
   }
 
   if (!f.runDir) {
-    await step("creating the run directory", () => conn.exec(createRunDir()));
-    steps.push({ what: "run directory ~/.kamal", changed: true, detail: "created" });
+    await step("creating the run directory", () => conn.exec(createRunDir(h.runDirectory)));
+    steps.push({ what: `run directory ${shownRunDirectory(h.runDirectory)}`, changed: true, detail: "created" });
   } else {
-    steps.push({ what: "run directory ~/.kamal", changed: false, detail: "present" });
+    steps.push({ what: `run directory ${shownRunDirectory(h.runDirectory)}`, changed: false, detail: "present" });
   }
   return { host: h.name, user: f.user, steps };
 }
@@ -188,4 +190,9 @@ export function formatBootstrap(reports: BootReport[]): string {
       return [head, ...r.steps.map((s) => `  ${s.changed ? "+" : "="} ${s.what.padEnd(width)}  ${s.detail}`)].join("\n");
     })
     .join("\n");
+}
+
+/** The run directory as a user reads it: in the home unless absolute. */
+function shownRunDirectory(dir: string): string {
+  return dir.startsWith("/") ? dir : `~/${dir}`;
 }

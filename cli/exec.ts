@@ -57,7 +57,7 @@ export async function execOn(apps: AppOnHost[], o: ExecOptions, write: (text: st
     });
     out?.end();
     err?.end();
-    await audit(conn, a.cfg.hostName, { service: a.cfg.service, destination: a.cfg.destination, role: a.cfg.role }, `Executed cmd '${described(o)}' on app version ${a.cfg.version}${o.reuse ? ` in ${a.container}` : ""}`);
+    await audit(conn, a.cfg.hostName, { service: a.cfg.service, destination: a.cfg.destination, role: a.cfg.role, runDirectory: a.cfg.runDirectory }, `Executed cmd '${described(o)}' on app version ${a.cfg.version}${o.reuse ? ` in ${a.container}` : ""}`);
     code = Math.max(code, r.code);
   });
   return { code, errors };
@@ -76,7 +76,7 @@ export async function execInteractive(a: AppOnHost, o: ExecOptions): Promise<num
       input: stdin,
       onStdout: (c) => process.stdout.write(c),
     });
-    await audit(conn, a.cfg.hostName, { service: a.cfg.service, destination: a.cfg.destination, role: a.cfg.role }, `Executed cmd '${described(o)}' on app version ${a.cfg.version}${o.reuse ? ` in ${a.container}` : ""} (interactive)`);
+    await audit(conn, a.cfg.hostName, { service: a.cfg.service, destination: a.cfg.destination, role: a.cfg.role, runDirectory: a.cfg.runDirectory }, `Executed cmd '${described(o)}' on app version ${a.cfg.version}${o.reuse ? ` in ${a.container}` : ""} (interactive)`);
     return r.code;
   } finally {
     if (tty) stdin.setRawMode(false);

@@ -18,8 +18,8 @@ export interface LockState {
   raw?: string;
 }
 
-const dirOf = (a: AppOnHost) => lockDir(a.cfg.service, a.cfg.destination);
-const scopeOf = (a: AppOnHost) => ({ service: a.cfg.service, destination: a.cfg.destination });
+const dirOf = (a: AppOnHost) => lockDir(a.cfg.service, a.cfg.destination, a.cfg.runDirectory);
+const scopeOf = (a: AppOnHost) => ({ service: a.cfg.service, destination: a.cfg.destination, runDirectory: a.cfg.runDirectory });
 
 export async function lockStatus(scopes: AppOnHost[]): Promise<{ states: LockState[]; errors: HostError[] }> {
   const { results, errors } = await eachHost(scopes, "reading the deploy lock", async (a) => {
@@ -85,7 +85,7 @@ export async function auditTail(scopes: AppOnHost[], n: number): Promise<{ lines
   const width = Math.max(...scopes.map((a) => a.cfg.hostName.length));
   const { results, errors } = await eachHost(scopes, "reading the audit log", async (a) => {
     const conn = await connect(a.cfg.connection);
-    const r = await conn.exec(revealAudit(auditFile(a.cfg.service, a.cfg.destination), n));
+    const r = await conn.exec(revealAudit(auditFile(a.cfg.service, a.cfg.destination, a.cfg.runDirectory), n));
     return lines(r.stdout).map((l) => `${a.cfg.hostName.padEnd(width)} | ${l}`);
   });
   return { lines: results.flatMap((r) => r ?? []), errors };

@@ -25,8 +25,8 @@ export async function prune(what: string, d: Deployed, f: Filters, retain: numbe
   const { errors } = await eachHost(apps, `pruning ${what}`, async (a) => {
     const cfg = a.cfg;
     const conn = await connect(cfg.connection);
-    const scope = { service: cfg.service, destination: cfg.destination, role: cfg.role };
-    await withLock(conn, { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait }, async () => {
+    const scope = { service: cfg.service, destination: cfg.destination, role: cfg.role, runDirectory: cfg.runDirectory };
+    await withLock(conn, { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait, runDirectory: cfg.runDirectory }, async () => {
       if (what !== "images") {
         const excess = pruneList(await scopeContainers(conn, cfg), a.container, cfg.version, retain ?? cfg.retain);
         if (excess.length) await conn.exec(removeContainers(excess));

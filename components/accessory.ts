@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { AccessoryFileInput } from "../provider/config/schemas";
 import { AccessoryContainer, type AccessoryContainerInputs, type ResourceInputs } from "../provider/resources";
-import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, pickArgs, registryInput, resolveHost, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
+import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, pickArgs, registryInput, resolveHost, runDirectoryOf, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
 /** A file uploaded to the accessory's directory on the host and mounted at `target`
  * (provider/config/schemas.ts `accessoryFile`). */
@@ -9,7 +9,7 @@ export type AccessoryFileArgs = ResourceInputs<AccessoryFileInput>;
 
 /** What an Accessory takes from the provider's schema as it is (provider/config/schemas.ts
  * `accessoryContainer`: each field's type, default, meaning and effect are declared there). */
-const SETTINGS = ["image", "port", "cmd", "directories", "volumes", "options", "labels", "stopWaitTime", "deleteDataOnDestroy", "destination", "lockWait", "hold", "proxy"] as const;
+const SETTINGS = ["image", "port", "cmd", "directories", "volumes", "options", "labels", "stopWaitTime", "deleteDataOnDestroy", "destination", "lockWait", "runDirectory", "hold", "proxy"] as const;
 
 export type AccessoryArgs = ResourceInputs<Pick<AccessoryContainerInputs, (typeof SETTINGS)[number]>> & {
   /** The service this accessory belongs to: the container is "<service>-<name>". */
@@ -38,7 +38,7 @@ export class Accessory extends pulumi.ComponentResource {
     if (!args.hosts?.length) throw configError("Accessory", name, `${path}.hosts`, "must list at least one host");
     for (const host of args.hosts.map(resolveHost)) {
       const envFile = secretEnvFile(this, `${name}-env-${hostKeyName(host)}`, args.ssh, host,
-        `.kamal/env/accessories/${args.containerName ?? `${args.service}-${accessory}`}.env`, args.env?.secret);
+        `${runDirectoryOf(args)}/env/accessories/${args.containerName ?? `${args.service}-${accessory}`}.env`, args.env?.secret);
       this.resources[host.name] = new AccessoryContainer(
         `${name}-${hostKeyName(host)}`,
         dropUnset({

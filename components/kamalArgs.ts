@@ -64,6 +64,7 @@ export function traefikArgs(cfg: KamalConfig, cx: KamalContext, o: { image?: pul
     forwardedHeaders: t.forwardedHeaders, //       proxy.forward_headers
     lockService: cfg.service,
     destination: cfg.destination,
+    runDirectory: cfg.runDirectory, //             run_directory
   };
 }
 
@@ -80,6 +81,7 @@ export function accessoryArgs(cfg: KamalConfig, a: KamalAccessory, cx: KamalCont
     hold,
     service: cfg.service,
     destination: cfg.destination,
+    runDirectory: cfg.runDirectory, //             run_directory
     name: a.name,
     containerName: a.containerName, //             accessories.<name>.service
     image: a.image, //                             .image
@@ -146,6 +148,7 @@ export function serviceArgs(
     readinessDelay: cfg.readinessDelay, //         readiness_delay
     maintenancePage: cfg.maintenancePage, //       error_pages_path (503.html)
     errorPages: cfg.errorPages, //                 error_pages_path (4??.html, 5??.html)
+    runDirectory: cfg.runDirectory, //             run_directory
   };
 }
 

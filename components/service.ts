@@ -16,6 +16,7 @@ import {
   hostKeyName,
   registryInput,
   resolveHost,
+  runDirectoryOf,
   type ResolvedHost,
 } from "./common";
 import { Image } from "./image";
@@ -66,7 +67,7 @@ export class Service extends pulumi.ComponentResource {
       this.envFiles[role] = {};
       for (const host of args.roles[role].hosts.map(resolveHost)) {
         const envFile = secretEnvFile(this, `${name}-env-${role}-${hostKeyName(host)}`, args.ssh, host,
-          `.kamal/env/roles/${[service, role, args.destination].filter(Boolean).join("-")}.env`, secretEnvOf(role, host));
+          `${runDirectoryOf(args)}/env/roles/${[service, role, args.destination].filter(Boolean).join("-")}.env`, secretEnvOf(role, host));
         if (envFile) this.envFiles[role][host.name] = envFile;
       }
     }
@@ -128,6 +129,7 @@ export class Service extends pulumi.ComponentResource {
           cmd: args.release.cmd,
           timeout: args.release.timeout,
           lockWait: args.lockWait,
+          runDirectory: args.runDirectory,
         }) as ResourceInputs<ReleaseInputs>,
         { parent: this, dependsOn: [...(envFile ? [envFile] : []), ...(before ? [before] : [])] },
       );
@@ -191,6 +193,7 @@ export class Service extends pulumi.ComponentResource {
             primary: role === primary && primary !== defaultPrimary(roleNames) ? true : undefined,
             readinessDelay: args.readinessDelay,
             lockWait: args.lockWait,
+            runDirectory: args.runDirectory,
           }) as ResourceInputs<AppContainerInputs>,
           { parent: this, dependsOn: [...dependsOn, ...(envFile ? [envFile] : [])] },
         );

@@ -95,7 +95,7 @@ export interface CanaryArgs {
 
 /** A Service's arguments; the container settings it gives every role (ROLE_SETTINGS) are
  * the AppContainer schema's. */
-export interface ServiceArgs extends Pick<ContainerArgs, ServiceSetting | "readinessDelay" | "lockWait" | "errorPages"> {
+export interface ServiceArgs extends Pick<ContainerArgs, ServiceSetting | "readinessDelay" | "lockWait" | "errorPages" | "runDirectory"> {
   /** Service name: container names and labels start with it. Defaults to the component name. */
   readonly service?: string;
   /** Image without tag, e.g. "registry.example.com/app"; or an Image built in this program,

@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TraefikContainer, type ResourceInputs, type TraefikContainerInputs } from "../provider/resources";
 import { parseProxyReboots, PROXY_REBOOT_CONFIG } from "./proxyRebootConfig";
-import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, pickArgs, registryInput, resolveHost, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
+import { configError, connectionFor, dropUnset, envFileRef, hostKeyName, pickArgs, registryInput, resolveHost, runDirectoryOf, secretEnvFile, type EnvArgs, type HostArg, type RegistryArgs, type SshArgs } from "./common";
 
 /** What a Traefik takes from the provider's schema as it is (provider/config/schemas.ts
  * `traefikContainer`: each field's type, default, meaning and effect are declared there). */
-const SETTINGS = ["image", "hostPort", "apiPort", "args", "tls", "forwardedHeaders", "labels", "options", "networks", "lockService", "destination", "lockWait"] as const;
+const SETTINGS = ["image", "hostPort", "apiPort", "args", "tls", "forwardedHeaders", "labels", "options", "networks", "lockService", "destination", "lockWait", "runDirectory"] as const;
 
 export type TraefikArgs = ResourceInputs<Pick<TraefikContainerInputs, (typeof SETTINGS)[number]>> & {
   /** Hosts to run Traefik on (usually every host of a role behind Traefik). */
@@ -28,7 +28,7 @@ export class Traefik extends pulumi.ComponentResource {
     const [ns, key] = PROXY_REBOOT_CONFIG.split(":");
     const reboots = parseProxyReboots(new pulumi.Config(ns).get(key));
     for (const host of args.hosts.map(resolveHost)) {
-      const envFile = secretEnvFile(this, `${name}-env-${hostKeyName(host)}`, args.ssh, host, ".kamal/env/traefik/traefik.env", args.env?.secret);
+      const envFile = secretEnvFile(this, `${name}-env-${hostKeyName(host)}`, args.ssh, host, `${runDirectoryOf(args)}/env/traefik/traefik.env`, args.env?.secret);
       this.resources[host.name] = new TraefikContainer(
         `${name}-${hostKeyName(host)}`,
         {

@@ -271,6 +271,7 @@ export function normalizeKamalConfig(
     builder,
     kamal,
     secretsPath: raw.secrets_path,
+    ...(raw.run_directory !== undefined ? { runDirectory: raw.run_directory } : {}),
     env: globalEnv,
     volumes: raw.volumes ?? [],
     labels: raw.labels ?? {},

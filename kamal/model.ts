@@ -108,6 +108,9 @@ export interface KamalConfig {
   kamal: 1 | 2;
   /** Kamal 2's secrets_path (default .kamal/secrets). */
   secretsPath?: string;
+  /** `run_directory`: where the lock, audit log, env files, cords, assets and the proxy's
+   * files live on the hosts (unset: `.kamal`). */
+  runDirectory?: string;
   env: KamalEnv;
   volumes: string[];
   labels: Record<string, string>;

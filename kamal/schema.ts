@@ -2,7 +2,7 @@
  * deploy.yml as Kamal 1.9 and 2.x accept it: every key, its type, and (for keys with no
  * meaning here) why. Parsing only; what each key becomes is ./sections.ts and ./config.ts.
  */
-import { name as nameSchema } from "../provider/config/values";
+import { name as nameSchema, runDirectoryPath } from "../provider/config/values";
 import { z } from "zod";
 import { builderSchema } from "./builder";
 
@@ -148,7 +148,6 @@ export const accessory = z.strictObject({
 export const NOT_USED: Record<string, string> = {
   hooks_output: "a hook's output is always shown, as progress lines",
   output: "kamal CLI output settings",
-  run_directory: "the provider keeps its files in ~/.kamal",
 };
 
 export const root = z.strictObject({
@@ -210,6 +209,7 @@ export const root = z.strictObject({
   proxy: proxy.optional(),
   accessories: z.record(z.string(), accessory).optional(),
   secrets_path: z.string().optional(),
+  run_directory: runDirectoryPath.optional(),
   error_pages_path: z.string().optional(),
   hooks_path: z.string().optional(),
   asset_path: z.string().optional(),

@@ -8,6 +8,7 @@ import { CORD_IN_CONTAINER, runContainer } from "./docker";
 import { maintenancePage, proxyErrorPages, type RouteSpec } from "./proxy";
 import type { TraefikCapabilities } from "./traefik";
 import { shellJoin } from "./shell";
+import { runDirectoryAt } from "./files";
 
 /** A scope: what one resource owns on a host. No destination is its own scope (""). */
 export interface Scope {
@@ -273,8 +274,8 @@ export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): C
  * <role>-<version>` holds what the image has at assetPath; `.../volumes/<role>-<version>` is
  * what that version's container mounts there.
  */
-export function assetDirs(home: string, cfg: Pick<AppContainerConfig, "service" | "role" | "destination">, version: string) {
-  const base = `${home}/.kamal/apps/${[cfg.service, cfg.destination].filter(Boolean).join("-")}/assets`;
+export function assetDirs(home: string, cfg: Pick<AppContainerConfig, "service" | "role" | "destination" | "runDirectory">, version: string) {
+  const base = `${runDirectoryAt(home, cfg.runDirectory)}/apps/${[cfg.service, cfg.destination].filter(Boolean).join("-")}/assets`;
   return { base, extracted: `${base}/extracted/${cfg.role}-${version}`, volume: `${base}/volumes/${cfg.role}-${version}` };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Kamal's audit log, in its place and format (`kamal audit`): `.kamal/<service>[-<destination>]-audit.log`
+ * Kamal's audit log, in its place and format (`kamal audit`): `<run directory>/<service>[-<destination>]-audit.log`
  * in the SSH user's home, one line per event, tags in brackets then the message:
  *
  *     [2026-12-02T10:00:00Z] [ops@example.com] [production] [web] Started app version v2 (was v1)
@@ -9,9 +9,10 @@
  */
 import { Command } from "./command";
 import { shellJoin, shellQuote } from "./shell";
+import { RUN_DIRECTORY } from "../config/values";
 
-export function auditFile(service: string, destination?: string): string {
-  return `.kamal/${[service, destination, "audit.log"].filter(Boolean).join("-")}`;
+export function auditFile(service: string, destination?: string, runDirectory = RUN_DIRECTORY): string {
+  return `${runDirectory.replace(/\/+$/, "")}/${[service, destination, "audit.log"].filter(Boolean).join("-")}`;
 }
 
 export interface AuditTags {
@@ -30,7 +31,7 @@ export function auditLine(tags: AuditTags, message: string): string {
 /** Appends a line to the log (its directory made first). */
 export function recordAudit(file: string, line: string): Command {
   // Run again after a reconnect: a line written twice beats a deploy failed over its log.
-  return Command.change(`${shellJoin(["mkdir", "-p", ".kamal"])} && ${shellJoin(["printf", "%s\\n", line])} >> ${shellQuote(file)}`, { repeatable: true, engine: false });
+  return Command.change(`${shellJoin(["mkdir", "-p", file.slice(0, file.lastIndexOf("/"))])} && ${shellJoin(["printf", "%s\\n", line])} >> ${shellQuote(file)}`, { repeatable: true, engine: false });
 }
 
 /** The last `lines` lines (nothing, and exit 0, when there is no log yet). */

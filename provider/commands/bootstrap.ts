@@ -10,6 +10,7 @@
 import { Command } from "./command";
 import { ensureNetwork } from "./docker";
 import { shellJoin, shellQuote } from "./shell";
+import { RUN_DIRECTORY } from "../config/values";
 
 export type PackageManager = "apt-get" | "dnf" | "yum" | "zypper" | "apk" | "pacman";
 export type InitSystem = "systemd" | "openrc" | "sysv";
@@ -38,7 +39,7 @@ export interface HostFacts {
 const VERSION = "--format '{{.Server.Version}}'";
 
 /** One line per fact, `key=value`; reads only. */
-export function probeHost(): Command {
+export function probeHost(runDirectory = RUN_DIRECTORY): Command {
   const text = [
     'echo "uid=$(id -u)"',
     'echo "user=$(id -un)"',
@@ -51,7 +52,7 @@ export function probeHost(): Command {
     "if [ -d /run/systemd/system ]; then echo init=systemd; elif command -v rc-service >/dev/null 2>&1; then echo init=openrc; else echo init=sysv; fi",
     "for m in apt-get dnf yum zypper apk pacman; do if command -v $m >/dev/null 2>&1; then echo \"pm=$m\"; break; fi; done",
     '(if [ -r /etc/os-release ]; then . /etc/os-release && echo "os=$ID"; fi)',
-    "if [ -d .kamal ]; then echo rundir=yes; fi",
+    `if [ -d ${shellQuote(runDirectory)} ]; then echo rundir=yes; fi`,
   ].join("\n");
   return Command.read(text, { engine: false });
 }
@@ -160,6 +161,6 @@ export function createNetwork(name: string): Command {
 }
 
 /** The SSH user's run directory (locks, audit log, env files, proxy files). */
-export function createRunDir(): Command {
-  return Command.change(["mkdir", "-p", ".kamal"], { repeatable: true, engine: false });
+export function createRunDir(runDirectory = RUN_DIRECTORY): Command {
+  return Command.change(["mkdir", "-p", runDirectory], { repeatable: true, engine: false });
 }

@@ -14,3 +14,10 @@ export function readFile(path: string): Command {
 export function fileHash(path: string): Command {
   return Command.read(["sha256sum", path], { engine: false });
 }
+
+/** The run directory (Kamal's `run_directory`) as an absolute path: relative ones are in the
+ * SSH user's home. */
+export function runDirectoryAt(home: string, runDirectory: string): string {
+  const dir = runDirectory.replace(/\/+$/, "") || "/";
+  return dir.startsWith("/") ? dir : `${home}/${dir}`;
+}

@@ -1,6 +1,6 @@
 /**
  * The deploy lock, in Kamal 2's place and format (`kamal lock`): a directory
- * `.kamal/lock-<service>[-<destination>]` in the SSH user's home, created with `mkdir` (atomic:
+ * `<run directory>/lock-<service>[-<destination>]` (`.kamal` in the SSH user's home unless set), created with `mkdir` (atomic:
  * the second taker fails), holding `details`, the base64 of three lines:
  *
  *     Locked by: <holder> at <ISO time>
@@ -12,13 +12,15 @@
  */
 import { Command } from "./command";
 import { shellJoin, shellQuote } from "./shell";
+import { RUN_DIRECTORY } from "../config/values";
 
 /** Kamal's message for the lock a deploy takes by itself (not `kamal lock acquire -m`). */
 export const AUTOMATIC_LOCK_MESSAGE = "Automatic deploy lock";
 
-/** The lock directory, relative to the SSH user's home (Kamal's run directory is `.kamal`). */
-export function lockDir(service: string, destination?: string): string {
-  return `.kamal/${["lock", service, destination].filter(Boolean).join("-")}`;
+/** The lock directory in the run directory (Kamal's `run_directory`, `.kamal` unless set;
+ * relative to the SSH user's home unless absolute). */
+export function lockDir(service: string, destination?: string, runDirectory = RUN_DIRECTORY): string {
+  return `${runDirectory.replace(/\/+$/, "")}/${["lock", service, destination].filter(Boolean).join("-")}`;
 }
 
 export interface LockDetails {
@@ -42,7 +44,7 @@ export function parseLockDetails(text: string): LockDetails | undefined {
  * (a second run finds its own lock). */
 export function acquireLock(dir: string, details: LockDetails): Command {
   const encoded = Buffer.from(lockDetailsText(details)).toString("base64");
-  const mkdir = `{ ${shellJoin(["mkdir", dir])} 2>/dev/null || { ${shellJoin(["mkdir", "-p", ".kamal"])} && ${shellJoin(["mkdir", dir])}; }; }`;
+  const mkdir = `{ ${shellJoin(["mkdir", dir])} 2>/dev/null || { ${shellJoin(["mkdir", "-p", dir.slice(0, dir.lastIndexOf("/"))])} && ${shellJoin(["mkdir", dir])}; }; }`;
   return Command.change(`${mkdir} && ${shellJoin(["printf", "%s\\n", encoded])} > ${shellQuote(`${dir}/details`)}`, { repeatable: false, engine: false });
 }
 

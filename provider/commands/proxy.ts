@@ -11,8 +11,8 @@ import { PLUGIN_NAME } from "./traefikPlugin";
 /** The directory inside the Traefik container that holds the scopes' route files. */
 export const ROUTES_IN_TRAEFIK = "/etc/traefik/kamal";
 
-/** Where the route files live on the host, under the SSH user's home (Kamal's .kamal). */
-export const ROUTES_ON_HOST = ".kamal/proxy/traefik";
+/** Where the route files live on the host, in the proxy directory (traefikDirs). */
+export const ROUTES_IN_PROXY = "traefik";
 
 /** The route file of a scope (`service-role[-destination]`). */
 export function routeFile(dir: string, scope: string): string {

@@ -3,8 +3,10 @@ import { Command } from "./command";
 import type { TraefikContainerConfig } from "../config/schemas";
 import { ensureNetwork, renameContainer, runContainer, startContainer, stopContainer } from "./docker";
 import { shellJoin, shellQuote } from "./shell";
-import { PLUGIN_MODULE, PLUGIN_NAME, PLUGINS_IN_TRAEFIK, PLUGINS_ON_HOST } from "./traefikPlugin";
-import { ROUTES_IN_TRAEFIK, ROUTES_ON_HOST } from "./proxy";
+import { PLUGIN_MODULE, PLUGIN_NAME, PLUGINS_IN_TRAEFIK, PLUGINS_IN_PROXY } from "./traefikPlugin";
+import { ROUTES_IN_TRAEFIK, ROUTES_IN_PROXY } from "./proxy";
+import { RUN_DIRECTORY } from "../config/values";
+import { runDirectoryAt } from "./files";
 
 /** The entrypoint on container port 80, where the web port is published: the user's own
  * (Kamal 1's Let's Encrypt recipe names it `web`, with `websecure` on 443), else ours,
@@ -81,12 +83,21 @@ export interface TraefikDirs {
   plugins: string;
 }
 
-export function traefikDirs(home: string): TraefikDirs {
-  return { routes: `${home}/${ROUTES_ON_HOST}`, acme: `${home}/${ACME_ON_HOST}`, plugins: `${home}/${PLUGINS_ON_HOST}` };
+/** Under `<run directory>/proxy` (Kamal's proxy directory), the run directory relative to
+ * the SSH user's home unless absolute. */
+export function traefikDirs(home: string, runDirectory = RUN_DIRECTORY): TraefikDirs {
+  const proxy = `${runDirectoryAt(home, runDirectory)}/proxy`;
+  return { routes: `${proxy}/${ROUTES_IN_PROXY}`, acme: `${proxy}/${ACME_IN_PROXY}`, plugins: `${proxy}/${PLUGINS_IN_PROXY}` };
 }
 
-export const ACME_ON_HOST = ".kamal/proxy/acme";
+export const ACME_IN_PROXY = "acme";
 export const ACME_IN_TRAEFIK = "/etc/traefik/acme";
+
+/** A previous Traefik's directory copied into this one's (its run directory changed):
+ * modes kept, so acme.json stays 0600. */
+export function copyProxyFiles(from: string, to: string): Command {
+  return Command.change(`${shellJoin(["mkdir", "-p", to])} && ${shellJoin(["cp", "-a", `${from}/.`, `${to}/`])}`, { repeatable: true, engine: false });
+}
 
 /** The ACME store's directory (0700) and an empty acme.json (0600, as Traefik demands)
  * unless there is one: created by the SSH user, written by Traefik. */

@@ -23,8 +23,8 @@ export const PLUGIN_NAME = "kamal";
 /** Where the plugin sources sit inside the Traefik container (Traefik's working directory is /). */
 export const PLUGINS_IN_TRAEFIK = "/plugins-local";
 
-/** Where they sit on the host, under the SSH user's home. */
-export const PLUGINS_ON_HOST = ".kamal/proxy/plugins-local";
+/** Where they sit on the host, in the proxy directory (traefikDirs). */
+export const PLUGINS_IN_PROXY = "plugins-local";
 
 const MANIFEST = `displayName: Kamal route helpers
 type: middleware

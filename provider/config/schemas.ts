@@ -11,7 +11,7 @@
 import { z } from "zod";
 
 import { field, reroute, secret, swap, record, replace, restart, reboot, rerun } from "./declare";
-import { cmd, dockerOptions, duration, envFileRef, envMap, healthcheck, imageDigest, imageName, logging, maintenance, name, port, registry, routeHost, routeOptions, sshConnection, sshConnectionAnywhere, version, volume } from "./values";
+import { cmd, dockerOptions, duration, envFileRef, envMap, healthcheck, imageDigest, imageName, logging, maintenance, name, port, registry, routeHost, routeOptions, runDirectory, sshConnection, sshConnectionAnywhere, version, volume } from "./values";
 
 /** A host resource of a rollout: its role, host and phase. A state written by an earlier
  * release has "<role>/<host>@<phase>", read as the same record (so no diff). */
@@ -111,6 +111,9 @@ export const appContainer = z
     readinessDelay: record(duration.default(2)),
     /** Seconds to wait for the deploy lock another deploy holds before refusing (default 120). */
     lockWait: record(duration.default(120)),
+    /** Kamal's run_directory: the lock, audit log, cords and asset volumes (default `.kamal`;
+     * a change applies from the next container on). */
+    runDirectory: record(runDirectory),
   })
   // Stage 2: cross-field rules, checked even when other fields are wrong.
   .refine((v) => !(v.traefik && !v.healthcheck), {
@@ -224,6 +227,9 @@ export const traefikContainer = z.strictObject({
   rebooted: restart(z.string().min(1).optional()),
   /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
   lockWait: record(duration.default(120)),
+  /** Kamal's run_directory: the lock, and the proxy's files (`<run_directory>/proxy/…`:
+   * route files, ACME store, plugin) Traefik mounts (default `.kamal`). */
+  runDirectory: restart(runDirectory),
   /** Set by the provider, never by a user: the proxy this resource found serving when it was
    * planned (Kamal 1's Traefik, Kamal 2's kamal-proxy), so that the preview says what the
    * first `up` takes over. Kept as first recorded. */
@@ -329,6 +335,8 @@ export const accessoryContainer = z.strictObject({
   destination: record(name.optional()),
   /** Seconds to wait for that lock when another deploy holds it, before refusing (default 120). */
   lockWait: record(duration.default(120)),
+  /** Kamal's run_directory: where that lock and the audit log are (default `.kamal`). */
+  runDirectory: record(runDirectory),
   /** Leave the running accessory as it is: a change to what it runs is not applied by this
    * update (the preview and the update say it is pending, and what applies it), as Kamal's
    * deploy never touches accessories. KamalApp sets it unless asked to apply (`pulumi-kamal
@@ -371,6 +379,8 @@ export const release = z.strictObject({
   timeout: record(duration.default(600)),
   /** Seconds to wait for the deploy lock another deploy holds before refusing (default 120). */
   lockWait: record(duration.default(120)),
+  /** Kamal's run_directory: where that lock is (default `.kamal`). */
+  runDirectory: record(runDirectory),
 });
 export type ReleaseConfig = z.output<typeof release>;
 export type ReleaseInput = z.input<typeof release>;

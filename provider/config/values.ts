@@ -243,6 +243,15 @@ export const healthcheck = z.strictObject({
 });
 export type HealthcheckInput = z.input<typeof healthcheck>;
 
+/** Kamal's `run_directory`: where the deploy lock, the audit log, env files, cords, asset
+ * volumes and the proxy's files live on a host, relative to the SSH user's home unless
+ * absolute (default `.kamal`). */
+export const RUN_DIRECTORY = ".kamal";
+export const runDirectoryPath = z
+  .string()
+  .regex(/^(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+$/, { message: 'must be a directory path of letters, digits, ".", "_", "-" and "/" (no "..")' });
+export const runDirectory = runDirectoryPath.default(RUN_DIRECTORY);
+
 export const cmd = z.union([z.string().min(1), z.array(z.string()).min(1)]);
 
 export const envFileRef = z.strictObject({ path: z.string().min(1), hash: z.string() });

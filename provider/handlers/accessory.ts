@@ -117,7 +117,7 @@ async function removeContainer(cfg: AccessoryContainerConfig, deleteData: boolea
 
 /** Kamal's accessory commands hold the app's deploy lock; so does every change here. */
 function lockOf(cfg: AccessoryContainerConfig) {
-  return { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.image, waitSeconds: cfg.lockWait };
+  return { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.image, waitSeconds: cfg.lockWait, runDirectory: cfg.runDirectory };
 }
 
 async function boot(cfg: AccessoryContainerConfig) {
@@ -158,7 +158,7 @@ async function bootLocked(conn: SshConnection, cfg: AccessoryContainerConfig, se
   // Behind the proxy: routed to the container as it runs now (a reboot gives it a new address).
   await routeAccessory(conn, cfg, name);
   const facts = await containerFacts(conn, name);
-  await audit(conn, cfg.hostName, { service: cfg.service }, `Booted ${name} accessory (${cfg.image})`);
+  await audit(conn, cfg.hostName, { service: cfg.service, runDirectory: cfg.runDirectory }, `Booted ${name} accessory (${cfg.image})`);
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", dataDir };
 }
 

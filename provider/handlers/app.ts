@@ -339,5 +339,5 @@ async function swapOn(cfg: AppContainerConfig, inputs: Inputs, member?: RolloutM
 
 /** The deploy lock of the scope's service and destination on its host. */
 function lockOf(cfg: AppContainerConfig) {
-  return { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait };
+  return { host: cfg.hostName, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait, runDirectory: cfg.runDirectory };
 }

@@ -38,12 +38,12 @@ let performerHere: string | undefined;
 export async function audit(
   conn: SshConnection,
   host: string,
-  scope: { service: string; destination?: string; role?: string },
+  scope: { service: string; destination?: string; role?: string; runDirectory?: string },
   message: string,
 ): Promise<void> {
   performerHere ??= performer();
   const line = auditLine({ recordedAt: kamalTime(), performer: performerHere, destination: scope.destination, role: scope.role }, message);
-  const r = await conn.run(recordAudit(auditFile(scope.service, scope.destination), line)).catch((e: Error) => ({ code: 1, stderr: e.message }));
+  const r = await conn.run(recordAudit(auditFile(scope.service, scope.destination, scope.runDirectory), line)).catch((e: Error) => ({ code: 1, stderr: e.message }));
   if (r.code !== 0) progress(host, `could not append to the audit log: ${r.stderr.trim()}`);
 }
 

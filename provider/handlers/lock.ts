@@ -95,11 +95,11 @@ async function take(conn: SshConnection, host: string, dir: string, details: Loc
  * they read may be out of date). */
 export async function withLock<T, L = undefined>(
   conn: SshConnection,
-  lock: { host: string; service: string; destination?: string; version: string; waitSeconds: number },
+  lock: { host: string; service: string; destination?: string; version: string; waitSeconds: number; runDirectory?: string },
   fn: (looked: L, waited: boolean) => Promise<T>,
   lookups?: () => Promise<L>,
 ): Promise<T> {
-  const dir = lockDir(lock.service, lock.destination);
+  const dir = lockDir(lock.service, lock.destination, lock.runDirectory);
   const key = `${conn.target.user ?? "root"}@${conn.name}:${conn.target.port ?? 22} ${dir}`;
   let entry = held.get(key);
   if (entry) {

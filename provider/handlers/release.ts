@@ -60,7 +60,7 @@ async function run(cfg: ReleaseConfig): Promise<{ ranVersion: string; ranAt: str
     const conn = await step(host, "connecting", () => connect(cfg.connection));
     const image = `${cfg.image}:${cfg.version}`;
     const name = releaseContainerName(cfg);
-    const lock = { host, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait };
+    const lock = { host, service: cfg.service, destination: cfg.destination, version: cfg.version, waitSeconds: cfg.lockWait, runDirectory: cfg.runDirectory };
     return withLock(conn, lock, async ([, home]) => {
       const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
       // The env file's values are secrets of the run: a command that prints one shows
@@ -109,7 +109,7 @@ async function run(cfg: ReleaseConfig): Promise<{ ranVersion: string; ranAt: str
       const code = Number(waited.stdout.trim());
       // Kept when it failed, for its logs (removed by the next attempt); removed when done.
       if (code === 0) await conn.run(docker.removeContainers([name], true));
-      await audit(conn, host, { service: cfg.service, destination: cfg.destination, role: cfg.role }, `Ran the release command for version ${cfg.version}: ${code === 0 ? "done" : `exit ${code}`} in ${took}`);
+      await audit(conn, host, { service: cfg.service, destination: cfg.destination, role: cfg.role, runDirectory: cfg.runDirectory }, `Ran the release command for version ${cfg.version}: ${code === 0 ? "done" : `exit ${code}`} in ${took}`);
       if (code !== 0) {
         throw new StepError(host, "running the release command", new Error(`exit ${code}`), `it exited with code ${code} after ${took}; no container was swapped (the container ${name} is kept for its logs)${output}`);
       }

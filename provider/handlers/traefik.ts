@@ -11,7 +11,8 @@ import { Command } from "../commands/command";
 import { randomBytes } from "node:crypto";
 import { traefikContainer, type TraefikContainerConfig } from "../config/schemas";
 import { parseInputs, parseStored } from "../config/fields";
-import { createTraefik, ensureAcmeStore, replaceTraefik, traefikDirs, trialTraefik, type TraefikDirs } from "../commands/traefik";
+import { ACME_IN_TRAEFIK, copyProxyFiles, createTraefik, ensureAcmeStore, replaceTraefik, traefikDirs, trialTraefik, type TraefikDirs } from "../commands/traefik";
+import { ROUTES_IN_TRAEFIK } from "../commands/proxy";
 import { traefikPluginFiles } from "../commands/traefikPlugin";
 import * as docker from "../commands/docker";
 import type { SshConnection } from "../ssh/executor";
@@ -105,7 +106,7 @@ async function boot(cfg: TraefikContainerConfig) {
 }
 
 function lockOf(cfg: TraefikContainerConfig) {
-  return { host: cfg.hostName, service: cfg.lockService, destination: cfg.destination, version: cfg.image, waitSeconds: cfg.lockWait };
+  return { host: cfg.hostName, service: cfg.lockService, destination: cfg.destination, version: cfg.image, waitSeconds: cfg.lockWait, runDirectory: cfg.runDirectory };
 }
 
 async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secrets: Secrets) {
@@ -114,7 +115,8 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   const envFile = cfg.envFile ? absolute(home, cfg.envFile.path) : undefined;
   const hex = randomBytes(3).toString("hex");
   const next = `${TRAEFIK_CONTAINER}_next_${hex}`;
-  const dirs = traefikDirs(home);
+  const dirs = traefikDirs(home, cfg.runDirectory);
+  await step(host, "carrying the proxy's files to the run directory", () => carryProxyFiles(conn, host, dirs));
   await step(host, "preparing the new Traefik container", async () => {
     await conn.exec(docker.makeDirectories([dirs.routes], "755"));
     await writePlugin(conn, dirs.plugins);
@@ -179,6 +181,21 @@ async function bootLocked(conn: SshConnection, cfg: TraefikContainerConfig, secr
   if (retired?.renamed) await conn.run(docker.removeContainers([retired.name], true));
   const facts = await containerFacts(conn, TRAEFIK_CONTAINER);
   return { containerId: facts?.containerId ?? "", status: facts?.status ?? "missing", restartedAt: new Date().toISOString() };
+}
+
+/** The route files and the ACME store the host's Traefik mounts, copied to where the new one
+ * will (the run directory changed): the routes it serves and the certificates it holds go
+ * with it, so the new Traefik serves the same from its first request. */
+async function carryProxyFiles(conn: SshConnection, host: string, dirs: TraefikDirs) {
+  const r = await conn.run(docker.inspectContainer(TRAEFIK_CONTAINER, "{{range .Mounts}}{{.Destination}}={{.Source}}\n{{end}}"));
+  if (r.code !== 0) return;
+  const mounts = new Map(r.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  for (const [inside, to] of [[ROUTES_IN_TRAEFIK, dirs.routes], [ACME_IN_TRAEFIK, dirs.acme]]) {
+    const from = mounts.get(inside);
+    if (!from || from === to) continue;
+    progress(host, `copying ${from} to ${to} (the run directory changed)`);
+    await conn.exec(copyProxyFiles(from, to));
+  }
 }
 
 /** The plugin's sources, where Traefik loads local plugins from (rewritten at every start:

@@ -3,7 +3,7 @@
  * the real Pulumi engine: routed by its host name once it runs; a new host name rewrites the
  * route and leaves the container running; with a health check, routed once it answers (never:
  * the update fails, the route as it was); a reboot routes to the new container; removing the
- * proxy, or the accessory, removes the route.
+ * proxy, or the accessory, removes the route; a changed run directory carries the route along.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,7 +32,7 @@ async function up(): Promise<PulumiRun> {
 describe("an accessory behind the proxy", () => {
   beforeAll(async () => {
     const conn = await pool.connect(target("app1"));
-    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal"));
+    await conn.exec(onHost("docker ps -aq | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal /root/.kamal-moved"));
     const dir = scratchProject("accessory-proxy", {
       "Pulumi.yaml": "name: kp-accessory-proxy\nruntime: nodejs\n",
       "package.json": JSON.stringify({ name: "kp-accessory-proxy", main: "index.ts" }),
@@ -89,6 +89,14 @@ describe("an accessory behind the proxy", () => {
     await set("proxyHost", "panel.kp.test");
     await up();
     expect((await get("panel.kp.test")).status).toBe(200);
+    // Kamal's run_directory changed: Traefik restarts on the new one with the route files
+    // carried over, so the route still serves; removing it later finds it there.
+    await set("runDirectory", ".kamal-moved");
+    const movedDir = await up();
+    expect(movedDir.stdout).toContain("copying /root/.kamal/proxy/traefik to /root/.kamal-moved/proxy/traefik (the run directory changed)");
+    expect((await get("panel.kp.test")).status).toBe(200);
+    const conn = await pool.connect(target("app1"));
+    expect((await conn.exec(onHost("docker inspect -f '{{range .Mounts}}{{.Source}} {{end}}' traefik"))).stdout).toContain("/root/.kamal-moved/proxy/traefik ");
     const destroyed = await p.destroy();
     expect(destroyed.code, out(destroyed)).toBe(0);
     expect(destroyed.stdout).toContain("the route of kpacc-panel removed");

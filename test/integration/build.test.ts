@@ -225,6 +225,9 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
   let app: BuildApp;
   let k: { dir: string; env: NodeJS.ProcessEnv };
   const HOST = "kpk2.example.test";
+  // Kamal's run_directory, absolute: the lock, the audit log and the proxy's files go there
+  // (under /home: each sandbox host has its own).
+  const RUN_DIR = "/home/kpk2-run";
   const cli = async (args: string[]): Promise<PulumiRun> => {
     const r = await runCli(args, k);
     outputs.push(r.stdout + r.stderr);
@@ -232,7 +235,7 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
   };
 
   beforeAll(async () => {
-    for (const h of web) await sh(h, "docker ps -aq --filter label=service=kpk2 | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal");
+    for (const h of web) await sh(h, `docker ps -aq --filter label=service=kpk2 | xargs -r docker rm -f >/dev/null; rm -rf /root/.kamal ${RUN_DIR}`);
     app = makeBuildApp("kamal2-build", { secret: SECRET, label: "k-one" });
     mkdirSync(path.join(app.dir, "config"));
     mkdirSync(path.join(app.dir, ".kamal/hooks"), { recursive: true });
@@ -256,6 +259,7 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
         "  arch: amd64",
         "  driver: docker",
         "  secrets: [BUILD_TOKEN]",
+        `run_directory: ${RUN_DIR}`,
         "",
       ].join("\n"),
     );
@@ -287,6 +291,18 @@ describe("pulumi-kamal deploy on a Kamal 2 project: build, push, deploy the comm
     expect(r.stdout).toMatch(new RegExp(`  local builder: pushed \\S+/kp/kpk2:${head} sha256:[0-9a-f]{64}`));
     for (const h of web) expect(await version(h, HOST)).toBe("k-one");
     expect(readFileSync(path.join(k.dir, "pre-build.log"), "utf8")).toBe(`${head}\n`);
+    // run_directory: as Kamal lays it out there, nothing in ~/.kamal.
+    for (const h of web) {
+      expect(await sh(h, `cat ${RUN_DIR}/kpk2-audit.log`)).toContain(`Started app version ${head}`);
+      expect(await sh(h, `docker inspect -f '{{range .Mounts}}{{.Source}} {{end}}' traefik`)).toContain(`${RUN_DIR}/proxy/traefik`);
+      expect(await sh(h, `ls ${RUN_DIR}/proxy/traefik`)).toContain("kpk2-web.yml");
+      expect(await sh(h, "ls -A /root/.kamal 2>/dev/null | wc -l")).toBe("0");
+    }
+    const lock = await cli(["lock", "acquire", "-m", "maintenance window"]);
+    expect(lock.code, out(lock)).toBe(0);
+    for (const h of web) expect(await sh(h, `test -d ${RUN_DIR}/lock-kpk2 && echo held`)).toBe("held");
+    expect((await cli(["lock", "release"])).code).toBe(0);
+    for (const h of web) expect(await sh(h, `test -d ${RUN_DIR}/lock-kpk2 || echo gone`)).toBe("gone");
   });
 
   it("commit, then deploy: the new commit is built and swapped in under load, 0 failed; again, nothing is built", async () => {

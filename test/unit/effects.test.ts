@@ -101,6 +101,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     "healthcheck.deadline": [60, 30],
     stopWaitTime: [30, 10],
     lockWait: [120, 10],
+    runDirectory: [".kamal", "/var/lib/kamal"],
     retain: [5, 2],
     bootDelay: [0, 5],
     watch: [0, "30s"],
@@ -129,6 +130,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     lockService: ["traefik", "myapp"],
     destination: [undefined, "staging"],
     lockWait: [120, 10],
+    runDirectory: [".kamal", "/var/lib/kamal"],
     takeover: [undefined, "Kamal 2's kamal-proxy (basecamp/kamal-proxy:v0.9.2)"],
   },
   envFile: {
@@ -158,6 +160,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     deleteDataOnDestroy: [false, true],
     destination: [undefined, "staging"],
     lockWait: [120, 10],
+    runDirectory: [".kamal", "/var/lib/kamal"],
     hold: [false, true],
     proxy: [undefined, { hosts: ["panel.example.com"] }],
   },
@@ -179,6 +182,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     options: [undefined, { network: "kamal" }],
     timeout: [600, "15m"],
     lockWait: [120, 10],
+    runDirectory: [".kamal", "/var/lib/kamal"],
   },
   hook: {
     name: ["pre-deploy", "post-deploy"],

@@ -64,7 +64,7 @@ export function failureOf(e: unknown): string {
 
 /** The audit log a scope's lines go to, and their role tag. */
 export function auditScope(cfg: AppContainerConfig) {
-  return { service: cfg.service, destination: cfg.destination, role: cfg.role };
+  return { service: cfg.service, destination: cfg.destination, role: cfg.role, runDirectory: cfg.runDirectory };
 }
 
 export class HostSwap {

@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import type { AppContainerConfig } from "../../config/schemas";
 import { routeOnlySettings, routeFileSpec, wantsLabelRouting } from "../../commands/app";
 import * as docker from "../../commands/docker";
+import { runDirectoryAt } from "../../commands/files";
 import type { SshConnection } from "../../ssh/executor";
 import { tail } from "../../ssh/redact";
 import { progress, step } from "../common";
@@ -188,7 +189,7 @@ class LabelTraffic implements Traffic {
     name: string,
   ) {
     // Kamal 1's cord: a container routed by its labels leaves rotation when it is cut.
-    if (cfg.traefik) this.cord = `${home}/.kamal/cords/${name}-${randomBytes(4).toString("hex")}`;
+    if (cfg.traefik) this.cord = `${runDirectoryAt(home, cfg.runDirectory)}/cords/${name}-${randomBytes(4).toString("hex")}`;
   }
 
   async prepare() {

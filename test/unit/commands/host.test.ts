@@ -98,9 +98,11 @@ describe("command policies: what may run again after a dropped connection, and i
 describe("the deploy lock, in Kamal 2's place and format", () => {
   const details = { holder: "pulumi-kamal shop/prod on ci@runner-1 pid 4242", at: "2026-11-23T17:00:00Z", version: "v2", message: "Automatic deploy lock" };
   const encoded = Buffer.from("Locked by: pulumi-kamal shop/prod on ci@runner-1 pid 4242 at 2026-11-23T17:00:00Z\nVersion: v2\nMessage: Automatic deploy lock").toString("base64");
-  it("lives in .kamal/lock-<service>[-<destination>]", () => {
+  it("lives in .kamal/lock-<service>[-<destination>], or in the run directory set (run_directory)", () => {
     expect(lock.lockDir("shop")).toBe(".kamal/lock-shop");
     expect(lock.lockDir("shop", "staging")).toBe(".kamal/lock-shop-staging");
+    expect(lock.lockDir("shop", "staging", "/var/kamal/")).toBe("/var/kamal/lock-shop-staging");
+    expect(lock.acquireLock("/var/kamal/lock-shop", { holder: "h", at: "t", version: "v", message: "m" }).text).toMatch(/^\{ mkdir \/var\/kamal\/lock-shop 2>\/dev\/null \|\| \{ mkdir -p \/var\/kamal && mkdir \/var\/kamal\/lock-shop; \}; \} && /);
   });
   it("is taken with mkdir (atomic), its details base64-encoded as Kamal writes them", () => {
     expect(lock.acquireLock(".kamal/lock-shop", details).text).toBe(
@@ -162,6 +164,8 @@ describe("the operator's commands (pulumi-kamal details, logs, exec) and the aud
     expect(audit.auditLine({ recordedAt: "2026-12-02T10:00:00Z", performer: "ci" }, "Booted hey-db accessory")).toBe("[2026-12-02T10:00:00Z] [ci] Booted hey-db accessory");
     expect(audit.auditFile("hey", "production")).toBe(".kamal/hey-production-audit.log");
     expect(audit.auditFile("hey")).toBe(".kamal/hey-audit.log");
+    expect(audit.auditFile("hey", undefined, "deploy/run")).toBe("deploy/run/hey-audit.log");
+    expect(audit.recordAudit("deploy/run/hey-audit.log", "x").text).toBe("mkdir -p deploy/run && printf '%s\\n' x >> deploy/run/hey-audit.log");
     expect(audit.recordAudit(".kamal/hey-audit.log", "[t] [it's me] x").text).toBe("mkdir -p .kamal && printf '%s\\n' '[t] [it'\\''s me] x' >> .kamal/hey-audit.log");
     expect(audit.revealAudit(".kamal/hey-audit.log", 50).text).toBe("if [ -f .kamal/hey-audit.log ]; then tail -n 50 .kamal/hey-audit.log; fi");
     expect(audit.kamalTime(new Date("2026-12-02T10:00:00.123Z"))).toBe("2026-12-02T10:00:00Z");
@@ -188,6 +192,8 @@ describe("bootstrap builders", () => {
         "if [ -d .kamal ]; then echo rundir=yes; fi",
       ].join("\n"),
     );
+    expect(boot.probeHost("/srv/kamal run").text.split("\n").at(-1)).toBe("if [ -d '/srv/kamal run' ]; then echo rundir=yes; fi");
+    expect(boot.createRunDir("/srv/kamal").text).toBe("mkdir -p /srv/kamal");
     expect(boot.parseFacts("uid=1001\nuser=deploy\ncli=yes\nsuper=sudo\nrootEngine=27.5.1\ninit=sysv\npm=apt-get\nos=debian\n")).toEqual(facts({ rootEngine: "27.5.1", init: "sysv" }));
     // Root: the engine it reaches is root's.
     expect(boot.parseFacts("uid=0\nuser=root\ncli=yes\nengine=27.5.1\nsuper=root\ngroup=yes\ninit=systemd\npm=dnf\nos=fedora\nrundir=yes\n")).toEqual(

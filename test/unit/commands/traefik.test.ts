@@ -45,6 +45,14 @@ describe("Traefik and accessory commands", () => {
     );
   });
 
+  it("keeps the proxy's files in <run directory>/proxy: in the home unless absolute; a changed one is copied over", async () => {
+    const { copyProxyFiles } = await import("../../../provider/commands/traefik");
+    expect(traefikDirs("/root")).toEqual({ routes: "/root/.kamal/proxy/traefik", acme: "/root/.kamal/proxy/acme", plugins: "/root/.kamal/proxy/plugins-local" });
+    expect(traefikDirs("/home/deploy", "run/kamal/")).toEqual({ routes: "/home/deploy/run/kamal/proxy/traefik", acme: "/home/deploy/run/kamal/proxy/acme", plugins: "/home/deploy/run/kamal/proxy/plugins-local" });
+    expect(traefikDirs("/root", "/var/lib/kamal")).toEqual({ routes: "/var/lib/kamal/proxy/traefik", acme: "/var/lib/kamal/proxy/acme", plugins: "/var/lib/kamal/proxy/plugins-local" });
+    expect(copyProxyFiles("/root/.kamal/proxy/acme", "/var/lib/kamal/proxy/acme").text).toBe("mkdir -p /var/lib/kamal/proxy/acme && cp -a /root/.kamal/proxy/acme/. /var/lib/kamal/proxy/acme/");
+  });
+
   it("joins Traefik to user networks (created if missing) before it starts", () => {
     const cfg = traefikContainer.parse({ hostName: "web-1", connection, image: "traefik:v3.6", networks: ["kamal"] });
     const { ensureNetwork } = docker;

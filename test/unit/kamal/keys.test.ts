@@ -390,6 +390,13 @@ describe("Kamal config: every supported key", () => {
     expect([plain.roles[0].route?.forwardHeaders, plain.traefik?.forwardedHeaders, plain.traefik?.tls]).toEqual([true, true, undefined]);
   });
 
+  it("reads run_directory (where the lock, audit log, env files and proxy files go); refuses a path that climbs out", () => {
+    expect(normalizeKamalConfig({ ...minimal }).runDirectory).toBeUndefined();
+    const c = normalizeKamalConfig({ ...minimal, run_directory: "/var/lib/kamal" });
+    expect([c.runDirectory, c.warnings.filter((w) => w.includes("run_directory"))]).toEqual(["/var/lib/kamal", []]);
+    expect(errorsOf({ ...minimal, run_directory: "../elsewhere" })).toBe('run_directory: must be a directory path of letters, digits, ".", "_", "-" and "/" (no "..")');
+  });
+
   it("refuses what Kamal refuses about ssl, with Kamal's messages", () => {
     const problems = (doc: Record<string, unknown>) => {
       try {
