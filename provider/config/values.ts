@@ -240,6 +240,8 @@ export const healthcheck = z.strictObject({
   retries: z.number().int().min(1).max(100).default(3),
   /** How long a new container has to become healthy, seconds or "60s" (default 60). */
   deadline: record(duration.default(60)),
+  /** Lines of the container's log a failed start shows (default 30; Kamal 1's `log_lines`). */
+  logLines: record(z.number().int().min(1).max(10_000).default(30)),
 });
 export type HealthcheckInput = z.input<typeof healthcheck>;
 

@@ -99,6 +99,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     "healthcheck.timeout": [5, 2],
     "healthcheck.retries": [3, 5],
     "healthcheck.deadline": [60, 30],
+    "healthcheck.logLines": [30, 100],
     stopWaitTime: [30, 10],
     lockWait: [120, 10],
     runDirectory: [".kamal", "/var/lib/kamal"],

@@ -257,7 +257,7 @@ export class HostSwap {
       // One that took traffic leaves rotation and finishes its in-flight requests first.
       // What the report shows is read meanwhile: a failed deploy ends soon after its
       // deadline (the steps that follow run side by side where they can).
-      const [, more] = await Promise.all([traffic.withdraw(name, switched), failureDetails(conn, name, this.secrets, this.envFile), restored]);
+      const [, more] = await Promise.all([traffic.withdraw(name, switched), failureDetails(conn, name, this.secrets, this.envFile, cfg.healthcheck?.logLines), restored]);
       // The failed container is kept (the newest failed one only) for its logs, under a
       // name that no retention or rollback counts; the copy that stepped aside gets its
       // name back.
@@ -304,11 +304,11 @@ export class HostSwap {
 
 /** Health log and last log lines of a failed container; the env file's values become
  * secrets of the operation, so the report can never show them. */
-async function failureDetails(conn: SshConnection, name: string, secrets: Secrets, envFile?: string): Promise<string> {
+async function failureDetails(conn: SshConnection, name: string, secrets: Secrets, envFile?: string, logLines = 30): Promise<string> {
   const [env, healthOut, logsOut] = await Promise.all([
     envFile ? conn.run(readFile(envFile)) : undefined,
     conn.run(docker.containerHealthLog(name)),
-    conn.run(docker.containerLogs(name, 30)),
+    conn.run(docker.containerLogs(name, logLines)),
   ]);
   if (env) secrets.addEnvFile(env.stdout);
   const healthJson = healthOut.stdout.trim();
@@ -323,7 +323,7 @@ async function failureDetails(conn: SshConnection, name: string, secrets: Secret
   } catch {
     /* not JSON: no health log */
   }
-  const logs = tail(logsOut.stdout, 30) || "(no output)";
+  const logs = tail(logsOut.stdout, logLines) || "(no output)";
   // Docker's own health log, when the container has a health check Docker runs.
   return `${health ? `--- health check log (last 5) ---\n${health}\n` : ""}--- last log lines of ${name} ---\n${logs}`;
 }

@@ -210,6 +210,9 @@ describe("Kamal config: every supported key", () => {
     expect(normalizeKamalConfig({ ...minimal, servers: { web: { hosts: ["h"], traefik: true } } }).kamal).toBe(1);
     expect(normalizeKamalConfig({ ...minimal, env: { secret: ["DB_PASSWORD:MAIN_DB_PASSWORD"] } }).kamal).toBe(2);
     expect(normalizeKamalConfig({ ...minimal, env: { A: 1 } }, { kamal: 1 }).roles[0].appPort).toBe(3000);
+    // Kamal 1's log_lines: how much of a failed container's log the failure shows.
+    const lines = normalizeKamalConfig({ ...minimal, healthcheck: { log_lines: 100 } }, { kamal: 1 });
+    expect([lines.roles[0].healthcheck?.logLines, lines.warnings.filter((w) => w.includes("log_lines"))]).toEqual([100, []]);
   });
 
   it("Kamal 2: the primary role is behind the proxy unless it says false; another role only when it says so", () => {
