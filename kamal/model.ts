@@ -30,7 +30,7 @@ export interface KamalRole {
   /** Behind the proxy (Traefik here): Kamal 1's traefik, Kamal 2's proxy. */
   traefik: boolean;
   appPort: number;
-  healthcheck?: { path: string; port: number; cmd?: string; interval: number; timeout?: number; deadline: number; logLines?: number };
+  healthcheck?: { path: string; port: number; cmd?: string; interval: number; timeout?: number; deadline: number; logLines?: number; cord?: string | false };
   /** Kamal 2's proxy.host/hosts: the host names routed to the role (all when empty). */
   routeHosts: string[];
   /** Kamal 2's other proxy settings, as the Service's route settings (secrets by name). */

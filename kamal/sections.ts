@@ -160,7 +160,6 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
     if (r.asset_path !== undefined && !traefik) warnings.push(`${at}.asset_path: not used (assets are bridged only for a role behind the proxy, as in Kamal)`);
 
     const hc = { ...(raw.healthcheck ?? {}), ...(r.healthcheck ?? {}) };
-    if (typeof hc.cord === "string" && hc.cord !== "/tmp/kamal-cord") warnings.push(`${at}.healthcheck.cord: a custom cord path is not supported (/tmp/kamal-cord is used)`);
     if (hc.exposed_port !== undefined) warnings.push(`${at}.healthcheck.exposed_port: not used`);
     // Kamal 2: a role's proxy settings deep-merged over the top-level ones.
     const p = isKamal2 && traefik ? (deepMerge(raw.proxy ?? {}, isPlain(r.proxy) ? r.proxy : {}) as NonNullable<Raw["proxy"]>) : undefined;
@@ -176,7 +175,7 @@ export function rolesOf(raw: Raw, isKamal2: boolean, primaryRole: string, global
     } else if (traefik || r.healthcheck) {
       const attempts = hc.max_attempts ?? 7;
       // Kamal 1 polls max_attempts times with a linearly growing pause (1s, 2s, …).
-      healthcheck = { path: hc.path ?? "/up", port: appPort, cmd: hc.cmd, interval: seconds(hc.interval, 1), deadline: raw.deploy_timeout ?? (attempts * (attempts + 1)) / 2, ...(hc.log_lines !== undefined ? { logLines: hc.log_lines } : {}) };
+      healthcheck = { path: hc.path ?? "/up", port: appPort, cmd: hc.cmd, interval: seconds(hc.interval, 1), deadline: raw.deploy_timeout ?? (attempts * (attempts + 1)) / 2, ...(hc.log_lines !== undefined ? { logLines: hc.log_lines } : {}), ...(hc.cord !== undefined ? { cord: hc.cord } : {}) };
     }
     out.push({
       name,

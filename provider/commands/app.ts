@@ -7,7 +7,7 @@ import type { AppContainerConfig } from "../config/schemas";
 import { CORD_IN_CONTAINER, runContainer } from "./docker";
 import { maintenancePage, proxyErrorPages, type RouteSpec } from "./proxy";
 import type { TraefikCapabilities } from "./traefik";
-import { shellJoin } from "./shell";
+import { shellJoin, shellQuote } from "./shell";
 import { runDirectoryAt } from "./files";
 
 /** A scope: what one resource owns on a host. No destination is its own scope (""). */
@@ -225,8 +225,8 @@ export function healthCommand(cfg: AppContainerConfig, routing: Routing = "label
   if (!hc) return undefined;
   if (cfg.traefik && routing === "routes" && !hc.cmd) return undefined;
   const probe = hc.cmd ?? shellJoin(["curl", "-f", `http://localhost:${hc.port}${hc.path}`]);
-  if (!cfg.traefik || routing !== "labels") return probe;
-  return `(${probe}) && (stat ${CORD_IN_CONTAINER}/cord > /dev/null || exit 1)`;
+  if (!cfg.traefik || routing !== "labels" || hc.cord === false) return probe;
+  return `(${probe}) && (stat ${shellQuote(`${hc.cord}/cord`)} > /dev/null || exit 1)`;
 }
 
 export interface AppRunPlacement {
@@ -260,7 +260,7 @@ export function runAppContainer(cfg: AppContainerConfig, at: AppRunPlacement): C
     restart: "unless-stopped",
     env: kamalEnv(cfg, at.name),
     envFile: at.envFile,
-    volumes: [...(at.cordDir ? [`${at.cordDir}:${CORD_IN_CONTAINER}`] : []), ...cfg.volumes, ...(at.assetVolume && cfg.assetPath ? [`${at.assetVolume}:${cfg.assetPath}`] : [])],
+    volumes: [...(at.cordDir ? [`${at.cordDir}:${cfg.healthcheck?.cord || CORD_IN_CONTAINER}`] : []), ...cfg.volumes, ...(at.assetVolume && cfg.assetPath ? [`${at.assetVolume}:${cfg.assetPath}`] : [])],
     labels: appLabels(cfg, at.routing),
     health: health ? { cmd: health, interval: cfg.healthcheck!.interval, retries: cfg.healthcheck!.retries } : undefined,
     logging: cfg.logging,

@@ -7,7 +7,7 @@ import { Command } from "./command";
 import { shellJoin, shellQuote, shellSplit } from "./shell";
 
 /** Where the cord directory is mounted inside an app container. */
-export const CORD_IN_CONTAINER = "/tmp/kamal-cord";
+export { KAMAL_CORD as CORD_IN_CONTAINER } from "../config/values";
 
 export type DockerOptionValue = string | number | boolean | (string | number)[];
 
@@ -163,9 +163,15 @@ export function runningContainerLabels(): Command {
   );
 }
 
-/** The host directory mounted as the container's cord (empty if it has none). */
+/** The host directory mounted as the container's cord (empty if it has none): a mount from
+ * a run directory's `cords/<container>-<id>`, Kamal 1's layout and ours, wherever the
+ * container sees it (`healthcheck.cord`). */
 export function cordSource(name: string): Command {
-  return inspectContainer(name, `{{range .Mounts}}{{if eq .Destination "${CORD_IN_CONTAINER}"}}{{.Source}}{{end}}{{end}}`);
+  return Command.pipe(
+    inspectContainer(name, "{{range .Mounts}}{{println .Source}}{{end}}"),
+    Command.read(["grep", "-E", "/cords/[^/]+$"], { engine: false }),
+    Command.read(["head", "-n", "1"], { engine: false }),
+  );
 }
 
 export function tieCord(hostDir: string): Command {

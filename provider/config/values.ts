@@ -224,6 +224,9 @@ export const logging = z.strictObject({
 });
 export type LoggingInput = z.input<typeof logging>;
 
+/** Where Kamal 1 mounts a container's cord unless `healthcheck.cord` says otherwise. */
+export const KAMAL_CORD = "/tmp/kamal-cord";
+
 export const healthcheck = z.strictObject({
   /** HTTP path probed inside the container (with curl) when no cmd is given (default "/up"). */
   path: z.string().startsWith("/", { message: 'must start with "/"' }).default("/up"),
@@ -240,6 +243,11 @@ export const healthcheck = z.strictObject({
   retries: z.number().int().min(1).max(100).default(3),
   /** How long a new container has to become healthy, seconds or "60s" (default 60). */
   deadline: record(duration.default(60)),
+  /** Kamal 1's cord, for a role routed by its labels: the directory in the container whose
+   * `cord` file the health check also needs (cutting it takes the container out of rotation
+   * before it stops), or false for none, as Kamal: the old container then leaves rotation only
+   * when it stops. Default /tmp/kamal-cord. */
+  cord: z.union([z.string().regex(/^\/[A-Za-z0-9._/-]*$/, { message: "must be an absolute path inside the container" }), z.literal(false)]).default(KAMAL_CORD),
   /** Lines of the container's log a failed start shows (default 30; Kamal 1's `log_lines`). */
   logLines: record(z.number().int().min(1).max(10_000).default(30)),
 });

@@ -29,7 +29,7 @@ export async function routeAccessory(conn: SshConnection, cfg: AccessoryContaine
   const { spec, certificate, problems } = routeFileSpec({ hostName, routeHosts: hosts, proxy: options, maintenance: undefined }, routing.can);
   if (problems.length) throw new Error(problems.map((p) => `accessories.${cfg.name}.${p}`).join("; "));
   if (healthcheck) {
-    const hc = { ...healthcheck, port: proxy.appPort, retries: 3, logLines: 30 };
+    const hc = { ...healthcheck, port: proxy.appPort, retries: 3 };
     await step(host, `waiting for ${container} to answer ${hc.path}`, () => waitReady(conn, { hostName: host, healthcheck: hc }, container));
   }
   const backend = await step(host, `reading the address of ${container}`, () => backendOf(conn, proxy, container));

@@ -36,8 +36,9 @@ function envFile(env: Record<string, string>): string {
 }
 
 /** Kamal 1.9.2: `kamal traefik boot` then `kamal app boot` of the primary role `web`,
- * with `healthcheck.cmd` (the test app has no curl), port 80, interval 1s. */
-export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikImage: string, traefikArgs: Record<string, string> = {}, publish: string[] = []): Promise<void> {
+ * with `healthcheck.cmd` (the test app has no curl), port 80, interval 1s, and the cord
+ * where `healthcheck.cord` puts it in the container (Kamal's default /tmp/kamal-cord). */
+export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikImage: string, traefikArgs: Record<string, string> = {}, publish: string[] = [], cordPath = "/tmp/kamal-cord"): Promise<void> {
   await login(conn);
   // Kamal::Commands::Traefik#run (v1.9.2), env file from Kamal::Configuration::Traefik#env.
   await conn.exec(onHost("mkdir -p .kamal/env/traefik && touch .kamal/env/traefik/traefik.env && chmod 600 .kamal/env/traefik/traefik.env"));
@@ -72,9 +73,9 @@ export async function leaveAsKamal1(conn: SshConnection, app: KamalApp, traefikI
       "-e", `KAMAL_CONTAINER_NAME=${name}`, "-e", `KAMAL_VERSION=${app.version}`,
       "--env-file", `.kamal/env/roles/${prefix}.env`,
       ...Object.entries(app.env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
-      "--health-cmd", "(/app probe http://127.0.0.1/up) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
+      "--health-cmd", `(/app probe http://127.0.0.1/up) && (stat ${cordPath}/cord > /dev/null || exit 1)`,
       "--health-interval", "1s",
-      "--volume", `/root/${cord}:/tmp/kamal-cord`,
+      "--volume", `/root/${cord}:${cordPath}`,
       "--log-opt", "max-size=10m",
       "--label", `service=${app.service}`, "--label", `role=${app.role}`, "--label", "destination",
       "--label", `traefik.http.services.${prefix}.loadbalancer.server.scheme=http`,

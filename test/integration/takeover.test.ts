@@ -32,6 +32,9 @@ async function cleanHosts() {
  * websecure answers plain HTTP, which shows traffic on 443 moving as well). */
 const KAMAL1_TRAEFIK_ARGS = { "entryPoints.web.address": ":80", "entryPoints.websecure.address": ":443", accesslog: "true" };
 const KAMAL1_PUBLISH = ["443:443"];
+/** Kamal 1's `healthcheck.cord` moved from /tmp/kamal-cord: Kamal's container is still taken
+ * out of rotation by its cord before it stops. */
+const KAMAL1_CORD = "/cord";
 
 function deployYml(kamal: 1 | 2): string {
   const sb = sandbox();
@@ -46,7 +49,7 @@ function deployYml(kamal: 1 | 2): string {
     `    - KAMAL_REGISTRY_PASSWORD`,
   ];
   return kamal === 1
-    ? [`service: takeover1`, ...common, `healthcheck:`, `  cmd: /app probe http://127.0.0.1/up`, `  port: 80`, `  interval: 1s`, `traefik:`, `  image: ${sb.images.traefik}`, `  options:`, `    publish:`, ...KAMAL1_PUBLISH.map((p) => `      - "${p}"`), `  args:`, ...Object.entries(KAMAL1_TRAEFIK_ARGS).map(([k, v]) => `    ${k}: "${v}"`), ""].join("\n")
+    ? [`service: takeover1`, ...common, `healthcheck:`, `  cmd: /app probe http://127.0.0.1/up`, `  port: 80`, `  interval: 1s`, `  cord: ${KAMAL1_CORD}`, `traefik:`, `  image: ${sb.images.traefik}`, `  options:`, `    publish:`, ...KAMAL1_PUBLISH.map((p) => `      - "${p}"`), `  args:`, ...Object.entries(KAMAL1_TRAEFIK_ARGS).map(([k, v]) => `    ${k}: "${v}"`), ""].join("\n")
     : [`service: takeover2`, ...common, `proxy:`, `  host: takeover2.example.test`, `  app_port: 80`, `  healthcheck:`, `    path: /up`, `    interval: 1`, ""].join("\n");
 }
 
@@ -116,7 +119,7 @@ describe.each([
     for (const h of web) {
       const conn = await pool.connect(target(h));
       const app = { service, role: "web", version: "v1", host: host(h).address, env: {}, secretEnv: {} };
-      if (kamal === 1) await leaveAsKamal1(conn, app, sandbox().images.traefik, KAMAL1_TRAEFIK_ARGS, KAMAL1_PUBLISH);
+      if (kamal === 1) await leaveAsKamal1(conn, app, sandbox().images.traefik, KAMAL1_TRAEFIK_ARGS, KAMAL1_PUBLISH, KAMAL1_CORD);
       else await leaveAsKamal2(conn, app, { host: hostHeader, healthcheckPath: "/up", healthcheckInterval: 1 });
     }
     // Kamal's Traefik routes a container once its Docker provider has seen it healthy.
@@ -132,6 +135,8 @@ describe.each([
 
     const { result: up, load } = await underLoad(hostHeader, kamal === 1 ? [80, 443] : [80], () => p.up());
     expect(up.code, out(up)).toBe(0);
+    // Kamal 1's container leaves rotation by its cord (wherever healthcheck.cord put it) first.
+    if (kamal === 1) expect(out(up)).toContain("cutting the cord of takeover1-web-v1");
     expect(failed(load)).toBe(0);
     expect(load.reduce((n, l) => n + l.ok, 0)).toBeGreaterThan(1000);
     console.log(`takeover from Kamal ${kamal}: ${load.reduce((n, l) => n + l.total, 0)} requests, 0 failed, ${load.reduce((n, l) => n + l.retried, 0)} sent again after a stale keep-alive connection`);

@@ -100,6 +100,7 @@ const ROWS: Record<Kind, Record<string, Row>> = {
     "healthcheck.retries": [3, 5],
     "healthcheck.deadline": [60, 30],
     "healthcheck.logLines": [30, 100],
+    "healthcheck.cord": ["/tmp/kamal-cord", false],
     stopWaitTime: [30, 10],
     lockWait: [120, 10],
     runDirectory: [".kamal", "/var/lib/kamal"],

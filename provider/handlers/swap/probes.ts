@@ -25,7 +25,10 @@ export async function exists(conn: SshConnection, name: string): Promise<boolean
  * or the health command run in the container. Fails at once if the container exits or
  * restarts, and at the deadline.
  */
-export async function waitReady(conn: SshConnection, cfg: Pick<AppContainerConfig, "hostName" | "healthcheck">, name: string): Promise<void> {
+/** What waitReady probes with: a health check's probe settings (an app's, or an accessory's route). */
+type ReadyCheck = Pick<NonNullable<AppContainerConfig["healthcheck"]>, "path" | "port" | "cmd" | "interval" | "timeout" | "retries" | "deadline">;
+
+export async function waitReady(conn: SshConnection, cfg: { hostName: string; healthcheck?: ReadyCheck }, name: string): Promise<void> {
   const hc = cfg.healthcheck!;
   const deadline = hc.deadline * 1000;
   // Time the host could not be reached does not count against the container.

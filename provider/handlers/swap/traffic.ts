@@ -188,8 +188,9 @@ class LabelTraffic implements Traffic {
     home: string,
     name: string,
   ) {
-    // Kamal 1's cord: a container routed by its labels leaves rotation when it is cut.
-    if (cfg.traefik) this.cord = `${runDirectoryAt(home, cfg.runDirectory)}/cords/${name}-${randomBytes(4).toString("hex")}`;
+    // Kamal 1's cord: a container routed by its labels leaves rotation when it is cut (none
+    // with `healthcheck.cord: false`, as Kamal: it leaves when it stops).
+    if (cfg.traefik && cfg.healthcheck?.cord !== false) this.cord = `${runDirectoryAt(home, cfg.runDirectory)}/cords/${name}-${randomBytes(4).toString("hex")}`;
   }
 
   async prepare() {

@@ -19,6 +19,12 @@ describe("app container commands", () => {
     expect(healthCommand({ ...web, healthcheck: { ...web.healthcheck!, cmd: "bin/check --fast" } })).toBe(
       "(bin/check --fast) && (stat /tmp/kamal-cord/cord > /dev/null || exit 1)",
     );
+    // Kamal 1's healthcheck.cord: another directory in the container, or none at all.
+    expect(healthCommand({ ...web, healthcheck: { ...web.healthcheck!, cord: "/cord" } })).toBe("(curl -f http://localhost:3000/up) && (stat /cord/cord > /dev/null || exit 1)");
+    expect(healthCommand({ ...web, healthcheck: { ...web.healthcheck!, cord: false } })).toBe("curl -f http://localhost:3000/up");
+    expect(runAppContainer({ ...web, healthcheck: { ...web.healthcheck!, cord: "/cord" } }, { name: "hey-web-abc123", cordDir: "/root/.kamal/cords/hey-web-abc123-0a1b2c3d" }).text).toContain(
+      " --volume /root/.kamal/cords/hey-web-abc123-0a1b2c3d:/cord ",
+    );
   });
 
   it("builds the whole docker run of a web role", () => {

@@ -213,6 +213,10 @@ describe("Kamal config: every supported key", () => {
     // Kamal 1's log_lines: how much of a failed container's log the failure shows.
     const lines = normalizeKamalConfig({ ...minimal, healthcheck: { log_lines: 100 } }, { kamal: 1 });
     expect([lines.roles[0].healthcheck?.logLines, lines.warnings.filter((w) => w.includes("log_lines"))]).toEqual([100, []]);
+    // Kamal 1's cord: another directory in the container, or none (false).
+    expect(normalizeKamalConfig({ ...minimal, healthcheck: { cord: "/cord" } }, { kamal: 1 }).roles[0].healthcheck?.cord).toBe("/cord");
+    const none = normalizeKamalConfig({ ...minimal, healthcheck: { cord: false } }, { kamal: 1 });
+    expect([none.roles[0].healthcheck?.cord, none.warnings.filter((w) => w.includes("cord"))]).toEqual([false, []]);
   });
 
   it("Kamal 2: the primary role is behind the proxy unless it says false; another role only when it says so", () => {
