@@ -25,7 +25,7 @@ reports=("$report")
 set +e
 if [ $# -eq 0 ]; then
   # Lanes beside the main one: name, then its files.
-  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts test/integration/bootstrap.test.ts test/integration/takeover.test.ts test/integration/kamal-https.test.ts" "four test/integration/build.test.ts test/integration/team.test.ts test/integration/accessoryProxy.test.ts test/integration/takeoverHttps.test.ts test/integration/portable.test.ts")
+  lanes=("two test/integration/faults.test.ts test/integration/proxy.test.ts" "three test/integration/release.test.ts test/integration/cli.test.ts test/integration/bootstrap.test.ts test/integration/takeover.test.ts test/integration/kamal-https.test.ts" "four test/integration/build.test.ts test/integration/team.test.ts test/integration/accessoryProxy.test.ts test/integration/takeoverHttps.test.ts")
   excluded=() pids=() logs=()
   for spec in "${lanes[@]}"; do
     read -r name files <<<"$spec"

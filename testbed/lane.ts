@@ -5,7 +5,7 @@
  * (app1, app2) to app3 and app4, and the registry to its second port, whose faults (stopped,
  * started) touch nothing the other lane uses; `KP_LANE=three` (release safety, the CLI,
  * the takeovers, KamalApp over HTTPS) maps app1-app3 to app5-app7 and the registry to its third port;
- * `KP_LANE=four` (image builds, the tarball install, the HTTPS takeover) app1 and app2 to app8 and app9, and the registry's fourth port. The
+ * `KP_LANE=four` (image builds, the HTTPS takeover) app1 and app2 to app8 and app9, and the registry's fourth port. The
  * hosts keep the names the files use: their expected messages name app1 and app2. Read by
  * the tests and by the programs they run.
  */

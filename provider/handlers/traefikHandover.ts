@@ -28,6 +28,9 @@ import { TRAEFIK_API_CONTAINER_PORT } from "./routing";
 
 /** How long after new connections go elsewhere every busy keep-alive client has moved. */
 const ROTATE_MS = KEEPALIVE_MAX_SECONDS * 1000 + 500;
+/** How long a proxy is given to accept the connections its kernel queued before it stops
+ * (generous: a loaded host schedules it late). */
+const ACCEPT_QUEUE_MS = 1000;
 
 export type IncumbentKind = "traefik" | "kamal-proxy";
 
@@ -275,6 +278,9 @@ export async function handOver(
   // Our previous Traefik tells each keep-alive client to reconnect after its next response:
   // once they all have (to the bridge), it stops with no connection a request could be on.
   if (incumbent.ours && knowsKeepAliveMax(incumbent.image)) await sleep(ROTATE_MS);
+  // Connections that reached the incumbent just before the rule may still wait in its accept
+  // queue: stopping it closes its listener, which resets them. It takes them first.
+  else await sleep(ACCEPT_QUEUE_MS);
   try {
     const r = await conn.run(replace);
     if (r.code !== 0) throw new Error(`the new Traefik did not start: ${r.stderr.trim()}`);
