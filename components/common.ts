@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretFields } from "../provider/config/fields";
-import { registry as registrySchema, RUN_DIRECTORY, sshConnection, type RegistryInput, type SshBastionInput, type SshConnectionInput } from "../provider/config/values";
+import { registry as registrySchema, RUN_DIRECTORY, sshConnection, trimmedRunDirectory, type RegistryInput, type SshBastionInput, type SshConnectionInput } from "../provider/config/values";
 import { EnvFileResource, type ResourceInputs } from "../provider/resources";
 
 /** How to reach the hosts over SSH (the provider's connection fields, less the host's own
@@ -152,5 +152,5 @@ export function pickArgs<T extends object, K extends keyof T>(args: T, keys: rea
 export function runDirectoryOf(args: { runDirectory?: unknown }): string {
   const d = args.runDirectory ?? RUN_DIRECTORY;
   if (typeof d !== "string") throw new Error("runDirectory must be a plain string (it names files on the hosts), not an Output");
-  return d.replace(/\/+$/, "") || "/";
+  return trimmedRunDirectory(d);
 }

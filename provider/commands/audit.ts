@@ -9,10 +9,10 @@
  */
 import { Command } from "./command";
 import { shellJoin, shellQuote } from "./shell";
-import { RUN_DIRECTORY } from "../config/values";
+import { RUN_DIRECTORY, trimmedRunDirectory } from "../config/values";
 
 export function auditFile(service: string, destination?: string, runDirectory = RUN_DIRECTORY): string {
-  return `${runDirectory.replace(/\/+$/, "")}/${[service, destination, "audit.log"].filter(Boolean).join("-")}`;
+  return `${trimmedRunDirectory(runDirectory)}/${[service, destination, "audit.log"].filter(Boolean).join("-")}`;
 }
 
 export interface AuditTags {

@@ -1,5 +1,6 @@
 /** Reading the SSH user's files on a host: its home directory, a file's content, its hash. */
 import { Command } from "./command";
+import { trimmedRunDirectory } from "../config/values";
 
 /** The SSH user's home directory (where Kamal keeps .kamal/). */
 export function homeDirectory(): Command {
@@ -18,6 +19,6 @@ export function fileHash(path: string): Command {
 /** The run directory (Kamal's `run_directory`) as an absolute path: relative ones are in the
  * SSH user's home. */
 export function runDirectoryAt(home: string, runDirectory: string): string {
-  const dir = runDirectory.replace(/\/+$/, "") || "/";
+  const dir = trimmedRunDirectory(runDirectory);
   return dir.startsWith("/") ? dir : `${home}/${dir}`;
 }

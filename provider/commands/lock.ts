@@ -12,7 +12,7 @@
  */
 import { Command } from "./command";
 import { shellJoin, shellQuote } from "./shell";
-import { RUN_DIRECTORY } from "../config/values";
+import { RUN_DIRECTORY, trimmedRunDirectory } from "../config/values";
 
 /** Kamal's message for the lock a deploy takes by itself (not `kamal lock acquire -m`). */
 export const AUTOMATIC_LOCK_MESSAGE = "Automatic deploy lock";
@@ -20,7 +20,7 @@ export const AUTOMATIC_LOCK_MESSAGE = "Automatic deploy lock";
 /** The lock directory in the run directory (Kamal's `run_directory`, `.kamal` unless set;
  * relative to the SSH user's home unless absolute). */
 export function lockDir(service: string, destination?: string, runDirectory = RUN_DIRECTORY): string {
-  return `${runDirectory.replace(/\/+$/, "")}/${["lock", service, destination].filter(Boolean).join("-")}`;
+  return `${trimmedRunDirectory(runDirectory)}/${["lock", service, destination].filter(Boolean).join("-")}`;
 }
 
 export interface LockDetails {

@@ -262,6 +262,11 @@ export const runDirectoryPath = z
   .regex(/^(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+$/, { message: 'must be a directory path of letters, digits, ".", "_", "-" and "/" (no "..")' });
 export const runDirectory = runDirectoryPath.default(RUN_DIRECTORY);
 
+/** A run directory as paths are built from it: without a trailing slash ("/" stays "/"). */
+export function trimmedRunDirectory(dir: string): string {
+  return dir.replace(/\/+$/, "") || "/";
+}
+
 export const cmd = z.union([z.string().min(1), z.array(z.string()).min(1)]);
 
 export const envFileRef = z.strictObject({ path: z.string().min(1), hash: z.string() });
